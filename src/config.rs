@@ -1,0 +1,393 @@
+//! Every setting is a flag and an environment variable (SPEC §9). Values arrive as text and are
+//! checked here, so that a bad one stops start-up with one line naming the variable — and a
+//! secret's value is never echoed back in that line.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::SecretString;
+
+use crate::http::CorsOrigins;
+use crate::ledger::DEFAULT_DATABASE_URL;
+use crate::stripe::client::DEFAULT_API_VERSION;
+
+/// The settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// SQLite database (`sqlite://path.db`).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+    /// `pretty` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
+    pub log_format: String,
+}
+
+/// The settings of `serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Stripe secret key (`sk_test_…`, `sk_live_…` or a restricted `rk_…`).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Webhook signing secrets (`whsec_…`), comma-separated during a rotation.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Base URL of Stripe's API (an emulator's for tests).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+    /// Sent as `Stripe-Version` on every call.
+    #[arg(long, env = "STRIPE_API_VERSION", default_value = DEFAULT_API_VERSION)]
+    pub stripe_api_version: String,
+    /// Budget for one Stripe call, retries included, in seconds.
+    #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value = "30")]
+    pub stripe_timeout_secs: String,
+    /// Retries after a failed Stripe call (connection errors, 409, 5xx).
+    #[arg(long, env = "STRIPE_MAX_RETRIES", default_value = "2")]
+    pub stripe_max_retries: String,
+    /// Listen address.
+    #[arg(long, env = "BIND", default_value = "0.0.0.0")]
+    pub bind: String,
+    /// Listen port (0 picks a free one).
+    #[arg(long, env = "PORT", default_value = "8080")]
+    pub port: String,
+    /// Allowed browser origins, comma-separated, or `*`.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+    /// Largest accepted age (either way) of a webhook signature, in seconds.
+    #[arg(long, env = "WEBHOOK_TOLERANCE_SECS", default_value = "300")]
+    pub webhook_tolerance_secs: String,
+    /// Database connections kept open.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "8")]
+    pub database_max_connections: String,
+}
+
+/// A checked configuration: holding one means the service can start.
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub stripe_secret_key: SecretString,
+    pub stripe_webhook_secrets: Vec<SecretString>,
+    pub stripe_api_base: String,
+    pub stripe_api_version: String,
+    pub stripe_timeout: Duration,
+    pub stripe_max_retries: u32,
+    pub stripe_initial_retry_delay: Duration,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub cors: CorsOrigins,
+    pub webhook_tolerance_secs: i64,
+}
+
+/// One line naming the variable at fault.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    variable: &'static str,
+    text: &str,
+    what: &str,
+) -> Result<T, ConfigError> {
+    text.trim()
+        .parse::<T>()
+        .map_err(|_| bad(variable, format!("'{text}' is not {what}")))
+}
+
+pub fn is_secret_key(key: &str) -> bool {
+    ["sk_test_", "sk_live_", "rk_test_", "rk_live_"]
+        .iter()
+        .any(|prefix| {
+            key.strip_prefix(prefix).is_some_and(|rest| {
+                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+        })
+}
+
+pub fn parse_webhook_secrets(text: &str) -> Result<Vec<SecretString>, ConfigError> {
+    let mut secrets = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ok = part
+            .strip_prefix("whsec_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_graphic()));
+        if !ok {
+            return Err(bad(
+                "STRIPE_WEBHOOK_SECRET",
+                "every entry must be a webhook signing secret starting with whsec_",
+            ));
+        }
+        secrets.push(SecretString::from(part.to_string()));
+    }
+    Ok(secrets)
+}
+
+pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
+    if !url.starts_with("sqlite:") {
+        return Err(bad(
+            "DATABASE_URL",
+            "expected a sqlite:// URL (PostgreSQL is not supported by this build yet)",
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn from_args(common: &CommonArgs, args: &ServeArgs) -> Result<Config, ConfigError> {
+        check_database_url(&common.database_url)?;
+        let key = match args.stripe_secret_key.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(bad(
+                    "STRIPE_SECRET_KEY",
+                    "not set; the service needs a Stripe secret key (sk_test_… for test mode)",
+                ))
+            }
+            Some(k) if k.starts_with("pk_") => {
+                return Err(bad(
+                    "STRIPE_SECRET_KEY",
+                    "this is a publishable key (pk_…); the server needs the secret key (sk_…)",
+                ))
+            }
+            Some(k) if !is_secret_key(k) => {
+                return Err(bad(
+                    "STRIPE_SECRET_KEY",
+                    "not a Stripe secret key (expected sk_test_…, sk_live_… or rk_…)",
+                ))
+            }
+            Some(k) => SecretString::from(k.to_string()),
+        };
+        let webhook_secrets = match &args.stripe_webhook_secret {
+            Some(s) => parse_webhook_secrets(s)?,
+            None => Vec::new(),
+        };
+        let api_base = url::Url::parse(args.stripe_api_base.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.query().is_none())
+            .ok_or_else(|| {
+                bad(
+                    "STRIPE_API_BASE",
+                    format!("'{}' is not an http(s) URL", args.stripe_api_base),
+                )
+            })?;
+        let api_version = args.stripe_api_version.trim().to_string();
+        if api_version.is_empty() || !api_version.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                "STRIPE_API_VERSION",
+                "must be a version such as 2025-03-31.basil",
+            ));
+        }
+        let timeout_secs: u64 = number(
+            "STRIPE_TIMEOUT_SECS",
+            &args.stripe_timeout_secs,
+            "a whole number of seconds",
+        )?;
+        if timeout_secs == 0 || timeout_secs > 600 {
+            return Err(bad("STRIPE_TIMEOUT_SECS", "must be between 1 and 600"));
+        }
+        let max_retries: u32 = number(
+            "STRIPE_MAX_RETRIES",
+            &args.stripe_max_retries,
+            "a whole number",
+        )?;
+        if max_retries > 10 {
+            return Err(bad("STRIPE_MAX_RETRIES", "must be between 0 and 10"));
+        }
+        let bind: IpAddr = number("BIND", &args.bind, "an IP address")?;
+        let port: u16 = number("PORT", &args.port, "a port number (0-65535)")?;
+        let cors = parse_cors(&args.cors_origins)?;
+        let tolerance: i64 = number(
+            "WEBHOOK_TOLERANCE_SECS",
+            &args.webhook_tolerance_secs,
+            "a whole number of seconds",
+        )?;
+        if tolerance <= 0 {
+            return Err(bad("WEBHOOK_TOLERANCE_SECS", "must be greater than 0"));
+        }
+        let max_connections: u32 = number(
+            "DATABASE_MAX_CONNECTIONS",
+            &args.database_max_connections,
+            "a whole number",
+        )?;
+        if max_connections == 0 || max_connections > 1000 {
+            return Err(bad(
+                "DATABASE_MAX_CONNECTIONS",
+                "must be between 1 and 1000",
+            ));
+        }
+        Ok(Config {
+            database_url: common.database_url.clone(),
+            database_max_connections: max_connections,
+            stripe_secret_key: key,
+            stripe_webhook_secrets: webhook_secrets,
+            stripe_api_base: api_base.as_str().trim_end_matches('/').to_string(),
+            stripe_api_version: api_version,
+            stripe_timeout: Duration::from_secs(timeout_secs),
+            stripe_max_retries: max_retries,
+            stripe_initial_retry_delay: Duration::from_millis(500),
+            bind,
+            port,
+            cors,
+            webhook_tolerance_secs: tolerance,
+        })
+    }
+}
+
+fn parse_cors(text: &str) -> Result<CorsOrigins, ConfigError> {
+    let origins: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
+    if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        return Ok(CorsOrigins::Any);
+    }
+    for origin in &origins {
+        let valid = url::Url::parse(origin)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.path() == "/");
+        if !valid || origin.ends_with('/') {
+            return Err(bad(
+                "CORS_ORIGINS",
+                format!("'{origin}' is not an origin such as https://tickets.example.com"),
+            ));
+        }
+    }
+    Ok(CorsOrigins::List(origins))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(f: impl FnOnce(&mut ServeArgs)) -> Result<Config, ConfigError> {
+        let common = CommonArgs {
+            database_url: DEFAULT_DATABASE_URL.into(),
+            log_format: "pretty".into(),
+        };
+        let mut args = ServeArgs {
+            stripe_secret_key: Some("sk_test_abc123".into()),
+            stripe_webhook_secret: Some("whsec_a".into()),
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_api_version: DEFAULT_API_VERSION.into(),
+            stripe_timeout_secs: "30".into(),
+            stripe_max_retries: "2".into(),
+            bind: "0.0.0.0".into(),
+            port: "8080".into(),
+            cors_origins: "*".into(),
+            webhook_tolerance_secs: "300".into(),
+            database_max_connections: "8".into(),
+        };
+        f(&mut args);
+        Config::from_args(&common, &args)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = serve(|_| {}).unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.cors, CorsOrigins::Any);
+        assert_eq!(c.stripe_webhook_secrets.len(), 1);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        type Change = Box<dyn FnOnce(&mut ServeArgs)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "STRIPE_SECRET_KEY",
+                Box::new(|a| a.stripe_secret_key = None),
+            ),
+            (
+                "STRIPE_SECRET_KEY",
+                Box::new(|a| a.stripe_secret_key = Some("pk_test_1".into())),
+            ),
+            (
+                "STRIPE_SECRET_KEY",
+                Box::new(|a| a.stripe_secret_key = Some("sk_nope".into())),
+            ),
+            (
+                "STRIPE_WEBHOOK_SECRET",
+                Box::new(|a| a.stripe_webhook_secret = Some("whsec_a,bad".into())),
+            ),
+            (
+                "STRIPE_API_BASE",
+                Box::new(|a| a.stripe_api_base = "not a url".into()),
+            ),
+            (
+                "STRIPE_API_BASE",
+                Box::new(|a| a.stripe_api_base = "ftp://x".into()),
+            ),
+            (
+                "STRIPE_TIMEOUT_SECS",
+                Box::new(|a| a.stripe_timeout_secs = "0".into()),
+            ),
+            (
+                "STRIPE_MAX_RETRIES",
+                Box::new(|a| a.stripe_max_retries = "-1".into()),
+            ),
+            ("BIND", Box::new(|a| a.bind = "localhost:1".into())),
+            ("PORT", Box::new(|a| a.port = "70000".into())),
+            ("PORT", Box::new(|a| a.port = "http".into())),
+            (
+                "CORS_ORIGINS",
+                Box::new(|a| a.cors_origins = "example.com".into()),
+            ),
+            (
+                "WEBHOOK_TOLERANCE_SECS",
+                Box::new(|a| a.webhook_tolerance_secs = "0".into()),
+            ),
+            (
+                "DATABASE_MAX_CONNECTIONS",
+                Box::new(|a| a.database_max_connections = "0".into()),
+            ),
+        ];
+        for (variable, change) in cases {
+            let err = serve(change).err().unwrap();
+            assert_eq!(err.variable, variable);
+            let line = err.to_string();
+            assert!(!line.contains('\n'));
+            assert!(line.contains(variable));
+        }
+    }
+
+    #[test]
+    fn secrets_are_not_echoed() {
+        let err = serve(|a| a.stripe_secret_key = Some("sk_test_has-dash".into()))
+            .err()
+            .unwrap();
+        assert!(!err.to_string().contains("has-dash"));
+        let err = serve(|a| a.stripe_webhook_secret = Some("nothex_supersecret".into()))
+            .err()
+            .unwrap();
+        assert!(!err.to_string().contains("supersecret"));
+    }
+
+    #[test]
+    fn cors_lists_and_rotation() {
+        let c =
+            serve(|a| a.cors_origins = "https://a.example, http://localhost:3000".into()).unwrap();
+        assert_eq!(
+            c.cors,
+            CorsOrigins::List(vec![
+                "https://a.example".into(),
+                "http://localhost:3000".into()
+            ])
+        );
+        let c = serve(|a| a.stripe_webhook_secret = Some("whsec_old, whsec_new".into())).unwrap();
+        assert_eq!(c.stripe_webhook_secrets.len(), 2);
+    }
+}

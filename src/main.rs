@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    tmt_payments::cli::main()
+}

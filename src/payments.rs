@@ -1,0 +1,413 @@
+//! The four functions' logic, between the HTTP layer and the Stripe client and ledger. Handlers
+//! hand in the request's `data` object (or the raw webhook bytes); what comes back is the
+//! response's `data` object or an [`ApiError`].
+
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::{json, Map, Value};
+
+use crate::http::error::ApiError;
+use crate::ledger::{IncomingEvent, Ledger, Outcome};
+use crate::money::{self, AmountError, Currency, MAX_MINOR};
+use crate::stripe::form::Form;
+use crate::stripe::signature;
+use crate::stripe::{PaymentIntent, PaymentIntentId, StripeClient, StripeError};
+
+pub const DEFAULT_DESCRIPTION: &str = "Compra de tickets";
+const MAX_DESCRIPTION_CHARS: usize = 1000;
+const MAX_CALLER_METADATA_KEYS: usize = 48;
+const MAX_METADATA_KEY_CHARS: usize = 40;
+const MAX_METADATA_VALUE_CHARS: usize = 500;
+
+/// The PaymentIntent event types that move the ledger (SPEC §6).
+const LEDGER_EVENTS: &[&str] = &[
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.processing",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "payment_intent.created",
+];
+
+pub struct WebhookSettings {
+    pub secrets: Vec<SecretString>,
+    pub tolerance_secs: i64,
+}
+
+pub struct Payments {
+    pub stripe: StripeClient,
+    pub ledger: Ledger,
+    pub webhook: WebhookSettings,
+}
+
+/// A create request that passed every check of SPEC §3, in the order the table gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub description: String,
+    /// The caller's metadata, values already turned into Stripe's strings.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl CreateRequest {
+    pub fn parse(data: &Map<String, Value>) -> Result<Self, ApiError> {
+        let amount = match data.get("amount") {
+            None => return Err(ApiError::AmountInvalid),
+            Some(v) => money::parse_amount(v),
+        };
+        let amount = match amount {
+            Ok(a) => Ok(a),
+            Err(AmountError::Invalid) => return Err(ApiError::AmountInvalid),
+            Err(AmountError::TooLarge) => Err(ApiError::AmountTooLarge),
+        };
+        let currency = match data.get("currency") {
+            None | Some(Value::Null) => Currency::parse("usd").expect("usd is supported"),
+            Some(Value::String(s)) => {
+                Currency::parse(s).ok_or_else(|| ApiError::CurrencyInvalid(s.clone()))?
+            }
+            Some(other) => return Err(ApiError::CurrencyInvalid(other.to_string())),
+        };
+        let amount_minor = convert(amount?, currency)?;
+        let description = match data.get("description") {
+            None | Some(Value::Null) => DEFAULT_DESCRIPTION.to_string(),
+            Some(Value::String(s)) if s.chars().count() > MAX_DESCRIPTION_CHARS => {
+                return Err(ApiError::DescriptionInvalid)
+            }
+            Some(Value::String(s)) if s.is_empty() => DEFAULT_DESCRIPTION.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(ApiError::DescriptionInvalid),
+        };
+        let metadata = parse_metadata(data.get("metadata"))?;
+        Ok(CreateRequest {
+            amount_minor,
+            currency,
+            description,
+            metadata,
+        })
+    }
+
+    /// The form sent to `POST /v1/payment_intents`. `platform` and `timestamp` are added last and
+    /// win over caller keys of the same name.
+    pub fn to_form(&self, timestamp: &str) -> Form {
+        let mut form = Form::new();
+        form.push("amount", self.amount_minor.to_string())
+            .push("currency", self.currency.code())
+            .push("description", self.description.clone());
+        for (key, value) in &self.metadata {
+            if key != "platform" && key != "timestamp" {
+                form.nested("metadata", key, value.clone());
+            }
+        }
+        form.nested("metadata", "platform", "TMT")
+            .nested("metadata", "timestamp", timestamp)
+            .nested("automatic_payment_methods", "enabled", "true");
+        form
+    }
+}
+
+fn convert(amount: Decimal, currency: Currency) -> Result<i64, ApiError> {
+    let minor = currency.to_minor(amount).ok_or(ApiError::AmountTooLarge)?;
+    let minimum = currency.minimum_minor();
+    if minor < minimum {
+        return Err(ApiError::AmountTooSmall {
+            currency: currency.code().to_ascii_uppercase(),
+            minimum: currency.to_major(minimum).to_string(),
+        });
+    }
+    if minor > MAX_MINOR {
+        return Err(ApiError::AmountTooLarge);
+    }
+    Ok(minor)
+}
+
+fn parse_metadata(value: Option<&Value>) -> Result<Vec<(String, String)>, ApiError> {
+    let map = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(ApiError::MetadataInvalid("debe ser un objeto".into())),
+    };
+    if map.len() > MAX_CALLER_METADATA_KEYS {
+        return Err(ApiError::MetadataInvalid(format!(
+            "máximo {MAX_CALLER_METADATA_KEYS} claves"
+        )));
+    }
+    let mut out = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS {
+            return Err(ApiError::MetadataInvalid(format!(
+                "la clave '{}' debe tener entre 1 y {MAX_METADATA_KEY_CHARS} caracteres",
+                truncate(key)
+            )));
+        }
+        if key.contains(['[', ']']) {
+            return Err(ApiError::MetadataInvalid(format!(
+                "la clave '{}' no puede contener '[' ni ']'",
+                truncate(key)
+            )));
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(ApiError::MetadataInvalid(format!(
+                    "el valor de '{key}' debe ser texto, número o booleano"
+                )))
+            }
+        };
+        if text.chars().count() > MAX_METADATA_VALUE_CHARS {
+            return Err(ApiError::MetadataInvalid(format!(
+                "el valor de '{key}' excede {MAX_METADATA_VALUE_CHARS} caracteres"
+            )));
+        }
+        out.push((key.clone(), text));
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(MAX_METADATA_KEY_CHARS).collect()
+}
+
+/// `payment_intent_id` from a request's data, checked before it can reach a URL.
+pub fn parse_payment_intent_id(data: &Map<String, Value>) -> Result<PaymentIntentId, ApiError> {
+    match data.get("payment_intent_id") {
+        None | Some(Value::Null) => Err(ApiError::PaymentIntentIdRequired),
+        Some(Value::String(s)) if s.is_empty() => Err(ApiError::PaymentIntentIdRequired),
+        Some(Value::String(s)) => PaymentIntentId::parse(s).ok_or(ApiError::PaymentIntentIdInvalid),
+        Some(_) => Err(ApiError::PaymentIntentIdInvalid),
+    }
+}
+
+/// Major units for a response, by the PaymentIntent's own currency.
+fn major_json(minor: i64, currency: &str) -> Value {
+    match Currency::parse(currency) {
+        Some(c) => c.to_major_json(minor),
+        // A currency this build does not know: Stripe's default is two decimals.
+        None => money::decimal_to_json(Decimal::new(minor, 2)),
+    }
+}
+
+fn malformed(request_id: Option<String>) -> ApiError {
+    ApiError::from(StripeError::Api {
+        status: 200,
+        error_type: None,
+        code: None,
+        decline_code: None,
+        message: "Respuesta de Stripe ilegible".into(),
+        request_id,
+    })
+}
+
+pub fn now_iso_millis() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn random_idempotency_key() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::thread_rng().gen();
+    format!("tmt-{}", hex::encode(bytes))
+}
+
+impl Payments {
+    pub async fn create(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
+        let request = CreateRequest::parse(data)?;
+        let form = request.to_form(&now_iso_millis());
+        let raw = self
+            .stripe
+            .create_payment_intent(&form, &random_idempotency_key())
+            .await?;
+        let pi = PaymentIntent::from_value(&raw).ok_or_else(|| malformed(None))?;
+        self.ledger.record_from_api(&pi).await?;
+        tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
+        Ok(json!({
+            "success": true,
+            "clientSecret": pi.client_secret,
+            "paymentIntentId": pi.id,
+            "amount": major_json(pi.amount, &pi.currency),
+            "currency": pi.currency,
+        }))
+    }
+
+    pub async fn confirm(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
+        let id = parse_payment_intent_id(data)?;
+        let pi = self.read(&id).await?;
+        if pi.status != "succeeded" {
+            return Err(ApiError::PaymentNotCompleted(pi.status));
+        }
+        let charges = match pi.embedded_charges() {
+            Some(charges) => charges,
+            None => self.stripe.list_charges(&id).await?,
+        };
+        Ok(json!({
+            "success": true,
+            "paymentIntentId": pi.id,
+            "status": pi.status,
+            "amount": major_json(pi.amount, &pi.currency),
+            "currency": pi.currency,
+            "created": pi.created,
+            "paymentMethod": pi.payment_method_id(),
+            "charges": charges,
+        }))
+    }
+
+    pub async fn get(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
+        let id = parse_payment_intent_id(data)?;
+        let pi = self.read(&id).await?;
+        Ok(json!({
+            "id": pi.id,
+            "status": pi.status,
+            "amount": major_json(pi.amount, &pi.currency),
+            "currency": pi.currency,
+            "metadata": pi.metadata,
+        }))
+    }
+
+    /// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
+    async fn read(&self, id: &PaymentIntentId) -> Result<PaymentIntent, ApiError> {
+        let raw = self.stripe.retrieve_payment_intent(id).await?;
+        let pi = PaymentIntent::from_value(&raw).ok_or_else(|| malformed(None))?;
+        self.ledger.record_from_api(&pi).await?;
+        Ok(pi)
+    }
+
+    /// Verifies, records and applies one delivery. `Ok` means it is on disk (or was already).
+    pub async fn webhook(
+        &self,
+        signature_header: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Outcome, ApiError> {
+        if self.webhook.secrets.is_empty() {
+            return Err(ApiError::WebhookNotConfigured);
+        }
+        signature::verify(
+            signature_header,
+            body,
+            &self.webhook.secrets,
+            self.webhook.tolerance_secs,
+            now,
+        )?;
+        let payload = std::str::from_utf8(body).map_err(|_| ApiError::EventInvalid)?;
+        let event: Value = serde_json::from_str(payload).map_err(|_| ApiError::EventInvalid)?;
+        let id = event.get("id").and_then(Value::as_str).unwrap_or("");
+        let event_type = event.get("type").and_then(Value::as_str).unwrap_or("");
+        let object_kind = event.get("object").and_then(Value::as_str);
+        if id.is_empty() || event_type.is_empty() || object_kind.is_some_and(|o| o != "event") {
+            return Err(ApiError::EventInvalid);
+        }
+        let object = event.pointer("/data/object");
+        let payment_intent_id = match object {
+            Some(o) if o.get("object").and_then(Value::as_str) == Some("payment_intent") => {
+                o.get("id").and_then(Value::as_str)
+            }
+            Some(o) => o.get("payment_intent").and_then(Value::as_str),
+            None => None,
+        };
+        let payment_intent = if LEDGER_EVENTS.contains(&event_type) {
+            object
+                .and_then(PaymentIntent::from_value)
+                .filter(|pi| !pi.id.is_empty())
+        } else {
+            None
+        };
+        let incoming = IncomingEvent {
+            id,
+            event_type,
+            created: event.get("created").and_then(Value::as_i64).unwrap_or(0),
+            payment_intent_id,
+            payment_intent,
+            payload,
+        };
+        let outcome = self
+            .ledger
+            .apply_event(&incoming)
+            .await
+            .map_err(ApiError::WebhookNotRecorded)?;
+        match (event_type, payment_intent_id) {
+            ("payment_intent.succeeded", Some(pi)) => {
+                tracing::info!(
+                    payment_intent_id = pi,
+                    event_id = id,
+                    outcome = outcome.as_str(),
+                    "PaymentIntent succeeded"
+                )
+            }
+            ("payment_intent.payment_failed", Some(pi)) => {
+                tracing::info!(
+                    payment_intent_id = pi,
+                    event_id = id,
+                    outcome = outcome.as_str(),
+                    "PaymentIntent failed"
+                )
+            }
+            _ if outcome == Outcome::Unhandled => {
+                tracing::info!(event_id = id, event_type, "unhandled webhook event")
+            }
+            _ => tracing::info!(
+                event_id = id,
+                event_type,
+                outcome = outcome.as_str(),
+                "webhook event"
+            ),
+        }
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn validation_order_follows_the_spec_table() {
+        // Bad amount and bad currency: the amount is reported.
+        let e = CreateRequest::parse(&data(json!({"amount": "x", "currency": "zzz"}))).unwrap_err();
+        assert_eq!(e.code(), "amount_invalid");
+        // Bad currency and bad description: the currency.
+        let e = CreateRequest::parse(&data(
+            json!({"amount": 5, "currency": "zzz", "description": 1}),
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), "currency_invalid");
+        // Too small and bad metadata: too small.
+        let e = CreateRequest::parse(&data(json!({"amount": 0.1, "metadata": 1}))).unwrap_err();
+        assert_eq!(e.code(), "amount_too_small");
+        // A number too large to hold, with a bad currency: the currency comes first.
+        let e =
+            CreateRequest::parse(&data(json!({"amount": "1e60", "currency": "zzz"}))).unwrap_err();
+        assert_eq!(e.code(), "currency_invalid");
+    }
+
+    #[test]
+    fn form_merges_metadata_with_ours_winning() {
+        let req = CreateRequest::parse(&data(json!({
+            "amount": 50, "metadata": {"platform": "evil", "order": 7, "vip": true, "timestamp": "x"}
+        })))
+        .unwrap();
+        let form = req.to_form("2026-01-01T00:00:00.000Z");
+        let pairs: Vec<(&str, &str)> = form
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert!(pairs.contains(&("metadata[platform]", "TMT")));
+        assert!(pairs.contains(&("metadata[timestamp]", "2026-01-01T00:00:00.000Z")));
+        assert!(pairs.contains(&("metadata[order]", "7")));
+        assert!(pairs.contains(&("metadata[vip]", "true")));
+        assert_eq!(
+            pairs
+                .iter()
+                .filter(|(k, _)| *k == "metadata[platform]")
+                .count(),
+            1
+        );
+        assert!(pairs.contains(&("amount", "5000")));
+        assert!(pairs.contains(&("description", DEFAULT_DESCRIPTION)));
+    }
+}

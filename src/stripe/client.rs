@@ -1,0 +1,345 @@
+//! One pooled HTTPS client for Stripe's API, with the retry rules of Stripe's official libraries.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::{header, Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::form::Form;
+use super::types::PaymentIntentId;
+
+/// The Stripe API version this service is written against, sent as `Stripe-Version`.
+pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
+
+#[derive(Clone)]
+pub struct ClientSettings {
+    /// `https://api.stripe.com`, or an emulator's base (its path prefix is kept).
+    pub api_base: String,
+    pub secret_key: SecretString,
+    pub api_version: String,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Budget for one call, retries and their waits included.
+    pub timeout: Duration,
+    /// First retry waits about this long; each later one twice as long, up to 5 s.
+    pub initial_retry_delay: Duration,
+}
+
+/// A failed call: either Stripe answered with an error, or no answer came back.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StripeError {
+    #[error("Stripe answered HTTP {status}: {message}")]
+    Api {
+        status: u16,
+        error_type: Option<String>,
+        code: Option<String>,
+        decline_code: Option<String>,
+        message: String,
+        request_id: Option<String>,
+    },
+    #[error("Stripe could not be reached: {0}")]
+    Unreachable(String),
+}
+
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct StripeClient {
+    http: reqwest::Client,
+    settings: ClientSettings,
+}
+
+impl StripeClient {
+    pub fn new(settings: ClientSettings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("tmt-payments/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self { http, settings })
+    }
+
+    /// `POST /v1/payment_intents`.
+    pub async fn create_payment_intent(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<Value, StripeError> {
+        self.call(
+            "create_payment_intent",
+            Method::POST,
+            "/v1/payment_intents",
+            Some((form, idempotency_key)),
+        )
+        .await
+    }
+
+    /// `GET /v1/payment_intents/{id}`.
+    pub async fn retrieve_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+    ) -> Result<Value, StripeError> {
+        let path = format!("/v1/payment_intents/{id}");
+        self.call("retrieve_payment_intent", Method::GET, &path, None)
+            .await
+    }
+
+    /// `GET /v1/charges?payment_intent={id}`: the PaymentIntent's charges, newest first.
+    pub async fn list_charges(&self, id: &PaymentIntentId) -> Result<Vec<Value>, StripeError> {
+        let path = format!("/v1/charges?payment_intent={id}&limit=100");
+        let list = self.call("list_charges", Method::GET, &path, None).await?;
+        match list.get("data") {
+            Some(Value::Array(items)) => Ok(items.clone()),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// One logical call: the first attempt plus up to `max_retries` retries, all inside the
+    /// timeout budget, every attempt of a POST carrying the same idempotency key.
+    async fn call(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<(&Form, &str)>,
+    ) -> Result<Value, StripeError> {
+        let url = format!("{}{}", self.settings.api_base.trim_end_matches('/'), path);
+        let encoded = body.map(|(form, _)| form.encode());
+        let started = Instant::now();
+        let deadline = started + self.settings.timeout;
+        let mut retries = 0u32;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(StripeError::Unreachable("timeout".into()));
+            }
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.settings.secret_key.expose_secret())
+                .header("Stripe-Version", &self.settings.api_version)
+                .timeout(remaining);
+            if let (Some(encoded), Some((_, key))) = (&encoded, body) {
+                request = request
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header("Idempotency-Key", key)
+                    .body(encoded.clone());
+            }
+            let outcome = attempt(request).await;
+            let retry_wanted = match &outcome {
+                Ok(_) => false,
+                Err(Failure::Transport(_)) => true,
+                Err(Failure::Answer {
+                    status,
+                    should_retry,
+                    ..
+                }) => match should_retry {
+                    Some(flag) => *flag,
+                    None => *status == StatusCode::CONFLICT || status.is_server_error(),
+                },
+            };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match &outcome {
+                Ok((status, request_id, _)) => tracing::info!(
+                    operation,
+                    status = status.as_u16(),
+                    stripe_request_id = request_id.as_deref(),
+                    retries,
+                    elapsed_ms,
+                    "stripe call"
+                ),
+                Err(Failure::Answer {
+                    status, request_id, ..
+                }) => tracing::warn!(
+                    operation,
+                    status = status.as_u16(),
+                    stripe_request_id = request_id.as_deref(),
+                    retries,
+                    elapsed_ms,
+                    "stripe call failed"
+                ),
+                Err(Failure::Transport(reason)) => tracing::warn!(
+                    operation,
+                    retries,
+                    elapsed_ms,
+                    reason = reason.as_str(),
+                    "stripe unreachable"
+                ),
+            }
+            if retry_wanted && retries < self.settings.max_retries {
+                retries += 1;
+                let wait = self.retry_delay(retries);
+                if Instant::now() + wait < deadline {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return match outcome {
+                Ok((status, request_id, bytes)) => {
+                    serde_json::from_slice(&bytes).map_err(|_| StripeError::Api {
+                        status: status.as_u16(),
+                        error_type: None,
+                        code: None,
+                        decline_code: None,
+                        message: "Respuesta de Stripe ilegible".into(),
+                        request_id,
+                    })
+                }
+                Err(Failure::Transport(reason)) => Err(StripeError::Unreachable(reason)),
+                Err(Failure::Answer {
+                    status,
+                    request_id,
+                    body,
+                    ..
+                }) => Err(api_error(status, request_id, &body)),
+            };
+        }
+    }
+
+    fn retry_delay(&self, retry: u32) -> Duration {
+        let base = self.settings.initial_retry_delay;
+        let exp = base
+            .saturating_mul(1u32 << (retry - 1).min(16))
+            .min(MAX_RETRY_DELAY);
+        // Stripe's libraries wait between half and all of the exponential delay, never less
+        // than the initial delay.
+        let jitter = 0.5 * (1.0 + rand::thread_rng().gen::<f64>());
+        exp.mul_f64(jitter).max(base)
+    }
+}
+
+enum Failure {
+    Transport(String),
+    Answer {
+        status: StatusCode,
+        request_id: Option<String>,
+        should_retry: Option<bool>,
+        body: bytes::Bytes,
+    },
+}
+
+async fn attempt(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, Option<String>, bytes::Bytes), Failure> {
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers();
+    let request_id = headers
+        .get("request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let should_retry = headers
+        .get("stripe-should-retry")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| match v {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        });
+    let body = response.bytes().await.map_err(transport)?;
+    if status.is_success() {
+        Ok((status, request_id, body))
+    } else {
+        Err(Failure::Answer {
+            status,
+            request_id,
+            should_retry,
+            body,
+        })
+    }
+}
+
+fn transport(err: reqwest::Error) -> Failure {
+    let reason = if err.is_timeout() {
+        "timeout".to_string()
+    } else if err.is_connect() {
+        "connection failed".to_string()
+    } else {
+        // reqwest's messages carry the URL, never the key; keep only the kind.
+        "transport error".to_string()
+    };
+    Failure::Transport(reason)
+}
+
+/// Stripe's error envelope: `{"error": {"type", "code", "decline_code", "message"}}`.
+fn api_error(status: StatusCode, request_id: Option<String>, body: &[u8]) -> StripeError {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let error = parsed.as_ref().and_then(|v| v.get("error"));
+    let field = |name: &str| {
+        error
+            .and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    StripeError::Api {
+        status: status.as_u16(),
+        error_type: field("type"),
+        code: field("code"),
+        decline_code: field("decline_code"),
+        message: field("message")
+            .unwrap_or_else(|| format!("Stripe respondió con el estado HTTP {}", status.as_u16())),
+        request_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(initial_ms: u64) -> StripeClient {
+        StripeClient::new(ClientSettings {
+            api_base: "http://127.0.0.1:9".into(),
+            secret_key: SecretString::from("sk_test_x".to_string()),
+            api_version: DEFAULT_API_VERSION.into(),
+            max_retries: 2,
+            timeout: Duration::from_secs(30),
+            initial_retry_delay: Duration::from_millis(initial_ms),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn backoff_follows_stripe_libraries() {
+        let c = client(500);
+        for _ in 0..200 {
+            let first = c.retry_delay(1);
+            assert!(first >= Duration::from_millis(500) && first <= Duration::from_millis(500));
+            let second = c.retry_delay(2);
+            assert!(second >= Duration::from_millis(500) && second <= Duration::from_millis(1000));
+            let tenth = c.retry_delay(10);
+            assert!(tenth >= Duration::from_millis(2500) && tenth <= MAX_RETRY_DELAY);
+        }
+    }
+
+    #[test]
+    fn error_envelope_parsed() {
+        let body = br#"{"error":{"type":"card_error","code":"card_declined","decline_code":"generic_decline","message":"Your card was declined."}}"#;
+        match api_error(StatusCode::PAYMENT_REQUIRED, Some("req_1".into()), body) {
+            StripeError::Api {
+                status,
+                error_type,
+                code,
+                decline_code,
+                message,
+                request_id,
+            } => {
+                assert_eq!(status, 402);
+                assert_eq!(error_type.as_deref(), Some("card_error"));
+                assert_eq!(code.as_deref(), Some("card_declined"));
+                assert_eq!(decline_code.as_deref(), Some("generic_decline"));
+                assert_eq!(message, "Your card was declined.");
+                assert_eq!(request_id.as_deref(), Some("req_1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match api_error(StatusCode::BAD_GATEWAY, None, b"<html>") {
+            StripeError::Api { message, code, .. } => {
+                assert_eq!(message, "Stripe respondió con el estado HTTP 502");
+                assert_eq!(code, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

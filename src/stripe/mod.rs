@@ -1,0 +1,9 @@
+//! The thin Stripe client: four calls, lenient reads, Stripe's retry rules.
+
+pub mod client;
+pub mod form;
+pub mod signature;
+pub mod types;
+
+pub use client::{ClientSettings, StripeClient, StripeError};
+pub use types::{PaymentIntent, PaymentIntentId};
