@@ -1,0 +1,149 @@
+//! SPEC §2 rules that hold for every client endpoint: envelope, CORS, methods, size.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use tmt_payments::http::CorsOrigins;
+
+const CLIENT_PATHS: [&str; 3] = [
+    "/stripe_create_payment_intent",
+    "/stripe_confirm_payment",
+    "/stripe_get_payment_intent",
+];
+
+#[tokio::test]
+async fn bodies_that_are_not_an_envelope_are_invalid_body() {
+    let app = spawn_app().await;
+    let bad: [&[u8]; 9] = [
+        b"",
+        b"not json",
+        b"[]",
+        b"42",
+        b"{}",
+        b"{\"amount\": 50}",
+        b"{\"data\": null}",
+        b"{\"data\": [1]}",
+        b"{\"data\": {\"amount\": 50}",
+    ];
+    for path in CLIENT_PATHS {
+        for body in bad {
+            let (status, headers, response) = app.post_raw(path, body.to_vec()).await;
+            assert_eq!(status, 400, "{path} {:?}", String::from_utf8_lossy(body));
+            assert_eq!(response["code"], "invalid_body");
+            assert_eq!(response["status"], 400);
+            assert!(response["error"].as_str().unwrap().contains("data"));
+            assert_eq!(headers["access-control-allow-origin"], "*");
+        }
+    }
+    assert!(app.stripe_requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_413() {
+    let app = spawn_app().await;
+    let filler = "x".repeat(64 * 1024);
+    for path in CLIENT_PATHS {
+        let body = json!({"data": {"amount": 50, "description": filler}}).to_string();
+        let (status, headers, response) = app.post_raw(path, body.into_bytes()).await;
+        assert_eq!(status, 413, "{path}");
+        assert_eq!(response["code"], "body_too_large");
+        assert_eq!(headers["access-control-allow-origin"], "*");
+    }
+    // Just under the limit is read (and then judged on its content).
+    let body = format!(
+        r#"{{"data": {{"amount": 0, "d": "{}"}}}}"#,
+        "x".repeat(60 * 1024)
+    );
+    let (status, _, response) = app
+        .post_raw("/stripe_create_payment_intent", body.into_bytes())
+        .await;
+    assert_eq!(
+        (status, response["code"].as_str()),
+        (400, Some("amount_invalid"))
+    );
+    assert!(app.stripe_requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn preflight_and_other_methods() {
+    let app = spawn_app().await;
+    for path in CLIENT_PATHS {
+        let url = format!("{}{path}", app.address);
+        let r = app
+            .http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", "https://tickets.example")
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{path}");
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], "*");
+        assert_eq!(h["access-control-allow-methods"], "POST, OPTIONS");
+        assert_eq!(
+            h["access-control-allow-headers"],
+            "Content-Type, Authorization, Idempotency-Key"
+        );
+        assert_eq!(h["access-control-max-age"], "86400");
+        for m in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            let (status, headers, body) =
+                read(app.http.request(m.clone(), &url).send().await.unwrap()).await;
+            assert_eq!(status, 405, "{m} {path}");
+            assert_eq!(headers["allow"], "POST, OPTIONS");
+            assert_eq!(body["code"], "method_not_allowed");
+            assert_eq!(headers["access-control-allow-origin"], "*");
+        }
+    }
+    let (status, _, body) = read(
+        app.http
+            .get(format!("{}/nowhere", app.address))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn configured_origins_are_echoed_and_others_get_nothing() {
+    let app =
+        spawn_app_with(|c| c.cors = CorsOrigins::List(vec!["https://tickets.example".into()]))
+            .await;
+    let url = format!("{}/stripe_get_payment_intent", app.address);
+    let allowed = app
+        .http
+        .post(&url)
+        .header("Origin", "https://tickets.example")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 400);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://tickets.example"
+    );
+    assert!(allowed.headers()["vary"]
+        .to_str()
+        .unwrap()
+        .contains("Origin"));
+    let other = app
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert!(other
+        .headers()
+        .get("access-control-allow-methods")
+        .is_none());
+}

@@ -1,0 +1,458 @@
+//! `POST /stripe_webhook`: verification, dedup, foreign and unhandled events, status rules,
+//! with the ledger checked after each delivery.
+
+mod common;
+
+use common::*;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tmt_payments::stripe::signature::sign;
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
+
+const PI: &str = "pi_3Hook00000000001";
+
+fn pi_object(status: &str, platform: &str) -> Value {
+    let mut pi = payment_intent(PI, 2500, "eur", status);
+    pi["metadata"] = json!({"platform": platform});
+    pi
+}
+
+async fn event_count(app: &TestApp) -> usize {
+    app.ledger().await.list_events(1000).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn good_event_creates_and_moves_the_row() {
+    let app = spawn_app().await;
+    let created = event(
+        "evt_good_1",
+        "payment_intent.created",
+        pi_object("requires_payment_method", "TMT"),
+        now() - 5,
+    );
+    assert_eq!(
+        app.deliver(&created).await,
+        (200, json!({"received": true}))
+    );
+    let ledger = app.ledger().await;
+    let row = ledger.payment(PI).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.amount, row.currency.as_str()),
+        ("requires_payment_method", 2500, "eur")
+    );
+
+    let succeeded = event(
+        "evt_good_2",
+        "payment_intent.succeeded",
+        pi_object("succeeded", "TMT"),
+        now(),
+    );
+    assert_eq!(app.deliver(&succeeded).await.0, 200);
+    let row = ledger.payment(PI).await.unwrap().unwrap();
+    assert_eq!(row.status, "succeeded");
+    let events = ledger.events_for(PI).await.unwrap();
+    let outcomes: Vec<_> = events
+        .iter()
+        .map(|e| (e.id.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("evt_good_1", "applied"), ("evt_good_2", "applied")]
+    );
+    // The raw payload is kept byte for byte.
+    assert_eq!(
+        ledger.event_payload("evt_good_2").await.unwrap().unwrap(),
+        succeeded.to_string()
+    );
+}
+
+#[tokio::test]
+async fn bad_signatures_are_400_and_change_nothing() {
+    let app = spawn_app().await;
+    let body = event(
+        "evt_bad",
+        "payment_intent.succeeded",
+        pi_object("succeeded", "TMT"),
+        now(),
+    )
+    .to_string();
+    let t = now();
+    let good = sign(body.as_bytes(), WEBHOOK_SECRET, t);
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (None, "signature_missing"),
+        (Some("nonsense".into()), "signature_malformed"),
+        (
+            Some(format!("v1={}", "a".repeat(64))),
+            "signature_malformed",
+        ),
+        (Some(good.replace("v1=", "v0=")), "signature_no_v1"),
+        (
+            Some(sign(body.as_bytes(), "whsec_wrong", t)),
+            "signature_mismatch",
+        ),
+        (
+            Some(sign(format!("{body} ").as_bytes(), WEBHOOK_SECRET, t)),
+            "signature_mismatch",
+        ),
+        (
+            Some(sign(body.as_bytes(), WEBHOOK_SECRET, t - 301)),
+            "signature_expired",
+        ),
+        (
+            Some(sign(body.as_bytes(), WEBHOOK_SECRET, t + 400)),
+            "signature_expired",
+        ),
+    ];
+    for (header, code) in cases {
+        let (status, response) = app.webhook(&body, header.as_deref()).await;
+        assert_eq!(status, 400, "{header:?}");
+        assert_eq!(response["code"], code, "{header:?}");
+        assert!(response["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    assert_eq!(event_count(&app).await, 0);
+    assert!(app.ledger().await.payment(PI).await.unwrap().is_none());
+    // The same body with the good header still goes through afterwards.
+    assert_eq!(app.webhook(&body, Some(&good)).await.0, 200);
+}
+
+#[tokio::test]
+async fn body_that_is_not_an_event_is_400() {
+    let app = spawn_app().await;
+    for body in [
+        "[]",
+        "not json",
+        r#"{"id": "evt_1"}"#,
+        r#"{"type": "x"}"#,
+        r#"{"id": "evt_1", "type": "x", "object": "charge"}"#,
+    ] {
+        let header = sign(body.as_bytes(), WEBHOOK_SECRET, now());
+        let (status, response) = app.webhook(body, Some(&header)).await;
+        assert_eq!(
+            (status, response["code"].as_str()),
+            (400, Some("event_invalid")),
+            "{body}"
+        );
+    }
+    assert_eq!(event_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn rotated_secrets_each_verify() {
+    let app = spawn_app_with(|c| {
+        c.stripe_webhook_secrets = vec![
+            SecretString::from("whsec_old_one".to_string()),
+            SecretString::from("whsec_new_one".to_string()),
+        ]
+    })
+    .await;
+    for (i, secret) in ["whsec_old_one", "whsec_new_one"].iter().enumerate() {
+        let body = event(
+            &format!("evt_rot_{i}"),
+            "payment_intent.processing",
+            pi_object("processing", "TMT"),
+            now(),
+        )
+        .to_string();
+        let header = sign(body.as_bytes(), secret, now());
+        assert_eq!(app.webhook(&body, Some(&header)).await.0, 200, "{secret}");
+    }
+    // Stripe's header during a rotation: one v1 per secret, only one of them ours.
+    let body = event(
+        "evt_rot_2",
+        "payment_intent.processing",
+        pi_object("processing", "TMT"),
+        now(),
+    )
+    .to_string();
+    let theirs = sign(body.as_bytes(), "whsec_unknown", now());
+    let ours = sign(body.as_bytes(), "whsec_new_one", now());
+    let both = format!("{theirs},v1={}", ours.split("v1=").nth(1).unwrap());
+    assert_eq!(app.webhook(&body, Some(&both)).await.0, 200);
+    assert_eq!(event_count(&app).await, 3);
+}
+
+#[tokio::test]
+async fn duplicate_delivery_is_200_and_changes_nothing() {
+    let app = spawn_app().await;
+    let first = event(
+        "evt_dup",
+        "payment_intent.processing",
+        pi_object("processing", "TMT"),
+        now(),
+    );
+    assert_eq!(app.deliver(&first).await.0, 200);
+    let before = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    // Same id, different content: still the first one that counts.
+    let again = event(
+        "evt_dup",
+        "payment_intent.succeeded",
+        pi_object("succeeded", "TMT"),
+        now(),
+    );
+    assert_eq!(app.deliver(&again).await, (200, json!({"received": true})));
+    assert_eq!(app.deliver(&first).await.0, 200);
+    let after = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    assert_eq!(after, before);
+    assert_eq!(after.status, "processing");
+    assert_eq!(event_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn foreign_payment_intents_are_recorded_but_never_touch_the_ledger() {
+    let app = spawn_app().await;
+    let foreign = event(
+        "evt_foreign",
+        "payment_intent.succeeded",
+        pi_object("succeeded", "OTHER_APP"),
+        now(),
+    );
+    assert_eq!(
+        app.deliver(&foreign).await,
+        (200, json!({"received": true}))
+    );
+    let ledger = app.ledger().await;
+    assert!(ledger.payment(PI).await.unwrap().is_none());
+    let events = ledger.list_events(10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].outcome, "foreign");
+    assert_eq!(events[0].payment_intent_id.as_deref(), Some(PI));
+
+    // Without metadata at all: foreign too.
+    let mut bare = pi_object("succeeded", "x");
+    bare["metadata"] = json!({});
+    bare["id"] = json!("pi_bare1");
+    assert_eq!(
+        app.deliver(&event("evt_bare", "payment_intent.succeeded", bare, now()))
+            .await
+            .0,
+        200
+    );
+    assert!(ledger.payment("pi_bare1").await.unwrap().is_none());
+
+    // Once the ledger knows the PaymentIntent, the platform tag no longer matters.
+    ledger
+        .record_from_api(
+            &tmt_payments::stripe::PaymentIntent::from_value(&pi_object("processing", "OTHER_APP"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let known = event(
+        "evt_known",
+        "payment_intent.succeeded",
+        pi_object("succeeded", "OTHER_APP"),
+        now(),
+    );
+    assert_eq!(app.deliver(&known).await.0, 200);
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "succeeded"
+    );
+}
+
+#[tokio::test]
+async fn unhandled_types_are_recorded_as_unhandled() {
+    let app = spawn_app().await;
+    let mut charge = fixture("charge");
+    charge["payment_intent"] = json!(PI);
+    for (id, kind, object) in [
+        ("evt_u1", "charge.refunded", charge.clone()),
+        (
+            "evt_u2",
+            "plan.created",
+            fixture("event")["data"]["object"].clone(),
+        ),
+        (
+            "evt_u3",
+            "payment_intent.amount_capturable_updated",
+            pi_object("requires_capture", "TMT"),
+        ),
+    ] {
+        assert_eq!(
+            app.deliver(&event(id, kind, object, now())).await.0,
+            200,
+            "{kind}"
+        );
+    }
+    let ledger = app.ledger().await;
+    let events = ledger.list_events(10).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.outcome == "unhandled"));
+    assert_eq!(
+        events[2].payment_intent_id.as_deref(),
+        Some(PI),
+        "a charge names its PaymentIntent"
+    );
+    assert!(ledger.payment(PI).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn final_statuses_are_never_overwritten() {
+    let app = spawn_app().await;
+    let ledger = app.ledger().await;
+    assert_eq!(
+        app.deliver(&event(
+            "evt_f1",
+            "payment_intent.succeeded",
+            pi_object("succeeded", "TMT"),
+            now()
+        ))
+        .await
+        .0,
+        200
+    );
+    for (id, kind, status) in [
+        (
+            "evt_f2",
+            "payment_intent.payment_failed",
+            "requires_payment_method",
+        ),
+        ("evt_f3", "payment_intent.canceled", "canceled"),
+        ("evt_f4", "payment_intent.processing", "processing"),
+    ] {
+        assert_eq!(
+            app.deliver(&event(id, kind, pi_object(status, "TMT"), now() + 1))
+                .await
+                .0,
+            200
+        );
+    }
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "succeeded"
+    );
+    let outcomes: Vec<_> = ledger
+        .events_for(PI)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(outcomes, ["applied", "ignored", "ignored", "ignored"]);
+
+    // A read from the API cannot overwrite it either.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pi_object("processing", "TMT")))
+        .mount(&app.stripe)
+        .await;
+    app.post(
+        "/stripe_get_payment_intent",
+        json!({"data": {"payment_intent_id": PI}}),
+    )
+    .await;
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "succeeded"
+    );
+}
+
+#[tokio::test]
+async fn an_api_read_is_newer_than_older_events() {
+    let app = spawn_app().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pi_object("requires_action", "TMT")))
+        .mount(&app.stripe)
+        .await;
+    app.post(
+        "/stripe_get_payment_intent",
+        json!({"data": {"payment_intent_id": PI}}),
+    )
+    .await;
+    let ledger = app.ledger().await;
+    // An event created before the read arrives late: it does not win.
+    let late = event(
+        "evt_late",
+        "payment_intent.created",
+        pi_object("requires_payment_method", "TMT"),
+        now() - 120,
+    );
+    assert_eq!(app.deliver(&late).await.0, 200);
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "requires_action"
+    );
+    // A newer event does, and a final status always does.
+    let newer = event(
+        "evt_newer",
+        "payment_intent.processing",
+        pi_object("processing", "TMT"),
+        now() + 2,
+    );
+    assert_eq!(app.deliver(&newer).await.0, 200);
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "processing"
+    );
+    let old_final = event(
+        "evt_old_final",
+        "payment_intent.canceled",
+        pi_object("canceled", "TMT"),
+        now() - 300,
+    );
+    assert_eq!(app.deliver(&old_final).await.0, 200);
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "canceled"
+    );
+    let outcomes: Vec<_> = ledger
+        .events_for(PI)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(outcomes, ["ignored", "applied", "applied"]);
+}
+
+#[tokio::test]
+async fn without_a_secret_the_webhook_is_503_so_stripe_retries() {
+    let app = spawn_app_with(|c| c.stripe_webhook_secrets.clear()).await;
+    let (status, body) = app
+        .deliver(&event(
+            "evt_x",
+            "payment_intent.succeeded",
+            pi_object("succeeded", "TMT"),
+            now(),
+        ))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("webhook_not_configured"))
+    );
+    assert_eq!(event_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_one_event_apply_once() {
+    let app = spawn_app().await;
+    let e = event(
+        "evt_race",
+        "payment_intent.created",
+        pi_object("requires_payment_method", "TMT"),
+        now(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let body = e.to_string();
+        let header = sign(body.as_bytes(), WEBHOOK_SECRET, now());
+        let url = format!("{}/stripe_webhook", app.address);
+        let http = app.http.clone();
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .header("Stripe-Signature", header)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let events = app.ledger().await.list_events(100).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].outcome, "applied");
+}
