@@ -1,14 +1,16 @@
 //! Building and running the service: one `Application` used by `main` and by the tests.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::ledger::Ledger;
 use crate::payments::{Payments, WebhookSettings};
+use crate::sandbox::{objects::random_alnum, Sandbox, WebhookTarget};
 use crate::stripe::{ClientSettings, StripeClient};
 
 pub struct Application {
@@ -17,30 +19,67 @@ pub struct Application {
     ledger: Ledger,
 }
 
+/// The address this machine reaches a listener on, for a listener bound to `bind`.
+fn loopback_for(bind: IpAddr) -> IpAddr {
+    match bind {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
 impl Application {
-    /// Opens and migrates the ledger, builds the Stripe client and binds the listener (port 0
-    /// picks a free port; [`Application::port`] tells which).
+    /// Binds the listener (port 0 picks a free port; [`Application::port`] tells which), opens
+    /// and migrates the ledger, and builds the Stripe client. Without a secret key the embedded
+    /// sandbox is mounted at `/sandbox` on the same listener and the client talks to it over
+    /// loopback HTTP, exactly as it would talk to Stripe.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
+        let local = listener.local_addr()?;
         let ledger = Ledger::connect(&config.database_url, config.database_max_connections).await?;
         ledger.migrate().await?;
+
+        let (api_base, secret_key, webhook_secrets, sandbox) = match &config.stripe_secret_key {
+            Some(key) => (
+                config.stripe_api_base.clone(),
+                key.clone(),
+                config.stripe_webhook_secrets.clone(),
+                None,
+            ),
+            None => {
+                let origin = format!(
+                    "http://{}",
+                    SocketAddr::new(loopback_for(config.bind), local.port())
+                );
+                let secret = match config.stripe_webhook_secrets.first() {
+                    Some(s) => s.expose_secret().to_string(),
+                    None => format!("whsec_{}", random_alnum(32)),
+                };
+                let sandbox = Sandbox::new(Some(WebhookTarget::new(
+                    format!("{origin}/stripe_webhook"),
+                    secret.clone(),
+                )));
+                (
+                    format!("{origin}/sandbox"),
+                    SecretString::from(format!("sk_test_sandbox{}", random_alnum(16))),
+                    vec![SecretString::from(secret)],
+                    Some(sandbox),
+                )
+            }
+        };
         let stripe = StripeClient::new(ClientSettings {
-            api_base: config.stripe_api_base.clone(),
-            secret_key: config.stripe_secret_key.clone(),
+            api_base: api_base.clone(),
+            secret_key: secret_key.clone(),
             api_version: config.stripe_api_version.clone(),
             max_retries: config.stripe_max_retries,
             timeout: config.stripe_timeout,
             initial_retry_delay: config.stripe_initial_retry_delay,
         })?;
-        if config.stripe_webhook_secrets.is_empty() {
-            tracing::warn!(
-                "STRIPE_WEBHOOK_SECRET is not set: /stripe_webhook answers 503 until it is"
-            );
-        }
         let payments = Payments {
             stripe,
             ledger: ledger.clone(),
             webhook: WebhookSettings {
-                secrets: config.stripe_webhook_secrets.clone(),
+                secrets: webhook_secrets,
                 tolerance_secs: config.webhook_tolerance_secs,
             },
         };
@@ -48,17 +87,29 @@ impl Application {
             payments: Arc::new(payments),
             cors: Arc::new(config.cors.clone()),
         };
-        let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
-        tracing::info!(
-            address = %listener.local_addr()?,
-            stripe_api_base = %config.stripe_api_base,
-            stripe_api_version = %config.stripe_api_version,
-            live = is_live(&config),
-            "tmt-payments listening"
-        );
+        let mut router = http::router(state);
+        match sandbox {
+            Some(sandbox) => {
+                router = router.nest("/sandbox", sandbox.router());
+                tracing::warn!(
+                    address = %local,
+                    stripe_api_base = %api_base,
+                    "SANDBOX MODE: no STRIPE_SECRET_KEY, so Stripe is emulated in memory at {api_base} \
+                     (any sk_test_… key works there); its webhooks are signed and delivered to \
+                     /stripe_webhook. No real card is ever charged. Set STRIPE_SECRET_KEY to use Stripe."
+                );
+            }
+            None => tracing::info!(
+                address = %local,
+                stripe_api_base = %api_base,
+                stripe_api_version = %config.stripe_api_version,
+                live = is_live(&secret_key),
+                "tmt-payments listening"
+            ),
+        }
         Ok(Self {
             listener,
-            router: http::router(state),
+            router,
             ledger,
         })
     }
@@ -80,9 +131,8 @@ impl Application {
     }
 }
 
-fn is_live(config: &Config) -> bool {
-    use secrecy::ExposeSecret;
-    let key = config.stripe_secret_key.expose_secret();
+fn is_live(key: &SecretString) -> bool {
+    let key = key.expose_secret();
     key.starts_with("sk_live_") || key.starts_with("rk_live_")
 }
 
@@ -107,4 +157,25 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The standalone sandbox (`tmt-payments sandbox`): the emulator alone on its own port.
+pub async fn run_sandbox(
+    bind: IpAddr,
+    port: u16,
+    webhook: Option<WebhookTarget>,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(SocketAddr::new(bind, port)).await?;
+    let local = listener.local_addr()?;
+    let delivers_to = webhook.as_ref().map(|w| w.url.clone());
+    let sandbox = Sandbox::new(webhook);
+    tracing::warn!(
+        address = %local,
+        webhook_url = delivers_to.as_deref(),
+        "Stripe sandbox listening on http://{local} (use it as the API base with any sk_test_… key)"
+    );
+    axum::serve(listener, axum::Router::new().merge(sandbox.router()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
 }

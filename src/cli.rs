@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::app::{shutdown_signal, Application};
+use crate::app::{run_sandbox, shutdown_signal, Application};
 use crate::config::{check_database_url, parse_webhook_secrets, CommonArgs, Config, ServeArgs};
 use crate::ledger::{Ledger, PaymentRow};
 use crate::money::Currency;
+use crate::sandbox::{objects::random_alnum, WebhookTarget};
 use crate::stripe::signature;
 use crate::telemetry::{self, LogFormat};
 
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Serve the four payment functions (the default when no command is given).
     Serve(Box<ServeArgs>),
+    /// Run only the Stripe sandbox (the emulator the service embeds when it has no key).
+    Sandbox(SandboxArgs),
     /// Create or upgrade the ledger's tables, then exit.
     Migrate,
     /// Inspect recorded payments.
@@ -47,6 +50,20 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    #[arg(long, default_value_t = 12111)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Where to deliver signed events (for example http://127.0.0.1:8080/stripe_webhook).
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// The whsec_… secret events are signed with; generated and printed when omitted.
+    #[arg(long, hide_env_values = true)]
+    webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,15 +109,19 @@ enum WebhookCommand {
     },
 }
 
-/// `tmt-payments` with no command, or with only flags, means `tmt-payments serve …`.
+const COMMANDS: &[&str] = &[
+    "serve", "sandbox", "migrate", "payments", "events", "webhook", "help",
+];
+
+/// `tmt-payments` with no command (flags alone, or nothing) means `tmt-payments serve …`.
+/// Global flags may come before a command: `--database-url x payments list` keeps its command.
 fn with_default_command(mut args: Vec<String>) -> Vec<String> {
-    let first = args.get(1).map(String::as_str);
-    let wants_default = match first {
-        None => true,
-        Some("-h" | "--help" | "-V" | "--version") => false,
-        Some(flag) => flag.starts_with('-'),
-    };
-    if wants_default {
+    let rest = args.get(1..).unwrap_or_default();
+    let names_a_command = rest.iter().any(|a| COMMANDS.contains(&a.as_str()));
+    let asks_for_help = rest
+        .iter()
+        .any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version"));
+    if !names_a_command && !asks_for_help {
         args.insert(1.min(args.len()), "serve".into());
     }
     args
@@ -139,7 +160,30 @@ pub fn main() -> ExitCode {
                 }
             };
             telemetry::init(format);
-            runtime.block_on(serve(config))
+            if let Err(e) = runtime.block_on(serve(config)) {
+                return match start_up_error(&e) {
+                    Some(line) => {
+                        eprintln!("{line}");
+                        ExitCode::from(2)
+                    }
+                    None => {
+                        eprintln!("error: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            Ok(())
+        }
+        Command::Sandbox(args) => {
+            telemetry::init(format);
+            let webhook = match sandbox_webhook(&args) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            runtime.block_on(run_sandbox(args.bind, args.port, webhook))
         }
         Command::Migrate => runtime.block_on(async {
             let ledger = open(&cli.common.database_url).await?;
@@ -206,10 +250,51 @@ pub fn main() -> ExitCode {
     )
 }
 
+fn sandbox_webhook(args: &SandboxArgs) -> Result<Option<WebhookTarget>, String> {
+    let Some(url) = &args.webhook_url else {
+        return Ok(None);
+    };
+    if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        return Err(format!(
+            "configuration error: --webhook-url: '{url}' is not an http(s) URL"
+        ));
+    }
+    let secret = match &args.webhook_secret {
+        Some(s) => {
+            let parsed = parse_webhook_secrets(s).map_err(|e| e.to_string())?;
+            match parsed.first() {
+                Some(first) => first.expose_secret().to_string(),
+                None => return Err("configuration error: --webhook-secret: empty".into()),
+            }
+        }
+        None => {
+            let generated = format!("whsec_{}", random_alnum(32));
+            // Printed once so that the receiving side can be configured with it.
+            println!("webhook signing secret: {generated}");
+            generated
+        }
+    };
+    Ok(Some(WebhookTarget::new(url.clone(), secret)))
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+/// Start-up failures that come from a setting name it, like the checks in `config` do.
+fn start_up_error(e: &anyhow::Error) -> Option<String> {
+    if e.downcast_ref::<crate::ledger::LedgerError>().is_some() {
+        return Some(format!(
+            "configuration error: DATABASE_URL: cannot open the ledger: {e}"
+        ));
+    }
+    let io = e.downcast_ref::<std::io::Error>()?;
+    (io.kind() == std::io::ErrorKind::AddrInUse
+        || io.kind() == std::io::ErrorKind::AddrNotAvailable
+        || io.kind() == std::io::ErrorKind::PermissionDenied)
+        .then(|| format!("configuration error: BIND/PORT: cannot listen: {io}"))
 }
 
 async fn open(url: &str) -> anyhow::Result<Ledger> {
@@ -308,6 +393,18 @@ mod tests {
         );
         assert_eq!(args(&["tmt", "migrate"]), ["tmt", "migrate"]);
         assert_eq!(args(&["tmt", "--help"]), ["tmt", "--help"]);
+        assert_eq!(
+            args(&["tmt", "--database-url", "sqlite://x.db", "payments", "list"]),
+            ["tmt", "--database-url", "sqlite://x.db", "payments", "list"]
+        );
+        let parsed = Cli::try_parse_from(args(&[
+            "tmt",
+            "--database-url",
+            "sqlite://x.db",
+            "events",
+            "list",
+        ]));
+        assert!(parsed.is_ok_and(|c| c.common.database_url == "sqlite://x.db"));
     }
 
     #[test]

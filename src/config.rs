@@ -26,7 +26,8 @@ pub struct CommonArgs {
 /// The settings of `serve`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// Stripe secret key (`sk_test_…`, `sk_live_…` or a restricted `rk_…`).
+    /// Stripe secret key (`sk_test_…`, `sk_live_…` or a restricted `rk_…`); unset runs the
+    /// embedded sandbox.
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
     /// Webhook signing secrets (`whsec_…`), comma-separated during a rotation.
@@ -70,7 +71,8 @@ pub struct ServeArgs {
 pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
-    pub stripe_secret_key: SecretString,
+    /// `None` runs the embedded sandbox (SPEC §10).
+    pub stripe_secret_key: Option<SecretString>,
     pub stripe_webhook_secrets: Vec<SecretString>,
     pub stripe_api_base: String,
     pub stripe_api_version: String,
@@ -149,12 +151,7 @@ impl Config {
     pub fn from_args(common: &CommonArgs, args: &ServeArgs) -> Result<Config, ConfigError> {
         check_database_url(&common.database_url)?;
         let key = match args.stripe_secret_key.as_deref().map(str::trim) {
-            None | Some("") => {
-                return Err(bad(
-                    "STRIPE_SECRET_KEY",
-                    "not set; the service needs a Stripe secret key (sk_test_… for test mode)",
-                ))
-            }
+            None | Some("") => None,
             Some(k) if k.starts_with("pk_") => {
                 return Err(bad(
                     "STRIPE_SECRET_KEY",
@@ -167,12 +164,18 @@ impl Config {
                     "not a Stripe secret key (expected sk_test_…, sk_live_… or rk_…)",
                 ))
             }
-            Some(k) => SecretString::from(k.to_string()),
+            Some(k) => Some(SecretString::from(k.to_string())),
         };
         let webhook_secrets = match &args.stripe_webhook_secret {
             Some(s) => parse_webhook_secrets(s)?,
             None => Vec::new(),
         };
+        if key.is_some() && webhook_secrets.is_empty() {
+            return Err(bad(
+                "STRIPE_WEBHOOK_SECRET",
+                "not set; with a Stripe key the webhook endpoint needs its signing secret (whsec_…)",
+            ));
+        }
         let api_base = url::Url::parse(args.stripe_api_base.trim())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.query().is_none())
@@ -308,8 +311,8 @@ mod tests {
         type Change = Box<dyn FnOnce(&mut ServeArgs)>;
         let cases: Vec<(&str, Change)> = vec![
             (
-                "STRIPE_SECRET_KEY",
-                Box::new(|a| a.stripe_secret_key = None),
+                "STRIPE_WEBHOOK_SECRET",
+                Box::new(|a| a.stripe_webhook_secret = None),
             ),
             (
                 "STRIPE_SECRET_KEY",
@@ -374,6 +377,18 @@ mod tests {
             .err()
             .unwrap();
         assert!(!err.to_string().contains("supersecret"));
+    }
+
+    #[test]
+    fn no_key_means_sandbox() {
+        let c = serve(|a| {
+            a.stripe_secret_key = None;
+            a.stripe_webhook_secret = None;
+        })
+        .unwrap();
+        assert!(c.stripe_secret_key.is_none());
+        let c = serve(|a| a.stripe_secret_key = Some("  ".into())).unwrap();
+        assert!(c.stripe_secret_key.is_none());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! tmt-payments: card payments for the TMT ticket platform through Stripe PaymentIntents.
 //! The contract is SPEC.md; the README says how to run it.
 
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -8,5 +10,6 @@ pub mod http;
 pub mod ledger;
 pub mod money;
 pub mod payments;
+pub mod sandbox;
 pub mod stripe;
 pub mod telemetry;

@@ -233,46 +233,68 @@ fn parse_decimal_text(text: &str) -> Result<Decimal, AmountError> {
             if unsigned.is_empty() || !all_digits(unsigned) {
                 return Err(AmountError::Invalid);
             }
-            // An exponent with more digits than this cannot describe a payable amount either way.
-            e.parse::<i64>().unwrap_or(if e.starts_with('-') {
-                i64::MIN / 2
+            // Far beyond any amount either way; clamping keeps the arithmetic below in range.
+            let magnitude = unsigned
+                .parse::<i64>()
+                .unwrap_or(i64::MAX)
+                .min(MAX_EXPONENT);
+            if e.starts_with('-') {
+                -magnitude
             } else {
-                i64::MAX / 2
-            })
+                magnitude
+            }
         }
     };
     let nonzero = int_part.bytes().chain(frac_part.bytes()).any(|b| b != b'0');
     if negative || !nonzero {
         return Err(AmountError::Invalid);
     }
-    // Work on the significant digits as an integer plus a power of ten, so that no step rounds.
+    // The value is `significant × 10^power`, computed on the digits so that no step rounds.
     let all = format!("{int_part}{frac_part}");
     let significant = all.trim_start_matches('0');
     let trailing_zeros = significant.len() - significant.trim_end_matches('0').len();
     let significant = &significant[..significant.len() - trailing_zeros];
-    let power = exp - frac_part.len() as i64 + trailing_zeros as i64;
-    // Decimal holds 28-29 significant digits; anything bigger is larger than any amount.
-    if significant.len() > 28 || power + significant.len() as i64 > 28 {
+    let mut power = exp - frac_part.len() as i64 + trailing_zeros as i64;
+    // value < 10^order; 10^28 is beyond what Decimal holds and far beyond any amount.
+    let order = power + significant.len() as i64;
+    if order > 28 {
         return Err(AmountError::TooLarge);
     }
-    let mantissa: i128 = significant.parse().map_err(|_| AmountError::TooLarge)?;
-    if power >= 0 {
-        let scaled = mantissa
-            .checked_mul(
-                10i128
-                    .checked_pow(power as u32)
-                    .ok_or(AmountError::TooLarge)?,
-            )
-            .ok_or(AmountError::TooLarge)?;
-        Decimal::try_from_i128_with_scale(scaled, 0).map_err(|_| AmountError::TooLarge)
-    } else if -power <= 28 {
-        Decimal::try_from_i128_with_scale(mantissa, (-power) as u32)
-            .map_err(|_| AmountError::TooLarge)
+    // Keep at most 28 significant digits. Dropping digits only matters below 10^-4 as long as
+    // the value is under 10^24, and rounding to at most three decimals never looks that far;
+    // a value of 10^24 or more is too large whatever its last digits are.
+    let mut digits = significant;
+    if digits.len() > 28 {
+        power += (digits.len() - 28) as i64;
+        digits = &digits[..28];
+    }
+    // Below 10^-28 (Decimal's finest scale) only "positive but negligible" matters.
+    if power < -28 {
+        let drop = (-28 - power) as usize;
+        if drop >= digits.len() {
+            return Ok(Decimal::new(1, 28));
+        }
+        digits = &digits[..digits.len() - drop];
+        power = -28;
+    }
+    let mantissa: i128 = digits.parse().map_err(|_| AmountError::Invalid)?;
+    let value = if power >= 0 {
+        // order <= 28, so the product stays below 10^28.
+        mantissa
+            .checked_mul(10i128.pow(power as u32))
+            .and_then(|m| Decimal::try_from_i128_with_scale(m, 0).ok())
     } else {
-        // Smaller than 10^-28 but positive: far below any currency's minimum.
-        Ok(Decimal::new(1, 28))
+        Decimal::try_from_i128_with_scale(mantissa, (-power) as u32).ok()
+    };
+    match value {
+        Some(v) if v.is_zero() => Ok(Decimal::new(1, 28)),
+        Some(v) => Ok(v),
+        None => Err(AmountError::TooLarge),
     }
 }
+
+/// Exponents beyond this are treated as this: 10^±100000 is nowhere near an amount either way.
+const MAX_EXPONENT: i64 = 100_000;
 
 #[cfg(test)]
 mod tests {
@@ -350,6 +372,36 @@ mod tests {
             parse_amount(&json!("123456789012345678901234567890")),
             Err(AmountError::TooLarge)
         );
+        for huge in [
+            "10e9223372036854775807",
+            "1e99999999999999999999",
+            "9e28",
+            "1e100001",
+        ] {
+            assert_eq!(
+                parse_amount(&json!(huge)),
+                Err(AmountError::TooLarge),
+                "{huge}"
+            );
+        }
+    }
+
+    #[test]
+    fn extreme_exponents_and_long_fractions_stay_exact_enough() {
+        for tiny in [
+            "1e-9223372036854775808",
+            "1e-99999999999999999999",
+            "0.5e-40",
+        ] {
+            let v = parse_amount(&json!(tiny)).unwrap();
+            assert!(v > Decimal::ZERO && v < Decimal::new(1, 20), "{tiny}");
+        }
+        let long = parse_amount(&json!("50.000000000000000000000000001")).unwrap();
+        assert_eq!(Currency::parse("usd").unwrap().to_minor(long), Some(5000));
+        let long = parse_amount(&json!("1.0049999999999999999999999999999999")).unwrap();
+        assert_eq!(Currency::parse("usd").unwrap().to_minor(long), Some(100));
+        let long = parse_amount(&json!("1.00500000000000000000000000000000001")).unwrap();
+        assert_eq!(Currency::parse("usd").unwrap().to_minor(long), Some(101));
     }
 
     #[test]
@@ -422,6 +474,13 @@ mod tests {
             let c = Currency::parse(cur).unwrap();
             let m = c.to_minor(Decimal::new(units, scale)).unwrap();
             prop_assert_eq!(m % 10, 0);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,80}", exp in any::<i64>()) {
+            let _ = parse_amount(&serde_json::Value::String(text.clone()));
+            let _ = parse_amount(&serde_json::Value::String(format!("{text}e{exp}")));
+            let _ = parse_amount(&serde_json::Value::String(format!("1.5e{exp}")));
         }
 
         #[test]

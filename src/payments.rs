@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
 use crate::http::error::ApiError;
-use crate::ledger::{IncomingEvent, Ledger, Outcome};
+use crate::ledger::{now_iso, IncomingEvent, Ledger, Outcome};
 use crate::money::{self, AmountError, Currency, MAX_MINOR};
 use crate::stripe::form::Form;
 use crate::stripe::signature;
@@ -189,19 +189,9 @@ fn major_json(minor: i64, currency: &str) -> Value {
     }
 }
 
-fn malformed(request_id: Option<String>) -> ApiError {
-    ApiError::from(StripeError::Api {
-        status: 200,
-        error_type: None,
-        code: None,
-        decline_code: None,
-        message: "Respuesta de Stripe ilegible".into(),
-        request_id,
-    })
-}
-
-pub fn now_iso_millis() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Stripe answered 200 with something that is not a PaymentIntent.
+fn malformed() -> ApiError {
+    ApiError::from(StripeError::unreadable(200, None))
 }
 
 fn random_idempotency_key() -> String {
@@ -213,13 +203,14 @@ fn random_idempotency_key() -> String {
 impl Payments {
     pub async fn create(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
         let request = CreateRequest::parse(data)?;
-        let form = request.to_form(&now_iso_millis());
+        let form = request.to_form(&now_iso());
+        let read_at = chrono::Utc::now().timestamp();
         let raw = self
             .stripe
             .create_payment_intent(&form, &random_idempotency_key())
             .await?;
-        let pi = PaymentIntent::from_value(&raw).ok_or_else(|| malformed(None))?;
-        self.ledger.record_from_api(&pi).await?;
+        let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
+        self.ledger.record_from_api(&pi, read_at).await?;
         tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
         Ok(json!({
             "success": true,
@@ -266,9 +257,10 @@ impl Payments {
 
     /// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
     async fn read(&self, id: &PaymentIntentId) -> Result<PaymentIntent, ApiError> {
+        let read_at = chrono::Utc::now().timestamp();
         let raw = self.stripe.retrieve_payment_intent(id).await?;
-        let pi = PaymentIntent::from_value(&raw).ok_or_else(|| malformed(None))?;
-        self.ledger.record_from_api(&pi).await?;
+        let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
+        self.ledger.record_from_api(&pi, read_at).await?;
         Ok(pi)
     }
 
@@ -279,9 +271,6 @@ impl Payments {
         body: &[u8],
         now: i64,
     ) -> Result<Outcome, ApiError> {
-        if self.webhook.secrets.is_empty() {
-            return Err(ApiError::WebhookNotConfigured);
-        }
         signature::verify(
             signature_header,
             body,
@@ -306,9 +295,17 @@ impl Payments {
             None => None,
         };
         let payment_intent = if LEDGER_EVENTS.contains(&event_type) {
-            object
+            let parsed = object
                 .and_then(PaymentIntent::from_value)
-                .filter(|pi| !pi.id.is_empty())
+                .filter(|pi| !pi.id.is_empty());
+            if parsed.is_none() {
+                tracing::warn!(
+                    event_id = id,
+                    event_type,
+                    "event object is not a PaymentIntent; recorded as unhandled"
+                );
+            }
+            parsed
         } else {
             None
         };
@@ -325,33 +322,20 @@ impl Payments {
             .apply_event(&incoming)
             .await
             .map_err(ApiError::WebhookNotRecorded)?;
-        match (event_type, payment_intent_id) {
-            ("payment_intent.succeeded", Some(pi)) => {
-                tracing::info!(
-                    payment_intent_id = pi,
-                    event_id = id,
-                    outcome = outcome.as_str(),
-                    "PaymentIntent succeeded"
-                )
-            }
-            ("payment_intent.payment_failed", Some(pi)) => {
-                tracing::info!(
-                    payment_intent_id = pi,
-                    event_id = id,
-                    outcome = outcome.as_str(),
-                    "PaymentIntent failed"
-                )
-            }
-            _ if outcome == Outcome::Unhandled => {
-                tracing::info!(event_id = id, event_type, "unhandled webhook event")
-            }
-            _ => tracing::info!(
-                event_id = id,
-                event_type,
-                outcome = outcome.as_str(),
-                "webhook event"
-            ),
-        }
+        let message = match (event_type, outcome) {
+            (_, Outcome::Duplicate) => "webhook event already recorded",
+            ("payment_intent.succeeded", _) => "PaymentIntent succeeded",
+            ("payment_intent.payment_failed", _) => "PaymentIntent failed",
+            (_, Outcome::Unhandled) => "unhandled webhook event",
+            _ => "webhook event",
+        };
+        tracing::info!(
+            event_id = id,
+            event_type,
+            payment_intent_id,
+            outcome = outcome.as_str(),
+            "{message}"
+        );
         Ok(outcome)
     }
 }

@@ -14,41 +14,53 @@ fn stderr_line(output: &std::process::Output) -> String {
 fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
-    let cases: [(&[(&str, &str)], &str); 7] = [
-        (&[], "STRIPE_SECRET_KEY"),
-        (&[("STRIPE_SECRET_KEY", "pk_test_abc")], "STRIPE_SECRET_KEY"),
+    let key = ("STRIPE_SECRET_KEY", SECRET_KEY);
+    let hook = ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET);
+    let cases: [(&[(&str, &str)], &str); 9] = [
         (
-            &[("STRIPE_SECRET_KEY", SECRET_KEY), ("PORT", "70000")],
-            "PORT",
+            &[("STRIPE_SECRET_KEY", "pk_test_abc"), hook],
+            "STRIPE_SECRET_KEY",
         ),
+        (&[key], "STRIPE_WEBHOOK_SECRET"),
         (
-            &[
-                ("STRIPE_SECRET_KEY", SECRET_KEY),
-                ("STRIPE_API_BASE", "::nope"),
-            ],
-            "STRIPE_API_BASE",
-        ),
-        (
-            &[
-                ("STRIPE_SECRET_KEY", SECRET_KEY),
-                ("STRIPE_WEBHOOK_SECRET", "not-a-secret"),
-            ],
+            &[key, ("STRIPE_WEBHOOK_SECRET", "not-a-secret")],
             "STRIPE_WEBHOOK_SECRET",
         ),
+        (&[key, hook, ("PORT", "70000")], "PORT"),
         (
-            &[("STRIPE_SECRET_KEY", SECRET_KEY), ("LOG_FORMAT", "xml")],
-            "LOG_FORMAT",
+            &[key, hook, ("STRIPE_API_BASE", "::nope")],
+            "STRIPE_API_BASE",
         ),
+        (&[key, hook, ("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        (&[key, hook, ("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
         (
             &[
-                ("STRIPE_SECRET_KEY", SECRET_KEY),
-                ("DATABASE_URL", "mysql://x"),
+                key,
+                hook,
+                ("DATABASE_URL", "sqlite:///nonexistent-dir/sub/x.db"),
             ],
             "DATABASE_URL",
         ),
+        (&[("PORT", "nope")], "PORT"),
     ];
     for (envs, variable) in cases {
-        let output = command(&db).envs(envs.iter().copied()).output().unwrap();
+        // PORT=0 first: a case that wrongly starts must not take a real port, nor hang the test.
+        let mut child = command(&db)
+            .env("PORT", "0")
+            .envs(envs.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{variable}: the service started instead of refusing");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{variable}");
         let line = stderr_line(&output);
         assert_eq!(line.lines().count(), 1, "{line}");
@@ -62,6 +74,98 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
         !dir.path().join("ledger.db").exists(),
         "nothing was started half-configured"
     );
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_log_or_responses() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****p7dc"}})))
+        .mount(&stripe)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_logs1",
+            5000,
+            "usd",
+            "succeeded",
+        )))
+        .mount(&stripe)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let uri = stripe.uri();
+    let server = Server::start_logging(
+        &sqlite_url(dir.path()),
+        &[
+            ("STRIPE_SECRET_KEY", SECRET_KEY),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("STRIPE_API_BASE", &uri),
+            ("RUST_LOG", "debug"),
+            ("STRIPE_MAX_RETRIES", "0"),
+        ],
+        Some(&log),
+    );
+    let http = reqwest::Client::new();
+    let mut bodies = String::new();
+    for (path, body) in [
+        (
+            "/stripe_create_payment_intent",
+            json!({"data": {"amount": 50}}).to_string(),
+        ),
+        (
+            "/stripe_get_payment_intent",
+            json!({"data": {"payment_intent_id": "pi_logs1"}}).to_string(),
+        ),
+        (
+            "/stripe_confirm_payment",
+            json!({"data": {"payment_intent_id": "pi_logs1"}}).to_string(),
+        ),
+        ("/stripe_webhook", "{\"id\": \"evt_1\"}".to_string()),
+    ] {
+        let r = http
+            .post(format!("{}{path}", server.address))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        bodies.push_str(&r.text().await.unwrap());
+    }
+    let e = event(
+        "evt_logs",
+        "payment_intent.succeeded",
+        payment_intent("pi_logs1", 5000, "usd", "succeeded"),
+        now(),
+    );
+    let body = e.to_string();
+    let header = tmt_payments::stripe::signature::sign(body.as_bytes(), WEBHOOK_SECRET, now());
+    let r = http
+        .post(format!("{}/stripe_webhook", server.address))
+        .header("Stripe-Signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(server);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("stripe call failed"),
+        "the log was captured: {logged}"
+    );
+    assert!(logged.contains("pi_logs1"));
+    for secret in [
+        SECRET_KEY,
+        WEBHOOK_SECRET,
+        "p7dc_secret",
+        "pi_logs1_secret_abc123",
+    ] {
+        assert!(!logged.contains(secret), "{secret} in the log");
+        assert!(!bodies.contains(secret), "{secret} in a response");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::free_port;
 use common::*;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -101,14 +102,6 @@ fn signatures_agree_with_stripes_python_sdk_both_ways() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Localstripe {
     _child: KillOnDrop,
     base: String,
@@ -183,7 +176,7 @@ async fn localstripe_get_confirm_decline_and_signed_webhook() {
     let base = ls.base.clone();
     let app = spawn_app_with(|c| {
         c.stripe_api_base = base;
-        c.stripe_secret_key = SecretString::from("sk_test_localstripe".to_string());
+        c.stripe_secret_key = Some(SecretString::from("sk_test_localstripe".to_string()));
         c.stripe_webhook_secrets = vec![SecretString::from(LOCALSTRIPE_SECRET.to_string())];
     })
     .await;

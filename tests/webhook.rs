@@ -169,7 +169,14 @@ async fn rotated_secrets_each_verify() {
     let ours = sign(body.as_bytes(), "whsec_new_one", now());
     let both = format!("{theirs},v1={}", ours.split("v1=").nth(1).unwrap());
     assert_eq!(app.webhook(&body, Some(&both)).await.0, 200);
-    assert_eq!(event_count(&app).await, 3);
+    let ledger = app.ledger().await;
+    let events = ledger.events_for(PI).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0].outcome, "applied");
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "processing"
+    );
 }
 
 #[tokio::test]
@@ -230,11 +237,13 @@ async fn foreign_payment_intents_are_recorded_but_never_touch_the_ledger() {
     );
     assert!(ledger.payment("pi_bare1").await.unwrap().is_none());
 
-    // Once the ledger knows the PaymentIntent, the platform tag no longer matters.
+    // Once the ledger knows the PaymentIntent, the platform tag no longer matters (here its
+    // metadata was edited at Stripe after the row was created).
     ledger
         .record_from_api(
-            &tmt_payments::stripe::PaymentIntent::from_value(&pi_object("processing", "OTHER_APP"))
+            &tmt_payments::stripe::PaymentIntent::from_value(&pi_object("processing", "TMT"))
                 .unwrap(),
+            now() - 10,
         )
         .await
         .unwrap();
@@ -406,21 +415,123 @@ async fn an_api_read_is_newer_than_older_events() {
 }
 
 #[tokio::test]
-async fn without_a_secret_the_webhook_is_503_so_stripe_retries() {
-    let app = spawn_app_with(|c| c.stripe_webhook_secrets.clear()).await;
-    let (status, body) = app
-        .deliver(&event(
-            "evt_x",
-            "payment_intent.succeeded",
-            pi_object("succeeded", "TMT"),
-            now(),
-        ))
-        .await;
+async fn a_failure_to_record_is_500_and_the_retry_lands() {
+    let app = spawn_app().await;
+    let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+    sqlx::query("ALTER TABLE webhook_events RENAME TO webhook_events_away")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let e = event(
+        "evt_retry",
+        "payment_intent.processing",
+        pi_object("processing", "TMT"),
+        now(),
+    );
+    let (status, body) = app.deliver(&e).await;
     assert_eq!(
         (status, body["code"].as_str()),
-        (503, Some("webhook_not_configured"))
+        (500, Some("webhook_not_recorded"))
     );
-    assert_eq!(event_count(&app).await, 0);
+    assert!(
+        !body.to_string().contains("webhook_events"),
+        "no internals in the answer: {body}"
+    );
+    sqlx::query("ALTER TABLE webhook_events_away RENAME TO webhook_events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        app.ledger().await.payment(PI).await.unwrap().is_none(),
+        "nothing half-applied"
+    );
+    assert_eq!(app.deliver(&e).await.0, 200);
+    assert_eq!(
+        app.ledger()
+            .await
+            .payment(PI)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "processing"
+    );
+}
+
+#[tokio::test]
+async fn non_final_statuses_follow_the_newest_event() {
+    let app = spawn_app().await;
+    let ledger = app.ledger().await;
+    let t = now();
+    for (i, (kind, status)) in [
+        ("payment_intent.created", "requires_payment_method"),
+        ("payment_intent.requires_action", "requires_action"),
+        ("payment_intent.payment_failed", "requires_payment_method"),
+        ("payment_intent.processing", "processing"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let e = event(
+            &format!("evt_seq_{i}"),
+            kind,
+            pi_object(status, "TMT"),
+            t + i as i64,
+        );
+        assert_eq!(app.deliver(&e).await.0, 200);
+        assert_eq!(
+            ledger.payment(PI).await.unwrap().unwrap().status,
+            *status,
+            "{kind}"
+        );
+    }
+    let outcomes: Vec<_> = ledger
+        .events_for(PI)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(outcomes, ["applied"; 4]);
+}
+
+#[tokio::test]
+async fn ledger_commits_are_durable() {
+    let app = spawn_app().await;
+    // synchronous=FULL (2): every commit is fsync'd before the 200; WAL for concurrent readers.
+    assert_eq!(
+        app.ledger().await.durability().await.unwrap(),
+        (2, "wal".to_string())
+    );
+}
+
+#[tokio::test]
+async fn webhook_method_and_header_details() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(format!("{}/stripe_webhook", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
+    let r = app
+        .http
+        .post(format!("{}/stripe_webhook", app.address))
+        .header(
+            "Stripe-Signature",
+            reqwest::header::HeaderValue::from_bytes(b"t=1,v1=\xff").unwrap(),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(r).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("signature_malformed"))
+    );
 }
 
 #[tokio::test]

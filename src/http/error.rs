@@ -14,8 +14,9 @@ pub enum ApiError {
     InvalidBody,
     #[error("body over the size limit")]
     BodyTooLarge,
+    /// Carries the `Allow` header's value.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     #[error("no such route")]
     NotFound,
     #[error("amount invalid")]
@@ -42,8 +43,6 @@ pub enum ApiError {
     Signature(#[from] SignatureError),
     #[error("webhook body is not a Stripe event")]
     EventInvalid,
-    #[error("no webhook secret configured")]
-    WebhookNotConfigured,
     #[error("webhook event could not be recorded: {0}")]
     WebhookNotRecorded(#[source] LedgerError),
     #[error("ledger unavailable: {0}")]
@@ -67,10 +66,10 @@ impl ApiError {
             | Signature(_)
             | EventInvalid => StatusCode::BAD_REQUEST,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             NotFound => StatusCode::NOT_FOUND,
             Stripe(_) | WebhookNotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            WebhookNotConfigured | Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -79,7 +78,7 @@ impl ApiError {
         match self {
             InvalidBody => "invalid_body",
             BodyTooLarge => "body_too_large",
-            MethodNotAllowed => "method_not_allowed",
+            MethodNotAllowed(_) => "method_not_allowed",
             NotFound => "not_found",
             AmountInvalid => "amount_invalid",
             CurrencyInvalid(_) => "currency_invalid",
@@ -98,7 +97,6 @@ impl ApiError {
             Signature(SignatureError::NoMatch) => "signature_mismatch",
             Signature(SignatureError::OutsideTolerance) => "signature_expired",
             EventInvalid => "event_invalid",
-            WebhookNotConfigured => "webhook_not_configured",
             WebhookNotRecorded(_) => "webhook_not_recorded",
             Ledger(_) => "database_unavailable",
         }
@@ -109,7 +107,7 @@ impl ApiError {
         match self {
             InvalidBody => "El cuerpo debe ser JSON con la forma {\"data\": {...}}".into(),
             BodyTooLarge => "El cuerpo excede el tamaño máximo permitido".into(),
-            MethodNotAllowed => "Método no permitido".into(),
+            MethodNotAllowed(_) => "Método no permitido".into(),
             NotFound => "Ruta no encontrada".into(),
             AmountInvalid => "El monto es requerido y debe ser mayor a 0".into(),
             CurrencyInvalid(c) => format!("Moneda no soportada: {c}"),
@@ -138,7 +136,6 @@ impl ApiError {
                 "La marca de tiempo de la firma está fuera de la tolerancia".into()
             }
             EventInvalid => "El cuerpo no es un evento de Stripe".into(),
-            WebhookNotConfigured => "Webhook no configurado".into(),
             WebhookNotRecorded(_) => "No se pudo registrar el evento".into(),
             Ledger(_) => "Servicio no disponible temporalmente".into(),
         }
@@ -195,10 +192,10 @@ impl IntoResponse for ApiError {
             body["stripe"] = details;
         }
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let ApiError::MethodNotAllowed(allow) = self {
             response
                 .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         response
     }

@@ -94,19 +94,19 @@ pub struct Ledger {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tmt-payments.db";
 
-fn now_iso() -> String {
+/// Now, as ISO 8601 UTC with milliseconds (`2026-01-31T12:00:00.000Z`).
+pub fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn is_ours(pi: &PaymentIntent) -> bool {
+    pi.metadata.get("platform").and_then(Value::as_str) == Some("TMT")
 }
 
 impl Ledger {
     /// Opens (creating if missing) the database. Every commit is fsync'd (`synchronous=FULL`):
     /// a webhook answered 200 must survive a power cut.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, LedgerError> {
-        if !url.starts_with("sqlite:") {
-            return Err(LedgerError::Url(
-                "only sqlite:// URLs are supported by this build".into(),
-            ));
-        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| LedgerError::Url(e.to_string()))?
             .create_if_missing(true)
@@ -131,35 +131,39 @@ impl Ledger {
         self.pool.close().await;
     }
 
-    /// Brings the row up to date with a PaymentIntent just read from (or created at) Stripe.
-    /// That read is newer than any event already received, so it wins unless the row is final.
-    pub async fn record_from_api(&self, pi: &PaymentIntent) -> Result<(), LedgerError> {
-        let now = chrono::Utc::now();
+    /// Brings the row up to date with a PaymentIntent read from (or created at) Stripe at
+    /// `read_at` (Unix seconds, taken before the request was sent). That read is newer than any
+    /// event received before it, so it wins unless the row is final or something newer arrived
+    /// while the request was in flight. A PaymentIntent that is neither ours (`platform: TMT`)
+    /// nor already in the ledger is left out: it belongs to another application.
+    pub async fn record_from_api(
+        &self,
+        pi: &PaymentIntent,
+        read_at: i64,
+    ) -> Result<(), LedgerError> {
+        let now = now_iso();
+        if is_ours(pi) {
+            insert_payment(&self.pool, pi, &now, read_at, None, true).await?;
+            return Ok(());
+        }
         sqlx::query(
-            "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
-                                   updated_at, status_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (id) DO UPDATE SET
-                amount = excluded.amount,
-                currency = excluded.currency,
-                description = excluded.description,
-                metadata = excluded.metadata,
-                created = excluded.created,
-                status = CASE WHEN payments.status IN ('succeeded', 'canceled')
-                              THEN payments.status ELSE excluded.status END,
-                status_at = CASE WHEN payments.status IN ('succeeded', 'canceled')
-                                 THEN payments.status_at ELSE excluded.status_at END,
-                updated_at = excluded.updated_at",
+            "UPDATE payments SET amount = ?2, currency = ?3, description = ?4, metadata = ?5,
+                    created = ?6, updated_at = ?7,
+                    status = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > ?9
+                                  THEN status ELSE ?8 END,
+                    status_at = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > ?9
+                                     THEN status_at ELSE ?9 END
+             WHERE id = ?1",
         )
         .bind(&pi.id)
         .bind(pi.amount)
         .bind(&pi.currency)
         .bind(&pi.description)
         .bind(Value::Object(pi.metadata.clone()).to_string())
-        .bind(&pi.status)
         .bind(pi.created)
-        .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .bind(now.timestamp())
+        .bind(&now)
+        .bind(&pi.status)
+        .bind(read_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -195,37 +199,20 @@ impl Ledger {
                     .fetch_optional(&mut *tx)
                     .await?;
                 match row {
-                    None if pi.metadata.get("platform").and_then(Value::as_str) != Some("TMT") => {
-                        Outcome::Foreign
-                    }
+                    None if !is_ours(pi) => Outcome::Foreign,
                     None => {
-                        sqlx::query(
-                            "INSERT INTO payments (id, amount, currency, description, metadata,
-                                                   status, created, updated_at, status_at,
-                                                   last_event_id)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                        )
-                        .bind(&pi.id)
-                        .bind(pi.amount)
-                        .bind(&pi.currency)
-                        .bind(&pi.description)
-                        .bind(Value::Object(pi.metadata.clone()).to_string())
-                        .bind(&pi.status)
-                        .bind(pi.created)
-                        .bind(&now)
-                        .bind(event.created)
-                        .bind(event.id)
-                        .execute(&mut *tx)
-                        .await?;
+                        insert_payment(&mut *tx, pi, &now, event.created, Some(event.id), false)
+                            .await?;
                         Outcome::Applied
                     }
                     Some(row) => {
                         let status: String = row.get(0);
                         let status_at: i64 = row.get(1);
                         // A final status is the end of the story whenever it arrives; anything
-                        // else yields to information that is newer than the event.
+                        // else yields to information that is newer than the event. An event that
+                        // says what the row already says is applied (it changes nothing).
                         let stale = !pi.is_final() && event.created < status_at;
-                        if is_final_status(&status) || stale {
+                        if is_final_status(&status) || (stale && status != pi.status) {
                             Outcome::Ignored
                         } else {
                             sqlx::query(
@@ -255,6 +242,18 @@ impl Ledger {
         }
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// The durability settings a pooled connection runs with: (`synchronous`, `journal_mode`).
+    pub async fn durability(&self) -> Result<(i64, String), LedgerError> {
+        let mut conn = self.pool.acquire().await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok((synchronous, journal))
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
@@ -311,6 +310,53 @@ impl Ledger {
                 .await?,
         )
     }
+}
+
+/// Inserts a payment row; with `upsert`, an existing row is brought up to date under the status
+/// rules (final statuses stay; newer information wins).
+async fn insert_payment<'e, E>(
+    executor: E,
+    pi: &PaymentIntent,
+    now: &str,
+    status_at: i64,
+    event_id: Option<&str>,
+    upsert: bool,
+) -> Result<(), sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let conflict = if upsert {
+        "ON CONFLICT (id) DO UPDATE SET
+            amount = excluded.amount, currency = excluded.currency,
+            description = excluded.description, metadata = excluded.metadata,
+            created = excluded.created, updated_at = excluded.updated_at,
+            status = CASE WHEN payments.status IN ('succeeded', 'canceled')
+                            OR payments.status_at > excluded.status_at
+                          THEN payments.status ELSE excluded.status END,
+            status_at = CASE WHEN payments.status IN ('succeeded', 'canceled')
+                               OR payments.status_at > excluded.status_at
+                             THEN payments.status_at ELSE excluded.status_at END"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
+                               updated_at, status_at, last_event_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {conflict}"
+    ))
+    .bind(&pi.id)
+    .bind(pi.amount)
+    .bind(&pi.currency)
+    .bind(&pi.description)
+    .bind(Value::Object(pi.metadata.clone()).to_string())
+    .bind(&pi.status)
+    .bind(pi.created)
+    .bind(now)
+    .bind(status_at)
+    .bind(event_id)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 const PAYMENT_COLUMNS: &str = "SELECT id, status, amount, currency, description, metadata, created,

@@ -43,6 +43,20 @@ pub enum StripeError {
     Unreachable(String),
 }
 
+impl StripeError {
+    /// An answer whose body could not be read as what was asked for.
+    pub fn unreadable(status: u16, request_id: Option<String>) -> Self {
+        StripeError::Api {
+            status,
+            error_type: None,
+            code: None,
+            decline_code: None,
+            message: "Respuesta de Stripe ilegible".into(),
+            request_id,
+        }
+    }
+}
+
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
@@ -177,16 +191,8 @@ impl StripeClient {
                 }
             }
             return match outcome {
-                Ok((status, request_id, bytes)) => {
-                    serde_json::from_slice(&bytes).map_err(|_| StripeError::Api {
-                        status: status.as_u16(),
-                        error_type: None,
-                        code: None,
-                        decline_code: None,
-                        message: "Respuesta de Stripe ilegible".into(),
-                        request_id,
-                    })
-                }
+                Ok((status, request_id, bytes)) => serde_json::from_slice(&bytes)
+                    .map_err(|_| StripeError::unreadable(status.as_u16(), request_id)),
                 Err(Failure::Transport(reason)) => Err(StripeError::Unreachable(reason)),
                 Err(Failure::Answer {
                     status,

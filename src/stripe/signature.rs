@@ -59,7 +59,7 @@ pub fn verify(
     if !matched {
         return Err(SignatureError::NoMatch);
     }
-    if (now - timestamp).abs() > tolerance_secs {
+    if now.abs_diff(timestamp) > tolerance_secs.max(0) as u64 {
         return Err(SignatureError::OutsideTolerance);
     }
     Ok(timestamp)

@@ -33,15 +33,15 @@ impl fmt::Display for PaymentIntentId {
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentIntent {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub amount: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub currency: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
     #[serde(default)]
     pub client_secret: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub created: i64,
     #[serde(default, deserialize_with = "null_as_empty_map")]
     pub metadata: Map<String, Value>,
@@ -51,6 +51,15 @@ pub struct PaymentIntent {
     pub payment_method: Option<Value>,
     #[serde(default)]
     pub charges: Option<Value>,
+}
+
+/// `null` (which emulators send for fields they do not fill) reads as the type's default.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn null_as_empty_map<'de, D>(d: D) -> Result<Map<String, Value>, D::Error>
@@ -140,6 +149,9 @@ mod tests {
         let pi = PaymentIntent::from_value(&v).unwrap();
         assert_eq!(pi.status, "some_future_status");
         assert!(pi.metadata.is_empty());
+        let v = serde_json::json!({"id": "pi_1", "amount": null, "currency": null, "created": null, "status": null});
+        let pi = PaymentIntent::from_value(&v).unwrap();
+        assert_eq!((pi.amount, pi.created, pi.status.as_str()), (0, 0, ""));
         let v = serde_json::json!({"id": "pi_1", "payment_method": {"id": "pm_1"}, "charges": {"data": [{"id": "ch_1"}]}});
         let pi = PaymentIntent::from_value(&v).unwrap();
         assert_eq!(pi.payment_method_id().as_deref(), Some("pm_1"));

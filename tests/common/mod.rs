@@ -42,7 +42,7 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
     Config {
         database_url: db_url.to_string(),
         database_max_connections: 4,
-        stripe_secret_key: SecretString::from(SECRET_KEY.to_string()),
+        stripe_secret_key: Some(SecretString::from(SECRET_KEY.to_string())),
         stripe_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET.to_string())],
         stripe_api_base: stripe_base.to_string(),
         stripe_api_version: DEFAULT_API_VERSION.to_string(),

@@ -37,13 +37,21 @@ pub struct Server {
 impl Server {
     /// Starts `serve` on a free port and waits until it answers.
     pub fn start(db_url: &str, envs: &[(&str, &str)]) -> Server {
+        Self::start_logging(db_url, envs, None)
+    }
+
+    /// Like `start`, with standard error (the log) written to `log`.
+    pub fn start_logging(db_url: &str, envs: &[(&str, &str)], log: Option<&Path>) -> Server {
         let port = free_port();
         let mut c = command(db_url);
         c.env("PORT", port.to_string())
             .env("BIND", "127.0.0.1")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            });
         let child = c.spawn().unwrap();
         let address = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,0 +1,142 @@
+//! Stripe's request parameters: form bodies (and query strings) with bracket nesting, decoded
+//! into a JSON tree. `metadata[k]=v` becomes `{"metadata": {"k": "v"}}`; both `expand[]=x` and
+//! `expand[0]=x` become `{"expand": ["x"]}`. Every leaf stays a string, as it was sent.
+
+use serde_json::{Map, Value};
+
+/// Why a parameter string could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError(pub String);
+
+pub fn parse(encoded: &[u8]) -> Result<Map<String, Value>, ParamError> {
+    let mut root = Map::new();
+    for (key, value) in url::form_urlencoded::parse(encoded) {
+        let (base, path) = split_key(&key)?;
+        insert(&mut root, base, &path, value.into_owned())?;
+    }
+    normalise(&mut root);
+    Ok(root)
+}
+
+/// `a[b][]` → (`a`, [`b`, ``]).
+fn split_key(key: &str) -> Result<(&str, Vec<&str>), ParamError> {
+    let Some(open) = key.find('[') else {
+        return Ok((key, Vec::new()));
+    };
+    let base = &key[..open];
+    if base.is_empty() {
+        return Err(ParamError(format!("Invalid parameter name: {key}")));
+    }
+    let mut rest = &key[open..];
+    let mut path = Vec::new();
+    while !rest.is_empty() {
+        let close = rest
+            .strip_prefix('[')
+            .and_then(|r| r.find(']'))
+            .ok_or_else(|| ParamError(format!("Invalid parameter name: {key}")))?;
+        path.push(&rest[1..close + 1]);
+        rest = &rest[close + 2..];
+    }
+    Ok((base, path))
+}
+
+fn insert(
+    map: &mut Map<String, Value>,
+    key: &str,
+    path: &[&str],
+    value: String,
+) -> Result<(), ParamError> {
+    let conflict = || ParamError(format!("Invalid array or hash for parameter {key}"));
+    let Some((first, rest)) = path.split_first() else {
+        map.insert(key.to_string(), Value::String(value));
+        return Ok(());
+    };
+    if first.is_empty() {
+        // `key[]`: append to a list.
+        let entry = map
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        let Value::Array(list) = entry else {
+            return Err(conflict());
+        };
+        if rest.is_empty() {
+            list.push(Value::String(value));
+        } else {
+            let mut inner = Map::new();
+            insert(&mut inner, rest[0], &rest[1..], value)?;
+            list.push(Value::Object(inner));
+        }
+        return Ok(());
+    }
+    let entry = map
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(inner) = entry else {
+        return Err(conflict());
+    };
+    insert(inner, first, rest, value)
+}
+
+/// Objects whose keys are all indexes (`expand[0]`, `expand[1]`) become arrays, in index order.
+fn normalise(map: &mut Map<String, Value>) {
+    for value in map.values_mut() {
+        normalise_value(value);
+    }
+}
+
+fn normalise_value(value: &mut Value) {
+    match value {
+        Value::Object(inner) => {
+            normalise(inner);
+            let indexed = !inner.is_empty() && inner.keys().all(|k| k.parse::<usize>().is_ok());
+            if indexed {
+                let mut items: Vec<(usize, Value)> = std::mem::take(inner)
+                    .into_iter()
+                    .map(|(k, v)| (k.parse().unwrap_or(0), v))
+                    .collect();
+                items.sort_by_key(|(i, _)| *i);
+                *value = Value::Array(items.into_iter().map(|(_, v)| v).collect());
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise_value),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nesting() {
+        let p = parse(
+            b"amount=5000&metadata[order+id]=A%26B&automatic_payment_methods[enabled]=true\
+              &expand[]=latest_charge&expand[]=payment_method",
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(p),
+            json!({"amount": "5000", "metadata": {"order id": "A&B"},
+                   "automatic_payment_methods": {"enabled": "true"},
+                   "expand": ["latest_charge", "payment_method"]})
+        );
+    }
+
+    #[test]
+    fn indexed_lists_and_literal_percent_brackets() {
+        let p = parse(b"expand%5B1%5D=b&expand%5B0%5D=a&items[0][price]=p1").unwrap();
+        assert_eq!(
+            Value::Object(p),
+            json!({"expand": ["a", "b"], "items": [{"price": "p1"}]})
+        );
+    }
+
+    #[test]
+    fn malformed_names() {
+        assert!(parse(b"[a]=1").is_err());
+        assert!(parse(b"a[b=1").is_err());
+        assert!(parse(b"a=1&a[b]=2").is_err());
+        assert!(parse(b"").unwrap().is_empty());
+    }
+}
