@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs the Python peers (localstripe, Stripe's SDK) into .venv,
-# then runs every Rust test. With CI=true, tests whose peer is missing fail instead of skipping.
+# runs every Rust test on SQLite, then the integration tests again on PostgreSQL (a database of
+# their own per test) when a server answers at TMT_TEST_POSTGRES_URL. With CI=true, a missing
+# peer fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,4 +11,18 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/peers/requirements.txt
 
+export TMT_TEST_POSTGRES_URL=${TMT_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+
+echo "== test suite on SQLite"
 cargo test --all-targets "$@"
+
+pg_host_port=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432)' "$TMT_TEST_POSTGRES_URL")
+if (exec 3<>"/dev/tcp/${pg_host_port% *}/${pg_host_port#* }") 2>/dev/null; then
+  echo "== integration tests on PostgreSQL"
+  TMT_TEST_BACKEND=postgres cargo test --tests "$@"
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is required under CI=true and does not answer at $TMT_TEST_POSTGRES_URL" >&2
+  exit 1
+else
+  echo "SKIPPED: the PostgreSQL pass (no server at $TMT_TEST_POSTGRES_URL)"
+fi

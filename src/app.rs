@@ -36,7 +36,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
         let local = listener.local_addr()?;
-        let ledger = Ledger::connect(&config.database_url, config.database_max_connections).await?;
+        let ledger = Ledger::connect(&config.database_url, config.database_pool).await?;
         ledger.migrate().await?;
 
         let (api_base, secret_key, webhook_secrets, sandbox) = match &config.stripe_secret_key {
@@ -82,6 +82,7 @@ impl Application {
                 secrets: webhook_secrets,
                 tolerance_secs: config.webhook_tolerance_secs,
             },
+            idempotency_stale: config.idempotency_stale,
         };
         let state = AppState {
             payments: Arc::new(payments),
@@ -123,9 +124,25 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Idempotency keys live 24 hours; clear the dead ones once an hour.
+        let ledger = self.ledger.clone();
+        let purge = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match ledger.purge_expired_keys().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not purge expired idempotency keys")
+                    }
+                }
+            }
+        });
         let result = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        purge.abort();
         self.ledger.close().await;
         result
     }

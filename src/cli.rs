@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 
 use crate::app::{run_sandbox, shutdown_signal, Application};
 use crate::config::{check_database_url, parse_webhook_secrets, CommonArgs, Config, ServeArgs};
-use crate::ledger::{Ledger, PaymentRow};
+use crate::ledger::{Ledger, PaymentRow, PoolSettings};
 use crate::money::Currency;
 use crate::sandbox::{objects::random_alnum, WebhookTarget};
 use crate::stripe::signature;
@@ -298,7 +298,14 @@ fn start_up_error(e: &anyhow::Error) -> Option<String> {
 }
 
 async fn open(url: &str) -> anyhow::Result<Ledger> {
-    let ledger = Ledger::connect(url, 1).await?;
+    let ledger = Ledger::connect(
+        url,
+        PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        },
+    )
+    .await?;
     ledger.migrate().await?;
     Ok(ledger)
 }

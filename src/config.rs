@@ -9,13 +9,13 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::http::CorsOrigins;
-use crate::ledger::DEFAULT_DATABASE_URL;
+use crate::ledger::{Backend, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::stripe::client::DEFAULT_API_VERSION;
 
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// SQLite database (`sqlite://path.db`).
+    /// The ledger: `sqlite://path.db` or `postgres://user:password@host/db`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
     /// `pretty` for people, `json` for log collectors.
@@ -61,16 +61,24 @@ pub struct ServeArgs {
     /// Largest accepted age (either way) of a webhook signature, in seconds.
     #[arg(long, env = "WEBHOOK_TOLERANCE_SECS", default_value = "300")]
     pub webhook_tolerance_secs: String,
-    /// Database connections kept open.
+    /// Database connections kept open (per instance).
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value = "8")]
     pub database_max_connections: String,
+    /// How long a request waits for a database connection before answering 503, in seconds.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "5")]
+    pub database_acquire_timeout_secs: String,
+    /// After how many seconds a create that holds an Idempotency-Key without finishing (its
+    /// instance died) may be taken over by a retry.
+    #[arg(long, env = "IDEMPOTENCY_STALE_SECS", default_value = "60")]
+    pub idempotency_stale_secs: String,
 }
 
 /// A checked configuration: holding one means the service can start.
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,
-    pub database_max_connections: u32,
+    pub database_pool: PoolSettings,
+    pub idempotency_stale: Duration,
     /// `None` runs the embedded sandbox (SPEC §10).
     pub stripe_secret_key: Option<SecretString>,
     pub stripe_webhook_secrets: Vec<SecretString>,
@@ -138,13 +146,16 @@ pub fn parse_webhook_secrets(text: &str) -> Result<Vec<SecretString>, ConfigErro
 }
 
 pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
-    if !url.starts_with("sqlite:") {
-        return Err(bad(
+    match Backend::of(url) {
+        Some(Backend::Postgres) if url::Url::parse(url).is_err() => {
+            Err(bad("DATABASE_URL", "not a valid postgres:// URL"))
+        }
+        Some(_) => Ok(()),
+        None => Err(bad(
             "DATABASE_URL",
-            "expected a sqlite:// URL (PostgreSQL is not supported by this build yet)",
-        ));
+            "expected sqlite://path.db or postgres://user:password@host/database",
+        )),
     }
-    Ok(())
 }
 
 impl Config {
@@ -230,9 +241,35 @@ impl Config {
                 "must be between 1 and 1000",
             ));
         }
+        let acquire: u64 = number(
+            "DATABASE_ACQUIRE_TIMEOUT_SECS",
+            &args.database_acquire_timeout_secs,
+            "a whole number of seconds",
+        )?;
+        if acquire == 0 || acquire > 300 {
+            return Err(bad(
+                "DATABASE_ACQUIRE_TIMEOUT_SECS",
+                "must be between 1 and 300",
+            ));
+        }
+        let stale: u64 = number(
+            "IDEMPOTENCY_STALE_SECS",
+            &args.idempotency_stale_secs,
+            "a whole number of seconds",
+        )?;
+        if stale <= timeout_secs || stale > 86_400 {
+            return Err(bad(
+                "IDEMPOTENCY_STALE_SECS",
+                "must be longer than STRIPE_TIMEOUT_SECS and at most 86400",
+            ));
+        }
         Ok(Config {
             database_url: common.database_url.clone(),
-            database_max_connections: max_connections,
+            database_pool: PoolSettings {
+                max_connections,
+                acquire_timeout: Duration::from_secs(acquire),
+            },
+            idempotency_stale: Duration::from_secs(stale),
             stripe_secret_key: key,
             stripe_webhook_secrets: webhook_secrets,
             stripe_api_base: api_base.as_str().trim_end_matches('/').to_string(),
@@ -293,6 +330,8 @@ mod tests {
             cors_origins: "*".into(),
             webhook_tolerance_secs: "300".into(),
             database_max_connections: "8".into(),
+            database_acquire_timeout_secs: "5".into(),
+            idempotency_stale_secs: "60".into(),
         };
         f(&mut args);
         Config::from_args(&common, &args)

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod app;
+pub mod canonical;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
 use crate::http::error::ApiError;
-use crate::ledger::{now_iso, IncomingEvent, Ledger, Outcome};
+use crate::ledger::{now_iso, Claim, IncomingEvent, Ledger, Outcome};
 use crate::money::{self, AmountError, Currency, MAX_MINOR};
 use crate::stripe::form::Form;
 use crate::stripe::signature;
@@ -38,6 +38,38 @@ pub struct Payments {
     pub stripe: StripeClient,
     pub ledger: Ledger,
     pub webhook: WebhookSettings,
+    /// When an unfinished create's Idempotency-Key may be taken over.
+    pub idempotency_stale: std::time::Duration,
+}
+
+/// A create's answer: the response data, and whether it is a replay of an earlier one.
+pub struct Created {
+    pub data: Value,
+    pub replayed: bool,
+}
+
+/// `Idempotency-Key`: 1–255 printable ASCII characters (SPEC §7).
+pub fn check_idempotency_key(key: &str) -> Result<&str, ApiError> {
+    let printable = key.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    if (1..=255).contains(&key.len()) && printable {
+        Ok(key)
+    } else {
+        Err(ApiError::IdempotencyKeyInvalid)
+    }
+}
+
+/// The Stripe-side key for a caller's key: the same request always maps to the same key, a key
+/// reused after its 24 hours maps to a new one.
+fn derived_stripe_key(key: &str, fingerprint: &str, created_at: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(key.as_bytes())
+        .chain_update([0])
+        .chain_update(fingerprint.as_bytes())
+        .chain_update([0])
+        .chain_update(created_at.to_be_bytes())
+        .finalize();
+    format!("tmt-{}", &hex::encode(digest)[..48])
 }
 
 /// A create request that passed every check of SPEC §3, in the order the table gives.
@@ -201,14 +233,81 @@ fn random_idempotency_key() -> String {
 }
 
 impl Payments {
-    pub async fn create(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
+    /// Creates a PaymentIntent. With a caller's `Idempotency-Key`, the same key and data give the
+    /// first answer again; the key is claimed (committed) before Stripe is called and its
+    /// outcome saved after, with no transaction open across the call.
+    pub async fn create(
+        &self,
+        data: &Map<String, Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Created, ApiError> {
         let request = CreateRequest::parse(data)?;
-        let form = request.to_form(&now_iso());
+        let Some(key) = idempotency_key else {
+            let data = self
+                .create_at_stripe(&request, &now_iso(), &random_idempotency_key())
+                .await?;
+            return Ok(Created {
+                data,
+                replayed: false,
+            });
+        };
+        let fingerprint = {
+            use sha2::{Digest, Sha256};
+            let canonical = crate::canonical::canonical(&Value::Object(data.clone()));
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        };
+        let (owner, created_at) = match self
+            .ledger
+            .claim_key(key, &fingerprint, self.idempotency_stale)
+            .await?
+        {
+            Claim::Owned { owner, created_at } => (owner, created_at),
+            Claim::Replay(body) => {
+                let data =
+                    serde_json::from_str(&body).map_err(|_| ApiError::IdempotencyKeyInProgress)?;
+                return Ok(Created {
+                    data,
+                    replayed: true,
+                });
+            }
+            Claim::Reused => return Err(ApiError::IdempotencyKeyReused),
+            Claim::InProgress => return Err(ApiError::IdempotencyKeyInProgress),
+        };
+        let timestamp = chrono::DateTime::from_timestamp_millis(created_at)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let stripe_key = derived_stripe_key(key, &fingerprint, created_at);
+        match self
+            .create_at_stripe(&request, &timestamp, &stripe_key)
+            .await
+        {
+            Ok(data) => {
+                self.ledger
+                    .finish_key(key, &owner, &data.to_string())
+                    .await?;
+                Ok(Created {
+                    data,
+                    replayed: false,
+                })
+            }
+            Err(e) => {
+                if let Err(release) = self.ledger.abandon_key(key, &owner).await {
+                    tracing::warn!(error = %release, "could not give up an Idempotency-Key; it frees itself after IDEMPOTENCY_STALE_SECS");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_at_stripe(
+        &self,
+        request: &CreateRequest,
+        timestamp: &str,
+        stripe_key: &str,
+    ) -> Result<Value, ApiError> {
+        let form = request.to_form(timestamp);
         let read_at = chrono::Utc::now().timestamp();
-        let raw = self
-            .stripe
-            .create_payment_intent(&form, &random_idempotency_key())
-            .await?;
+        let raw = self.stripe.create_payment_intent(&form, stripe_key).await?;
         let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
         self.ledger.record_from_api(&pi, read_at).await?;
         tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");

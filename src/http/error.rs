@@ -31,6 +31,12 @@ pub enum ApiError {
     DescriptionInvalid,
     #[error("metadata invalid: {0}")]
     MetadataInvalid(String),
+    #[error("Idempotency-Key header invalid")]
+    IdempotencyKeyInvalid,
+    #[error("Idempotency-Key reused with other data")]
+    IdempotencyKeyReused,
+    #[error("Idempotency-Key in use by a request in flight")]
+    IdempotencyKeyInProgress,
     #[error("payment_intent_id missing")]
     PaymentIntentIdRequired,
     #[error("payment_intent_id invalid")]
@@ -64,7 +70,10 @@ impl ApiError {
             | PaymentIntentIdInvalid
             | PaymentNotCompleted(_)
             | Signature(_)
-            | EventInvalid => StatusCode::BAD_REQUEST,
+            | EventInvalid
+            | IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            IdempotencyKeyInProgress => StatusCode::CONFLICT,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             NotFound => StatusCode::NOT_FOUND,
@@ -86,6 +95,9 @@ impl ApiError {
             AmountTooLarge => "amount_too_large",
             DescriptionInvalid => "description_invalid",
             MetadataInvalid(_) => "metadata_invalid",
+            IdempotencyKeyInvalid => "idempotency_key_invalid",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            IdempotencyKeyInProgress => "idempotency_key_in_progress",
             PaymentIntentIdRequired => "payment_intent_id_required",
             PaymentIntentIdInvalid => "payment_intent_id_invalid",
             PaymentNotCompleted(_) => "payment_not_completed",
@@ -117,6 +129,13 @@ impl ApiError {
             AmountTooLarge => "El monto excede el máximo permitido".into(),
             DescriptionInvalid => "Descripción inválida".into(),
             MetadataInvalid(detail) => format!("Metadata inválida: {detail}"),
+            IdempotencyKeyInvalid => {
+                "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles".into()
+            }
+            IdempotencyKeyReused => "La Idempotency-Key ya fue usada con otros parámetros".into(),
+            IdempotencyKeyInProgress => {
+                "Una solicitud con la misma Idempotency-Key está en curso".into()
+            }
             PaymentIntentIdRequired => "ID de Payment Intent es requerido".into(),
             PaymentIntentIdInvalid => "ID de Payment Intent inválido".into(),
             PaymentNotCompleted(status) => format!("El pago no fue completado. Estado: {status}"),

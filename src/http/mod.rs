@@ -58,9 +58,23 @@ pub fn router(state: AppState) -> Router {
 
 async fn create(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Envelope(data): Envelope,
-) -> Result<Success, ApiError> {
-    state.payments.create(&data).await.map(Success)
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(crate::payments::check_idempotency_key(
+            v.to_str().map_err(|_| ApiError::IdempotencyKeyInvalid)?,
+        )?),
+    };
+    let created = state.payments.create(&data, key).await?;
+    let mut response = Success(created.data).into_response();
+    if created.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 async fn confirm(
@@ -120,6 +134,11 @@ async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Re
     let is_options = request.method() == Method::OPTIONS;
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // Lets browser code read whether a create was a replay.
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Idempotent-Replayed"),
+    );
     match state.cors.as_ref() {
         CorsOrigins::Any => {
             headers.insert(

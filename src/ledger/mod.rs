@@ -5,13 +5,12 @@
 //! and applied in one transaction. No Stripe call ever happens while a transaction is open: the
 //! callers hand in what Stripe said, already fetched.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 use crate::stripe::types::{is_final_status, PaymentIntent};
 
@@ -53,6 +52,24 @@ impl Outcome {
     }
 }
 
+/// How long a caller's Idempotency-Key keeps its first response (SPEC §7).
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// What a create request with an Idempotency-Key may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is this request's: go ahead, then finish or abandon it with `owner`.
+    /// `created_at` (Unix ms) is when the key was first used; retries of the same request see
+    /// the same value, so that what is sent to Stripe is identical each time.
+    Owned { owner: String, created_at: i64 },
+    /// The same request already succeeded: answer its saved response data again.
+    Replay(String),
+    /// The key was used with other data.
+    Reused,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
 /// A verified webhook event, reduced to what the ledger needs.
 pub struct IncomingEvent<'a> {
     pub id: &'a str,
@@ -87,9 +104,47 @@ pub struct EventRow {
     pub outcome: String,
 }
 
+/// Which database the ledger lives in. The SQL is shared (`$n` parameters, `ON CONFLICT`,
+/// `CASE`), the migrations are kept per backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails (503) instead of hanging.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Ledger {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tmt-payments.db";
@@ -104,26 +159,63 @@ fn is_ours(pi: &PaymentIntent) -> bool {
 }
 
 impl Ledger {
-    /// Opens (creating if missing) the database. Every commit is fsync'd (`synchronous=FULL`):
-    /// a webhook answered 200 must survive a power cut.
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, LedgerError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| LedgerError::Url(e.to_string()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+    /// Opens the database (a SQLite file is created if missing). Every commit is durable before
+    /// it returns: SQLite runs with `synchronous=FULL` in WAL mode, PostgreSQL with
+    /// `synchronous_commit=on`. A webhook answered 200 must survive a power cut.
+    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Self, LedgerError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)
+            .ok_or_else(|| LedgerError::Url("expected sqlite:// or postgres://".into()))?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    let setup = match backend {
+                        Backend::Sqlite => {
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                        }
+                        Backend::Postgres => "SET synchronous_commit = on",
+                    };
+                    conn.execute(setup).await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn migrate(&self) -> Result<(), LedgerError> {
-        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers now.
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -143,17 +235,17 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let now = now_iso();
         if is_ours(pi) {
-            insert_payment(&self.pool, pi, &now, read_at, None, true).await?;
+            insert_payment(&self.pool, pi, &now, read_at, None, OnConflict::Update).await?;
             return Ok(());
         }
         sqlx::query(
-            "UPDATE payments SET amount = ?2, currency = ?3, description = ?4, metadata = ?5,
-                    created = ?6, updated_at = ?7,
-                    status = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > ?9
-                                  THEN status ELSE ?8 END,
-                    status_at = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > ?9
-                                     THEN status_at ELSE ?9 END
-             WHERE id = ?1",
+            "UPDATE payments SET amount = $2, currency = $3, description = $4, metadata = $5,
+                    created = $6, updated_at = $7,
+                    status = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > $9
+                                  THEN status ELSE $8 END,
+                    status_at = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > $9
+                                     THEN status_at ELSE $9 END
+             WHERE id = $1",
         )
         .bind(&pi.id)
         .bind(pi.amount)
@@ -176,7 +268,7 @@ impl Ledger {
         // The insert comes first: it takes SQLite's write lock at once and decides duplicates.
         let inserted = sqlx::query(
             "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
-             VALUES (?1, ?2, ?3, ?4, 'unhandled', ?5)
+             VALUES ($1, $2, $3, $4, 'unhandled', $5)
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(event.id)
@@ -193,48 +285,10 @@ impl Ledger {
         }
         let outcome = match &event.payment_intent {
             None => Outcome::Unhandled,
-            Some(pi) => {
-                let row = sqlx::query("SELECT status, status_at FROM payments WHERE id = ?1")
-                    .bind(&pi.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                match row {
-                    None if !is_ours(pi) => Outcome::Foreign,
-                    None => {
-                        insert_payment(&mut *tx, pi, &now, event.created, Some(event.id), false)
-                            .await?;
-                        Outcome::Applied
-                    }
-                    Some(row) => {
-                        let status: String = row.get(0);
-                        let status_at: i64 = row.get(1);
-                        // A final status is the end of the story whenever it arrives; anything
-                        // else yields to information that is newer than the event. An event that
-                        // says what the row already says is applied (it changes nothing).
-                        let stale = !pi.is_final() && event.created < status_at;
-                        if is_final_status(&status) || (stale && status != pi.status) {
-                            Outcome::Ignored
-                        } else {
-                            sqlx::query(
-                                "UPDATE payments SET status = ?2, status_at = ?3, updated_at = ?4,
-                                                     last_event_id = ?5
-                                 WHERE id = ?1",
-                            )
-                            .bind(&pi.id)
-                            .bind(&pi.status)
-                            .bind(event.created.max(status_at))
-                            .bind(&now)
-                            .bind(event.id)
-                            .execute(&mut *tx)
-                            .await?;
-                            Outcome::Applied
-                        }
-                    }
-                }
-            }
+            Some(pi) => apply_to_payment(&mut tx, pi, event, &now).await?,
         };
         if outcome != Outcome::Unhandled {
-            sqlx::query("UPDATE webhook_events SET outcome = ?2 WHERE id = ?1")
+            sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
                 .bind(event.id)
                 .bind(outcome.as_str())
                 .execute(&mut *tx)
@@ -244,20 +298,168 @@ impl Ledger {
         Ok(outcome)
     }
 
-    /// The durability settings a pooled connection runs with: (`synchronous`, `journal_mode`).
-    pub async fn durability(&self) -> Result<(i64, String), LedgerError> {
+    /// Claims `key` for a request whose data hashes to `fingerprint`. The claim is committed at
+    /// once (no transaction stays open while Stripe is called); a claim older than `stale` whose
+    /// owner never finished (its process died) is taken over, and a key older than 24 h starts
+    /// afresh. Atomic across instances: exactly one request owns a key at a time.
+    pub async fn claim_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        stale: Duration,
+    ) -> Result<Claim, LedgerError> {
+        let owner = format!("{:032x}", rand::random::<u128>());
+        for _ in 0..5 {
+            let now = chrono::Utc::now().timestamp_millis();
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (key, fingerprint, state, owner, created_at, locked_at)
+                 VALUES ($1, $2, 'in_progress', $3, $4, $4) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(fingerprint)
+            .bind(&owner)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(Claim::Owned {
+                    owner,
+                    created_at: now,
+                });
+            }
+            let Some(row) = sqlx::query(
+                "SELECT fingerprint, state, owner, created_at, locked_at, response_body
+                 FROM idempotency_keys WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            else {
+                continue; // released meanwhile: try to insert again
+            };
+            let theirs: String = row.try_get(2)?;
+            let created_at: i64 = row.try_get(3)?;
+            let locked_at: i64 = row.try_get(4)?;
+            if now - created_at > IDEMPOTENCY_TTL.as_millis() as i64 {
+                // Expired: the key starts a new life with this request's data.
+                let taken = sqlx::query(
+                    "UPDATE idempotency_keys SET fingerprint = $2, state = 'in_progress', owner = $3,
+                            created_at = $4, locked_at = $4, response_status = NULL,
+                            response_body = NULL
+                     WHERE key = $1 AND owner = $5",
+                )
+                .bind(key)
+                .bind(fingerprint)
+                .bind(&owner)
+                .bind(now)
+                .bind(&theirs)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if taken == 1 {
+                    return Ok(Claim::Owned {
+                        owner,
+                        created_at: now,
+                    });
+                }
+                continue;
+            }
+            let stored: String = row.try_get(0)?;
+            if stored != fingerprint {
+                return Ok(Claim::Reused);
+            }
+            let state: String = row.try_get(1)?;
+            if state == "done" {
+                let body: Option<String> = row.try_get(5)?;
+                return Ok(Claim::Replay(body.unwrap_or_default()));
+            }
+            if now - locked_at <= stale.as_millis() as i64 {
+                return Ok(Claim::InProgress);
+            }
+            // The owner has been silent past any Stripe timeout: it died. Take over.
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET owner = $2, locked_at = $3
+                 WHERE key = $1 AND owner = $4 AND state = 'in_progress'",
+            )
+            .bind(key)
+            .bind(&owner)
+            .bind(now)
+            .bind(&theirs)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if taken == 1 {
+                if locked_at != 0 {
+                    tracing::warn!(
+                        idempotency_key = key,
+                        "took over a stale in-progress create"
+                    );
+                }
+                return Ok(Claim::Owned { owner, created_at });
+            }
+        }
+        Ok(Claim::InProgress)
+    }
+
+    /// Saves the response data of a successful create under its key.
+    pub async fn finish_key(&self, key: &str, owner: &str, body: &str) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = 'done', response_status = 200, response_body = $3
+             WHERE key = $1 AND owner = $2",
+        )
+        .bind(key)
+        .bind(owner)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives a key up after a failure: the caller's retry takes it over at once and runs again,
+    /// with the same `created_at`, so it sends Stripe the very same request under the same
+    /// derived key and Stripe replays whatever it did the first time.
+    pub async fn abandon_key(&self, key: &str, owner: &str) -> Result<(), LedgerError> {
+        sqlx::query("UPDATE idempotency_keys SET locked_at = 0 WHERE key = $1 AND owner = $2")
+            .bind(key)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes keys past their 24 hours.
+    pub async fn purge_expired_keys(&self) -> Result<u64, LedgerError> {
+        let cutoff = chrono::Utc::now().timestamp_millis() - IDEMPOTENCY_TTL.as_millis() as i64;
+        Ok(
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// The durability settings a pooled connection runs with, as the database reports them:
+    /// SQLite `synchronous` and `journal_mode`, PostgreSQL `synchronous_commit` and `fsync`.
+    pub async fn durability(&self) -> Result<(String, String), LedgerError> {
         let mut conn = self.pool.acquire().await?;
-        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
-            .await?;
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok((synchronous, journal))
+        let (a, b) = match self.backend {
+            Backend::Sqlite => ("PRAGMA synchronous", "PRAGMA journal_mode"),
+            Backend::Postgres => ("SHOW synchronous_commit", "SHOW fsync"),
+        };
+        let first = sqlx::query(a).fetch_one(&mut *conn).await?;
+        let second = sqlx::query(b).fetch_one(&mut *conn).await?;
+        let text = |row: &AnyRow| {
+            row.try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                .unwrap_or_default()
+        };
+        Ok((text(&first), text(&second)))
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
-        let row = sqlx::query(&format!("{PAYMENT_COLUMNS} WHERE id = ?1"))
+        let row = sqlx::query(&format!("{PAYMENT_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -271,8 +473,8 @@ impl Ledger {
         limit: i64,
     ) -> Result<Vec<PaymentRow>, LedgerError> {
         let rows = sqlx::query(&format!(
-            "{PAYMENT_COLUMNS} WHERE (?1 IS NULL OR status = ?1)
-             ORDER BY created DESC, id DESC LIMIT ?2"
+            "{PAYMENT_COLUMNS} WHERE ($1 IS NULL OR status = $1)
+             ORDER BY created DESC, id DESC LIMIT $2"
         ))
         .bind(status)
         .bind(limit)
@@ -283,7 +485,7 @@ impl Ledger {
 
     /// Newest first (by arrival).
     pub async fn list_events(&self, limit: i64) -> Result<Vec<EventRow>, LedgerError> {
-        let rows = sqlx::query(&format!("{EVENT_COLUMNS} ORDER BY seq DESC LIMIT ?1"))
+        let rows = sqlx::query(&format!("{EVENT_COLUMNS} ORDER BY seq DESC LIMIT $1"))
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -293,7 +495,7 @@ impl Ledger {
     /// Every event received for one PaymentIntent, in arrival order.
     pub async fn events_for(&self, payment_intent_id: &str) -> Result<Vec<EventRow>, LedgerError> {
         let rows = sqlx::query(&format!(
-            "{EVENT_COLUMNS} WHERE payment_intent_id = ?1 ORDER BY seq"
+            "{EVENT_COLUMNS} WHERE payment_intent_id = $1 ORDER BY seq"
         ))
         .bind(payment_intent_id)
         .fetch_all(&self.pool)
@@ -304,7 +506,7 @@ impl Ledger {
     /// The raw payload of one event, as Stripe signed it.
     pub async fn event_payload(&self, id: &str) -> Result<Option<String>, LedgerError> {
         Ok(
-            sqlx::query_scalar("SELECT payload FROM webhook_events WHERE id = ?1")
+            sqlx::query_scalar("SELECT payload FROM webhook_events WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -312,20 +514,28 @@ impl Ledger {
     }
 }
 
-/// Inserts a payment row; with `upsert`, an existing row is brought up to date under the status
-/// rules (final statuses stay; newer information wins).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnConflict {
+    /// Leave an existing row alone.
+    Nothing,
+    /// Bring an existing row up to date under the status rules (final statuses stay; newer
+    /// information wins).
+    Update,
+}
+
+/// Inserts a payment row; returns how many rows were written.
 async fn insert_payment<'e, E>(
     executor: E,
     pi: &PaymentIntent,
     now: &str,
     status_at: i64,
     event_id: Option<&str>,
-    upsert: bool,
-) -> Result<(), sqlx::Error>
+    on_conflict: OnConflict,
+) -> Result<u64, sqlx::Error>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let conflict = if upsert {
+    let conflict = if on_conflict == OnConflict::Update {
         "ON CONFLICT (id) DO UPDATE SET
             amount = excluded.amount, currency = excluded.currency,
             description = excluded.description, metadata = excluded.metadata,
@@ -337,12 +547,12 @@ where
                                OR payments.status_at > excluded.status_at
                              THEN payments.status_at ELSE excluded.status_at END"
     } else {
-        ""
+        "ON CONFLICT (id) DO NOTHING"
     };
     sqlx::query(&format!(
         "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
                                updated_at, status_at, last_event_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) {conflict}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {conflict}"
     ))
     .bind(&pi.id)
     .bind(pi.amount)
@@ -355,8 +565,76 @@ where
     .bind(status_at)
     .bind(event_id)
     .execute(executor)
-    .await?;
-    Ok(())
+    .await
+    .map(|done| done.rows_affected())
+}
+
+/// Applies a PaymentIntent event to its row under the status rules, inside the event's
+/// transaction. The conditional UPDATE is the whole decision, so that concurrent events for one
+/// PaymentIntent (several instances on PostgreSQL) serialise on the row and never move a final
+/// status.
+async fn apply_to_payment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pi: &PaymentIntent,
+    event: &IncomingEvent<'_>,
+    now: &str,
+) -> Result<Outcome, sqlx::Error> {
+    let final_event = pi.is_final();
+    for _ in 0..5 {
+        // A final status always applies to a non-final row; anything else only when it is not
+        // older than what the row knows, or when it says what the row already says.
+        let updated = sqlx::query(
+            "UPDATE payments SET status = $2, updated_at = $4, last_event_id = $5,
+                    status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END
+             WHERE id = $1 AND status NOT IN ('succeeded', 'canceled')
+               AND ($6 = 1 OR status_at <= $3 OR status = $2)",
+        )
+        .bind(&pi.id)
+        .bind(&pi.status)
+        .bind(event.created)
+        .bind(now)
+        .bind(event.id)
+        .bind(i64::from(final_event))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if updated == 1 {
+            return Ok(Outcome::Applied);
+        }
+        let row = sqlx::query("SELECT status, status_at FROM payments WHERE id = $1")
+            .bind(&pi.id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(row) = row {
+            let status: String = row.try_get(0)?;
+            let status_at: i64 = row.try_get(1)?;
+            let applies = !is_final_status(&status)
+                && (final_event || status_at <= event.created || status == pi.status);
+            if !applies {
+                return Ok(Outcome::Ignored);
+            }
+            // The row was committed by another instance after the UPDATE looked: try again.
+            continue;
+        }
+        if !is_ours(pi) {
+            return Ok(Outcome::Foreign);
+        }
+        let inserted = insert_payment(
+            &mut **tx,
+            pi,
+            now,
+            event.created,
+            Some(event.id),
+            OnConflict::Nothing,
+        )
+        .await?;
+        if inserted == 1 {
+            return Ok(Outcome::Applied);
+        }
+        // Another instance created the row meanwhile: decide again against it.
+    }
+    tracing::warn!(payment_intent_id = %pi.id, event_id = event.id, "row kept changing under the event; recorded as ignored");
+    Ok(Outcome::Ignored)
 }
 
 const PAYMENT_COLUMNS: &str = "SELECT id, status, amount, currency, description, metadata, created,
@@ -364,7 +642,7 @@ const PAYMENT_COLUMNS: &str = "SELECT id, status, amount, currency, description,
 const EVENT_COLUMNS: &str =
     "SELECT id, type, payment_intent_id, received_at, outcome FROM webhook_events";
 
-fn payment_row(r: &sqlx::sqlite::SqliteRow) -> PaymentRow {
+fn payment_row(r: &AnyRow) -> PaymentRow {
     let metadata: String = r.get(5);
     PaymentRow {
         id: r.get(0),
@@ -378,7 +656,7 @@ fn payment_row(r: &sqlx::sqlite::SqliteRow) -> PaymentRow {
     }
 }
 
-fn event_row(r: &sqlx::sqlite::SqliteRow) -> EventRow {
+fn event_row(r: &AnyRow) -> EventRow {
     EventRow {
         id: r.get(0),
         event_type: r.get(1),

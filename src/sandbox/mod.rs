@@ -232,7 +232,7 @@ fn process(
     let fingerprint = format!(
         "{method} {} {}",
         uri.path(),
-        canonical(&Value::Object(params.clone()))
+        crate::canonical::canonical(&Value::Object(params.clone()))
     );
     if let Some(slot) = &idempotency_key {
         if let Some(saved) = store.idempotency.get(slot) {
@@ -284,27 +284,6 @@ fn process(
         }
     }
     (status, body, false)
-}
-
-/// The parameters with every object's keys sorted: the same request in another field order is
-/// the same request.
-fn canonical(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let inner: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
 }
 
 struct Ctx<'a> {

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tmt_payments::app::Application;
 use tmt_payments::config::Config;
 use tmt_payments::http::CorsOrigins;
-use tmt_payments::ledger::Ledger;
+use tmt_payments::ledger::{Ledger, PoolSettings};
 use tmt_payments::stripe::client::DEFAULT_API_VERSION;
 use tmt_payments::stripe::signature;
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
@@ -41,7 +41,11 @@ pub struct TestApp {
 pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
     Config {
         database_url: db_url.to_string(),
-        database_max_connections: 4,
+        database_pool: PoolSettings {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(5),
+        },
+        idempotency_stale: Duration::from_secs(60),
         stripe_secret_key: Some(SecretString::from(SECRET_KEY.to_string())),
         stripe_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET.to_string())],
         stripe_api_base: stripe_base.to_string(),
@@ -63,7 +67,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let stripe = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let db_url = test_database_url(dir.path()).await;
     let mut config = base_config(&db_url, &stripe.uri());
     change(&mut config);
     let app = Application::build(config).await.expect("app builds");
@@ -129,7 +133,7 @@ impl TestApp {
     }
 
     pub async fn ledger(&self) -> Ledger {
-        Ledger::connect(&self.db_url, 1).await.unwrap()
+        open_ledger(&self.db_url).await
     }
 
     pub async fn stripe_requests(&self) -> Vec<Request> {
@@ -152,6 +156,73 @@ pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderM
     let bytes = response.bytes().await.unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, headers, body)
+}
+
+pub async fn open_ledger(url: &str) -> Ledger {
+    Ledger::connect(
+        url,
+        PoolSettings {
+            max_connections: 2,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// `TMT_TEST_BACKEND=postgres` runs the suite on PostgreSQL (a database of its own per test);
+/// otherwise each test gets a SQLite file in `dir`.
+pub async fn test_database_url(dir: &Path) -> String {
+    if std::env::var("TMT_TEST_BACKEND").as_deref() == Ok("postgres") {
+        fresh_postgres_database(&postgres_admin_url()).await
+    } else {
+        format!("sqlite://{}", dir.join("ledger.db").display())
+    }
+}
+
+pub fn on_postgres() -> bool {
+    std::env::var("TMT_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// Where tests create their PostgreSQL databases (`TMT_TEST_POSTGRES_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("TMT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty database on the admin server; its URL.
+pub async fn fresh_postgres_database(admin: &str) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("PostgreSQL reachable");
+    let name = format!("tmt_test_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(admin).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// The PostgreSQL server for tests that need one, or `None` with the reason printed. Under
+/// `CI=true` an unreachable server fails the test instead.
+pub async fn postgres_peer() -> Option<String> {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    match sqlx::PgConnection::connect(&admin).await {
+        Ok(_) => Some(admin),
+        Err(e) => {
+            let reason =
+                format!("PostgreSQL at {admin} unreachable ({e}); set TMT_TEST_POSTGRES_URL");
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("peer required under CI=true: {reason}");
+            }
+            eprintln!("SKIPPED: {reason}");
+            None
+        }
+    }
 }
 
 pub fn now() -> i64 {

@@ -1,0 +1,254 @@
+//! `Idempotency-Key` on create (SPEC §7) in one process: replay, reuse, in-flight, retries after
+//! failure, stale takeover and expiry. Runs on SQLite, or PostgreSQL with TMT_TEST_BACKEND.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+async fn create(
+    app: &TestApp,
+    key: Option<&str>,
+    data: Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut r = app
+        .http
+        .post(format!("{}/stripe_create_payment_intent", app.address))
+        .header("content-type", "application/json")
+        .body(json!({ "data": data }).to_string());
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    read(r.send().await.unwrap()).await
+}
+
+async fn stripe_creates(app: &TestApp) -> Vec<wiremock::Request> {
+    app.stripe_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect()
+}
+
+async fn mount(app: &TestApp, delay: Duration) {
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(DelayedCreate(delay))
+        .mount(&app.stripe)
+        .await;
+}
+
+struct DelayedCreate(Duration);
+
+impl wiremock::Respond for DelayedCreate {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        CreateResponder.respond(request).set_delay(self.0)
+    }
+}
+
+#[tokio::test]
+async fn same_key_and_data_replays_the_first_answer() {
+    let app = spawn_app().await;
+    mount(&app, Duration::ZERO).await;
+    let data = json!({"amount": "12.34", "currency": "eur", "metadata": {"a": "1", "b": "2"}});
+    let (s1, h1, first) = create(&app, Some("order-1001"), data).await;
+    assert_eq!(s1, 200, "{first}");
+    assert!(h1.get("idempotent-replayed").is_none());
+    assert_eq!(h1["access-control-expose-headers"], "Idempotent-Replayed");
+    // The same data with its keys in another order is the same request.
+    let reordered = json!({"metadata": {"b": "2", "a": "1"}, "currency": "eur", "amount": "12.34"});
+    let (s2, h2, second) = create(&app, Some("order-1001"), reordered).await;
+    assert_eq!(s2, 200);
+    assert_eq!(h2["idempotent-replayed"], "true");
+    assert_eq!(second, first);
+    assert_eq!(stripe_creates(&app).await.len(), 1, "Stripe was asked once");
+    // Another key is another payment.
+    let (s3, _, third) = create(
+        &app,
+        Some("order-1002"),
+        json!({"amount": "12.34", "currency": "eur"}),
+    )
+    .await;
+    assert_eq!(s3, 200, "{third}");
+    assert_eq!(stripe_creates(&app).await.len(), 2);
+    // Requests without a key are never deduplicated.
+    create(&app, None, json!({"amount": 5})).await;
+    create(&app, None, json!({"amount": 5})).await;
+    assert_eq!(stripe_creates(&app).await.len(), 4);
+}
+
+#[tokio::test]
+async fn same_key_with_other_data_is_422() {
+    let app = spawn_app().await;
+    mount(&app, Duration::ZERO).await;
+    assert_eq!(
+        create(&app, Some("k-1"), json!({"amount": 10})).await.0,
+        200
+    );
+    let (status, _, body) = create(&app, Some("k-1"), json!({"amount": 11})).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["code"], "idempotency_key_reused");
+    assert_eq!(
+        body["error"],
+        "La Idempotency-Key ya fue usada con otros parámetros"
+    );
+    assert_eq!(stripe_creates(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_keys_are_400() {
+    let app = spawn_app().await;
+    mount(&app, Duration::ZERO).await;
+    for key in ["", &"k".repeat(256), "tab\there", "ñandú"] {
+        let r = app
+            .http
+            .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header(
+                "Idempotency-Key",
+                reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap(),
+            )
+            .body(json!({"data": {"amount": 10}}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let (status, _, body) = read(r).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("idempotency_key_invalid")),
+            "{key:?}"
+        );
+    }
+    assert_eq!(
+        create(&app, Some(&"k".repeat(255)), json!({"amount": 10}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        create(&app, Some(" ~!"), json!({"amount": 10})).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_second_request_while_the_first_runs_is_409() {
+    let app = spawn_app().await;
+    mount(&app, Duration::from_millis(800)).await;
+    let data = json!({"amount": 20});
+    let (first, second) = tokio::join!(create(&app, Some("slow"), data.clone()), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        create(&app, Some("slow"), data.clone()).await
+    });
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert_eq!(second.0, 409);
+    assert_eq!(second.2["code"], "idempotency_key_in_progress");
+    let (status, headers, replay) = create(&app, Some("slow"), data).await;
+    assert_eq!((status, &replay), (200, &first.2));
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(stripe_creates(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn after_a_failure_the_retry_sends_stripe_the_identical_request() {
+    let app = spawn_app_with(|c| c.stripe_max_retries = 0).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"type": "api_error", "message": "down"}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.stripe)
+        .await;
+    mount(&app, Duration::ZERO).await;
+    let data = json!({"amount": 30, "metadata": {"seat": "A1"}});
+    let (status, _, body) = create(&app, Some("retry-me"), data.clone()).await;
+    assert_eq!((status, body["code"].as_str()), (500, Some("stripe_error")));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, _, body) = create(&app, Some("retry-me"), data).await;
+    assert_eq!(status, 200, "{body}");
+    let sent = stripe_creates(&app).await;
+    assert_eq!(sent.len(), 2);
+    // Same Stripe key and byte-identical body (the metadata timestamp included), so Stripe
+    // would replay its first result rather than create a second PaymentIntent.
+    assert_eq!(
+        sent[0].headers["idempotency-key"],
+        sent[1].headers["idempotency-key"]
+    );
+    assert_eq!(sent[0].body, sent[1].body);
+    assert!(sent[0].headers["idempotency-key"]
+        .to_str()
+        .unwrap()
+        .starts_with("tmt-"));
+}
+
+#[tokio::test]
+async fn a_key_left_by_a_dead_request_is_taken_over_after_the_stale_delay() {
+    let app = spawn_app_with(|c| c.idempotency_stale = Duration::from_millis(300)).await;
+    mount(&app, Duration::ZERO).await;
+    let data = json!({"amount": 40});
+    // A request that claimed the key and died before finishing.
+    let fingerprint = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(
+            tmt_payments::canonical::canonical(&data).as_bytes(),
+        ))
+    };
+    let claim = app
+        .ledger()
+        .await
+        .claim_key("orphan", &fingerprint, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(claim, tmt_payments::ledger::Claim::Owned { .. }));
+    let (status, _, body) = create(&app, Some("orphan"), data.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("idempotency_key_in_progress"))
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, _, body) = create(&app, Some("orphan"), data).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn keys_expire_after_24_hours() {
+    let app = spawn_app().await;
+    mount(&app, Duration::ZERO).await;
+    assert_eq!(
+        create(&app, Some("old"), json!({"amount": 50})).await.0,
+        200
+    );
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
+    let day_and_more = 25 * 3600 * 1000i64;
+    sqlx::query("UPDATE idempotency_keys SET created_at = created_at - $1")
+        .bind(day_and_more)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, headers, _) = create(&app, Some("old"), json!({"amount": 60})).await;
+    assert_eq!(status, 200);
+    assert!(headers.get("idempotent-replayed").is_none());
+    let sent = stripe_creates(&app).await;
+    assert_eq!(sent.len(), 2);
+    assert_ne!(
+        sent[0].headers["idempotency-key"],
+        sent[1].headers["idempotency-key"]
+    );
+    assert_eq!(
+        app.ledger().await.purge_expired_keys().await.unwrap(),
+        0,
+        "the key lives again"
+    );
+    sqlx::query("UPDATE idempotency_keys SET created_at = created_at - $1")
+        .bind(day_and_more)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(app.ledger().await.purge_expired_keys().await.unwrap(), 1);
+}

@@ -1,0 +1,326 @@
+//! Several instances on one database (SPEC §6-§8 across processes): a webhook storm with
+//! duplicates, a burst of creates under one Idempotency-Key, and an instance killed with SIGKILL
+//! mid-storm. PostgreSQL runs three real processes (mandatory under CI=true); SQLite runs the
+//! same scenarios with concurrent clients against one process.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::process::*;
+use common::*;
+use rand::seq::SliceRandom;
+use serde_json::{json, Value};
+use tmt_payments::stripe::signature::sign;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+struct Cluster {
+    servers: Vec<Arc<Mutex<Option<Server>>>>,
+    addresses: Vec<String>,
+    db: String,
+    stripe: MockServer,
+}
+
+struct SlowCreate;
+
+impl wiremock::Respond for SlowCreate {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        CreateResponder
+            .respond(request)
+            .set_delay(Duration::from_millis(300))
+    }
+}
+
+async fn cluster(db: String, instances: usize) -> Cluster {
+    let stripe = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payment_intents"))
+        .respond_with(SlowCreate)
+        .mount(&stripe)
+        .await;
+    let uri = stripe.uri();
+    let mut servers = Vec::new();
+    let mut addresses = Vec::new();
+    for _ in 0..instances {
+        let server = Server::start(
+            &db,
+            &[
+                ("STRIPE_SECRET_KEY", SECRET_KEY),
+                ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+                ("STRIPE_API_BASE", &uri),
+                ("DATABASE_MAX_CONNECTIONS", "5"),
+            ],
+        );
+        addresses.push(server.address.clone());
+        servers.push(Arc::new(Mutex::new(Some(server))));
+    }
+    Cluster {
+        servers,
+        addresses,
+        db,
+        stripe,
+    }
+}
+
+const PAYMENTS: usize = 10;
+const COPIES: usize = 4;
+const TYPES: [(&str, &str); 5] = [
+    ("payment_intent.created", "requires_payment_method"),
+    ("payment_intent.requires_action", "requires_action"),
+    ("payment_intent.payment_failed", "requires_payment_method"),
+    ("payment_intent.processing", "processing"),
+    ("payment_intent.succeeded", "succeeded"),
+];
+
+/// 10 PaymentIntents × 5 events = 50 distinct events, each in 4 copies, shuffled.
+fn storm() -> Vec<(String, String)> {
+    let t = now();
+    let mut deliveries = Vec::new();
+    for p in 0..PAYMENTS {
+        let pi_id = format!("pi_storm{p:04}");
+        for (i, (kind, status)) in TYPES.iter().enumerate() {
+            let pi = payment_intent(&pi_id, 1000 + p as i64, "usd", status);
+            let id = format!("evt_storm_{p:04}_{i}");
+            let body = event(&id, kind, pi, t + i as i64).to_string();
+            for _ in 0..COPIES {
+                deliveries.push((id.clone(), body.clone()));
+            }
+        }
+    }
+    deliveries.shuffle(&mut rand::thread_rng());
+    deliveries
+}
+
+/// Sends every delivery concurrently, spread over the instances; a delivery that fails is
+/// retried on the next instance (as Stripe retries). With `kill`, instance 0 is SIGKILLed once
+/// that many deliveries have been acknowledged. Returns the ids answered 200.
+async fn deliver(
+    c: &Cluster,
+    deliveries: Vec<(String, String)>,
+    kill: Option<usize>,
+) -> HashSet<String> {
+    let queue = Arc::new(Mutex::new(
+        deliveries.into_iter().enumerate().collect::<Vec<_>>(),
+    ));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..24 {
+        let (queue, acked, http) = (queue.clone(), acked.clone(), http.clone());
+        let addresses = c.addresses.clone();
+        let victim = c.servers[0].clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some((n, (id, body))) = queue.lock().unwrap().pop() else {
+                    break;
+                };
+                let mut delivered = false;
+                for attempt in 0..(addresses.len() * 5) {
+                    let address = &addresses[(n + attempt) % addresses.len()];
+                    let header = sign(body.as_bytes(), WEBHOOK_SECRET, now());
+                    let ok = http
+                        .post(format!("{address}/stripe_webhook"))
+                        .header("Stripe-Signature", header)
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16() == 200)
+                        .unwrap_or(false);
+                    if ok {
+                        delivered = true;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                assert!(delivered, "{id} never accepted by any instance");
+                let count = {
+                    let mut a = acked.lock().unwrap();
+                    a.push(id);
+                    a.len()
+                };
+                if kill == Some(count) {
+                    if let Some(mut server) = victim.lock().unwrap().take() {
+                        server.child.kill().unwrap();
+                        server.child.wait().unwrap();
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap();
+    assert_eq!(
+        acked.len(),
+        PAYMENTS * TYPES.len() * COPIES,
+        "every delivery acknowledged"
+    );
+    acked.iter().cloned().collect()
+}
+
+async fn check_storm_outcome(c: &Cluster, acked: &HashSet<String>) {
+    let ledger = open_ledger(&c.db).await;
+    let events = ledger.list_events(10_000).await.unwrap();
+    assert_eq!(
+        events.len(),
+        PAYMENTS * TYPES.len(),
+        "one row per distinct event"
+    );
+    let ids: HashSet<String> = events.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(&ids, acked, "every acknowledged event is recorded");
+    for p in 0..PAYMENTS {
+        let id = format!("pi_storm{p:04}");
+        let row = ledger
+            .payment(&id)
+            .await
+            .unwrap()
+            .expect("row created by its events");
+        // Whatever order the copies came in, succeeded is final and nothing moved it.
+        if row.status != "succeeded" {
+            eprintln!(
+                "{id} ended as {row:?} after {:#?}",
+                ledger.events_for(&id).await.unwrap()
+            );
+        }
+        assert_eq!(row.status, "succeeded", "{id}");
+        let for_it = ledger.events_for(&id).await.unwrap();
+        assert_eq!(for_it.len(), TYPES.len(), "{id}");
+        let succeeded = for_it
+            .iter()
+            .find(|e| e.event_type == "payment_intent.succeeded")
+            .unwrap();
+        assert_eq!(succeeded.outcome, "applied");
+    }
+}
+
+async fn idempotent_burst(c: &Cluster) {
+    let http = reqwest::Client::new();
+    let body =
+        json!({"data": {"amount": "75.00", "currency": "usd", "metadata": {"order": "B-7"}}})
+            .to_string();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let url = format!(
+            "{}/stripe_create_payment_intent",
+            c.addresses[i % c.addresses.len()]
+        );
+        let (http, body) = (http.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .header("Idempotency-Key", "burst-key-1")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            read(r).await
+        }));
+    }
+    let mut answered = Vec::new();
+    for t in tasks {
+        answered.push(t.await.unwrap());
+    }
+    let creates = c
+        .stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(creates, 1, "exactly one PaymentIntent created at Stripe");
+    let ok: Vec<&Value> = answered
+        .iter()
+        .filter(|(s, _, _)| *s == 200)
+        .map(|(_, _, b)| b)
+        .collect();
+    assert!(!ok.is_empty());
+    for body in &ok {
+        assert_eq!(body["data"]["paymentIntentId"], "pi_3TestCreated000001");
+    }
+    for (status, _, body) in &answered {
+        assert!(
+            *status == 200 || (*status == 409 && body["code"] == "idempotency_key_in_progress"),
+            "{status} {body}"
+        );
+    }
+    println!(
+        "burst: {} answered 200, {} answered 409",
+        ok.len(),
+        answered.len() - ok.len()
+    );
+    // Afterwards: a replay from any instance, and the same key with another amount.
+    let url = |i: usize| {
+        format!(
+            "{}/stripe_create_payment_intent",
+            c.addresses[i % c.addresses.len()]
+        )
+    };
+    let r = http
+        .post(url(1))
+        .header("Idempotency-Key", "burst-key-1")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, replay) = read(r).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(replay["data"]["paymentIntentId"], "pi_3TestCreated000001");
+    let other =
+        json!({"data": {"amount": "76.00", "currency": "usd", "metadata": {"order": "B-7"}}})
+            .to_string();
+    let r = http
+        .post(url(2))
+        .header("Idempotency-Key", "burst-key-1")
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(r).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("idempotency_key_reused"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_three_instances() {
+    let Some(admin) = postgres_peer().await else {
+        return;
+    };
+    let c = cluster(fresh_postgres_database(&admin).await, 3).await;
+    let acked = deliver(&c, storm(), None).await;
+    check_storm_outcome(&c, &acked).await;
+    idempotent_burst(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_instance_killed_mid_storm() {
+    let Some(admin) = postgres_peer().await else {
+        return;
+    };
+    let c = cluster(fresh_postgres_database(&admin).await, 3).await;
+    let acked = deliver(&c, storm(), Some(60)).await;
+    assert!(
+        c.servers[0].lock().unwrap().is_none(),
+        "instance 0 was killed"
+    );
+    check_storm_outcome(&c, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_instance_many_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster(sqlite_url(dir.path()), 1).await;
+    let acked = deliver(&c, storm(), None).await;
+    check_storm_outcome(&c, &acked).await;
+    idempotent_burst(&c).await;
+}
