@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::http::access::Access;
 use crate::http::{self, AppState};
 use crate::ledger::Ledger;
 use crate::payments::{Payments, WebhookSettings};
@@ -17,6 +18,8 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     ledger: Ledger,
+    access: Arc<Access>,
+    shutdown_timeout: std::time::Duration,
 }
 
 /// The address this machine reaches a listener on, for a listener bound to `bind`.
@@ -84,10 +87,28 @@ impl Application {
             },
             idempotency_stale: config.idempotency_stale,
         };
+        let access = Arc::new(Access::new(
+            &config.api_tokens,
+            config.create_rate_limit,
+            config.trusted_proxies.clone(),
+        ));
+        if !access.tokens_required() {
+            tracing::warn!(
+                "API_TOKENS is not set: stripe_confirm_payment and stripe_get_payment_intent \
+                 answer anyone who can reach them"
+            );
+        }
         let state = AppState {
             payments: Arc::new(payments),
             cors: Arc::new(config.cors.clone()),
+            access: access.clone(),
+            stripe_mode: if sandbox.is_some() {
+                "sandbox"
+            } else {
+                "configured"
+            },
         };
+        crate::prometheus::handle();
         let mut router = http::router(state);
         match sandbox {
             Some(sandbox) => {
@@ -112,6 +133,8 @@ impl Application {
             listener,
             router,
             ledger,
+            access,
+            shutdown_timeout: config.shutdown_timeout,
         })
     }
 
@@ -119,31 +142,61 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
+    /// Serves until `shutdown` resolves; then stops accepting, gives requests in flight up to
+    /// `SHUTDOWN_TIMEOUT_SECS` to finish, and closes the pool. A request still running at the
+    /// deadline is dropped: a webhook's transaction is then rolled back and no 200 is sent, so
+    /// Stripe delivers it again.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        // Idempotency keys live 24 hours; clear the dead ones once an hour.
-        let ledger = self.ledger.clone();
-        let purge = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
+        // Idempotency keys live 24 hours: clear the dead ones hourly; forget idle rate-limit
+        // clients every minute.
+        let (ledger, access) = (self.ledger.clone(), self.access.clone());
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            for n in 0u64.. {
                 tick.tick().await;
+                access.forget_idle_clients();
+                if n % 60 != 0 {
+                    continue;
+                }
                 match ledger.purge_expired_keys().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(purged = n, "expired idempotency keys removed"),
+                    Ok(purged) => tracing::info!(purged, "expired idempotency keys removed"),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not purge expired idempotency keys")
                     }
                 }
             }
         });
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        purge.abort();
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled_tx.send(());
+        });
+        let deadline = self.shutdown_timeout;
+        let result = tokio::select! {
+            result = serve => result,
+            _ = async {
+                let _ = signalled_rx.await;
+                tokio::time::sleep(deadline).await;
+            } => {
+                tracing::warn!(
+                    "requests still in flight after SHUTDOWN_TIMEOUT_SECS ({} s): dropped",
+                    deadline.as_secs()
+                );
+                Ok(())
+            }
+        };
+        housekeeping.abort();
         self.ledger.close().await;
+        tracing::info!("stopped");
         result
     }
 }

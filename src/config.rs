@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
+use crate::http::access::{Network, RateLimit};
 use crate::http::CorsOrigins;
 use crate::ledger::{Backend, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::stripe::client::DEFAULT_API_VERSION;
@@ -67,6 +68,19 @@ pub struct ServeArgs {
     /// How long a request waits for a database connection before answering 503, in seconds.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "5")]
     pub database_acquire_timeout_secs: String,
+    /// Bearer tokens that `stripe_confirm_payment` and `stripe_get_payment_intent` require,
+    /// comma-separated (several during a rotation). Unset: those calls are open.
+    #[arg(long, env = "API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+    /// Per-client limit on creates, such as `20/min` (also `/s`, `/hour`). Unset: no limit.
+    #[arg(long, env = "CREATE_RATE_LIMIT")]
+    pub create_rate_limit: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or networks, comma-separated.
+    #[arg(long, env = "TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish, in seconds.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value = "20")]
+    pub shutdown_timeout_secs: String,
     /// After how many seconds a create that holds an Idempotency-Key without finishing (its
     /// instance died) may be taken over by a retry.
     #[arg(long, env = "IDEMPOTENCY_STALE_SECS", default_value = "60")]
@@ -91,6 +105,10 @@ pub struct Config {
     pub port: u16,
     pub cors: CorsOrigins,
     pub webhook_tolerance_secs: i64,
+    pub api_tokens: Vec<SecretString>,
+    pub create_rate_limit: Option<RateLimit>,
+    pub trusted_proxies: Vec<Network>,
+    pub shutdown_timeout: Duration,
 }
 
 /// One line naming the variable at fault.
@@ -263,7 +281,45 @@ impl Config {
                 "must be longer than STRIPE_TIMEOUT_SECS and at most 86400",
             ));
         }
+        let api_tokens = parse_api_tokens(args.api_tokens.as_deref().unwrap_or(""))?;
+        let create_rate_limit = match args.create_rate_limit.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(RateLimit::parse(text).ok_or_else(|| {
+                bad(
+                    "CREATE_RATE_LIMIT",
+                    format!("'{text}' is not a limit such as 20/min, 5/s or 100/hour"),
+                )
+            })?),
+        };
+        let mut trusted_proxies = Vec::new();
+        for entry in args
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            trusted_proxies.push(Network::parse(entry).ok_or_else(|| {
+                bad(
+                    "TRUSTED_PROXIES",
+                    format!("'{entry}' is not an address or network such as 10.0.0.0/8"),
+                )
+            })?);
+        }
+        let shutdown: u64 = number(
+            "SHUTDOWN_TIMEOUT_SECS",
+            &args.shutdown_timeout_secs,
+            "a whole number of seconds",
+        )?;
+        if shutdown > 3600 {
+            return Err(bad("SHUTDOWN_TIMEOUT_SECS", "must be at most 3600"));
+        }
         Ok(Config {
+            api_tokens,
+            create_rate_limit,
+            trusted_proxies,
+            shutdown_timeout: Duration::from_secs(shutdown),
             database_url: common.database_url.clone(),
             database_pool: PoolSettings {
                 max_connections,
@@ -283,6 +339,21 @@ impl Config {
             webhook_tolerance_secs: tolerance,
         })
     }
+}
+
+/// API tokens: at least 16 visible characters each, so that they cannot be guessed.
+fn parse_api_tokens(text: &str) -> Result<Vec<SecretString>, ConfigError> {
+    let mut tokens = Vec::new();
+    for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad(
+                "API_TOKENS",
+                "every token must be at least 16 visible ASCII characters without spaces",
+            ));
+        }
+        tokens.push(SecretString::from(token.to_string()));
+    }
+    Ok(tokens)
 }
 
 fn parse_cors(text: &str) -> Result<CorsOrigins, ConfigError> {
@@ -332,6 +403,10 @@ mod tests {
             database_max_connections: "8".into(),
             database_acquire_timeout_secs: "5".into(),
             idempotency_stale_secs: "60".into(),
+            api_tokens: None,
+            create_rate_limit: None,
+            trusted_proxies: None,
+            shutdown_timeout_secs: "20".into(),
         };
         f(&mut args);
         Config::from_args(&common, &args)
@@ -395,6 +470,22 @@ mod tests {
             (
                 "DATABASE_MAX_CONNECTIONS",
                 Box::new(|a| a.database_max_connections = "0".into()),
+            ),
+            (
+                "API_TOKENS",
+                Box::new(|a| a.api_tokens = Some("short".into())),
+            ),
+            (
+                "CREATE_RATE_LIMIT",
+                Box::new(|a| a.create_rate_limit = Some("lots".into())),
+            ),
+            (
+                "TRUSTED_PROXIES",
+                Box::new(|a| a.trusted_proxies = Some("10.0.0.0/99".into())),
+            ),
+            (
+                "SHUTDOWN_TIMEOUT_SECS",
+                Box::new(|a| a.shutdown_timeout_secs = "soon".into()),
             ),
         ];
         for (variable, change) in cases {

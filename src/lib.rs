@@ -11,6 +11,7 @@ pub mod http;
 pub mod ledger;
 pub mod money;
 pub mod payments;
+pub mod prometheus;
 pub mod sandbox;
 pub mod stripe;
 pub mod telemetry;

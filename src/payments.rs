@@ -4,7 +4,9 @@
 
 use rust_decimal::Decimal;
 use secrecy::SecretString;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
 use crate::ledger::{now_iso, Claim, IncomingEvent, Ledger, Outcome};
@@ -40,6 +42,66 @@ pub struct Payments {
     pub webhook: WebhookSettings,
     /// When an unfinished create's Idempotency-Key may be taken over.
     pub idempotency_stale: std::time::Duration,
+}
+
+/// `data` of a successful create (SPEC §3).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedData {
+    pub success: bool,
+    /// For Stripe.js: `confirmPayment` / `confirmCardPayment` in the browser.
+    pub client_secret: Option<String>,
+    pub payment_intent_id: String,
+    /// Major units actually charged, after rounding, with the currency's decimals.
+    #[schema(value_type = f64, example = 25.5)]
+    pub amount: Value,
+    pub currency: String,
+}
+
+/// `data` of a successful confirm (SPEC §4).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmedData {
+    pub success: bool,
+    pub payment_intent_id: String,
+    /// Always `succeeded` here; anything else is a `payment_not_completed` error.
+    pub status: String,
+    #[schema(value_type = f64, example = 25.5)]
+    pub amount: Value,
+    pub currency: String,
+    /// Unix seconds at which Stripe created the PaymentIntent.
+    pub created: i64,
+    pub payment_method: Option<String>,
+    /// Stripe Charge objects, exactly as Stripe returned them.
+    #[schema(value_type = Vec<Object>)]
+    pub charges: Vec<Value>,
+}
+
+/// `data` of a successful read (SPEC §5).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentIntentData {
+    pub id: String,
+    /// Stripe's status: `requires_payment_method`, `requires_action`, `processing`,
+    /// `succeeded`, `canceled`, …
+    pub status: String,
+    #[schema(value_type = f64, example = 25.5)]
+    pub amount: Value,
+    pub currency: String,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+}
+
+fn count_api_write(pi: &PaymentIntent) {
+    metrics::counter!(
+        "tmt_payment_status_updates_total",
+        "status" => pi.status.clone(),
+        "source" => "api"
+    )
+    .increment(1);
+}
+
+fn to_value<T: Serialize>(data: T) -> Value {
+    serde_json::to_value(data).unwrap_or(Value::Null)
 }
 
 /// A create's answer: the response data, and whether it is a replay of an earlier one.
@@ -310,13 +372,14 @@ impl Payments {
         let raw = self.stripe.create_payment_intent(&form, stripe_key).await?;
         let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
         self.ledger.record_from_api(&pi, read_at).await?;
+        count_api_write(&pi);
         tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
-        Ok(json!({
-            "success": true,
-            "clientSecret": pi.client_secret,
-            "paymentIntentId": pi.id,
-            "amount": major_json(pi.amount, &pi.currency),
-            "currency": pi.currency,
+        Ok(to_value(CreatedData {
+            success: true,
+            client_secret: pi.client_secret.clone(),
+            payment_intent_id: pi.id.clone(),
+            amount: major_json(pi.amount, &pi.currency),
+            currency: pi.currency,
         }))
     }
 
@@ -330,27 +393,27 @@ impl Payments {
             Some(charges) => charges,
             None => self.stripe.list_charges(&id).await?,
         };
-        Ok(json!({
-            "success": true,
-            "paymentIntentId": pi.id,
-            "status": pi.status,
-            "amount": major_json(pi.amount, &pi.currency),
-            "currency": pi.currency,
-            "created": pi.created,
-            "paymentMethod": pi.payment_method_id(),
-            "charges": charges,
+        Ok(to_value(ConfirmedData {
+            success: true,
+            payment_method: pi.payment_method_id(),
+            amount: major_json(pi.amount, &pi.currency),
+            payment_intent_id: pi.id,
+            status: pi.status,
+            currency: pi.currency,
+            created: pi.created,
+            charges,
         }))
     }
 
     pub async fn get(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
         let id = parse_payment_intent_id(data)?;
         let pi = self.read(&id).await?;
-        Ok(json!({
-            "id": pi.id,
-            "status": pi.status,
-            "amount": major_json(pi.amount, &pi.currency),
-            "currency": pi.currency,
-            "metadata": pi.metadata,
+        Ok(to_value(PaymentIntentData {
+            amount: major_json(pi.amount, &pi.currency),
+            id: pi.id,
+            status: pi.status,
+            currency: pi.currency,
+            metadata: pi.metadata,
         }))
     }
 
@@ -360,6 +423,7 @@ impl Payments {
         let raw = self.stripe.retrieve_payment_intent(id).await?;
         let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
         self.ledger.record_from_api(&pi, read_at).await?;
+        count_api_write(&pi);
         Ok(pi)
     }
 
@@ -421,6 +485,20 @@ impl Payments {
             .apply_event(&incoming)
             .await
             .map_err(ApiError::WebhookNotRecorded)?;
+        metrics::counter!(
+            "tmt_webhook_events_total",
+            "type" => event_type.to_string(),
+            "outcome" => outcome.as_str()
+        )
+        .increment(1);
+        if let (Outcome::Applied, Some(pi)) = (outcome, &incoming.payment_intent) {
+            metrics::counter!(
+                "tmt_payment_status_updates_total",
+                "status" => pi.status.clone(),
+                "source" => "webhook"
+            )
+            .increment(1);
+        }
         let message = match (event_type, outcome) {
             (_, Outcome::Duplicate) => "webhook event already recorded",
             ("payment_intent.succeeded", _) => "PaymentIntent succeeded",
@@ -442,6 +520,7 @@ impl Payments {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn data(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

@@ -197,10 +197,20 @@ async fn postgres_stopped_and_restarted_under_load() {
             .send()
     };
 
+    let ready = || async {
+        let r = http
+            .get(format!("{}/readyz", server.address))
+            .send()
+            .await
+            .expect("an answer");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
     // Up: light load succeeds.
     for _ in 0..5 {
         assert_eq!(get().await.0, 200);
     }
+    assert_eq!(ready().await.0, 200);
     assert_eq!(hook(1).await.unwrap().status(), 200);
 
     // Down: every request that needs the database answers, with 503 (500 for the webhook).
@@ -215,6 +225,16 @@ async fn postgres_stopped_and_restarted_under_load() {
         }
     }
     assert!(statuses.iter().all(|s| *s == 503), "{statuses:?}");
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("not_ready") && body.contains("database unreachable"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("postgres://"),
+        "no connection details in the answer"
+    );
     let r = hook(2).await.unwrap();
     assert_eq!(r.status(), 500, "Stripe retries the event later");
 
@@ -233,6 +253,7 @@ async fn postgres_stopped_and_restarted_under_load() {
         200,
         "the retried event lands"
     );
+    assert_eq!(ready().await.0, 200);
     let ledger = open_ledger(&cluster.url()).await;
     let ids: Vec<_> = ledger
         .list_events(10)

@@ -2,7 +2,10 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::ledger::LedgerError;
 use crate::stripe::signature::SignatureError;
@@ -37,6 +40,10 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("Idempotency-Key in use by a request in flight")]
     IdempotencyKeyInProgress,
+    #[error("missing or wrong API token")]
+    Unauthorized,
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("payment_intent_id missing")]
     PaymentIntentIdRequired,
     #[error("payment_intent_id invalid")]
@@ -73,6 +80,8 @@ impl ApiError {
             | EventInvalid
             | IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
             IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IdempotencyKeyInProgress => StatusCode::CONFLICT,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -98,6 +107,8 @@ impl ApiError {
             IdempotencyKeyInvalid => "idempotency_key_invalid",
             IdempotencyKeyReused => "idempotency_key_reused",
             IdempotencyKeyInProgress => "idempotency_key_in_progress",
+            Unauthorized => "unauthorized",
+            RateLimited { .. } => "rate_limited",
             PaymentIntentIdRequired => "payment_intent_id_required",
             PaymentIntentIdInvalid => "payment_intent_id_invalid",
             PaymentNotCompleted(_) => "payment_not_completed",
@@ -136,6 +147,8 @@ impl ApiError {
             IdempotencyKeyInProgress => {
                 "Una solicitud con la misma Idempotency-Key está en curso".into()
             }
+            Unauthorized => "No autorizado".into(),
+            RateLimited { .. } => "Demasiadas solicitudes".into(),
             PaymentIntentIdRequired => "ID de Payment Intent es requerido".into(),
             PaymentIntentIdInvalid => "ID de Payment Intent inválido".into(),
             PaymentNotCompleted(status) => format!("El pago no fue completado. Estado: {status}"),
@@ -160,7 +173,7 @@ impl ApiError {
         }
     }
 
-    fn stripe_details(&self) -> Option<Value> {
+    fn stripe_details(&self) -> Option<StripeDetails> {
         let ApiError::Stripe(error) = self else {
             return None;
         };
@@ -174,19 +187,98 @@ impl ApiError {
         else {
             return None;
         };
-        let mut details = Map::new();
-        for (key, value) in [
-            ("type", error_type),
-            ("code", code),
-            ("decline_code", decline_code),
-            ("request_id", request_id),
-        ] {
-            if let Some(v) = value {
-                details.insert(key.into(), Value::String(v.clone()));
-            }
-        }
-        Some(Value::Object(details))
+        Some(StripeDetails {
+            error_type: error_type.clone(),
+            code: code.clone(),
+            decline_code: decline_code.clone(),
+            request_id: request_id.clone(),
+        })
     }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            status: self.status().as_u16(),
+            error: self.message(),
+            code: ErrorCode(self.code()),
+            stripe: self.stripe_details(),
+        }
+    }
+}
+
+/// Every `code` the service answers with (the OpenAPI document lists them; a test checks that
+/// each error produces one of these).
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_body",
+    "body_too_large",
+    "method_not_allowed",
+    "not_found",
+    "amount_invalid",
+    "currency_invalid",
+    "amount_too_small",
+    "amount_too_large",
+    "description_invalid",
+    "metadata_invalid",
+    "idempotency_key_invalid",
+    "idempotency_key_reused",
+    "idempotency_key_in_progress",
+    "unauthorized",
+    "rate_limited",
+    "payment_intent_id_required",
+    "payment_intent_id_invalid",
+    "payment_not_completed",
+    "stripe_error",
+    "stripe_unreachable",
+    "signature_missing",
+    "signature_malformed",
+    "signature_no_v1",
+    "signature_mismatch",
+    "signature_expired",
+    "event_invalid",
+    "webhook_not_recorded",
+    "database_unavailable",
+    "not_ready",
+];
+
+/// The error envelope of SPEC §2.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// What went wrong, in Spanish, for people; Stripe's own message for Stripe errors.
+    pub error: String,
+    pub code: ErrorCode,
+    /// Present when the error came from Stripe: whatever Stripe gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe: Option<StripeDetails>,
+}
+
+/// A stable, English, machine-readable error code.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(transparent)]
+pub struct ErrorCode(pub &'static str);
+
+impl PartialSchema for ErrorCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .enum_values(Some(ERROR_CODES.iter().copied()))
+            .description(Some("Stable machine-readable code"))
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCode {}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StripeDetails {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl From<StripeError> for ApiError {
@@ -202,19 +294,19 @@ impl IntoResponse for ApiError {
             // The cause chain goes to the log only; the caller sees the generic message.
             tracing::error!(code = self.code(), error = %DisplayChain(&self), "request failed");
         }
-        let mut body = json!({
-            "status": status.as_u16(),
-            "error": self.message(),
-            "code": self.code(),
-        });
-        if let Some(details) = self.stripe_details() {
-            body["stripe"] = details;
-        }
-        let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::MethodNotAllowed(allow) = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        let mut response = (status, axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::MethodNotAllowed(allow) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         response
     }
@@ -231,5 +323,75 @@ impl std::fmt::Display for DisplayChain<'_> {
             source = s.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stripe::signature::SignatureError;
+
+    /// Every error the service can produce carries a code the OpenAPI document lists.
+    #[test]
+    fn every_code_is_documented() {
+        let stripe = StripeError::Api {
+            status: 402,
+            error_type: None,
+            code: None,
+            decline_code: None,
+            message: "m".into(),
+            request_id: None,
+        };
+        let ledger = || LedgerError::Url("x".into());
+        let all = vec![
+            ApiError::InvalidBody,
+            ApiError::BodyTooLarge,
+            ApiError::MethodNotAllowed("POST"),
+            ApiError::NotFound,
+            ApiError::AmountInvalid,
+            ApiError::CurrencyInvalid("x".into()),
+            ApiError::AmountTooSmall {
+                currency: "USD".into(),
+                minimum: "0.50".into(),
+            },
+            ApiError::AmountTooLarge,
+            ApiError::DescriptionInvalid,
+            ApiError::MetadataInvalid("x".into()),
+            ApiError::IdempotencyKeyInvalid,
+            ApiError::IdempotencyKeyReused,
+            ApiError::IdempotencyKeyInProgress,
+            ApiError::Unauthorized,
+            ApiError::RateLimited {
+                retry_after_secs: 1,
+            },
+            ApiError::PaymentIntentIdRequired,
+            ApiError::PaymentIntentIdInvalid,
+            ApiError::PaymentNotCompleted("processing".into()),
+            ApiError::from(stripe),
+            ApiError::from(StripeError::Unreachable("timeout".into())),
+            ApiError::Signature(SignatureError::MissingHeader),
+            ApiError::Signature(SignatureError::MalformedHeader),
+            ApiError::Signature(SignatureError::NoV1),
+            ApiError::Signature(SignatureError::NoMatch),
+            ApiError::Signature(SignatureError::OutsideTolerance),
+            ApiError::EventInvalid,
+            ApiError::WebhookNotRecorded(ledger()),
+            ApiError::Ledger(ledger()),
+        ];
+        for e in &all {
+            assert!(
+                ERROR_CODES.contains(&e.code()),
+                "{} is not in ERROR_CODES",
+                e.code()
+            );
+            assert!(!e.message().is_empty());
+        }
+        // And every listed code (but readyz's own) is produced by some error.
+        for code in ERROR_CODES.iter().filter(|c| **c != "not_ready") {
+            assert!(
+                all.iter().any(|e| e.code() == *code),
+                "{code} is never produced"
+            );
+        }
     }
 }

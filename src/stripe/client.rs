@@ -141,7 +141,17 @@ impl StripeClient {
                     .header("Idempotency-Key", key)
                     .body(encoded.clone());
             }
+            let attempt_started = Instant::now();
             let outcome = attempt(request).await;
+            let label = match &outcome {
+                Ok(_) => "ok",
+                Err(Failure::Answer { .. }) => "api_error",
+                Err(Failure::Transport(_)) => "unreachable",
+            };
+            metrics::counter!("tmt_stripe_requests_total", "operation" => operation, "outcome" => label)
+                .increment(1);
+            metrics::histogram!("tmt_stripe_request_duration_seconds", "operation" => operation)
+                .record(attempt_started.elapsed().as_secs_f64());
             let retry_wanted = match &outcome {
                 Ok(_) => false,
                 Err(Failure::Transport(_)) => true,
@@ -184,6 +194,8 @@ impl StripeClient {
             }
             if retry_wanted && retries < self.settings.max_retries {
                 retries += 1;
+                metrics::counter!("tmt_stripe_retries_total", "operation" => operation)
+                    .increment(1);
                 let wait = self.retry_delay(retries);
                 if Instant::now() + wait < deadline {
                     tokio::time::sleep(wait).await;

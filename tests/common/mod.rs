@@ -57,6 +57,10 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         port: 0,
         cors: CorsOrigins::Any,
         webhook_tolerance_secs: 300,
+        api_tokens: Vec::new(),
+        create_rate_limit: None,
+        trusted_proxies: Vec::new(),
+        shutdown_timeout: Duration::from_secs(20),
     }
 }
 

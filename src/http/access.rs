@@ -1,0 +1,289 @@
+//! Access control for server-to-server calls (API tokens) and the card-testing defence on create
+//! (a per-client rate limit, the client taken from `X-Forwarded-For` only behind trusted proxies).
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+
+/// `N/unit`: at most N creates per client per unit, in bursts of up to N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: NonZeroU32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// `20/min`, `5/s`, `100/hour`, …
+    pub fn parse(text: &str) -> Option<RateLimit> {
+        let (count, unit) = text.trim().split_once('/')?;
+        let count = NonZeroU32::new(count.trim().parse().ok()?)?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return None,
+        };
+        Some(RateLimit { count, per })
+    }
+}
+
+/// An IP network such as `10.0.0.0/8`, or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Option<Network> {
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Network { address, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (canonical(self.address), ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) count as the IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+pub struct Access {
+    /// SHA-256 of each accepted token: compared in constant time, lengths never leak.
+    tokens: Vec<[u8; 32]>,
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    trusted_proxies: Vec<Network>,
+}
+
+impl Access {
+    pub fn new(
+        tokens: &[SecretString],
+        limit: Option<RateLimit>,
+        trusted_proxies: Vec<Network>,
+    ) -> Self {
+        let limiter = limit.map(|l| {
+            let replenish = l.per / l.count.get();
+            let quota = Quota::with_period(replenish.max(Duration::from_nanos(1)))
+                .expect("a positive period")
+                .allow_burst(l.count);
+            RateLimiter::keyed(quota)
+        });
+        Access {
+            tokens: tokens.iter().map(|t| digest(t.expose_secret())).collect(),
+            limiter,
+            trusted_proxies,
+        }
+    }
+
+    pub fn tokens_required(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// `Authorization: Bearer <token>` must carry one of the configured tokens.
+    pub fn check_token(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.tokens.is_empty() {
+            return Ok(());
+        }
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| digest(t.trim()));
+        let Some(presented) = presented else {
+            metrics::counter!("tmt_unauthorized_total").increment(1);
+            return Err(ApiError::Unauthorized);
+        };
+        // Every token is compared, whatever matched, so timing says nothing about which.
+        let mut matched = subtle::Choice::from(0);
+        for token in &self.tokens {
+            matched |= token.ct_eq(&presented);
+        }
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            metrics::counter!("tmt_unauthorized_total").increment(1);
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the right-most
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
+        if !trusted(peer) {
+            return canonical(peer);
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(*ip))
+            .map(canonical)
+            .unwrap_or(canonical(peer))
+    }
+
+    /// Counts one create for `client`; refuses with the seconds to wait when over the limit.
+    pub fn check_rate(&self, client: IpAddr) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter.check_key(&client).map_err(|not_until| {
+            metrics::counter!("tmt_rate_limited_total").increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    /// Forgets clients that are back under their limit (bounded memory).
+    pub fn forget_idle_clients(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        let l = RateLimit::parse("20/min").unwrap();
+        assert_eq!((l.count.get(), l.per), (20, Duration::from_secs(60)));
+        assert_eq!(
+            RateLimit::parse(" 5 / s ").unwrap().per,
+            Duration::from_secs(1)
+        );
+        for bad in ["", "20", "0/min", "-1/min", "20/week", "x/min", "20/"] {
+            assert!(RateLimit::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn networks() {
+        let n = Network::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.255.1.2".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        let one = Network::parse("192.168.1.5").unwrap();
+        assert!(one.contains("192.168.1.5".parse().unwrap()));
+        assert!(!one.contains("192.168.1.6".parse().unwrap()));
+        let v6 = Network::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(Network::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Network::parse("10.0.0.0/33").is_none());
+        assert!(Network::parse("nope").is_none());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let access = Access::new(&[], None, vec![Network::parse("10.0.0.0/8").unwrap()]);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7, 10.0.0.3".parse().unwrap(),
+        );
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let outsider: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            access.client_ip(proxy, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(access.client_ip(outsider, &h), outsider);
+        assert_eq!(access.client_ip(proxy, &HeaderMap::new()), proxy);
+    }
+
+    #[test]
+    fn tokens() {
+        let access = Access::new(
+            &[SecretString::from("a-long-enough-token-1".to_string())],
+            None,
+            vec![],
+        );
+        let mut h = HeaderMap::new();
+        assert!(access.check_token(&h).is_err());
+        h.insert("authorization", "Bearer wrong".parse().unwrap());
+        assert!(access.check_token(&h).is_err());
+        h.insert(
+            "authorization",
+            "Bearer a-long-enough-token-1".parse().unwrap(),
+        );
+        assert!(access.check_token(&h).is_ok());
+        h.insert(
+            "authorization",
+            "Basic a-long-enough-token-1".parse().unwrap(),
+        );
+        assert!(access.check_token(&h).is_err());
+        assert!(Access::new(&[], None, vec![])
+            .check_token(&HeaderMap::new())
+            .is_ok());
+    }
+
+    #[test]
+    fn limiter_refuses_past_the_burst_with_a_wait() {
+        let access = Access::new(&[], RateLimit::parse("3/min"), vec![]);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(access.check_rate(ip).is_ok());
+        }
+        match access.check_rate(ip) {
+            Err(ApiError::RateLimited { retry_after_secs }) => {
+                assert!((1..=20).contains(&retry_after_secs), "{retry_after_secs}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            access.check_rate("192.0.2.2".parse().unwrap()).is_ok(),
+            "per client"
+        );
+    }
+}

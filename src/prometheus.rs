@@ -1,0 +1,89 @@
+//! Prometheus metrics through the `metrics` facade and its Prometheus exporter.
+//!
+//! Names (all prefixed `tmt_`):
+//! - `tmt_http_requests_total{route,method,status}`, `tmt_http_request_duration_seconds{route}`
+//! - `tmt_stripe_requests_total{operation,outcome}` (outcome `ok`, `api_error`, `unreachable`),
+//!   `tmt_stripe_request_duration_seconds{operation}`, `tmt_stripe_retries_total{operation}`
+//! - `tmt_webhook_events_total{type,outcome}` (`applied`, `ignored`, `duplicate`, `foreign`,
+//!   `unhandled`), `tmt_webhook_rejections_total{reason}` (the error code)
+//! - `tmt_payment_status_updates_total{status,source}` (source `webhook` or `api`)
+//! - `tmt_rate_limited_total`, `tmt_unauthorized_total`
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+            .expect("buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (an embedding program's); ours still
+        // renders what it records.
+        let _ = metrics::set_global_recorder(recorder);
+        describe();
+        handle
+    })
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    let h = handle();
+    h.run_upkeep();
+    h.render()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(
+        "tmt_http_requests_total",
+        "HTTP requests answered, by route, method and status"
+    );
+    describe_histogram!(
+        "tmt_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route"
+    );
+    describe_counter!(
+        "tmt_stripe_requests_total",
+        "Calls to Stripe's API (each attempt), by operation and outcome"
+    );
+    describe_histogram!(
+        "tmt_stripe_request_duration_seconds",
+        Unit::Seconds,
+        "Duration of one attempt at a Stripe call"
+    );
+    describe_counter!(
+        "tmt_stripe_retries_total",
+        "Retries of Stripe calls, by operation"
+    );
+    describe_counter!(
+        "tmt_webhook_events_total",
+        "Verified webhook events, by type and outcome"
+    );
+    describe_counter!(
+        "tmt_webhook_rejections_total",
+        "Webhook deliveries refused, by reason"
+    );
+    describe_counter!(
+        "tmt_payment_status_updates_total",
+        "Ledger rows brought to a status, by status and source (webhook or api)"
+    );
+    describe_counter!(
+        "tmt_rate_limited_total",
+        "Creates refused by the per-client rate limit"
+    );
+    describe_counter!(
+        "tmt_unauthorized_total",
+        "Requests refused for a missing or wrong API token"
+    );
+}

@@ -1,0 +1,503 @@
+//! What an operator needs (issue 5): health, readiness, metrics, the OpenAPI document, request
+//! ids, API tokens, the create rate limit, and robustness against arbitrary input.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use tmt_payments::http::access::{Network, RateLimit};
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
+
+async fn get(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let r = app
+        .http
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.text().await.unwrap())
+}
+
+/// The value of one Prometheus sample (a line that starts with `series`), 0 when absent.
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let (status, _, body) = get(&app, "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, _, body) = get(&app, "/readyz").await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({"status": "ready", "database": "ok", "stripe": "configured"})
+    );
+    let sandbox = spawn_app_with(|c| c.stripe_secret_key = None).await;
+    let (_, _, body) = get(&sandbox, "/readyz").await;
+    assert!(body.contains(r#""stripe":"sandbox""#), "{body}");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_stripe_calls_and_webhooks() {
+    let app = spawn_app().await;
+    let (_, _, before) = get(&app, "/metrics").await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"error": {"type": "api_error", "message": "x"}})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    app.post(
+        "/stripe_create_payment_intent",
+        json!({"data": {"amount": 50}}),
+    )
+    .await;
+    app.post(
+        "/stripe_create_payment_intent",
+        json!({"data": {"amount": 0}}),
+    )
+    .await;
+    let pi = payment_intent("pi_metrics1", 100, "usd", "succeeded");
+    app.deliver(&event(
+        "evt_metrics_1",
+        "payment_intent.succeeded",
+        pi.clone(),
+        now(),
+    ))
+    .await;
+    app.deliver(&event(
+        "evt_metrics_1",
+        "payment_intent.succeeded",
+        pi,
+        now(),
+    ))
+    .await;
+    app.webhook("{}", Some("t=1,v1=00")).await;
+    let (status, headers, after) = get(&app, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let delta = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(
+        delta(
+            r#"tmt_http_requests_total{route="/stripe_create_payment_intent",method="POST",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            r#"tmt_http_requests_total{route="/stripe_create_payment_intent",method="POST",status="400"}"#
+        ),
+        1.0
+    );
+    assert!(
+        delta(r#"tmt_http_request_duration_seconds_count{route="/stripe_create_payment_intent"}"#)
+            >= 2.0
+    );
+    assert!(after.contains(r#"tmt_http_request_duration_seconds_bucket{route="/stripe_create_payment_intent",le="0.005"}"#));
+    assert_eq!(
+        delta(
+            r#"tmt_stripe_requests_total{operation="create_payment_intent",outcome="api_error"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(r#"tmt_stripe_requests_total{operation="create_payment_intent",outcome="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        delta(r#"tmt_stripe_retries_total{operation="create_payment_intent"}"#),
+        1.0
+    );
+    assert!(after.contains("tmt_stripe_request_duration_seconds_bucket"));
+    assert_eq!(
+        delta(r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="applied"}"#),
+        1.0
+    );
+    assert_eq!(
+        delta(r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="duplicate"}"#),
+        1.0
+    );
+    assert_eq!(
+        delta(r#"tmt_webhook_rejections_total{reason="signature_mismatch"}"#),
+        1.0
+    );
+    assert!(
+        delta(r#"tmt_payment_status_updates_total{status="succeeded",source="webhook"}"#) >= 1.0
+    );
+    assert!(
+        delta(r#"tmt_payment_status_updates_total{status="requires_payment_method",source="api"}"#)
+            >= 1.0
+    );
+    assert!(after.contains("# HELP tmt_http_requests_total"));
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_four_functions() {
+    let app = spawn_app().await;
+    let (status, _, body) = get(&app, "/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/stripe_confirm_payment",
+            "/stripe_create_payment_intent",
+            "/stripe_get_payment_intent",
+            "/stripe_webhook"
+        ]
+    );
+    let create = &doc["paths"]["/stripe_create_payment_intent"]["post"];
+    let params: Vec<&str> = create["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["Idempotency-Key"]);
+    for status in ["200", "400", "409", "413", "422", "429", "500", "503"] {
+        assert!(create["responses"][status].is_object(), "create {status}");
+    }
+    let hook = &doc["paths"]["/stripe_webhook"]["post"];
+    assert_eq!(hook["parameters"][0]["name"], "Stripe-Signature");
+    assert!(doc["components"]["securitySchemes"]["api_token"].is_object());
+    assert_eq!(
+        doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(codes, tmt_payments::http::error::ERROR_CODES);
+}
+
+#[test]
+fn the_openapi_document_is_valid_for_an_independent_validator() {
+    let Some(python) = python_peer(&["openapi_spec_validator"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, tmt_payments::http::openapi::document_json()).unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1.0"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("OK"), "{text}");
+}
+
+#[tokio::test]
+async fn request_ids_are_taken_or_made_and_echoed() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .header("X-Request-Id", "front-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "front-abc-123");
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    let made = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(made.len(), 32);
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .header("X-Request-Id", "x".repeat(300))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["x-request-id"].len(),
+        32,
+        "an unusable id is replaced"
+    );
+}
+
+const TOKEN: &str = "tok_0123456789abcdef";
+
+#[tokio::test]
+async fn api_tokens_guard_confirm_and_get_only() {
+    let app = spawn_app_with(|c| {
+        c.api_tokens = vec![
+            SecretString::from("tok_old_0123456789ab".to_string()),
+            SecretString::from(TOKEN.to_string()),
+        ]
+    })
+    .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_tok1",
+            500,
+            "usd",
+            "succeeded",
+        )))
+        .mount(&app.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let call = |path: &'static str, auth: Option<&'static str>| {
+        let mut r = app
+            .http
+            .post(format!("{}{path}", app.address))
+            .body(json!({"data": {"payment_intent_id": "pi_tok1", "amount": 5}}).to_string());
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        async move { read(r.send().await.unwrap()).await }
+    };
+    for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
+        for auth in [
+            None,
+            Some("Bearer wrong-token-0123456789"),
+            Some("Basic dG9rOg=="),
+            Some(TOKEN),
+        ] {
+            let (status, headers, body) = call(path, auth).await;
+            assert_eq!(status, 401, "{path} {auth:?}");
+            assert_eq!(
+                body,
+                json!({"status": 401, "error": "No autorizado", "code": "unauthorized"})
+            );
+            assert_eq!(headers["www-authenticate"], "Bearer");
+        }
+        let (status, _, _) = call(path, Some("Bearer tok_0123456789abcdef")).await;
+        assert_eq!(status, 200, "{path}");
+        let (status, _, _) = call(path, Some("Bearer tok_old_0123456789ab")).await;
+        assert_eq!(status, 200, "{path}: every token of a rotation works");
+        // Preflight needs no token.
+        let r = app
+            .http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let (status, _, _) = call("/stripe_create_payment_intent", None).await;
+    assert_eq!(status, 200, "create stays public");
+    let pi = payment_intent("pi_tok1", 500, "usd", "succeeded");
+    assert_eq!(
+        app.deliver(&event("evt_tok", "payment_intent.succeeded", pi, now()))
+            .await
+            .0,
+        200,
+        "webhooks are signature-only"
+    );
+    // No API call made it to Stripe without a token.
+    let reads = app
+        .stripe_requests()
+        .await
+        .iter()
+        .filter(|r| r.url.path() == "/v1/payment_intents/pi_tok1")
+        .count();
+    assert_eq!(reads, 4, "only the four authorised calls reached Stripe");
+}
+
+#[tokio::test]
+async fn create_rate_limit_per_client() {
+    let app = spawn_app_with(|c| {
+        c.create_rate_limit = RateLimit::parse("3/min");
+        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let create = |client: &'static str| {
+        let r = app
+            .http
+            .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("X-Forwarded-For", client)
+            .body(json!({"data": {"amount": 5}}).to_string());
+        async move { read(r.send().await.unwrap()).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(create("198.51.100.1").await.0, 200);
+    }
+    let (status, headers, body) = create("198.51.100.1").await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        body,
+        json!({"status": 429, "error": "Demasiadas solicitudes", "code": "rate_limited"})
+    );
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        create("198.51.100.2").await.0,
+        200,
+        "another client has its own budget"
+    );
+    // Invalid requests count too: card testers send many.
+    assert_eq!(app.stripe_requests().await.len(), 4);
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_without_trusted_proxies() {
+    let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("2/min")).await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .http
+            .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("X-Forwarded-For", format!("203.0.113.{i}"))
+            .body(json!({"data": {"amount": 5}}).to_string())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "a spoofed header does not buy a new budget"
+    );
+}
+
+/// A status and body the OpenAPI document allows for this path.
+fn documented(path: &str, status: u16, body: &Value) -> bool {
+    let code = body["code"].as_str().unwrap_or("");
+    match status {
+        200 => true,
+        500 => matches!(code, "stripe_error" | "stripe_unreachable"),
+        400 | 405 | 409 | 413 | 422 | 429 | 503 => {
+            tmt_payments::http::error::ERROR_CODES.contains(&code)
+        }
+        401 => path != "/stripe_webhook" && code == "unauthorized",
+        _ => false,
+    }
+}
+
+const PATHS: [&str; 4] = [
+    "/stripe_create_payment_intent",
+    "/stripe_confirm_payment",
+    "/stripe_get_payment_intent",
+    "/stripe_webhook",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "-?[0-9]{1,30}(\\.[0-9]{0,30})?(e-?[0-9]{1,6})?"
+            .prop_map(|s| serde_json::from_str(&s).unwrap_or(Value::Null)),
+        ".{0,40}".prop_map(Value::String),
+        Just(json!("pi_123")),
+        Just(json!("usd")),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map(
+                prop_oneof![
+                    Just("amount".to_string()),
+                    Just("currency".to_string()),
+                    Just("metadata".to_string()),
+                    Just("description".to_string()),
+                    Just("payment_intent_id".to_string()),
+                    ".{0,8}".prop_map(|s| s)
+                ],
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn arbitrary_input_never_panics_nor_answers_an_undocumented_status() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = runtime.block_on(async {
+        let app = spawn_app_with(|c| c.stripe_max_retries = 0).await;
+        Mock::given(method("POST")).respond_with(CreateResponder).mount(&app.stripe).await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such payment_intent"}})))
+            .mount(&app.stripe)
+            .await;
+        app
+    });
+    let send = |path: &str, body: Vec<u8>, signature: Option<String>| {
+        runtime.block_on(async {
+            let mut r = app.http.post(format!("{}{path}", app.address)).body(body);
+            if let Some(s) = signature {
+                r = r.header("Stripe-Signature", s);
+            }
+            read(r.send().await.expect("the server answers")).await
+        })
+    };
+    let config = ProptestConfig {
+        cases: 96,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(bytes in proptest::collection::vec(any::<u8>(), 0..300), p in 0usize..4)| {
+        let (status, _, body) = send(PATHS[p], bytes, None);
+        prop_assert!(documented(PATHS[p], status, &body), "{} {} {}", PATHS[p], status, body);
+    });
+    proptest!(config, |(data in json_value(), p in 0usize..3, wrap in any::<bool>())| {
+        let body = if wrap { json!({"data": data}) } else { data };
+        let (status, _, response) = send(PATHS[p], body.to_string().into_bytes(), None);
+        prop_assert!(documented(PATHS[p], status, &response), "{} {} {} -> {}", PATHS[p], body, status, response);
+        if status != 200 {
+            prop_assert_eq!(response["status"].as_u64(), Some(u64::from(status)));
+        }
+    });
+    proptest!(config, |(header in "[ -~]{0,120}", t in proptest::option::of(any::<i64>()), body in ".{0,64}")| {
+        let header = match t {
+            Some(t) => format!("t={t},{header}"),
+            None => header,
+        };
+        let (status, _, response) = send("/stripe_webhook", body.into_bytes(), Some(header));
+        prop_assert_eq!(status, 400, "{}", response);
+        prop_assert!(response["code"].as_str().unwrap_or("").starts_with("signature_"), "{}", response);
+    });
+}
