@@ -19,6 +19,12 @@ cargo test --all-targets "$@"
 pg_host_port=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432)' "$TMT_TEST_POSTGRES_URL")
 if (exec 3<>"/dev/tcp/${pg_host_port% *}/${pg_host_port#* }") 2>/dev/null; then
   echo "== integration tests on PostgreSQL"
+  # Each test creates a database of its own; clear the ones earlier runs left behind.
+  if command -v psql >/dev/null; then
+    for db in $(psql "$TMT_TEST_POSTGRES_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'tmt_test_%'" 2>/dev/null); do
+      psql "$TMT_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+    done
+  fi
   TMT_TEST_BACKEND=postgres cargo test --tests "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required under CI=true and does not answer at $TMT_TEST_POSTGRES_URL" >&2

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::access::Access;
 use crate::http::{self, AppState};
-use crate::ledger::Ledger;
+use crate::ledger::{EventWriter, Ledger};
 use crate::payments::{Payments, WebhookSettings};
 use crate::sandbox::{objects::random_alnum, Sandbox, WebhookTarget};
 use crate::stripe::{ClientSettings, StripeClient};
@@ -80,6 +80,7 @@ impl Application {
         })?;
         let payments = Payments {
             stripe,
+            events: EventWriter::start(ledger.clone()),
             ledger: ledger.clone(),
             webhook: WebhookSettings {
                 secrets: webhook_secrets,

@@ -136,7 +136,16 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    if let Err(e) = check_database_url(&cli.common.database_url) {
+    // Without a key anywhere, the commands look at the sandbox's ledger, as `serve` would.
+    let sandbox = match &cli.command {
+        Command::Serve(args) => args
+            .stripe_secret_key
+            .as_deref()
+            .is_none_or(|k| k.trim().is_empty()),
+        _ => std::env::var("STRIPE_SECRET_KEY").map_or(true, |k| k.trim().is_empty()),
+    };
+    let database_url = cli.common.database_url(sandbox);
+    if let Err(e) = check_database_url(&database_url) {
         eprintln!("{e}");
         return ExitCode::from(2);
     }
@@ -186,16 +195,16 @@ pub fn main() -> ExitCode {
             runtime.block_on(run_sandbox(args.bind, args.port, webhook))
         }
         Command::Migrate => runtime.block_on(async {
-            let ledger = open(&cli.common.database_url).await?;
+            let ledger = open(&database_url).await?;
             ledger.close().await;
-            println!("ledger at {} is up to date", cli.common.database_url);
+            println!("ledger at {database_url} is up to date");
             Ok(())
         }),
-        Command::Payments { command } => runtime.block_on(payments(&cli.common, command)),
+        Command::Payments { command } => runtime.block_on(payments(&database_url, command)),
         Command::Events {
             command: EventsCommand::List { limit, json },
         } => runtime.block_on(async {
-            let ledger = open(&cli.common.database_url).await?;
+            let ledger = open(&database_url).await?;
             let events = ledger.list_events(limit.max(0)).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&events)?);
@@ -310,8 +319,8 @@ async fn open(url: &str) -> anyhow::Result<Ledger> {
     Ok(ledger)
 }
 
-async fn payments(common: &CommonArgs, command: PaymentsCommand) -> anyhow::Result<()> {
-    let ledger = open(&common.database_url).await?;
+async fn payments(database_url: &str, command: PaymentsCommand) -> anyhow::Result<()> {
+    let ledger = open(database_url).await?;
     match command {
         PaymentsCommand::List {
             status,
@@ -411,7 +420,7 @@ mod tests {
             "events",
             "list",
         ]));
-        assert!(parsed.is_ok_and(|c| c.common.database_url == "sqlite://x.db"));
+        assert!(parsed.is_ok_and(|c| c.common.database_url(true) == "sqlite://x.db"));
     }
 
     #[test]

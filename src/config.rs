@@ -16,12 +16,28 @@ use crate::stripe::client::DEFAULT_API_VERSION;
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
-    /// The ledger: `sqlite://path.db` or `postgres://user:password@host/db`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
-    pub database_url: String,
+    /// The ledger: `sqlite://path.db` or `postgres://user:password@host/db`. Default:
+    /// `sqlite://tmt-payments.db` with a Stripe key, `sqlite://tmt-payments-sandbox.db` without
+    /// one, so that sandbox payments never mix with real ones.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
     /// `pretty` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
     pub log_format: String,
+}
+
+/// The ledger of the embedded sandbox, apart from any real one.
+pub const SANDBOX_DATABASE_URL: &str = "sqlite://tmt-payments-sandbox.db";
+
+impl CommonArgs {
+    /// The ledger to use: `DATABASE_URL`, or the default for the mode.
+    pub fn database_url(&self, sandbox: bool) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_string(),
+            _ if sandbox => SANDBOX_DATABASE_URL.to_string(),
+            _ => DEFAULT_DATABASE_URL.to_string(),
+        }
+    }
 }
 
 /// The settings of `serve`.
@@ -178,7 +194,6 @@ pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
 
 impl Config {
     pub fn from_args(common: &CommonArgs, args: &ServeArgs) -> Result<Config, ConfigError> {
-        check_database_url(&common.database_url)?;
         let key = match args.stripe_secret_key.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(k) if k.starts_with("pk_") => {
@@ -195,6 +210,15 @@ impl Config {
             }
             Some(k) => Some(SecretString::from(k.to_string())),
         };
+        let database_url = common.database_url(key.is_none());
+        check_database_url(&database_url)?;
+        if key.is_none() && Backend::of(&database_url) == Some(Backend::Postgres) {
+            return Err(bad(
+                "DATABASE_URL",
+                "the sandbox keeps Stripe's side in one process's memory; a PostgreSQL ledger \
+                 (several instances) needs STRIPE_SECRET_KEY",
+            ));
+        }
         let webhook_secrets = match &args.stripe_webhook_secret {
             Some(s) => parse_webhook_secrets(s)?,
             None => Vec::new(),
@@ -320,7 +344,7 @@ impl Config {
             create_rate_limit,
             trusted_proxies,
             shutdown_timeout: Duration::from_secs(shutdown),
-            database_url: common.database_url.clone(),
+            database_url,
             database_pool: PoolSettings {
                 max_connections,
                 acquire_timeout: Duration::from_secs(acquire),
@@ -386,7 +410,7 @@ mod tests {
 
     fn serve(f: impl FnOnce(&mut ServeArgs)) -> Result<Config, ConfigError> {
         let common = CommonArgs {
-            database_url: DEFAULT_DATABASE_URL.into(),
+            database_url: None,
             log_format: "pretty".into(),
         };
         let mut args = ServeArgs {
@@ -519,6 +543,23 @@ mod tests {
         assert!(c.stripe_secret_key.is_none());
         let c = serve(|a| a.stripe_secret_key = Some("  ".into())).unwrap();
         assert!(c.stripe_secret_key.is_none());
+    }
+
+    #[test]
+    fn the_sandbox_has_its_own_ledger_and_no_postgres() {
+        let sandbox = |a: &mut ServeArgs| {
+            a.stripe_secret_key = None;
+            a.stripe_webhook_secret = None;
+        };
+        assert_eq!(serve(sandbox).unwrap().database_url, SANDBOX_DATABASE_URL);
+        assert_eq!(serve(|_| {}).unwrap().database_url, DEFAULT_DATABASE_URL);
+        let common = CommonArgs {
+            database_url: Some("postgres://u:p@localhost/db".into()),
+            log_format: "pretty".into(),
+        };
+        let args = ServeArgs::default();
+        let err = Config::from_args(&common, &args).err().unwrap();
+        assert_eq!(err.variable, "DATABASE_URL");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::http::error::ApiError;
-use crate::ledger::{now_iso, Claim, IncomingEvent, Ledger, Outcome};
+use crate::ledger::{now_iso, Claim, EventWriter, IncomingEvent, Ledger, LedgerError, Outcome};
 use crate::money::{self, AmountError, Currency, MAX_MINOR};
 use crate::stripe::form::Form;
 use crate::stripe::signature;
@@ -39,6 +39,8 @@ pub struct WebhookSettings {
 pub struct Payments {
     pub stripe: StripeClient,
     pub ledger: Ledger,
+    /// Webhook events go through the group-commit writer.
+    pub events: EventWriter,
     pub webhook: WebhookSettings,
     /// When an unfinished create's Idempotency-Key may be taken over.
     pub idempotency_stale: std::time::Duration,
@@ -305,9 +307,14 @@ impl Payments {
     ) -> Result<Created, ApiError> {
         let request = CreateRequest::parse(data)?;
         let Some(key) = idempotency_key else {
-            let data = self
-                .create_at_stripe(&request, &now_iso(), &random_idempotency_key())
-                .await?;
+            let data = create_at_stripe(
+                &self.stripe,
+                &self.ledger,
+                &request,
+                &now_iso(),
+                &random_idempotency_key(),
+            )
+            .await?;
             return Ok(Created {
                 data,
                 replayed: false,
@@ -339,50 +346,65 @@ impl Payments {
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let stripe_key = derived_stripe_key(key, &fingerprint, created_at);
-        match self
-            .create_at_stripe(&request, &timestamp, &stripe_key)
-            .await
-        {
-            Ok(data) => {
-                self.ledger
-                    .finish_key(key, &owner, &data.to_string())
-                    .await?;
-                Ok(Created {
-                    data,
-                    replayed: false,
-                })
-            }
-            Err(e) => {
-                if let Err(release) = self.ledger.abandon_key(key, &owner).await {
-                    tracing::warn!(error = %release, "could not give up an Idempotency-Key; it frees itself after IDEMPOTENCY_STALE_SECS");
+        // The work after the claim runs as its own task: a caller that hangs up (a browser
+        // timing out) must not leave the key claimed with nobody to finish it. Its retry then
+        // gets the replay, or a 409 while this is still running.
+        let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
+        let key = key.to_string();
+        let work = tokio::spawn(async move {
+            let outcome =
+                create_at_stripe(&stripe, &ledger, &request, &timestamp, &stripe_key).await;
+            match &outcome {
+                Ok(data) => ledger.finish_key(&key, &owner, &data.to_string()).await?,
+                // Stripe never saw the request: the key is free again for any data.
+                Err(ApiError::Stripe(e)) if e.never_reached_stripe() => {
+                    if let Err(e) = ledger.delete_key(&key, &owner).await {
+                        tracing::warn!(error = %e, "could not release an Idempotency-Key");
+                    }
                 }
-                Err(e)
+                Err(_) => {
+                    if let Err(e) = ledger.abandon_key(&key, &owner).await {
+                        tracing::warn!(error = %e, "could not give up an Idempotency-Key; it frees itself after IDEMPOTENCY_STALE_SECS");
+                    }
+                }
             }
-        }
+            outcome
+        });
+        let data = work.await.map_err(|e| {
+            ApiError::Ledger(LedgerError::Unavailable(format!("create task failed: {e}")))
+        })??;
+        Ok(Created {
+            data,
+            replayed: false,
+        })
     }
+}
 
-    async fn create_at_stripe(
-        &self,
-        request: &CreateRequest,
-        timestamp: &str,
-        stripe_key: &str,
-    ) -> Result<Value, ApiError> {
-        let form = request.to_form(timestamp);
-        let read_at = chrono::Utc::now().timestamp();
-        let raw = self.stripe.create_payment_intent(&form, stripe_key).await?;
-        let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
-        self.ledger.record_from_api(&pi, read_at).await?;
-        count_api_write(&pi);
-        tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
-        Ok(to_value(CreatedData {
-            success: true,
-            client_secret: pi.client_secret.clone(),
-            payment_intent_id: pi.id.clone(),
-            amount: major_json(pi.amount, &pi.currency),
-            currency: pi.currency,
-        }))
-    }
+/// Creates the PaymentIntent at Stripe and records it in the ledger; the response data.
+async fn create_at_stripe(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    request: &CreateRequest,
+    timestamp: &str,
+    stripe_key: &str,
+) -> Result<Value, ApiError> {
+    let form = request.to_form(timestamp);
+    let read_at = chrono::Utc::now().timestamp();
+    let raw = stripe.create_payment_intent(&form, stripe_key).await?;
+    let pi = PaymentIntent::from_value(&raw).ok_or_else(malformed)?;
+    ledger.record_from_api(&pi, read_at).await?;
+    count_api_write(&pi);
+    tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
+    Ok(to_value(CreatedData {
+        success: true,
+        client_secret: pi.client_secret.clone(),
+        payment_intent_id: pi.id.clone(),
+        amount: major_json(pi.amount, &pi.currency),
+        currency: pi.currency,
+    }))
+}
 
+impl Payments {
     pub async fn confirm(&self, data: &Map<String, Value>) -> Result<Value, ApiError> {
         let id = parse_payment_intent_id(data)?;
         let pi = self.read(&id).await?;
@@ -473,16 +495,17 @@ impl Payments {
             None
         };
         let incoming = IncomingEvent {
-            id,
-            event_type,
+            id: id.to_string(),
+            event_type: event_type.to_string(),
             created: event.get("created").and_then(Value::as_i64).unwrap_or(0),
-            payment_intent_id,
+            payment_intent_id: payment_intent_id.map(str::to_string),
             payment_intent,
-            payload,
+            payload: payload.to_string(),
         };
+        let pi_status = incoming.payment_intent.as_ref().map(|pi| pi.status.clone());
         let outcome = self
-            .ledger
-            .apply_event(&incoming)
+            .events
+            .apply(incoming)
             .await
             .map_err(ApiError::WebhookNotRecorded)?;
         metrics::counter!(
@@ -491,10 +514,10 @@ impl Payments {
             "outcome" => outcome.as_str()
         )
         .increment(1);
-        if let (Outcome::Applied, Some(pi)) = (outcome, &incoming.payment_intent) {
+        if let (Outcome::Applied, Some(status)) = (outcome, pi_status) {
             metrics::counter!(
                 "tmt_payment_status_updates_total",
-                "status" => pi.status.clone(),
+                "status" => status,
                 "source" => "webhook"
             )
             .increment(1);

@@ -6,6 +6,7 @@
 //!   `tmt_stripe_request_duration_seconds{operation}`, `tmt_stripe_retries_total{operation}`
 //! - `tmt_webhook_events_total{type,outcome}` (`applied`, `ignored`, `duplicate`, `foreign`,
 //!   `unhandled`), `tmt_webhook_rejections_total{reason}` (the error code)
+//! - `tmt_webhook_commit_batch_size` (events per group-committed transaction)
 //! - `tmt_payment_status_updates_total{status,source}` (source `webhook` or `api`)
 //! - `tmt_rate_limited_total`, `tmt_unauthorized_total`
 
@@ -23,6 +24,11 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("tmt_webhook_commit_batch_size".into()),
+                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+            )
+            .expect("buckets are not empty")
             .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
             .expect("buckets are not empty")
             .build_recorder();
@@ -73,6 +79,11 @@ fn describe() {
     describe_counter!(
         "tmt_webhook_rejections_total",
         "Webhook deliveries refused, by reason"
+    );
+    describe_histogram!(
+        "tmt_webhook_commit_batch_size",
+        Unit::Count,
+        "Webhook events per group-committed transaction"
     );
     describe_counter!(
         "tmt_payment_status_updates_total",

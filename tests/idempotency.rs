@@ -252,3 +252,53 @@ async fn keys_expire_after_24_hours() {
         .unwrap();
     assert_eq!(app.ledger().await.purge_expired_keys().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
+    let app = spawn_app().await;
+    mount(&app, Duration::from_millis(1200)).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(format!("{}/stripe_create_payment_intent", app.address))
+        .header("Idempotency-Key", "hang-up")
+        .body(json!({"data": {"amount": 70}}).to_string())
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the browser timed out");
+    // The work went on without the caller; once it is done the retry is a replay.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let (status, headers, body) = create(&app, Some("hang-up"), json!({"amount": 70})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(stripe_creates(&app).await.len(), 1);
+    assert!(app
+        .ledger()
+        .await
+        .payment("pi_3TestCreated000001")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn a_key_whose_request_never_reached_stripe_is_free_again() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let app = spawn_app_with(|c| c.stripe_api_base = dead).await;
+    let (status, _, body) = create(&app, Some("refused"), json!({"amount": 80})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("stripe_unreachable"))
+    );
+    // Nothing happened at Stripe, so corrected data under the same key is not a reuse.
+    let (status, _, body) = create(&app, Some("refused"), json!({"amount": 81})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (500, Some("stripe_unreachable")),
+        "{body}"
+    );
+}

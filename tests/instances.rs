@@ -24,12 +24,17 @@ struct Cluster {
     stripe: MockServer,
 }
 
-struct SlowCreate;
+/// Stripe's create, slowly, with a new PaymentIntent id each time it is asked.
+struct SlowCreate(std::sync::atomic::AtomicUsize);
 
 impl wiremock::Respond for SlowCreate {
     fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
-        CreateResponder
-            .respond(request)
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut pi = created_payment_intent(request);
+        pi["id"] = json!(format!("pi_3Burst{n:06}"));
+        pi["client_secret"] = json!(format!("pi_3Burst{n:06}_secret_x"));
+        wiremock::ResponseTemplate::new(200)
+            .set_body_json(pi)
             .set_delay(Duration::from_millis(300))
     }
 }
@@ -38,7 +43,7 @@ async fn cluster(db: String, instances: usize) -> Cluster {
     let stripe = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
-        .respond_with(SlowCreate)
+        .respond_with(SlowCreate(Default::default()))
         .mount(&stripe)
         .await;
     let uri = stripe.uri();
@@ -67,12 +72,15 @@ async fn cluster(db: String, instances: usize) -> Cluster {
 
 const PAYMENTS: usize = 10;
 const COPIES: usize = 4;
-const TYPES: [(&str, &str); 5] = [
+/// Created one second apart, in this order; the last is newer than the final `succeeded`, so
+/// only the final-status rule (not recency) keeps it from moving the row.
+const TYPES: [(&str, &str); 6] = [
     ("payment_intent.created", "requires_payment_method"),
     ("payment_intent.requires_action", "requires_action"),
     ("payment_intent.payment_failed", "requires_payment_method"),
     ("payment_intent.processing", "processing"),
     ("payment_intent.succeeded", "succeeded"),
+    ("payment_intent.processing", "processing"),
 ];
 
 /// 10 PaymentIntents × 5 events = 50 distinct events, each in 4 copies, shuffled.
@@ -243,7 +251,7 @@ async fn idempotent_burst(c: &Cluster) {
         .collect();
     assert!(!ok.is_empty());
     for body in &ok {
-        assert_eq!(body["data"]["paymentIntentId"], "pi_3TestCreated000001");
+        assert_eq!(body["data"]["paymentIntentId"], "pi_3Burst000000");
     }
     for (status, _, body) in &answered {
         assert!(
@@ -273,7 +281,7 @@ async fn idempotent_burst(c: &Cluster) {
     let (status, headers, replay) = read(r).await;
     assert_eq!(status, 200);
     assert_eq!(headers["idempotent-replayed"], "true");
-    assert_eq!(replay["data"]["paymentIntentId"], "pi_3TestCreated000001");
+    assert_eq!(replay["data"]["paymentIntentId"], "pi_3Burst000000");
     let other =
         json!({"data": {"amount": "76.00", "currency": "usd", "metadata": {"order": "B-7"}}})
             .to_string();
@@ -288,6 +296,18 @@ async fn idempotent_burst(c: &Cluster) {
     assert_eq!(
         (status, body["code"].as_str()),
         (422, Some("idempotency_key_reused"))
+    );
+    let creates = c
+        .stripe
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(
+        creates, 1,
+        "still one PaymentIntent after the replay and the reuse"
     );
 }
 

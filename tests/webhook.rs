@@ -572,3 +572,85 @@ async fn concurrent_copies_of_one_event_apply_once() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].outcome, "applied");
 }
+
+#[tokio::test]
+async fn one_batch_keeps_each_events_rules() {
+    let app = spawn_app().await;
+    let ledger = app.ledger().await;
+    let t = now();
+    let incoming =
+        |id: &str, kind: &str, status: &str, created: i64| tmt_payments::ledger::IncomingEvent {
+            id: id.into(),
+            event_type: kind.into(),
+            created,
+            payment_intent_id: Some(PI.into()),
+            payment_intent: tmt_payments::stripe::PaymentIntent::from_value(&pi_object(
+                status, "TMT",
+            )),
+            payload: "{}".into(),
+        };
+    let batch = [
+        incoming(
+            "evt_b1",
+            "payment_intent.created",
+            "requires_payment_method",
+            t,
+        ),
+        incoming("evt_b2", "payment_intent.succeeded", "succeeded", t + 1),
+        incoming(
+            "evt_b1",
+            "payment_intent.created",
+            "requires_payment_method",
+            t,
+        ),
+        incoming(
+            "evt_b3",
+            "payment_intent.payment_failed",
+            "requires_payment_method",
+            t + 2,
+        ),
+    ];
+    let outcomes = ledger.apply_events(&batch).await.unwrap();
+    use tmt_payments::ledger::Outcome::*;
+    assert_eq!(outcomes, [Applied, Applied, Duplicate, Ignored]);
+    assert_eq!(
+        ledger.payment(PI).await.unwrap().unwrap().status,
+        "succeeded"
+    );
+    assert_eq!(ledger.list_events(10).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_deliveries_all_land() {
+    let app = spawn_app().await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let mut pi = pi_object("processing", "TMT");
+        pi["id"] = json!(format!("pi_batch{i:03}"));
+        let body = event(
+            &format!("evt_batch_{i}"),
+            "payment_intent.processing",
+            pi,
+            now(),
+        )
+        .to_string();
+        let header = sign(body.as_bytes(), WEBHOOK_SECRET, now());
+        let (http, url) = (app.http.clone(), format!("{}/stripe_webhook", app.address));
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .header("Stripe-Signature", header)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let ledger = app.ledger().await;
+    assert_eq!(ledger.list_events(100).await.unwrap().len(), 64);
+    assert_eq!(ledger.list_payments(None, 100).await.unwrap().len(), 64);
+}

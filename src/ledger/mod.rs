@@ -5,6 +5,8 @@
 //! and applied in one transaction. No Stripe call ever happens while a transaction is open: the
 //! callers hand in what Stripe said, already fetched.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -14,12 +16,17 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::stripe::types::{is_final_status, PaymentIntent};
 
+mod writer;
+pub use writer::EventWriter;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("database URL not usable: {0}")]
     Url(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -71,15 +78,16 @@ pub enum Claim {
 }
 
 /// A verified webhook event, reduced to what the ledger needs.
-pub struct IncomingEvent<'a> {
-    pub id: &'a str,
-    pub event_type: &'a str,
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    pub id: String,
+    pub event_type: String,
     /// Unix seconds at which Stripe created the event.
     pub created: i64,
-    pub payment_intent_id: Option<&'a str>,
+    pub payment_intent_id: Option<String>,
     /// Set for the PaymentIntent event types that move the ledger.
     pub payment_intent: Option<PaymentIntent>,
-    pub payload: &'a str,
+    pub payload: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -145,6 +153,28 @@ impl Default for PoolSettings {
 pub struct Ledger {
     pool: AnyPool,
     backend: Backend,
+    /// Fingerprints of rows known to be final and up to date: a read that says the same again
+    /// needs no database round trip at all. Final rows never change status, so the knowledge
+    /// stays true on every instance; anything else (new metadata, say) misses and is written.
+    settled: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+/// The most settled rows remembered; past it the memory starts over.
+const SETTLED_CAPACITY: usize = 100_000;
+
+fn settled_fingerprint(pi: &PaymentIntent, metadata: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &pi.status,
+        pi.amount,
+        &pi.currency,
+        &pi.description,
+        metadata,
+        pi.created,
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://tmt-payments.db";
@@ -190,7 +220,11 @@ impl Ledger {
             })
             .connect(&url)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            settled: Arc::new(Mutex::new(HashMap::new())),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -233,6 +267,42 @@ impl Ledger {
         pi: &PaymentIntent,
         read_at: i64,
     ) -> Result<(), LedgerError> {
+        // A final row that already says all this needs no write (and no fsync): the common case
+        // of a back end polling a finished payment. A non-final row is always written, so that
+        // the read's time guards it against older events arriving late.
+        let metadata = Value::Object(pi.metadata.clone()).to_string();
+        let fingerprint = settled_fingerprint(pi, &metadata);
+        if is_final_status(&pi.status) {
+            let settled = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+            if settled.get(&pi.id) == Some(&fingerprint) {
+                return Ok(());
+            }
+        }
+        let current = sqlx::query(
+            "SELECT status, amount, currency, description, metadata, created
+             FROM payments WHERE id = $1",
+        )
+        .bind(&pi.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = current {
+            let status: String = row.try_get(0)?;
+            let unchanged = is_final_status(&status)
+                && status == pi.status
+                && row.try_get::<i64, _>(1)? == pi.amount
+                && row.try_get::<String, _>(2)? == pi.currency
+                && row.try_get::<Option<String>, _>(3)? == pi.description
+                && row.try_get::<String, _>(4)? == metadata
+                && row.try_get::<i64, _>(5)? == pi.created;
+            if unchanged {
+                let mut settled = self.settled.lock().unwrap_or_else(|e| e.into_inner());
+                if settled.len() >= SETTLED_CAPACITY {
+                    settled.clear();
+                }
+                settled.insert(pi.id.clone(), fingerprint);
+                return Ok(());
+            }
+        }
         let now = now_iso();
         if is_ours(pi) {
             insert_payment(&self.pool, pi, &now, read_at, None, OnConflict::Update).await?;
@@ -262,40 +332,62 @@ impl Ledger {
     }
 
     /// Records the event and applies it, in one transaction. A repeated id writes nothing.
-    pub async fn apply_event(&self, event: &IncomingEvent<'_>) -> Result<Outcome, LedgerError> {
+    pub async fn apply_event(&self, event: &IncomingEvent) -> Result<Outcome, LedgerError> {
+        let mut outcomes = self.apply_events(std::slice::from_ref(event)).await?;
+        Ok(outcomes.pop().unwrap_or(Outcome::Duplicate))
+    }
+
+    /// Records and applies several events in one transaction, so that they share one commit
+    /// (one fsync); each event's record and effect stay together. Outcomes are in input order.
+    pub async fn apply_events(
+        &self,
+        events: &[IncomingEvent],
+    ) -> Result<Vec<Outcome>, LedgerError> {
         let now = now_iso();
         let mut tx = self.pool.begin().await?;
-        // The insert comes first: it takes SQLite's write lock at once and decides duplicates.
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
-             VALUES ($1, $2, $3, $4, 'unhandled', $5)
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(event.id)
-        .bind(event.event_type)
-        .bind(event.payment_intent_id)
-        .bind(&now)
-        .bind(event.payload)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
-            return Ok(Outcome::Duplicate);
-        }
-        let outcome = match &event.payment_intent {
-            None => Outcome::Unhandled,
-            Some(pi) => apply_to_payment(&mut tx, pi, event, &now).await?,
-        };
-        if outcome != Outcome::Unhandled {
-            sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
-                .bind(event.id)
-                .bind(outcome.as_str())
-                .execute(&mut *tx)
-                .await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            // The insert comes first: it takes SQLite's write lock at once and decides
+            // duplicates (an earlier copy in this same batch included).
+            // Recorded with its likely outcome, corrected below in the rarer cases.
+            let likely = if event.payment_intent.is_some() {
+                Outcome::Applied
+            } else {
+                Outcome::Unhandled
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
+                 VALUES ($1, $2, $3, $4, $6, $5)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&event.id)
+            .bind(&event.event_type)
+            .bind(&event.payment_intent_id)
+            .bind(&now)
+            .bind(&event.payload)
+            .bind(likely.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            let outcome = match &event.payment_intent {
+                None => Outcome::Unhandled,
+                Some(pi) => apply_to_payment(&mut tx, pi, event, &now).await?,
+            };
+            if outcome != likely {
+                sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
+                    .bind(&event.id)
+                    .bind(outcome.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            outcomes.push(outcome);
         }
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     /// Claims `key` for a request whose data hashes to `fingerprint`. The claim is committed at
@@ -421,6 +513,17 @@ impl Ledger {
     /// derived key and Stripe replays whatever it did the first time.
     pub async fn abandon_key(&self, key: &str, owner: &str) -> Result<(), LedgerError> {
         sqlx::query("UPDATE idempotency_keys SET locked_at = 0 WHERE key = $1 AND owner = $2")
+            .bind(key)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Frees a key whose request never reached Stripe: the caller may use it again with any
+    /// data.
+    pub async fn delete_key(&self, key: &str, owner: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND owner = $2")
             .bind(key)
             .bind(owner)
             .execute(&self.pool)
@@ -570,71 +673,61 @@ where
 }
 
 /// Applies a PaymentIntent event to its row under the status rules, inside the event's
-/// transaction. The conditional UPDATE is the whole decision, so that concurrent events for one
-/// PaymentIntent (several instances on PostgreSQL) serialise on the row and never move a final
-/// status.
+/// transaction. One of ours that the ledger does not know yet is inserted; otherwise the
+/// conditional UPDATE is the whole decision, so that concurrent events for one PaymentIntent
+/// (several instances on PostgreSQL) serialise on the row and never move a final status. On
+/// PostgreSQL a conflicting insert waits for the other transaction, and the UPDATE that follows
+/// sees its row.
 async fn apply_to_payment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     pi: &PaymentIntent,
-    event: &IncomingEvent<'_>,
+    event: &IncomingEvent,
     now: &str,
 ) -> Result<Outcome, sqlx::Error> {
-    let final_event = pi.is_final();
-    for _ in 0..5 {
-        // A final status always applies to a non-final row; anything else only when it is not
-        // older than what the row knows, or when it says what the row already says.
-        let updated = sqlx::query(
-            "UPDATE payments SET status = $2, updated_at = $4, last_event_id = $5,
-                    status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END
-             WHERE id = $1 AND status NOT IN ('succeeded', 'canceled')
-               AND ($6 = 1 OR status_at <= $3 OR status = $2)",
-        )
-        .bind(&pi.id)
-        .bind(&pi.status)
-        .bind(event.created)
-        .bind(now)
-        .bind(event.id)
-        .bind(i64::from(final_event))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if updated == 1 {
-            return Ok(Outcome::Applied);
-        }
-        let row = sqlx::query("SELECT status, status_at FROM payments WHERE id = $1")
-            .bind(&pi.id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        if let Some(row) = row {
-            let status: String = row.try_get(0)?;
-            let status_at: i64 = row.try_get(1)?;
-            let applies = !is_final_status(&status)
-                && (final_event || status_at <= event.created || status == pi.status);
-            if !applies {
-                return Ok(Outcome::Ignored);
-            }
-            // The row was committed by another instance after the UPDATE looked: try again.
-            continue;
-        }
-        if !is_ours(pi) {
-            return Ok(Outcome::Foreign);
-        }
+    if is_ours(pi) {
         let inserted = insert_payment(
             &mut **tx,
             pi,
             now,
             event.created,
-            Some(event.id),
+            Some(&event.id),
             OnConflict::Nothing,
         )
         .await?;
         if inserted == 1 {
             return Ok(Outcome::Applied);
         }
-        // Another instance created the row meanwhile: decide again against it.
     }
-    tracing::warn!(payment_intent_id = %pi.id, event_id = event.id, "row kept changing under the event; recorded as ignored");
-    Ok(Outcome::Ignored)
+    // A final status always applies to a non-final row; anything else only when it is not
+    // older than what the row knows, or when it says what the row already says.
+    let updated = sqlx::query(
+        "UPDATE payments SET status = $2, updated_at = $4, last_event_id = $5,
+                status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END
+         WHERE id = $1 AND status NOT IN ('succeeded', 'canceled')
+           AND ($6 = 1 OR status_at <= $3 OR status = $2)",
+    )
+    .bind(&pi.id)
+    .bind(&pi.status)
+    .bind(event.created)
+    .bind(now)
+    .bind(&event.id)
+    .bind(i64::from(pi.is_final()))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        return Ok(Outcome::Applied);
+    }
+    let exists = sqlx::query("SELECT 1 FROM payments WHERE id = $1")
+        .bind(&pi.id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    Ok(if exists || is_ours(pi) {
+        Outcome::Ignored
+    } else {
+        Outcome::Foreign
+    })
 }
 
 const PAYMENT_COLUMNS: &str = "SELECT id, status, amount, currency, description, metadata, created,

@@ -93,6 +93,10 @@ fn authenticate(headers: &HeaderMap) -> Result<(Caller, String), StripeErr> {
     } else {
         String::new()
     };
+    authenticate_key(key)
+}
+
+fn authenticate_key(key: String) -> Result<(Caller, String), StripeErr> {
     let well_formed = |prefix: &str| {
         key.strip_prefix(prefix).is_some_and(|rest| {
             !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
@@ -103,8 +107,12 @@ fn authenticate(headers: &HeaderMap) -> Result<(Caller, String), StripeErr> {
     } else if well_formed("pk_test_") {
         Ok((Caller::Publishable, key))
     } else {
-        let shown = if key.len() > 12 {
-            format!("{}****{}", &key[..8.min(key.len())], &key[key.len() - 4..])
+        // Masked by characters: a key need not be ASCII, and slicing bytes could split one.
+        let chars: Vec<char> = key.chars().collect();
+        let shown = if chars.len() > 12 {
+            let head: String = chars[..8].iter().collect();
+            let tail: String = chars[chars.len() - 4..].iter().collect();
+            format!("{head}****{tail}")
         } else {
             "****".to_string()
         };
@@ -163,7 +171,7 @@ impl Sandbox {
 impl Inner {
     /// Marks a stored event as delivered (`pending_webhooks` 0).
     fn mark_delivered(&self, event_id: &str) {
-        let mut store = self.store.lock().expect("sandbox lock");
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(&i) = store.event_index.get(event_id) {
             store.events[i]["pending_webhooks"] = json!(0);
         }
@@ -182,9 +190,28 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = format!("req_{}", objects::random_alnum(14));
+    // Like api.stripe.com, any origin may call: Stripe.js confirms from the browser.
+    if method == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        h.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+        );
+        h.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static(
+                "Authorization, Content-Type, Idempotency-Key, Stripe-Version",
+            ),
+        );
+        h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+        return response;
+    }
     let (status, body, replayed) = process(&sandbox, &method, &uri, &headers, &body);
     let mut response = (status, axum::Json(body)).into_response();
     let h = response.headers_mut();
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("request-id", v);
     }
@@ -209,10 +236,6 @@ fn process(
     body: &[u8],
 ) -> (StatusCode, Value, bool) {
     let failed = |e: StripeErr| (e.status, json!({"error": e.error}), false);
-    let (caller, key) = match authenticate(headers) {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
     let mut params = match params::parse(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => p,
         Err(e) => return failed(invalid(e.0, None, None)),
@@ -223,7 +246,34 @@ fn process(
             Err(e) => return failed(invalid(e.0, None, None)),
         }
     }
-    let mut store = sandbox.inner.store.lock().expect("sandbox lock");
+    // Stripe.js sends its publishable key as a `key` parameter rather than a header.
+    let key_param = params.remove("key");
+    let auth = match (
+        headers.get("authorization"),
+        key_param.as_ref().and_then(Value::as_str),
+    ) {
+        (None, Some(key)) => authenticate_key(key.to_string()),
+        _ => authenticate(headers),
+    };
+    let (caller, key) = match auth {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    if caller == Caller::Publishable {
+        // What Stripe.js adds to its calls and the sandbox has no use for.
+        params.retain(|k, _| {
+            !k.starts_with('_')
+                && !matches!(
+                    k.as_str(),
+                    "expected_payment_method_type" | "use_stripe_sdk"
+                )
+        });
+    }
+    let mut store = sandbox
+        .inner
+        .store
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -517,13 +567,7 @@ fn create_payment_intent(
             "payment_method_types",
             "confirm",
             "expand",
-            "receipt_email",
-            "statement_descriptor",
-            "statement_descriptor_suffix",
             "return_url",
-            "capture_method",
-            "setup_future_usage",
-            "off_session",
             "use_stripe_sdk",
         ],
     )?;
@@ -548,7 +592,7 @@ fn create_payment_intent(
             Some("parameter_missing"),
         )
     })?;
-    let currency = Currency::parse(currency_text).filter(|_| currency_text == currency_text.to_ascii_lowercase()).ok_or_else(|| {
+    let currency = Currency::parse(currency_text).ok_or_else(|| {
         invalid(
             format!("Invalid currency: {currency_text}. Stripe currently supports these currencies: usd, eur, gbp, jpy, mxn, …"),
             Some("currency"),
@@ -659,13 +703,7 @@ fn update_payment_intent(
     ctx.require_secret()?;
     check_known(
         params,
-        &[
-            "metadata",
-            "description",
-            "payment_method",
-            "receipt_email",
-            "expand",
-        ],
+        &["metadata", "description", "payment_method", "expand"],
     )?;
     let mut pi = ctx.payment_intent(id)?;
     if let Some(description) = string_param(params, "description")? {
@@ -734,9 +772,6 @@ fn confirm_payment_intent(
             "return_url",
             "expand",
             "use_stripe_sdk",
-            "receipt_email",
-            "off_session",
-            "payment_method_data",
         ],
     )?;
     let status = pi["status"].as_str().unwrap_or_default().to_string();

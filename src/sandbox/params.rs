@@ -8,10 +8,26 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamError(pub String);
 
+/// Stripe's own nesting never goes deeper than a few levels; deeper keys are refused before any
+/// recursion can exhaust the stack.
+pub const MAX_DEPTH: usize = 5;
+/// More parameters than any Stripe call takes.
+pub const MAX_PARAMS: usize = 1000;
+
 pub fn parse(encoded: &[u8]) -> Result<Map<String, Value>, ParamError> {
     let mut root = Map::new();
-    for (key, value) in url::form_urlencoded::parse(encoded) {
+    for (n, (key, value)) in url::form_urlencoded::parse(encoded).enumerate() {
+        if n >= MAX_PARAMS {
+            return Err(ParamError(format!(
+                "Too many parameters (at most {MAX_PARAMS})"
+            )));
+        }
         let (base, path) = split_key(&key)?;
+        if path.len() > MAX_DEPTH {
+            return Err(ParamError(format!(
+                "Parameter {base} is nested too deeply (at most {MAX_DEPTH} levels)"
+            )));
+        }
         insert(&mut root, base, &path, value.into_owned())?;
     }
     normalise(&mut root);
@@ -130,6 +146,18 @@ mod tests {
             Value::Object(p),
             json!({"expand": ["a", "b"], "items": [{"price": "p1"}]})
         );
+    }
+
+    #[test]
+    fn deep_or_many_parameters_are_refused_without_recursing() {
+        let deep = format!("a{}=1", "[x]".repeat(5000));
+        assert!(parse(deep.as_bytes())
+            .unwrap_err()
+            .0
+            .contains("nested too deeply"));
+        assert!(parse(format!("a{}=1", "[x]".repeat(MAX_DEPTH)).as_bytes()).is_ok());
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("k{i}=v")).collect();
+        assert!(parse(many.join("&").as_bytes()).is_err());
     }
 
     #[test]

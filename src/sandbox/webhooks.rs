@@ -16,7 +16,7 @@ pub struct WebhookTarget {
     pub secret: String,
     /// Attempts per event before it is given up (Stripe itself tries for three days).
     pub max_attempts: u32,
-    /// Wait before the first retry; doubled for each later one, up to a minute.
+    /// Wait before the first retry; doubled for each later one, up to five minutes.
     pub first_retry: Duration,
 }
 
@@ -25,7 +25,8 @@ impl WebhookTarget {
         WebhookTarget {
             url,
             secret,
-            max_attempts: 12,
+            // About a day and a half at the 5-minute cap; Stripe itself keeps trying for 3 days.
+            max_attempts: 500,
             first_retry: Duration::from_millis(500),
         }
     }
@@ -44,14 +45,19 @@ impl Delivery {
                 .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
                 .build()
                 .expect("HTTP client builds");
+            // First attempts go out in order, one at a time; an event that fails is retried on
+            // its own schedule, so that it never holds up the ones behind it.
             while let Some(event) = pending.recv().await {
-                let id = event["id"].as_str().unwrap_or_default().to_string();
-                if deliver(&http, &target, &event).await {
-                    match sandbox.upgrade() {
-                        Some(inner) => inner.mark_delivered(&id),
-                        None => break,
-                    }
+                if attempt(&http, &target, &event, 1).await {
+                    delivered(&sandbox, &event);
+                    continue;
                 }
+                let (http, target, sandbox) = (http.clone(), target.clone(), sandbox.clone());
+                tokio::spawn(async move {
+                    if retry(&http, &target, &event).await {
+                        delivered(&sandbox, &event);
+                    }
+                });
             }
         });
         Delivery { queue }
@@ -62,51 +68,70 @@ impl Delivery {
     }
 }
 
-/// Tries until a 2xx or `max_attempts`; every attempt is signed afresh, as Stripe does.
-async fn deliver(http: &reqwest::Client, target: &WebhookTarget, event: &Value) -> bool {
-    let body = serde_json::to_string_pretty(event).unwrap_or_default();
-    let event_id = event["id"].as_str().unwrap_or_default();
-    let event_type = event["type"].as_str().unwrap_or_default();
+fn delivered(sandbox: &Weak<Inner>, event: &Value) {
+    if let Some(inner) = sandbox.upgrade() {
+        inner.mark_delivered(event["id"].as_str().unwrap_or_default());
+    }
+}
+
+/// Attempts 2..=max_attempts with exponential backoff; true once one got a 2xx.
+async fn retry(http: &reqwest::Client, target: &WebhookTarget, event: &Value) -> bool {
     let mut wait = target.first_retry;
-    for attempt in 1..=target.max_attempts {
-        let header = signature::sign(
-            body.as_bytes(),
-            &target.secret,
-            chrono::Utc::now().timestamp(),
-        );
-        let result = http
-            .post(&target.url)
-            .header("content-type", "application/json; charset=utf-8")
-            .header("stripe-signature", header)
-            .body(body.clone())
-            .send()
-            .await;
-        match result {
-            Ok(r) if r.status().is_success() => {
-                tracing::debug!(event_id, event_type, attempt, "sandbox webhook delivered");
-                return true;
-            }
-            Ok(r) => tracing::warn!(
-                event_id,
-                event_type,
-                attempt,
-                status = r.status().as_u16(),
-                "sandbox webhook refused"
-            ),
-            Err(e) => {
-                tracing::warn!(event_id, event_type, attempt, error = %e, "sandbox webhook not delivered")
-            }
+    for n in 2..=target.max_attempts {
+        tokio::time::sleep(wait).await;
+        if attempt(http, target, event, n).await {
+            return true;
         }
-        if attempt < target.max_attempts {
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(60));
-        }
+        wait = (wait * 2).min(Duration::from_secs(300));
     }
     tracing::error!(
-        event_id,
-        event_type,
+        event_id = event["id"].as_str().unwrap_or_default(),
         "sandbox webhook given up after {} attempts",
         target.max_attempts
     );
     false
+}
+
+/// One delivery, signed afresh as Stripe does on every attempt.
+async fn attempt(http: &reqwest::Client, target: &WebhookTarget, event: &Value, n: u32) -> bool {
+    let body = serde_json::to_string_pretty(event).unwrap_or_default();
+    let event_id = event["id"].as_str().unwrap_or_default();
+    let event_type = event["type"].as_str().unwrap_or_default();
+    let header = signature::sign(
+        body.as_bytes(),
+        &target.secret,
+        chrono::Utc::now().timestamp(),
+    );
+    let result = http
+        .post(&target.url)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("stripe-signature", header)
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(r) if r.status().is_success() => {
+            tracing::debug!(
+                event_id,
+                event_type,
+                attempt = n,
+                "sandbox webhook delivered"
+            );
+            true
+        }
+        Ok(r) => {
+            tracing::warn!(
+                event_id,
+                event_type,
+                attempt = n,
+                status = r.status().as_u16(),
+                "sandbox webhook refused"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(event_id, event_type, attempt = n, error = %e, "sandbox webhook not delivered");
+            false
+        }
+    }
 }

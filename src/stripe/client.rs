@@ -44,6 +44,12 @@ pub enum StripeError {
 }
 
 impl StripeError {
+    /// True when no request could have reached Stripe (the connection was never made), so
+    /// nothing can have happened there.
+    pub fn never_reached_stripe(&self) -> bool {
+        matches!(self, StripeError::Unreachable(reason) if reason == CONNECTION_FAILED)
+    }
+
     /// An answer whose body could not be read as what was asked for.
     pub fn unreadable(status: u16, request_id: Option<String>) -> Self {
         StripeError::Api {
@@ -56,6 +62,8 @@ impl StripeError {
         }
     }
 }
+
+const CONNECTION_FAILED: &str = "connection failed";
 
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -124,6 +132,8 @@ impl StripeClient {
         let started = Instant::now();
         let deadline = started + self.settings.timeout;
         let mut retries = 0u32;
+        // Whether any attempt may have reached Stripe (anything but a refused connection).
+        let mut maybe_reached = false;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -152,6 +162,8 @@ impl StripeClient {
                 .increment(1);
             metrics::histogram!("tmt_stripe_request_duration_seconds", "operation" => operation)
                 .record(attempt_started.elapsed().as_secs_f64());
+            maybe_reached |=
+                !matches!(&outcome, Err(Failure::Transport(r)) if r == CONNECTION_FAILED);
             let retry_wanted = match &outcome {
                 Ok(_) => false,
                 Err(Failure::Transport(_)) => true,
@@ -205,6 +217,9 @@ impl StripeClient {
             return match outcome {
                 Ok((status, request_id, bytes)) => serde_json::from_slice(&bytes)
                     .map_err(|_| StripeError::unreadable(status.as_u16(), request_id)),
+                Err(Failure::Transport(reason)) if maybe_reached && reason == CONNECTION_FAILED => {
+                    Err(StripeError::Unreachable("no answer".into()))
+                }
                 Err(Failure::Transport(reason)) => Err(StripeError::Unreachable(reason)),
                 Err(Failure::Answer {
                     status,
@@ -273,7 +288,7 @@ fn transport(err: reqwest::Error) -> Failure {
     let reason = if err.is_timeout() {
         "timeout".to_string()
     } else if err.is_connect() {
-        "connection failed".to_string()
+        CONNECTION_FAILED.to_string()
     } else {
         // reqwest's messages carry the URL, never the key; keep only the kind.
         "transport error".to_string()

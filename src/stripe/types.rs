@@ -75,7 +75,8 @@ where
 impl PaymentIntent {
     /// Reads the fields we need from any JSON value Stripe (or an emulator) called a PaymentIntent.
     pub fn from_value(value: &Value) -> Option<Self> {
-        serde_json::from_value(value.clone()).ok()
+        // Reads through the borrowed tree: only the fields kept here are copied.
+        PaymentIntent::deserialize(value).ok()
     }
 
     pub fn is_final(&self) -> bool {

@@ -266,35 +266,40 @@ pub struct CreateResponder;
 
 impl Respond for CreateResponder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let fields = form(request);
-        let get = |k: &str| {
-            fields
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        let mut metadata = serde_json::Map::new();
-        for (k, v) in &fields {
-            if let Some(inner) = k
-                .strip_prefix("metadata[")
-                .and_then(|r| r.strip_suffix(']'))
-            {
-                metadata.insert(inner.to_string(), json!(v));
-            }
-        }
-        let amount: i64 = get("amount").and_then(|a| a.parse().ok()).unwrap_or(0);
-        let mut pi = payment_intent(
-            "pi_3TestCreated000001",
-            amount,
-            &get("currency").unwrap_or_default(),
-            "requires_payment_method",
-        );
-        pi["description"] = json!(get("description"));
-        pi["metadata"] = Value::Object(metadata);
         ResponseTemplate::new(200)
             .insert_header("Request-Id", "req_create_1")
-            .set_body_json(pi)
+            .set_body_json(created_payment_intent(request))
     }
+}
+
+/// The PaymentIntent Stripe would create for this `POST /v1/payment_intents` form.
+pub fn created_payment_intent(request: &Request) -> Value {
+    let fields = form(request);
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut metadata = serde_json::Map::new();
+    for (k, v) in &fields {
+        if let Some(inner) = k
+            .strip_prefix("metadata[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            metadata.insert(inner.to_string(), json!(v));
+        }
+    }
+    let amount: i64 = get("amount").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let mut pi = payment_intent(
+        "pi_3TestCreated000001",
+        amount,
+        &get("currency").unwrap_or_default(),
+        "requires_payment_method",
+    );
+    pi["description"] = json!(get("description"));
+    pi["metadata"] = Value::Object(metadata);
+    pi
 }
 
 pub fn event(id: &str, event_type: &str, object: Value, created: i64) -> Value {
