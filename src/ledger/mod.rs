@@ -496,15 +496,16 @@ impl Ledger {
 
     /// Saves the response data of a successful create under its key.
     pub async fn finish_key(&self, key: &str, owner: &str, body: &str) -> Result<(), LedgerError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', response_status = 200, response_body = $3
-             WHERE key = $1 AND owner = $2",
-        )
-        .bind(key)
-        .bind(owner)
-        .bind(body)
-        .execute(&self.pool)
-        .await?;
+        let sql = "UPDATE idempotency_keys SET state = 'done', response_status = 200,
+                          response_body = $3 WHERE key = $1 AND owner = $2";
+        if self.on_owned_key(sql, key, owner, Some(body)).await? == 0 {
+            // Taken over meanwhile (this request outlived IDEMPOTENCY_STALE_SECS): the other
+            // request answers for the key, with the same PaymentIntent from Stripe.
+            tracing::warn!(
+                idempotency_key = key,
+                "finished a create whose key had been taken over"
+            );
+        }
         Ok(())
     }
 
@@ -512,23 +513,30 @@ impl Ledger {
     /// with the same `created_at`, so it sends Stripe the very same request under the same
     /// derived key and Stripe replays whatever it did the first time.
     pub async fn abandon_key(&self, key: &str, owner: &str) -> Result<(), LedgerError> {
-        sqlx::query("UPDATE idempotency_keys SET locked_at = 0 WHERE key = $1 AND owner = $2")
-            .bind(key)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let sql = "UPDATE idempotency_keys SET locked_at = 0 WHERE key = $1 AND owner = $2";
+        self.on_owned_key(sql, key, owner, None).await.map(drop)
     }
 
     /// Frees a key whose request never reached Stripe: the caller may use it again with any
     /// data.
     pub async fn delete_key(&self, key: &str, owner: &str) -> Result<(), LedgerError> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND owner = $2")
-            .bind(key)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let sql = "DELETE FROM idempotency_keys WHERE key = $1 AND owner = $2";
+        self.on_owned_key(sql, key, owner, None).await.map(drop)
+    }
+
+    /// Runs `sql` on the key's row if `owner` still holds it; the rows changed.
+    async fn on_owned_key(
+        &self,
+        sql: &str,
+        key: &str,
+        owner: &str,
+        body: Option<&str>,
+    ) -> Result<u64, LedgerError> {
+        let mut query = sqlx::query(sql).bind(key).bind(owner);
+        if let Some(body) = body {
+            query = query.bind(body);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
     /// Deletes keys past their 24 hours.
