@@ -8,18 +8,6 @@ use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
-async fn get(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, headers, r.text().await.unwrap())
-}
-
 /// The value of one Prometheus sample (a line that starts with `series`), 0 when absent.
 fn sample(metrics: &str, series: &str) -> f64 {
     metrics
@@ -33,7 +21,7 @@ fn sample(metrics: &str, series: &str) -> f64 {
 #[tokio::test]
 async fn metrics_count_requests_stripe_calls_and_webhooks() {
     let app = spawn_app().await;
-    let (_, _, before) = get(&app, "/metrics").await;
+    let (_, _, before) = app.get("/metrics").await;
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(500)
@@ -73,7 +61,7 @@ async fn metrics_count_requests_stripe_calls_and_webhooks() {
     ))
     .await;
     app.webhook("{}", Some("t=1,v1=00")).await;
-    let (status, headers, after) = get(&app, "/metrics").await;
+    let (status, headers, after) = app.get("/metrics").await;
     assert_eq!(status, 200);
     assert!(headers["content-type"]
         .to_str()

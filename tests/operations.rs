@@ -11,24 +11,12 @@ use tmt_payments::http::access::{Network, RateLimit};
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
 
-async fn get(app: &TestApp, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    (status, headers, r.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let (status, _, body) = get(&app, "/healthz").await;
+    let (status, _, body) = app.get("/healthz").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
-    let (status, _, body) = get(&app, "/readyz").await;
+    let (status, _, body) = app.get("/readyz").await;
     assert_eq!(status, 200);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -36,14 +24,14 @@ async fn health_and_readiness() {
         json!({"status": "ready", "database": "ok", "stripe": "configured"})
     );
     let sandbox = spawn_app_with(|c| c.stripe_secret_key = None).await;
-    let (_, _, body) = get(&sandbox, "/readyz").await;
+    let (_, _, body) = sandbox.get("/readyz").await;
     assert!(body.contains(r#""stripe":"sandbox""#), "{body}");
 }
 
 #[tokio::test]
 async fn openapi_document_describes_the_four_functions() {
     let app = spawn_app().await;
-    let (status, _, body) = get(&app, "/openapi.json").await;
+    let (status, _, body) = app.get("/openapi.json").await;
     assert_eq!(status, 200);
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));

@@ -116,6 +116,19 @@ impl TestApp {
         read(response).await
     }
 
+    /// `GET path`: status, headers and the body as text.
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.text().await.unwrap())
+    }
+
     pub async fn webhook(&self, body: &str, header: Option<&str>) -> (u16, Value) {
         let mut request = self
             .http
