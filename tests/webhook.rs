@@ -550,20 +550,7 @@ async fn concurrent_copies_of_one_event_apply_once() {
     );
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let body = e.to_string();
-        let header = sign(body.as_bytes(), WEBHOOK_SECRET, now());
-        let url = format!("{}/stripe_webhook", app.address);
-        let http = app.http.clone();
-        tasks.push(tokio::spawn(async move {
-            http.post(url)
-                .header("Stripe-Signature", header)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
+        tasks.push(app.deliver_in_background(e.to_string()));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);
@@ -634,18 +621,7 @@ async fn sixty_four_concurrent_deliveries_all_land() {
             now(),
         )
         .to_string();
-        let header = sign(body.as_bytes(), WEBHOOK_SECRET, now());
-        let (http, url) = (app.http.clone(), format!("{}/stripe_webhook", app.address));
-        tasks.push(tokio::spawn(async move {
-            http.post(url)
-                .header("Stripe-Signature", header)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
+        tasks.push(app.deliver_in_background(body));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 200);

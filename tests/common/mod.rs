@@ -149,6 +149,23 @@ impl TestApp {
         self.webhook(&body, Some(&header)).await
     }
 
+    /// Sends a signed delivery of `body` from a task of its own; the answer's status.
+    pub fn deliver_in_background(&self, body: String) -> tokio::task::JoinHandle<u16> {
+        let header = signature::sign(body.as_bytes(), WEBHOOK_SECRET, now());
+        let (http, url) = (
+            self.http.clone(),
+            format!("{}/stripe_webhook", self.address),
+        );
+        tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .header("Stripe-Signature", header)
+                .body(body)
+                .send();
+            r.await.unwrap().status().as_u16()
+        })
+    }
+
     pub async fn ledger(&self) -> Ledger {
         open_ledger(&self.db_url).await
     }
