@@ -306,6 +306,9 @@ impl Payments {
         idempotency_key: Option<&str>,
     ) -> Result<Created, ApiError> {
         let request = CreateRequest::parse(data)?;
+        // Whatever Stripe creates must be recorded: a ledger that cannot write refuses the create
+        // before Stripe is called.
+        self.ledger.ensure_writable().await?;
         let Some(key) = idempotency_key else {
             let data = create_at_stripe(
                 &self.stripe,

@@ -60,6 +60,9 @@ pub enum ApiError {
     WebhookNotRecorded(#[source] LedgerError),
     #[error("ledger unavailable: {0}")]
     Ledger(#[from] LedgerError),
+    /// `/readyz`: what is not ready, for operators.
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
 }
 
 impl ApiError {
@@ -87,7 +90,7 @@ impl ApiError {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             NotFound => StatusCode::NOT_FOUND,
             Stripe(_) | WebhookNotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Ledger(_) | NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -121,7 +124,9 @@ impl ApiError {
             Signature(SignatureError::OutsideTolerance) => "signature_expired",
             EventInvalid => "event_invalid",
             WebhookNotRecorded(_) => "webhook_not_recorded",
+            Ledger(LedgerError::NotWritable(_)) => "ledger_not_writable",
             Ledger(_) => "database_unavailable",
+            NotReady(_) => "not_ready",
         }
     }
 
@@ -169,7 +174,11 @@ impl ApiError {
             }
             EventInvalid => "El cuerpo no es un evento de Stripe".into(),
             WebhookNotRecorded(_) => "No se pudo registrar el evento".into(),
+            Ledger(LedgerError::NotWritable(_)) => {
+                "No se puede escribir en el registro de pagos; intente de nuevo más tarde".into()
+            }
             Ledger(_) => "Servicio no disponible temporalmente".into(),
+            NotReady(_) => "Servicio no disponible".into(),
         }
     }
 
@@ -201,6 +210,11 @@ impl ApiError {
             error: self.message(),
             code: ErrorCode(self.code()),
             stripe: self.stripe_details(),
+            reason: match self {
+                ApiError::NotReady(reason) => Some(reason),
+                ApiError::Ledger(LedgerError::NotWritable(_)) => Some("ledger not writable"),
+                _ => None,
+            },
         }
     }
 }
@@ -236,6 +250,7 @@ pub const ERROR_CODES: &[&str] = &[
     "event_invalid",
     "webhook_not_recorded",
     "database_unavailable",
+    "ledger_not_writable",
     "not_ready",
 ];
 
@@ -250,6 +265,9 @@ pub struct ErrorBody {
     /// Present when the error came from Stripe: whatever Stripe gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stripe: Option<StripeDetails>,
+    /// On `/readyz` and write failures: what is not working, for operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// A stable, English, machine-readable error code.
@@ -377,6 +395,8 @@ mod tests {
             ApiError::EventInvalid,
             ApiError::WebhookNotRecorded(ledger()),
             ApiError::Ledger(ledger()),
+            ApiError::Ledger(LedgerError::NotWritable("disk full".into())),
+            ApiError::NotReady("database unreachable"),
         ];
         for e in &all {
             assert!(
@@ -387,7 +407,7 @@ mod tests {
             assert!(!e.message().is_empty());
         }
         // And every listed code (but readyz's own) is produced by some error.
-        for code in ERROR_CODES.iter().filter(|c| **c != "not_ready") {
+        for code in ERROR_CODES {
             assert!(
                 all.iter().any(|e| e.code() == *code),
                 "{code} is never produced"

@@ -237,32 +237,29 @@ async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
 }
 
-/// Ready when the database answers (within 2 s) and the Stripe configuration is loaded.
+/// Ready when the database answers (within 2 s) and can write (a probe row is written and
+/// deleted; its answer is reused for a second). The Stripe configuration was loaded at start.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let ping = tokio::time::timeout(Duration::from_secs(2), state.payments.ledger.ping()).await;
-    let database = match ping {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("database: {e}")),
-        Err(_) => Err("database: no answer within 2 s".to_string()),
+    let ledger = &state.payments.ledger;
+    let check = async {
+        ledger
+            .ping()
+            .await
+            .map_err(|_| ApiError::NotReady("database unreachable"))?;
+        ledger.probe_write().await.map_err(ApiError::Ledger)
     };
-    match database {
+    let outcome = tokio::time::timeout(Duration::from_secs(2), check)
+        .await
+        .unwrap_or(Err(ApiError::NotReady("database unreachable")));
+    match outcome {
         Ok(()) => (
             StatusCode::OK,
             axum::Json(json!({"status": "ready", "database": "ok", "stripe": state.stripe_mode})),
         )
             .into_response(),
-        Err(reason) => {
-            tracing::warn!(%reason, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({
-                    "status": 503,
-                    "error": "Servicio no disponible",
-                    "code": "not_ready",
-                    "reason": "database unreachable",
-                })),
-            )
-                .into_response()
+        Err(e) => {
+            tracing::warn!(code = e.code(), error = %e, "not ready");
+            e.into_response()
         }
     }
 }

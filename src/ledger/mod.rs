@@ -29,6 +29,28 @@ pub enum LedgerError {
     Unavailable(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Writes fail (disk full, I/O error, read-only database): the ledger can be read, and it
+    /// is reachable, but nothing can be made durable until the cause goes away.
+    #[error("ledger not writable: {0}")]
+    NotWritable(String),
+}
+
+impl LedgerError {
+    /// Whether the error says something about the database's ability to write (as opposed to a
+    /// bad query or an unreadable row): those are what readiness reports.
+    fn is_storage_fault(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Database(
+                sqlx::Error::Database(_)
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::WorkerCrashed
+            ) | LedgerError::NotWritable(_)
+        )
+    }
 }
 
 /// What became of a webhook event.
@@ -153,11 +175,28 @@ impl Default for PoolSettings {
 pub struct Ledger {
     pool: AnyPool,
     backend: Backend,
+    health: Arc<WriteHealth>,
     /// Fingerprints of rows known to be final and up to date: a read that says the same again
     /// needs no database round trip at all. Final rows never change status, so the knowledge
     /// stays true on every instance; anything else (new metadata, say) misses and is written.
     settled: Arc<Mutex<HashMap<String, u64>>>,
 }
+
+/// What the ledger's own writes and probes have found about its ability to write.
+#[derive(Default)]
+struct WriteHealth {
+    /// Set by a write that failed for a storage reason, cleared by one that succeeded.
+    failing: std::sync::atomic::AtomicBool,
+    /// The last probe's time and result, so that a burst of readiness checks costs one write.
+    last_probe: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+}
+
+/// How long a probe's answer stands for the next readiness checks.
+const PROBE_REUSE: Duration = Duration::from_secs(1);
+
+/// What a probe writes: as much as a typical webhook event, so that it needs new pages (and
+/// room in the write-ahead log) just as real writes do.
+const PROBE_BYTES: usize = 16 * 1024;
 
 /// The most settled rows remembered; past it the memory starts over.
 const SETTLED_CAPACITY: usize = 100_000;
@@ -205,6 +244,29 @@ impl Ledger {
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
+            // A connection must come back to the pool outside any transaction. When a COMMIT
+            // fails because the disk is full, SQLite rolls the transaction back by itself; the
+            // driver's ROLLBACK then fails, its transaction counter stays at 1, and from then on
+            // it "begins" with SAVEPOINTs inside a transaction that never ends: every later write
+            // on that connection would be answered as committed and never reach the disk. Such
+            // a connection (or one whose rollback could not be sent) is closed, which rolls back
+            // whatever it still holds, instead of being used again.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if conn.is_in_transaction() {
+                        // A dropped transaction's ROLLBACK may still be queued: let it run.
+                        conn.ping().await?;
+                    }
+                    if conn.is_in_transaction() {
+                        tracing::warn!(
+                            "closing a database connection left inside a failed transaction"
+                        );
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     let setup = match backend {
@@ -223,12 +285,19 @@ impl Ledger {
         Ok(Self {
             pool,
             backend,
+            health: Arc::new(WriteHealth::default()),
             settled: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool itself, for tests that inject faults into its connections.
+    #[doc(hidden)]
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub async fn migrate(&self) -> Result<(), LedgerError> {
@@ -255,6 +324,77 @@ impl Ledger {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Notes what a write found out about the database's ability to write.
+    fn watch<T>(&self, result: Result<T, LedgerError>) -> Result<T, LedgerError> {
+        use std::sync::atomic::Ordering;
+        match &result {
+            Ok(_) => self.health.failing.store(false, Ordering::Relaxed),
+            Err(e) if e.is_storage_fault() => {
+                if !self.health.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, "ledger writes are failing");
+                }
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Whether the ledger can make a write durable now: writes a scratch row as big as a typical
+    /// event and deletes it again, in one committed transaction. The answer is reused for a
+    /// second, so that readiness checks in a burst cost one write.
+    pub async fn probe_write(&self) -> Result<(), LedgerError> {
+        let mut last = self.health.last_probe.lock().await;
+        if let Some((at, result)) = last.as_ref() {
+            if at.elapsed() < PROBE_REUSE {
+                return result.clone().map_err(LedgerError::NotWritable);
+            }
+        }
+        let result = self.watch(self.write_probe_row().await);
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "ledger write probe failed");
+        }
+        *last = Some((
+            std::time::Instant::now(),
+            result.as_ref().map(drop).map_err(|e| e.to_string()),
+        ));
+        result.map_err(|e| match e {
+            LedgerError::NotWritable(reason) => LedgerError::NotWritable(reason),
+            other => LedgerError::NotWritable(other.to_string()),
+        })
+    }
+
+    async fn write_probe_row(&self) -> Result<(), LedgerError> {
+        let filler = "x".repeat(PROBE_BYTES);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO write_probe (id, filler) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET filler = excluded.filler",
+        )
+        .bind(filler)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM write_probe WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Before a call whose result must be recorded (a create at Stripe): the database answers,
+    /// and if writes have been failing, a probe shows they work again. A create that Stripe
+    /// carries out but the ledger cannot record would leave a PaymentIntent only reconciliation
+    /// can find.
+    pub async fn ensure_writable(&self) -> Result<(), LedgerError> {
+        if self
+            .health
+            .failing
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return self.probe_write().await;
+        }
+        self.ping().await
     }
 
     /// Brings the row up to date with a PaymentIntent read from (or created at) Stripe at
@@ -304,31 +444,32 @@ impl Ledger {
             }
         }
         let now = now_iso();
-        if is_ours(pi) {
-            insert_payment(&self.pool, pi, &now, read_at, None, OnConflict::Update).await?;
-            return Ok(());
-        }
-        sqlx::query(
-            "UPDATE payments SET amount = $2, currency = $3, description = $4, metadata = $5,
-                    created = $6, updated_at = $7,
-                    status = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > $9
-                                  THEN status ELSE $8 END,
-                    status_at = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > $9
-                                     THEN status_at ELSE $9 END
-             WHERE id = $1",
-        )
-        .bind(&pi.id)
-        .bind(pi.amount)
-        .bind(&pi.currency)
-        .bind(&pi.description)
-        .bind(Value::Object(pi.metadata.clone()).to_string())
-        .bind(pi.created)
-        .bind(&now)
-        .bind(&pi.status)
-        .bind(read_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let written = if is_ours(pi) {
+            insert_payment(&self.pool, pi, &now, read_at, None, OnConflict::Update).await
+        } else {
+            sqlx::query(
+                "UPDATE payments SET amount = $2, currency = $3, description = $4, metadata = $5,
+                        created = $6, updated_at = $7,
+                        status = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > $9
+                                      THEN status ELSE $8 END,
+                        status_at = CASE WHEN status IN ('succeeded', 'canceled') OR status_at > $9
+                                         THEN status_at ELSE $9 END
+                 WHERE id = $1",
+            )
+            .bind(&pi.id)
+            .bind(pi.amount)
+            .bind(&pi.currency)
+            .bind(&pi.description)
+            .bind(metadata)
+            .bind(pi.created)
+            .bind(&now)
+            .bind(&pi.status)
+            .bind(read_at)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+        };
+        self.watch(written.map(drop).map_err(LedgerError::from))
     }
 
     /// Records the event and applies it, in one transaction. A repeated id writes nothing.
@@ -343,51 +484,56 @@ impl Ledger {
         &self,
         events: &[IncomingEvent],
     ) -> Result<Vec<Outcome>, LedgerError> {
-        let now = now_iso();
-        let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            // The insert comes first: it takes SQLite's write lock at once and decides
-            // duplicates (an earlier copy in this same batch included).
-            // Recorded with its likely outcome, corrected below in the rarer cases.
-            let likely = if event.payment_intent.is_some() {
-                Outcome::Applied
-            } else {
-                Outcome::Unhandled
-            };
-            let inserted = sqlx::query(
-                "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
-                 VALUES ($1, $2, $3, $4, $6, $5)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&event.id)
-            .bind(&event.event_type)
-            .bind(&event.payment_intent_id)
-            .bind(&now)
-            .bind(&event.payload)
-            .bind(likely.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                outcomes.push(Outcome::Duplicate);
-                continue;
-            }
-            let outcome = match &event.payment_intent {
-                None => Outcome::Unhandled,
-                Some(pi) => apply_to_payment(&mut tx, pi, event, &now).await?,
-            };
-            if outcome != likely {
-                sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
+        self.watch(
+            async {
+                let now = now_iso();
+                let mut tx = self.pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    // The insert comes first: it takes SQLite's write lock at once and decides
+                    // duplicates (an earlier copy in this same batch included).
+                    // Recorded with its likely outcome, corrected below in the rarer cases.
+                    let likely = if event.payment_intent.is_some() {
+                        Outcome::Applied
+                    } else {
+                        Outcome::Unhandled
+                    };
+                    let inserted = sqlx::query(
+                        "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
+                         VALUES ($1, $2, $3, $4, $6, $5)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
                     .bind(&event.id)
-                    .bind(outcome.as_str())
+                    .bind(&event.event_type)
+                    .bind(&event.payment_intent_id)
+                    .bind(&now)
+                    .bind(&event.payload)
+                    .bind(likely.as_str())
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    if inserted == 0 {
+                        outcomes.push(Outcome::Duplicate);
+                        continue;
+                    }
+                    let outcome = match &event.payment_intent {
+                        None => Outcome::Unhandled,
+                        Some(pi) => apply_to_payment(&mut tx, pi, event, &now).await?,
+                    };
+                    if outcome != likely {
+                        sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
+                            .bind(&event.id)
+                            .bind(outcome.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    outcomes.push(outcome);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
             }
-            outcomes.push(outcome);
-        }
-        tx.commit().await?;
-        Ok(outcomes)
+            .await,
+        )
     }
 
     /// Claims `key` for a request whose data hashes to `fingerprint`. The claim is committed at
@@ -400,98 +546,103 @@ impl Ledger {
         fingerprint: &str,
         stale: Duration,
     ) -> Result<Claim, LedgerError> {
-        let owner = format!("{:032x}", rand::random::<u128>());
-        for _ in 0..5 {
-            let now = chrono::Utc::now().timestamp_millis();
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (key, fingerprint, state, owner, created_at, locked_at)
-                 VALUES ($1, $2, 'in_progress', $3, $4, $4) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(fingerprint)
-            .bind(&owner)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                return Ok(Claim::Owned {
-                    owner,
-                    created_at: now,
-                });
-            }
-            let Some(row) = sqlx::query(
-                "SELECT fingerprint, state, owner, created_at, locked_at, response_body
-                 FROM idempotency_keys WHERE key = $1",
-            )
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            else {
-                continue; // released meanwhile: try to insert again
-            };
-            let theirs: String = row.try_get(2)?;
-            let created_at: i64 = row.try_get(3)?;
-            let locked_at: i64 = row.try_get(4)?;
-            if now - created_at > IDEMPOTENCY_TTL.as_millis() as i64 {
-                // Expired: the key starts a new life with this request's data.
-                let taken = sqlx::query(
-                    "UPDATE idempotency_keys SET fingerprint = $2, state = 'in_progress', owner = $3,
-                            created_at = $4, locked_at = $4, response_status = NULL,
-                            response_body = NULL
-                     WHERE key = $1 AND owner = $5",
-                )
-                .bind(key)
-                .bind(fingerprint)
-                .bind(&owner)
-                .bind(now)
-                .bind(&theirs)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                if taken == 1 {
-                    return Ok(Claim::Owned {
-                        owner,
-                        created_at: now,
-                    });
+        self.watch(
+            async {
+                let owner = format!("{:032x}", rand::random::<u128>());
+                for _ in 0..5 {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    let inserted = sqlx::query(
+                        "INSERT INTO idempotency_keys (key, fingerprint, state, owner, created_at, locked_at)
+                         VALUES ($1, $2, 'in_progress', $3, $4, $4) ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(&owner)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                    if inserted == 1 {
+                        return Ok(Claim::Owned {
+                            owner,
+                            created_at: now,
+                        });
+                    }
+                    let Some(row) = sqlx::query(
+                        "SELECT fingerprint, state, owner, created_at, locked_at, response_body
+                         FROM idempotency_keys WHERE key = $1",
+                    )
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    else {
+                        continue; // released meanwhile: try to insert again
+                    };
+                    let theirs: String = row.try_get(2)?;
+                    let created_at: i64 = row.try_get(3)?;
+                    let locked_at: i64 = row.try_get(4)?;
+                    if now - created_at > IDEMPOTENCY_TTL.as_millis() as i64 {
+                        // Expired: the key starts a new life with this request's data.
+                        let taken = sqlx::query(
+                            "UPDATE idempotency_keys SET fingerprint = $2, state = 'in_progress', owner = $3,
+                                    created_at = $4, locked_at = $4, response_status = NULL,
+                                    response_body = NULL
+                             WHERE key = $1 AND owner = $5",
+                        )
+                        .bind(key)
+                        .bind(fingerprint)
+                        .bind(&owner)
+                        .bind(now)
+                        .bind(&theirs)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                        if taken == 1 {
+                            return Ok(Claim::Owned {
+                                owner,
+                                created_at: now,
+                            });
+                        }
+                        continue;
+                    }
+                    let stored: String = row.try_get(0)?;
+                    if stored != fingerprint {
+                        return Ok(Claim::Reused);
+                    }
+                    let state: String = row.try_get(1)?;
+                    if state == "done" {
+                        let body: Option<String> = row.try_get(5)?;
+                        return Ok(Claim::Replay(body.unwrap_or_default()));
+                    }
+                    if now - locked_at <= stale.as_millis() as i64 {
+                        return Ok(Claim::InProgress);
+                    }
+                    // The owner has been silent past any Stripe timeout: it died. Take over.
+                    let taken = sqlx::query(
+                        "UPDATE idempotency_keys SET owner = $2, locked_at = $3
+                         WHERE key = $1 AND owner = $4 AND state = 'in_progress'",
+                    )
+                    .bind(key)
+                    .bind(&owner)
+                    .bind(now)
+                    .bind(&theirs)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                    if taken == 1 {
+                        if locked_at != 0 {
+                            tracing::warn!(
+                                idempotency_key = key,
+                                "took over a stale in-progress create"
+                            );
+                        }
+                        return Ok(Claim::Owned { owner, created_at });
+                    }
                 }
-                continue;
+                Ok(Claim::InProgress)
             }
-            let stored: String = row.try_get(0)?;
-            if stored != fingerprint {
-                return Ok(Claim::Reused);
-            }
-            let state: String = row.try_get(1)?;
-            if state == "done" {
-                let body: Option<String> = row.try_get(5)?;
-                return Ok(Claim::Replay(body.unwrap_or_default()));
-            }
-            if now - locked_at <= stale.as_millis() as i64 {
-                return Ok(Claim::InProgress);
-            }
-            // The owner has been silent past any Stripe timeout: it died. Take over.
-            let taken = sqlx::query(
-                "UPDATE idempotency_keys SET owner = $2, locked_at = $3
-                 WHERE key = $1 AND owner = $4 AND state = 'in_progress'",
-            )
-            .bind(key)
-            .bind(&owner)
-            .bind(now)
-            .bind(&theirs)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if taken == 1 {
-                if locked_at != 0 {
-                    tracing::warn!(
-                        idempotency_key = key,
-                        "took over a stale in-progress create"
-                    );
-                }
-                return Ok(Claim::Owned { owner, created_at });
-            }
-        }
-        Ok(Claim::InProgress)
+            .await,
+        )
     }
 
     /// Saves the response data of a successful create under its key.
@@ -532,22 +683,33 @@ impl Ledger {
         owner: &str,
         body: Option<&str>,
     ) -> Result<u64, LedgerError> {
-        let mut query = sqlx::query(sql).bind(key).bind(owner);
-        if let Some(body) = body {
-            query = query.bind(body);
-        }
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        self.watch(
+            async {
+                let mut query = sqlx::query(sql).bind(key).bind(owner);
+                if let Some(body) = body {
+                    query = query.bind(body);
+                }
+                Ok(query.execute(&self.pool).await?.rows_affected())
+            }
+            .await,
+        )
     }
 
     /// Deletes keys past their 24 hours.
     pub async fn purge_expired_keys(&self) -> Result<u64, LedgerError> {
-        let cutoff = chrono::Utc::now().timestamp_millis() - IDEMPOTENCY_TTL.as_millis() as i64;
-        Ok(
-            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        self.watch(
+            async {
+                let cutoff =
+                    chrono::Utc::now().timestamp_millis() - IDEMPOTENCY_TTL.as_millis() as i64;
+                Ok(
+                    sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                        .bind(cutoff)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected(),
+                )
+            }
+            .await,
         )
     }
 
