@@ -178,6 +178,78 @@ impl fmt::Display for Currency {
     }
 }
 
+/// An amount in a currency's minor units, as Stripe counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn major(&self) -> Major {
+        Major(self.currency.to_major(self.minor))
+    }
+}
+
+/// Major units for a response (`25.50`): written as a JSON number with exactly the currency's
+/// decimals, never through binary floating point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Major(pub Decimal);
+
+impl Major {
+    /// `minor` in a currency given as Stripe sent it; one this build does not know gets
+    /// Stripe's default of two decimals.
+    pub fn of(minor: i64, currency: &str) -> Major {
+        match Currency::parse(currency) {
+            Some(c) => Major(c.to_major(minor)),
+            None => Major(Decimal::new(minor, 2)),
+        }
+    }
+}
+
+impl fmt::Display for Major {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl serde::Serialize for Major {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        decimal_to_json(self.0).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Major {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let text = match &value {
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            _ => return Err(serde::de::Error::custom("an amount must be a number")),
+        };
+        Decimal::from_str(&text)
+            .or_else(|_| Decimal::from_scientific(&text))
+            .map(Major)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Major {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::Type(
+                utoipa::openapi::schema::Type::Number,
+            ))
+            .description(Some(
+                "Major units (25.50 is 25.50 of the currency), with exactly the currency's decimals",
+            ))
+            .examples([serde_json::json!(25.5)])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Major {}
+
 /// A JSON number carrying the decimal's exact digits (serde_json keeps the text as is because
 /// the crate is built with `arbitrary_precision`).
 pub fn decimal_to_json(value: Decimal) -> serde_json::Value {

@@ -201,10 +201,14 @@ async fn a_key_left_by_a_dead_request_is_taken_over_after_the_stale_delay() {
     let claim = app
         .ledger()
         .await
-        .claim_key("orphan", &fingerprint, Duration::from_secs(60))
+        .claim_key(
+            &tmt_payments::ledger::IdempotencyKey::parse("orphan").unwrap(),
+            &fingerprint,
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
-    assert!(matches!(claim, tmt_payments::ledger::Claim::Owned { .. }));
+    assert!(matches!(claim, tmt_payments::ledger::Claim::Owned(_)));
     let (status, _, body) = create(&app, Some("orphan"), data.clone()).await;
     assert_eq!(
         (status, body["code"].as_str()),

@@ -565,17 +565,11 @@ async fn one_batch_keeps_each_events_rules() {
     let app = spawn_app().await;
     let ledger = app.ledger().await;
     let t = now();
-    let incoming =
-        |id: &str, kind: &str, status: &str, created: i64| tmt_payments::ledger::IncomingEvent {
-            id: id.into(),
-            event_type: kind.into(),
-            created,
-            payment_intent_id: Some(PI.into()),
-            payment_intent: tmt_payments::stripe::PaymentIntent::from_value(&pi_object(
-                status, "TMT",
-            )),
-            payload: "{}".into(),
-        };
+    let incoming = |id: &str, kind: &str, status: &str, created: i64| {
+        let body = event(id, kind, pi_object(status, "TMT"), created).to_string();
+        let parsed: tmt_payments::stripe::types::Event = serde_json::from_str(&body).unwrap();
+        tmt_payments::ledger::IncomingEvent::from_event(&parsed, body)
+    };
     let batch = [
         incoming(
             "evt_b1",

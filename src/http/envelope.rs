@@ -5,16 +5,22 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::error::ApiError;
 
 /// Bodies of the three client endpoints are at most this big (SPEC §2).
 pub const CLIENT_BODY_LIMIT: usize = 64 * 1024;
 
-/// The `data` object of a request. Anything else (not JSON, not an object, no object under
-/// `data`) is refused with `invalid_body`, and an oversized body with `body_too_large`.
-pub struct Envelope(pub Map<String, Value>);
+/// A request: `{"data": {...}}`. Anything else (not JSON, not an object, no object under `data`)
+/// is refused with `invalid_body`, and an oversized body with `body_too_large`. Handlers receive
+/// the `data` object as sent; the OpenAPI document shows it with the use case's input type.
+#[derive(ToSchema)]
+pub struct Envelope<T = Map<String, Value>> {
+    pub data: T,
+}
 
 impl<S: Send + Sync> FromRequest<S> for Envelope {
     type Rejection = ApiError;
@@ -27,7 +33,7 @@ impl<S: Send + Sync> FromRequest<S> for Envelope {
                 ApiError::InvalidBody
             }
         })?;
-        parse_envelope(&bytes).map(Envelope)
+        parse_envelope(&bytes).map(|data| Envelope { data })
     }
 }
 
@@ -41,18 +47,36 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// A 200 answer in the success envelope.
-pub struct Success(pub Value);
+/// A 200 answer in the success envelope: `{"message": "Procesado", "status": 200, "data"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Success<T> {
+    #[schema(example = "Procesado")]
+    message: &'static str,
+    #[schema(example = 200)]
+    status: u16,
+    data: T,
+}
 
-impl IntoResponse for Success {
+impl<T> Success<T> {
+    pub fn new(data: T) -> Self {
+        Success {
+            message: "Procesado",
+            status: 200,
+            data,
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Success<T> {
     fn into_response(self) -> Response {
-        axum::Json(json!({"message": "Procesado", "status": 200, "data": self.0})).into_response()
+        axum::Json(self).into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn envelopes() {

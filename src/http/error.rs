@@ -1,4 +1,5 @@
-//! `ApiError`: the one place that decides status, code and Spanish message for every failure.
+//! `ApiError`: the one place that decides status, code and Spanish message for every failure,
+//! whether it comes from the HTTP layer itself or from a use case (`payments::Error`).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::ledger::LedgerError;
+use crate::payments::Error as PaymentsError;
 use crate::stripe::signature::SignatureError;
 use crate::stripe::StripeError;
 
@@ -22,168 +24,212 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("no such route")]
     NotFound,
-    #[error("amount invalid")]
-    AmountInvalid,
-    #[error("currency not supported: {0}")]
-    CurrencyInvalid(String),
-    #[error("amount below the minimum for {currency}")]
-    AmountTooSmall { currency: String, minimum: String },
-    #[error("amount above the maximum")]
-    AmountTooLarge,
-    #[error("description invalid")]
-    DescriptionInvalid,
-    #[error("metadata invalid: {0}")]
-    MetadataInvalid(String),
     #[error("Idempotency-Key header invalid")]
     IdempotencyKeyInvalid,
-    #[error("Idempotency-Key reused with other data")]
-    IdempotencyKeyReused,
-    #[error("Idempotency-Key in use by a request in flight")]
-    IdempotencyKeyInProgress,
     #[error("missing or wrong API token")]
     Unauthorized,
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("payment_intent_id missing")]
-    PaymentIntentIdRequired,
-    #[error("payment_intent_id invalid")]
-    PaymentIntentIdInvalid,
-    #[error("payment not completed: {0}")]
-    PaymentNotCompleted(String),
-    #[error(transparent)]
-    Stripe(Box<StripeError>),
-    #[error("webhook signature rejected: {0}")]
-    Signature(#[from] SignatureError),
-    #[error("webhook body is not a Stripe event")]
-    EventInvalid,
-    #[error("webhook event could not be recorded: {0}")]
-    WebhookNotRecorded(#[source] LedgerError),
-    #[error("ledger unavailable: {0}")]
-    Ledger(#[from] LedgerError),
     /// `/readyz`: what is not ready, for operators.
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    #[error(transparent)]
+    Payments(#[from] PaymentsError),
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        ApiError::Payments(PaymentsError::Ledger(e))
+    }
+}
+
+impl From<StripeError> for ApiError {
+    fn from(e: StripeError) -> Self {
+        ApiError::Payments(PaymentsError::from(e))
+    }
+}
+
+/// Status, code and Spanish message of one failure: the whole table, in one match.
+fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
+    use ApiError as A;
+    use PaymentsError as P;
+    use StatusCode as S;
+    let fixed = |status, code, message: &str| (status, code, message.to_string());
+    match error {
+        A::InvalidBody => fixed(
+            S::BAD_REQUEST,
+            "invalid_body",
+            "El cuerpo debe ser JSON con la forma {\"data\": {...}}",
+        ),
+        A::BodyTooLarge => fixed(
+            S::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "El cuerpo excede el tamaño máximo permitido",
+        ),
+        A::MethodNotAllowed(_) => fixed(
+            S::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Método no permitido",
+        ),
+        A::NotFound => fixed(S::NOT_FOUND, "not_found", "Ruta no encontrada"),
+        A::IdempotencyKeyInvalid => fixed(
+            S::BAD_REQUEST,
+            "idempotency_key_invalid",
+            "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles",
+        ),
+        A::Unauthorized => fixed(S::UNAUTHORIZED, "unauthorized", "No autorizado"),
+        A::RateLimited { .. } => fixed(
+            S::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Demasiadas solicitudes",
+        ),
+        A::NotReady(_) => fixed(
+            S::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "Servicio no disponible",
+        ),
+        A::Payments(e) => match e {
+            P::AmountInvalid => fixed(
+                S::BAD_REQUEST,
+                "amount_invalid",
+                "El monto es requerido y debe ser mayor a 0",
+            ),
+            P::CurrencyInvalid(c) => (
+                S::BAD_REQUEST,
+                "currency_invalid",
+                format!("Moneda no soportada: {c}"),
+            ),
+            P::AmountTooSmall { currency, minimum } => (
+                S::BAD_REQUEST,
+                "amount_too_small",
+                format!("El monto mínimo para {currency} es {minimum}"),
+            ),
+            P::AmountTooLarge => fixed(
+                S::BAD_REQUEST,
+                "amount_too_large",
+                "El monto excede el máximo permitido",
+            ),
+            P::DescriptionInvalid => fixed(
+                S::BAD_REQUEST,
+                "description_invalid",
+                "Descripción inválida",
+            ),
+            P::MetadataInvalid(detail) => (
+                S::BAD_REQUEST,
+                "metadata_invalid",
+                format!("Metadata inválida: {detail}"),
+            ),
+            P::PaymentIntentIdRequired => fixed(
+                S::BAD_REQUEST,
+                "payment_intent_id_required",
+                "ID de Payment Intent es requerido",
+            ),
+            P::PaymentIntentIdInvalid => fixed(
+                S::BAD_REQUEST,
+                "payment_intent_id_invalid",
+                "ID de Payment Intent inválido",
+            ),
+            P::PaymentNotCompleted(status) => (
+                S::BAD_REQUEST,
+                "payment_not_completed",
+                format!("El pago no fue completado. Estado: {status}"),
+            ),
+            P::IdempotencyKeyReused => fixed(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "La Idempotency-Key ya fue usada con otros parámetros",
+            ),
+            P::IdempotencyKeyInProgress => fixed(
+                S::CONFLICT,
+                "idempotency_key_in_progress",
+                "Una solicitud con la misma Idempotency-Key está en curso",
+            ),
+            P::Signature(e) => {
+                let (code, message) = match e {
+                    SignatureError::MissingHeader => {
+                        ("signature_missing", "Falta la cabecera Stripe-Signature")
+                    }
+                    SignatureError::MalformedHeader => {
+                        ("signature_malformed", "Cabecera Stripe-Signature ilegible")
+                    }
+                    SignatureError::NoV1 => (
+                        "signature_no_v1",
+                        "La cabecera Stripe-Signature no tiene firma v1",
+                    ),
+                    SignatureError::NoMatch => ("signature_mismatch", "Ninguna firma coincide"),
+                    SignatureError::OutsideTolerance => (
+                        "signature_expired",
+                        "La marca de tiempo de la firma está fuera de la tolerancia",
+                    ),
+                };
+                fixed(S::BAD_REQUEST, code, message)
+            }
+            P::EventInvalid => fixed(
+                S::BAD_REQUEST,
+                "event_invalid",
+                "El cuerpo no es un evento de Stripe",
+            ),
+            P::WebhookNotRecorded(_) => fixed(
+                S::INTERNAL_SERVER_ERROR,
+                "webhook_not_recorded",
+                "No se pudo registrar el evento",
+            ),
+            // The seed's rule: Stripe's own message, when it gave one.
+            P::Stripe(stripe) => match stripe.as_ref() {
+                StripeError::Api {
+                    status, message, ..
+                } => (
+                    S::INTERNAL_SERVER_ERROR,
+                    "stripe_error",
+                    message
+                        .clone()
+                        .unwrap_or_else(|| format!("Stripe respondió con el estado HTTP {status}")),
+                ),
+                StripeError::Unreadable { .. } => fixed(
+                    S::INTERNAL_SERVER_ERROR,
+                    "stripe_error",
+                    "Respuesta de Stripe ilegible",
+                ),
+                StripeError::Unreachable(_) => fixed(
+                    S::INTERNAL_SERVER_ERROR,
+                    "stripe_unreachable",
+                    "No se pudo contactar con Stripe",
+                ),
+            },
+            P::Ledger(LedgerError::NotWritable(_)) => fixed(
+                S::SERVICE_UNAVAILABLE,
+                "ledger_not_writable",
+                "No se puede escribir en el registro de pagos; intente de nuevo más tarde",
+            ),
+            P::Ledger(_) => fixed(
+                S::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "Servicio no disponible temporalmente",
+            ),
+            P::Internal(_) => fixed(
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Error interno del servicio",
+            ),
+        },
+    }
 }
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
-        use ApiError::*;
-        match self {
-            InvalidBody
-            | AmountInvalid
-            | CurrencyInvalid(_)
-            | AmountTooSmall { .. }
-            | AmountTooLarge
-            | DescriptionInvalid
-            | MetadataInvalid(_)
-            | PaymentIntentIdRequired
-            | PaymentIntentIdInvalid
-            | PaymentNotCompleted(_)
-            | Signature(_)
-            | EventInvalid
-            | IdempotencyKeyInvalid => StatusCode::BAD_REQUEST,
-            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Unauthorized => StatusCode::UNAUTHORIZED,
-            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            IdempotencyKeyInProgress => StatusCode::CONFLICT,
-            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            NotFound => StatusCode::NOT_FOUND,
-            Stripe(_) | WebhookNotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Ledger(_) | NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        describe(self).0
     }
 
     pub fn code(&self) -> &'static str {
-        use ApiError::*;
-        match self {
-            InvalidBody => "invalid_body",
-            BodyTooLarge => "body_too_large",
-            MethodNotAllowed(_) => "method_not_allowed",
-            NotFound => "not_found",
-            AmountInvalid => "amount_invalid",
-            CurrencyInvalid(_) => "currency_invalid",
-            AmountTooSmall { .. } => "amount_too_small",
-            AmountTooLarge => "amount_too_large",
-            DescriptionInvalid => "description_invalid",
-            MetadataInvalid(_) => "metadata_invalid",
-            IdempotencyKeyInvalid => "idempotency_key_invalid",
-            IdempotencyKeyReused => "idempotency_key_reused",
-            IdempotencyKeyInProgress => "idempotency_key_in_progress",
-            Unauthorized => "unauthorized",
-            RateLimited { .. } => "rate_limited",
-            PaymentIntentIdRequired => "payment_intent_id_required",
-            PaymentIntentIdInvalid => "payment_intent_id_invalid",
-            PaymentNotCompleted(_) => "payment_not_completed",
-            Stripe(e) if matches!(**e, StripeError::Api { .. }) => "stripe_error",
-            Stripe(_) => "stripe_unreachable",
-            Signature(SignatureError::MissingHeader) => "signature_missing",
-            Signature(SignatureError::MalformedHeader) => "signature_malformed",
-            Signature(SignatureError::NoV1) => "signature_no_v1",
-            Signature(SignatureError::NoMatch) => "signature_mismatch",
-            Signature(SignatureError::OutsideTolerance) => "signature_expired",
-            EventInvalid => "event_invalid",
-            WebhookNotRecorded(_) => "webhook_not_recorded",
-            Ledger(LedgerError::NotWritable(_)) => "ledger_not_writable",
-            Ledger(_) => "database_unavailable",
-            NotReady(_) => "not_ready",
-        }
+        describe(self).1
     }
 
     pub fn message(&self) -> String {
-        use ApiError::*;
-        match self {
-            InvalidBody => "El cuerpo debe ser JSON con la forma {\"data\": {...}}".into(),
-            BodyTooLarge => "El cuerpo excede el tamaño máximo permitido".into(),
-            MethodNotAllowed(_) => "Método no permitido".into(),
-            NotFound => "Ruta no encontrada".into(),
-            AmountInvalid => "El monto es requerido y debe ser mayor a 0".into(),
-            CurrencyInvalid(c) => format!("Moneda no soportada: {c}"),
-            AmountTooSmall { currency, minimum } => {
-                format!("El monto mínimo para {currency} es {minimum}")
-            }
-            AmountTooLarge => "El monto excede el máximo permitido".into(),
-            DescriptionInvalid => "Descripción inválida".into(),
-            MetadataInvalid(detail) => format!("Metadata inválida: {detail}"),
-            IdempotencyKeyInvalid => {
-                "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles".into()
-            }
-            IdempotencyKeyReused => "La Idempotency-Key ya fue usada con otros parámetros".into(),
-            IdempotencyKeyInProgress => {
-                "Una solicitud con la misma Idempotency-Key está en curso".into()
-            }
-            Unauthorized => "No autorizado".into(),
-            RateLimited { .. } => "Demasiadas solicitudes".into(),
-            PaymentIntentIdRequired => "ID de Payment Intent es requerido".into(),
-            PaymentIntentIdInvalid => "ID de Payment Intent inválido".into(),
-            PaymentNotCompleted(status) => format!("El pago no fue completado. Estado: {status}"),
-            Stripe(e) => match e.as_ref() {
-                StripeError::Api { message, .. } => message.clone(),
-                StripeError::Unreachable(_) => "No se pudo contactar con Stripe".into(),
-            },
-            Signature(SignatureError::MissingHeader) => "Falta la cabecera Stripe-Signature".into(),
-            Signature(SignatureError::MalformedHeader) => {
-                "Cabecera Stripe-Signature ilegible".into()
-            }
-            Signature(SignatureError::NoV1) => {
-                "La cabecera Stripe-Signature no tiene firma v1".into()
-            }
-            Signature(SignatureError::NoMatch) => "Ninguna firma coincide".into(),
-            Signature(SignatureError::OutsideTolerance) => {
-                "La marca de tiempo de la firma está fuera de la tolerancia".into()
-            }
-            EventInvalid => "El cuerpo no es un evento de Stripe".into(),
-            WebhookNotRecorded(_) => "No se pudo registrar el evento".into(),
-            Ledger(LedgerError::NotWritable(_)) => {
-                "No se puede escribir en el registro de pagos; intente de nuevo más tarde".into()
-            }
-            Ledger(_) => "Servicio no disponible temporalmente".into(),
-            NotReady(_) => "Servicio no disponible".into(),
-        }
+        describe(self).2
     }
 
     fn stripe_details(&self) -> Option<StripeDetails> {
-        let ApiError::Stripe(error) = self else {
+        let ApiError::Payments(PaymentsError::Stripe(stripe)) = self else {
             return None;
         };
         let StripeError::Api {
@@ -192,7 +238,7 @@ impl ApiError {
             decline_code,
             request_id,
             ..
-        } = error.as_ref()
+        } = stripe.as_ref()
         else {
             return None;
         };
@@ -204,23 +250,31 @@ impl ApiError {
         })
     }
 
+    /// For operators, on `/readyz` and write failures: what is not working.
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            ApiError::NotReady(reason) => Some(reason),
+            ApiError::Payments(PaymentsError::Ledger(LedgerError::NotWritable(_))) => {
+                Some("ledger not writable")
+            }
+            _ => None,
+        }
+    }
+
     pub fn body(&self) -> ErrorBody {
+        let (status, code, error) = describe(self);
         ErrorBody {
-            status: self.status().as_u16(),
-            error: self.message(),
-            code: ErrorCode(self.code()),
+            status: status.as_u16(),
+            error,
+            code: ErrorCode(code),
             stripe: self.stripe_details(),
-            reason: match self {
-                ApiError::NotReady(reason) => Some(reason),
-                ApiError::Ledger(LedgerError::NotWritable(_)) => Some("ledger not writable"),
-                _ => None,
-            },
+            reason: self.reason(),
         }
     }
 }
 
 /// Every `code` the service answers with (the OpenAPI document lists them; a test checks that
-/// each error produces one of these).
+/// each error produces one of these and each of these is produced).
 pub const ERROR_CODES: &[&str] = &[
     "invalid_body",
     "body_too_large",
@@ -251,10 +305,12 @@ pub const ERROR_CODES: &[&str] = &[
     "webhook_not_recorded",
     "database_unavailable",
     "ledger_not_writable",
+    "internal_error",
     "not_ready",
 ];
 
-/// The error envelope of SPEC §2.
+/// The error envelope: `{"status", "error", "code"}` and, where they apply, `stripe` and
+/// `reason`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// The HTTP status, repeated.
@@ -299,12 +355,6 @@ pub struct StripeDetails {
     pub request_id: Option<String>,
 }
 
-impl From<StripeError> for ApiError {
-    fn from(e: StripeError) -> Self {
-        ApiError::Stripe(Box::new(e))
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -347,56 +397,67 @@ impl std::fmt::Display for DisplayChain<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stripe::signature::SignatureError;
+    use crate::stripe::client::Transport;
+    use crate::stripe::types::PaymentIntentStatus;
 
-    /// Every error the service can produce carries a code the OpenAPI document lists.
+    /// Every error the service can produce carries a code the OpenAPI document lists, and every
+    /// listed code is produced by some error.
     #[test]
-    fn every_code_is_documented() {
-        let stripe = StripeError::Api {
+    fn every_code_is_documented_and_produced() {
+        let stripe = |message: Option<&str>| StripeError::Api {
             status: 402,
             error_type: None,
             code: None,
             decline_code: None,
-            message: "m".into(),
+            message: message.map(str::to_string),
             request_id: None,
         };
         let ledger = || LedgerError::Url("x".into());
+        let p = ApiError::Payments;
         let all = vec![
             ApiError::InvalidBody,
             ApiError::BodyTooLarge,
             ApiError::MethodNotAllowed("POST"),
             ApiError::NotFound,
-            ApiError::AmountInvalid,
-            ApiError::CurrencyInvalid("x".into()),
-            ApiError::AmountTooSmall {
-                currency: "USD".into(),
-                minimum: "0.50".into(),
-            },
-            ApiError::AmountTooLarge,
-            ApiError::DescriptionInvalid,
-            ApiError::MetadataInvalid("x".into()),
             ApiError::IdempotencyKeyInvalid,
-            ApiError::IdempotencyKeyReused,
-            ApiError::IdempotencyKeyInProgress,
             ApiError::Unauthorized,
             ApiError::RateLimited {
                 retry_after_secs: 1,
             },
-            ApiError::PaymentIntentIdRequired,
-            ApiError::PaymentIntentIdInvalid,
-            ApiError::PaymentNotCompleted("processing".into()),
-            ApiError::from(stripe),
-            ApiError::from(StripeError::Unreachable("timeout".into())),
-            ApiError::Signature(SignatureError::MissingHeader),
-            ApiError::Signature(SignatureError::MalformedHeader),
-            ApiError::Signature(SignatureError::NoV1),
-            ApiError::Signature(SignatureError::NoMatch),
-            ApiError::Signature(SignatureError::OutsideTolerance),
-            ApiError::EventInvalid,
-            ApiError::WebhookNotRecorded(ledger()),
-            ApiError::Ledger(ledger()),
-            ApiError::Ledger(LedgerError::NotWritable("disk full".into())),
             ApiError::NotReady("database unreachable"),
+            p(PaymentsError::AmountInvalid),
+            p(PaymentsError::CurrencyInvalid("x".into())),
+            p(PaymentsError::AmountTooSmall {
+                currency: "USD".into(),
+                minimum: "0.50".into(),
+            }),
+            p(PaymentsError::AmountTooLarge),
+            p(PaymentsError::DescriptionInvalid),
+            p(PaymentsError::MetadataInvalid("x".into())),
+            p(PaymentsError::PaymentIntentIdRequired),
+            p(PaymentsError::PaymentIntentIdInvalid),
+            p(PaymentsError::PaymentNotCompleted(
+                PaymentIntentStatus::Processing,
+            )),
+            p(PaymentsError::IdempotencyKeyReused),
+            p(PaymentsError::IdempotencyKeyInProgress),
+            ApiError::from(stripe(Some("m"))),
+            ApiError::from(stripe(None)),
+            ApiError::from(StripeError::Unreadable {
+                status: 200,
+                request_id: None,
+            }),
+            ApiError::from(StripeError::Unreachable(Transport::Timeout)),
+            p(PaymentsError::Signature(SignatureError::MissingHeader)),
+            p(PaymentsError::Signature(SignatureError::MalformedHeader)),
+            p(PaymentsError::Signature(SignatureError::NoV1)),
+            p(PaymentsError::Signature(SignatureError::NoMatch)),
+            p(PaymentsError::Signature(SignatureError::OutsideTolerance)),
+            p(PaymentsError::EventInvalid),
+            p(PaymentsError::WebhookNotRecorded(ledger())),
+            ApiError::from(ledger()),
+            ApiError::from(LedgerError::NotWritable("disk full".into())),
+            p(PaymentsError::Internal("task panicked".into())),
         ];
         for e in &all {
             assert!(
@@ -406,12 +467,43 @@ mod tests {
             );
             assert!(!e.message().is_empty());
         }
-        // And every listed code (but readyz's own) is produced by some error.
         for code in ERROR_CODES {
             assert!(
                 all.iter().any(|e| e.code() == *code),
                 "{code} is never produced"
             );
         }
+    }
+
+    #[test]
+    fn faults_of_the_service_are_not_blamed_on_the_database_or_the_caller() {
+        let internal = ApiError::Payments(PaymentsError::Internal("create task failed".into()));
+        assert_eq!(
+            (internal.status(), internal.code()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        );
+        assert!(!internal.message().contains("task"), "no internals shown");
+    }
+
+    #[test]
+    fn stripe_messages_pass_through_and_missing_ones_are_ours() {
+        let api = |message: Option<&str>| {
+            ApiError::from(StripeError::Api {
+                status: 502,
+                error_type: None,
+                code: None,
+                decline_code: None,
+                message: message.map(str::to_string),
+                request_id: None,
+            })
+        };
+        assert_eq!(
+            api(Some("Your card was declined.")).message(),
+            "Your card was declined."
+        );
+        assert_eq!(
+            api(None).message(),
+            "Stripe respondió con el estado HTTP 502"
+        );
     }
 }

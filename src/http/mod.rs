@@ -20,7 +20,10 @@ use axum::Router;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::payments::Payments;
+use crate::ledger::IdempotencyKey;
+use crate::payments::{
+    ConfirmedData, CreateInput, CreatedData, PaymentIntentData, PaymentIntentInput, Payments,
+};
 use access::Access;
 use envelope::{Envelope, Success, CLIENT_BODY_LIMIT};
 use error::ApiError;
@@ -112,11 +115,11 @@ impl FromRequestParts<AppState> for WithinRateLimit {
     post,
     path = "/stripe_create_payment_intent",
     tag = "payments",
-    request_body = openapi::CreateRequest,
+    request_body = Envelope<CreateInput>,
     params(("Idempotency-Key" = Option<String>, Header,
             description = "1-255 printable ASCII characters; makes a retried create safe (SPEC §7)")),
     responses(
-        (status = 200, description = "Created", body = openapi::CreatedEnvelope,
+        (status = 200, description = "Created", body = Success<CreatedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
         (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
@@ -133,16 +136,19 @@ pub async fn create(
     State(state): State<AppState>,
     _limit: WithinRateLimit,
     headers: HeaderMap,
-    Envelope(data): Envelope,
+    Envelope { data }: Envelope,
 ) -> Result<Response, ApiError> {
     let key = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => Some(crate::payments::check_idempotency_key(
-            v.to_str().map_err(|_| ApiError::IdempotencyKeyInvalid)?,
-        )?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(IdempotencyKey::parse)
+                .ok_or(ApiError::IdempotencyKeyInvalid)?,
+        ),
     };
-    let created = state.payments.create(&data, key).await?;
-    let mut response = Success(created.data).into_response();
+    let created = state.payments.create(&data, key.as_ref()).await?;
+    let mut response = Success::new(created.data).into_response();
     if created.replayed {
         response
             .headers_mut()
@@ -155,10 +161,10 @@ pub async fn create(
     post,
     path = "/stripe_confirm_payment",
     tag = "payments",
-    request_body = openapi::PaymentIntentRequest,
+    request_body = Envelope<PaymentIntentInput>,
     security((), ("api_token" = [])),
     responses(
-        (status = 200, description = "The payment succeeded", body = openapi::ConfirmedEnvelope),
+        (status = 200, description = "The payment succeeded", body = Success<ConfirmedData>),
         (status = 400, description = "Invalid body or id, or payment_not_completed", body = error::ErrorBody),
         (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
@@ -170,19 +176,19 @@ pub async fn create(
 pub async fn confirm(
     State(state): State<AppState>,
     _auth: Authorized,
-    Envelope(data): Envelope,
-) -> Result<Success, ApiError> {
-    state.payments.confirm(&data).await.map(Success)
+    Envelope { data }: Envelope,
+) -> Result<Success<ConfirmedData>, ApiError> {
+    Ok(Success::new(state.payments.confirm(&data).await?))
 }
 
 #[utoipa::path(
     post,
     path = "/stripe_get_payment_intent",
     tag = "payments",
-    request_body = openapi::PaymentIntentRequest,
+    request_body = Envelope<PaymentIntentInput>,
     security((), ("api_token" = [])),
     responses(
-        (status = 200, description = "The PaymentIntent", body = openapi::PaymentIntentEnvelope),
+        (status = 200, description = "The PaymentIntent", body = Success<PaymentIntentData>),
         (status = 400, description = "Invalid body or id", body = error::ErrorBody),
         (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
@@ -194,9 +200,15 @@ pub async fn confirm(
 pub async fn get_payment_intent(
     State(state): State<AppState>,
     _auth: Authorized,
-    Envelope(data): Envelope,
-) -> Result<Success, ApiError> {
-    state.payments.get(&data).await.map(Success)
+    Envelope { data }: Envelope,
+) -> Result<Success<PaymentIntentData>, ApiError> {
+    Ok(Success::new(state.payments.get(&data).await?))
+}
+
+/// The webhook's answer once an event is on disk.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Received {
+    pub received: bool,
 }
 
 /// Raw bytes, never `Json`: the signature covers the exact body.
@@ -207,7 +219,7 @@ pub async fn get_payment_intent(
     request_body(content = Object, description = "A Stripe Event, as Stripe sent it", content_type = "application/json"),
     params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex>[,v1=<hex>…]")),
     responses(
-        (status = 200, description = "Recorded (or already recorded)", body = openapi::Received),
+        (status = 200, description = "Recorded (or already recorded)", body = Received),
         (status = 400, description = "Signature missing, unparseable, without v1, not matching, outside the tolerance, or body not an Event", body = error::ErrorBody),
         (status = 405, description = "Not POST", body = error::ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = error::ErrorBody),
@@ -221,8 +233,9 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
         .map(|v| v.to_str().unwrap_or(""));
     let now = chrono::Utc::now().timestamp();
     match state.payments.webhook(signature, &body, now).await {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({"received": true}))).into_response(),
+        Ok(_) => axum::Json(Received { received: true }).into_response(),
         Err(e) => {
+            let e = ApiError::from(e);
             if e.status().is_client_error() {
                 metrics::counter!("tmt_webhook_rejections_total", "reason" => e.code())
                     .increment(1);
@@ -246,7 +259,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
             .ping()
             .await
             .map_err(|_| ApiError::NotReady("database unreachable"))?;
-        ledger.probe_write().await.map_err(ApiError::Ledger)
+        ledger.probe_write().await.map_err(ApiError::from)
     };
     let outcome = tokio::time::timeout(Duration::from_secs(2), check)
         .await

@@ -1,87 +1,13 @@
-//! The OpenAPI 3.1 description of the four functions, generated from the Rust types.
+//! The OpenAPI 3.1 description of the service's functions, generated from the types the code
+//! really parses and serialises.
 
 use std::sync::OnceLock;
 
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, StripeDetails};
 use crate::payments::{ConfirmedData, CreatedData, PaymentIntentData};
-
-/// `data` of a create request (SPEC §3).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateData {
-    /// Major units (`50.00` is $50.00): a number, or a string holding a decimal number. > 0.
-    #[schema(example = "25.50")]
-    amount: Amount,
-    /// ISO 4217, any case; default `usd`.
-    #[schema(example = "eur")]
-    currency: Option<String>,
-    /// Default `Compra de tickets`; at most 1000 characters.
-    description: Option<String>,
-    /// String, number or boolean values; at most 48 keys of at most 40 characters (no `[`/`]`),
-    /// values of at most 500. `platform` and `timestamp` are set by the service.
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// A number or a string holding a decimal number.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum Amount {
-    Number(f64),
-    Text(String),
-}
-
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct CreateRequest {
-    data: CreateData,
-}
-
-/// `data` of a confirm or get request.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct PaymentIntentId {
-    /// `pi_` followed by 1-250 letters or digits.
-    #[schema(pattern = "^pi_[A-Za-z0-9]{1,250}$", example = "pi_3PxyzABC")]
-    payment_intent_id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct PaymentIntentRequest {
-    data: PaymentIntentId,
-}
-
-macro_rules! envelope {
-    ($name:ident, $data:ty) => {
-        /// The success envelope: `{"message": "Procesado", "status": 200, "data": {...}}`.
-        #[derive(Serialize, ToSchema)]
-        #[allow(dead_code)]
-        pub struct $name {
-            #[schema(example = "Procesado")]
-            message: String,
-            #[schema(example = 200)]
-            status: u16,
-            data: $data,
-        }
-    };
-}
-
-envelope!(CreatedEnvelope, CreatedData);
-envelope!(ConfirmedEnvelope, ConfirmedData);
-envelope!(PaymentIntentEnvelope, PaymentIntentData);
-
-/// The webhook's answer.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct Received {
-    received: bool,
-}
 
 #[derive(OpenApi)]
 #[openapi(

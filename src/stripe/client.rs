@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::{header, Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::fmt;
 
 use super::form::Form;
-use super::types::PaymentIntentId;
+use super::types::{List, PaymentIntent, PaymentIntentId};
 
 /// The Stripe API version this service is written against, sent as `Stripe-Version`.
 pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
@@ -27,43 +29,58 @@ pub struct ClientSettings {
     pub initial_retry_delay: Duration,
 }
 
-/// A failed call: either Stripe answered with an error, or no answer came back.
+/// Why no answer came back from Stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// No connection could be made: the request never left this machine.
+    Connect,
+    /// The call's time budget ran out.
+    Timeout,
+    /// A request was (or may have been) sent, and no answer came back.
+    NoAnswer,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Connect => "connection failed",
+            Transport::Timeout => "timeout",
+            Transport::NoAnswer => "no answer",
+        })
+    }
+}
+
+/// A failed call: Stripe answered with an error, answered with something unreadable, or did
+/// not answer. Messages for callers are decided in the HTTP layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StripeError {
-    #[error("Stripe answered HTTP {status}: {message}")]
+    #[error("Stripe answered HTTP {status}: {}", message.as_deref().unwrap_or("(no message)"))]
     Api {
         status: u16,
         error_type: Option<String>,
         code: Option<String>,
         decline_code: Option<String>,
-        message: String,
+        /// Stripe's own message, when its error envelope carried one.
+        message: Option<String>,
+        request_id: Option<String>,
+    },
+    /// A success status whose body is not what was asked for.
+    #[error("Stripe answered HTTP {status} with a body that is not the expected object")]
+    Unreadable {
+        status: u16,
         request_id: Option<String>,
     },
     #[error("Stripe could not be reached: {0}")]
-    Unreachable(String),
+    Unreachable(Transport),
 }
 
 impl StripeError {
-    /// True when no request could have reached Stripe (the connection was never made), so
-    /// nothing can have happened there.
+    /// True when no request could have reached Stripe (no attempt ever connected), so nothing
+    /// can have happened there.
     pub fn never_reached_stripe(&self) -> bool {
-        matches!(self, StripeError::Unreachable(reason) if reason == CONNECTION_FAILED)
-    }
-
-    /// An answer whose body could not be read as what was asked for.
-    pub fn unreadable(status: u16, request_id: Option<String>) -> Self {
-        StripeError::Api {
-            status,
-            error_type: None,
-            code: None,
-            decline_code: None,
-            message: "Respuesta de Stripe ilegible".into(),
-            request_id,
-        }
+        matches!(self, StripeError::Unreachable(Transport::Connect))
     }
 }
-
-const CONNECTION_FAILED: &str = "connection failed";
 
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -88,45 +105,45 @@ impl StripeClient {
         &self,
         form: &Form,
         idempotency_key: &str,
-    ) -> Result<Value, StripeError> {
-        self.call(
-            "create_payment_intent",
-            Method::POST,
-            "/v1/payment_intents",
-            Some((form, idempotency_key)),
-        )
-        .await
+    ) -> Result<PaymentIntent, StripeError> {
+        let pi: PaymentIntent = self
+            .call(
+                "create_payment_intent",
+                Method::POST,
+                "/v1/payment_intents",
+                Some((form, idempotency_key)),
+            )
+            .await?;
+        Ok(pi)
     }
 
     /// `GET /v1/payment_intents/{id}`.
     pub async fn retrieve_payment_intent(
         &self,
         id: &PaymentIntentId,
-    ) -> Result<Value, StripeError> {
+    ) -> Result<PaymentIntent, StripeError> {
         let path = format!("/v1/payment_intents/{id}");
         self.call("retrieve_payment_intent", Method::GET, &path, None)
             .await
     }
 
-    /// `GET /v1/charges?payment_intent={id}`: the PaymentIntent's charges, newest first.
+    /// `GET /v1/charges?payment_intent={id}`: the PaymentIntent's charges, newest first, as
+    /// Stripe sent them.
     pub async fn list_charges(&self, id: &PaymentIntentId) -> Result<Vec<Value>, StripeError> {
         let path = format!("/v1/charges?payment_intent={id}&limit=100");
-        let list = self.call("list_charges", Method::GET, &path, None).await?;
-        match list.get("data") {
-            Some(Value::Array(items)) => Ok(items.clone()),
-            _ => Ok(Vec::new()),
-        }
+        let list: List<Value> = self.call("list_charges", Method::GET, &path, None).await?;
+        Ok(list.data)
     }
 
     /// One logical call: the first attempt plus up to `max_retries` retries, all inside the
     /// timeout budget, every attempt of a POST carrying the same idempotency key.
-    async fn call(
+    async fn call<T: DeserializeOwned + Readable>(
         &self,
         operation: &'static str,
         method: Method,
         path: &str,
         body: Option<(&Form, &str)>,
-    ) -> Result<Value, StripeError> {
+    ) -> Result<T, StripeError> {
         let url = format!("{}{}", self.settings.api_base.trim_end_matches('/'), path);
         let encoded = body.map(|(form, _)| form.encode());
         let started = Instant::now();
@@ -137,7 +154,7 @@ impl StripeClient {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                return Err(StripeError::Unreachable("timeout".into()));
+                return Err(StripeError::Unreachable(Transport::Timeout));
             }
             let mut request = self
                 .http
@@ -162,8 +179,7 @@ impl StripeClient {
                 .increment(1);
             metrics::histogram!("tmt_stripe_request_duration_seconds", "operation" => operation)
                 .record(attempt_started.elapsed().as_secs_f64());
-            maybe_reached |=
-                !matches!(&outcome, Err(Failure::Transport(r)) if r == CONNECTION_FAILED);
+            maybe_reached |= !matches!(&outcome, Err(Failure::Transport(Transport::Connect)));
             let retry_wanted = match &outcome {
                 Ok(_) => false,
                 Err(Failure::Transport(_)) => true,
@@ -200,7 +216,7 @@ impl StripeClient {
                     operation,
                     retries,
                     elapsed_ms,
-                    reason = reason.as_str(),
+                    reason = %reason,
                     "stripe unreachable"
                 ),
             }
@@ -215,10 +231,15 @@ impl StripeClient {
                 }
             }
             return match outcome {
-                Ok((status, request_id, bytes)) => serde_json::from_slice(&bytes)
-                    .map_err(|_| StripeError::unreadable(status.as_u16(), request_id)),
-                Err(Failure::Transport(reason)) if maybe_reached && reason == CONNECTION_FAILED => {
-                    Err(StripeError::Unreachable("no answer".into()))
+                Ok((status, request_id, bytes)) => serde_json::from_slice::<T>(&bytes)
+                    .ok()
+                    .filter(Readable::is_usable)
+                    .ok_or(StripeError::Unreadable {
+                        status: status.as_u16(),
+                        request_id,
+                    }),
+                Err(Failure::Transport(Transport::Connect)) if maybe_reached => {
+                    Err(StripeError::Unreachable(Transport::NoAnswer))
                 }
                 Err(Failure::Transport(reason)) => Err(StripeError::Unreachable(reason)),
                 Err(Failure::Answer {
@@ -243,8 +264,23 @@ impl StripeClient {
     }
 }
 
+/// What a successful answer must be to count as read.
+pub trait Readable {
+    fn is_usable(&self) -> bool {
+        true
+    }
+}
+
+impl Readable for PaymentIntent {
+    fn is_usable(&self) -> bool {
+        !self.id.is_empty()
+    }
+}
+
+impl<T> Readable for List<T> {}
+
 enum Failure {
-    Transport(String),
+    Transport(Transport),
     Answer {
         status: StatusCode,
         request_id: Option<String>,
@@ -285,15 +321,13 @@ async fn attempt(
 }
 
 fn transport(err: reqwest::Error) -> Failure {
-    let reason = if err.is_timeout() {
-        "timeout".to_string()
+    Failure::Transport(if err.is_timeout() {
+        Transport::Timeout
     } else if err.is_connect() {
-        CONNECTION_FAILED.to_string()
+        Transport::Connect
     } else {
-        // reqwest's messages carry the URL, never the key; keep only the kind.
-        "transport error".to_string()
-    };
-    Failure::Transport(reason)
+        Transport::NoAnswer
+    })
 }
 
 /// Stripe's error envelope: `{"error": {"type", "code", "decline_code", "message"}}`.
@@ -311,8 +345,7 @@ fn api_error(status: StatusCode, request_id: Option<String>, body: &[u8]) -> Str
         error_type: field("type"),
         code: field("code"),
         decline_code: field("decline_code"),
-        message: field("message")
-            .unwrap_or_else(|| format!("Stripe respondió con el estado HTTP {}", status.as_u16())),
+        message: field("message"),
         request_id,
     }
 }
@@ -362,15 +395,19 @@ mod tests {
                 assert_eq!(error_type.as_deref(), Some("card_error"));
                 assert_eq!(code.as_deref(), Some("card_declined"));
                 assert_eq!(decline_code.as_deref(), Some("generic_decline"));
-                assert_eq!(message, "Your card was declined.");
+                assert_eq!(message.as_deref(), Some("Your card was declined."));
                 assert_eq!(request_id.as_deref(), Some("req_1"));
             }
             other => panic!("{other:?}"),
         }
         match api_error(StatusCode::BAD_GATEWAY, None, b"<html>") {
-            StripeError::Api { message, code, .. } => {
-                assert_eq!(message, "Stripe respondió con el estado HTTP 502");
-                assert_eq!(code, None);
+            StripeError::Api {
+                status,
+                message,
+                code,
+                ..
+            } => {
+                assert_eq!((status, message, code), (502, None, None));
             }
             other => panic!("{other:?}"),
         }

@@ -1,14 +1,308 @@
-//! Only the fields the service reads, read leniently: unknown fields are ignored and unknown
-//! status strings are kept as they are, so API-version drift and emulators never fail a request.
+//! Stripe's objects as far as this service reads them, read leniently: unknown fields are
+//! ignored, `null` reads as absent, and an enum value this build does not know is kept as it was
+//! sent (`Other`), so API-version drift and emulators' partial objects never fail a request.
+//! Charge objects are not modelled: they go back to callers exactly as Stripe sent them.
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+/// An enum over Stripe's string values that keeps values it does not know.
+macro_rules! lenient_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A value this build does not know, as Stripe sent it.
+            Other(String),
+        }
+
+        impl $name {
+            /// Every value this build knows.
+            pub const KNOWN: &'static [&'static str] = &[$($text),+];
+
+            pub fn parse(text: &str) -> Self {
+                match text {
+                    $($text => Self::$variant,)+
+                    other => Self::Other(other.to_string()),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(text) => text,
+                }
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl Default for $name {
+            /// What an object without the field reads as.
+            fn default() -> Self {
+                Self::Other(String::new())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+                Ok(Self::parse(&text))
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::Type(
+                        utoipa::openapi::schema::Type::String,
+                    ))
+                    .description(Some("Stripe's value; one of the listed ones, or a newer one passed on as Stripe sent it"))
+                    .enum_values(Some(Self::KNOWN.iter().copied()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+/// The statuses an object kind goes through, and which of them never change again (SPEC §8,
+/// §11). The ledger's SQL is built from [`Lifecycle::FINAL`], so the rule has one definition per
+/// object kind.
+pub trait Lifecycle: Sized {
+    const FINAL: &'static [&'static str];
+
+    fn text(&self) -> &str;
+
+    fn is_final(&self) -> bool {
+        Self::FINAL.contains(&self.text())
+    }
+
+    /// `('succeeded', 'canceled')`: the final statuses as an SQL list.
+    fn final_sql() -> String {
+        let quoted: Vec<String> = Self::FINAL.iter().map(|s| format!("'{s}'")).collect();
+        format!("({})", quoted.join(", "))
+    }
+}
+
+lenient_enum! {
+    /// A PaymentIntent's `status`.
+    PaymentIntentStatus {
+        RequiresPaymentMethod = "requires_payment_method",
+        RequiresConfirmation = "requires_confirmation",
+        RequiresAction = "requires_action",
+        Processing = "processing",
+        RequiresCapture = "requires_capture",
+        Succeeded = "succeeded",
+        Canceled = "canceled",
+    }
+}
+
+impl Lifecycle for PaymentIntentStatus {
+    const FINAL: &'static [&'static str] = &["succeeded", "canceled"];
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+lenient_enum! {
+    /// A Refund's `status`.
+    RefundStatus {
+        Pending = "pending",
+        RequiresAction = "requires_action",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Canceled = "canceled",
+    }
+}
+
+impl Lifecycle for RefundStatus {
+    const FINAL: &'static [&'static str] = &["succeeded", "failed", "canceled"];
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+lenient_enum! {
+    /// A Dispute's `status`.
+    DisputeStatus {
+        WarningNeedsResponse = "warning_needs_response",
+        WarningUnderReview = "warning_under_review",
+        WarningClosed = "warning_closed",
+        NeedsResponse = "needs_response",
+        UnderReview = "under_review",
+        Won = "won",
+        Lost = "lost",
+        Prevented = "prevented",
+    }
+}
+
+impl Lifecycle for DisputeStatus {
+    const FINAL: &'static [&'static str] = &["won", "lost"];
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+}
+
+lenient_enum! {
+    /// An Event's `type`, for the types this service acts on; every other type is `Other`.
+    EventType {
+        PaymentIntentCreated = "payment_intent.created",
+        PaymentIntentSucceeded = "payment_intent.succeeded",
+        PaymentIntentPaymentFailed = "payment_intent.payment_failed",
+        PaymentIntentProcessing = "payment_intent.processing",
+        PaymentIntentCanceled = "payment_intent.canceled",
+        PaymentIntentRequiresAction = "payment_intent.requires_action",
+        PaymentIntentAmountCapturableUpdated = "payment_intent.amount_capturable_updated",
+        ChargeSucceeded = "charge.succeeded",
+        ChargeFailed = "charge.failed",
+        ChargeUpdated = "charge.updated",
+        ChargeCaptured = "charge.captured",
+        ChargeRefunded = "charge.refunded",
+        ChargeRefundUpdated = "charge.refund.updated",
+        RefundCreated = "refund.created",
+        RefundUpdated = "refund.updated",
+        RefundFailed = "refund.failed",
+        DisputeCreated = "charge.dispute.created",
+        DisputeUpdated = "charge.dispute.updated",
+        DisputeClosed = "charge.dispute.closed",
+        DisputeFundsWithdrawn = "charge.dispute.funds_withdrawn",
+        DisputeFundsReinstated = "charge.dispute.funds_reinstated",
+    }
+}
+
+/// What an event's `data.object` is, by its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventObjectKind {
+    PaymentIntent,
+    Charge,
+    Refund,
+    Dispute,
+    Unknown,
+}
+
+impl EventType {
+    pub fn object_kind(&self) -> EventObjectKind {
+        use EventType::*;
+        match self {
+            PaymentIntentCreated
+            | PaymentIntentSucceeded
+            | PaymentIntentPaymentFailed
+            | PaymentIntentProcessing
+            | PaymentIntentCanceled
+            | PaymentIntentRequiresAction
+            | PaymentIntentAmountCapturableUpdated => EventObjectKind::PaymentIntent,
+            ChargeSucceeded | ChargeFailed | ChargeUpdated | ChargeCaptured | ChargeRefunded => {
+                EventObjectKind::Charge
+            }
+            ChargeRefundUpdated | RefundCreated | RefundUpdated | RefundFailed => {
+                EventObjectKind::Refund
+            }
+            DisputeCreated
+            | DisputeUpdated
+            | DisputeClosed
+            | DisputeFundsWithdrawn
+            | DisputeFundsReinstated => EventObjectKind::Dispute,
+            Other(_) => EventObjectKind::Unknown,
+        }
+    }
+
+    /// The PaymentIntent event types that move a payment's status (SPEC §6).
+    pub fn moves_payment(&self) -> bool {
+        use EventType::*;
+        matches!(
+            self,
+            PaymentIntentCreated
+                | PaymentIntentSucceeded
+                | PaymentIntentPaymentFailed
+                | PaymentIntentProcessing
+                | PaymentIntentCanceled
+                | PaymentIntentRequiresAction
+        )
+    }
+}
+
+/// A field Stripe sends as an id, or as the object itself when it was expanded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expandable<T> {
+    Id(String),
+    Object(Box<T>),
+}
+
+/// What every expandable object has: an id.
+pub trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl<T: HasId> Expandable<T> {
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) => id,
+            Expandable::Object(object) => object.id(),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Expandable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either<T> {
+            Id(String),
+            Object(Box<T>),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Id(id) => Expandable::Id(id),
+            Either::Object(object) => Expandable::Object(object),
+        })
+    }
+}
+
+/// Any object reduced to its id (a PaymentMethod, a Charge, a PaymentIntent…).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ObjectRef {
+    pub id: String,
+}
+
+impl HasId for ObjectRef {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
 
 /// `pi_` followed by 1–250 ASCII letters or digits. It goes into a URL path, so nothing else is
 /// accepted: `pi_1/../x` or `pi_1?expand[]=x` never reach Stripe.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
 pub struct PaymentIntentId(String);
 
 impl PaymentIntentId {
@@ -29,42 +323,19 @@ impl fmt::Display for PaymentIntentId {
     }
 }
 
-/// A PaymentIntent as far as this service cares. The full object is kept in `raw`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PaymentIntent {
-    pub id: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub amount: i64,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub currency: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub status: String,
-    #[serde(default)]
-    pub client_secret: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub created: i64,
-    #[serde(default, deserialize_with = "null_as_empty_map")]
-    pub metadata: Map<String, Value>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub payment_method: Option<Value>,
-    #[serde(default)]
-    pub charges: Option<Value>,
-}
-
 /// `null` (which emulators send for fields they do not fill) reads as the type's default.
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
-    D: serde::Deserializer<'de>,
+    D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-fn null_as_empty_map<'de, D>(d: D) -> Result<Map<String, Value>, D::Error>
+/// Metadata that is `null`, absent or not an object reads as empty.
+fn lenient_map<'de, D>(d: D) -> Result<Map<String, Value>, D::Error>
 where
-    D: serde::Deserializer<'de>,
+    D: Deserializer<'de>,
 {
     Ok(match Option::<Value>::deserialize(d)? {
         Some(Value::Object(m)) => m,
@@ -72,43 +343,125 @@ where
     })
 }
 
-impl PaymentIntent {
-    /// Reads the fields we need from any JSON value Stripe (or an emulator) called a PaymentIntent.
-    pub fn from_value(value: &Value) -> Option<Self> {
-        // Reads through the borrowed tree: only the fields kept here are copied.
-        PaymentIntent::deserialize(value).ok()
-    }
+/// An expandable field that is absent, `null`, or neither an id nor an object reads as `None`.
+fn lenient_expandable<'de, D, T>(d: D) -> Result<Option<Expandable<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let value = Option::<Value>::deserialize(d)?;
+    Ok(value.and_then(|v| Expandable::deserialize(v).ok()))
+}
 
-    pub fn is_final(&self) -> bool {
-        is_final_status(&self.status)
-    }
+/// A Stripe list: `{"object": "list", "data": [...], "has_more": bool}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+pub struct List<T> {
+    #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
+    pub data: Vec<T>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub has_more: bool,
+}
 
-    /// The payment method's id, whether Stripe sent the id or an expanded object.
-    pub fn payment_method_id(&self) -> Option<String> {
-        match &self.payment_method {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Object(o)) => o.get("id").and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        }
-    }
-
-    /// Charges embedded in the object (older API versions, emulators), if it carries a list.
-    pub fn embedded_charges(&self) -> Option<Vec<Value>> {
-        match self.charges.as_ref()?.get("data")? {
-            Value::Array(list) => Some(list.clone()),
-            _ => None,
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List {
+            data: Vec::new(),
+            has_more: false,
         }
     }
 }
 
-/// `succeeded` and `canceled` never change again.
-pub fn is_final_status(status: &str) -> bool {
-    matches!(status, "succeeded" | "canceled")
+/// A PaymentIntent as far as this service cares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount: i64,
+    /// Kept as Stripe sent it: a currency this build does not know must still be recorded.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub currency: String,
+    #[serde(default)]
+    pub status: PaymentIntentStatus,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created: i64,
+    #[serde(default, deserialize_with = "lenient_map")]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub payment_method: Option<Expandable<ObjectRef>>,
+    /// Older API versions and emulators embed the charges; newer ones do not.
+    #[serde(default)]
+    pub charges: Option<List<Value>>,
+}
+
+/// How this service marks the PaymentIntents it creates: `metadata.platform = "TMT"`. Another
+/// application on the same Stripe account has other PaymentIntents, which are not ours.
+pub const OWNER_KEY: &str = "platform";
+pub const OWNER_TAG: &str = "TMT";
+
+impl HasId for PaymentIntent {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl PaymentIntent {
+    /// Reads the fields we need from any JSON value Stripe (or an emulator) called a
+    /// PaymentIntent; `None` when it has no usable id.
+    pub fn from_value(value: &Value) -> Option<Self> {
+        PaymentIntent::deserialize(value)
+            .ok()
+            .filter(|pi| !pi.id.is_empty())
+    }
+
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
+    }
+
+    /// Whether this service created it (its metadata carries our tag).
+    pub fn is_ours(&self) -> bool {
+        self.metadata.get(OWNER_KEY).and_then(Value::as_str) == Some(OWNER_TAG)
+    }
+
+    /// The payment method's id, whether Stripe sent the id or an expanded object.
+    pub fn payment_method_id(&self) -> Option<String> {
+        self.payment_method.as_ref().map(|pm| pm.id().to_string())
+    }
+
+    /// Charges embedded in the object (older API versions, emulators), if it carries a list.
+    pub fn embedded_charges(&self) -> Option<Vec<Value>> {
+        self.charges.as_ref().map(|list| list.data.clone())
+    }
+}
+
+/// An Event's envelope: its `data.object` stays raw until its type says what it is.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created: i64,
+    #[serde(default)]
+    pub object: Option<String>,
+    #[serde(default)]
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventData {
+    #[serde(default)]
+    pub object: Value,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ids() {
@@ -139,23 +492,92 @@ mod tests {
         let pi = PaymentIntent::from_value(&raw).unwrap();
         assert_eq!(pi.id, "pi_1PgafyB7WZ01zgkWSjxsAJo3");
         assert_eq!(pi.amount, 1099);
-        assert_eq!(pi.status, "requires_payment_method");
+        assert_eq!(pi.status, PaymentIntentStatus::RequiresPaymentMethod);
         assert!(pi.embedded_charges().is_none());
         assert_eq!(pi.payment_method_id(), None);
     }
 
     #[test]
-    fn unknown_status_and_partial_objects() {
-        let v = serde_json::json!({"id": "pi_1", "status": "some_future_status", "metadata": null});
+    fn unknown_values_and_partial_objects() {
+        let v = json!({"id": "pi_1", "status": "some_future_status", "metadata": null});
         let pi = PaymentIntent::from_value(&v).unwrap();
-        assert_eq!(pi.status, "some_future_status");
+        assert_eq!(
+            pi.status,
+            PaymentIntentStatus::Other("some_future_status".into())
+        );
+        assert_eq!(pi.status.as_str(), "some_future_status");
+        assert!(!pi.is_final());
         assert!(pi.metadata.is_empty());
-        let v = serde_json::json!({"id": "pi_1", "amount": null, "currency": null, "created": null, "status": null});
+        let v = json!({"id": "pi_1", "amount": null, "currency": null, "created": null, "status": null});
         let pi = PaymentIntent::from_value(&v).unwrap();
         assert_eq!((pi.amount, pi.created, pi.status.as_str()), (0, 0, ""));
-        let v = serde_json::json!({"id": "pi_1", "payment_method": {"id": "pm_1"}, "charges": {"data": [{"id": "ch_1"}]}});
+        let v = json!({"id": "pi_1", "status": "succeeded", "payment_method": {"id": "pm_1"}, "charges": {"data": [{"id": "ch_1"}]}});
         let pi = PaymentIntent::from_value(&v).unwrap();
         assert_eq!(pi.payment_method_id().as_deref(), Some("pm_1"));
         assert_eq!(pi.embedded_charges().unwrap().len(), 1);
+        assert!(pi.is_final());
+        let v =
+            json!({"id": "pi_1", "status": "canceled", "payment_method": "pm_2", "charges": null});
+        let pi = PaymentIntent::from_value(&v).unwrap();
+        assert_eq!(pi.payment_method_id().as_deref(), Some("pm_2"));
+        assert!(pi.embedded_charges().is_none());
+        // An unusable payment_method does not fail the object.
+        let v = json!({"id": "pi_1", "status": "succeeded", "payment_method": 7});
+        assert_eq!(
+            PaymentIntent::from_value(&v).unwrap().payment_method_id(),
+            None
+        );
+        assert!(PaymentIntent::from_value(&json!({"id": "", "status": "x"})).is_none());
+    }
+
+    #[test]
+    fn one_definition_of_final_per_kind() {
+        assert_eq!(
+            PaymentIntentStatus::final_sql(),
+            "('succeeded', 'canceled')"
+        );
+        assert_eq!(
+            RefundStatus::final_sql(),
+            "('succeeded', 'failed', 'canceled')"
+        );
+        assert_eq!(DisputeStatus::final_sql(), "('won', 'lost')");
+        for text in PaymentIntentStatus::KNOWN {
+            let s = PaymentIntentStatus::parse(text);
+            assert_eq!(s.as_str(), *text);
+            assert_eq!(
+                s.is_final(),
+                matches!(
+                    s,
+                    PaymentIntentStatus::Succeeded | PaymentIntentStatus::Canceled
+                )
+            );
+        }
+        assert!(RefundStatus::Failed.is_final() && !RefundStatus::Pending.is_final());
+        assert!(DisputeStatus::Lost.is_final() && !DisputeStatus::UnderReview.is_final());
+    }
+
+    #[test]
+    fn event_types_round_trip_and_classify() {
+        for text in EventType::KNOWN {
+            let t: EventType = serde_json::from_value(json!(text)).unwrap();
+            assert_eq!(serde_json::to_value(&t).unwrap(), json!(text));
+            assert_ne!(t.object_kind(), EventObjectKind::Unknown, "{text}");
+        }
+        let other: EventType = serde_json::from_value(json!("customer.created")).unwrap();
+        assert_eq!(other, EventType::Other("customer.created".into()));
+        assert_eq!(other.object_kind(), EventObjectKind::Unknown);
+        assert!(EventType::PaymentIntentSucceeded.moves_payment());
+        assert!(!EventType::PaymentIntentAmountCapturableUpdated.moves_payment());
+        assert!(!EventType::ChargeSucceeded.moves_payment());
+    }
+
+    #[test]
+    fn expandable_fields() {
+        let id: Expandable<ObjectRef> = serde_json::from_value(json!("ch_1")).unwrap();
+        assert_eq!(id.id(), "ch_1");
+        let object: Expandable<ObjectRef> =
+            serde_json::from_value(json!({"id": "ch_2", "amount": 5})).unwrap();
+        assert_eq!(object.id(), "ch_2");
+        assert!(matches!(object, Expandable::Object(_)));
     }
 }

@@ -1,0 +1,229 @@
+//! Webhook events: each recorded once by its id, together with its effect on the ledger, in one
+//! transaction.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::any::AnyRow;
+
+use super::payments::apply_to_payment;
+use super::{column, now_iso, Ledger, LedgerError};
+use crate::stripe::types::{Event, EventObjectKind, EventType, PaymentIntent};
+
+/// What became of a webhook event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The ledger row took the event's status (or was created from it).
+    Applied,
+    /// Recorded, but the row did not change: it was already final, or newer information was in.
+    Ignored,
+    /// A PaymentIntent of another application on the same Stripe account.
+    Foreign,
+    /// A type this service does not act on.
+    Unhandled,
+    /// Seen before: nothing was written.
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Ignored => "ignored",
+            Outcome::Foreign => "foreign",
+            Outcome::Unhandled => "unhandled",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// What an event does to the ledger once recorded.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// A PaymentIntent event of a type that moves the payment's status.
+    Payment(Box<PaymentIntent>),
+    /// Recorded only.
+    None,
+}
+
+/// A verified webhook event, reduced to what the ledger needs.
+#[derive(Debug, Clone)]
+pub struct IncomingEvent {
+    pub id: String,
+    pub event_type: EventType,
+    /// Unix seconds at which Stripe created the event.
+    pub created: i64,
+    pub payment_intent_id: Option<String>,
+    pub effect: Effect,
+    /// The raw body, as Stripe signed it.
+    pub payload: String,
+}
+
+impl IncomingEvent {
+    /// Reads what the ledger needs from an event. An object that its type says is a
+    /// PaymentIntent but that cannot be read as one is recorded without effect (and logged).
+    pub fn from_event(event: &Event, payload: String) -> IncomingEvent {
+        let object = &event.data.object;
+        let is_payment_intent = object.get("object").and_then(Value::as_str)
+            == Some("payment_intent")
+            || event.event_type.object_kind() == EventObjectKind::PaymentIntent;
+        let payment_intent_id = if is_payment_intent {
+            object.get("id")
+        } else {
+            object.get("payment_intent")
+        }
+        .and_then(Value::as_str)
+        .map(str::to_string);
+        let effect = match PaymentIntent::from_value(object) {
+            Some(pi) if event.event_type.moves_payment() => Effect::Payment(Box::new(pi)),
+            None if event.event_type.moves_payment() => {
+                tracing::warn!(
+                    event_id = %event.id,
+                    event_type = %event.event_type,
+                    "event object is not a PaymentIntent; recorded as unhandled"
+                );
+                Effect::None
+            }
+            _ => Effect::None,
+        };
+        IncomingEvent {
+            id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            created: event.created,
+            payment_intent_id,
+            effect,
+            payload,
+        }
+    }
+
+    /// The status the event brings, for PaymentIntent events that move the ledger.
+    pub fn payment_status(&self) -> Option<&str> {
+        match &self.effect {
+            Effect::Payment(pi) => Some(pi.status.as_str()),
+            Effect::None => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventRow {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub payment_intent_id: Option<String>,
+    pub received_at: String,
+    pub outcome: String,
+}
+
+const EVENT_COLUMNS: &str =
+    "SELECT id, type, payment_intent_id, received_at, outcome FROM webhook_events";
+
+fn event_row(r: &AnyRow) -> Result<EventRow, LedgerError> {
+    Ok(EventRow {
+        id: column(r, "id")?,
+        event_type: column(r, "type")?,
+        payment_intent_id: column(r, "payment_intent_id")?,
+        received_at: column(r, "received_at")?,
+        outcome: column(r, "outcome")?,
+    })
+}
+
+impl Ledger {
+    /// Records the event and applies it, in one transaction. A repeated id writes nothing.
+    pub async fn apply_event(&self, event: &IncomingEvent) -> Result<Outcome, LedgerError> {
+        let mut outcomes = self.apply_events(std::slice::from_ref(event)).await?;
+        Ok(outcomes.pop().unwrap_or(Outcome::Duplicate))
+    }
+
+    /// Records and applies several events in one transaction, so that they share one commit
+    /// (one fsync); each event's record and effect stay together. Outcomes are in input order.
+    pub async fn apply_events(
+        &self,
+        events: &[IncomingEvent],
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        let result = async {
+            let now = now_iso();
+            let mut tx = self.pool.begin().await?;
+            let mut outcomes = Vec::with_capacity(events.len());
+            for event in events {
+                outcomes.push(record_and_apply(&mut tx, event, &now).await?);
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        };
+        self.watch(result.await)
+    }
+
+    /// Newest first (by arrival).
+    pub async fn list_events(&self, limit: i64) -> Result<Vec<EventRow>, LedgerError> {
+        let rows = sqlx::query(&format!("{EVENT_COLUMNS} ORDER BY seq DESC LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    /// Every event received for one PaymentIntent, in arrival order.
+    pub async fn events_for(&self, payment_intent_id: &str) -> Result<Vec<EventRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{EVENT_COLUMNS} WHERE payment_intent_id = $1 ORDER BY seq"
+        ))
+        .bind(payment_intent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    /// The raw payload of one event, as Stripe signed it.
+    pub async fn event_payload(&self, id: &str) -> Result<Option<String>, LedgerError> {
+        Ok(
+            sqlx::query_scalar("SELECT payload FROM webhook_events WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// One event inside the caller's transaction: the insert comes first (it takes SQLite's write
+/// lock at once and decides duplicates, an earlier copy in the same batch included), recorded
+/// with its likely outcome and corrected in the rarer cases.
+async fn record_and_apply(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    event: &IncomingEvent,
+    now: &str,
+) -> Result<Outcome, sqlx::Error> {
+    let likely = match event.effect {
+        Effect::Payment(_) => Outcome::Applied,
+        Effect::None => Outcome::Unhandled,
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
+         VALUES ($1, $2, $3, $4, $6, $5)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&event.id)
+    .bind(event.event_type.as_str())
+    .bind(&event.payment_intent_id)
+    .bind(now)
+    .bind(&event.payload)
+    .bind(likely.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(Outcome::Duplicate);
+    }
+    let outcome = match &event.effect {
+        Effect::None => Outcome::Unhandled,
+        Effect::Payment(pi) => apply_to_payment(tx, pi, event, now).await?,
+    };
+    if outcome != likely {
+        sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
+            .bind(&event.id)
+            .bind(outcome.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,226 @@
+//! Callers' Idempotency-Keys (docs/contract.md, "Idempotency"): a key is claimed, committed,
+//! before Stripe is called, and its outcome saved after, with no transaction open across the
+//! call. Atomic across instances: exactly one request owns a key at a time.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::{column, Ledger, LedgerError};
+
+/// How long a caller's Idempotency-Key keeps its first response.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// An `Idempotency-Key` header value: 1–255 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Option<Self> {
+        let printable = text.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        ((1..=255).contains(&text.len()) && printable).then(|| IdempotencyKey(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A key this request holds: finish, abandon or release it when done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedKey {
+    pub key: IdempotencyKey,
+    owner: String,
+    /// When the key was first used (Unix ms). Retries of the same request see the same value,
+    /// so that what is sent to Stripe is identical each time.
+    pub created_at: i64,
+}
+
+/// What a request with an Idempotency-Key may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is this request's: go ahead.
+    Owned(OwnedKey),
+    /// The same request already succeeded: answer its saved response data again.
+    Replay(String),
+    /// The key was used with other data.
+    Reused,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+fn fresh_owner() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+impl Ledger {
+    /// Claims `key` for a request whose data hashes to `fingerprint`. The claim is committed at
+    /// once (no transaction stays open while Stripe is called); a claim older than `stale` whose
+    /// owner never finished (its process died) is taken over, and a key older than 24 h starts
+    /// afresh.
+    pub async fn claim_key(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        stale: Duration,
+    ) -> Result<Claim, LedgerError> {
+        let result = self.try_claim(key, fingerprint, stale).await;
+        self.watch(result)
+    }
+
+    async fn try_claim(
+        &self,
+        key: &IdempotencyKey,
+        fingerprint: &str,
+        stale: Duration,
+    ) -> Result<Claim, LedgerError> {
+        let owner = fresh_owner();
+        let owned = |created_at| {
+            Claim::Owned(OwnedKey {
+                key: key.clone(),
+                owner: owner.clone(),
+                created_at,
+            })
+        };
+        for _ in 0..5 {
+            let now = chrono::Utc::now().timestamp_millis();
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (key, fingerprint, state, owner, created_at, locked_at)
+                 VALUES ($1, $2, 'in_progress', $3, $4, $4) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key.as_str())
+            .bind(fingerprint)
+            .bind(&owner)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                return Ok(owned(now));
+            }
+            let Some(row) = sqlx::query(
+                "SELECT fingerprint, state, owner, created_at, locked_at, response_body
+                 FROM idempotency_keys WHERE key = $1",
+            )
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            else {
+                continue; // released meanwhile: try to insert again
+            };
+            let theirs: String = column(&row, "owner")?;
+            let created_at: i64 = column(&row, "created_at")?;
+            let locked_at: i64 = column(&row, "locked_at")?;
+            if now - created_at > IDEMPOTENCY_TTL.as_millis() as i64 {
+                // Expired: the key starts a new life with this request's data.
+                let taken = sqlx::query(
+                    "UPDATE idempotency_keys SET fingerprint = $2, state = 'in_progress', owner = $3,
+                            created_at = $4, locked_at = $4, response_status = NULL,
+                            response_body = NULL
+                     WHERE key = $1 AND owner = $5",
+                )
+                .bind(key.as_str())
+                .bind(fingerprint)
+                .bind(&owner)
+                .bind(now)
+                .bind(&theirs)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if taken == 1 {
+                    return Ok(owned(now));
+                }
+                continue;
+            }
+            if column::<String>(&row, "fingerprint")? != fingerprint {
+                return Ok(Claim::Reused);
+            }
+            if column::<String>(&row, "state")? == "done" {
+                let body: Option<String> = column(&row, "response_body")?;
+                return Ok(Claim::Replay(body.unwrap_or_default()));
+            }
+            if now - locked_at <= stale.as_millis() as i64 {
+                return Ok(Claim::InProgress);
+            }
+            // The owner has been silent past any Stripe timeout: it died. Take over.
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET owner = $2, locked_at = $3
+                 WHERE key = $1 AND owner = $4 AND state = 'in_progress'",
+            )
+            .bind(key.as_str())
+            .bind(&owner)
+            .bind(now)
+            .bind(&theirs)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if taken == 1 {
+                if locked_at != 0 {
+                    tracing::warn!(idempotency_key = %key, "took over a stale in-progress request");
+                }
+                return Ok(owned(created_at));
+            }
+        }
+        Ok(Claim::InProgress)
+    }
+
+    /// Saves the response data of a successful request under its key.
+    pub async fn finish_key(&self, key: &OwnedKey, body: &str) -> Result<(), LedgerError> {
+        let sql = "UPDATE idempotency_keys SET state = 'done', response_status = 200,
+                          response_body = $3 WHERE key = $1 AND owner = $2";
+        if self.on_owned_key(sql, key, Some(body)).await? == 0 {
+            // Taken over meanwhile (this request outlived IDEMPOTENCY_STALE_SECS): the other
+            // request answers for the key, with the same object from Stripe.
+            tracing::warn!(
+                idempotency_key = %key.key,
+                "finished a request whose key had been taken over"
+            );
+        }
+        Ok(())
+    }
+
+    /// Gives a key up after a failure: the caller's retry takes it over at once and runs again,
+    /// with the same `created_at`, so it sends Stripe the very same request under the same
+    /// derived key and Stripe replays whatever it did the first time.
+    pub async fn abandon_key(&self, key: &OwnedKey) -> Result<(), LedgerError> {
+        let sql = "UPDATE idempotency_keys SET locked_at = 0 WHERE key = $1 AND owner = $2";
+        self.on_owned_key(sql, key, None).await.map(drop)
+    }
+
+    /// Frees a key whose request never reached Stripe: the caller may use it again with any
+    /// data.
+    pub async fn release_key(&self, key: &OwnedKey) -> Result<(), LedgerError> {
+        let sql = "DELETE FROM idempotency_keys WHERE key = $1 AND owner = $2";
+        self.on_owned_key(sql, key, None).await.map(drop)
+    }
+
+    /// Runs `sql` on the key's row if this request still holds it; the rows changed.
+    async fn on_owned_key(
+        &self,
+        sql: &str,
+        key: &OwnedKey,
+        body: Option<&str>,
+    ) -> Result<u64, LedgerError> {
+        let mut query = sqlx::query(sql).bind(key.key.as_str()).bind(&key.owner);
+        if let Some(body) = body {
+            query = query.bind(body);
+        }
+        let result = query.execute(&self.pool).await;
+        self.watch(result.map(|done| done.rows_affected()).map_err(Into::into))
+    }
+
+    /// Deletes keys past their 24 hours.
+    pub async fn purge_expired_keys(&self) -> Result<u64, LedgerError> {
+        let cutoff = chrono::Utc::now().timestamp_millis() - IDEMPOTENCY_TTL.as_millis() as i64;
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await;
+        self.watch(result.map(|done| done.rows_affected()).map_err(Into::into))
+    }
+}

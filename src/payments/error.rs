@@ -1,0 +1,53 @@
+//! What can go wrong in the payment use cases, without any HTTP in it: the HTTP layer maps each
+//! case to its status, code and message in one place (`http/error.rs`).
+
+use crate::ledger::LedgerError;
+use crate::stripe::signature::SignatureError;
+use crate::stripe::types::PaymentIntentStatus;
+use crate::stripe::StripeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("amount invalid")]
+    AmountInvalid,
+    #[error("currency not supported: {0}")]
+    CurrencyInvalid(String),
+    /// `minimum` in major units, as the caller would write it.
+    #[error("amount below the minimum of {minimum} {currency}")]
+    AmountTooSmall { currency: String, minimum: String },
+    #[error("amount above the maximum")]
+    AmountTooLarge,
+    #[error("description invalid")]
+    DescriptionInvalid,
+    #[error("metadata invalid: {0}")]
+    MetadataInvalid(String),
+    #[error("payment_intent_id missing")]
+    PaymentIntentIdRequired,
+    #[error("payment_intent_id invalid")]
+    PaymentIntentIdInvalid,
+    #[error("payment not completed: {0}")]
+    PaymentNotCompleted(PaymentIntentStatus),
+    #[error("Idempotency-Key reused with other data")]
+    IdempotencyKeyReused,
+    #[error("Idempotency-Key in use by a request in flight")]
+    IdempotencyKeyInProgress,
+    #[error("webhook signature rejected: {0}")]
+    Signature(#[from] SignatureError),
+    #[error("webhook body is not a Stripe event")]
+    EventInvalid,
+    #[error("webhook event could not be recorded: {0}")]
+    WebhookNotRecorded(#[source] LedgerError),
+    #[error(transparent)]
+    Stripe(Box<StripeError>),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A fault of this service (a task that panicked, a saved response it cannot read back).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StripeError> for Error {
+    fn from(e: StripeError) -> Self {
+        Error::Stripe(Box::new(e))
+    }
+}

@@ -1,0 +1,44 @@
+//! The payment use cases, between the HTTP layer and the Stripe client and ledger. They take a
+//! request's `data` object (or the raw webhook bytes) and answer with typed data or an
+//! [`Error`]; nothing in here knows about HTTP.
+
+mod create;
+mod error;
+mod read;
+pub mod request;
+mod webhook;
+
+use secrecy::SecretString;
+
+pub use create::{Created, CreatedData};
+pub use error::Error;
+pub use read::{ConfirmedData, PaymentIntentData};
+pub use request::{CreateInput, CreateRequest, PaymentIntentInput, DEFAULT_DESCRIPTION};
+
+use crate::ledger::{EventWriter, Ledger};
+use crate::stripe::types::PaymentIntent;
+use crate::stripe::StripeClient;
+
+pub struct WebhookSettings {
+    pub secrets: Vec<SecretString>,
+    pub tolerance_secs: i64,
+}
+
+pub struct Payments {
+    pub stripe: StripeClient,
+    pub ledger: Ledger,
+    /// Webhook events go through the group-commit writer.
+    pub events: EventWriter,
+    pub webhook: WebhookSettings,
+    /// When an unfinished create's Idempotency-Key may be taken over.
+    pub idempotency_stale: std::time::Duration,
+}
+
+fn count_api_write(pi: &PaymentIntent) {
+    metrics::counter!(
+        "tmt_payment_status_updates_total",
+        "status" => pi.status.to_string(),
+        "source" => "api"
+    )
+    .increment(1);
+}

@@ -1,0 +1,296 @@
+//! Requests' `data`, parsed into values that are valid by construction (docs/contract.md,
+//! "Create" and "Confirm and get"). The input types are what the HTTP layer deserializes and
+//! what the OpenAPI document describes; the parsed types are what the use cases receive.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::Error;
+use crate::money::{self, AmountError, Currency, Money, MAX_MINOR};
+use crate::stripe::form::Form;
+use crate::stripe::types::{PaymentIntentId, OWNER_KEY, OWNER_TAG};
+
+pub const DEFAULT_DESCRIPTION: &str = "Compra de tickets";
+const MAX_DESCRIPTION_CHARS: usize = 1000;
+const MAX_CALLER_METADATA_KEYS: usize = 48;
+const MAX_METADATA_KEY_CHARS: usize = 40;
+const MAX_METADATA_VALUE_CHARS: usize = 500;
+/// Set by the service on every PaymentIntent it creates, winning over caller keys.
+const TIMESTAMP_KEY: &str = "timestamp";
+
+/// `data` of a create request, as sent. Every field is read leniently here and checked by
+/// [`CreateRequest::parse`], in the order the contract gives.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CreateInput {
+    /// Major units (`50.00` is $50.00): a number, or a string holding a decimal number. > 0.
+    #[schema(value_type = String, example = "25.50")]
+    pub amount: Option<Value>,
+    /// ISO 4217, any case; default `usd`.
+    #[schema(value_type = Option<String>, example = "eur")]
+    pub currency: Option<Value>,
+    /// Default `Compra de tickets`; at most 1000 characters.
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Value>,
+    /// String, number or boolean values; at most 48 keys of at most 40 characters (no `[`/`]`),
+    /// values of at most 500. `platform` and `timestamp` are set by the service.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// `data` of a confirm or get request, as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct PaymentIntentInput {
+    /// `pi_` followed by 1-250 letters or digits.
+    #[schema(value_type = String, pattern = "^pi_[A-Za-z0-9]{1,250}$", example = "pi_3PxyzABC")]
+    pub payment_intent_id: Option<Value>,
+}
+
+/// Reads a request's `data` object into its input type; the input types accept any JSON in
+/// every field, so this cannot fail on a well-formed envelope.
+pub fn input<T: for<'de> Deserialize<'de> + Default>(data: &Map<String, Value>) -> T {
+    T::deserialize(Value::Object(data.clone())).unwrap_or_default()
+}
+
+/// A create request that passed every check, in the order the contract's table gives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    pub money: Money,
+    pub description: String,
+    /// The caller's metadata, values already turned into Stripe's strings.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl CreateRequest {
+    pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
+        let input: CreateInput = input(data);
+        let amount = match &input.amount {
+            None => return Err(Error::AmountInvalid),
+            Some(v) => match money::parse_amount(v) {
+                Ok(a) => Ok(a),
+                Err(AmountError::Invalid) => return Err(Error::AmountInvalid),
+                Err(AmountError::TooLarge) => Err(Error::AmountTooLarge),
+            },
+        };
+        let currency = match &input.currency {
+            None => Currency::parse("usd").expect("usd is supported"),
+            Some(Value::String(s)) => {
+                Currency::parse(s).ok_or_else(|| Error::CurrencyInvalid(s.clone()))?
+            }
+            Some(other) => return Err(Error::CurrencyInvalid(other.to_string())),
+        };
+        let money = convert(amount?, currency)?;
+        let description = match &input.description {
+            None => DEFAULT_DESCRIPTION.to_string(),
+            Some(Value::String(s)) if s.chars().count() > MAX_DESCRIPTION_CHARS => {
+                return Err(Error::DescriptionInvalid)
+            }
+            Some(Value::String(s)) if s.is_empty() => DEFAULT_DESCRIPTION.to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(Error::DescriptionInvalid),
+        };
+        let metadata = parse_metadata(input.metadata.as_ref())?;
+        Ok(CreateRequest {
+            money,
+            description,
+            metadata,
+        })
+    }
+
+    /// The form sent to `POST /v1/payment_intents`. The owner tag and `timestamp` are added
+    /// last and win over caller keys of the same name.
+    pub fn to_form(&self, timestamp: &str) -> Form {
+        let mut form = Form::new();
+        form.push("amount", self.money.minor.to_string())
+            .push("currency", self.money.currency.code())
+            .push("description", self.description.clone());
+        for (key, value) in &self.metadata {
+            if key != OWNER_KEY && key != TIMESTAMP_KEY {
+                form.nested("metadata", key, value.clone());
+            }
+        }
+        form.nested("metadata", OWNER_KEY, OWNER_TAG)
+            .nested("metadata", TIMESTAMP_KEY, timestamp)
+            .nested("automatic_payment_methods", "enabled", "true");
+        form
+    }
+}
+
+/// Major units to Stripe's minor units, within Stripe's minimum and maximum for the currency.
+fn convert(amount: Decimal, currency: Currency) -> Result<Money, Error> {
+    let minor = currency.to_minor(amount).ok_or(Error::AmountTooLarge)?;
+    let minimum = currency.minimum_minor();
+    if minor < minimum {
+        return Err(Error::AmountTooSmall {
+            currency: currency.code().to_ascii_uppercase(),
+            minimum: currency.to_major(minimum).to_string(),
+        });
+    }
+    if minor > MAX_MINOR {
+        return Err(Error::AmountTooLarge);
+    }
+    Ok(Money { minor, currency })
+}
+
+fn parse_metadata(value: Option<&Value>) -> Result<Vec<(String, String)>, Error> {
+    let map = match value {
+        None => return Ok(Vec::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err(Error::MetadataInvalid("debe ser un objeto".into())),
+    };
+    if map.len() > MAX_CALLER_METADATA_KEYS {
+        return Err(Error::MetadataInvalid(format!(
+            "máximo {MAX_CALLER_METADATA_KEYS} claves"
+        )));
+    }
+    let mut out = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS {
+            return Err(Error::MetadataInvalid(format!(
+                "la clave '{}' debe tener entre 1 y {MAX_METADATA_KEY_CHARS} caracteres",
+                truncate(key)
+            )));
+        }
+        if key.contains(['[', ']']) {
+            return Err(Error::MetadataInvalid(format!(
+                "la clave '{}' no puede contener '[' ni ']'",
+                truncate(key)
+            )));
+        }
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(Error::MetadataInvalid(format!(
+                    "el valor de '{key}' debe ser texto, número o booleano"
+                )))
+            }
+        };
+        if text.chars().count() > MAX_METADATA_VALUE_CHARS {
+            return Err(Error::MetadataInvalid(format!(
+                "el valor de '{key}' excede {MAX_METADATA_VALUE_CHARS} caracteres"
+            )));
+        }
+        out.push((key.clone(), text));
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(MAX_METADATA_KEY_CHARS).collect()
+}
+
+/// `payment_intent_id` from a request's data, checked before it can reach a URL.
+pub fn parse_payment_intent_id(data: &Map<String, Value>) -> Result<PaymentIntentId, Error> {
+    let input: PaymentIntentInput = input(data);
+    match input.payment_intent_id {
+        None => Err(Error::PaymentIntentIdRequired),
+        Some(Value::String(s)) if s.is_empty() => Err(Error::PaymentIntentIdRequired),
+        Some(Value::String(s)) => PaymentIntentId::parse(&s).ok_or(Error::PaymentIntentIdInvalid),
+        Some(_) => Err(Error::PaymentIntentIdInvalid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn code(e: Error) -> &'static str {
+        match e {
+            Error::AmountInvalid => "amount_invalid",
+            Error::CurrencyInvalid(_) => "currency_invalid",
+            Error::AmountTooSmall { .. } => "amount_too_small",
+            Error::AmountTooLarge => "amount_too_large",
+            Error::DescriptionInvalid => "description_invalid",
+            Error::MetadataInvalid(_) => "metadata_invalid",
+            other => panic!("not a validation error: {other}"),
+        }
+    }
+
+    #[test]
+    fn validation_order_follows_the_contract_table() {
+        let first = |v: Value| code(CreateRequest::parse(&data(v)).unwrap_err());
+        // Bad amount and bad currency: the amount is reported.
+        assert_eq!(
+            first(json!({"amount": "x", "currency": "zzz"})),
+            "amount_invalid"
+        );
+        // Bad currency and bad description: the currency.
+        assert_eq!(
+            first(json!({"amount": 5, "currency": "zzz", "description": 1})),
+            "currency_invalid"
+        );
+        // Too small and bad metadata: too small.
+        assert_eq!(
+            first(json!({"amount": 0.1, "metadata": 1})),
+            "amount_too_small"
+        );
+        // A number too large to hold, with a bad currency: the currency comes first.
+        assert_eq!(
+            first(json!({"amount": "1e60", "currency": "zzz"})),
+            "currency_invalid"
+        );
+        assert_eq!(first(json!({"amount": null})), "amount_invalid");
+    }
+
+    #[test]
+    fn form_merges_metadata_with_ours_winning() {
+        let req = CreateRequest::parse(&data(json!({
+            "amount": 50, "metadata": {"platform": "evil", "order": 7, "vip": true, "timestamp": "x"}
+        })))
+        .unwrap();
+        let form = req.to_form("2026-01-01T00:00:00.000Z");
+        let pairs: Vec<(&str, &str)> = form
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert!(pairs.contains(&("metadata[platform]", "TMT")));
+        assert!(pairs.contains(&("metadata[timestamp]", "2026-01-01T00:00:00.000Z")));
+        assert!(pairs.contains(&("metadata[order]", "7")));
+        assert!(pairs.contains(&("metadata[vip]", "true")));
+        assert_eq!(
+            pairs
+                .iter()
+                .filter(|(k, _)| *k == "metadata[platform]")
+                .count(),
+            1
+        );
+        assert!(pairs.contains(&("amount", "5000")));
+        assert!(pairs.contains(&("description", DEFAULT_DESCRIPTION)));
+    }
+
+    #[test]
+    fn payment_intent_ids_from_data() {
+        let parse = |v: Value| parse_payment_intent_id(&data(v));
+        assert!(matches!(
+            parse(json!({})),
+            Err(Error::PaymentIntentIdRequired)
+        ));
+        assert!(matches!(
+            parse(json!({"payment_intent_id": ""})),
+            Err(Error::PaymentIntentIdRequired)
+        ));
+        assert!(matches!(
+            parse(json!({"payment_intent_id": 5})),
+            Err(Error::PaymentIntentIdInvalid)
+        ));
+        assert!(matches!(
+            parse(json!({"payment_intent_id": "pi_1/../x"})),
+            Err(Error::PaymentIntentIdInvalid)
+        ));
+        assert_eq!(
+            parse(json!({"payment_intent_id": "pi_123"}))
+                .unwrap()
+                .as_str(),
+            "pi_123"
+        );
+    }
+}
