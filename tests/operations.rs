@@ -54,10 +54,22 @@ async fn openapi_document_describes_the_four_functions() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(params, ["Idempotency-Key"]);
-    for status in ["200", "400", "409", "413", "422", "429", "500", "503"] {
+    for status in [
+        "200", "400", "409", "413", "415", "422", "429", "500", "503",
+    ] {
         assert!(create["responses"][status].is_object(), "create {status}");
     }
+    for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
+        assert!(
+            doc["paths"][path]["post"]["responses"]["415"].is_object(),
+            "{path} 415"
+        );
+    }
     let hook = &doc["paths"]["/stripe_webhook"]["post"];
+    assert!(
+        hook["responses"]["415"].is_null(),
+        "the webhook takes any Content-Type"
+    );
     assert_eq!(hook["parameters"][0]["name"], "Stripe-Signature");
     assert!(doc["components"]["securitySchemes"]["api_token"].is_object());
     assert_eq!(
@@ -156,6 +168,7 @@ async fn api_tokens_guard_confirm_and_get_only() {
         let mut r = app
             .http
             .post(format!("{}{path}", app.address))
+            .header("content-type", "application/json")
             .body(json!({"data": {"payment_intent_id": "pi_tok1", "amount": 5}}).to_string());
         if let Some(a) = auth {
             r = r.header("Authorization", a);
@@ -225,6 +238,7 @@ async fn create_rate_limit_per_client() {
         let r = app
             .http
             .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
             .header("X-Forwarded-For", client)
             .body(json!({"data": {"amount": 5}}).to_string());
         async move { read(r.send().await.unwrap()).await }
@@ -261,6 +275,7 @@ async fn forwarded_for_is_ignored_without_trusted_proxies() {
         let r = app
             .http
             .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
             .header("X-Forwarded-For", format!("203.0.113.{i}"))
             .body(json!({"data": {"amount": 5}}).to_string())
             .send()
@@ -281,7 +296,7 @@ fn documented(path: &str, status: u16, body: &Value) -> bool {
     match status {
         200 => true,
         500 => matches!(code, "stripe_error" | "stripe_unreachable"),
-        400 | 405 | 409 | 413 | 422 | 429 | 503 => {
+        400 | 405 | 409 | 413 | 415 | 422 | 429 | 503 => {
             tmt_payments::http::error::ERROR_CODES.contains(&code)
         }
         401 => path != "/stripe_webhook" && code == "unauthorized",
@@ -341,7 +356,11 @@ fn arbitrary_input_never_panics_nor_answers_an_undocumented_status() {
     });
     let send = |path: &str, body: Vec<u8>, signature: Option<String>| {
         runtime.block_on(async {
-            let mut r = app.http.post(format!("{}{path}", app.address)).body(body);
+            let mut r = app
+                .http
+                .post(format!("{}{path}", app.address))
+                .header("content-type", "application/json")
+                .body(body);
             if let Some(s) = signature {
                 r = r.header("Stripe-Signature", s);
             }

@@ -17,6 +17,8 @@ pub enum ApiError {
     InvalidBody,
     #[error("body over the size limit")]
     BodyTooLarge,
+    #[error("Content-Type is not application/json")]
+    UnsupportedMediaType,
     /// Carries the `Allow` header's value.
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
@@ -84,6 +86,7 @@ impl ApiError {
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             IdempotencyKeyInProgress => StatusCode::CONFLICT,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             NotFound => StatusCode::NOT_FOUND,
             Stripe(_) | WebhookNotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +99,7 @@ impl ApiError {
         match self {
             InvalidBody => "invalid_body",
             BodyTooLarge => "body_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
             MethodNotAllowed(_) => "method_not_allowed",
             NotFound => "not_found",
             AmountInvalid => "amount_invalid",
@@ -130,6 +134,7 @@ impl ApiError {
         match self {
             InvalidBody => "El cuerpo debe ser JSON con la forma {\"data\": {...}}".into(),
             BodyTooLarge => "El cuerpo excede el tamaño máximo permitido".into(),
+            UnsupportedMediaType => "El Content-Type debe ser application/json".into(),
             MethodNotAllowed(_) => "Método no permitido".into(),
             NotFound => "Ruta no encontrada".into(),
             AmountInvalid => "El monto es requerido y debe ser mayor a 0".into(),
@@ -210,6 +215,7 @@ impl ApiError {
 pub const ERROR_CODES: &[&str] = &[
     "invalid_body",
     "body_too_large",
+    "unsupported_media_type",
     "method_not_allowed",
     "not_found",
     "amount_invalid",
@@ -346,6 +352,7 @@ mod tests {
         let all = vec![
             ApiError::InvalidBody,
             ApiError::BodyTooLarge,
+            ApiError::UnsupportedMediaType,
             ApiError::MethodNotAllowed("POST"),
             ApiError::NotFound,
             ApiError::AmountInvalid,

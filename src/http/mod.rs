@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             .options(preflight)
             .fallback(|| async { ApiError::MethodNotAllowed("POST, OPTIONS") })
             .layer(DefaultBodyLimit::max(CLIENT_BODY_LIMIT))
+            .layer(middleware::from_fn(require_json))
     };
     Router::new()
         .route(CLIENT_ROUTES[0], client(post(create)))
@@ -75,6 +77,18 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(middleware::from_fn(observe))
         .with_state(state)
+}
+
+/// A client endpoint reads only `application/json`. A page on any site may POST `text/plain`
+/// or a form across origins without a CORS preflight; refusing those makes every browser call
+/// a preflighted one, so that `CORS_ORIGINS` really decides who can call (SPEC §2). This runs
+/// before any extractor: a refused request counts against no rate limit and reaches neither
+/// Stripe nor the ledger.
+async fn require_json(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && !envelope::is_json(request.headers()) {
+        return ApiError::UnsupportedMediaType.into_response();
+    }
+    next.run(request).await
 }
 
 /// Passes only requests that carry a configured API token (when `API_TOKENS` is set).
@@ -122,6 +136,7 @@ impl FromRequestParts<AppState> for WithinRateLimit {
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
         (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
         (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -163,6 +178,7 @@ pub async fn create(
         (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable", body = error::ErrorBody),
     )
@@ -187,6 +203,7 @@ pub async fn confirm(
         (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable", body = error::ErrorBody),
     )
@@ -214,13 +231,24 @@ pub async fn get_payment_intent(
         (status = 500, description = "Not recorded; Stripe retries", body = error::ErrorBody),
     )
 )]
-pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    // A header that is there but not text is malformed, not missing.
-    let signature = headers
-        .get("stripe-signature")
-        .map(|v| v.to_str().unwrap_or(""));
-    let now = chrono::Utc::now().timestamp();
-    match state.payments.webhook(signature, &body, now).await {
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // Read here rather than rejected by axum, whose 413 would be text/plain.
+    let outcome = match body {
+        Ok(body) => {
+            // A header that is there but not text is malformed, not missing.
+            let signature = headers
+                .get("stripe-signature")
+                .map(|v| v.to_str().unwrap_or(""));
+            let now = chrono::Utc::now().timestamp();
+            state.payments.webhook(signature, &body, now).await
+        }
+        Err(rejection) => Err(envelope::unreadable_body(rejection, ApiError::EventInvalid)),
+    };
+    match outcome {
         Ok(_) => (StatusCode::OK, axum::Json(json!({"received": true}))).into_response(),
         Err(e) => {
             if e.status().is_client_error() {
