@@ -264,6 +264,51 @@ async fn create_rate_limit_per_client() {
 }
 
 #[tokio::test]
+async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
+    let app = spawn_app_with(|c| {
+        c.create_rate_limit = RateLimit::parse("3/min");
+        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let create = |client: String| {
+        let r = app
+            .http
+            .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
+            .header("X-Forwarded-For", client)
+            .body(json!({"data": {"amount": 5}}).to_string());
+        async move { read(r.send().await.unwrap()).await.0 }
+    };
+    // A card tester with one /64 picks a new address for every attempt.
+    for i in 1..=3 {
+        assert_eq!(create(format!("2001:db8:1:2::{i}")).await, 200);
+    }
+    assert_eq!(
+        create("2001:db8:1:2:ffff:ffff:ffff:ffff".into()).await,
+        429,
+        "the whole /64 is one client"
+    );
+    assert_eq!(
+        create("2001:db8:1:3::1".into()).await,
+        200,
+        "the next /64 is another client"
+    );
+    for _ in 0..3 {
+        assert_eq!(create("::ffff:198.51.100.9".into()).await, 200);
+    }
+    assert_eq!(
+        create("198.51.100.9".into()).await,
+        429,
+        "an IPv4-mapped address is its IPv4 client"
+    );
+    assert_eq!(create("198.51.100.10".into()).await, 200, "IPv4 by address");
+}
+
+#[tokio::test]
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
     let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("2/min")).await;
     Mock::given(method("POST"))
