@@ -309,6 +309,39 @@ async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app_with(|c| c.api_tokens = vec![SecretString::from(TOKEN.to_string())]).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_tok1",
+            500,
+            "usd",
+            "succeeded",
+        )))
+        .mount(&app.stripe)
+        .await;
+    let get = |authorization: String| {
+        let r = app
+            .http
+            .post(format!("{}/stripe_get_payment_intent", app.address))
+            .header("content-type", "application/json")
+            .header("Authorization", authorization)
+            .body(json!({"data": {"payment_intent_id": "pi_tok1"}}).to_string());
+        async move { read(r.send().await.unwrap()).await.0 }
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(get(format!("{scheme} {TOKEN}")).await, 200, "{scheme}");
+    }
+    for refused in [
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_string(),
+    ] {
+        assert_eq!(get(refused.clone()).await, 401, "{refused}");
+    }
+}
+
+#[tokio::test]
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
     let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("2/min")).await;
     Mock::given(method("POST"))

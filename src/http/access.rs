@@ -121,8 +121,8 @@ impl Access {
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| digest(t.trim()));
+            .and_then(bearer_token)
+            .map(digest);
         let Some(presented) = presented else {
             metrics::counter!("tmt_unauthorized_total").increment(1);
             return Err(ApiError::Unauthorized);
@@ -184,6 +184,13 @@ impl Access {
             limiter.shrink_to_fit();
         }
     }
+}
+
+/// The token of `Bearer <token>`; the scheme name is case-insensitive (RFC 7235 §2.1).
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// What the create limit counts a client by. One IPv6 subscriber usually gets a whole /64 and
@@ -269,11 +276,26 @@ mod tests {
             "Bearer a-long-enough-token-1".parse().unwrap(),
         );
         assert!(access.check_token(&h).is_ok());
-        h.insert(
-            "authorization",
-            "Basic a-long-enough-token-1".parse().unwrap(),
-        );
-        assert!(access.check_token(&h).is_err());
+        for accepted in [
+            "bearer a-long-enough-token-1",
+            "BEARER a-long-enough-token-1",
+            "BeArEr a-long-enough-token-1",
+            "Bearer  a-long-enough-token-1",
+        ] {
+            h.insert("authorization", accepted.parse().unwrap());
+            assert!(access.check_token(&h).is_ok(), "{accepted}");
+        }
+        for refused in [
+            "Basic a-long-enough-token-1",
+            "Bearer",
+            "Bearer ",
+            "Bearera-long-enough-token-1",
+            "a-long-enough-token-1",
+            "Bearer a-long-enough-token-2",
+        ] {
+            h.insert("authorization", refused.parse().unwrap());
+            assert!(access.check_token(&h).is_err(), "{refused}");
+        }
         assert!(Access::new(&[], None, vec![])
             .check_token(&HeaderMap::new())
             .is_ok());
