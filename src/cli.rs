@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::app::{run_sandbox, shutdown_signal, Application};
-use crate::config::{check_database_url, parse_webhook_secrets, CommonArgs, Config, ServeArgs};
+use crate::config::{
+    check_database_url, parse_webhook_secrets, redact_url, CommonArgs, Config, ServeArgs,
+};
 use crate::ledger::{Ledger, PaymentRow, PoolSettings};
 use crate::money::Currency;
 use crate::sandbox::{objects::random_alnum, WebhookTarget};
@@ -170,13 +172,13 @@ pub fn main() -> ExitCode {
             };
             telemetry::init(format);
             if let Err(e) = runtime.block_on(serve(config)) {
-                return match start_up_error(&e) {
+                return match start_up_error(&e, &database_url) {
                     Some(line) => {
                         eprintln!("{line}");
                         ExitCode::from(2)
                     }
                     None => {
-                        eprintln!("error: {e:#}");
+                        eprintln!("error: {}", scrub(&format!("{e:#}"), &database_url));
                         ExitCode::FAILURE
                     }
                 };
@@ -197,7 +199,7 @@ pub fn main() -> ExitCode {
         Command::Migrate => runtime.block_on(async {
             let ledger = open(&database_url).await?;
             ledger.close().await;
-            println!("ledger at {database_url} is up to date");
+            println!("ledger at {} is up to date", redact_url(&database_url));
             Ok(())
         }),
         Command::Payments { command } => runtime.block_on(payments(&database_url, command)),
@@ -252,7 +254,7 @@ pub fn main() -> ExitCode {
     }
     .map_or_else(
         |e: anyhow::Error| {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", scrub(&format!("{e:#}"), &database_url));
             ExitCode::FAILURE
         },
         |()| ExitCode::SUCCESS,
@@ -265,7 +267,8 @@ fn sandbox_webhook(args: &SandboxArgs) -> Result<Option<WebhookTarget>, String> 
     };
     if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(format!(
-            "configuration error: --webhook-url: '{url}' is not an http(s) URL"
+            "configuration error: --webhook-url: '{}' is not an http(s) URL",
+            redact_url(url)
         ));
     }
     let secret = match &args.webhook_secret {
@@ -293,10 +296,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Start-up failures that come from a setting name it, like the checks in `config` do.
-fn start_up_error(e: &anyhow::Error) -> Option<String> {
+fn start_up_error(e: &anyhow::Error, database_url: &str) -> Option<String> {
     if e.downcast_ref::<crate::ledger::LedgerError>().is_some() {
         return Some(format!(
-            "configuration error: DATABASE_URL: cannot open the ledger: {e}"
+            "configuration error: DATABASE_URL: cannot open the ledger: {}",
+            scrub(&e.to_string(), database_url)
         ));
     }
     let io = e.downcast_ref::<std::io::Error>()?;
@@ -304,6 +308,12 @@ fn start_up_error(e: &anyhow::Error) -> Option<String> {
         || io.kind() == std::io::ErrorKind::AddrNotAvailable
         || io.kind() == std::io::ErrorKind::PermissionDenied)
         .then(|| format!("configuration error: BIND/PORT: cannot listen: {io}"))
+}
+
+/// `text` with every copy of the database URL printed as [`redact_url`] prints it. The driver's
+/// messages do not quote the URL today; an error chain is not ours to vouch for.
+fn scrub(text: &str, database_url: &str) -> String {
+    text.replace(database_url, &redact_url(database_url))
 }
 
 async fn open(url: &str) -> anyhow::Result<Ledger> {
