@@ -417,3 +417,148 @@ async fn postgres_urls_are_printed_without_their_password() {
         None => assert_eq!(line, format!("ledger at {db} is up to date")),
     }
 }
+
+#[test]
+fn read_only_commands_refuse_a_missing_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mistyped.db");
+    let db = format!("sqlite://{}", path.display());
+    for args in [
+        &["payments", "list"][..],
+        &["payments", "show", "pi_3Missing"],
+        &["events", "list", "--json"],
+    ] {
+        let output = run(&db, args);
+        let line = stderr_line(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("DATABASE_URL"), "{line}");
+        assert!(line.contains(&path.display().to_string()), "{line}");
+        assert!(line.contains("does not exist"), "{line}");
+        assert!(output.stdout.is_empty());
+        let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(created.is_empty(), "{args:?} created {created:?}");
+    }
+    // The commands that write still create the file.
+    assert!(run(&db, &["migrate"]).status.success());
+    assert!(path.exists());
+    let output = run(&db, &["payments", "list", "--json"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "[]");
+    let served = dir.path().join("served.db");
+    let server = Server::start(&format!("sqlite://{}", served.display()), &[]);
+    assert!(served.exists(), "serve creates its ledger");
+    drop(server);
+}
+
+#[tokio::test]
+async fn read_only_commands_never_migrate() {
+    use sqlx::{Connection, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let db = sqlite_url(dir.path());
+    // A ledger left by an older version: every migration but the last applied, as that version
+    // would have applied them.
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut names: Vec<_> = std::fs::read_dir(&migrations)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let older = dir.path().join("older-migrations");
+    std::fs::create_dir(&older).unwrap();
+    for name in &names[..names.len() - 1] {
+        std::fs::copy(migrations.join(name), older.join(name)).unwrap();
+    }
+    let options: sqlx::sqlite::SqliteConnectOptions = db.parse().unwrap();
+    let mut conn = sqlx::SqliteConnection::connect_with(
+        &options
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate::Migrator::new(older.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let versions = || async {
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect::<Vec<i64>>()
+    };
+    let before = versions().await;
+    assert_eq!(before.len(), names.len() - 1);
+    let last: i64 = names.last().unwrap().to_string_lossy()[..4]
+        .parse()
+        .unwrap();
+
+    for args in [&["payments", "list"][..], &["events", "list"]] {
+        let output = run(&db, args);
+        let line = stderr_line(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("tmt-payments migrate"), "{line}");
+        assert!(
+            line.contains(&format!("migrations {last} not applied")),
+            "{line}"
+        );
+        assert!(line.contains(&path.display().to_string()), "{line}");
+    }
+    assert_eq!(versions().await, before, "nothing was migrated");
+    assert!(run(&db, &["migrate"]).status.success());
+    assert_eq!(versions().await.last(), Some(&last));
+    let output = run(&db, &["payments", "list", "--json"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+
+    // A file that is not a ledger at all stays as it was.
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let output = run(
+        &format!("sqlite://{}", empty.display()),
+        &["events", "list"],
+    );
+    let line = stderr_line(&output);
+    assert_eq!(output.status.code(), Some(1), "{line}");
+    assert!(line.contains("no tmt-payments ledger"), "{line}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn read_only_commands_never_migrate_postgres() {
+    use sqlx::{Connection, Row};
+    let Some(admin) = postgres_peer().await else {
+        return;
+    };
+    let db = fresh_postgres_database(&admin).await;
+    let tables = || async {
+        let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+        conn.close().await.unwrap();
+        n
+    };
+    let output = run(&db, &["payments", "list"]);
+    let line = stderr_line(&output);
+    assert_eq!(output.status.code(), Some(1), "{line}");
+    assert!(line.contains("no tmt-payments ledger"), "{line}");
+    assert_eq!(tables().await, 0, "nothing was created");
+    assert!(run(&db, &["migrate"]).status.success());
+    assert!(tables().await > 0);
+    let output = run(&db, &["payments", "list", "--json"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+}
