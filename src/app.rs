@@ -124,7 +124,7 @@ impl Application {
             }
             None => tracing::info!(
                 address = %local,
-                stripe_api_base = %api_base,
+                stripe_api_base = %crate::config::redact_url(&api_base),
                 stripe_api_version = %config.stripe_api_version,
                 live = is_live(&secret_key),
                 "tmt-payments listening"
@@ -238,7 +238,7 @@ pub async fn run_sandbox(
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(SocketAddr::new(bind, port)).await?;
     let local = listener.local_addr()?;
-    let delivers_to = webhook.as_ref().map(|w| w.url.clone());
+    let delivers_to = webhook.as_ref().map(|w| crate::config::redact_url(&w.url));
     let sandbox = Sandbox::new(webhook);
     tracing::warn!(
         address = %local,

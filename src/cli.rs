@@ -7,8 +7,11 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::app::{run_sandbox, shutdown_signal, Application};
-use crate::config::{check_database_url, parse_webhook_secrets, CommonArgs, Config, ServeArgs};
-use crate::ledger::{Ledger, PaymentRow, PoolSettings};
+use crate::config::{
+    check_database_url, parse_webhook_secrets, redact_url, CommonArgs, Config, ConfigError,
+    ServeArgs,
+};
+use crate::ledger::{Backend, Ledger, PaymentRow, PoolSettings};
 use crate::money::Currency;
 use crate::sandbox::{objects::random_alnum, WebhookTarget};
 use crate::stripe::signature;
@@ -170,13 +173,13 @@ pub fn main() -> ExitCode {
             };
             telemetry::init(format);
             if let Err(e) = runtime.block_on(serve(config)) {
-                return match start_up_error(&e) {
+                return match start_up_error(&e, &database_url) {
                     Some(line) => {
                         eprintln!("{line}");
                         ExitCode::from(2)
                     }
                     None => {
-                        eprintln!("error: {e:#}");
+                        eprintln!("error: {}", scrub(&format!("{e:#}"), &database_url));
                         ExitCode::FAILURE
                     }
                 };
@@ -197,14 +200,14 @@ pub fn main() -> ExitCode {
         Command::Migrate => runtime.block_on(async {
             let ledger = open(&database_url).await?;
             ledger.close().await;
-            println!("ledger at {database_url} is up to date");
+            println!("ledger at {} is up to date", redact_url(&database_url));
             Ok(())
         }),
         Command::Payments { command } => runtime.block_on(payments(&database_url, command)),
         Command::Events {
             command: EventsCommand::List { limit, json },
         } => runtime.block_on(async {
-            let ledger = open(&database_url).await?;
+            let ledger = open_for_reading(&database_url).await?;
             let events = ledger.list_events(limit.max(0)).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&events)?);
@@ -251,9 +254,15 @@ pub fn main() -> ExitCode {
         }
     }
     .map_or_else(
-        |e: anyhow::Error| {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        |e: anyhow::Error| match e.downcast_ref::<ConfigError>() {
+            Some(config) => {
+                eprintln!("{config}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("error: {}", scrub(&format!("{e:#}"), &database_url));
+                ExitCode::FAILURE
+            }
         },
         |()| ExitCode::SUCCESS,
     )
@@ -265,7 +274,8 @@ fn sandbox_webhook(args: &SandboxArgs) -> Result<Option<WebhookTarget>, String> 
     };
     if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(format!(
-            "configuration error: --webhook-url: '{url}' is not an http(s) URL"
+            "configuration error: --webhook-url: '{}' is not an http(s) URL",
+            redact_url(url)
         ));
     }
     let secret = match &args.webhook_secret {
@@ -293,10 +303,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Start-up failures that come from a setting name it, like the checks in `config` do.
-fn start_up_error(e: &anyhow::Error) -> Option<String> {
+fn start_up_error(e: &anyhow::Error, database_url: &str) -> Option<String> {
     if e.downcast_ref::<crate::ledger::LedgerError>().is_some() {
         return Some(format!(
-            "configuration error: DATABASE_URL: cannot open the ledger: {e}"
+            "configuration error: DATABASE_URL: cannot open the ledger: {}",
+            scrub(&e.to_string(), database_url)
         ));
     }
     let io = e.downcast_ref::<std::io::Error>()?;
@@ -306,6 +317,13 @@ fn start_up_error(e: &anyhow::Error) -> Option<String> {
         .then(|| format!("configuration error: BIND/PORT: cannot listen: {io}"))
 }
 
+/// `text` with every copy of the database URL printed as [`redact_url`] prints it. The driver's
+/// messages do not quote the URL today; an error chain is not ours to vouch for.
+fn scrub(text: &str, database_url: &str) -> String {
+    text.replace(database_url, &redact_url(database_url))
+}
+
+/// Opens the ledger, creating a missing SQLite file and migrating it (`serve`, `migrate`).
 async fn open(url: &str) -> anyhow::Result<Ledger> {
     let ledger = Ledger::connect(
         url,
@@ -319,8 +337,107 @@ async fn open(url: &str) -> anyhow::Result<Ledger> {
     Ok(ledger)
 }
 
+/// Opens the ledger for a command that only reads it. A SQLite file must exist already: a
+/// mistyped path must not become a new, empty ledger that then answers "no such payment". The
+/// schema must be current: reading never migrates, because an inspection may be run with
+/// read-only credentials, against a production ledger, by a newer binary than the instances
+/// serving it, and none of those should see their tables change under them. SQLite is opened
+/// read-only, so that nothing here can write to it.
+async fn open_for_reading(database_url: &str) -> anyhow::Result<Ledger> {
+    let url = match Backend::of(database_url) {
+        Some(Backend::Sqlite) => {
+            let options: sqlx::sqlite::SqliteConnectOptions = database_url.parse()?;
+            let path = options.get_filename();
+            let in_memory =
+                database_url.contains(":memory:") || database_url.contains("mode=memory");
+            if !in_memory && !path.exists() {
+                return Err(ConfigError {
+                    variable: "DATABASE_URL",
+                    problem: format!(
+                        "no ledger at {}: the file does not exist (`tmt-payments migrate` \
+                         creates one)",
+                        path.display()
+                    ),
+                }
+                .into());
+            }
+            // The last `mode` wins, so this also overrides a `mode=rwc` in the URL.
+            let separator = if database_url.contains('?') { '&' } else { '?' };
+            format!("{database_url}{separator}mode=ro")
+        }
+        _ => database_url.to_string(),
+    };
+    check_schema(&url, database_url).await?;
+    Ok(Ledger::connect(
+        &url,
+        PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        },
+    )
+    .await?)
+}
+
+/// Fails unless every migration this program knows has been applied to the database at `url`
+/// (`database_url` is what the messages show).
+async fn check_schema(url: &str, database_url: &str) -> anyhow::Result<()> {
+    use sqlx::{Connection, Row};
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    let (migrator, has_table) = match Backend::of(url) {
+        Some(Backend::Sqlite) => (
+            &SQLITE,
+            "SELECT COUNT(*) FROM sqlite_master \
+             WHERE type = 'table' AND name = '_sqlx_migrations'",
+        ),
+        _ => (
+            &POSTGRES,
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+        ),
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    let applied: Vec<i64> = if sqlx::query(has_table)
+        .fetch_one(&mut conn)
+        .await?
+        .try_get::<i64, _>(0)?
+        == 0
+    {
+        Vec::new()
+    } else {
+        sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?
+    };
+    conn.close().await?;
+    let missing: Vec<String> = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| m.version.to_string())
+        .collect();
+    let shown = redact_url(database_url);
+    if applied.is_empty() {
+        anyhow::bail!(
+            "{shown} holds no tmt-payments ledger (no migrations were ever applied); \
+             `tmt-payments migrate` creates one"
+        );
+    }
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the ledger at {shown} predates this program (migrations {} not applied); run \
+             `tmt-payments migrate` first",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 async fn payments(database_url: &str, command: PaymentsCommand) -> anyhow::Result<()> {
-    let ledger = open(database_url).await?;
+    let ledger = open_for_reading(database_url).await?;
     match command {
         PaymentsCommand::List {
             status,

@@ -19,7 +19,7 @@ pub struct CommonArgs {
     /// The ledger: `sqlite://path.db` or `postgres://user:password@host/db`. Default:
     /// `sqlite://tmt-payments.db` with a Stripe key, `sqlite://tmt-payments-sandbox.db` without
     /// one, so that sandbox payments never mix with real ones.
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// `pretty` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", global = true)]
@@ -54,7 +54,8 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "STRIPE_API_BASE",
-        default_value = "https://api.stripe.com"
+        default_value = "https://api.stripe.com",
+        hide_env_values = true
     )]
     pub stripe_api_base: String,
     /// Sent as `Stripe-Version` on every call.
@@ -179,6 +180,51 @@ pub fn parse_webhook_secrets(text: &str) -> Result<Vec<SecretString>, ConfigErro
     Ok(secrets)
 }
 
+/// `url` fit to print: the password of its user information and any `password` query
+/// parameter (libpq style, which sqlx accepts) replaced by `***`. Works on text that is not a
+/// valid URL too, since what fails to parse is exactly what error messages echo.
+pub fn redact_url(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    if let Some((scheme, after)) = url.split_once("://") {
+        out.push_str(scheme);
+        out.push_str("://");
+        rest = after;
+        // The last `@` before the path: a password may hold `@`, `:` or `?` unencoded.
+        let authority_end = rest.find(['/', '#']).unwrap_or(rest.len());
+        if let Some((userinfo, _)) = rest[..authority_end].rsplit_once('@') {
+            match userinfo.split_once(':') {
+                Some((user, password)) if !password.is_empty() => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                _ => out.push_str(userinfo),
+            }
+            out.push('@');
+            rest = &rest[userinfo.len() + 1..];
+        }
+    }
+    let Some((before, query)) = rest.split_once('?') else {
+        out.push_str(rest);
+        return out;
+    };
+    out.push_str(before);
+    out.push('?');
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value))
+                if !value.is_empty() && key.to_ascii_lowercase().ends_with("password") =>
+            {
+                format!("{key}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    out.push_str(&pairs.join("&"));
+    out
+}
+
 pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
     match Backend::of(url) {
         Some(Backend::Postgres) if url::Url::parse(url).is_err() => {
@@ -235,7 +281,10 @@ impl Config {
             .ok_or_else(|| {
                 bad(
                     "STRIPE_API_BASE",
-                    format!("'{}' is not an http(s) URL", args.stripe_api_base),
+                    format!(
+                        "'{}' is not an http(s) URL",
+                        redact_url(&args.stripe_api_base)
+                    ),
                 )
             })?;
         let api_version = args.stripe_api_version.trim().to_string();
@@ -434,6 +483,54 @@ mod tests {
         };
         f(&mut args);
         Config::from_args(&common, &args)
+    }
+
+    #[test]
+    fn urls_are_printed_without_their_password() {
+        for (url, printed) in [
+            (
+                "postgres://postgres:Sup3rSecretPw@db.internal:5432/tmt",
+                "postgres://postgres:***@db.internal:5432/tmt",
+            ),
+            (
+                "postgresql://u:p%40ss:w@h/db?sslmode=require",
+                "postgresql://u:***@h/db?sslmode=require",
+            ),
+            ("postgres://u:a@b@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://h/db?user=u&password=Sup3r&sslpassword=x",
+                "postgres://h/db?user=u&password=***&sslpassword=***",
+            ),
+            ("postgres://u:pa?ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://h?password=x", "postgres://h?password=***"),
+            (
+                "https://user:tok@proxy.example/v1",
+                "https://user:***@proxy.example/v1",
+            ),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://u:@h/db", "postgres://u:@h/db"),
+            ("postgres://h:5432/db", "postgres://h:5432/db"),
+            ("sqlite://tmt-payments.db", "sqlite://tmt-payments.db"),
+            (
+                "sqlite:///var/lib/tmt/ledger.db?mode=rwc",
+                "sqlite:///var/lib/tmt/ledger.db?mode=rwc",
+            ),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("not a url", "not a url"),
+            ("ftp://u:Sup3r@h:99999", "ftp://u:***@h:99999"),
+        ] {
+            assert_eq!(redact_url(url), printed, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_bad_api_base_is_echoed_without_its_password() {
+        let e = serve(|a| a.stripe_api_base = "ftp://u:Sup3rSecretPw@h".into())
+            .err()
+            .unwrap();
+        assert_eq!(e.variable, "STRIPE_API_BASE");
+        assert!(!e.problem.contains("Sup3rSecretPw"), "{e}");
+        assert!(e.problem.contains("u:***@h"), "{e}");
     }
 
     #[test]

@@ -228,3 +228,337 @@ fn webhook_sign_matches_the_library() {
         tmt_payments::stripe::signature::sign(b"{\"id\":\"evt_1\"}", "whsec_cli", 1_700_000_000)
     );
 }
+
+/// A database URL whose password must never be printed.
+const LEAKY_URL: &str = "postgres://postgres:Sup3rSecretPw@127.0.0.1:1/x";
+
+/// Every secret setting, each holding a value that contains "Sup3rSecret".
+fn with_secrets(c: &mut std::process::Command) -> &mut std::process::Command {
+    c.env("STRIPE_SECRET_KEY", "sk_test_Sup3rSecretKey")
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_Sup3rSecretHook")
+        .env("API_TOKENS", "Sup3rSecretToken-0123456789")
+        .env(
+            "STRIPE_API_BASE",
+            "https://user:Sup3rSecretBase@proxy.example",
+        )
+}
+
+fn all_output(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The subcommands listed under "Commands:" in a help text, `help` aside.
+fn listed_commands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn no_help_text_shows_a_secret() {
+    // Walk the command tree from the binary's own help, so that a new command is covered too.
+    let mut pending: Vec<Vec<String>> = vec![vec![]];
+    let mut seen = Vec::new();
+    while let Some(path) = pending.pop() {
+        for form in [
+            [path.clone(), vec!["--help".to_string()]].concat(),
+            [path.clone(), vec!["-h".to_string()]].concat(),
+            [vec!["help".to_string()], path.clone()].concat(),
+        ] {
+            let output = with_secrets(&mut command(LEAKY_URL))
+                .args(&form)
+                .output()
+                .unwrap();
+            let text = all_output(&output);
+            assert!(output.status.success(), "{form:?}: {text}");
+            assert!(
+                !text.contains("Sup3rSecret"),
+                "{form:?} shows a secret:\n{text}"
+            );
+        }
+        let output = command(LEAKY_URL)
+            .args(&path)
+            .arg("--help")
+            .output()
+            .unwrap();
+        for name in listed_commands(&String::from_utf8_lossy(&output.stdout)) {
+            pending.push([path.clone(), vec![name]].concat());
+        }
+        seen.push(path.join(" "));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "",
+            "events",
+            "events list",
+            "migrate",
+            "payments",
+            "payments list",
+            "payments show",
+            "sandbox",
+            "serve",
+            "webhook",
+            "webhook sign"
+        ],
+        "the walk found every command"
+    );
+}
+
+#[test]
+fn failures_with_an_unreachable_database_do_not_show_its_password() {
+    let runs: Vec<(&str, std::process::Child)> = [
+        ("migrate", vec!["migrate"]),
+        ("payments list", vec!["payments", "list"]),
+        ("payments show", vec!["payments", "show", "pi_x"]),
+        ("events list", vec!["events", "list"]),
+        ("serve", vec!["serve"]),
+    ]
+    .into_iter()
+    .map(|(name, args)| {
+        let child = with_secrets(&mut command(LEAKY_URL))
+            .env("PORT", "0")
+            .env("BIND", "127.0.0.1")
+            .env("RUST_LOG", "debug")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        (name, child)
+    })
+    .collect();
+    for (name, child) in runs {
+        let output = child.wait_with_output().unwrap();
+        let text = all_output(&output);
+        assert!(!output.status.success(), "{name} cannot succeed: {text}");
+        assert!(!text.trim().is_empty(), "{name} says why");
+        assert!(
+            !text.contains("Sup3rSecret"),
+            "{name} shows a secret:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn migrate_prints_the_sqlite_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let output = run(&db, &["migrate"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("ledger at {db} is up to date")
+    );
+}
+
+#[test]
+fn log_lines_print_urls_without_their_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let server = Server::start_logging(
+        &sqlite_url(dir.path()),
+        &[
+            ("STRIPE_SECRET_KEY", SECRET_KEY),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("STRIPE_API_BASE", "http://user:Sup3rSecretBase@127.0.0.1:9"),
+            ("RUST_LOG", "debug"),
+        ],
+        Some(&log),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("tmt-payments listening") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no start-up line:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(server);
+    assert!(text.contains("http://user:***@127.0.0.1:9"), "{text}");
+    assert!(!text.contains("Sup3rSecret"), "{text}");
+}
+
+#[tokio::test]
+async fn postgres_urls_are_printed_without_their_password() {
+    let Some(admin) = postgres_peer().await else {
+        return;
+    };
+    let db = fresh_postgres_database(&admin).await;
+    let parsed = url::Url::parse(&db).unwrap();
+    let output = run(&db, &["migrate"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    let line = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    match parsed.password() {
+        Some(password) => {
+            let mut shown = parsed.clone();
+            shown.set_password(Some("***")).unwrap();
+            assert_eq!(line, format!("ledger at {shown} is up to date"));
+            assert!(
+                line.contains(&format!("{}:***@", parsed.username())),
+                "{line}"
+            );
+            assert!(!line.contains(&format!(":{password}@")), "{line}");
+        }
+        None => assert_eq!(line, format!("ledger at {db} is up to date")),
+    }
+}
+
+#[test]
+fn read_only_commands_refuse_a_missing_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mistyped.db");
+    let db = format!("sqlite://{}", path.display());
+    for args in [
+        &["payments", "list"][..],
+        &["payments", "show", "pi_3Missing"],
+        &["events", "list", "--json"],
+    ] {
+        let output = run(&db, args);
+        let line = stderr_line(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("DATABASE_URL"), "{line}");
+        assert!(line.contains(&path.display().to_string()), "{line}");
+        assert!(line.contains("does not exist"), "{line}");
+        assert!(output.stdout.is_empty());
+        let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(created.is_empty(), "{args:?} created {created:?}");
+    }
+    // The commands that write still create the file.
+    assert!(run(&db, &["migrate"]).status.success());
+    assert!(path.exists());
+    let output = run(&db, &["payments", "list", "--json"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "[]");
+    let served = dir.path().join("served.db");
+    let server = Server::start(&format!("sqlite://{}", served.display()), &[]);
+    assert!(served.exists(), "serve creates its ledger");
+    drop(server);
+}
+
+#[tokio::test]
+async fn read_only_commands_never_migrate() {
+    use sqlx::{Connection, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let db = sqlite_url(dir.path());
+    // A ledger left by an older version: every migration but the last applied, as that version
+    // would have applied them.
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut names: Vec<_> = std::fs::read_dir(&migrations)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    let older = dir.path().join("older-migrations");
+    std::fs::create_dir(&older).unwrap();
+    for name in &names[..names.len() - 1] {
+        std::fs::copy(migrations.join(name), older.join(name)).unwrap();
+    }
+    let options: sqlx::sqlite::SqliteConnectOptions = db.parse().unwrap();
+    let mut conn = sqlx::SqliteConnection::connect_with(
+        &options
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate::Migrator::new(older.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let versions = || async {
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let rows = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect::<Vec<i64>>()
+    };
+    let before = versions().await;
+    assert_eq!(before.len(), names.len() - 1);
+    let last: i64 = names.last().unwrap().to_string_lossy()[..4]
+        .parse()
+        .unwrap();
+
+    for args in [&["payments", "list"][..], &["events", "list"]] {
+        let output = run(&db, args);
+        let line = stderr_line(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("tmt-payments migrate"), "{line}");
+        assert!(
+            line.contains(&format!("migrations {last} not applied")),
+            "{line}"
+        );
+        assert!(line.contains(&path.display().to_string()), "{line}");
+    }
+    assert_eq!(versions().await, before, "nothing was migrated");
+    assert!(run(&db, &["migrate"]).status.success());
+    assert_eq!(versions().await.last(), Some(&last));
+    let output = run(&db, &["payments", "list", "--json"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+
+    // A file that is not a ledger at all stays as it was.
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let output = run(
+        &format!("sqlite://{}", empty.display()),
+        &["events", "list"],
+    );
+    let line = stderr_line(&output);
+    assert_eq!(output.status.code(), Some(1), "{line}");
+    assert!(line.contains("no tmt-payments ledger"), "{line}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn read_only_commands_never_migrate_postgres() {
+    use sqlx::{Connection, Row};
+    let Some(admin) = postgres_peer().await else {
+        return;
+    };
+    let db = fresh_postgres_database(&admin).await;
+    let tables = || async {
+        let mut conn = sqlx::PgConnection::connect(&db).await.unwrap();
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+        conn.close().await.unwrap();
+        n
+    };
+    let output = run(&db, &["payments", "list"]);
+    let line = stderr_line(&output);
+    assert_eq!(output.status.code(), Some(1), "{line}");
+    assert!(line.contains("no tmt-payments ledger"), "{line}");
+    assert_eq!(tables().await, 0, "nothing was created");
+    assert!(run(&db, &["migrate"]).status.success());
+    assert!(tables().await > 0);
+    let output = run(&db, &["payments", "list", "--json"]);
+    assert!(output.status.success(), "{}", stderr_line(&output));
+}

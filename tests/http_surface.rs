@@ -4,7 +4,10 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use tmt_payments::http::access::RateLimit;
 use tmt_payments::http::CorsOrigins;
+use wiremock::matchers::method;
+use wiremock::Mock;
 
 const CLIENT_PATHS: [&str; 3] = [
     "/stripe_create_payment_intent",
@@ -121,6 +124,7 @@ async fn configured_origins_are_echoed_and_others_get_nothing() {
         .http
         .post(&url)
         .header("Origin", "https://tickets.example")
+        .header("content-type", "application/json")
         .body("{}")
         .send()
         .await
@@ -146,4 +150,98 @@ async fn configured_origins_are_echoed_and_others_get_nothing() {
         .headers()
         .get("access-control-allow-methods")
         .is_none());
+}
+
+#[tokio::test]
+async fn client_endpoints_take_only_application_json() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let send = |path: &str, content_type: Option<&str>, key: &str| {
+        let mut r = app
+            .http
+            .post(format!("{}{path}", app.address))
+            .header("Origin", "https://elsewhere.example")
+            .header("Idempotency-Key", key)
+            .body(json!({"data": {"amount": 5, "payment_intent_id": "pi_3Ct0000001"}}).to_string());
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        async move { read(r.send().await.unwrap()).await }
+    };
+    // What a page on any site can send without a preflight, and a few near misses.
+    let refused = [
+        Some("text/plain"),
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("text/json"),
+        Some("application/jsonp"),
+        None,
+    ];
+    for path in CLIENT_PATHS {
+        for content_type in refused {
+            let (status, headers, body) = send(path, content_type, "ct-key-1").await;
+            assert_eq!(status, 415, "{path} {content_type:?}");
+            assert_eq!(
+                body,
+                json!({
+                    "status": 415,
+                    "error": "El Content-Type debe ser application/json",
+                    "code": "unsupported_media_type"
+                })
+            );
+            assert_eq!(headers["access-control-allow-origin"], "*");
+        }
+    }
+    assert!(
+        app.stripe_requests().await.is_empty(),
+        "nothing reached Stripe"
+    );
+    let ledger = app.ledger().await;
+    assert!(ledger.list_payments(None, 10).await.unwrap().is_empty());
+    // Nor the idempotency table: the key is still free, so this is a first create, not a replay.
+    let (status, headers, _) = send(CLIENT_PATHS[0], Some("application/json"), "ct-key-1").await;
+    assert_eq!(status, 200);
+    assert!(headers.get("idempotent-replayed").is_none());
+    for (i, content_type) in [
+        "application/json; charset=utf-8",
+        "Application/JSON;Charset=UTF-8",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, _, body) =
+            send(CLIENT_PATHS[0], Some(content_type), &format!("ct-ok-{i}")).await;
+        assert_eq!(status, 200, "{content_type}: {body}");
+    }
+    assert_eq!(app.stripe_requests().await.len(), 3);
+}
+
+#[tokio::test]
+async fn refused_media_types_do_not_count_against_the_rate_limit() {
+    let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("1/min")).await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let create = |content_type: &str| {
+        let r = app
+            .http
+            .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", content_type)
+            .body(json!({"data": {"amount": 5}}).to_string());
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..3 {
+        assert_eq!(create("text/plain").await, 415);
+    }
+    assert_eq!(
+        create("application/json").await,
+        200,
+        "the budget is intact"
+    );
+    assert_eq!(create("application/json").await, 429);
 }

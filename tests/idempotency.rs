@@ -107,6 +107,7 @@ async fn malformed_keys_are_400() {
         let r = app
             .http
             .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
             .header(
                 "Idempotency-Key",
                 reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap(),
@@ -267,6 +268,7 @@ async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
         .unwrap();
     let gave_up = impatient
         .post(format!("{}/stripe_create_payment_intent", app.address))
+        .header("content-type", "application/json")
         .header("Idempotency-Key", "hang-up")
         .body(json!({"data": {"amount": 70}}).to_string())
         .send()

@@ -220,6 +220,7 @@ async fn idempotent_burst(c: &Cluster) {
         tasks.push(tokio::spawn(async move {
             let r = http
                 .post(url)
+                .header("content-type", "application/json")
                 .header("Idempotency-Key", "burst-key-1")
                 .body(body)
                 .send()
@@ -270,6 +271,7 @@ async fn idempotent_burst(c: &Cluster) {
     };
     let r = http
         .post(url(1))
+        .header("content-type", "application/json")
         .header("Idempotency-Key", "burst-key-1")
         .body(body.clone())
         .send()
@@ -284,6 +286,7 @@ async fn idempotent_burst(c: &Cluster) {
             .to_string();
     let r = http
         .post(url(2))
+        .header("content-type", "application/json")
         .header("Idempotency-Key", "burst-key-1")
         .body(other)
         .send()

@@ -108,6 +108,7 @@ async fn logs_carry_request_ids_and_never_a_secret() {
         ] {
             let mut r = http
                 .post(format!("{}{path}", server.address))
+                .header("content-type", "application/json")
                 .header("X-Request-Id", format!("rid-{format}-{path}"))
                 .body(body);
             if let Some(token) = auth {
@@ -230,6 +231,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
     let in_flight = tokio::spawn(async move {
         let r = reqwest::Client::new()
             .post(url)
+            .header("content-type", "application/json")
             .body(json!({"data": {"amount": 50}}).to_string())
             .send()
             .await;
@@ -282,6 +284,7 @@ async fn a_request_stuck_past_the_deadline_is_dropped_and_the_exit_is_still_clea
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()
             .post(url)
+            .header("content-type", "application/json")
             .body(json!({"data": {"amount": 50}}).to_string())
             .send()
             .await

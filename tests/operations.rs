@@ -54,10 +54,22 @@ async fn openapi_document_describes_the_four_functions() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(params, ["Idempotency-Key"]);
-    for status in ["200", "400", "409", "413", "422", "429", "500", "503"] {
+    for status in [
+        "200", "400", "409", "413", "415", "422", "429", "500", "503",
+    ] {
         assert!(create["responses"][status].is_object(), "create {status}");
     }
+    for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
+        assert!(
+            doc["paths"][path]["post"]["responses"]["415"].is_object(),
+            "{path} 415"
+        );
+    }
     let hook = &doc["paths"]["/stripe_webhook"]["post"];
+    assert!(
+        hook["responses"]["415"].is_null(),
+        "the webhook takes any Content-Type"
+    );
     assert_eq!(hook["parameters"][0]["name"], "Stripe-Signature");
     assert!(doc["components"]["securitySchemes"]["api_token"].is_object());
     assert_eq!(
@@ -156,6 +168,7 @@ async fn api_tokens_guard_confirm_and_get_only() {
         let mut r = app
             .http
             .post(format!("{}{path}", app.address))
+            .header("content-type", "application/json")
             .body(json!({"data": {"payment_intent_id": "pi_tok1", "amount": 5}}).to_string());
         if let Some(a) = auth {
             r = r.header("Authorization", a);
@@ -225,6 +238,7 @@ async fn create_rate_limit_per_client() {
         let r = app
             .http
             .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
             .header("X-Forwarded-For", client)
             .body(json!({"data": {"amount": 5}}).to_string());
         async move { read(r.send().await.unwrap()).await }
@@ -250,6 +264,84 @@ async fn create_rate_limit_per_client() {
 }
 
 #[tokio::test]
+async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
+    let app = spawn_app_with(|c| {
+        c.create_rate_limit = RateLimit::parse("3/min");
+        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    Mock::given(method("POST"))
+        .respond_with(CreateResponder)
+        .mount(&app.stripe)
+        .await;
+    let create = |client: String| {
+        let r = app
+            .http
+            .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
+            .header("X-Forwarded-For", client)
+            .body(json!({"data": {"amount": 5}}).to_string());
+        async move { read(r.send().await.unwrap()).await.0 }
+    };
+    // A card tester with one /64 picks a new address for every attempt.
+    for i in 1..=3 {
+        assert_eq!(create(format!("2001:db8:1:2::{i}")).await, 200);
+    }
+    assert_eq!(
+        create("2001:db8:1:2:ffff:ffff:ffff:ffff".into()).await,
+        429,
+        "the whole /64 is one client"
+    );
+    assert_eq!(
+        create("2001:db8:1:3::1".into()).await,
+        200,
+        "the next /64 is another client"
+    );
+    for _ in 0..3 {
+        assert_eq!(create("::ffff:198.51.100.9".into()).await, 200);
+    }
+    assert_eq!(
+        create("198.51.100.9".into()).await,
+        429,
+        "an IPv4-mapped address is its IPv4 client"
+    );
+    assert_eq!(create("198.51.100.10".into()).await, 200, "IPv4 by address");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = spawn_app_with(|c| c.api_tokens = vec![SecretString::from(TOKEN.to_string())]).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
+            "pi_tok1",
+            500,
+            "usd",
+            "succeeded",
+        )))
+        .mount(&app.stripe)
+        .await;
+    let get = |authorization: String| {
+        let r = app
+            .http
+            .post(format!("{}/stripe_get_payment_intent", app.address))
+            .header("content-type", "application/json")
+            .header("Authorization", authorization)
+            .body(json!({"data": {"payment_intent_id": "pi_tok1"}}).to_string());
+        async move { read(r.send().await.unwrap()).await.0 }
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(get(format!("{scheme} {TOKEN}")).await, 200, "{scheme}");
+    }
+    for refused in [
+        format!("Basic {TOKEN}"),
+        format!("Bearer{TOKEN}"),
+        TOKEN.to_string(),
+    ] {
+        assert_eq!(get(refused.clone()).await, 401, "{refused}");
+    }
+}
+
+#[tokio::test]
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
     let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("2/min")).await;
     Mock::given(method("POST"))
@@ -261,6 +353,7 @@ async fn forwarded_for_is_ignored_without_trusted_proxies() {
         let r = app
             .http
             .post(format!("{}/stripe_create_payment_intent", app.address))
+            .header("content-type", "application/json")
             .header("X-Forwarded-For", format!("203.0.113.{i}"))
             .body(json!({"data": {"amount": 5}}).to_string())
             .send()
@@ -281,7 +374,7 @@ fn documented(path: &str, status: u16, body: &Value) -> bool {
     match status {
         200 => true,
         500 => matches!(code, "stripe_error" | "stripe_unreachable"),
-        400 | 405 | 409 | 413 | 422 | 429 | 503 => {
+        400 | 405 | 409 | 413 | 415 | 422 | 429 | 503 => {
             tmt_payments::http::error::ERROR_CODES.contains(&code)
         }
         401 => path != "/stripe_webhook" && code == "unauthorized",
@@ -341,7 +434,11 @@ fn arbitrary_input_never_panics_nor_answers_an_undocumented_status() {
     });
     let send = |path: &str, body: Vec<u8>, signature: Option<String>| {
         runtime.block_on(async {
-            let mut r = app.http.post(format!("{}{path}", app.address)).body(body);
+            let mut r = app
+                .http
+                .post(format!("{}{path}", app.address))
+                .header("content-type", "application/json")
+                .body(body);
             if let Some(s) = signature {
                 r = r.header("Stripe-Signature", s);
             }

@@ -176,6 +176,7 @@ async fn postgres_stopped_and_restarted_under_load() {
     let get = || async {
         let r = http
             .post(format!("{}/stripe_get_payment_intent", server.address))
+            .header("content-type", "application/json")
             .body(json!({"data": {"payment_intent_id": "pi_outage1"}}).to_string())
             .send()
             .await

@@ -624,3 +624,152 @@ async fn sixty_four_concurrent_deliveries_all_land() {
     assert_eq!(ledger.list_events(100).await.unwrap().len(), 64);
     assert_eq!(ledger.list_payments(None, 100).await.unwrap().len(), 64);
 }
+
+/// Sends `head` and then `body` over a connection of its own, without ending a chunked body,
+/// and reads the one response: status, lower-cased headers, body.
+async fn raw_exchange(
+    app: &TestApp,
+    head: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 8192];
+    let (head_len, headers, status) = loop {
+        let n = stream.read(&mut buf).await.expect("an answer");
+        assert!(n > 0, "closed without an answer");
+        received.extend_from_slice(&buf[..n]);
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&received[..end]).to_string();
+            let mut lines = text.split("\r\n");
+            let status: u16 = lines
+                .next()
+                .unwrap()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                .collect();
+            break (end + 4, headers, status);
+        }
+    };
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("a Content-Length");
+    while received.len() < head_len + length {
+        let n = stream.read(&mut buf).await.expect("the whole body");
+        assert!(n > 0, "closed mid-body");
+        received.extend_from_slice(&buf[..n]);
+    }
+    let body =
+        serde_json::from_slice(&received[head_len..head_len + length]).unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn bodies_over_1_mib_get_the_json_413() {
+    let app = spawn_app().await;
+    let limit = 1024 * 1024;
+    let expected = json!({
+        "status": 413,
+        "error": "El cuerpo excede el tamaño máximo permitido",
+        "code": "body_too_large"
+    });
+    let signature = sign(b"{}", WEBHOOK_SECRET, now());
+
+    // A declared length one byte over the limit.
+    let head = format!(
+        "POST /stripe_webhook HTTP/1.1\r\nHost: test\r\nStripe-Signature: {signature}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        limit + 1
+    );
+    let (status, headers, body) = raw_exchange(&app, &head, &vec![b' '; limit + 1]).await;
+    assert_eq!(status, 413);
+    assert_eq!(body, expected);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json"),
+        "{headers:?}"
+    );
+
+    // No length declared: a chunked body that grows past the limit (sixteen 64 KiB chunks are
+    // exactly 1 MiB, then one byte more).
+    let head = format!(
+        "POST /stripe_webhook HTTP/1.1\r\nHost: test\r\nStripe-Signature: {signature}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let mut chunked = Vec::new();
+    for _ in 0..16 {
+        chunked.extend_from_slice(b"10000\r\n");
+        chunked.extend_from_slice(&[b' '; 0x10000]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"1\r\n \r\n");
+    let (status, headers, body) = raw_exchange(&app, &head, &chunked).await;
+    assert_eq!(status, 413);
+    assert_eq!(body, expected);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "application/json"),
+        "{headers:?}"
+    );
+    assert_eq!(event_count(&app).await, 0);
+
+    // Exactly 1 MiB is read, and then judged on its content.
+    let (status, body) = app.webhook(&" ".repeat(limit), Some(&signature)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("signature_mismatch"))
+    );
+}
+
+#[tokio::test]
+async fn the_webhook_takes_any_content_type() {
+    let app = spawn_app().await;
+    for (i, content_type) in [
+        Some("text/plain; charset=utf-8"),
+        Some("application/octet-stream"),
+        None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = event(
+            &format!("evt_ct_{i}"),
+            "payment_intent.created",
+            pi_object("processing", "TMT"),
+            now(),
+        );
+        let body = e.to_string();
+        let mut r = app
+            .http
+            .post(format!("{}/stripe_webhook", app.address))
+            .header(
+                "Stripe-Signature",
+                sign(body.as_bytes(), WEBHOOK_SECRET, now()),
+            )
+            .body(body);
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        let (status, _, response) = read(r.send().await.unwrap()).await;
+        assert_eq!(
+            (status, response),
+            (200, json!({"received": true})),
+            "{content_type:?}"
+        );
+    }
+    assert_eq!(event_count(&app).await, 3);
+}

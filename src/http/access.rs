@@ -121,8 +121,8 @@ impl Access {
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| digest(t.trim()));
+            .and_then(bearer_token)
+            .map(digest);
         let Some(presented) = presented else {
             metrics::counter!("tmt_unauthorized_total").increment(1);
             return Err(ApiError::Unauthorized);
@@ -162,12 +162,13 @@ impl Access {
             .unwrap_or(canonical(peer))
     }
 
-    /// Counts one create for `client`; refuses with the seconds to wait when over the limit.
+    /// Counts one create for `client` (by its [`rate_key`]); refuses with the seconds to wait
+    /// when over the limit.
     pub fn check_rate(&self, client: IpAddr) -> Result<(), ApiError> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        limiter.check_key(&client).map_err(|not_until| {
+        limiter.check_key(&rate_key(client)).map_err(|not_until| {
             metrics::counter!("tmt_rate_limited_total").increment(1);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
@@ -182,6 +183,23 @@ impl Access {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+    }
+}
+
+/// The token of `Bearer <token>`; the scheme name is case-insensitive (RFC 7235 §2.1).
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// What the create limit counts a client by. One IPv6 subscriber usually gets a whole /64 and
+/// can pick any address in it, so counting single IPv6 addresses would give a card tester an
+/// unlimited budget; an IPv4 address (or IPv4-mapped IPv6 address) counts on its own.
+fn rate_key(client: IpAddr) -> IpAddr {
+    match canonical(client) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
+        v4 => v4,
     }
 }
 
@@ -258,11 +276,26 @@ mod tests {
             "Bearer a-long-enough-token-1".parse().unwrap(),
         );
         assert!(access.check_token(&h).is_ok());
-        h.insert(
-            "authorization",
-            "Basic a-long-enough-token-1".parse().unwrap(),
-        );
-        assert!(access.check_token(&h).is_err());
+        for accepted in [
+            "bearer a-long-enough-token-1",
+            "BEARER a-long-enough-token-1",
+            "BeArEr a-long-enough-token-1",
+            "Bearer  a-long-enough-token-1",
+        ] {
+            h.insert("authorization", accepted.parse().unwrap());
+            assert!(access.check_token(&h).is_ok(), "{accepted}");
+        }
+        for refused in [
+            "Basic a-long-enough-token-1",
+            "Bearer",
+            "Bearer ",
+            "Bearera-long-enough-token-1",
+            "a-long-enough-token-1",
+            "Bearer a-long-enough-token-2",
+        ] {
+            h.insert("authorization", refused.parse().unwrap());
+            assert!(access.check_token(&h).is_err(), "{refused}");
+        }
         assert!(Access::new(&[], None, vec![])
             .check_token(&HeaderMap::new())
             .is_ok());
@@ -284,6 +317,47 @@ mod tests {
         assert!(
             access.check_rate("192.0.2.2".parse().unwrap()).is_ok(),
             "per client"
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            rate_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            rate_key(ip("2001:db8:1:2::1")),
+            rate_key(ip("2001:db8:1:2::2"))
+        );
+        assert_ne!(
+            rate_key(ip("2001:db8:1:2::1")),
+            rate_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(rate_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_ne!(rate_key(ip("192.0.2.7")), rate_key(ip("192.0.2.8")));
+
+        let access = Access::new(&[], RateLimit::parse("2/min"), vec![]);
+        assert!(access.check_rate(ip("2001:db8:1:2::1")).is_ok());
+        assert!(access.check_rate(ip("2001:db8:1:2:ffff::9")).is_ok());
+        assert!(
+            access.check_rate(ip("2001:db8:1:2::3")).is_err(),
+            "a third address of the same /64 is over the limit"
+        );
+        assert!(
+            access.check_rate(ip("2001:db8:1:3::1")).is_ok(),
+            "another /64"
+        );
+        assert!(access.check_rate(ip("192.0.2.7")).is_ok());
+        assert!(access.check_rate(ip("::ffff:192.0.2.7")).is_ok());
+        assert!(
+            access.check_rate(ip("192.0.2.7")).is_err(),
+            "an IPv4-mapped address is the IPv4 client"
+        );
+        assert!(
+            access.check_rate(ip("192.0.2.8")).is_ok(),
+            "IPv4 by address"
         );
     }
 }

@@ -19,6 +19,8 @@ pub enum ApiError {
     InvalidBody,
     #[error("body over the size limit")]
     BodyTooLarge,
+    #[error("Content-Type is not application/json")]
+    UnsupportedMediaType,
     /// Carries the `Allow` header's value.
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
@@ -65,6 +67,11 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
             S::PAYLOAD_TOO_LARGE,
             "body_too_large",
             "El cuerpo excede el tamaño máximo permitido",
+        ),
+        A::UnsupportedMediaType => fixed(
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "El Content-Type debe ser application/json",
         ),
         A::MethodNotAllowed(_) => fixed(
             S::METHOD_NOT_ALLOWED,
@@ -278,6 +285,7 @@ impl ApiError {
 pub const ERROR_CODES: &[&str] = &[
     "invalid_body",
     "body_too_large",
+    "unsupported_media_type",
     "method_not_allowed",
     "not_found",
     "amount_invalid",
@@ -417,6 +425,7 @@ mod tests {
         let all = vec![
             ApiError::InvalidBody,
             ApiError::BodyTooLarge,
+            ApiError::UnsupportedMediaType,
             ApiError::MethodNotAllowed("POST"),
             ApiError::NotFound,
             ApiError::IdempotencyKeyInvalid,

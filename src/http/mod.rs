@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -22,7 +23,8 @@ use tracing::Instrument;
 
 use crate::ledger::IdempotencyKey;
 use crate::payments::{
-    ConfirmedData, CreateInput, CreatedData, PaymentIntentData, PaymentIntentInput, Payments,
+    ConfirmedData, CreateInput, CreatedData, Error as PaymentsError, PaymentIntentData,
+    PaymentIntentInput, Payments,
 };
 use access::Access;
 use envelope::{Envelope, Success, CLIENT_BODY_LIMIT};
@@ -59,6 +61,7 @@ pub fn router(state: AppState) -> Router {
             .options(preflight)
             .fallback(|| async { ApiError::MethodNotAllowed("POST, OPTIONS") })
             .layer(DefaultBodyLimit::max(CLIENT_BODY_LIMIT))
+            .layer(middleware::from_fn(require_json))
     };
     Router::new()
         .route(CLIENT_ROUTES[0], client(post(create)))
@@ -78,6 +81,18 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(middleware::from_fn(observe))
         .with_state(state)
+}
+
+/// A client endpoint reads only `application/json`. A page on any site may POST `text/plain`
+/// or a form across origins without a CORS preflight; refusing those makes every browser call
+/// a preflighted one, so that `CORS_ORIGINS` really decides who can call (SPEC §2). This runs
+/// before any extractor: a refused request counts against no rate limit and reaches neither
+/// Stripe nor the ledger.
+async fn require_json(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && !envelope::is_json(request.headers()) {
+        return ApiError::UnsupportedMediaType.into_response();
+    }
+    next.run(request).await
 }
 
 /// Passes only requests that carry a configured API token (when `API_TOKENS` is set).
@@ -125,6 +140,7 @@ impl FromRequestParts<AppState> for WithinRateLimit {
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
         (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
         (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -169,6 +185,7 @@ pub async fn create(
         (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable", body = error::ErrorBody),
     )
@@ -193,6 +210,7 @@ pub async fn confirm(
         (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
         (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable", body = error::ErrorBody),
     )
@@ -226,16 +244,33 @@ pub struct Received {
         (status = 500, description = "Not recorded; Stripe retries", body = error::ErrorBody),
     )
 )]
-pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    // A header that is there but not text is malformed, not missing.
-    let signature = headers
-        .get("stripe-signature")
-        .map(|v| v.to_str().unwrap_or(""));
-    let now = chrono::Utc::now().timestamp();
-    match state.payments.webhook(signature, &body, now).await {
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // Read here rather than rejected by axum, whose 413 would be text/plain.
+    let outcome = match body {
+        Ok(body) => {
+            // A header that is there but not text is malformed, not missing.
+            let signature = headers
+                .get("stripe-signature")
+                .map(|v| v.to_str().unwrap_or(""));
+            let now = chrono::Utc::now().timestamp();
+            state
+                .payments
+                .webhook(signature, &body, now)
+                .await
+                .map_err(ApiError::from)
+        }
+        Err(rejection) => Err(envelope::unreadable_body(
+            rejection,
+            ApiError::from(PaymentsError::EventInvalid),
+        )),
+    };
+    match outcome {
         Ok(_) => axum::Json(Received { received: true }).into_response(),
         Err(e) => {
-            let e = ApiError::from(e);
             if e.status().is_client_error() {
                 metrics::counter!("tmt_webhook_rejections_total", "reason" => e.code())
                     .increment(1);
