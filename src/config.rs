@@ -1,4 +1,4 @@
-//! Every setting is a flag and an environment variable (SPEC §9). Values arrive as text and are
+//! Every setting is a flag and an environment variable (README, "Configuration"). Values arrive as text and are
 //! checked here, so that a bad one stops start-up with one line naming the variable — and a
 //! secret's value is never echoed back in that line.
 
@@ -110,7 +110,7 @@ pub struct Config {
     pub database_url: String,
     pub database_pool: PoolSettings,
     pub idempotency_stale: Duration,
-    /// `None` runs the embedded sandbox (SPEC §10).
+    /// `None` runs the embedded sandbox (docs/sandbox.md).
     pub stripe_secret_key: Option<SecretString>,
     pub stripe_webhook_secrets: Vec<SecretString>,
     pub stripe_api_base: String,

@@ -1,5 +1,5 @@
 //! tmt-payments: card payments for the TMT ticket platform through Stripe PaymentIntents.
-//! The contract is SPEC.md; the README says how to run it.
+//! The contract as built is docs/contract.md; the README says how to run and operate it.
 
 #![recursion_limit = "256"]
 

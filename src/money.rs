@@ -135,7 +135,7 @@ impl Currency {
             })
     }
 
-    /// Exact major → minor conversion, rounding half away from zero as SPEC §3 gives it.
+    /// Exact major → minor conversion, rounding half away from zero as docs/contract.md §3 gives it.
     /// `None` when the result does not fit in an `i64`.
     pub fn to_minor(&self, major: Decimal) -> Option<i64> {
         let away = RoundingStrategy::MidpointAwayFromZero;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 
-/// Bodies of the three client endpoints are at most this big (SPEC §2).
+/// Bodies of the three client endpoints are at most this big (docs/contract.md §2).
 pub const CLIENT_BODY_LIMIT: usize = 64 * 1024;
 
 /// A request: `{"data": {...}}`. Anything else (not JSON, not an object, no object under `data`)

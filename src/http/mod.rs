@@ -1,34 +1,35 @@
-//! The HTTP surface: routes, CORS, method and size rules, and the four handlers.
+//! The HTTP surface: routes, CORS, method, media type and size rules, access control, request
+//! ids and metrics. The handlers live in `payments` (client endpoints), `webhook` (Stripe) and
+//! `ops` (operators); `error` decides every failure's status, code and message.
 
 pub mod access;
 pub mod envelope;
 pub mod error;
 pub mod openapi;
+pub mod ops;
+pub mod payments;
+pub mod webhook;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
-use serde_json::json;
 use tracing::Instrument;
 
-use crate::ledger::IdempotencyKey;
-use crate::payments::{
-    ConfirmedData, CreateInput, CreatedData, Error as PaymentsError, PaymentIntentData,
-    PaymentIntentInput, Payments,
-};
+use crate::payments::Payments;
 use access::Access;
-use envelope::{Envelope, Success, CLIENT_BODY_LIMIT};
+use envelope::CLIENT_BODY_LIMIT;
 use error::ApiError;
+use ops::{healthz, metrics, openapi_json, readyz};
+use payments::{confirm, create, get_payment_intent};
+use webhook::webhook;
 
 /// Stripe events can carry large objects; they get more room than client bodies.
 pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
@@ -85,7 +86,7 @@ pub fn router(state: AppState) -> Router {
 
 /// A client endpoint reads only `application/json`. A page on any site may POST `text/plain`
 /// or a form across origins without a CORS preflight; refusing those makes every browser call
-/// a preflighted one, so that `CORS_ORIGINS` really decides who can call (SPEC §2). This runs
+/// a preflighted one, so that `CORS_ORIGINS` really decides who can call (docs/contract.md §2). This runs
 /// before any extractor: a refused request counts against no rate limit and reaches neither
 /// Stripe nor the ledger.
 async fn require_json(request: Request, next: Next) -> Response {
@@ -124,208 +125,6 @@ impl FromRequestParts<AppState> for WithinRateLimit {
         let client = state.access.client_ip(peer, &parts.headers);
         state.access.check_rate(client).map(|()| WithinRateLimit)
     }
-}
-
-#[utoipa::path(
-    post,
-    path = "/stripe_create_payment_intent",
-    tag = "payments",
-    request_body = Envelope<CreateInput>,
-    params(("Idempotency-Key" = Option<String>, Header,
-            description = "1-255 printable ASCII characters; makes a retried create safe (SPEC §7)")),
-    responses(
-        (status = 200, description = "Created", body = Success<CreatedData>,
-         headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
-        (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
-        (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
-         headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable", body = error::ErrorBody),
-    )
-)]
-pub async fn create(
-    State(state): State<AppState>,
-    _limit: WithinRateLimit,
-    headers: HeaderMap,
-    Envelope { data }: Envelope,
-) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(IdempotencyKey::parse)
-                .ok_or(ApiError::IdempotencyKeyInvalid)?,
-        ),
-    };
-    let created = state.payments.create(&data, key.as_ref()).await?;
-    let mut response = Success::new(created.data).into_response();
-    if created.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
-}
-
-#[utoipa::path(
-    post,
-    path = "/stripe_confirm_payment",
-    tag = "payments",
-    request_body = Envelope<PaymentIntentInput>,
-    security((), ("api_token" = [])),
-    responses(
-        (status = 200, description = "The payment succeeded", body = Success<ConfirmedData>),
-        (status = 400, description = "Invalid body or id, or payment_not_completed", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable", body = error::ErrorBody),
-    )
-)]
-pub async fn confirm(
-    State(state): State<AppState>,
-    _auth: Authorized,
-    Envelope { data }: Envelope,
-) -> Result<Success<ConfirmedData>, ApiError> {
-    Ok(Success::new(state.payments.confirm(&data).await?))
-}
-
-#[utoipa::path(
-    post,
-    path = "/stripe_get_payment_intent",
-    tag = "payments",
-    request_body = Envelope<PaymentIntentInput>,
-    security((), ("api_token" = [])),
-    responses(
-        (status = 200, description = "The PaymentIntent", body = Success<PaymentIntentData>),
-        (status = 400, description = "Invalid body or id", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable", body = error::ErrorBody),
-    )
-)]
-pub async fn get_payment_intent(
-    State(state): State<AppState>,
-    _auth: Authorized,
-    Envelope { data }: Envelope,
-) -> Result<Success<PaymentIntentData>, ApiError> {
-    Ok(Success::new(state.payments.get(&data).await?))
-}
-
-/// The webhook's answer once an event is on disk.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Received {
-    pub received: bool,
-}
-
-/// Raw bytes, never `Json`: the signature covers the exact body.
-#[utoipa::path(
-    post,
-    path = "/stripe_webhook",
-    tag = "webhooks",
-    request_body(content = Object, description = "A Stripe Event, as Stripe sent it", content_type = "application/json"),
-    params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex>[,v1=<hex>…]")),
-    responses(
-        (status = 200, description = "Recorded (or already recorded)", body = Received),
-        (status = 400, description = "Signature missing, unparseable, without v1, not matching, outside the tolerance, or body not an Event", body = error::ErrorBody),
-        (status = 405, description = "Not POST", body = error::ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = error::ErrorBody),
-        (status = 500, description = "Not recorded; Stripe retries", body = error::ErrorBody),
-    )
-)]
-pub async fn webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    // Read here rather than rejected by axum, whose 413 would be text/plain.
-    let outcome = match body {
-        Ok(body) => {
-            // A header that is there but not text is malformed, not missing.
-            let signature = headers
-                .get("stripe-signature")
-                .map(|v| v.to_str().unwrap_or(""));
-            let now = chrono::Utc::now().timestamp();
-            state
-                .payments
-                .webhook(signature, &body, now)
-                .await
-                .map_err(ApiError::from)
-        }
-        Err(rejection) => Err(envelope::unreadable_body(
-            rejection,
-            ApiError::from(PaymentsError::EventInvalid),
-        )),
-    };
-    match outcome {
-        Ok(_) => axum::Json(Received { received: true }).into_response(),
-        Err(e) => {
-            if e.status().is_client_error() {
-                metrics::counter!("tmt_webhook_rejections_total", "reason" => e.code())
-                    .increment(1);
-                tracing::warn!(code = e.code(), "webhook rejected");
-            }
-            e.into_response()
-        }
-    }
-}
-
-async fn healthz() -> Response {
-    (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
-}
-
-/// Ready when the database answers (within 2 s) and can write (a probe row is written and
-/// deleted; its answer is reused for a second). The Stripe configuration was loaded at start.
-async fn readyz(State(state): State<AppState>) -> Response {
-    let ledger = &state.payments.ledger;
-    let check = async {
-        ledger
-            .ping()
-            .await
-            .map_err(|_| ApiError::NotReady("database unreachable"))?;
-        ledger.probe_write().await.map_err(ApiError::from)
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(2), check)
-        .await
-        .unwrap_or(Err(ApiError::NotReady("database unreachable")));
-    match outcome {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(json!({"status": "ready", "database": "ok", "stripe": state.stripe_mode})),
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::warn!(code = e.code(), error = %e, "not ready");
-            e.into_response()
-        }
-    }
-}
-
-async fn metrics() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::prometheus::render(),
-    )
-        .into_response()
-}
-
-async fn openapi_json() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        openapi::document_json(),
-    )
-        .into_response()
 }
 
 /// Request id, access log line and request metrics for every request.
@@ -401,7 +200,7 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// Every response, errors included, carries the CORS origin header (SPEC §2).
+/// Every response, errors included, carries the CORS origin header (docs/contract.md §2).
 async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let is_options = request.method() == Method::OPTIONS;

@@ -17,10 +17,10 @@ use crate::payments::{ConfirmedData, CreatedData, PaymentIntentData};
                        Error messages are Spanish; `code` is stable English for programs."
     ),
     paths(
-        super::create,
-        super::confirm,
-        super::get_payment_intent,
-        super::webhook
+        super::payments::create,
+        super::payments::confirm,
+        super::payments::get_payment_intent,
+        super::webhook::webhook
     ),
     components(schemas(ErrorBody, StripeDetails, CreatedData, ConfirmedData, PaymentIntentData)),
     modifiers(&BearerToken),

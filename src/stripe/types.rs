@@ -95,9 +95,9 @@ macro_rules! lenient_enum {
     };
 }
 
-/// The statuses an object kind goes through, and which of them never change again (SPEC §8,
-/// §11). The ledger's SQL is built from [`Lifecycle::FINAL`], so the rule has one definition per
-/// object kind.
+/// The statuses an object kind goes through, and which of them never change again
+/// (docs/contract.md §8). The ledger's SQL is built from [`Lifecycle::FINAL`], so the rule has
+/// one definition per object kind.
 pub trait Lifecycle: Sized {
     const FINAL: &'static [&'static str];
 
@@ -236,7 +236,7 @@ impl EventType {
         }
     }
 
-    /// The PaymentIntent event types that move a payment's status (SPEC §6).
+    /// The PaymentIntent event types that move a payment's status (docs/contract.md §6).
     pub fn moves_payment(&self) -> bool {
         use EventType::*;
         matches!(
