@@ -203,6 +203,7 @@ async fn a_key_left_by_a_dead_request_is_taken_over_after_the_stale_delay() {
         .ledger()
         .await
         .claim_key(
+            tmt_payments::ledger::Scope::Create,
             &tmt_payments::ledger::IdempotencyKey::parse("orphan").unwrap(),
             &fingerprint,
             Duration::from_secs(60),

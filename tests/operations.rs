@@ -29,7 +29,7 @@ async fn health_and_readiness() {
 }
 
 #[tokio::test]
-async fn openapi_document_describes_the_four_functions() {
+async fn openapi_document_describes_every_function() {
     let app = spawn_app().await;
     let (status, _, body) = app.get("/openapi.json").await;
     assert_eq!(status, 200);
@@ -40,9 +40,11 @@ async fn openapi_document_describes_the_four_functions() {
     assert_eq!(
         paths,
         [
+            "/stripe_cancel_payment_intent",
             "/stripe_confirm_payment",
             "/stripe_create_payment_intent",
             "/stripe_get_payment_intent",
+            "/stripe_refund_payment",
             "/stripe_webhook"
         ]
     );
@@ -59,7 +61,12 @@ async fn openapi_document_describes_the_four_functions() {
     ] {
         assert!(create["responses"][status].is_object(), "create {status}");
     }
-    for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
+    for path in [
+        "/stripe_confirm_payment",
+        "/stripe_get_payment_intent",
+        "/stripe_refund_payment",
+        "/stripe_cancel_payment_intent",
+    ] {
         assert!(
             doc["paths"][path]["post"]["responses"]["415"].is_object(),
             "{path} 415"
@@ -143,7 +150,7 @@ async fn request_ids_are_taken_or_made_and_echoed() {
 const TOKEN: &str = "tok_0123456789abcdef";
 
 #[tokio::test]
-async fn api_tokens_guard_confirm_and_get_only() {
+async fn api_tokens_guard_every_client_endpoint_but_create() {
     let app = spawn_app_with(|c| {
         c.api_tokens = vec![
             SecretString::from("tok_old_0123456789ab".to_string()),
@@ -175,6 +182,12 @@ async fn api_tokens_guard_confirm_and_get_only() {
         }
         async move { read(r.send().await.unwrap()).await }
     };
+    for path in ["/stripe_refund_payment", "/stripe_cancel_payment_intent"] {
+        let (status, _, _) = call(path, None).await;
+        assert_eq!(status, 401, "{path} needs a token");
+        let (status, _, body) = call(path, Some("Bearer tok_0123456789abcdef")).await;
+        assert_ne!(status, 401, "{path} with a token: {body}");
+    }
     for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
         for auth in [
             None,
@@ -220,7 +233,9 @@ async fn api_tokens_guard_confirm_and_get_only() {
         .iter()
         .filter(|r| r.url.path() == "/v1/payment_intents/pi_tok1")
         .count();
-    assert_eq!(reads, 4, "only the four authorised calls reached Stripe");
+    // Confirm and get twice each, the refund's read once; the cancel found the payment final
+    // in the ledger.
+    assert_eq!(reads, 5, "only the authorised calls reached Stripe");
 }
 
 #[tokio::test]

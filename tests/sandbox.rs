@@ -425,7 +425,7 @@ async fn offline_success_flow() {
         seen,
         [
             ("payment_intent.created", "applied"),
-            ("charge.succeeded", "unhandled"),
+            ("charge.succeeded", "applied"),
             ("payment_intent.succeeded", "applied")
         ]
     );

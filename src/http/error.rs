@@ -141,6 +141,44 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 "payment_not_completed",
                 format!("El pago no fue completado. Estado: {status}"),
             ),
+            P::RefundAmountInvalid => fixed(
+                S::BAD_REQUEST,
+                "amount_invalid",
+                "El monto del reembolso debe ser mayor a 0",
+            ),
+            P::RefundReasonInvalid => fixed(
+                S::BAD_REQUEST,
+                "reason_invalid",
+                "Motivo de reembolso inválido",
+            ),
+            P::CancelReasonInvalid => fixed(
+                S::BAD_REQUEST,
+                "reason_invalid",
+                "Motivo de cancelación inválido",
+            ),
+            P::PaymentNotRefundable(status) => (
+                S::BAD_REQUEST,
+                "payment_not_refundable",
+                format!("El pago no puede ser reembolsado. Estado: {status}"),
+            ),
+            P::RefundExceedsRemaining {
+                remaining,
+                currency,
+            } => (
+                S::BAD_REQUEST,
+                "refund_exceeds_remaining",
+                format!("El monto excede lo que queda por reembolsar: {remaining} {currency}"),
+            ),
+            P::PaymentAlreadySucceeded => fixed(
+                S::BAD_REQUEST,
+                "payment_already_succeeded",
+                "El pago ya fue completado; use un reembolso",
+            ),
+            P::PaymentProcessing => fixed(
+                S::BAD_REQUEST,
+                "payment_processing",
+                "El pago está en proceso y no puede cancelarse",
+            ),
             P::IdempotencyKeyReused => fixed(
                 S::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -302,6 +340,11 @@ pub const ERROR_CODES: &[&str] = &[
     "payment_intent_id_required",
     "payment_intent_id_invalid",
     "payment_not_completed",
+    "reason_invalid",
+    "payment_not_refundable",
+    "refund_exceeds_remaining",
+    "payment_already_succeeded",
+    "payment_processing",
     "stripe_error",
     "stripe_unreachable",
     "signature_missing",
@@ -448,6 +491,18 @@ mod tests {
             p(PaymentsError::PaymentNotCompleted(
                 PaymentIntentStatus::Processing,
             )),
+            p(PaymentsError::RefundAmountInvalid),
+            p(PaymentsError::RefundReasonInvalid),
+            p(PaymentsError::CancelReasonInvalid),
+            p(PaymentsError::PaymentNotRefundable(
+                PaymentIntentStatus::Processing,
+            )),
+            p(PaymentsError::RefundExceedsRemaining {
+                remaining: "1.00".into(),
+                currency: "USD".into(),
+            }),
+            p(PaymentsError::PaymentAlreadySucceeded),
+            p(PaymentsError::PaymentProcessing),
             p(PaymentsError::IdempotencyKeyReused),
             p(PaymentsError::IdempotencyKeyInProgress),
             ApiError::from(stripe(Some("m"))),

@@ -28,7 +28,7 @@ use access::Access;
 use envelope::CLIENT_BODY_LIMIT;
 use error::ApiError;
 use ops::{healthz, metrics, openapi_json, readyz};
-use payments::{confirm, create, get_payment_intent};
+use payments::{cancel, confirm, create, get_payment_intent, refund};
 use webhook::webhook;
 
 /// Stripe events can carry large objects; they get more room than client bodies.
@@ -50,10 +50,12 @@ pub struct AppState {
     pub stripe_mode: &'static str,
 }
 
-const CLIENT_ROUTES: [&str; 3] = [
+const CLIENT_ROUTES: [&str; 5] = [
     "/stripe_create_payment_intent",
     "/stripe_confirm_payment",
     "/stripe_get_payment_intent",
+    "/stripe_refund_payment",
+    "/stripe_cancel_payment_intent",
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -68,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .route(CLIENT_ROUTES[0], client(post(create)))
         .route(CLIENT_ROUTES[1], client(post(confirm)))
         .route(CLIENT_ROUTES[2], client(post(get_payment_intent)))
+        .route(CLIENT_ROUTES[3], client(post(refund)))
+        .route(CLIENT_ROUTES[4], client(post(cancel)))
         .route(
             "/stripe_webhook",
             post(webhook)

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, StripeDetails};
-use crate::payments::{ConfirmedData, CreatedData, PaymentIntentData};
+use crate::payments::{CanceledData, ConfirmedData, CreatedData, PaymentIntentData, RefundedData};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,9 +20,19 @@ use crate::payments::{ConfirmedData, CreatedData, PaymentIntentData};
         super::payments::create,
         super::payments::confirm,
         super::payments::get_payment_intent,
+        super::payments::refund,
+        super::payments::cancel,
         super::webhook::webhook
     ),
-    components(schemas(ErrorBody, StripeDetails, CreatedData, ConfirmedData, PaymentIntentData)),
+    components(schemas(
+        ErrorBody,
+        StripeDetails,
+        CreatedData,
+        ConfirmedData,
+        PaymentIntentData,
+        RefundedData,
+        CanceledData
+    )),
     modifiers(&BearerToken),
     tags(
         (name = "payments", description = "Called by the platform's front ends and back end"),

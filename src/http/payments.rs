@@ -1,17 +1,50 @@
 //! The client endpoints of the payment functions: each hands the request's `data` to its use
 //! case and answers with the success envelope or the error table's answer.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 use super::envelope::{Envelope, Success};
 use super::error::{self, ApiError};
 use super::{AppState, Authorized, WithinRateLimit};
 use crate::ledger::IdempotencyKey;
 use crate::payments::{
-    ConfirmedData, CreateInput, CreatedData, PaymentIntentData, PaymentIntentInput,
+    Answer, CancelInput, CanceledData, ConfirmedData, CreateInput, CreatedData, PaymentIntentData,
+    PaymentIntentInput, RefundInput, RefundedData,
 };
+
+/// The `Idempotency-Key` header, when there is one: 1–255 printable ASCII characters.
+pub struct OptionalIdempotencyKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalIdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(OptionalIdempotencyKey(None)),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(IdempotencyKey::parse)
+                .map(|key| OptionalIdempotencyKey(Some(key)))
+                .ok_or(ApiError::IdempotencyKeyInvalid),
+        }
+    }
+}
+
+/// A write's answer in the success envelope, marked when it is a replay.
+fn answer<T: Serialize>(answer: Answer<T>) -> Response {
+    let mut response = Success::new(answer.data).into_response();
+    if answer.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
 
 #[utoipa::path(
     post,
@@ -38,26 +71,10 @@ use crate::payments::{
 pub async fn create(
     State(state): State<AppState>,
     _limit: WithinRateLimit,
-    headers: HeaderMap,
+    OptionalIdempotencyKey(key): OptionalIdempotencyKey,
     Envelope { data }: Envelope,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(IdempotencyKey::parse)
-                .ok_or(ApiError::IdempotencyKeyInvalid)?,
-        ),
-    };
-    let created = state.payments.create(&data, key.as_ref()).await?;
-    let mut response = Success::new(created.data).into_response();
-    if created.replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    Ok(answer(state.payments.create(&data, key.as_ref()).await?))
 }
 
 #[utoipa::path(
@@ -108,4 +125,60 @@ pub async fn get_payment_intent(
     Envelope { data }: Envelope,
 ) -> Result<Success<PaymentIntentData>, ApiError> {
     Ok(Success::new(state.payments.get(&data).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/stripe_refund_payment",
+    tag = "payments",
+    request_body = Envelope<RefundInput>,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "1-255 printable ASCII characters; makes a retried refund safe (keys are per function)")),
+    security((), ("api_token" = [])),
+    responses(
+        (status = 200, description = "Refunded (the refund's own status says whether it went through)", body = Success<RefundedData>,
+         headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
+        (status = 400, description = "Invalid body, id, amount, reason, metadata or Idempotency-Key; payment_not_refundable; refund_exceeds_remaining", body = error::ErrorBody),
+        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
+        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
+        (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
+        (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
+        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+    )
+)]
+pub async fn refund(
+    State(state): State<AppState>,
+    _auth: Authorized,
+    OptionalIdempotencyKey(key): OptionalIdempotencyKey,
+    Envelope { data }: Envelope,
+) -> Result<Response, ApiError> {
+    Ok(answer(state.payments.refund(&data, key.as_ref()).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/stripe_cancel_payment_intent",
+    tag = "payments",
+    request_body = Envelope<CancelInput>,
+    security((), ("api_token" = [])),
+    responses(
+        (status = 200, description = "Canceled (also when it already was)", body = Success<CanceledData>),
+        (status = 400, description = "Invalid body, id or reason; payment_already_succeeded; payment_processing", body = error::ErrorBody),
+        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
+        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
+        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+    )
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    _auth: Authorized,
+    Envelope { data }: Envelope,
+) -> Result<Success<CanceledData>, ApiError> {
+    Ok(Success::new(state.payments.cancel(&data).await?))
 }

@@ -6,8 +6,11 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use super::payments::apply_to_payment;
+use super::refunds::{apply_charge, apply_dispute, apply_refund, Source};
 use super::{column, now_iso, Ledger, LedgerError};
-use crate::stripe::types::{Event, EventObjectKind, EventType, PaymentIntent};
+use crate::stripe::types::{
+    ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
+};
 
 /// What became of a webhook event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,6 +45,12 @@ impl Outcome {
 pub enum Effect {
     /// A PaymentIntent event of a type that moves the payment's status.
     Payment(Box<PaymentIntent>),
+    /// A refund created or moved (`refund.*`, `charge.refund.updated`).
+    Refund(Box<Refund>),
+    /// A dispute opened or moved (`charge.dispute.*`).
+    Dispute(Box<Dispute>),
+    /// A Charge object to keep (`charge.*`), with the refunds it may embed.
+    Charge(Box<ChargeRef>, Box<Value>),
     /// Recorded only.
     None,
 }
@@ -74,18 +83,28 @@ impl IncomingEvent {
         }
         .and_then(Value::as_str)
         .map(str::to_string);
-        let effect = match PaymentIntent::from_value(object) {
-            Some(pi) if event.event_type.moves_payment() => Effect::Payment(Box::new(pi)),
-            None if event.event_type.moves_payment() => {
-                tracing::warn!(
-                    event_id = %event.id,
-                    event_type = %event.event_type,
-                    "event object is not a PaymentIntent; recorded as unhandled"
-                );
-                Effect::None
+        let effect = match event.event_type.object_kind() {
+            _ if event.event_type.moves_payment() => {
+                PaymentIntent::from_value(object).map(|pi| Effect::Payment(Box::new(pi)))
             }
-            _ => Effect::None,
-        };
+            EventObjectKind::Refund => {
+                Refund::from_value(object).map(|r| Effect::Refund(Box::new(r)))
+            }
+            EventObjectKind::Dispute => {
+                Dispute::from_value(object).map(|d| Effect::Dispute(Box::new(d)))
+            }
+            EventObjectKind::Charge => ChargeRef::from_value(object)
+                .map(|c| Effect::Charge(Box::new(c), Box::new(object.clone()))),
+            EventObjectKind::PaymentIntent | EventObjectKind::Unknown => Some(Effect::None),
+        }
+        .unwrap_or_else(|| {
+            tracing::warn!(
+                event_id = %event.id,
+                event_type = %event.event_type,
+                "event object is not what its type says; recorded as unhandled"
+            );
+            Effect::None
+        });
         IncomingEvent {
             id: event.id.clone(),
             event_type: event.event_type.clone(),
@@ -100,7 +119,7 @@ impl IncomingEvent {
     pub fn payment_status(&self) -> Option<&str> {
         match &self.effect {
             Effect::Payment(pi) => Some(pi.status.as_str()),
-            Effect::None => None,
+            _ => None,
         }
     }
 }
@@ -194,8 +213,8 @@ async fn record_and_apply(
     now: &str,
 ) -> Result<Outcome, sqlx::Error> {
     let likely = match event.effect {
-        Effect::Payment(_) => Outcome::Applied,
         Effect::None => Outcome::Unhandled,
+        _ => Outcome::Applied,
     };
     let inserted = sqlx::query(
         "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
@@ -214,9 +233,16 @@ async fn record_and_apply(
     if inserted == 0 {
         return Ok(Outcome::Duplicate);
     }
+    let source = Source {
+        event_id: Some(&event.id),
+        at: event.created,
+    };
     let outcome = match &event.effect {
         Effect::None => Outcome::Unhandled,
         Effect::Payment(pi) => apply_to_payment(tx, pi, event, now).await?,
+        Effect::Refund(refund) => apply_refund(tx, refund, source).await?,
+        Effect::Dispute(dispute) => apply_dispute(tx, dispute, source).await?,
+        Effect::Charge(charge, raw) => apply_charge(tx, charge, raw, source).await?,
     };
     if outcome != likely {
         sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")

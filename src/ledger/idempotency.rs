@@ -31,10 +31,34 @@ impl fmt::Display for IdempotencyKey {
     }
 }
 
+/// Which function a key belongs to: keys are per function, so the same key on a create and on a
+/// refund are two keys. Stored as the key's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Create,
+    Refund,
+    Capture,
+}
+
+impl Scope {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Create => "create",
+            Scope::Refund => "refund",
+            Scope::Capture => "capture",
+        }
+    }
+
+    fn stored(&self, key: &IdempotencyKey) -> String {
+        format!("{}:{}", self.as_str(), key.as_str())
+    }
+}
+
 /// A key this request holds: finish, abandon or release it when done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedKey {
-    pub key: IdempotencyKey,
+    /// As stored: the scope's prefix and the caller's key.
+    stored: String,
     owner: String,
     /// When the key was first used (Unix ms). Retries of the same request see the same value,
     /// so that what is sent to Stripe is identical each time.
@@ -65,24 +89,25 @@ impl Ledger {
     /// afresh.
     pub async fn claim_key(
         &self,
+        scope: Scope,
         key: &IdempotencyKey,
         fingerprint: &str,
         stale: Duration,
     ) -> Result<Claim, LedgerError> {
-        let result = self.try_claim(key, fingerprint, stale).await;
+        let result = self.try_claim(&scope.stored(key), fingerprint, stale).await;
         self.watch(result)
     }
 
     async fn try_claim(
         &self,
-        key: &IdempotencyKey,
+        key: &str,
         fingerprint: &str,
         stale: Duration,
     ) -> Result<Claim, LedgerError> {
         let owner = fresh_owner();
         let owned = |created_at| {
             Claim::Owned(OwnedKey {
-                key: key.clone(),
+                stored: key.to_string(),
                 owner: owner.clone(),
                 created_at,
             })
@@ -93,7 +118,7 @@ impl Ledger {
                 "INSERT INTO idempotency_keys (key, fingerprint, state, owner, created_at, locked_at)
                  VALUES ($1, $2, 'in_progress', $3, $4, $4) ON CONFLICT (key) DO NOTHING",
             )
-            .bind(key.as_str())
+            .bind(key)
             .bind(fingerprint)
             .bind(&owner)
             .bind(now)
@@ -107,7 +132,7 @@ impl Ledger {
                 "SELECT fingerprint, state, owner, created_at, locked_at, response_body
                  FROM idempotency_keys WHERE key = $1",
             )
-            .bind(key.as_str())
+            .bind(key)
             .fetch_optional(&self.pool)
             .await?
             else {
@@ -124,7 +149,7 @@ impl Ledger {
                             response_body = NULL
                      WHERE key = $1 AND owner = $5",
                 )
-                .bind(key.as_str())
+                .bind(key)
                 .bind(fingerprint)
                 .bind(&owner)
                 .bind(now)
@@ -152,7 +177,7 @@ impl Ledger {
                 "UPDATE idempotency_keys SET owner = $2, locked_at = $3
                  WHERE key = $1 AND owner = $4 AND state = 'in_progress'",
             )
-            .bind(key.as_str())
+            .bind(key)
             .bind(&owner)
             .bind(now)
             .bind(&theirs)
@@ -161,7 +186,10 @@ impl Ledger {
             .rows_affected();
             if taken == 1 {
                 if locked_at != 0 {
-                    tracing::warn!(idempotency_key = %key, "took over a stale in-progress request");
+                    tracing::warn!(
+                        idempotency_key = key,
+                        "took over a stale in-progress request"
+                    );
                 }
                 return Ok(owned(created_at));
             }
@@ -177,7 +205,7 @@ impl Ledger {
             // Taken over meanwhile (this request outlived IDEMPOTENCY_STALE_SECS): the other
             // request answers for the key, with the same object from Stripe.
             tracing::warn!(
-                idempotency_key = %key.key,
+                idempotency_key = key.stored,
                 "finished a request whose key had been taken over"
             );
         }
@@ -206,7 +234,7 @@ impl Ledger {
         key: &OwnedKey,
         body: Option<&str>,
     ) -> Result<u64, LedgerError> {
-        let mut query = sqlx::query(sql).bind(key.key.as_str()).bind(&key.owner);
+        let mut query = sqlx::query(sql).bind(&key.stored).bind(&key.owner);
         if let Some(body) = body {
             query = query.bind(body);
         }

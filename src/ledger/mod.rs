@@ -21,11 +21,13 @@ use sqlx::{AnyPool, Executor, Row};
 mod events;
 mod idempotency;
 mod payments;
+mod refunds;
 mod writer;
 
 pub use events::{Effect, EventRow, IncomingEvent, Outcome};
-pub use idempotency::{Claim, IdempotencyKey, OwnedKey, IDEMPOTENCY_TTL};
+pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use payments::PaymentRow;
+pub use refunds::{DisputeRow, RefundRow, Refusal, Reservation, RESERVATION_KEY};
 pub use writer::EventWriter;
 
 #[derive(Debug, thiserror::Error)]

@@ -27,6 +27,21 @@ pub enum Error {
     PaymentIntentIdInvalid,
     #[error("payment not completed: {0}")]
     PaymentNotCompleted(PaymentIntentStatus),
+    #[error("refund amount invalid")]
+    RefundAmountInvalid,
+    #[error("refund reason invalid")]
+    RefundReasonInvalid,
+    #[error("cancellation reason invalid")]
+    CancelReasonInvalid,
+    #[error("payment not refundable: {0}")]
+    PaymentNotRefundable(PaymentIntentStatus),
+    /// `remaining` in major units, as the caller would write it.
+    #[error("refund above what is left: {remaining} {currency}")]
+    RefundExceedsRemaining { remaining: String, currency: String },
+    #[error("payment already succeeded")]
+    PaymentAlreadySucceeded,
+    #[error("payment processing")]
+    PaymentProcessing,
     #[error("Idempotency-Key reused with other data")]
     IdempotencyKeyReused,
     #[error("Idempotency-Key in use by a request in flight")]
@@ -49,5 +64,12 @@ pub enum Error {
 impl From<StripeError> for Error {
     fn from(e: StripeError) -> Self {
         Error::Stripe(Box::new(e))
+    }
+}
+
+impl Error {
+    /// True when the request never reached Stripe, so nothing can have happened there.
+    pub fn never_reached_stripe(&self) -> bool {
+        matches!(self, Error::Stripe(e) if e.never_reached_stripe())
     }
 }

@@ -4,16 +4,22 @@
 
 mod create;
 mod error;
+mod idempotent;
 mod read;
+mod refunds;
 pub mod request;
 mod webhook;
 
 use secrecy::SecretString;
 
-pub use create::{Created, CreatedData};
+pub use create::CreatedData;
 pub use error::Error;
+pub use idempotent::Answer;
 pub use read::{ConfirmedData, PaymentIntentData};
-pub use request::{CreateInput, CreateRequest, PaymentIntentInput, DEFAULT_DESCRIPTION};
+pub use refunds::{CanceledData, RefundedData};
+pub use request::{
+    CancelInput, CreateInput, CreateRequest, PaymentIntentInput, RefundInput, DEFAULT_DESCRIPTION,
+};
 
 use crate::ledger::{EventWriter, Ledger};
 use crate::stripe::types::PaymentIntent;

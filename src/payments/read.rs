@@ -75,7 +75,7 @@ impl Payments {
     }
 
     /// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
-    async fn read(&self, id: &PaymentIntentId) -> Result<PaymentIntent, Error> {
+    pub(super) async fn read(&self, id: &PaymentIntentId) -> Result<PaymentIntent, Error> {
         let read_at = chrono::Utc::now().timestamp();
         let pi = self.stripe.retrieve_payment_intent(id).await?;
         self.ledger.record_from_api(&pi, read_at).await?;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::Error;
+use crate::ledger::RESERVATION_KEY;
 use crate::money::{self, AmountError, Currency, Money, MAX_MINOR};
 use crate::stripe::form::Form;
 use crate::stripe::types::{PaymentIntentId, OWNER_KEY, OWNER_TAG};
@@ -45,6 +46,33 @@ pub struct PaymentIntentInput {
     /// `pi_` followed by 1-250 letters or digits.
     #[schema(value_type = String, pattern = "^pi_[A-Za-z0-9]{1,250}$", example = "pi_3PxyzABC")]
     pub payment_intent_id: Option<Value>,
+}
+
+/// `data` of a refund request, as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RefundInput {
+    /// `pi_` followed by 1-250 letters or digits.
+    #[schema(value_type = String, example = "pi_3PxyzABC")]
+    pub payment_intent_id: Option<Value>,
+    /// Major units in the payment's currency; absent refunds everything not yet refunded.
+    #[schema(value_type = Option<String>, example = "10.00")]
+    pub amount: Option<Value>,
+    /// `requested_by_customer`, `duplicate`, `fraudulent` or `event_canceled`.
+    #[schema(value_type = Option<String>, example = "requested_by_customer")]
+    pub reason: Option<Value>,
+    /// As on create.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
+
+/// `data` of a cancel request, as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CancelInput {
+    #[schema(value_type = String, example = "pi_3PxyzABC")]
+    pub payment_intent_id: Option<Value>,
+    /// `abandoned` (default), `requested_by_customer`, `duplicate` or `fraudulent`.
+    #[schema(value_type = Option<String>, example = "abandoned")]
+    pub reason: Option<Value>,
 }
 
 /// Reads a request's `data` object into its input type; the input types accept any JSON in
@@ -190,6 +218,185 @@ pub fn parse_payment_intent_id(data: &Map<String, Value>) -> Result<PaymentInten
         Some(Value::String(s)) if s.is_empty() => Err(Error::PaymentIntentIdRequired),
         Some(Value::String(s)) => PaymentIntentId::parse(&s).ok_or(Error::PaymentIntentIdInvalid),
         Some(_) => Err(Error::PaymentIntentIdInvalid),
+    }
+}
+
+/// Why a payment is refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReason {
+    RequestedByCustomer,
+    Duplicate,
+    Fraudulent,
+    /// The event was canceled: Stripe knows no such reason, so it is sent as
+    /// `requested_by_customer` with `metadata[tmt_reason]=event_canceled`.
+    EventCanceled,
+}
+
+impl RefundReason {
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "requested_by_customer" => RefundReason::RequestedByCustomer,
+            "duplicate" => RefundReason::Duplicate,
+            "fraudulent" => RefundReason::Fraudulent,
+            "event_canceled" => RefundReason::EventCanceled,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RefundReason::RequestedByCustomer => "requested_by_customer",
+            RefundReason::Duplicate => "duplicate",
+            RefundReason::Fraudulent => "fraudulent",
+            RefundReason::EventCanceled => "event_canceled",
+        }
+    }
+
+    /// What Stripe is sent as `reason`.
+    pub fn stripe_reason(&self) -> &'static str {
+        match self {
+            RefundReason::EventCanceled => "requested_by_customer",
+            other => other.as_str(),
+        }
+    }
+}
+
+/// A refund request that passed every check of the contract's table, in its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundRequest {
+    pub payment_intent_id: PaymentIntentId,
+    /// Major units; converted with the payment's currency once it is known.
+    pub amount: Option<Decimal>,
+    pub reason: Option<RefundReason>,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl RefundRequest {
+    pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
+        let payment_intent_id = parse_payment_intent_id(data)?;
+        let input: RefundInput = input(data);
+        let amount = match &input.amount {
+            None => None,
+            Some(v) => match money::parse_amount(v) {
+                Ok(a) => Some(a),
+                Err(_) => return Err(Error::RefundAmountInvalid),
+            },
+        };
+        let reason = match &input.reason {
+            None => None,
+            Some(Value::String(s)) => {
+                Some(RefundReason::parse(s).ok_or(Error::RefundReasonInvalid)?)
+            }
+            Some(_) => return Err(Error::RefundReasonInvalid),
+        };
+        let metadata = parse_metadata(input.metadata.as_ref())?;
+        Ok(RefundRequest {
+            payment_intent_id,
+            amount,
+            reason,
+            metadata,
+        })
+    }
+
+    /// The amount in the payment's minor units, by the same conversion as create; an amount
+    /// that rounds to nothing is invalid.
+    pub fn minor_amount(&self, currency: &str) -> Result<Option<i64>, Error> {
+        let Some(amount) = self.amount else {
+            return Ok(None);
+        };
+        let minor = match Currency::parse(currency) {
+            Some(c) => c.to_minor(amount),
+            // A currency this build does not know: Stripe's default of two decimals.
+            None => amount
+                .checked_mul(Decimal::ONE_HUNDRED)
+                .map(|m| {
+                    m.round_dp_with_strategy(
+                        0,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    )
+                })
+                .and_then(|m| i64::try_from(m).ok()),
+        };
+        match minor {
+            Some(m) if m > 0 => Ok(Some(m)),
+            _ => Err(Error::RefundAmountInvalid),
+        }
+    }
+
+    /// The form sent to `POST /v1/refunds`, with the reservation's id in the metadata.
+    pub fn to_form(&self, amount: i64, reservation: &str) -> Form {
+        let mut form = Form::new();
+        form.push("payment_intent", self.payment_intent_id.as_str())
+            .push("amount", amount.to_string());
+        if let Some(reason) = self.reason {
+            form.push("reason", reason.stripe_reason());
+        }
+        let ours = [OWNER_KEY, RESERVATION_KEY, REASON_KEY];
+        for (key, value) in &self.metadata {
+            if !ours.contains(&key.as_str()) {
+                form.nested("metadata", key, value.clone());
+            }
+        }
+        if self.reason == Some(RefundReason::EventCanceled) {
+            form.nested("metadata", REASON_KEY, "event_canceled");
+        }
+        form.nested("metadata", OWNER_KEY, OWNER_TAG).nested(
+            "metadata",
+            RESERVATION_KEY,
+            reservation,
+        );
+        form
+    }
+}
+
+/// Where the service notes a reason Stripe has no value for (`event_canceled`, `hold_expired`).
+pub const REASON_KEY: &str = "tmt_reason";
+
+/// Why a payment is canceled: Stripe's `cancellation_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    Abandoned,
+    RequestedByCustomer,
+    Duplicate,
+    Fraudulent,
+}
+
+impl CancelReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CancelReason::Abandoned => "abandoned",
+            CancelReason::RequestedByCustomer => "requested_by_customer",
+            CancelReason::Duplicate => "duplicate",
+            CancelReason::Fraudulent => "fraudulent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelRequest {
+    pub payment_intent_id: PaymentIntentId,
+    pub reason: CancelReason,
+}
+
+impl CancelRequest {
+    pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
+        let payment_intent_id = parse_payment_intent_id(data)?;
+        let input: CancelInput = input(data);
+        let reason = match &input.reason {
+            None => CancelReason::Abandoned,
+            Some(Value::String(s)) => match s.as_str() {
+                "abandoned" => CancelReason::Abandoned,
+                "requested_by_customer" => CancelReason::RequestedByCustomer,
+                "duplicate" => CancelReason::Duplicate,
+                "fraudulent" => CancelReason::Fraudulent,
+                _ => return Err(Error::CancelReasonInvalid),
+            },
+            Some(_) => return Err(Error::CancelReasonInvalid),
+        };
+        Ok(CancelRequest {
+            payment_intent_id,
+            reason,
+        })
     }
 }
 

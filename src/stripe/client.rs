@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::fmt;
 
 use super::form::Form;
-use super::types::{List, PaymentIntent, PaymentIntentId};
+use super::types::{List, PaymentIntent, PaymentIntentId, Refund};
 
 /// The Stripe API version this service is written against, sent as `Stripe-Version`.
 pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
@@ -125,6 +125,38 @@ impl StripeClient {
         let path = format!("/v1/payment_intents/{id}");
         self.call("retrieve_payment_intent", Method::GET, &path, None)
             .await
+    }
+
+    /// `POST /v1/refunds`.
+    pub async fn create_refund(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<Refund, StripeError> {
+        self.call(
+            "create_refund",
+            Method::POST,
+            "/v1/refunds",
+            Some((form, idempotency_key)),
+        )
+        .await
+    }
+
+    /// `POST /v1/payment_intents/{id}/cancel`.
+    pub async fn cancel_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<PaymentIntent, StripeError> {
+        let path = format!("/v1/payment_intents/{id}/cancel");
+        self.call(
+            "cancel_payment_intent",
+            Method::POST,
+            &path,
+            Some((form, idempotency_key)),
+        )
+        .await
     }
 
     /// `GET /v1/charges?payment_intent={id}`: the PaymentIntent's charges, newest first, as
@@ -278,6 +310,12 @@ impl Readable for PaymentIntent {
 }
 
 impl<T> Readable for List<T> {}
+
+impl Readable for Refund {
+    fn is_usable(&self) -> bool {
+        !self.id.is_empty()
+    }
+}
 
 enum Failure {
     Transport(Transport),

@@ -100,6 +100,9 @@ macro_rules! lenient_enum {
 /// one definition per object kind.
 pub trait Lifecycle: Sized {
     const FINAL: &'static [&'static str];
+    /// Moves out of a final status that Stripe documents nonetheless, `(from, to)`: a refund
+    /// that succeeded can still fail later (the bank returns it).
+    const LATE_CHANGES: &'static [(&'static str, &'static str)] = &[];
 
     fn text(&self) -> &str;
 
@@ -109,9 +112,25 @@ pub trait Lifecycle: Sized {
 
     /// `('succeeded', 'canceled')`: the final statuses as an SQL list.
     fn final_sql() -> String {
-        let quoted: Vec<String> = Self::FINAL.iter().map(|s| format!("'{s}'")).collect();
-        format!("({})", quoted.join(", "))
+        quoted_list(Self::FINAL)
     }
+
+    /// An SQL condition that holds when a row's `{column}` must keep its value rather than
+    /// take `{incoming}`: it is final, and the change is not one of the late changes.
+    fn keeps_final_sql(column: &str, incoming: &str) -> String {
+        let mut condition = format!("{column} IN {}", Self::final_sql());
+        for (from, to) in Self::LATE_CHANGES {
+            condition.push_str(&format!(
+                " AND NOT ({column} = '{from}' AND {incoming} = '{to}')"
+            ));
+        }
+        format!("({condition})")
+    }
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+    format!("({})", quoted.join(", "))
 }
 
 lenient_enum! {
@@ -147,6 +166,7 @@ lenient_enum! {
 
 impl Lifecycle for RefundStatus {
     const FINAL: &'static [&'static str] = &["succeeded", "failed", "canceled"];
+    const LATE_CHANGES: &'static [(&'static str, &'static str)] = &[("succeeded", "failed")];
     fn text(&self) -> &str {
         self.as_str()
     }
@@ -163,6 +183,22 @@ lenient_enum! {
         Won = "won",
         Lost = "lost",
         Prevented = "prevented",
+    }
+}
+
+impl RefundStatus {
+    /// The statuses whose money has left or is leaving: what a payment counts as refunded.
+    pub const COUNTED: &'static [&'static str] = &["pending", "succeeded"];
+    /// What is no longer available to refund: the counted ones, and those waiting on the
+    /// customer.
+    pub const COMMITTED: &'static [&'static str] = &["pending", "succeeded", "requires_action"];
+
+    pub fn counted_sql() -> String {
+        quoted_list(Self::COUNTED)
+    }
+
+    pub fn committed_sql() -> String {
+        quoted_list(Self::COMMITTED)
     }
 }
 
@@ -435,6 +471,120 @@ impl PaymentIntent {
     /// Charges embedded in the object (older API versions, emulators), if it carries a list.
     pub fn embedded_charges(&self) -> Option<Vec<Value>> {
         self.charges.as_ref().map(|list| list.data.clone())
+    }
+}
+
+/// A Refund as far as this service cares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub currency: String,
+    #[serde(default)]
+    pub status: RefundStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    #[serde(default, deserialize_with = "lenient_map")]
+    pub metadata: Map<String, Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created: i64,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub payment_intent: Option<Expandable<ObjectRef>>,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub charge: Option<Expandable<ObjectRef>>,
+}
+
+impl HasId for Refund {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Refund {
+    pub fn from_value(value: &Value) -> Option<Self> {
+        Refund::deserialize(value).ok().filter(|r| !r.id.is_empty())
+    }
+
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment_intent.as_ref().map(Expandable::id)
+    }
+
+    pub fn charge_id(&self) -> Option<&str> {
+        self.charge.as_ref().map(Expandable::id)
+    }
+}
+
+/// `evidence_details` of a Dispute: only when evidence is due.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EvidenceDetails {
+    #[serde(default)]
+    pub due_by: Option<i64>,
+}
+
+/// A Dispute as far as this service cares.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount: i64,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub currency: String,
+    #[serde(default)]
+    pub status: DisputeStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created: i64,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub payment_intent: Option<Expandable<ObjectRef>>,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub charge: Option<Expandable<ObjectRef>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub evidence_details: EvidenceDetails,
+}
+
+impl Dispute {
+    pub fn from_value(value: &Value) -> Option<Self> {
+        Dispute::deserialize(value)
+            .ok()
+            .filter(|d| !d.id.is_empty())
+    }
+
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment_intent.as_ref().map(Expandable::id)
+    }
+
+    pub fn charge_id(&self) -> Option<&str> {
+        self.charge.as_ref().map(Expandable::id)
+    }
+}
+
+/// A Charge reduced to what ties it to a payment; the object itself is kept raw.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChargeRef {
+    pub id: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created: i64,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub payment_intent: Option<Expandable<ObjectRef>>,
+    /// Older API versions embed the charge's refunds.
+    #[serde(default)]
+    pub refunds: Option<List<Value>>,
+}
+
+impl ChargeRef {
+    pub fn from_value(value: &Value) -> Option<Self> {
+        ChargeRef::deserialize(value)
+            .ok()
+            .filter(|c| !c.id.is_empty())
+    }
+
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment_intent.as_ref().map(Expandable::id)
     }
 }
 

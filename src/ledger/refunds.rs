@@ -1,0 +1,617 @@
+//! Refunds, disputes and the Charge objects of payments of ours (docs/contract.md §11): each
+//! its own row, moved by what Stripe says (an API answer or an event) under the same rules as
+//! payments: final statuses stay (but for the late failures Stripe documents), otherwise the
+//! newest information wins. A payment's `amount_refunded` is the sum of its pending and
+//! succeeded refunds.
+
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+
+use super::events::Outcome;
+use super::{column, now_iso, Ledger, LedgerError};
+use crate::stripe::types::{
+    ChargeRef, Dispute, DisputeStatus, Lifecycle, PaymentIntentStatus, Refund, RefundStatus,
+    OWNER_KEY, OWNER_TAG,
+};
+
+/// The metadata key that ties a refund to the reservation made for it before Stripe was asked.
+pub const RESERVATION_KEY: &str = "tmt_request";
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefundRow {
+    pub id: String,
+    pub payment_intent_id: String,
+    pub charge_id: Option<String>,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    pub status: RefundStatus,
+    pub reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub metadata: Value,
+    pub created: i64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DisputeRow {
+    pub id: String,
+    pub charge_id: Option<String>,
+    pub payment_intent_id: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub status: DisputeStatus,
+    pub evidence_due_by: Option<i64>,
+    pub created: i64,
+    pub updated_at: String,
+}
+
+/// Why a refund cannot be reserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The ledger has no such payment.
+    Unknown,
+    /// The payment has not succeeded (its status).
+    NotRefundable(PaymentIntentStatus),
+    /// More than what is left to refund was asked for; what is left, in minor units.
+    ExceedsRemaining { remaining: i64, currency: String },
+}
+
+/// A refund amount set aside for a request until Stripe's answer is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: String,
+    pub payment_intent_id: String,
+    /// Minor units.
+    pub amount: i64,
+    pub currency: String,
+}
+
+const REFUND_COLUMNS: &str = "SELECT id, payment_intent_id, charge_id, amount, currency, status, \
+     reason, failure_reason, metadata, created, updated_at FROM refunds";
+const DISPUTE_COLUMNS: &str = "SELECT id, charge_id, payment_intent_id, amount, currency, \
+     reason, status, evidence_due_by, created, updated_at FROM disputes";
+
+fn json_column(r: &AnyRow, name: &str) -> Result<Value, LedgerError> {
+    let text: String = column(r, name)?;
+    serde_json::from_str(&text).map_err(|e| LedgerError::Corrupt(format!("{name}: {e}")))
+}
+
+fn refund_row(r: &AnyRow) -> Result<RefundRow, LedgerError> {
+    Ok(RefundRow {
+        id: column(r, "id")?,
+        payment_intent_id: column(r, "payment_intent_id")?,
+        charge_id: column(r, "charge_id")?,
+        amount: column(r, "amount")?,
+        currency: column(r, "currency")?,
+        status: RefundStatus::parse(&column::<String>(r, "status")?),
+        reason: column(r, "reason")?,
+        failure_reason: column(r, "failure_reason")?,
+        metadata: json_column(r, "metadata")?,
+        created: column(r, "created")?,
+        updated_at: column(r, "updated_at")?,
+    })
+}
+
+fn dispute_row(r: &AnyRow) -> Result<DisputeRow, LedgerError> {
+    Ok(DisputeRow {
+        id: column(r, "id")?,
+        charge_id: column(r, "charge_id")?,
+        payment_intent_id: column(r, "payment_intent_id")?,
+        amount: column(r, "amount")?,
+        currency: column(r, "currency")?,
+        reason: column(r, "reason")?,
+        status: DisputeStatus::parse(&column::<String>(r, "status")?),
+        evidence_due_by: column(r, "evidence_due_by")?,
+        created: column(r, "created")?,
+        updated_at: column(r, "updated_at")?,
+    })
+}
+
+/// The upsert of a status-carrying row: everything is refreshed, but the status (and what goes
+/// with it) only moves when the row's status is not final (but for a late change) and the
+/// incoming information is not older. `RETURNING status` tells whether it moved.
+fn status_upsert<S: Lifecycle>(table: &str, columns: &[&str], with_status: &[&str]) -> String {
+    let keeps = format!(
+        "{} OR {table}.status_at > excluded.status_at",
+        S::keeps_final_sql(&format!("{table}.status"), "excluded.status")
+    );
+    let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let mut sets: Vec<String> = columns
+        .iter()
+        .filter(|c| **c != "id" && !with_status.contains(c) && **c != "status_at")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    for c in with_status.iter().chain(["status_at"].iter()) {
+        sets.push(format!(
+            "{c} = CASE WHEN {keeps} THEN {table}.{c} ELSE excluded.{c} END"
+        ));
+    }
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {} RETURNING status",
+        columns.join(", "),
+        params.join(", "),
+        sets.join(", ")
+    )
+}
+
+static REFUND_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    status_upsert::<RefundStatus>(
+        "refunds",
+        &[
+            "id",
+            "payment_intent_id",
+            "charge_id",
+            "amount",
+            "currency",
+            "status",
+            "reason",
+            "failure_reason",
+            "metadata",
+            "created",
+            "updated_at",
+            "status_at",
+            "last_event_id",
+        ],
+        &["status", "failure_reason", "last_event_id"],
+    )
+});
+
+static DISPUTE_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    status_upsert::<DisputeStatus>(
+        "disputes",
+        &[
+            "id",
+            "charge_id",
+            "payment_intent_id",
+            "amount",
+            "currency",
+            "reason",
+            "status",
+            "evidence_due_by",
+            "created",
+            "updated_at",
+            "status_at",
+            "last_event_id",
+        ],
+        &["status", "evidence_due_by", "last_event_id"],
+    )
+});
+
+/// Where a refund, dispute or charge came from: an event (its id and creation time) or an API
+/// answer (the time the request was sent).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub event_id: Option<&'a str>,
+    /// Unix seconds of the information.
+    pub at: i64,
+}
+
+/// Inside a transaction: whether a payment is ours to follow (it has a row), or the object
+/// carries our tag.
+async fn follows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    payment_intent_id: &str,
+    metadata: &Map<String, Value>,
+) -> Result<bool, sqlx::Error> {
+    if metadata.get(OWNER_KEY).and_then(Value::as_str) == Some(OWNER_TAG) {
+        return Ok(true);
+    }
+    Ok(sqlx::query("SELECT 1 FROM payments WHERE id = $1")
+        .bind(payment_intent_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
+}
+
+/// The PaymentIntent of a charge the ledger has seen.
+async fn payment_of_charge(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    charge_id: Option<&str>,
+) -> Result<Option<String>, sqlx::Error> {
+    let Some(charge_id) = charge_id else {
+        return Ok(None);
+    };
+    sqlx::query_scalar("SELECT payment_intent_id FROM charges WHERE id = $1")
+        .bind(charge_id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+/// Records a refund under the status rules, inside the caller's transaction; marks the
+/// reservation it was made under, if any, as done.
+pub(super) async fn apply_refund(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    refund: &Refund,
+    source: Source<'_>,
+) -> Result<Outcome, sqlx::Error> {
+    let payment_intent_id = match refund.payment_intent_id() {
+        Some(id) => Some(id.to_string()),
+        None => payment_of_charge(tx, refund.charge_id()).await?,
+    };
+    let Some(payment_intent_id) = payment_intent_id else {
+        return Ok(Outcome::Foreign);
+    };
+    if !follows(tx, &payment_intent_id, &refund.metadata).await? {
+        return Ok(Outcome::Foreign);
+    }
+    let status: String = sqlx::query_scalar(&REFUND_UPSERT)
+        .bind(&refund.id)
+        .bind(&payment_intent_id)
+        .bind(refund.charge_id())
+        .bind(refund.amount)
+        .bind(&refund.currency)
+        .bind(refund.status.as_str())
+        .bind(&refund.reason)
+        .bind(&refund.failure_reason)
+        .bind(Value::Object(refund.metadata.clone()).to_string())
+        .bind(refund.created)
+        .bind(now_iso())
+        .bind(source.at)
+        .bind(source.event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if let Some(reservation) = refund.metadata.get(RESERVATION_KEY).and_then(Value::as_str) {
+        sqlx::query("UPDATE refund_reservations SET refund_id = $2 WHERE id = $1")
+            .bind(reservation)
+            .bind(&refund.id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(if status == refund.status.as_str() {
+        Outcome::Applied
+    } else {
+        Outcome::Ignored
+    })
+}
+
+/// Records a dispute under the status rules, inside the caller's transaction.
+pub(super) async fn apply_dispute(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dispute: &Dispute,
+    source: Source<'_>,
+) -> Result<Outcome, sqlx::Error> {
+    let payment_intent_id = match dispute.payment_intent_id() {
+        Some(id) => Some(id.to_string()),
+        None => payment_of_charge(tx, dispute.charge_id()).await?,
+    };
+    let Some(payment_intent_id) = payment_intent_id else {
+        return Ok(Outcome::Foreign);
+    };
+    if !follows(tx, &payment_intent_id, &Map::new()).await? {
+        return Ok(Outcome::Foreign);
+    }
+    let status: String = sqlx::query_scalar(&DISPUTE_UPSERT)
+        .bind(&dispute.id)
+        .bind(dispute.charge_id())
+        .bind(&payment_intent_id)
+        .bind(dispute.amount)
+        .bind(&dispute.currency)
+        .bind(&dispute.reason)
+        .bind(dispute.status.as_str())
+        .bind(dispute.evidence_details.due_by)
+        .bind(dispute.created)
+        .bind(now_iso())
+        .bind(source.at)
+        .bind(source.event_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(if status == dispute.status.as_str() {
+        Outcome::Applied
+    } else {
+        Outcome::Ignored
+    })
+}
+
+/// Keeps the Charge object of a payment of ours as Stripe sent it (the newest information
+/// wins), and the refunds an older API version embeds in it.
+pub(super) async fn apply_charge(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    charge: &ChargeRef,
+    raw: &Value,
+    source: Source<'_>,
+) -> Result<Outcome, sqlx::Error> {
+    let Some(payment_intent_id) = charge.payment_intent_id() else {
+        return Ok(Outcome::Foreign);
+    };
+    if !follows(tx, payment_intent_id, &Map::new()).await? {
+        return Ok(Outcome::Foreign);
+    }
+    let kept: i64 = sqlx::query_scalar(
+        "INSERT INTO charges (id, payment_intent_id, payload, created, updated_at, status_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (id) DO UPDATE SET
+            payload = CASE WHEN charges.status_at > excluded.status_at
+                           THEN charges.payload ELSE excluded.payload END,
+            updated_at = excluded.updated_at,
+            status_at = CASE WHEN charges.status_at > excluded.status_at
+                             THEN charges.status_at ELSE excluded.status_at END
+         RETURNING status_at",
+    )
+    .bind(&charge.id)
+    .bind(payment_intent_id)
+    .bind(raw.to_string())
+    .bind(charge.created)
+    .bind(now_iso())
+    .bind(source.at)
+    .fetch_one(&mut **tx)
+    .await?;
+    for embedded in charge.refunds.iter().flat_map(|list| &list.data) {
+        if let Some(mut refund) = Refund::from_value(embedded) {
+            if refund.payment_intent.is_none() {
+                refund.payment_intent = charge.payment_intent.clone();
+            }
+            apply_refund(tx, &refund, source).await?;
+        }
+    }
+    Ok(if kept == source.at {
+        Outcome::Applied
+    } else {
+        Outcome::Ignored
+    })
+}
+
+impl Ledger {
+    /// Sets `wanted` minor units (or everything left, when `None`) aside for a refund of a
+    /// succeeded payment under `reservation_id`, atomically with respect to every other
+    /// reservation and refund of it, across instances: the payment's row is locked first (a
+    /// write, so SQLite takes its lock at once and PostgreSQL serialises on the row). A
+    /// reservation that already exists (a retry of the same request) is answered as it was
+    /// made, so that the retry asks Stripe for the very same refund.
+    pub async fn reserve_refund(
+        &self,
+        reservation_id: &str,
+        payment_intent_id: &str,
+        wanted: Option<i64>,
+        ttl: std::time::Duration,
+    ) -> Result<Result<Reservation, Refusal>, LedgerError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let locked = sqlx::query("UPDATE payments SET updated_at = updated_at WHERE id = $1")
+                .bind(payment_intent_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if locked == 0 {
+                return Ok(Err(Refusal::Unknown));
+            }
+            let row = sqlx::query("SELECT amount, currency, status FROM payments WHERE id = $1")
+                .bind(payment_intent_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
+            let (amount, currency): (i64, String) =
+                (column(&row, "amount")?, column(&row, "currency")?);
+            if status != PaymentIntentStatus::Succeeded {
+                return Ok(Err(Refusal::NotRefundable(status)));
+            }
+            let now = chrono::Utc::now().timestamp();
+            let expires_at = now + ttl.as_secs() as i64;
+            let earlier: Option<i64> =
+                sqlx::query_scalar("SELECT amount FROM refund_reservations WHERE id = $1")
+                    .bind(reservation_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let asked = match earlier {
+                Some(asked) => {
+                    sqlx::query("UPDATE refund_reservations SET expires_at = $2 WHERE id = $1")
+                        .bind(reservation_id)
+                        .bind(expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    asked
+                }
+                None => {
+                    let committed: i64 = sqlx::query_scalar(&format!(
+                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
+                         WHERE payment_intent_id = $1 AND status IN {}",
+                        RefundStatus::committed_sql()
+                    ))
+                    .bind(payment_intent_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let reserved: i64 = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refund_reservations
+                         WHERE payment_intent_id = $1 AND refund_id IS NULL AND expires_at > $2",
+                    )
+                    .bind(payment_intent_id)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let remaining = (amount - committed - reserved).max(0);
+                    let asked = wanted.unwrap_or(remaining);
+                    if remaining == 0 || asked > remaining {
+                        return Ok(Err(Refusal::ExceedsRemaining {
+                            remaining,
+                            currency,
+                        }));
+                    }
+                    sqlx::query(
+                        "INSERT INTO refund_reservations (id, payment_intent_id, amount, expires_at)
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(reservation_id)
+                    .bind(payment_intent_id)
+                    .bind(asked)
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    asked
+                }
+            };
+            tx.commit().await?;
+            Ok(Ok(Reservation {
+                id: reservation_id.to_string(),
+                payment_intent_id: payment_intent_id.to_string(),
+                amount: asked,
+                currency,
+            }))
+        };
+        let result = result.await;
+        self.watch(result)
+    }
+
+    /// Ends a reservation whose refund Stripe refused (nothing was refunded).
+    pub async fn release_reservation(&self, id: &str) -> Result<(), LedgerError> {
+        let result =
+            sqlx::query("DELETE FROM refund_reservations WHERE id = $1 AND refund_id IS NULL")
+                .bind(id)
+                .execute(&self.pool)
+                .await;
+        self.watch(result.map(drop).map_err(Into::into))
+    }
+
+    /// What is left to refund of a payment, minor units, as the ledger knows it.
+    pub async fn refundable(&self, payment_intent_id: &str) -> Result<i64, LedgerError> {
+        let left: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT CAST(amount - (SELECT COALESCE(SUM(amount), 0) FROM refunds
+                                   WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)
+             FROM payments WHERE id = $1",
+            RefundStatus::committed_sql()
+        ))
+        .bind(payment_intent_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(left.unwrap_or(0).max(0))
+    }
+
+    /// Records a refund as Stripe answered it, read at `read_at` (Unix seconds), and ends its
+    /// reservation.
+    pub async fn record_refund(&self, refund: &Refund, read_at: i64) -> Result<(), LedgerError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            apply_refund(
+                &mut tx,
+                refund,
+                Source {
+                    event_id: None,
+                    at: read_at,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        };
+        let result = result.await;
+        self.watch(result)
+    }
+
+    /// What a payment counts as refunded: its pending and succeeded refunds, minor units.
+    pub async fn amount_refunded(&self, payment_intent_id: &str) -> Result<i64, LedgerError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
+             WHERE payment_intent_id = $1 AND status IN {}",
+            RefundStatus::counted_sql()
+        ))
+        .bind(payment_intent_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn refund(&self, id: &str) -> Result<Option<RefundRow>, LedgerError> {
+        let row = sqlx::query(&format!("{REFUND_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(refund_row).transpose()
+    }
+
+    /// A payment's refunds, oldest first.
+    pub async fn refunds_for(
+        &self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<RefundRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{REFUND_COLUMNS} WHERE payment_intent_id = $1 ORDER BY created, id"
+        ))
+        .bind(payment_intent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(refund_row).collect()
+    }
+
+    /// Newest first.
+    pub async fn list_refunds(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RefundRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{REFUND_COLUMNS} WHERE ($1 IS NULL OR status = $1)
+             ORDER BY created DESC, id DESC LIMIT $2"
+        ))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(refund_row).collect()
+    }
+
+    /// A payment's disputes, oldest first.
+    pub async fn disputes_for(
+        &self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<DisputeRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{DISPUTE_COLUMNS} WHERE payment_intent_id = $1 ORDER BY created, id"
+        ))
+        .bind(payment_intent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(dispute_row).collect()
+    }
+
+    /// Newest first.
+    pub async fn list_disputes(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DisputeRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{DISPUTE_COLUMNS} WHERE ($1 IS NULL OR status = $1)
+             ORDER BY created DESC, id DESC LIMIT $2"
+        ))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(dispute_row).collect()
+    }
+
+    /// The Charge objects seen for a payment, as Stripe sent them, newest first.
+    pub async fn charges_for(&self, payment_intent_id: &str) -> Result<Vec<Value>, LedgerError> {
+        let payloads: Vec<String> = sqlx::query_scalar(
+            "SELECT payload FROM charges WHERE payment_intent_id = $1 ORDER BY created DESC, id DESC",
+        )
+        .bind(payment_intent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        payloads
+            .iter()
+            .map(|p| {
+                serde_json::from_str(p).map_err(|e| LedgerError::Corrupt(format!("charge: {e}")))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_upsert_lets_a_succeeded_refund_fail_late_and_nothing_else() {
+        let sql = REFUND_UPSERT.as_str();
+        assert!(sql.contains(
+            "refunds.status IN ('succeeded', 'failed', 'canceled') AND NOT (refunds.status = 'succeeded' AND excluded.status = 'failed')"
+        ), "{sql}");
+        assert!(sql.ends_with("RETURNING status"));
+        assert!(sql.contains("amount = excluded.amount"));
+        assert!(!sql.contains("id = excluded.id"));
+    }
+}

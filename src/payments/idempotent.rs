@@ -1,0 +1,143 @@
+//! Running a Stripe write once per caller's Idempotency-Key (docs/contract.md §7): the key is
+//! claimed (committed) before Stripe is called, the work runs as its own task so that a caller
+//! hanging up cannot leave the key claimed with nobody to finish it, and the answer is saved for
+//! replays. Keys are per function ([`Scope`]).
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Error, Payments};
+use crate::ledger::{Claim, IdempotencyKey, Ledger, OwnedKey, Scope};
+
+/// A write's answer, and whether it is a replay of an earlier one.
+pub struct Answer<T> {
+    pub data: T,
+    pub replayed: bool,
+}
+
+/// The Stripe-side key for a caller's key: the same request always maps to the same key, a key
+/// reused after its 24 hours maps to a new one, and functions never share one.
+fn derived_stripe_key(
+    scope: Scope,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    created_at: i64,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    // Create's keys predate scopes: its derivation stays as it was, so that a retry across an
+    // upgrade still sends Stripe the same key.
+    if scope != Scope::Create {
+        hasher.update(scope.as_str().as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher
+        .chain_update(key.as_str().as_bytes())
+        .chain_update([0])
+        .chain_update(fingerprint.as_bytes())
+        .chain_update([0])
+        .chain_update(created_at.to_be_bytes())
+        .finalize();
+    format!("tmt-{}", &hex::encode(digest)[..48])
+}
+
+/// What identifies a request's data whatever its key order.
+fn fingerprint(data: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = crate::canonical::canonical(&Value::Object(data.clone()));
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+pub(super) fn random_stripe_key() -> String {
+    format!("tmt-{:032x}", rand::random::<u128>())
+}
+
+impl Payments {
+    /// Runs `work(stripe_key, first_use_ms)` once for the caller's key and `data`. Without a key
+    /// it runs with a random Stripe-side key.
+    pub(super) async fn once<T, F, Fut>(
+        &self,
+        scope: Scope,
+        key: Option<&IdempotencyKey>,
+        data: &Map<String, Value>,
+        work: F,
+    ) -> Result<Answer<T>, Error>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+        F: FnOnce(String, i64) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+    {
+        let Some(key) = key else {
+            let now = chrono::Utc::now().timestamp_millis();
+            let data = work(random_stripe_key(), now).await?;
+            return Ok(Answer {
+                data,
+                replayed: false,
+            });
+        };
+        let fingerprint = fingerprint(data);
+        let owned = match self
+            .ledger
+            .claim_key(scope, key, &fingerprint, self.idempotency_stale)
+            .await?
+        {
+            Claim::Owned(owned) => owned,
+            Claim::Replay(body) => {
+                let data = serde_json::from_str(&body).map_err(|e| {
+                    Error::Internal(format!("saved response of an Idempotency-Key: {e}"))
+                })?;
+                return Ok(Answer {
+                    data,
+                    replayed: true,
+                });
+            }
+            Claim::Reused => return Err(Error::IdempotencyKeyReused),
+            Claim::InProgress => return Err(Error::IdempotencyKeyInProgress),
+        };
+        let stripe_key = derived_stripe_key(scope, key, &fingerprint, owned.created_at);
+        let ledger = self.ledger.clone();
+        let task = tokio::spawn(async move {
+            let outcome = work(stripe_key, owned.created_at).await;
+            settle_key(&ledger, &owned, &outcome).await?;
+            outcome
+        });
+        let data = task
+            .await
+            .map_err(|e| Error::Internal(format!("{} task failed: {e}", scope.as_str())))??;
+        Ok(Answer {
+            data,
+            replayed: false,
+        })
+    }
+}
+
+/// After the work under a key: the answer is saved for replays; a request that never reached
+/// Stripe frees the key for any data; any other failure gives it up for a retry of the same
+/// request, which then sends Stripe the very same call and gets Stripe's replay.
+async fn settle_key<T: Serialize>(
+    ledger: &Ledger,
+    owned: &OwnedKey,
+    outcome: &Result<T, Error>,
+) -> Result<(), Error> {
+    match outcome {
+        Ok(data) => {
+            let body = serde_json::to_string(data)
+                .map_err(|e| Error::Internal(format!("response not serializable: {e}")))?;
+            ledger.finish_key(owned, &body).await?;
+        }
+        Err(e) if e.never_reached_stripe() => {
+            if let Err(e) = ledger.release_key(owned).await {
+                tracing::warn!(error = %e, "could not release an Idempotency-Key");
+            }
+        }
+        Err(_) => {
+            if let Err(e) = ledger.abandon_key(owned).await {
+                tracing::warn!(error = %e, "could not give up an Idempotency-Key; it frees itself after IDEMPOTENCY_STALE_SECS");
+            }
+        }
+    }
+    Ok(())
+}

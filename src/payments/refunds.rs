@@ -1,0 +1,218 @@
+//! Refund a succeeded payment, fully or in part (docs/contract.md §11), and cancel one that has
+//! not succeeded (§12).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::idempotent::Answer;
+use super::request::{CancelRequest, RefundRequest};
+use super::{count_api_write, Error, Payments};
+use crate::ledger::{IdempotencyKey, Ledger, Refusal, Scope};
+use crate::money::Major;
+use crate::stripe::form::Form;
+use crate::stripe::types::{Lifecycle, PaymentIntentStatus, RefundStatus};
+use crate::stripe::{StripeClient, StripeError};
+
+/// How long a refund's reservation counts against what is left when its outcome stays unknown
+/// (Stripe did not answer): long enough for the refund's webhook to arrive, short enough that a
+/// refund Stripe never made does not block the rest for long.
+pub const RESERVATION_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// `data` of a successful refund.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundedData {
+    pub success: bool,
+    pub refund_id: String,
+    pub payment_intent_id: String,
+    /// The refund's status: `pending`, `succeeded`, `failed`, `requires_action`, `canceled`.
+    pub status: RefundStatus,
+    pub amount: Major,
+    pub currency: String,
+    /// Refunded so far for the payment (pending and succeeded refunds), this one included
+    /// unless it failed.
+    pub amount_refunded: Major,
+    pub fully_refunded: bool,
+}
+
+/// `data` of a successful cancel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanceledData {
+    pub success: bool,
+    pub payment_intent_id: String,
+    /// Always `canceled`.
+    pub status: PaymentIntentStatus,
+}
+
+/// Stripe's refusal of a refund because too much would be refunded.
+fn is_over_refund(e: &StripeError) -> bool {
+    matches!(e, StripeError::Api { code: Some(code), .. }
+        if code == "charge_already_refunded" || code == "amount_too_large")
+}
+
+/// The reservation a request's refund is made under: derived from its Stripe-side key, so a
+/// retry of the same request finds it again.
+fn reservation_id(stripe_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "rsv_{}",
+        &hex::encode(Sha256::digest(stripe_key.as_bytes()))[..32]
+    )
+}
+
+impl Payments {
+    /// Refunds all or part of a succeeded payment, once per caller's Idempotency-Key.
+    pub async fn refund(
+        &self,
+        data: &Map<String, Value>,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Answer<RefundedData>, Error> {
+        let request = RefundRequest::parse(data)?;
+        self.ledger.ensure_writable().await?;
+        let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
+        self.once(
+            Scope::Refund,
+            idempotency_key,
+            data,
+            move |stripe_key, _| async move {
+                refund_at_stripe(&stripe, &ledger, &request, &stripe_key).await
+            },
+        )
+        .await
+    }
+
+    /// Cancels a payment that has not succeeded; a canceled one answers the same again.
+    pub async fn cancel(&self, data: &Map<String, Value>) -> Result<CanceledData, Error> {
+        let request = CancelRequest::parse(data)?;
+        let id = &request.payment_intent_id;
+        // A final row needs no call to Stripe: its status can never change again.
+        let known = self
+            .ledger
+            .payment(id.as_str())
+            .await?
+            .map(|row| row.status);
+        let status = match known {
+            Some(status) if status.is_final() => status,
+            _ => {
+                self.ledger.ensure_writable().await?;
+                let mut form = Form::new();
+                form.push("cancellation_reason", request.reason.as_str());
+                let read_at = chrono::Utc::now().timestamp();
+                let key = format!("tmt-cancel-{id}");
+                match self.stripe.cancel_payment_intent(id, &form, &key).await {
+                    Ok(pi) => {
+                        self.ledger.record_from_api(&pi, read_at).await?;
+                        count_api_write(&pi);
+                        pi.status
+                    }
+                    // Stripe refuses to cancel a PaymentIntent in a state that cannot be: read
+                    // it to say which.
+                    Err(StripeError::Api { status: 400, .. }) => self.read(id).await?.status,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        match status {
+            PaymentIntentStatus::Canceled => {
+                tracing::info!(payment_intent_id = %id, reason = request.reason.as_str(), "PaymentIntent canceled");
+                Ok(CanceledData {
+                    success: true,
+                    payment_intent_id: id.to_string(),
+                    status,
+                })
+            }
+            PaymentIntentStatus::Succeeded => Err(Error::PaymentAlreadySucceeded),
+            PaymentIntentStatus::Processing => Err(Error::PaymentProcessing),
+            other => Err(Error::Internal(format!(
+                "Stripe left the PaymentIntent in {other} after a cancel"
+            ))),
+        }
+    }
+}
+
+/// The refund itself: the amount is reserved in the ledger (so that concurrent refunds can
+/// never together exceed the payment), then asked of Stripe, then recorded.
+async fn refund_at_stripe(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    request: &RefundRequest,
+    stripe_key: &str,
+) -> Result<RefundedData, Error> {
+    let id = &request.payment_intent_id;
+    let row = match ledger.payment(id.as_str()).await? {
+        Some(row) if row.status == PaymentIntentStatus::Succeeded => row,
+        _ => {
+            // The ledger may lag behind Stripe (the succeeded webhook is on its way).
+            let read_at = chrono::Utc::now().timestamp();
+            let pi = stripe.retrieve_payment_intent(id).await?;
+            ledger.record_from_api(&pi, read_at).await?;
+            if pi.status != PaymentIntentStatus::Succeeded {
+                return Err(Error::PaymentNotRefundable(pi.status));
+            }
+            match ledger.payment(id.as_str()).await? {
+                Some(row) => row,
+                // Not ours: another application's payment.
+                None => return Err(Error::PaymentNotRefundable(pi.status)),
+            }
+        }
+    };
+    let wanted = request.minor_amount(&row.currency)?;
+    let exceeds = |remaining: i64, currency: &str| Error::RefundExceedsRemaining {
+        remaining: Major::of(remaining, currency).to_string(),
+        currency: currency.to_ascii_uppercase(),
+    };
+    let reservation_id = reservation_id(stripe_key);
+    let reservation = match ledger
+        .reserve_refund(&reservation_id, id.as_str(), wanted, RESERVATION_TTL)
+        .await?
+    {
+        Ok(reservation) => reservation,
+        Err(Refusal::Unknown) => return Err(Error::PaymentNotRefundable(row.status)),
+        Err(Refusal::NotRefundable(status)) => return Err(Error::PaymentNotRefundable(status)),
+        Err(Refusal::ExceedsRemaining {
+            remaining,
+            currency,
+        }) => return Err(exceeds(remaining, &currency)),
+    };
+    let form = request.to_form(reservation.amount, &reservation.id);
+    let read_at = chrono::Utc::now().timestamp();
+    let refund = match stripe.create_refund(&form, stripe_key).await {
+        Ok(refund) => refund,
+        Err(e) => {
+            // Stripe answered: nothing was refunded, the reservation ends. No answer: the refund
+            // may exist; the reservation stands until its webhook or its expiry.
+            if matches!(e, StripeError::Api { .. }) || e.never_reached_stripe() {
+                ledger.release_reservation(&reservation.id).await?;
+            }
+            if is_over_refund(&e) {
+                let remaining = ledger.refundable(id.as_str()).await?;
+                return Err(exceeds(remaining, &row.currency));
+            }
+            return Err(e.into());
+        }
+    };
+    ledger.record_refund(&refund, read_at).await?;
+    let refunded = ledger.amount_refunded(id.as_str()).await?;
+    metrics::counter!("tmt_refunds_total", "outcome" => refund.status.to_string()).increment(1);
+    tracing::info!(
+        payment_intent_id = %id,
+        refund_id = %refund.id,
+        amount = refund.amount,
+        status = %refund.status,
+        "refund created"
+    );
+    Ok(RefundedData {
+        success: true,
+        refund_id: refund.id,
+        payment_intent_id: id.to_string(),
+        status: refund.status,
+        amount: Major::of(refund.amount, &row.currency),
+        currency: row.currency.clone(),
+        amount_refunded: Major::of(refunded, &row.currency),
+        fully_refunded: refunded >= row.amount,
+    })
+}
