@@ -261,7 +261,7 @@ async fn foreign_payment_intents_are_recorded_but_never_touch_the_ledger() {
 }
 
 #[tokio::test]
-async fn unhandled_types_are_recorded_as_unhandled() {
+async fn unhandled_types_are_recorded_and_charges_of_others_are_foreign() {
     let app = spawn_app().await;
     let mut charge = fixture("charge");
     charge["payment_intent"] = json!(PI);
@@ -287,7 +287,9 @@ async fn unhandled_types_are_recorded_as_unhandled() {
     let ledger = app.ledger().await;
     let events = ledger.list_events(10).await.unwrap();
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.outcome == "unhandled"));
+    let outcomes: Vec<_> = events.iter().map(|e| e.outcome.as_str()).collect();
+    // Newest first; the charge is kept only for payments of ours, and this one is not.
+    assert_eq!(outcomes, ["unhandled", "unhandled", "foreign"]);
     assert_eq!(
         events[2].payment_intent_id.as_deref(),
         Some(PI),
