@@ -260,7 +260,11 @@ async fn sqlite_disk_full_webhooks_500_readyz_503_nothing_lost_recovers() {
     .await;
     // Stripe delivers the refused events again; they land now.
     for n in refused.iter().copied().chain(25..30) {
-        assert_eq!(deliver_to(&http, &base, n).await, 200, "event {n} after recovery");
+        assert_eq!(
+            deliver_to(&http, &base, n).await,
+            200,
+            "event {n} after recovery"
+        );
         acknowledged.insert(n);
     }
 
@@ -283,7 +287,11 @@ async fn postgres_read_only_database_refuses_then_recovers() {
         return;
     };
     let db = fresh_postgres_database(&admin).await;
-    let name = url::Url::parse(&db).unwrap().path().trim_start_matches('/').to_string();
+    let name = url::Url::parse(&db)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
     let app = spawn_app_with(|c| {
         c.database_url = db.clone();
         c.database_pool.acquire_timeout = Duration::from_secs(2);
@@ -324,18 +332,31 @@ async fn postgres_read_only_database_refuses_then_recovers() {
         };
     }
     assert!(!refused.is_empty(), "a read-only database refused nothing");
-    eventually("readyz says ledger_not_writable", Duration::from_secs(10), || async {
-        let (status, body) = get_status(&app.http, format!("{}/readyz", app.address)).await;
-        status == 503 && body["code"] == "ledger_not_writable"
-    })
+    eventually(
+        "readyz says ledger_not_writable",
+        Duration::from_secs(10),
+        || async {
+            let (status, body) = get_status(&app.http, format!("{}/readyz", app.address)).await;
+            status == 503 && body["code"] == "ledger_not_writable"
+        },
+    )
     .await;
     let (status, body) = create_status(&app.http, &app.address).await;
     assert_eq!(status, 503, "{body}");
-    assert!(app.stripe_requests().await.is_empty(), "create reached Stripe");
+    assert!(
+        app.stripe_requests().await.is_empty(),
+        "create reached Stripe"
+    );
 
-    set(format!("ALTER DATABASE {name} RESET default_transaction_read_only")).await;
+    set(format!(
+        "ALTER DATABASE {name} RESET default_transaction_read_only"
+    ))
+    .await;
     eventually("ready again", Duration::from_secs(30), || async {
-        get_status(&app.http, format!("{}/readyz", app.address)).await.0 == 200
+        get_status(&app.http, format!("{}/readyz", app.address))
+            .await
+            .0
+            == 200
     })
     .await;
     for n in refused.iter().copied().chain(10..13) {
@@ -355,7 +376,11 @@ async fn postgres_backends_killed_mid_commit_lose_nothing_acknowledged() {
         return;
     };
     let db = fresh_postgres_database(&admin).await;
-    let name = url::Url::parse(&db).unwrap().path().trim_start_matches('/').to_string();
+    let name = url::Url::parse(&db)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
     let app = spawn_app_with(|c| {
         c.database_url = db.clone();
         c.database_pool.acquire_timeout = Duration::from_secs(2);
