@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs the Python peers (localstripe, Stripe's SDK) into .venv,
-# runs every Rust test on SQLite, then the integration tests again on PostgreSQL (a database of
-# their own per test) when a server answers at TMT_TEST_POSTGRES_URL. With CI=true, a missing
-# peer fails instead of skipping.
+# runs every test of the workspace on SQLite (the #[ignore]d ones that need those peers
+# included), then the service's integration tests again on PostgreSQL (a database of their own
+# per test) when a server answers at TMT_TEST_POSTGRES_URL. With CI=true, a missing peer fails
+# instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +14,8 @@ fi
 
 export TMT_TEST_POSTGRES_URL=${TMT_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 
-echo "== test suite on SQLite"
-cargo test --all-targets "$@"
+echo "== test suite on SQLite (the whole workspace, peer tests included)"
+cargo test --workspace --all-targets "$@" -- --include-ignored
 
 pg_host_port=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432)' "$TMT_TEST_POSTGRES_URL")
 if (exec 3<>"/dev/tcp/${pg_host_port% *}/${pg_host_port#* }") 2>/dev/null; then
