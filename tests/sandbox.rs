@@ -427,6 +427,29 @@ async fn sandbox_trigger_reaches_the_services_ledger() {
 }
 
 #[test]
+#[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
+fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
+    let peer =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stripe-sandbox/tests/node");
+    assert!(
+        peer.join("node_modules/stripe/package.json").exists(),
+        "Stripe's Node SDK is not installed: run scripts/test.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = sandbox_server(dir.path());
+    let port = server.address.rsplit(':').next().unwrap().to_string();
+    let output = std::process::Command::new("node")
+        .arg(peer.join("sdk_sandbox.mjs"))
+        .args(["127.0.0.1", &port])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "Node SDK checks failed:\n{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("ok ")), "{stdout}");
+}
+
+#[test]
 #[ignore = "needs Stripe's Python SDK (scripts/test.sh installs it)"]
 fn stripe_python_sdk_reaches_the_sandbox_under_the_sandbox_prefix() {
     let python = venv_python();

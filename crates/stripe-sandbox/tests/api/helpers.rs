@@ -153,6 +153,10 @@ impl Process {
             base: format!("http://{address}"),
         }
     }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
 }
 
 impl Drop for Process {
@@ -183,6 +187,22 @@ pub fn python_with_stripe() -> PathBuf {
         python.display()
     );
     python
+}
+
+/// The folder with Stripe's Node SDK installed (by `scripts/test.sh`, or `npm ci` there).
+pub fn node_peer() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(node, "node is not installed");
+    assert!(
+        dir.join("node_modules/stripe/package.json").exists(),
+        "Stripe's Node SDK is not installed: run scripts/test.sh, or npm ci in {}",
+        dir.display()
+    );
+    dir
 }
 
 /// Runs a peer script to its end, printing what it printed; it must exit 0.

@@ -1,5 +1,6 @@
-//! Stripe's official SDKs against the `stripe-sandbox` binary: Python (`stripe` from PyPI).
-//! The script prints one line per check and exits non-zero on any failure.
+//! Stripe's official SDKs against the `stripe-sandbox` binary: Python (`stripe` from PyPI) and
+//! Node (`stripe` from npm). Each script prints one line per check and exits non-zero on any
+//! failure.
 
 use std::process::Command;
 
@@ -27,4 +28,25 @@ fn stripe_python_sdk_drives_the_sandbox() {
         secret.to_string(),
     ]);
     run_peer(c, "Stripe's Python SDK");
+}
+
+#[test]
+#[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
+fn stripe_node_sdk_drives_the_sandbox_by_host_and_port() {
+    let dir = node_peer();
+    let receiver = free_port();
+    let secret = "whsec_sdk_node_test";
+    let state = tempfile::tempdir().unwrap();
+    let sandbox = Process::start(
+        &state.path().join("state.db"),
+        Some((&format!("http://127.0.0.1:{receiver}/hooks"), secret)),
+    );
+    let mut c = Command::new("node");
+    c.arg(dir.join("sdk_sandbox.mjs")).args([
+        "127.0.0.1".to_string(),
+        sandbox.port().to_string(),
+        receiver.to_string(),
+        secret.to_string(),
+    ]);
+    run_peer(c, "Stripe's Node SDK");
 }
