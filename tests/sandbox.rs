@@ -426,6 +426,41 @@ async fn sandbox_trigger_reaches_the_services_ledger() {
     }
 }
 
+#[tokio::test]
+async fn tmt_payments_sandbox_runs_the_sandbox_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = process::free_port();
+    let state = dir.path().join("alone.db");
+    let mut child = process::command("sqlite://unused.db")
+        .args(["sandbox", "--port", &port.to_string(), "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(Instant::now() < deadline, "the sandbox did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = reqwest::Client::new()
+        .post(format!("http://{address}/v1/payment_intents"))
+        .basic_auth("sk_test_alone", Some(""))
+        .form(&[("amount", "700"), ("currency", "eur")])
+        .send()
+        .await
+        .unwrap();
+    let (status, _, pi) = read(r).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        (status, pi["status"].as_str()),
+        (200, Some("requires_payment_method"))
+    );
+    assert!(state.exists(), "--state names the file it keeps");
+}
+
 #[test]
 #[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
 fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
