@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs the Python peers (localstripe, Stripe's SDK) into .venv,
-# runs every Rust test on SQLite, then the integration tests again on PostgreSQL (a database of
-# their own per test) when a server answers at TMT_TEST_POSTGRES_URL. With CI=true, a missing
-# peer fails instead of skipping.
+# Runs the whole test suite: installs the Python peers (localstripe, Stripe's SDK) into .venv and
+# Stripe's Node SDK into the sandbox crate's tests/node, runs every test of the workspace on
+# SQLite (the #[ignore]d ones that need those peers included), then the service's integration
+# tests again on PostgreSQL (a database of their own per test) when a server answers at
+# TMT_TEST_POSTGRES_URL. With CI=true, a missing peer fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +12,20 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/peers/requirements.txt
 
+# Stripe's Node SDK, pinned by the committed package-lock.json; skipped when already installed.
+node_peer=crates/stripe-sandbox/tests/node
+if command -v npm >/dev/null; then
+  if ! (cd "$node_peer" && node -e 'const p = require("./package.json"), m = require("./node_modules/stripe/package.json"); process.exit(m.version === p.dependencies.stripe ? 0 : 1)') 2>/dev/null; then
+    (cd "$node_peer" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "npm not found: the Node SDK tests will fail (install nodejs and npm)" >&2
+fi
+
 export TMT_TEST_POSTGRES_URL=${TMT_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 
-echo "== test suite on SQLite"
-cargo test --all-targets "$@"
+echo "== test suite on SQLite (the whole workspace, peer tests included)"
+cargo test --workspace --all-targets "$@" -- --include-ignored
 
 pg_host_port=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432)' "$TMT_TEST_POSTGRES_URL")
 if (exec 3<>"/dev/tcp/${pg_host_port% *}/${pg_host_port#* }") 2>/dev/null; then

@@ -11,8 +11,8 @@ use crate::http::access::Access;
 use crate::http::{self, AppState};
 use crate::ledger::{EventWriter, Ledger};
 use crate::payments::{Payments, WebhookSettings};
-use crate::sandbox::{objects::random_alnum, Sandbox, WebhookTarget};
 use crate::stripe::{ClientSettings, StripeClient};
+use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
 
 pub struct Application {
     listener: TcpListener,
@@ -34,8 +34,9 @@ fn loopback_for(bind: IpAddr) -> IpAddr {
 impl Application {
     /// Binds the listener (port 0 picks a free port; [`Application::port`] tells which), opens
     /// and migrates the ledger, and builds the Stripe client. Without a secret key the embedded
-    /// sandbox is mounted at `/sandbox` on the same listener and the client talks to it over
-    /// loopback HTTP, exactly as it would talk to Stripe.
+    /// sandbox answers at `/sandbox/...`, and at `/v1/...` and `/_sandbox/...` for SDKs that take
+    /// no path prefix, on the same listener; the client talks to it over loopback HTTP, exactly
+    /// as it would talk to Stripe. Its state is a SQLite file beside the ledger's.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
         let local = listener.local_addr()?;
@@ -58,13 +59,19 @@ impl Application {
                     Some(s) => s.expose_secret().to_string(),
                     None => format!("whsec_{}", random_alnum(32)),
                 };
-                let sandbox = Sandbox::new(Some(WebhookTarget::new(
-                    format!("{origin}/stripe_webhook"),
-                    secret.clone(),
-                )));
+                let sandbox = Sandbox::open(stripe_sandbox::Options {
+                    storage: sandbox_state_beside(&config.database_url),
+                    webhook: Some(WebhookTarget::new(
+                        format!("{origin}/stripe_webhook"),
+                        secret.clone(),
+                    )),
+                })
+                .await?;
                 (
                     format!("{origin}/sandbox"),
-                    SecretString::from(format!("sk_test_sandbox{}", random_alnum(16))),
+                    // The same key on every start: the sandbox keeps idempotency keys per API
+                    // key across restarts.
+                    SecretString::from("sk_test_tmt_payments_sandbox".to_string()),
                     vec![SecretString::from(secret)],
                     Some(sandbox),
                 )
@@ -113,12 +120,14 @@ impl Application {
         let mut router = http::router(state);
         match sandbox {
             Some(sandbox) => {
-                router = router.nest("/sandbox", sandbox.router());
+                router = router
+                    .nest("/sandbox", sandbox.router())
+                    .merge(sandbox.api_routes());
                 tracing::warn!(
                     address = %local,
                     stripe_api_base = %api_base,
-                    "SANDBOX MODE: no STRIPE_SECRET_KEY, so Stripe is emulated in memory at {api_base} \
-                     (any sk_test_… key works there); its webhooks are signed and delivered to \
+                    "SANDBOX MODE: no STRIPE_SECRET_KEY, so Stripe is emulated at {api_base} \
+                     (and at /v1 on this port; any sk_test_… key works there); its webhooks are signed and delivered to \
                      /stripe_webhook. No real card is ever charged. Set STRIPE_SECRET_KEY to use Stripe."
                 );
             }
@@ -230,23 +239,54 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// The standalone sandbox (`tmt-payments sandbox`): the emulator alone on its own port.
-pub async fn run_sandbox(
-    bind: IpAddr,
-    port: u16,
-    webhook: Option<WebhookTarget>,
-) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(SocketAddr::new(bind, port)).await?;
-    let local = listener.local_addr()?;
-    let delivers_to = webhook.as_ref().map(|w| crate::config::redact_url(&w.url));
-    let sandbox = Sandbox::new(webhook);
-    tracing::warn!(
-        address = %local,
-        webhook_url = delivers_to.as_deref(),
-        "Stripe sandbox listening on http://{local} (use it as the API base with any sk_test_… key)"
-    );
-    axum::serve(listener, axum::Router::new().merge(sandbox.router()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    Ok(())
+/// The sandbox's state file for a ledger at `database_url`: `x.db` → `x-stripe.db`, so each
+/// ledger (and each test's temporary one) has its own; an in-memory or non-SQLite ledger gets
+/// an in-memory sandbox.
+fn sandbox_state_beside(database_url: &str) -> Storage {
+    // A ledger elsewhere has no file to stand beside.
+    let Some(rest) = database_url.strip_prefix("sqlite:") else {
+        return Storage::Memory;
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Storage::Memory;
+    }
+    let beside = match path.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-stripe.db"),
+        None => format!("{path}-stripe.db"),
+    };
+    Storage::File(beside.into())
+}
+
+/// A random whsec_… body for the sandbox's signing secret.
+fn random_alnum(n: usize) -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_state_lives_beside_the_ledger() {
+        let file = |p: &str| Storage::File(p.into());
+        assert_eq!(
+            sandbox_state_beside("sqlite://tmt-payments-sandbox.db"),
+            file("tmt-payments-sandbox-stripe.db")
+        );
+        assert_eq!(
+            sandbox_state_beside("sqlite:///tmp/x/ledger.db?mode=rwc"),
+            file("/tmp/x/ledger-stripe.db")
+        );
+        assert_eq!(sandbox_state_beside("sqlite:data"), file("data-stripe.db"));
+        assert_eq!(sandbox_state_beside("sqlite::memory:"), Storage::Memory);
+        assert_eq!(sandbox_state_beside("postgres://u@h/db"), Storage::Memory);
+    }
 }

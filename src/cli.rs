@@ -6,14 +6,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::app::{run_sandbox, shutdown_signal, Application};
+use crate::app::{shutdown_signal, Application};
 use crate::config::{
     check_database_url, parse_webhook_secrets, redact_url, CommonArgs, Config, ConfigError,
     ServeArgs,
 };
 use crate::ledger::{Backend, Ledger, PaymentRow, PoolSettings};
 use crate::money::Currency;
-use crate::sandbox::{objects::random_alnum, WebhookTarget};
 use crate::stripe::signature;
 use crate::telemetry::{self, LogFormat};
 
@@ -34,8 +33,9 @@ struct Cli {
 enum Command {
     /// Serve the four payment functions (the default when no command is given).
     Serve(Box<ServeArgs>),
-    /// Run only the Stripe sandbox (the emulator the service embeds when it has no key).
-    Sandbox(SandboxArgs),
+    /// Run only the Stripe sandbox (the emulator the service embeds when it has no key), or
+    /// `sandbox trigger <event>` to make a running one produce an event.
+    Sandbox(Box<stripe_sandbox::cli::SandboxArgs>),
     /// Create or upgrade the ledger's tables, then exit.
     Migrate,
     /// Inspect recorded payments.
@@ -53,20 +53,6 @@ enum Command {
         #[command(subcommand)]
         command: WebhookCommand,
     },
-}
-
-#[derive(Debug, clap::Args)]
-struct SandboxArgs {
-    #[arg(long, default_value_t = 12111)]
-    port: u16,
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: std::net::IpAddr,
-    /// Where to deliver signed events (for example http://127.0.0.1:8080/stripe_webhook).
-    #[arg(long)]
-    webhook_url: Option<String>,
-    /// The whsec_… secret events are signed with; generated and printed when omitted.
-    #[arg(long, hide_env_values = true)]
-    webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,14 +174,11 @@ pub fn main() -> ExitCode {
         }
         Command::Sandbox(args) => {
             telemetry::init(format);
-            let webhook = match sandbox_webhook(&args) {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            runtime.block_on(run_sandbox(args.bind, args.port, webhook))
+            runtime.block_on(stripe_sandbox::cli::run(
+                *args,
+                "http://localhost:8080/sandbox",
+                shutdown_signal(),
+            ))
         }
         Command::Migrate => runtime.block_on(async {
             let ledger = open(&database_url).await?;
@@ -266,34 +249,6 @@ pub fn main() -> ExitCode {
         },
         |()| ExitCode::SUCCESS,
     )
-}
-
-fn sandbox_webhook(args: &SandboxArgs) -> Result<Option<WebhookTarget>, String> {
-    let Some(url) = &args.webhook_url else {
-        return Ok(None);
-    };
-    if !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-        return Err(format!(
-            "configuration error: --webhook-url: '{}' is not an http(s) URL",
-            redact_url(url)
-        ));
-    }
-    let secret = match &args.webhook_secret {
-        Some(s) => {
-            let parsed = parse_webhook_secrets(s).map_err(|e| e.to_string())?;
-            match parsed.first() {
-                Some(first) => first.expose_secret().to_string(),
-                None => return Err("configuration error: --webhook-secret: empty".into()),
-            }
-        }
-        None => {
-            let generated = format!("whsec_{}", random_alnum(32));
-            // Printed once so that the receiving side can be configured with it.
-            println!("webhook signing secret: {generated}");
-            generated
-        }
-    };
-    Ok(Some(WebhookTarget::new(url.clone(), secret)))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

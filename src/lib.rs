@@ -12,6 +12,5 @@ pub mod ledger;
 pub mod money;
 pub mod payments;
 pub mod prometheus;
-pub mod sandbox;
 pub mod stripe;
 pub mod telemetry;

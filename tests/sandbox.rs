@@ -1,5 +1,6 @@
-//! The embedded sandbox: its wire protocol, webhook delivery with retries, and the offline
-//! end-to-end flow through the service's own HTTP surface (success, decline, 3DS).
+//! The service's offline flow through its embedded sandbox (the `stripe-sandbox` crate, whose
+//! own tests cover the emulator): success, decline, 3DS, the sandbox at `/v1` on the service's
+//! own port, and none of it with a real key.
 
 mod common;
 
@@ -7,321 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
-use tmt_payments::sandbox::{Sandbox, WebhookTarget};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn serve(sandbox: Sandbox) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, sandbox.router()).await });
-    address
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    key: String,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        m: reqwest::Method,
-        path: &str,
-        form: &str,
-        idem: Option<&str>,
-    ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut r = self
-            .http
-            .request(m, format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.to_string());
-        if let Some(k) = idem {
-            r = r.header("Idempotency-Key", k);
-        }
-        read(r.send().await.unwrap()).await
-    }
-    async fn post(&self, path: &str, form: &str) -> (u16, Value) {
-        let (s, _, b) = self.call(reqwest::Method::POST, path, form, None).await;
-        (s, b)
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let (s, _, b) = self.call(reqwest::Method::GET, path, "", None).await;
-        (s, b)
-    }
-}
-
-async fn api(target: Option<WebhookTarget>) -> Api {
-    Api {
-        base: serve(Sandbox::new(target)).await,
-        http: reqwest::Client::new(),
-        key: "sk_test_wire".into(),
-    }
-}
-
-#[tokio::test]
-async fn auth_request_ids_and_errors_speak_stripes_protocol() {
-    let a = api(None).await;
-    for auth in [
-        None,
-        Some("Bearer sk_live_real"),
-        Some("Bearer nonsense"),
-        Some("Basic !!!"),
-    ] {
-        let mut r = a.http.get(format!("{}/v1/payment_intents/pi_1", a.base));
-        if let Some(h) = auth {
-            r = r.header("authorization", h);
-        }
-        let (status, headers, body) = read(r.send().await.unwrap()).await;
-        assert_eq!(status, 401, "{auth:?}");
-        assert_eq!(body["error"]["type"], "invalid_request_error");
-        assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
-    }
-    // Basic auth with the key as user name, as curl -u and the SDKs send it.
-    let r = a
-        .http
-        .get(format!("{}/v1/payment_intents/pi_1", a.base))
-        .basic_auth("sk_test_basic", Some(""))
-        .send()
-        .await
-        .unwrap();
-    let (status, headers, body) = read(r).await;
-    assert_eq!(status, 404);
-    assert_eq!(body["error"]["code"], "resource_missing");
-    assert_eq!(body["error"]["message"], "No such payment_intent: 'pi_1'");
-    assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
-    let (status, body) = a
-        .post("/v1/payment_intents", "amount=100&currency=usd&colour=red")
-        .await;
-    assert_eq!(
-        (status, body["error"]["param"].as_str()),
-        (400, Some("colour"))
-    );
-    let (status, body) = a.post("/v1/payment_intents", "currency=usd").await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("parameter_missing"))
-    );
-    let (status, body) = a
-        .post("/v1/payment_intents", "amount=10&currency=usd")
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("amount_too_small"))
-    );
-    let (status, _) = a.get("/v1/refunds").await;
-    assert_eq!(status, 404);
-}
-
-#[tokio::test]
-async fn objects_and_expansion() {
-    let a = api(None).await;
-    let (status, pi) = a
-        .post(
-            "/v1/payment_intents",
-            "amount=5000&currency=usd&metadata[order]=7&payment_method=pm_card_visa&confirm=true",
-        )
-        .await;
-    assert_eq!(status, 200, "{pi}");
-    let id = pi["id"].as_str().unwrap();
-    assert_eq!(pi["status"], "succeeded");
-    for (query, expanded) in [
-        ("expand[]=latest_charge", true),
-        ("expand[0]=latest_charge", true),
-        ("", false),
-    ] {
-        let (_, got) = a.get(&format!("/v1/payment_intents/{id}?{query}")).await;
-        assert_eq!(got["latest_charge"].is_object(), expanded, "{query}");
-    }
-    // Every field of Stripe's published example objects is there.
-    for key in fixture("payment_intent").as_object().unwrap().keys() {
-        assert!(pi.get(key).is_some(), "PaymentIntent lacks {key}");
-    }
-    let (_, charges) = a.get(&format!("/v1/charges?payment_intent={id}")).await;
-    assert_eq!(charges["object"], "list");
-    let charge = &charges["data"][0];
-    for key in fixture("charge").as_object().unwrap().keys() {
-        assert!(charge.get(key).is_some(), "Charge lacks {key}");
-    }
-    let (_, events) = a.get("/v1/events?type=payment_intent.*").await;
-    let types: Vec<_> = events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        types,
-        ["payment_intent.succeeded", "payment_intent.created"]
-    );
-    assert_eq!(
-        events["data"][0]["pending_webhooks"], 0,
-        "no endpoint configured"
-    );
-}
-
-#[tokio::test]
-async fn publishable_key_confirms_with_the_client_secret_only() {
-    let a = api(None).await;
-    let (_, pi) = a
-        .post("/v1/payment_intents", "amount=5000&currency=usd")
-        .await;
-    let id = pi["id"].as_str().unwrap();
-    let secret = pi["client_secret"].as_str().unwrap();
-    let browser = Api {
-        key: "pk_test_browser".into(),
-        ..a
-    };
-    let (status, _) = browser
-        .post(
-            &format!("/v1/payment_intents/{id}/confirm"),
-            "payment_method=pm_card_visa&client_secret=wrong",
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = browser
-        .post("/v1/payment_intents", "amount=5000&currency=usd")
-        .await;
-    assert_eq!(status, 401, "a publishable key cannot create");
-    let (status, confirmed) = browser
-        .post(
-            &format!("/v1/payment_intents/{id}/confirm"),
-            &format!("payment_method=pm_card_visa&client_secret={secret}"),
-        )
-        .await;
-    assert_eq!(
-        (status, confirmed["status"].as_str()),
-        (200, Some("succeeded"))
-    );
-}
-
-#[tokio::test]
-async fn idempotency_keys_replay_and_refuse_other_parameters() {
-    let a = api(None).await;
-    let (s1, _, first) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            "amount=700&currency=eur&metadata[a]=1&metadata[b]=2",
-            Some("k1"),
-        )
-        .await;
-    let (s2, h2, second) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            "metadata[b]=2&currency=eur&metadata[a]=1&amount=700",
-            Some("k1"),
-        )
-        .await;
-    assert_eq!((s1, s2), (200, 200));
-    assert_eq!(first, second);
-    assert_eq!(h2["idempotent-replayed"], "true");
-    let (s3, _, third) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            "amount=701&currency=eur",
-            Some("k1"),
-        )
-        .await;
-    assert_eq!(
-        (s3, third["error"]["type"].as_str()),
-        (400, Some("idempotency_error"))
-    );
-    // A declined confirmation is replayed as the same 402.
-    let (_, pi) = a
-        .post("/v1/payment_intents", "amount=700&currency=eur")
-        .await;
-    let path = format!("/v1/payment_intents/{}/confirm", pi["id"].as_str().unwrap());
-    let (d1, _, e1) = a
-        .call(
-            reqwest::Method::POST,
-            &path,
-            "payment_method=pm_card_visa_chargeDeclined",
-            Some("k2"),
-        )
-        .await;
-    let (d2, _, e2) = a
-        .call(
-            reqwest::Method::POST,
-            &path,
-            "payment_method=pm_card_visa_chargeDeclined",
-            Some("k2"),
-        )
-        .await;
-    assert_eq!((d1, d2), (402, 402));
-    assert_eq!(e1, e2);
-    let (_, charges) = a
-        .get(&format!(
-            "/v1/charges?payment_intent={}",
-            pi["id"].as_str().unwrap()
-        ))
-        .await;
-    assert_eq!(
-        charges["data"].as_array().unwrap().len(),
-        1,
-        "the replay charged nothing"
-    );
-}
-
-#[tokio::test]
-async fn webhook_delivery_retries_until_the_endpoint_accepts_once() {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(2)
-        .with_priority(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(2)
-        .mount(&receiver)
-        .await;
-    let target = WebhookTarget {
-        max_attempts: 5,
-        first_retry: Duration::from_millis(50),
-        ..WebhookTarget::new(format!("{}/hook", receiver.uri()), "whsec_retry".into())
-    };
-    let a = api(Some(target)).await;
-    let (_, pi) = a
-        .post("/v1/payment_intents", "amount=700&currency=eur")
-        .await;
-    let (_, events) = a.get("/v1/events").await;
-    let event_id = events["data"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(events["data"][0]["pending_webhooks"], 1);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, e) = a.get(&format!("/v1/events/{event_id}")).await;
-        if e["pending_webhooks"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never delivered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let requests = receiver.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 3, "two failures, then the one delivery");
-    let secrets = [secrecy::SecretString::from("whsec_retry".to_string())];
-    for r in &requests {
-        let body: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(body["id"], event_id.as_str());
-        assert_eq!(body["data"]["object"]["id"], pi["id"]);
-        let header = r.headers["stripe-signature"].to_str().unwrap();
-        assert!(tmt_payments::stripe::signature::verify(
-            Some(header),
-            &r.body,
-            &secrets,
-            300,
-            now()
-        )
-        .is_ok());
-    }
-}
-
-// ---- The offline flow through the service's HTTP surface only -------------------------------
 
 async fn sandbox_app() -> TestApp {
     spawn_app_with(|c| {
@@ -517,16 +203,306 @@ async fn offline_3ds_flow() {
 #[tokio::test]
 async fn with_a_real_key_there_is_no_sandbox() {
     let app = spawn_app().await;
+    for path in [
+        "/sandbox/v1/payment_intents/pi_1",
+        "/v1/payment_intents",
+        "/v1/payment_intents/pi_1",
+        "/_sandbox/webhooks",
+    ] {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.address))
+            .basic_auth("sk_test_x", Some(""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let (_, _, body) = read(r).await;
+        assert_eq!(
+            body["code"], "not_found",
+            "{path}: the service's own 404, not the sandbox's"
+        );
+    }
+}
+
+#[tokio::test]
+async fn in_sandbox_mode_v1_and_controls_answer_on_the_services_own_port() {
+    let app = sandbox_app().await;
+    let (id, _) = create(&app).await;
+    let get = |path: String| {
+        app.http
+            .get(format!("{}{path}", app.address))
+            .basic_auth("sk_test_any", Some(""))
+            .send()
+    };
+    let (status, headers, pi) = read(get(format!("/v1/payment_intents/{id}")).await.unwrap()).await;
+    assert_eq!((status, pi["id"].as_str()), (200, Some(id.as_str())));
+    assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
+    let (_, _, via_prefix) = read(
+        get(format!("/sandbox/v1/payment_intents/{id}"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(via_prefix, pi, "one sandbox behind both paths");
+    let (status, _, list) = read(get("/v1/payment_intents?limit=1".into()).await.unwrap()).await;
+    assert_eq!(
+        (status, list["data"][0]["id"].as_str()),
+        (200, Some(id.as_str()))
+    );
+    let (status, _, control) = read(get("/_sandbox/webhooks".into()).await.unwrap()).await;
+    assert_eq!(status, 200, "{control}");
+    assert_eq!(control["url"], format!("{}/stripe_webhook", app.address));
+    assert_eq!(control["drop"], false);
+    // The service's own routes are untouched.
+    let (status, _, _) = app.get("/healthz").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
+    let app = sandbox_app().await;
+    let (id, secret) = create(&app).await;
+    ledger_reaches(
+        &app,
+        &id,
+        "requires_payment_method",
+        "payment_intent.created",
+    )
+    .await;
     let r = app
         .http
-        .get(format!("{}/sandbox/v1/payment_intents/pi_1", app.address))
+        .post(format!("{}/_sandbox/webhooks", app.address))
+        .basic_auth("sk_test_any", Some(""))
+        .form(&[("drop", "true")])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
-    let (_, _, body) = read(r).await;
-    assert_eq!(
-        body["code"], "not_found",
-        "the service's own 404, not the sandbox's"
+    assert_eq!(r.status(), 200);
+    let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
+    assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
+    // The sandbox lists the event; the ledger never hears of it.
+    let r = app
+        .http
+        .get(format!(
+            "{}/v1/events?type=payment_intent.succeeded",
+            app.address
+        ))
+        .basic_auth("sk_test_any", Some(""))
+        .send()
+        .await
+        .unwrap();
+    let (_, _, events) = read(r).await;
+    assert_eq!(events["data"][0]["data"]["object"]["id"], id.as_str());
+    let r = app
+        .http
+        .post(format!("{}/_sandbox/webhooks", app.address))
+        .basic_auth("sk_test_any", Some(""))
+        .form(&[("drop", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // First deliveries go out in order: once a later event has landed, a lost one that had been
+    // sent would have landed before it.
+    let (later, _) = create(&app).await;
+    ledger_reaches(
+        &app,
+        &later,
+        "requires_payment_method",
+        "payment_intent.created",
+    )
+    .await;
+    let ledger = app.ledger().await;
+    let row = ledger.payment(&id).await.unwrap().unwrap();
+    assert_eq!(row.status, "requires_payment_method");
+    let received: Vec<String> = ledger
+        .events_for(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(received, ["payment_intent.created"]);
+}
+
+/// The service binary in sandbox mode, on a ledger in `dir`.
+fn sandbox_server(dir: &std::path::Path) -> process::Server {
+    process::Server::start(&process::sqlite_url(dir), &[])
+}
+
+#[tokio::test]
+async fn the_sandbox_state_survives_a_restart_of_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let call = |address: String, path: &'static str, body: Value| {
+        http.post(format!("{address}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let first = sandbox_server(dir.path());
+    let (status, _, created) = read(
+        call(
+            first.address.clone(),
+            "/stripe_create_payment_intent",
+            json!({"data": {"amount": "12.00", "currency": "eur"}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["data"]["paymentIntentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(first);
+    assert!(
+        dir.path().join("ledger-stripe.db").exists(),
+        "the sandbox's file sits beside the ledger"
     );
+    let second = sandbox_server(dir.path());
+    let (status, _, got) = read(
+        call(
+            second.address.clone(),
+            "/stripe_get_payment_intent",
+            json!({"data": {"payment_intent_id": id}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["data"]["status"], "requires_payment_method");
+}
+
+#[tokio::test]
+async fn sandbox_trigger_reaches_the_services_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = sandbox_server(dir.path());
+    let api_base = format!("{}/sandbox", server.address);
+    let output = tokio::task::spawn_blocking(move || {
+        process::command("sqlite://unused.db")
+            .args([
+                "sandbox",
+                "trigger",
+                "payment_intent.succeeded",
+                "--api-base",
+                &api_base,
+                "--metadata",
+                "platform=TMT",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("payment_intent"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no PaymentIntent printed: {stdout}"))
+        .to_string();
+    assert!(stdout.contains("payment_intent.succeeded"), "{stdout}");
+    let ledger = open_ledger(&process::sqlite_url(dir.path())).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let row = ledger.payment(&id).await.unwrap();
+        if row.as_ref().is_some_and(|r| r.status == "succeeded") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ledger never saw {id}: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn tmt_payments_sandbox_runs_the_sandbox_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = process::free_port();
+    let state = dir.path().join("alone.db");
+    let mut child = process::command("sqlite://unused.db")
+        .args(["sandbox", "--port", &port.to_string(), "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(Instant::now() < deadline, "the sandbox did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = reqwest::Client::new()
+        .post(format!("http://{address}/v1/payment_intents"))
+        .basic_auth("sk_test_alone", Some(""))
+        .form(&[("amount", "700"), ("currency", "eur")])
+        .send()
+        .await
+        .unwrap();
+    let (status, _, pi) = read(r).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        (status, pi["status"].as_str()),
+        (200, Some("requires_payment_method"))
+    );
+    assert!(state.exists(), "--state names the file it keeps");
+}
+
+#[test]
+#[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
+fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
+    let peer =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stripe-sandbox/tests/node");
+    assert!(
+        peer.join("node_modules/stripe/package.json").exists(),
+        "Stripe's Node SDK is not installed: run scripts/test.sh"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = sandbox_server(dir.path());
+    let port = server.address.rsplit(':').next().unwrap().to_string();
+    let output = std::process::Command::new("node")
+        .arg(peer.join("sdk_sandbox.mjs"))
+        .args(["127.0.0.1", &port])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "Node SDK checks failed:\n{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("ok ")), "{stdout}");
+}
+
+#[test]
+#[ignore = "needs Stripe's Python SDK (scripts/test.sh installs it)"]
+fn stripe_python_sdk_reaches_the_sandbox_under_the_sandbox_prefix() {
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let server = sandbox_server(dir.path());
+    let output = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crates/stripe-sandbox/tests/peers/sdk_sandbox.py"
+        ))
+        .arg(format!("{}/sandbox", server.address))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "Python SDK checks failed:\n{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("ok ")), "{stdout}");
 }

@@ -1,71 +1,19 @@
-//! An embedded Stripe-compatible emulator (SPEC §10): its own axum Router over in-memory state,
-//! speaking Stripe's wire protocol closely enough for Stripe's official SDKs, and sending
-//! signed webhook events for every state change.
-//!
-//! Every request is handled entirely under one lock, with no await inside it, so requests are
-//! atomic with respect to each other (which is also what makes `Idempotency-Key` exact).
-
-pub mod objects;
-pub mod params;
-pub mod webhooks;
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! Requests: authentication, idempotency, routing and the handlers of Stripe's endpoints, plus
+//! the sandbox's own control endpoints under [`crate::CONTROL_PREFIX`].
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::money::{Currency, MAX_MINOR};
-use objects::{CardResult, NewPaymentIntent, TestCard};
-pub use webhooks::{Delivery, WebhookTarget};
-
-/// A Stripe error: HTTP status and the `{"error": {...}}` envelope.
-#[derive(Debug)]
-struct StripeErr {
-    status: StatusCode,
-    error: Value,
-}
-
-fn invalid(message: impl Into<String>, param: Option<&str>, code: Option<&str>) -> StripeErr {
-    let mut error = json!({"type": "invalid_request_error", "message": message.into()});
-    if let Some(p) = param {
-        error["param"] = json!(p);
-    }
-    if let Some(c) = code {
-        error["code"] = json!(c);
-        error["doc_url"] = json!(format!(
-            "https://stripe.com/docs/error-codes/{}",
-            c.replace('_', "-")
-        ));
-    }
-    StripeErr {
-        status: StatusCode::BAD_REQUEST,
-        error,
-    }
-}
-
-fn missing(kind: &str, id: &str, param: &str) -> StripeErr {
-    StripeErr {
-        status: StatusCode::NOT_FOUND,
-        ..invalid(
-            format!("No such {kind}: '{id}'"),
-            Some(param),
-            Some("resource_missing"),
-        )
-    }
-}
-
-fn unauthorized(message: impl Into<String>) -> StripeErr {
-    StripeErr {
-        status: StatusCode::UNAUTHORIZED,
-        error: json!({"type": "invalid_request_error", "message": message.into()}),
-    }
-}
+use crate::currency::Currency;
+use crate::error::{internal, invalid, missing, missing_param, unauthorized, StripeErr};
+use crate::lists::{ListQuery, LIST_PARAMS};
+use crate::objects::{self, CardResult, NewPaymentIntent, TestCard};
+use crate::store::{now, Kind, SavedResponse, Store};
+use crate::{params, Inner, Sandbox};
 
 /// Who is calling: a secret key can do everything; a publishable key only what Stripe.js does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,74 +70,24 @@ fn authenticate_key(key: String) -> Result<(Caller, String), StripeErr> {
     }
 }
 
-struct SavedResponse {
-    fingerprint: String,
+/// What one request produced.
+struct Outcome {
     status: StatusCode,
     body: Value,
+    /// The id of the request that produced the body: a replay keeps the original's.
+    request_id: String,
+    replayed: bool,
+    /// Events to deliver once the lock is released.
+    outbox: Vec<String>,
 }
 
-#[derive(Default)]
-struct Store {
-    payment_intents: HashMap<String, Value>,
-    /// Creation order, for lists (newest last).
-    charges: Vec<Value>,
-    charge_index: HashMap<String, usize>,
-    events: Vec<Value>,
-    event_index: HashMap<String, usize>,
-    /// PaymentMethod id → the test card behind it.
-    payment_methods: HashMap<String, (TestCard, Value)>,
-    /// (API key, Idempotency-Key) → the first response.
-    idempotency: HashMap<(String, String), SavedResponse>,
-}
-
-struct Inner {
-    store: Mutex<Store>,
-    delivery: Option<Delivery>,
-}
-
-/// A running sandbox. Cloning shares the same state.
-#[derive(Clone)]
-pub struct Sandbox {
-    inner: Arc<Inner>,
-}
-
-impl Sandbox {
-    /// Must be called inside a Tokio runtime when `webhook` is set (it starts the sender).
-    pub fn new(webhook: Option<WebhookTarget>) -> Self {
-        let inner = Arc::new_cyclic(|weak| Inner {
-            store: Mutex::new(Store::default()),
-            delivery: webhook.map(|target| Delivery::start(target, weak.clone())),
-        });
-        Sandbox { inner }
-    }
-
-    pub fn router(&self) -> Router {
-        Router::new().fallback(handle).with_state(self.clone())
-    }
-}
-
-impl Inner {
-    /// Marks a stored event as delivered (`pending_webhooks` 0).
-    fn mark_delivered(&self, event_id: &str) {
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&i) = store.event_index.get(event_id) {
-            store.events[i]["pending_webhooks"] = json!(0);
-        }
-    }
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-async fn handle(
+pub(crate) async fn handle(
     State(sandbox): State<Sandbox>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request_id = format!("req_{}", objects::random_alnum(14));
     // Like api.stripe.com, any origin may call: Stripe.js confirms from the browser.
     if method == Method::OPTIONS {
         let mut response = StatusCode::NO_CONTENT.into_response();
@@ -208,42 +106,72 @@ async fn handle(
         h.insert("access-control-max-age", HeaderValue::from_static("86400"));
         return response;
     }
-    let (status, body, replayed) = process(&sandbox, &method, &uri, &headers, &body);
-    let mut response = (status, axum::Json(body)).into_response();
+    let request_id = format!("req_{}", objects::random_alnum(14));
+    let inner = &sandbox.inner;
+    let mut state = inner.state.lock().await;
+    let mut outcome = process(
+        inner,
+        &mut state.store,
+        &method,
+        &uri,
+        &headers,
+        &body,
+        request_id,
+    );
+    if let Err(e) = state.persist().await {
+        tracing::error!(error = %e, "the sandbox could not write its state");
+        let failed = internal(format!("The sandbox could not save its state: {e}"));
+        outcome.status = failed.status;
+        outcome.body = json!({"error": failed.error});
+        outcome.outbox.clear();
+    }
+    drop(state);
+    if let Some(delivery) = &inner.delivery {
+        for event in std::mem::take(&mut outcome.outbox) {
+            delivery.enqueue(event);
+        }
+    }
+    let mut response = (outcome.status, axum::Json(outcome.body)).into_response();
     let h = response.headers_mut();
     h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
         h.insert("request-id", v);
     }
     let version = headers
         .get("stripe-version")
         .cloned()
-        .unwrap_or(HeaderValue::from_static(
-            crate::stripe::client::DEFAULT_API_VERSION,
-        ));
+        .unwrap_or(HeaderValue::from_static(crate::DEFAULT_API_VERSION));
     h.insert("stripe-version", version);
-    if replayed {
+    if outcome.replayed {
         h.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
 }
 
 fn process(
-    sandbox: &Sandbox,
+    inner: &Inner,
+    store: &mut Store,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> (StatusCode, Value, bool) {
-    let failed = |e: StripeErr| (e.status, json!({"error": e.error}), false);
+    request_id: String,
+) -> Outcome {
+    let failed = |e: StripeErr, request_id: String| Outcome {
+        status: e.status,
+        body: json!({"error": e.error}),
+        request_id,
+        replayed: false,
+        outbox: Vec::new(),
+    };
     let mut params = match params::parse(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => p,
-        Err(e) => return failed(invalid(e.0, None, None)),
+        Err(e) => return failed(invalid(e.0, None, None), request_id),
     };
     if *method == Method::POST {
         match params::parse(body) {
             Ok(p) => params.extend(p),
-            Err(e) => return failed(invalid(e.0, None, None)),
+            Err(e) => return failed(invalid(e.0, None, None), request_id),
         }
     }
     // Stripe.js sends its publishable key as a `key` parameter rather than a header.
@@ -255,9 +183,9 @@ fn process(
         (None, Some(key)) => authenticate_key(key.to_string()),
         _ => authenticate(headers),
     };
-    let (caller, key) = match auth {
+    let (caller, api_key) = match auth {
         Ok(c) => c,
-        Err(e) => return failed(e),
+        Err(e) => return failed(e, request_id),
     };
     if caller == Caller::Publishable {
         // What Stripe.js adds to its calls and the sandbox has no use for.
@@ -269,80 +197,90 @@ fn process(
                 )
         });
     }
-    let mut store = sandbox
-        .inner
-        .store
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .filter(|_| *method == Method::POST)
-        .map(|k| (key.clone(), k.to_string()));
+        .map(str::to_string);
     let fingerprint = format!(
         "{method} {} {}",
         uri.path(),
-        crate::canonical::canonical(&Value::Object(params.clone()))
+        params::canonical(&Value::Object(params.clone()))
     );
-    if let Some(slot) = &idempotency_key {
-        if let Some(saved) = store.idempotency.get(slot) {
+    if let Some(key) = &idempotency_key {
+        if let Some(saved) = store.saved_response(&api_key, key) {
             if saved.fingerprint == fingerprint {
-                return (saved.status, saved.body.clone(), true);
+                return Outcome {
+                    status: StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK),
+                    body: saved.body.clone(),
+                    request_id: saved.request_id.clone(),
+                    replayed: true,
+                    outbox: Vec::new(),
+                };
             }
-            return failed(StripeErr {
-                status: StatusCode::BAD_REQUEST,
-                error: json!({
-                    "type": "idempotency_error",
-                    "message": format!(
-                        "Keys for idempotent requests can only be used with the same parameters \
-                         they were first used with. Try using a key other than '{}' if you meant \
-                         to execute a different request.", slot.1),
-                }),
-            });
+            return failed(
+                StripeErr {
+                    status: StatusCode::BAD_REQUEST,
+                    error: json!({
+                        "type": "idempotency_error",
+                        "message": format!(
+                            "Keys for idempotent requests can only be used with the same parameters \
+                             they were first used with. Try using a key other than '{key}' if you meant \
+                             to execute a different request."),
+                    }),
+                },
+                request_id,
+            );
         }
     }
     let mut ctx = Ctx {
-        store: &mut store,
+        store,
+        inner,
         caller,
-        webhooks: sandbox.inner.delivery.is_some(),
+        request_id: request_id.clone(),
+        idempotency_key: idempotency_key.clone(),
         outbox: Vec::new(),
     };
-    let outcome = route(&mut ctx, method, uri.path(), &params);
+    let result = route(&mut ctx, method, uri.path(), &params);
     let outbox = std::mem::take(&mut ctx.outbox);
-    let (status, body) = match outcome {
+    let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
         Err(e) => (e.status, json!({"error": e.error})),
     };
     // Stripe keeps the result of every request that started executing; validation failures
     // (400) are not kept, so a corrected retry with the same key goes through.
-    if let Some(slot) = idempotency_key {
+    if let Some(key) = idempotency_key {
         if status == StatusCode::OK || status == StatusCode::PAYMENT_REQUIRED {
-            store.idempotency.insert(
-                slot,
+            store.save_response(
+                api_key,
+                key,
                 SavedResponse {
                     fingerprint,
-                    status,
+                    status: status.as_u16(),
                     body: body.clone(),
+                    request_id: request_id.clone(),
+                    created: now(),
                 },
             );
         }
     }
-    drop(store);
-    if let Some(delivery) = &sandbox.inner.delivery {
-        for event in outbox {
-            delivery.enqueue(event);
-        }
+    Outcome {
+        status,
+        body,
+        request_id,
+        replayed: false,
+        outbox,
     }
-    (status, body, false)
 }
 
 struct Ctx<'a> {
     store: &'a mut Store,
+    inner: &'a Inner,
     caller: Caller,
-    /// Whether events are delivered anywhere (then `pending_webhooks` starts at 1).
-    webhooks: bool,
-    /// Events created by this request, sent once the lock is released.
-    outbox: Vec<Value>,
+    request_id: String,
+    idempotency_key: Option<String>,
+    /// Events created by this request that are to be delivered.
+    outbox: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -357,25 +295,41 @@ impl Ctx<'_> {
     }
 
     fn emit(&mut self, event_type: &str, object: Value) {
-        let pending = i64::from(self.webhooks);
-        let event = objects::event(event_type, object, now(), pending);
+        // Stripe counts endpoints that have not received the event yet; a dropped delivery is
+        // one that never will.
+        let endpoint = self.inner.delivery.is_some();
+        let event = objects::event(
+            event_type,
+            object,
+            now(),
+            i64::from(endpoint),
+            Some(&self.request_id),
+            self.idempotency_key.as_deref(),
+        );
         let id = event["id"].as_str().unwrap_or_default().to_string();
-        self.store.event_index.insert(id, self.store.events.len());
-        self.store.events.push(event.clone());
-        self.outbox.push(event);
+        self.store.put(Kind::Event, event, None);
+        if endpoint && !self.inner.dropping() {
+            self.store.add_delivery(&id);
+            self.outbox.push(id);
+        }
     }
 
     fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
         self.store
-            .payment_intents
-            .get(id)
+            .value(Kind::PaymentIntent, id)
             .cloned()
             .ok_or_else(|| missing("payment_intent", id, "intent"))
     }
 
     fn save_pi(&mut self, pi: &Value) {
-        let id = pi["id"].as_str().unwrap_or_default().to_string();
-        self.store.payment_intents.insert(id, pi.clone());
+        self.store.put(Kind::PaymentIntent, pi.clone(), None);
+    }
+
+    fn card_of(&self, pm_id: &str) -> Option<TestCard> {
+        self.store
+            .get(Kind::PaymentMethod, pm_id)
+            .and_then(|r| r.alias.as_deref())
+            .and_then(objects::test_card)
     }
 }
 
@@ -388,6 +342,7 @@ fn route(
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let result = match (method.as_str(), segments.as_slice()) {
         ("POST", ["v1", "payment_intents"]) => create_payment_intent(ctx, params),
+        ("GET", ["v1", "payment_intents"]) => list_payment_intents(ctx, params),
         ("GET", ["v1", "payment_intents", id]) => retrieve_payment_intent(ctx, id, params),
         ("POST", ["v1", "payment_intents", id]) => update_payment_intent(ctx, id, params),
         ("POST", ["v1", "payment_intents", id, "confirm"]) => {
@@ -395,30 +350,16 @@ fn route(
         }
         ("POST", ["v1", "payment_intents", id, "cancel"]) => cancel_payment_intent(ctx, id, params),
         ("GET", ["v1", "charges"]) => list_charges(ctx, params),
-        ("GET", ["v1", "charges", id]) => {
-            ctx.require_secret()?;
-            let i = ctx
-                .store
-                .charge_index
-                .get(*id)
-                .ok_or_else(|| missing("charge", id, "id"))?;
-            Ok(ctx.store.charges[*i].clone())
-        }
+        ("GET", ["v1", "charges", id]) => retrieve(ctx, Kind::Charge, id, params),
+        ("GET", ["v1", "payment_methods", id]) => retrieve(ctx, Kind::PaymentMethod, id, params),
         ("GET", ["v1", "events"]) => list_events(ctx, params),
-        ("GET", ["v1", "events", id]) => {
-            ctx.require_secret()?;
-            let i = ctx
-                .store
-                .event_index
-                .get(*id)
-                .ok_or_else(|| missing("event", id, "id"))?;
-            Ok(ctx.store.events[*i].clone())
-        }
+        ("GET", ["v1", "events", id]) => retrieve(ctx, Kind::Event, id, params),
+        ("GET" | "POST", ["_sandbox", "webhooks"]) => control_webhooks(ctx, method, params),
         _ => Err(StripeErr {
             status: StatusCode::NOT_FOUND,
             error: json!({"type": "invalid_request_error",
                           "message": format!("Unrecognized request URL ({method}: {path}). The sandbox \
-                                              supports PaymentIntents, Charges and Events.")}),
+                                              supports PaymentIntents, Charges, PaymentMethods and Events.")}),
         }),
     };
     let mut value = result?;
@@ -426,30 +367,59 @@ fn route(
     Ok(value)
 }
 
-/// `expand[]=latest_charge` and `expand[]=payment_method` on PaymentIntents.
+fn retrieve(
+    ctx: &mut Ctx<'_>,
+    kind: Kind,
+    id: &str,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    ctx.require_secret()?;
+    check_known(params, &["expand"])?;
+    let name = match kind {
+        Kind::PaymentMethod => "PaymentMethod",
+        other => other.name(),
+    };
+    ctx.store
+        .value(kind, id)
+        .cloned()
+        .ok_or_else(|| missing(name, id, "id"))
+}
+
+/// `expand[]=latest_charge` and `expand[]=payment_method` on PaymentIntents (and
+/// `data.latest_charge` on their lists).
 fn expand(ctx: &Ctx<'_>, value: &mut Value, params: &Map<String, Value>) {
     let Some(Value::Array(fields)) = params.get("expand") else {
         return;
     };
-    for field in fields.iter().filter_map(Value::as_str) {
-        match field {
-            "latest_charge" => {
-                if let Some(i) = value["latest_charge"]
-                    .as_str()
-                    .and_then(|id| ctx.store.charge_index.get(id))
-                {
-                    value["latest_charge"] = ctx.store.charges[*i].clone();
-                }
+    let fields: Vec<&str> = fields.iter().filter_map(Value::as_str).collect();
+    if value["object"] == "list" {
+        let inner: Vec<&str> = fields
+            .iter()
+            .filter_map(|f| f.strip_prefix("data."))
+            .collect();
+        if let Some(items) = value["data"].as_array_mut() {
+            for item in items {
+                expand_fields(ctx, item, &inner);
             }
-            "payment_method" => {
-                if let Some((_, pm)) = value["payment_method"]
-                    .as_str()
-                    .and_then(|id| ctx.store.payment_methods.get(id))
-                {
-                    value["payment_method"] = pm.clone();
-                }
-            }
-            _ => {}
+        }
+    } else {
+        expand_fields(ctx, value, &fields);
+    }
+}
+
+fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
+    for field in fields {
+        let kind = match *field {
+            "latest_charge" => Kind::Charge,
+            "payment_method" => Kind::PaymentMethod,
+            "payment_intent" => Kind::PaymentIntent,
+            _ => continue,
+        };
+        if let Some(found) = value[*field]
+            .as_str()
+            .and_then(|id| ctx.store.value(kind, id))
+        {
+            value[*field] = found.clone();
         }
     }
 }
@@ -463,6 +433,10 @@ fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), Stripe
         )),
         None => Ok(()),
     }
+}
+
+fn known_with_lists(extra: &[&'static str]) -> Vec<&'static str> {
+    LIST_PARAMS.iter().chain(extra).copied().collect()
 }
 
 fn string_param<'a>(
@@ -594,34 +568,15 @@ fn create_payment_intent(
     })?;
     let currency = Currency::parse(currency_text).ok_or_else(|| {
         invalid(
-            format!("Invalid currency: {currency_text}. Stripe currently supports these currencies: usd, eur, gbp, jpy, mxn, …"),
+            format!("Invalid currency: {}. Stripe currently supports these currencies: usd, eur, gbp, jpy, mxn, …",
+                    currency_text.to_ascii_lowercase()),
             Some("currency"),
             None,
         )
     })?;
-    let minimum = currency.minimum_minor();
-    if amount < minimum {
-        return Err(invalid(
-            format!(
-                "Amount must be at least {} {}",
-                currency.to_major(minimum),
-                currency.code()
-            ),
-            Some("amount"),
-            Some("amount_too_small"),
-        ));
-    }
-    if amount > MAX_MINOR {
-        return Err(invalid(
-            format!(
-                "Amount must be no more than {} {}",
-                currency.to_major(MAX_MINOR),
-                currency.code()
-            ),
-            Some("amount"),
-            Some("amount_too_large"),
-        ));
-    }
+    currency
+        .check_amount(amount)
+        .map_err(|refused| invalid(refused.message, Some("amount"), refused.code))?;
     let automatic = match params.get("automatic_payment_methods") {
         Some(Value::Object(apm)) => apm.get("enabled").and_then(Value::as_str) == Some("true"),
         _ => false,
@@ -634,7 +589,7 @@ fn create_payment_intent(
     apply_metadata(&mut metadata, params)?;
     let mut pi = objects::payment_intent(NewPaymentIntent {
         amount,
-        currency: currency.code(),
+        currency: currency.code,
         description: string_param(params, "description")?.map(str::to_string),
         metadata,
         automatic_payment_methods: automatic,
@@ -666,16 +621,15 @@ fn create_payment_intent(
 /// A test alias (`pm_card_visa`) becomes a new PaymentMethod, as at Stripe; an id the sandbox
 /// issued earlier is looked up.
 fn resolve_payment_method(ctx: &mut Ctx<'_>, given: &str) -> Result<(String, TestCard), StripeErr> {
-    if let Some((card, _)) = ctx.store.payment_methods.get(given) {
-        return Ok((given.to_string(), *card));
+    if let Some(card) = ctx.card_of(given) {
+        return Ok((given.to_string(), card));
     }
-    let card = objects::test_card(given).ok_or_else(|| StripeErr {
-        status: StatusCode::BAD_REQUEST,
-        ..missing("PaymentMethod", given, "payment_method")
-    })?;
+    let card = objects::test_card(given)
+        .ok_or_else(|| missing_param("PaymentMethod", given, "payment_method"))?;
     let id = objects::new_id("pm");
     let object = objects::payment_method(&id, &card, now());
-    ctx.store.payment_methods.insert(id.clone(), (card, object));
+    ctx.store
+        .put(Kind::PaymentMethod, object, Some(given.to_string()));
     Ok((id, card))
 }
 
@@ -787,8 +741,7 @@ fn confirm_payment_intent(
         Some(given) => resolve_payment_method(ctx, given)?,
         None => {
             let existing = pi["payment_method"].as_str().map(str::to_string);
-            match existing.and_then(|id| ctx.store.payment_methods.get(&id).map(|(c, _)| (id, *c)))
-            {
+            match existing.and_then(|id| ctx.card_of(&id).map(|c| (id, c))) {
                 Some(found) => found,
                 None => return Err(invalid(
                     "You cannot confirm this PaymentIntent because it's missing a payment method. \
@@ -812,12 +765,13 @@ fn confirm_payment_intent(
     let created = now();
     match result {
         CardResult::RequiresAuthentication => {
+            let source = objects::new_id("src");
             pi["status"] = json!("requires_action");
             pi["next_action"] = json!({
                 "type": "use_stripe_sdk",
                 "use_stripe_sdk": {"type": "three_d_secure_redirect",
-                                   "stripe_js": format!("/sandbox/3ds/{id}"),
-                                   "source": objects::new_id("src")}
+                                   "stripe_js": format!("https://hooks.stripe.com/redirect/authenticate/{source}"),
+                                   "source": source}
             });
             ctx.save_pi(&pi);
             ctx.emit("payment_intent.requires_action", pi.clone());
@@ -825,7 +779,7 @@ fn confirm_payment_intent(
         }
         CardResult::Succeeds => {
             let charge = objects::charge(&pi, &pm_id, &card, created);
-            store_charge(ctx, &charge);
+            ctx.store.put(Kind::Charge, charge.clone(), None);
             pi["status"] = json!("succeeded");
             pi["amount_received"] = pi["amount"].clone();
             pi["latest_charge"] = charge["id"].clone();
@@ -840,12 +794,11 @@ fn confirm_payment_intent(
             message,
         } => {
             let charge = objects::charge(&pi, &pm_id, &card, created);
-            store_charge(ctx, &charge);
+            ctx.store.put(Kind::Charge, charge.clone(), None);
             let pm_object = ctx
                 .store
-                .payment_methods
-                .get(&pm_id)
-                .map(|(_, o)| o.clone())
+                .value(Kind::PaymentMethod, &pm_id)
+                .cloned()
                 .unwrap_or(Value::Null);
             let error = json!({
                 "charge": charge["id"],
@@ -865,18 +818,16 @@ fn confirm_payment_intent(
             ctx.emit("payment_intent.payment_failed", pi.clone());
             let mut envelope = error;
             envelope["payment_intent"] = pi;
+            envelope["request_log_url"] = json!(format!(
+                "https://dashboard.stripe.com/test/logs/{}",
+                ctx.request_id
+            ));
             Err(StripeErr {
                 status: StatusCode::PAYMENT_REQUIRED,
                 error: envelope,
             })
         }
     }
-}
-
-fn store_charge(ctx: &mut Ctx<'_>, charge: &Value) {
-    let id = charge["id"].as_str().unwrap_or_default().to_string();
-    ctx.store.charge_index.insert(id, ctx.store.charges.len());
-    ctx.store.charges.push(charge.clone());
 }
 
 fn cancel_payment_intent(
@@ -924,60 +875,83 @@ fn cancel_payment_intent(
     Ok(pi)
 }
 
-fn limit(params: &Map<String, Value>) -> Result<usize, StripeErr> {
-    match string_param(params, "limit")? {
-        None => Ok(10),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => Ok(n),
-            _ => Err(invalid(
-                "Invalid limit: must be an integer between 1 and 100",
-                Some("limit"),
-                None,
-            )),
-        },
-    }
+/// `field` filter: absent matches everything; present must equal the object's field.
+fn field_filter<'a>(
+    params: &'a Map<String, Value>,
+    name: &str,
+) -> Result<impl Fn(&Value) -> bool + 'a, StripeErr> {
+    let wanted = string_param(params, name)?;
+    let field = name.to_string();
+    Ok(move |v: &Value| wanted.is_none_or(|w| v[&field].as_str() == Some(w)))
+}
+
+fn list_payment_intents(
+    ctx: &mut Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    ctx.require_secret()?;
+    check_known(params, &known_with_lists(&["customer"]))?;
+    let query = ListQuery::parse(params)?;
+    let customer = field_filter(params, "customer")?;
+    query.page(
+        ctx.store,
+        Kind::PaymentIntent,
+        "/v1/payment_intents",
+        customer,
+    )
 }
 
 fn list_charges(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
     ctx.require_secret()?;
-    check_known(params, &["payment_intent", "limit", "expand"])?;
-    let limit = limit(params)?;
-    let filter = string_param(params, "payment_intent")?;
-    let matching: Vec<Value> = ctx
-        .store
-        .charges
-        .iter()
-        .rev()
-        .filter(|c| filter.is_none_or(|pi| c["payment_intent"].as_str() == Some(pi)))
-        .cloned()
-        .collect();
-    let has_more = matching.len() > limit;
-    Ok(objects::list(
-        "/v1/charges",
-        matching.into_iter().take(limit).collect(),
-        has_more,
-    ))
+    check_known(params, &known_with_lists(&["payment_intent", "customer"]))?;
+    let query = ListQuery::parse(params)?;
+    let payment_intent = field_filter(params, "payment_intent")?;
+    let customer = field_filter(params, "customer")?;
+    query.page(ctx.store, Kind::Charge, "/v1/charges", |c| {
+        payment_intent(c) && customer(c)
+    })
 }
 
 fn list_events(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
     ctx.require_secret()?;
-    check_known(params, &["type", "limit", "expand"])?;
-    let limit = limit(params)?;
-    let filter = string_param(params, "type")?;
-    let matching: Vec<Value> = ctx
-        .store
-        .events
-        .iter()
-        .rev()
-        .filter(|e| filter.is_none_or(|t| type_matches(t, e["type"].as_str().unwrap_or(""))))
-        .cloned()
-        .collect();
-    let has_more = matching.len() > limit;
-    Ok(objects::list(
-        "/v1/events",
-        matching.into_iter().take(limit).collect(),
-        has_more,
-    ))
+    check_known(params, &known_with_lists(&["type", "types"]))?;
+    let query = ListQuery::parse(params)?;
+    let single = string_param(params, "type")?;
+    let many: Option<Vec<&str>> = match params.get("types") {
+        None => None,
+        Some(Value::Array(items)) => {
+            let names: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            if names.len() != items.len() || names.is_empty() || names.len() > 20 {
+                return Err(invalid(
+                    "types must be an array of 1 to 20 event types",
+                    Some("types"),
+                    None,
+                ));
+            }
+            Some(names)
+        }
+        Some(_) => {
+            return Err(invalid(
+                "Invalid array",
+                Some("types"),
+                Some("parameter_invalid_array"),
+            ))
+        }
+    };
+    if single.is_some() && many.is_some() {
+        return Err(invalid(
+            "You may only specify one of these parameters: type, types.",
+            None,
+            None,
+        ));
+    }
+    query.page(ctx.store, Kind::Event, "/v1/events", |e| {
+        let t = e["type"].as_str().unwrap_or("");
+        single.is_none_or(|f| type_matches(f, t))
+            && many
+                .as_ref()
+                .is_none_or(|fs| fs.iter().any(|f| type_matches(f, t)))
+    })
 }
 
 /// Stripe's `type` filter takes an exact type or a `*` wildcard (`payment_intent.*`).
@@ -986,4 +960,32 @@ fn type_matches(filter: &str, event_type: &str) -> bool {
         Some(prefix) => event_type.starts_with(prefix),
         None => filter == event_type,
     }
+}
+
+/// `GET|POST /_sandbox/webhooks`: where events go and whether they are being dropped. Not a
+/// Stripe endpoint.
+fn control_webhooks(
+    ctx: &mut Ctx<'_>,
+    method: &Method,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    ctx.require_secret()?;
+    if *method == Method::POST {
+        check_known(params, &["drop"])?;
+        if params.contains_key("drop") {
+            let drop = bool_param(params, "drop")?;
+            ctx.inner
+                .drop_webhooks
+                .store(drop, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(drop, "sandbox webhook dropping switched");
+        }
+    } else {
+        check_known(params, &[])?;
+    }
+    Ok(json!({
+        "object": "sandbox.webhooks",
+        "url": ctx.inner.webhook_url,
+        "drop": ctx.inner.dropping(),
+        "pending": ctx.store.pending_deliveries().len(),
+    }))
 }

@@ -100,6 +100,27 @@ fn normalise(map: &mut Map<String, Value>) {
     }
 }
 
+/// A text for parameters that ignores the order they were sent in, so that the same request
+/// sent again with another key order is recognised for `Idempotency-Key`.
+pub fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let inner: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", inner.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
 fn normalise_value(value: &mut Value) {
     match value {
         Value::Object(inner) => {
@@ -158,6 +179,16 @@ mod tests {
         assert!(parse(format!("a{}=1", "[x]".repeat(MAX_DEPTH)).as_bytes()).is_ok());
         let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("k{i}=v")).collect();
         assert!(parse(many.join("&").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn canonical_ignores_order_but_not_values() {
+        let a = parse(b"amount=1&metadata[b]=2&metadata[a]=1&expand[]=x").unwrap();
+        let b = parse(b"metadata[a]=1&expand[]=x&amount=1&metadata[b]=2").unwrap();
+        let c = parse(b"metadata[a]=1&expand[]=x&amount=2&metadata[b]=2").unwrap();
+        let text = |m: Map<String, Value>| canonical(&Value::Object(m));
+        assert_eq!(text(a.clone()), text(b));
+        assert_ne!(text(a), text(c));
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! A Stripe API emulator for offline development and tests.
+//!
+//! It speaks Stripe's wire protocol closely enough for Stripe's official SDKs (form bodies with
+//! bracket nesting, Bearer or Basic auth with test keys, Stripe's error envelope,
+//! `Idempotency-Key`, `Request-Id`, list pagination), keeps PaymentIntents, Charges,
+//! PaymentMethods and Events in a SQLite file, and sends signed webhook events for every state
+//! change. See `docs/sandbox.md` of the repository for what it supports.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use stripe_sandbox::{Options, Sandbox, Storage};
+//! let sandbox = Sandbox::open(Options {
+//!     storage: Storage::Memory,
+//!     webhook: None,
+//! })
+//! .await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:12111").await?;
+//! axum::serve(listener, sandbox.router()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every request is handled under one lock, its changes written to SQLite before the lock is
+//! released, so requests are atomic with respect to each other (which is also what makes
+//! `Idempotency-Key` exact) and what a client was told survives a restart.
+
+#![recursion_limit = "256"]
+
+mod api;
+pub mod cli;
+pub mod currency;
+mod error;
+mod lists;
+pub mod objects;
+pub mod params;
+mod store;
+pub mod trigger;
+pub mod webhooks;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::Router;
+
+pub use store::Storage;
+pub use webhooks::WebhookTarget;
+
+/// The Stripe API version the sandbox answers with when a client does not send one.
+pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
+
+/// The prefix of the sandbox's own control endpoints, which Stripe does not have.
+pub const CONTROL_PREFIX: &str = "/_sandbox";
+
+pub struct Options {
+    pub storage: Storage,
+    /// Where events are delivered; `None` keeps them only listable.
+    pub webhook: Option<WebhookTarget>,
+}
+
+pub(crate) struct Inner {
+    state: tokio::sync::Mutex<store::State>,
+    delivery: Option<webhooks::Delivery>,
+    webhook_url: Option<String>,
+    /// While set, events are created but never delivered (lost webhooks, for tests).
+    drop_webhooks: AtomicBool,
+}
+
+impl Inner {
+    fn dropping(&self) -> bool {
+        self.drop_webhooks.load(Ordering::SeqCst)
+    }
+}
+
+/// A running sandbox. Cloning shares the same state.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    /// Opens the state (reading back a file's objects, keys and pending deliveries) and, when a
+    /// webhook target is given, starts delivering: first the deliveries a previous run left
+    /// pending, in order. Must be called inside a Tokio runtime.
+    pub async fn open(options: Options) -> anyhow::Result<Sandbox> {
+        let state = store::State::open(&options.storage).await.map_err(|e| {
+            anyhow::anyhow!("cannot open the sandbox state at {}: {e}", options.storage)
+        })?;
+        let pending = state.store.pending_deliveries();
+        let webhook_url = options.webhook.as_ref().map(|w| w.url.clone());
+        let inner = Arc::new_cyclic(|weak| Inner {
+            state: tokio::sync::Mutex::new(state),
+            delivery: options
+                .webhook
+                .map(|target| webhooks::Delivery::start(target, weak.clone())),
+            webhook_url,
+            drop_webhooks: AtomicBool::new(false),
+        });
+        if let Some(delivery) = &inner.delivery {
+            if !pending.is_empty() {
+                tracing::info!(pending = pending.len(), "resuming webhook deliveries");
+            }
+            for id in pending {
+                delivery.enqueue(id);
+            }
+        }
+        Ok(Sandbox { inner })
+    }
+
+    /// Answers every path itself: `/v1/...` as Stripe, `/_sandbox/...` for its own controls.
+    pub fn router(&self) -> Router {
+        Router::new().fallback(api::handle).with_state(self.clone())
+    }
+
+    /// Only `/v1/...` and `/_sandbox/...`, for merging into another application's router, so
+    /// that SDKs which take a host and port but no path prefix reach the sandbox there.
+    pub fn api_routes(&self) -> Router {
+        Router::new()
+            .route("/v1/{*path}", axum::routing::any(api::handle))
+            .route(
+                &format!("{CONTROL_PREFIX}/{{*path}}"),
+                axum::routing::any(api::handle),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Stops (or resumes) delivering webhook events, as `POST /_sandbox/webhooks` does.
+    pub fn drop_webhooks(&self, drop: bool) {
+        self.inner.drop_webhooks.store(drop, Ordering::SeqCst);
+    }
+}
+
+/// Serves `sandbox` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    sandbox: Sandbox,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, sandbox.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

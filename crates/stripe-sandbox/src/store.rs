@@ -1,0 +1,414 @@
+//! The sandbox's state: every object it has issued, the responses saved for idempotency keys
+//! and the webhook deliveries still owed, in memory for reading and written through to a
+//! SQLite file so that a restart loses nothing.
+//!
+//! Changes are journalled while a request runs under the sandbox's lock and written in one
+//! transaction before the lock is released, so what a client was told is what is on disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection};
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// Gone when the process ends.
+    Memory,
+    /// A SQLite file, created when missing.
+    File(PathBuf),
+}
+
+impl Storage {
+    /// `:memory:` (or an empty string) for a throwaway sandbox, else a file path.
+    pub fn parse(text: &str) -> Storage {
+        match text.trim() {
+            "" | ":memory:" => Storage::Memory,
+            path => Storage::File(PathBuf::from(path)),
+        }
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Memory => f.write_str(":memory:"),
+            Storage::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    PaymentIntent,
+    Charge,
+    PaymentMethod,
+    Event,
+    Refund,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::PaymentIntent,
+        Kind::Charge,
+        Kind::PaymentMethod,
+        Kind::Event,
+        Kind::Refund,
+    ];
+
+    /// The `object` value of Stripe's objects of this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::PaymentIntent => "payment_intent",
+            Kind::Charge => "charge",
+            Kind::PaymentMethod => "payment_method",
+            Kind::Event => "event",
+            Kind::Refund => "refund",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+pub struct Record {
+    pub kind: Kind,
+    /// Issue order across all objects: breaks ties between objects created in the same second.
+    pub seq: i64,
+    pub created: i64,
+    pub value: Value,
+    /// For PaymentMethods: the test alias (`pm_card_visa`) that says how the card behaves.
+    pub alias: Option<String>,
+}
+
+pub struct SavedResponse {
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: Value,
+    pub request_id: String,
+    pub created: i64,
+}
+
+/// Stripe forgets idempotency keys after 24 hours.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 60 * 60;
+
+enum Change {
+    Object(String),
+    Idempotency(String, String),
+    DeliveryAdded(String),
+    DeliveryDone(String),
+}
+
+#[derive(Default)]
+pub struct Store {
+    next_seq: i64,
+    records: HashMap<String, Record>,
+    order: HashMap<Kind, Vec<String>>,
+    idempotency: HashMap<(String, String), SavedResponse>,
+    /// Events still to be delivered, in the order they were created.
+    deliveries: BTreeMap<i64, String>,
+    journal: Vec<Change>,
+}
+
+impl Store {
+    pub fn get(&self, kind: Kind, id: &str) -> Option<&Record> {
+        self.records.get(id).filter(|r| r.kind == kind)
+    }
+
+    pub fn value(&self, kind: Kind, id: &str) -> Option<&Value> {
+        self.get(kind, id).map(|r| &r.value)
+    }
+
+    /// Every object of `kind`, oldest first.
+    pub fn all(&self, kind: Kind) -> impl Iterator<Item = &Record> {
+        self.order
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.records.get(id))
+    }
+
+    /// Inserts or replaces the object with `value["id"]`.
+    pub fn put(&mut self, kind: Kind, value: Value, alias: Option<String>) {
+        let id = value["id"].as_str().unwrap_or_default().to_string();
+        let created = value["created"].as_i64().unwrap_or(0);
+        match self.records.get_mut(&id) {
+            Some(existing) => {
+                existing.value = value;
+                if alias.is_some() {
+                    existing.alias = alias;
+                }
+            }
+            None => {
+                self.next_seq += 1;
+                self.order.entry(kind).or_default().push(id.clone());
+                self.records.insert(
+                    id.clone(),
+                    Record {
+                        kind,
+                        seq: self.next_seq,
+                        created,
+                        value,
+                        alias,
+                    },
+                );
+            }
+        }
+        self.journal.push(Change::Object(id));
+    }
+
+    pub fn saved_response(&self, api_key: &str, key: &str) -> Option<&SavedResponse> {
+        self.idempotency
+            .get(&(api_key.to_string(), key.to_string()))
+            .filter(|s| s.created > now() - IDEMPOTENCY_TTL_SECS)
+    }
+
+    pub fn save_response(&mut self, api_key: String, key: String, saved: SavedResponse) {
+        self.journal
+            .push(Change::Idempotency(api_key.clone(), key.clone()));
+        self.idempotency.insert((api_key, key), saved);
+    }
+
+    pub fn add_delivery(&mut self, event_id: &str) {
+        if let Some(seq) = self.records.get(event_id).map(|r| r.seq) {
+            self.deliveries.insert(seq, event_id.to_string());
+            self.journal
+                .push(Change::DeliveryAdded(event_id.to_string()));
+        }
+    }
+
+    pub fn remove_delivery(&mut self, event_id: &str) {
+        if let Some(seq) = self.records.get(event_id).map(|r| r.seq) {
+            if self.deliveries.remove(&seq).is_some() {
+                self.journal
+                    .push(Change::DeliveryDone(event_id.to_string()));
+            }
+        }
+    }
+
+    /// Event ids still to be delivered, oldest first.
+    pub fn pending_deliveries(&self) -> Vec<String> {
+        self.deliveries.values().cloned().collect()
+    }
+
+    pub fn set_pending_webhooks(&mut self, event_id: &str, pending: i64) {
+        if let Some(record) = self.records.get_mut(event_id) {
+            record.value["pending_webhooks"] = Value::from(pending);
+            self.journal.push(Change::Object(event_id.to_string()));
+        }
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The SQLite file behind a [`Store`].
+pub struct Db {
+    conn: SqliteConnection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS objects (
+    id      TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    alias   TEXT,
+    body    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    api_key     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    created     INTEGER NOT NULL,
+    PRIMARY KEY (api_key, key)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id TEXT PRIMARY KEY
+);
+";
+
+impl Db {
+    /// Opens (or creates) the file and reads everything back into a store.
+    pub async fn open(path: &Path) -> Result<(Db, Store), sqlx::Error> {
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            // WAL with NORMAL sync: a crash may lose the last moments, never corrupt the file,
+            // which is all an emulator needs.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let mut conn = SqliteConnection::connect_with(&options).await?;
+        sqlx::raw_sql(SCHEMA).execute(&mut conn).await?;
+        sqlx::query("DELETE FROM idempotency WHERE created <= ?")
+            .bind(now() - IDEMPOTENCY_TTL_SECS)
+            .execute(&mut conn)
+            .await?;
+        let mut store = Store::default();
+        let rows =
+            sqlx::query("SELECT id, kind, seq, created, alias, body FROM objects ORDER BY seq")
+                .fetch_all(&mut conn)
+                .await?;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let kind_name: String = row.try_get("kind")?;
+            let Some(kind) = Kind::parse(&kind_name) else {
+                tracing::warn!(
+                    id,
+                    kind = kind_name,
+                    "unknown kind of stored object skipped"
+                );
+                continue;
+            };
+            let body: String = row.try_get("body")?;
+            let value: Value =
+                serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let seq: i64 = row.try_get("seq")?;
+            store.next_seq = store.next_seq.max(seq);
+            store.order.entry(kind).or_default().push(id.clone());
+            store.records.insert(
+                id,
+                Record {
+                    kind,
+                    seq,
+                    created: row.try_get("created")?,
+                    value,
+                    alias: row.try_get("alias")?,
+                },
+            );
+        }
+        let rows = sqlx::query(
+            "SELECT api_key, key, fingerprint, status, body, request_id, created FROM idempotency",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        for row in rows {
+            let body: String = row.try_get("body")?;
+            let status: i64 = row.try_get("status")?;
+            store.idempotency.insert(
+                (row.try_get("api_key")?, row.try_get("key")?),
+                SavedResponse {
+                    fingerprint: row.try_get("fingerprint")?,
+                    status: u16::try_from(status).unwrap_or(500),
+                    body: serde_json::from_str(&body)
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    request_id: row.try_get("request_id")?,
+                    created: row.try_get("created")?,
+                },
+            );
+        }
+        let rows = sqlx::query("SELECT event_id FROM deliveries")
+            .fetch_all(&mut conn)
+            .await?;
+        for row in rows {
+            let id: String = row.try_get("event_id")?;
+            if let Some(seq) = store.records.get(&id).map(|r| r.seq) {
+                store.deliveries.insert(seq, id);
+            }
+        }
+        Ok((Db { conn }, store))
+    }
+
+    async fn write(&mut self, store: &Store, journal: Vec<Change>) -> Result<(), sqlx::Error> {
+        let mut tx = self.conn.begin().await?;
+        for change in journal {
+            match change {
+                Change::Object(id) => {
+                    let Some(r) = store.records.get(&id) else {
+                        continue;
+                    };
+                    sqlx::query(
+                        "INSERT INTO objects (id, kind, seq, created, alias, body)
+                         VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET body = excluded.body, alias = excluded.alias",
+                    )
+                    .bind(&id)
+                    .bind(r.kind.name())
+                    .bind(r.seq)
+                    .bind(r.created)
+                    .bind(&r.alias)
+                    .bind(r.value.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Idempotency(api_key, key) => {
+                    let Some(s) = store.idempotency.get(&(api_key.clone(), key.clone())) else {
+                        continue;
+                    };
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO idempotency
+                         (api_key, key, fingerprint, status, body, request_id, created)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&api_key)
+                    .bind(&key)
+                    .bind(&s.fingerprint)
+                    .bind(i64::from(s.status))
+                    .bind(s.body.to_string())
+                    .bind(&s.request_id)
+                    .bind(s.created)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::DeliveryAdded(id) => {
+                    sqlx::query("INSERT OR IGNORE INTO deliveries (event_id) VALUES (?)")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Change::DeliveryDone(id) => {
+                    sqlx::query("DELETE FROM deliveries WHERE event_id = ?")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+}
+
+/// The store with its file, behind the sandbox's one lock.
+pub struct State {
+    pub store: Store,
+    pub db: Option<Db>,
+}
+
+impl State {
+    pub async fn open(storage: &Storage) -> Result<State, sqlx::Error> {
+        Ok(match storage {
+            Storage::Memory => State {
+                store: Store::default(),
+                db: None,
+            },
+            Storage::File(path) => {
+                let (db, store) = Db::open(path).await?;
+                State {
+                    store,
+                    db: Some(db),
+                }
+            }
+        })
+    }
+
+    /// Writes what changed since the last call.
+    pub async fn persist(&mut self) -> Result<(), sqlx::Error> {
+        let journal = std::mem::take(&mut self.store.journal);
+        match &mut self.db {
+            Some(db) if !journal.is_empty() => db.write(&self.store, journal).await,
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `trigger <event type>`: makes a running sandbox produce an event by doing, through its API,
+//! what would cause it at Stripe, like the Stripe CLI's `stripe trigger`.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+
+/// The event types `trigger` knows how to cause.
+pub const EVENTS: &[&str] = &[
+    "payment_intent.created",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "charge.succeeded",
+    "charge.failed",
+];
+
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub event: String,
+    /// Act on this PaymentIntent instead of creating one.
+    pub payment_intent: Option<String>,
+    /// The sandbox's API base, without `/v1`.
+    pub api_base: String,
+    pub api_key: String,
+    pub amount: i64,
+    pub currency: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// What a trigger did: the objects it created or changed, and the events they produced.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// (object, id, status)
+    pub objects: Vec<(String, String, String)>,
+    /// (id, type), oldest first
+    pub events: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (object, id, status) in &self.objects {
+            writeln!(f, "{object:<15} {id:<32} {status}")?;
+        }
+        for (id, event_type) in &self.events {
+            writeln!(f, "{:<15} {id:<32} {event_type}", "event")?;
+        }
+        Ok(())
+    }
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    request_ids: Vec<String>,
+}
+
+impl Api {
+    async fn call(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(String, String)],
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.key);
+        if !form.is_empty() {
+            request = request.form(form);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the sandbox at {url}"))?;
+        let status = response.status().as_u16();
+        if let Some(id) = response
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.request_ids.push(id.to_string());
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .with_context(|| format!("cannot read the answer of {url}"))?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{url} did not answer with JSON: is it a Stripe sandbox?"))?;
+        Ok((status, body))
+    }
+
+    /// The call must have answered `expected`; otherwise Stripe's error message says why.
+    async fn expect(
+        &mut self,
+        expected: u16,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(String, String)],
+    ) -> anyhow::Result<Value> {
+        let (status, body) = self.call(method.clone(), path, form).await?;
+        if status != expected {
+            let message = body["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| body.to_string());
+            bail!("{method} {path} answered {status}: {message}");
+        }
+        Ok(body)
+    }
+}
+
+fn pair(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
+    if !EVENTS.contains(&t.event.as_str()) {
+        bail!(
+            "cannot trigger '{}'; supported events: {}",
+            t.event,
+            EVENTS.join(", ")
+        );
+    }
+    if t.event == "payment_intent.created" && t.payment_intent.is_some() {
+        bail!("payment_intent.created makes a new PaymentIntent: --payment-intent does not apply");
+    }
+    let mut api = Api {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        base: t.api_base.trim_end_matches('/').to_string(),
+        key: t.api_key.clone(),
+        request_ids: Vec::new(),
+    };
+    let mut report = Report::default();
+    let note = |report: &mut Report, pi: &Value| {
+        report.objects.push((
+            "payment_intent".into(),
+            pi["id"].as_str().unwrap_or_default().into(),
+            pi["status"].as_str().unwrap_or_default().into(),
+        ));
+    };
+    let pi = match &t.payment_intent {
+        Some(id) => {
+            api.expect(
+                200,
+                reqwest::Method::GET,
+                &format!("/v1/payment_intents/{id}"),
+                &[],
+            )
+            .await?
+        }
+        None => {
+            let mut form = vec![
+                pair("amount", &t.amount.to_string()),
+                pair("currency", &t.currency),
+            ];
+            for (k, v) in &t.metadata {
+                form.push((format!("metadata[{k}]"), v.clone()));
+            }
+            let pi = api
+                .expect(200, reqwest::Method::POST, "/v1/payment_intents", &form)
+                .await?;
+            note(&mut report, &pi);
+            pi
+        }
+    };
+    let id = pi["id"].as_str().unwrap_or_default().to_string();
+    let confirm = format!("/v1/payment_intents/{id}/confirm");
+    let outcome = match t.event.as_str() {
+        "payment_intent.created" => None,
+        "payment_intent.succeeded" | "charge.succeeded" => Some(
+            api.expect(
+                200,
+                reqwest::Method::POST,
+                &confirm,
+                &[pair("payment_method", "pm_card_visa")],
+            )
+            .await?,
+        ),
+        "payment_intent.payment_failed" | "charge.failed" => {
+            let error = api
+                .expect(
+                    402,
+                    reqwest::Method::POST,
+                    &confirm,
+                    &[pair("payment_method", "pm_card_visa_chargeDeclined")],
+                )
+                .await?;
+            Some(error["error"]["payment_intent"].clone())
+        }
+        "payment_intent.requires_action" => Some(
+            api.expect(
+                200,
+                reqwest::Method::POST,
+                &confirm,
+                &[pair("payment_method", "pm_card_authenticationRequired")],
+            )
+            .await?,
+        ),
+        _ => Some(
+            api.expect(
+                200,
+                reqwest::Method::POST,
+                &format!("/v1/payment_intents/{id}/cancel"),
+                &[],
+            )
+            .await?,
+        ),
+    };
+    if let Some(pi) = &outcome {
+        note(&mut report, pi);
+        if let Some(charge) = pi["latest_charge"].as_str() {
+            let charge = api
+                .expect(
+                    200,
+                    reqwest::Method::GET,
+                    &format!("/v1/charges/{charge}"),
+                    &[],
+                )
+                .await?;
+            report.objects.push((
+                "charge".into(),
+                charge["id"].as_str().unwrap_or_default().into(),
+                charge["status"].as_str().unwrap_or_default().into(),
+            ));
+        }
+    }
+    // The events this run caused are those whose request is one of ours.
+    let ours = api.request_ids.clone();
+    let listed = api
+        .expect(200, reqwest::Method::GET, "/v1/events?limit=100", &[])
+        .await?;
+    let mut events: Vec<(String, String)> = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e["request"]["id"]
+                .as_str()
+                .is_some_and(|r| ours.iter().any(|o| o == r))
+        })
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or_default().to_string(),
+                e["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    events.reverse();
+    if !events.iter().any(|(_, ty)| *ty == t.event) {
+        return Err(anyhow!(
+            "the sandbox did not produce {} (events seen: {:?})",
+            t.event,
+            events
+        ));
+    }
+    report.events = events;
+    Ok(report)
+}

@@ -1,0 +1,219 @@
+//! The sandbox in this process (in memory, on port 0) or as the `stripe-sandbox` binary (for
+//! restarts and for the SDK peers), a small Stripe API client, and waiting on conditions.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stripe_sandbox::{Options, Sandbox, Storage, WebhookTarget};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_stripe-sandbox");
+pub const KEY: &str = "sk_test_sandbox_tests";
+
+pub async fn serve(sandbox: Sandbox) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, sandbox.router()).await });
+    address
+}
+
+/// A sandbox in this process, in memory.
+pub async fn api(webhook: Option<WebhookTarget>) -> Api {
+    let sandbox = Sandbox::open(Options {
+        storage: Storage::Memory,
+        webhook,
+    })
+    .await
+    .unwrap();
+    Api::new(serve(sandbox).await)
+}
+
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub key: String,
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        Api {
+            base,
+            http: reqwest::Client::new(),
+            key: KEY.into(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        m: reqwest::Method,
+        path: &str,
+        form: &str,
+        idem: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut r = self
+            .http
+            .request(m, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_string());
+        if let Some(k) = idem {
+            r = r.header("Idempotency-Key", k);
+        }
+        read(r.send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, form: &str) -> (u16, Value) {
+        let (s, _, b) = self.call(reqwest::Method::POST, path, form, None).await;
+        (s, b)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let (s, _, b) = self.call(reqwest::Method::GET, path, "", None).await;
+        (s, b)
+    }
+
+    /// Creates a PaymentIntent and returns it, asserting it was created.
+    pub async fn create(&self, form: &str) -> Value {
+        let (status, pi) = self.post("/v1/payment_intents", form).await;
+        assert_eq!(status, 200, "{pi}");
+        pi
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+pub fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Polls `check` until it gives a value, failing after 20 seconds with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `stripe-sandbox` binary running on a free port; killed (SIGKILL) when dropped.
+pub struct Process {
+    child: Child,
+    pub base: String,
+}
+
+impl Process {
+    pub fn start(state: &Path, webhook: Option<(&str, &str)>) -> Process {
+        let port = free_port();
+        let mut c = Command::new(BIN);
+        c.args(["--port", &port.to_string(), "--state"])
+            .arg(state)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some((url, secret)) = webhook {
+            c.args(["--webhook-url", url, "--webhook-secret", secret]);
+        }
+        let child = c.spawn().unwrap();
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(Instant::now() < deadline, "stripe-sandbox did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Process {
+            child,
+            base: format!("http://{address}"),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The directory of the workspace (where `.venv` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python with Stripe's SDK that `scripts/test.sh` installs (or `TMT_PEER_PYTHON`).
+pub fn python_with_stripe() -> PathBuf {
+    let python = std::env::var_os("TMT_PEER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    let ok = Command::new(&python)
+        .args(["-c", "import stripe"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{} cannot import stripe: run scripts/test.sh, or python3 -m venv .venv && \
+         .venv/bin/pip install -r tests/peers/requirements.txt",
+        python.display()
+    );
+    python
+}
+
+/// The folder with Stripe's Node SDK installed (by `scripts/test.sh`, or `npm ci` there).
+pub fn node_peer() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(node, "node is not installed");
+    assert!(
+        dir.join("node_modules/stripe/package.json").exists(),
+        "Stripe's Node SDK is not installed: run scripts/test.sh, or npm ci in {}",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs a peer script to its end, printing what it printed; it must exit 0.
+pub fn run_peer(mut command: Command, what: &str) {
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{what} failed:\n{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("ok ")),
+        "{what} ran no check:\n{stdout}"
+    );
+}

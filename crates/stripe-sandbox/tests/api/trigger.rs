@@ -1,0 +1,130 @@
+//! `stripe-sandbox trigger`: each supported event type is produced in a running sandbox, on a
+//! new PaymentIntent or on one given with `--payment-intent`.
+
+use std::process::{Command, Output};
+
+use crate::helpers::*;
+
+fn trigger(base: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("trigger")
+        .args(args)
+        .args(["--api-base", base])
+        .output()
+        .unwrap()
+}
+
+/// The ids printed on lines starting with `object`.
+fn printed(stdout: &str, object: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(object))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_supported_event_is_produced() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Process::start(&dir.path().join("state.db"), None);
+    let a = Api::new(sandbox.base.clone());
+    for (event, status) in [
+        ("payment_intent.created", "requires_payment_method"),
+        ("payment_intent.succeeded", "succeeded"),
+        ("charge.succeeded", "succeeded"),
+        ("payment_intent.payment_failed", "requires_payment_method"),
+        ("charge.failed", "requires_payment_method"),
+        ("payment_intent.canceled", "canceled"),
+        ("payment_intent.requires_action", "requires_action"),
+    ] {
+        let base = sandbox.base.clone();
+        let args = [event, "--metadata", "source=trigger"];
+        let output = tokio::task::spawn_blocking(move || trigger(&base, &args))
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success(),
+            "{event}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let intents = printed(&stdout, "payment_intent");
+        let id = intents
+            .last()
+            .unwrap_or_else(|| panic!("{event}: {stdout}"));
+        let (_, pi) = a.get(&format!("/v1/payment_intents/{id}")).await;
+        assert_eq!(pi["status"], status, "{event}");
+        assert_eq!(pi["metadata"]["source"], "trigger");
+        let events = printed(&stdout, "event");
+        let (_, listed) = a
+            .get(&format!("/v1/events/{}", events.last().unwrap()))
+            .await;
+        assert_eq!(listed["data"]["object"]["id"], id.as_str(), "{event}");
+        let mut types = Vec::new();
+        for e in &events {
+            let (_, got) = a.get(&format!("/v1/events/{e}")).await;
+            types.push(got["type"].as_str().unwrap().to_string());
+        }
+        assert!(types.iter().any(|t| t == event), "{event}: {types:?}");
+    }
+}
+
+#[tokio::test]
+async fn acts_on_a_given_payment_intent_and_refuses_what_it_cannot_do() {
+    let sandbox = Process::start(std::path::Path::new(":memory:"), None);
+    let a = Api::new(sandbox.base.clone());
+    let pi = a.create("amount=1234&currency=eur").await;
+    let id = pi["id"].as_str().unwrap().to_string();
+    let base = sandbox.base.clone();
+    let given = id.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        trigger(
+            &base,
+            &["payment_intent.succeeded", "--payment-intent", &given],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        printed(&stdout, "payment_intent"),
+        std::slice::from_ref(&id),
+        "none created"
+    );
+    let (_, after) = a.get(&format!("/v1/payment_intents/{id}")).await;
+    assert_eq!(
+        (after["status"].as_str(), after["amount"].as_i64()),
+        (Some("succeeded"), Some(1234))
+    );
+    let (_, intents) = a.get("/v1/payment_intents").await;
+    assert_eq!(ids(&intents), std::slice::from_ref(&id));
+    let base = sandbox.base.clone();
+    for args in [
+        vec!["invoice.paid".to_string()],
+        vec![
+            "payment_intent.canceled".into(),
+            "--payment-intent".into(),
+            id.clone(),
+        ],
+        vec![
+            "payment_intent.succeeded".into(),
+            "--payment-intent".into(),
+            "pi_missing".into(),
+        ],
+    ] {
+        let base = base.clone();
+        let shown = args.join(" ");
+        let output = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            trigger(&base, &refs)
+        })
+        .await
+        .unwrap();
+        assert!(!output.status.success(), "{shown} should fail");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("error:"),
+            "{shown}"
+        );
+    }
+}

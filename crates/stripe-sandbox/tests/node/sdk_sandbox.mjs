@@ -1,0 +1,215 @@
+// Stripe's official Node SDK against the sandbox, by host and port (the SDK has no path prefix
+// option).
+//
+// Usage: node sdk_sandbox.mjs HOST PORT [RECEIVER_PORT WEBHOOK_SECRET]
+//
+// With a receiver port, runs a webhook receiver there that verifies every delivery with
+// stripe.webhooks.constructEvent and checks at the end that every listed event arrived once.
+// Prints one line per check ("ok   name" or "FAIL name" with the error) and ends with
+// "N passed, N failed"; exits 1 on any failure.
+
+import http from 'node:http';
+import {randomUUID} from 'node:crypto';
+import Stripe from 'stripe';
+
+const [host, port, receiverPort, secret] = process.argv.slice(2);
+const options = {host, port: Number(port), protocol: 'http', maxNetworkRetries: 0};
+const stripe = new Stripe('sk_test_node_' + randomUUID().replaceAll('-', ''), options);
+
+const results = [];
+async function check(name, fn) {
+  try {
+    await fn();
+    results.push([name, null]);
+  } catch (e) {
+    results.push([name, e && e.stack ? e.stack : String(e)]);
+  }
+}
+function assert(condition, message) {
+  if (!condition) throw new Error('assertion failed: ' + message);
+}
+function equal(actual, expected, message) {
+  const a = JSON.stringify(actual);
+  const b = JSON.stringify(expected);
+  if (a !== b) throw new Error(`${message}: expected ${b}, got ${a}`);
+}
+async function rejects(promise, type, message) {
+  try {
+    await promise;
+  } catch (e) {
+    assert(e.type === type, `${message}: expected ${type}, got ${e.type} (${e.message})`);
+    return e;
+  }
+  throw new Error(`${message}: no ${type}`);
+}
+
+const received = [];
+const rejected = [];
+let server = null;
+if (receiverPort) {
+  server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        const event = stripe.webhooks.constructEvent(
+          Buffer.concat(chunks), req.headers['stripe-signature'], secret, 300);
+        received.push(event.id);
+        res.writeHead(200).end();
+      } catch (e) {
+        rejected.push(String(e));
+        res.writeHead(400).end();
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(Number(receiverPort), '127.0.0.1', resolve));
+}
+
+const state = {};
+const ours = [];
+
+await check('25 PaymentIntents: autoPagingEach with limit 10 sees each once, newest first', async () => {
+  for (let i = 0; i < 25; i++) {
+    const pi = await stripe.paymentIntents.create({amount: 1000 + i, currency: 'usd',
+                                                   metadata: {n: String(i)}});
+    ours.push(pi.id);
+  }
+  const seen = [];
+  await stripe.paymentIntents.list({limit: 10}).autoPagingEach((pi) => { seen.push(pi.id); });
+  equal(new Set(seen).size, seen.length, 'no PaymentIntent seen twice');
+  equal(seen.filter((id) => ours.includes(id)), [...ours].reverse(), 'ours, newest first');
+  const first = await stripe.paymentIntents.list({limit: 10});
+  assert(first.has_more === true && first.data.length === 10, 'first page of 10 with has_more');
+  equal(first.url, '/v1/payment_intents', 'list url');
+});
+
+await check('autoPagingEach backwards with ending_before walks towards the newest', async () => {
+  const seen = [];
+  await stripe.paymentIntents.list({limit: 10, ending_before: ours[0]})
+    .autoPagingEach((pi) => { seen.push(pi.id); });
+  equal(seen.slice(0, 24), ours.slice(1), 'oldest to newest after the cursor');
+  equal(new Set(seen).size, seen.length, 'none twice');
+});
+
+await check('create, retrieve, update', async () => {
+  const pi = await stripe.paymentIntents.create({
+    amount: 2500, currency: 'eur', description: 'Tickets',
+    metadata: {order: 'N-1'}, automatic_payment_methods: {enabled: true},
+  });
+  assert(pi.id.startsWith('pi_') && pi.client_secret.startsWith(pi.id + '_secret_'), pi.id);
+  equal(pi.status, 'requires_payment_method', 'status');
+  equal(pi.lastResponse.statusCode, 200, 'status code');
+  assert(pi.lastResponse.requestId.startsWith('req_'), 'request id');
+  const again = await stripe.paymentIntents.retrieve(pi.id);
+  equal([again.id, again.amount, again.metadata.order], [pi.id, 2500, 'N-1'], 'retrieved');
+  const updated = await stripe.paymentIntents.update(pi.id, {metadata: {seat: '4C', order: ''},
+                                                             description: 'VIP'});
+  equal([updated.metadata, updated.description], [{seat: '4C'}, 'VIP'], 'updated');
+  state.pi = pi;
+});
+
+await check('confirm with pm_card_visa succeeds, with its charge listed by payment_intent', async () => {
+  const pi = await stripe.paymentIntents.confirm(state.pi.id, {payment_method: 'pm_card_visa'});
+  equal([pi.status, pi.amount_received], ['succeeded', 2500], 'succeeded');
+  const charges = await stripe.charges.list({payment_intent: pi.id});
+  equal(charges.data.map((c) => [c.id, c.status, c.paid]), [[pi.latest_charge, 'succeeded', true]],
+        'one charge');
+  const expanded = await stripe.paymentIntents.retrieve(pi.id, {expand: ['latest_charge']});
+  equal(expanded.latest_charge.object, 'charge', 'expanded');
+});
+
+await check('decline: StripeCardError with the decline code', async () => {
+  const pi = await stripe.paymentIntents.create({amount: 1500, currency: 'usd'});
+  const e = await rejects(
+    stripe.paymentIntents.confirm(pi.id, {payment_method: 'pm_card_visa_chargeDeclinedInsufficientFunds'}),
+    'StripeCardError', 'declined');
+  equal([e.statusCode, e.code, e.decline_code], [402, 'card_declined', 'insufficient_funds'], 'error');
+  equal(e.raw.payment_intent.id, pi.id, 'the PaymentIntent in the error');
+  const after = await stripe.paymentIntents.retrieve(pi.id);
+  equal(after.status, 'requires_payment_method', 'status after');
+});
+
+await check('3-D Secure then cancel', async () => {
+  const pi = await stripe.paymentIntents.create({amount: 1500, currency: 'usd',
+    payment_method: 'pm_card_authenticationRequired', confirm: true});
+  equal(pi.status, 'requires_action', 'requires_action');
+  const canceled = await stripe.paymentIntents.cancel(pi.id, {cancellation_reason: 'abandoned'});
+  equal([canceled.status, canceled.cancellation_reason], ['canceled', 'abandoned'], 'canceled');
+  const e = await rejects(stripe.paymentIntents.cancel(pi.id), 'StripeInvalidRequestError', 'again');
+  equal(e.code, 'payment_intent_unexpected_state', 'code');
+});
+
+await check('idempotent replay and mismatch', async () => {
+  const key = 'node-' + randomUUID();
+  const first = await stripe.paymentIntents.create({amount: 1000, currency: 'eur'}, {idempotencyKey: key});
+  const again = await stripe.paymentIntents.create({amount: 1000, currency: 'eur'}, {idempotencyKey: key});
+  equal(again.id, first.id, 'same PaymentIntent');
+  equal(again.lastResponse.headers['idempotent-replayed'], 'true', 'replayed header');
+  equal(again.lastResponse.requestId, first.lastResponse.requestId, 'the original request id');
+  const e = await rejects(
+    stripe.paymentIntents.create({amount: 2000, currency: 'eur'}, {idempotencyKey: key}),
+    'StripeIdempotencyError', 'other parameters');
+  equal(e.statusCode, 400, 'status');
+  state.keyed = {pi: first, key};
+});
+
+await check('events carry request.id and idempotency_key of the request that caused them', async () => {
+  const {pi, key} = state.keyed;
+  const events = await stripe.events.list({type: 'payment_intent.created', limit: 100});
+  const event = events.data.find((e) => e.data.object.id === pi.id);
+  assert(event, 'payment_intent.created of the keyed create');
+  equal(event.request, {id: pi.lastResponse.requestId, idempotency_key: key}, 'request');
+});
+
+await check('events: created[gte] with starting_after pages without overlap, newest first', async () => {
+  const newest = (await stripe.events.list({limit: 100})).data;
+  const since = newest[newest.length - 1].created;
+  const page1 = await stripe.events.list({created: {gte: since}, limit: 3});
+  const page2 = await stripe.events.list({created: {gte: since}, limit: 3,
+                                          starting_after: page1.data[2].id});
+  const both = [...page1.data, ...page2.data];
+  equal(both.map((e) => e.id), newest.slice(0, 6).map((e) => e.id), 'the six newest, in order');
+  assert(both.every((e) => e.created >= since), 'created filter');
+  for (let i = 1; i < both.length; i++) assert(both[i - 1].created >= both[i].created, 'order');
+  const all = await stripe.events.list({type: 'payment_intent.created', limit: 10})
+    .autoPagingToArray({limit: 1000});
+  assert(all.length >= 29, `every created event across pages (${all.length})`);
+  equal(new Set(all.map((e) => e.id)).size, all.length, 'none twice');
+  const none = await stripe.events.list({created: {gt: newest[0].created + 3600}});
+  equal(none.data.length, 0, 'nothing in the future');
+});
+
+await check('errors: resource_missing and authentication', async () => {
+  const e = await rejects(stripe.paymentIntents.retrieve('pi_missing'), 'StripeInvalidRequestError',
+                          'missing');
+  equal([e.statusCode, e.code], [404, 'resource_missing'], 'missing');
+  const bad = new Stripe('sk_live_nope', options);
+  const auth = await rejects(bad.paymentIntents.list(), 'StripeAuthenticationError', 'bad key');
+  equal(auth.statusCode, 401, 'status');
+  const limit = await rejects(stripe.charges.list({limit: 101}), 'StripeInvalidRequestError', 'limit');
+  equal(limit.param, 'limit', 'param');
+});
+
+if (server) {
+  await check('webhooks verified by stripe.webhooks.constructEvent, each event once', async () => {
+    const listed = await stripe.events.list({limit: 100}).autoPagingToArray({limit: 10000});
+    const deadline = Date.now() + 20000;
+    while (Date.now() < deadline && received.length < listed.length) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    equal(rejected, [], 'no rejected delivery');
+    equal([...received].sort(), listed.map((e) => e.id).sort(), 'every listed event');
+  });
+  server.close();
+}
+
+let failed = 0;
+for (const [name, error] of results) {
+  console.log((error ? 'FAIL ' : 'ok   ') + name);
+  if (error) {
+    failed += 1;
+    console.log(error);
+  }
+}
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
