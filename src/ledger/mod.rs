@@ -20,12 +20,14 @@ use sqlx::{AnyPool, Executor, Row};
 
 mod events;
 mod idempotency;
+mod jobs;
 mod payments;
 mod refunds;
 mod writer;
 
 pub use events::{Effect, EventRow, IncomingEvent, Outcome};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
+pub use jobs::{ItemState, Job, JobItem};
 pub use payments::PaymentRow;
 pub use refunds::{DisputeRow, RefundRow, Refusal, Reservation, RESERVATION_KEY};
 pub use writer::EventWriter;

@@ -27,10 +27,10 @@ pub struct PaymentRow {
     pub updated_at: String,
 }
 
-const PAYMENT_COLUMNS: &str =
+pub(super) const PAYMENT_COLUMNS: &str =
     "SELECT id, status, amount, currency, description, metadata, created, updated_at FROM payments";
 
-fn payment_row(r: &AnyRow) -> Result<PaymentRow, LedgerError> {
+pub(super) fn payment_row(r: &AnyRow) -> Result<PaymentRow, LedgerError> {
     let metadata: String = column(r, "metadata")?;
     Ok(PaymentRow {
         id: column(r, "id")?,

@@ -2,6 +2,7 @@
 //! request's `data` object (or the raw webhook bytes) and answer with typed data or an
 //! [`Error`]; nothing in here knows about HTTP.
 
+pub mod bulk;
 mod create;
 mod error;
 mod idempotent;

@@ -13,7 +13,7 @@ use super::{count_api_write, Error, Payments};
 use crate::ledger::{IdempotencyKey, Ledger, Refusal, Scope};
 use crate::money::Major;
 use crate::stripe::form::Form;
-use crate::stripe::types::{Lifecycle, PaymentIntentStatus, RefundStatus};
+use crate::stripe::types::{Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
 use crate::stripe::{StripeClient, StripeError};
 
 /// How long a refund's reservation counts against what is left when its outcome stays unknown
@@ -79,7 +79,8 @@ impl Payments {
             idempotency_key,
             data,
             move |stripe_key, _| async move {
-                refund_at_stripe(&stripe, &ledger, &request, &stripe_key).await
+                let done = refund_at_stripe(&stripe, &ledger, &request, &stripe_key).await?;
+                Ok(done.data())
             },
         )
         .await
@@ -134,14 +135,39 @@ impl Payments {
     }
 }
 
+/// A refund as Stripe made it, with the payment's totals after it.
+pub(super) struct Refunded {
+    pub refund: Refund,
+    pub payment_intent_id: String,
+    pub currency: String,
+    /// The payment's amount and what it counts as refunded now, minor units.
+    pub payment_amount: i64,
+    pub refunded: i64,
+}
+
+impl Refunded {
+    fn data(&self) -> RefundedData {
+        RefundedData {
+            success: true,
+            refund_id: self.refund.id.clone(),
+            payment_intent_id: self.payment_intent_id.clone(),
+            status: self.refund.status.clone(),
+            amount: Major::of(self.refund.amount, &self.currency),
+            currency: self.currency.clone(),
+            amount_refunded: Major::of(self.refunded, &self.currency),
+            fully_refunded: self.refunded >= self.payment_amount,
+        }
+    }
+}
+
 /// The refund itself: the amount is reserved in the ledger (so that concurrent refunds can
-/// never together exceed the payment), then asked of Stripe, then recorded.
-async fn refund_at_stripe(
+/// never together exceed the payment), then asked of Stripe under `stripe_key`, then recorded.
+pub(super) async fn refund_at_stripe(
     stripe: &StripeClient,
     ledger: &Ledger,
     request: &RefundRequest,
     stripe_key: &str,
-) -> Result<RefundedData, Error> {
+) -> Result<Refunded, Error> {
     let id = &request.payment_intent_id;
     let row = match ledger.payment(id.as_str()).await? {
         Some(row) if row.status == PaymentIntentStatus::Succeeded => row,
@@ -205,14 +231,11 @@ async fn refund_at_stripe(
         status = %refund.status,
         "refund created"
     );
-    Ok(RefundedData {
-        success: true,
-        refund_id: refund.id,
+    Ok(Refunded {
+        refund,
         payment_intent_id: id.to_string(),
-        status: refund.status,
-        amount: Major::of(refund.amount, &row.currency),
-        currency: row.currency.clone(),
-        amount_refunded: Major::of(refunded, &row.currency),
-        fully_refunded: refunded >= row.amount,
+        currency: row.currency,
+        payment_amount: row.amount,
+        refunded,
     })
 }

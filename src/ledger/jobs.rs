@@ -1,0 +1,230 @@
+//! Bulk refund jobs (docs/contract.md §11, "Refunding a whole event"): a job and one row per
+//! payment it covers, so that a run interrupted in any way (Ctrl-C, `kill -9`, a deploy) is
+//! resumed by the next one.
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+
+use super::{column, now_iso, Backend, Ledger, LedgerError, PaymentRow};
+use crate::stripe::types::PaymentIntentStatus;
+
+/// Where a payment of a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemState {
+    /// Not refunded yet: never tried, interrupted, or refused for a reason that may pass
+    /// (`balance_insufficient`).
+    Pending,
+    Refunded,
+    /// Nothing was left to refund.
+    Skipped,
+    /// Stripe refused it for good; its message is kept.
+    Failed,
+}
+
+impl ItemState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ItemState::Pending => "pending",
+            ItemState::Refunded => "refunded",
+            ItemState::Skipped => "skipped",
+            ItemState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "refunded" => ItemState::Refunded,
+            "skipped" => ItemState::Skipped,
+            "failed" => ItemState::Failed,
+            _ => ItemState::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Job {
+    pub id: String,
+    /// `KEY=VALUE` pairs, sorted, comma-separated.
+    pub selector: String,
+    pub reason: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JobItem {
+    pub payment_intent_id: String,
+    pub state: ItemState,
+    /// Minor units refunded (or asked for), once known.
+    pub amount: Option<i64>,
+    pub currency: String,
+    pub refund_id: Option<String>,
+    pub error: Option<String>,
+    /// Refusals so far: each new try after a refusal is a new request at Stripe.
+    pub attempts: i64,
+}
+
+fn job_row(r: &AnyRow) -> Result<Job, LedgerError> {
+    Ok(Job {
+        id: column(r, "id")?,
+        selector: column(r, "selector")?,
+        reason: column(r, "reason")?,
+        created_at: column(r, "created_at")?,
+        finished_at: column(r, "finished_at")?,
+    })
+}
+
+fn item_row(r: &AnyRow) -> Result<JobItem, LedgerError> {
+    Ok(JobItem {
+        payment_intent_id: column(r, "payment_intent_id")?,
+        state: ItemState::parse(&column::<String>(r, "state")?),
+        amount: column(r, "amount")?,
+        currency: column(r, "currency")?,
+        refund_id: column(r, "refund_id")?,
+        error: column(r, "error")?,
+        attempts: column(r, "attempts")?,
+    })
+}
+
+const JOB_COLUMNS: &str = "SELECT id, selector, reason, created_at, finished_at FROM refund_jobs";
+const ITEM_COLUMNS: &str = "SELECT payment_intent_id, state, amount, currency, refund_id, error, \
+     attempts FROM refund_job_items";
+
+impl Ledger {
+    /// Succeeded payments whose metadata has every `KEY=VALUE` of `pairs`, oldest first.
+    pub async fn succeeded_payments_with(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<PaymentRow>, LedgerError> {
+        let mut sql = format!(
+            "{} WHERE status = '{}'",
+            super::payments::PAYMENT_COLUMNS,
+            PaymentIntentStatus::Succeeded.as_str()
+        );
+        for i in 0..pairs.len() {
+            let (key, value) = (2 * i + 1, 2 * i + 2);
+            sql.push_str(&match self.backend {
+                Backend::Sqlite => format!(" AND json_extract(metadata, ${key}) = ${value}"),
+                Backend::Postgres => format!(" AND (metadata::jsonb ->> ${key}) = ${value}"),
+            });
+        }
+        sql.push_str(" ORDER BY created, id");
+        let mut query = sqlx::query(&sql);
+        for (key, value) in pairs {
+            query = match self.backend {
+                // A JSON path that names the key whatever characters it holds.
+                Backend::Sqlite => query.bind(format!(
+                    "$.\"{}\"",
+                    key.replace('\\', "\\\\").replace('"', "\\\"")
+                )),
+                Backend::Postgres => query.bind(key.clone()),
+            }
+            .bind(value.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(super::payments::payment_row).collect()
+    }
+
+    /// The unfinished job for `selector`, if there is one.
+    pub async fn unfinished_job(&self, selector: &str) -> Result<Option<Job>, LedgerError> {
+        let row = sqlx::query(&format!(
+            "{JOB_COLUMNS} WHERE selector = $1 AND finished_at IS NULL ORDER BY created_at LIMIT 1"
+        ))
+        .bind(selector)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(job_row).transpose()
+    }
+
+    pub async fn create_job(&self, selector: &str, reason: &str) -> Result<Job, LedgerError> {
+        let job = Job {
+            id: format!("job_{:024x}", rand::random::<u128>() >> 32),
+            selector: selector.to_string(),
+            reason: reason.to_string(),
+            created_at: now_iso(),
+            finished_at: None,
+        };
+        let result = sqlx::query(
+            "INSERT INTO refund_jobs (id, selector, reason, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&job.id)
+        .bind(&job.selector)
+        .bind(&job.reason)
+        .bind(&job.created_at)
+        .execute(&self.pool)
+        .await;
+        self.watch(result.map(drop).map_err(Into::into))?;
+        Ok(job)
+    }
+
+    /// Adds the payments a job does not cover yet, as pending.
+    pub async fn add_job_items(
+        &self,
+        job_id: &str,
+        payments: &[PaymentRow],
+    ) -> Result<u64, LedgerError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let mut added = 0;
+            for payment in payments {
+                added += sqlx::query(
+                    "INSERT INTO refund_job_items (job_id, payment_intent_id, state, currency,
+                                                   updated_at)
+                     VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(job_id)
+                .bind(&payment.id)
+                .bind(&payment.currency)
+                .bind(now_iso())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(added)
+        };
+        let result = result.await;
+        self.watch(result)
+    }
+
+    /// A job's payments, in the order they are worked through.
+    pub async fn job_items(&self, job_id: &str) -> Result<Vec<JobItem>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{ITEM_COLUMNS} WHERE job_id = $1 ORDER BY payment_intent_id"
+        ))
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_row).collect()
+    }
+
+    /// Saves where a job's payment stands.
+    pub async fn update_job_item(&self, job_id: &str, item: &JobItem) -> Result<(), LedgerError> {
+        let result = sqlx::query(
+            "UPDATE refund_job_items SET state = $3, amount = $4, refund_id = $5, error = $6,
+                    attempts = $7, updated_at = $8
+             WHERE job_id = $1 AND payment_intent_id = $2",
+        )
+        .bind(job_id)
+        .bind(&item.payment_intent_id)
+        .bind(item.state.as_str())
+        .bind(item.amount)
+        .bind(&item.refund_id)
+        .bind(&item.error)
+        .bind(item.attempts)
+        .bind(now_iso())
+        .execute(&self.pool)
+        .await;
+        self.watch(result.map(drop).map_err(Into::into))
+    }
+
+    pub async fn finish_job(&self, job_id: &str) -> Result<(), LedgerError> {
+        let result = sqlx::query("UPDATE refund_jobs SET finished_at = $2 WHERE id = $1")
+            .bind(job_id)
+            .bind(now_iso())
+            .execute(&self.pool)
+            .await;
+        self.watch(result.map(drop).map_err(Into::into))
+    }
+}

@@ -1,0 +1,386 @@
+//! Refunding a whole event (docs/contract.md §11): every succeeded payment whose metadata has
+//! the given `KEY=VALUE` pairs is refunded what is left of it, by a job kept in the ledger.
+//!
+//! Exactly once, whatever happens: each payment's refund goes to Stripe under a key derived
+//! from the job, the payment and the number of refusals so far, and under the reservation that
+//! key derives, which fixes the amount at the first try. A run killed at any point is resumed by
+//! the next: a refund Stripe made but the ledger did not record is replayed by Stripe and
+//! recorded then. A refusal (`balance_insufficient`) leaves the payment pending, and the next
+//! try is a new request. A 429 slows the job down; nothing stops it but the caller.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::refunds::refund_at_stripe;
+use super::request::{RefundReason, RefundRequest};
+use super::{Error, Payments};
+use crate::ledger::{ItemState, Job, JobItem};
+use crate::money::Major;
+use crate::stripe::types::PaymentIntentId;
+use crate::stripe::StripeError;
+
+/// The metadata that names the job on every refund it makes.
+const JOB_KEY: &str = "tmt_job";
+
+/// `KEY=VALUE` pairs, in a canonical order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector(Vec<(String, String)>);
+
+impl Selector {
+    /// From `KEY=VALUE` arguments; `None` names the first that is not one.
+    pub fn parse(args: &[String]) -> Result<Selector, String> {
+        let mut pairs = Vec::new();
+        for arg in args {
+            match arg.split_once('=') {
+                Some((k, v)) if !k.is_empty() && !v.is_empty() => {
+                    pairs.push((k.to_string(), v.to_string()))
+                }
+                _ => return Err(arg.clone()),
+            }
+        }
+        if pairs.is_empty() {
+            return Err(String::new());
+        }
+        pairs.sort();
+        pairs.dedup();
+        Ok(Selector(pairs))
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    pub fn text(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        parts.join(",")
+    }
+}
+
+/// A job as it stands: its items and what they add up to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub job: Job,
+    /// Whether this run took up an earlier, unfinished job.
+    pub resumed: bool,
+    pub items: Vec<JobItem>,
+    pub totals: Vec<CurrencyTotal>,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub refunded: usize,
+    pub skipped: usize,
+    pub pending: usize,
+    pub failed: usize,
+}
+
+/// Refunded per currency, in major units.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub refunded: Major,
+    pub payments: usize,
+}
+
+impl Report {
+    fn of(job: Job, resumed: bool, items: Vec<JobItem>) -> Report {
+        let mut counts = Counts::default();
+        let mut totals: Vec<(String, i64, usize)> = Vec::new();
+        for item in &items {
+            match item.state {
+                ItemState::Refunded => {
+                    counts.refunded += 1;
+                    let amount = item.amount.unwrap_or(0);
+                    match totals.iter_mut().find(|t| t.0 == item.currency) {
+                        Some(t) => {
+                            t.1 += amount;
+                            t.2 += 1;
+                        }
+                        None => totals.push((item.currency.clone(), amount, 1)),
+                    }
+                }
+                ItemState::Skipped => counts.skipped += 1,
+                ItemState::Pending => counts.pending += 1,
+                ItemState::Failed => counts.failed += 1,
+            }
+        }
+        totals.sort();
+        Report {
+            job,
+            resumed,
+            items,
+            totals: totals
+                .into_iter()
+                .map(|(currency, minor, payments)| CurrencyTotal {
+                    refunded: Major::of(minor, &currency),
+                    currency,
+                    payments,
+                })
+                .collect(),
+            counts,
+        }
+    }
+
+    /// Every payment ended refunded or skipped.
+    pub fn complete(&self) -> bool {
+        self.counts.pending == 0 && self.counts.failed == 0
+    }
+}
+
+/// What a dry run would do: each payment and what is left of it, minor units.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    /// The unfinished job a real run would resume, if any.
+    pub resumes: Option<Job>,
+    pub payments: Vec<PreviewItem>,
+    pub totals: Vec<CurrencyTotal>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewItem {
+    pub payment_intent_id: String,
+    pub currency: String,
+    /// Left to refund, minor units, as the ledger knows it.
+    pub remaining: i64,
+}
+
+/// How long the job waits after Stripe's 429 at first, and at most.
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+const LONGEST_PAUSE: Duration = Duration::from_secs(30);
+
+impl Payments {
+    /// What a run would refund, without changing anything.
+    pub async fn bulk_preview(&self, selector: &Selector) -> Result<Preview, Error> {
+        let resumes = self.ledger.unfinished_job(&selector.text()).await?;
+        let mut payments = Vec::new();
+        let mut totals: Vec<(String, i64, usize)> = Vec::new();
+        for payment in self
+            .ledger
+            .succeeded_payments_with(selector.pairs())
+            .await?
+        {
+            let remaining = self.ledger.refundable(&payment.id).await?;
+            if remaining > 0 {
+                match totals.iter_mut().find(|t| t.0 == payment.currency) {
+                    Some(t) => {
+                        t.1 += remaining;
+                        t.2 += 1;
+                    }
+                    None => totals.push((payment.currency.clone(), remaining, 1)),
+                }
+            }
+            payments.push(PreviewItem {
+                payment_intent_id: payment.id,
+                currency: payment.currency,
+                remaining,
+            });
+        }
+        totals.sort();
+        Ok(Preview {
+            resumes,
+            payments,
+            totals: totals
+                .into_iter()
+                .map(|(currency, minor, payments)| CurrencyTotal {
+                    refunded: Major::of(minor, &currency),
+                    currency,
+                    payments,
+                })
+                .collect(),
+        })
+    }
+
+    /// The job for `selector`: the unfinished one (unless `new_job`), or a new one; either way
+    /// it covers every matching succeeded payment, those that succeeded since included.
+    pub async fn bulk_job(
+        &self,
+        selector: &Selector,
+        reason: RefundReason,
+        new_job: bool,
+    ) -> Result<(Job, bool), Error> {
+        self.ledger.ensure_writable().await?;
+        let existing = match new_job {
+            true => None,
+            false => self.ledger.unfinished_job(&selector.text()).await?,
+        };
+        let resumed = existing.is_some();
+        let job = match existing {
+            Some(job) => job,
+            None => {
+                self.ledger
+                    .create_job(&selector.text(), reason.as_str())
+                    .await?
+            }
+        };
+        let payments = self
+            .ledger
+            .succeeded_payments_with(selector.pairs())
+            .await?;
+        self.ledger.add_job_items(&job.id, &payments).await?;
+        Ok((job, resumed))
+    }
+
+    /// Works through the job's pending payments, one at a time, calling `progress` after
+    /// each; stops early when `stop` is set (Ctrl-C). The report says where everything stands.
+    pub async fn bulk_run(
+        &self,
+        job: Job,
+        resumed: bool,
+        stop: &AtomicBool,
+        mut progress: impl FnMut(&JobItem, &[JobItem]),
+    ) -> Result<Report, Error> {
+        let reason = RefundReason::parse(&job.reason).unwrap_or(RefundReason::EventCanceled);
+        let mut items = self.ledger.job_items(&job.id).await?;
+        let mut pause = Duration::ZERO;
+        for i in 0..items.len() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if items[i].state != ItemState::Pending {
+                continue;
+            }
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            let item = loop {
+                match self.bulk_refund_one(&job, reason, &items[i]).await {
+                    Attempt::Done(item) => {
+                        pause /= 2;
+                        break item;
+                    }
+                    Attempt::RateLimited => {
+                        pause = (pause * 2).clamp(FIRST_PAUSE, LONGEST_PAUSE);
+                        tracing::warn!(
+                            pause_ms = pause.as_millis() as u64,
+                            "Stripe answered 429; slowing down"
+                        );
+                        tokio::time::sleep(pause).await;
+                        if stop.load(Ordering::Relaxed) {
+                            break items[i].clone();
+                        }
+                    }
+                    Attempt::Fatal(e) => return Err(e),
+                }
+            };
+            self.ledger.update_job_item(&job.id, &item).await?;
+            items[i] = item;
+            progress(&items[i], &items);
+        }
+        let mut report = Report::of(job, resumed, items);
+        if report.complete() {
+            self.ledger.finish_job(&report.job.id).await?;
+            report.job.finished_at = Some(crate::ledger::now_iso());
+        }
+        Ok(report)
+    }
+
+    async fn bulk_refund_one(&self, job: &Job, reason: RefundReason, item: &JobItem) -> Attempt {
+        let Some(id) = PaymentIntentId::parse(&item.payment_intent_id) else {
+            return Attempt::Done(JobItem {
+                state: ItemState::Failed,
+                error: Some("not a PaymentIntent id".into()),
+                ..item.clone()
+            });
+        };
+        let request = RefundRequest {
+            payment_intent_id: id,
+            amount: None,
+            reason: Some(reason),
+            metadata: vec![(JOB_KEY.to_string(), job.id.clone())],
+        };
+        let key = bulk_stripe_key(&job.id, &item.payment_intent_id, item.attempts);
+        let outcome = refund_at_stripe(&self.stripe, &self.ledger, &request, &key).await;
+        let mut next = item.clone();
+        match outcome {
+            Ok(done) => {
+                next.state = ItemState::Refunded;
+                next.amount = Some(done.refund.amount);
+                next.refund_id = Some(done.refund.id);
+                next.error = None;
+            }
+            Err(Error::RefundExceedsRemaining { .. }) => {
+                next.state = ItemState::Skipped;
+                next.error = None;
+            }
+            Err(Error::PaymentNotRefundable(status)) => {
+                next.state = ItemState::Failed;
+                next.error = Some(format!("the payment is {status}"));
+            }
+            Err(Error::Stripe(e)) => match e.as_ref() {
+                StripeError::Api { status: 429, .. } => return Attempt::RateLimited,
+                StripeError::Api { code, message, .. } => {
+                    // Stripe refused: nothing happened, and the next try is a new request.
+                    next.attempts += 1;
+                    next.error = Some(message.clone().unwrap_or_else(|| format!("{e}")));
+                    next.state = match code.as_deref() {
+                        Some("balance_insufficient") => ItemState::Pending,
+                        _ => ItemState::Failed,
+                    };
+                }
+                // No answer: the same request again next time, which Stripe replays if it
+                // got it.
+                other => {
+                    next.error = Some(other.to_string());
+                }
+            },
+            Err(Error::Ledger(e)) => return Attempt::Fatal(Error::Ledger(e)),
+            Err(other) => {
+                next.state = ItemState::Failed;
+                next.error = Some(other.to_string());
+            }
+        }
+        Attempt::Done(next)
+    }
+}
+
+enum Attempt {
+    Done(JobItem),
+    RateLimited,
+    Fatal(Error),
+}
+
+/// The Stripe-side key of a job's refund of one payment, at its `attempts`-th try.
+fn bulk_stripe_key(job_id: &str, payment_intent_id: &str, attempts: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"bulk\0")
+        .chain_update(job_id.as_bytes())
+        .chain_update([0])
+        .chain_update(payment_intent_id.as_bytes())
+        .chain_update([0])
+        .chain_update(attempts.to_be_bytes())
+        .finalize();
+    format!("tmt-{}", &hex::encode(digest)[..48])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors() {
+        let s =
+            Selector::parse(&["event=E2".into(), "city=Lima".into(), "event=E2".into()]).unwrap();
+        assert_eq!(s.text(), "city=Lima,event=E2");
+        assert_eq!(Selector::parse(&["event".into()]), Err("event".into()));
+        assert_eq!(Selector::parse(&["=x".into()]), Err("=x".into()));
+        assert_eq!(Selector::parse(&[]), Err(String::new()));
+        // A value may hold '='.
+        assert_eq!(
+            Selector::parse(&["k=a=b".into()]).unwrap().pairs(),
+            &[("k".to_string(), "a=b".to_string())]
+        );
+    }
+
+    #[test]
+    fn keys_change_only_with_a_new_try() {
+        let a = bulk_stripe_key("job_1", "pi_1", 0);
+        assert_eq!(a, bulk_stripe_key("job_1", "pi_1", 0));
+        assert_ne!(a, bulk_stripe_key("job_1", "pi_1", 1));
+        assert_ne!(a, bulk_stripe_key("job_2", "pi_1", 0));
+        assert_ne!(a, bulk_stripe_key("job_1", "pi_2", 0));
+    }
+}
