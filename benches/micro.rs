@@ -97,7 +97,7 @@ fn envelopes(c: &mut Criterion) {
     group.bench_function("create_form", |b| {
         b.iter(|| {
             request
-                .to_form(black_box("2026-01-01T00:00:00.000Z"))
+                .to_form(black_box("2026-01-01T00:00:00.000Z"), None)
                 .encode()
         })
     });

@@ -126,6 +126,31 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 "metadata_invalid",
                 format!("Metadata inválida: {detail}"),
             ),
+            P::HoldInvalid => fixed(
+                S::BAD_REQUEST,
+                "hold_invalid",
+                "Tiempo de reserva inválido (60–86400 segundos)",
+            ),
+            P::CaptureMethodInvalid => fixed(
+                S::BAD_REQUEST,
+                "capture_method_invalid",
+                "Método de captura inválido",
+            ),
+            P::CaptureAmountInvalid => fixed(
+                S::BAD_REQUEST,
+                "amount_invalid",
+                "El monto a capturar debe ser mayor a 0",
+            ),
+            P::PaymentNotCapturable(status) => (
+                S::BAD_REQUEST,
+                "payment_not_capturable",
+                format!("El pago no puede ser capturado. Estado: {status}"),
+            ),
+            P::AmountExceedsAuthorized => fixed(
+                S::BAD_REQUEST,
+                "amount_exceeds_authorized",
+                "El monto excede lo autorizado",
+            ),
             P::PaymentIntentIdRequired => fixed(
                 S::BAD_REQUEST,
                 "payment_intent_id_required",
@@ -332,6 +357,10 @@ pub const ERROR_CODES: &[&str] = &[
     "amount_too_large",
     "description_invalid",
     "metadata_invalid",
+    "hold_invalid",
+    "capture_method_invalid",
+    "payment_not_capturable",
+    "amount_exceeds_authorized",
     "idempotency_key_invalid",
     "idempotency_key_reused",
     "idempotency_key_in_progress",
@@ -486,6 +515,13 @@ mod tests {
             p(PaymentsError::AmountTooLarge),
             p(PaymentsError::DescriptionInvalid),
             p(PaymentsError::MetadataInvalid("x".into())),
+            p(PaymentsError::HoldInvalid),
+            p(PaymentsError::CaptureMethodInvalid),
+            p(PaymentsError::CaptureAmountInvalid),
+            p(PaymentsError::PaymentNotCapturable(
+                PaymentIntentStatus::RequiresPaymentMethod,
+            )),
+            p(PaymentsError::AmountExceedsAuthorized),
             p(PaymentsError::PaymentIntentIdRequired),
             p(PaymentsError::PaymentIntentIdInvalid),
             p(PaymentsError::PaymentNotCompleted(

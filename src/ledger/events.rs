@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use super::notifications::Outbox;
 use super::payments::apply_to_payment;
 use super::refunds::{apply_charge, apply_dispute, apply_refund, Source};
 use super::{column, now_iso, Ledger, LedgerError};
@@ -165,7 +166,7 @@ impl Ledger {
             let mut tx = self.pool.begin().await?;
             let mut outcomes = Vec::with_capacity(events.len());
             for event in events {
-                outcomes.push(record_and_apply(&mut tx, event, &now).await?);
+                outcomes.push(record_and_apply(&mut tx, self.outbox, event, &now).await?);
             }
             tx.commit().await?;
             Ok(outcomes)
@@ -209,6 +210,7 @@ impl Ledger {
 /// with its likely outcome and corrected in the rarer cases.
 async fn record_and_apply(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
     event: &IncomingEvent,
     now: &str,
 ) -> Result<Outcome, sqlx::Error> {
@@ -239,10 +241,10 @@ async fn record_and_apply(
     };
     let outcome = match &event.effect {
         Effect::None => Outcome::Unhandled,
-        Effect::Payment(pi) => apply_to_payment(tx, pi, event, now).await?,
-        Effect::Refund(refund) => apply_refund(tx, refund, source).await?,
-        Effect::Dispute(dispute) => apply_dispute(tx, dispute, source).await?,
-        Effect::Charge(charge, raw) => apply_charge(tx, charge, raw, source).await?,
+        Effect::Payment(pi) => apply_to_payment(tx, outbox, pi, event, now).await?,
+        Effect::Refund(refund) => apply_refund(tx, outbox, refund, source).await?,
+        Effect::Dispute(dispute) => apply_dispute(tx, outbox, dispute, source).await?,
+        Effect::Charge(charge, raw) => apply_charge(tx, outbox, charge, raw, source).await?,
     };
     if outcome != likely {
         sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")

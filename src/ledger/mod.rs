@@ -21,6 +21,7 @@ use sqlx::{AnyPool, Executor, Row};
 mod events;
 mod idempotency;
 mod jobs;
+mod notifications;
 mod payments;
 mod refunds;
 mod writer;
@@ -28,7 +29,8 @@ mod writer;
 pub use events::{Effect, EventRow, IncomingEvent, Outcome};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{ItemState, Job, JobItem};
-pub use payments::PaymentRow;
+pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Outbox};
+pub use payments::{HoldState, PaymentRow, HOLD_KEY};
 pub use refunds::{DisputeRow, RefundRow, Refusal, Reservation, RESERVATION_KEY};
 pub use writer::EventWriter;
 
@@ -111,6 +113,7 @@ impl Default for PoolSettings {
 pub struct Ledger {
     pool: AnyPool,
     backend: Backend,
+    outbox: Outbox,
     health: Arc<WriteHealth>,
     settled: Arc<payments::Settled>,
 }
@@ -204,6 +207,7 @@ impl Ledger {
         Ok(Self {
             pool,
             backend,
+            outbox: Outbox::default(),
             health: Arc::new(WriteHealth::default()),
             settled: Arc::new(payments::Settled::default()),
         })
@@ -211,6 +215,12 @@ impl Ledger {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The same ledger, writing fulfilment notifications as `outbox` says.
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = outbox;
+        self
     }
 
     /// The pool itself, for tests that inject faults into its connections.

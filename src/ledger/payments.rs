@@ -10,6 +10,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use super::events::{IncomingEvent, Outcome};
+use super::notifications::{announce, Kind, LatePolicy, Outbox};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
 
@@ -65,6 +66,7 @@ static UPSERT_FROM_READ: LazyLock<String> = LazyLock::new(|| {
     format!(
         "ON CONFLICT (id) DO UPDATE SET
             amount = excluded.amount, currency = excluded.currency,
+            hold_expires_at = COALESCE(payments.hold_expires_at, excluded.hold_expires_at),
             description = excluded.description, metadata = excluded.metadata,
             created = excluded.created, updated_at = excluded.updated_at,
             status = CASE WHEN {keeps} THEN payments.status ELSE excluded.status END,
@@ -135,6 +137,18 @@ fn settled_fingerprint(pi: &PaymentIntent, metadata: &str) -> u64 {
     h.finish()
 }
 
+/// The metadata key under which a create records its seat hold's end (ISO 8601 UTC).
+pub const HOLD_KEY: &str = "hold_expires_at";
+
+/// When the payment's seat hold ends (Unix seconds), from the mark its create left in the
+/// metadata.
+fn hold_expires_at(pi: &PaymentIntent) -> Option<i64> {
+    let text = pi.metadata.get(HOLD_KEY)?.as_str()?;
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp())
+}
+
 fn metadata_text(pi: &PaymentIntent) -> String {
     Value::Object(pi.metadata.clone()).to_string()
 }
@@ -171,25 +185,34 @@ impl Ledger {
                 return Ok(());
             }
         }
-        let now = now_iso();
-        let written = if pi.is_ours() {
-            insert_payment(&self.pool, pi, &now, read_at, None, &UPSERT_FROM_READ).await
-        } else {
-            sqlx::query(&UPDATE_FROM_READ)
-                .bind(&pi.id)
-                .bind(pi.amount)
-                .bind(&pi.currency)
-                .bind(&pi.description)
-                .bind(metadata)
-                .bind(pi.created)
-                .bind(&now)
-                .bind(pi.status.as_str())
-                .bind(read_at)
-                .execute(&self.pool)
-                .await
-                .map(|done| done.rows_affected())
+        let written = async {
+            let now = now_iso();
+            let mut tx = self.pool.begin().await?;
+            let rows = if pi.is_ours() {
+                insert_payment(&mut *tx, pi, &now, read_at, None, &UPSERT_FROM_READ).await?
+            } else {
+                sqlx::query(&UPDATE_FROM_READ)
+                    .bind(&pi.id)
+                    .bind(pi.amount)
+                    .bind(&pi.currency)
+                    .bind(&pi.description)
+                    .bind(metadata)
+                    .bind(pi.created)
+                    .bind(&now)
+                    .bind(pi.status.as_str())
+                    .bind(read_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            };
+            if rows > 0 {
+                after_payment_change(&mut tx, self.outbox, &pi.id, read_at).await?;
+            }
+            tx.commit().await?;
+            Ok(())
         };
-        self.watch(written.map(drop).map_err(LedgerError::from))
+        let written = written.await;
+        self.watch(written)
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
@@ -233,8 +256,8 @@ where
 {
     sqlx::query(&format!(
         "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
-                               updated_at, status_at, last_event_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) {on_conflict}"
+                               updated_at, status_at, last_event_id, hold_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {on_conflict}"
     ))
     .bind(&pi.id)
     .bind(pi.amount)
@@ -246,6 +269,7 @@ where
     .bind(now)
     .bind(status_at)
     .bind(event_id)
+    .bind(hold_expires_at(pi))
     .execute(executor)
     .await
     .map(|done| done.rows_affected())
@@ -258,6 +282,20 @@ where
 /// PostgreSQL a conflicting insert waits for the other transaction, and the UPDATE that follows
 /// sees its row.
 pub(super) async fn apply_to_payment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
+    pi: &PaymentIntent,
+    event: &IncomingEvent,
+    now: &str,
+) -> Result<Outcome, sqlx::Error> {
+    let outcome = write_event_status(tx, pi, event, now).await?;
+    if outcome == Outcome::Applied {
+        after_payment_change(tx, outbox, &pi.id, event.created).await?;
+    }
+    Ok(outcome)
+}
+
+async fn write_event_status(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     pi: &PaymentIntent,
     event: &IncomingEvent,
@@ -300,4 +338,82 @@ pub(super) async fn apply_to_payment(
     } else {
         Outcome::Foreign
     })
+}
+
+/// Inside the transaction that wrote a payment's row, with information dated `info_at` (Unix
+/// seconds): the first time it is seen succeeded, whether it is late (its hold had expired);
+/// then the notification its status calls for. A late payment under `LATE_PAYMENT_POLICY=refund`
+/// is marked for the hold worker to refund, and not announced.
+pub(super) async fn after_payment_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
+    id: &str,
+    info_at: i64,
+) -> Result<(), sqlx::Error> {
+    let Some(row) =
+        sqlx::query("SELECT status, hold_expires_at, hold_state FROM payments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+    else {
+        return Ok(());
+    };
+    let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
+    let hold: Option<i64> = column(&row, "hold_expires_at")?;
+    let mut hold_state: Option<String> = column(&row, "hold_state")?;
+    match status {
+        PaymentIntentStatus::Succeeded => {
+            if let (Some(expires), None) = (hold, &hold_state) {
+                let decided = match (info_at > expires, outbox.late) {
+                    (false, _) => HoldState::Kept,
+                    (true, LatePolicy::Notify) => HoldState::Late,
+                    (true, LatePolicy::Refund) => HoldState::RefundDue,
+                };
+                sqlx::query("UPDATE payments SET hold_state = $2, late = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(decided.as_str())
+                    .bind(i64::from(decided != HoldState::Kept))
+                    .execute(&mut **tx)
+                    .await?;
+                hold_state = Some(decided.as_str().to_string());
+            }
+            let refunding = matches!(
+                hold_state.as_deref(),
+                Some(s) if s == HoldState::RefundDue.as_str() || s == HoldState::Refunded.as_str()
+            );
+            if !refunding {
+                announce(tx, outbox, id, Kind::Succeeded, None).await?;
+            }
+        }
+        PaymentIntentStatus::Canceled => announce(tx, outbox, id, Kind::Canceled, None).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What became of a payment's seat hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    /// It succeeded before the hold expired.
+    Kept,
+    /// It was canceled (released) when the hold expired.
+    Released,
+    /// It succeeded (or was processing) after the hold expired, and goes on.
+    Late,
+    /// It succeeded after the hold expired and is to be refunded.
+    RefundDue,
+    /// Its late refund was made.
+    Refunded,
+}
+
+impl HoldState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HoldState::Kept => "kept",
+            HoldState::Released => "released",
+            HoldState::Late => "late",
+            HoldState::RefundDue => "refund_due",
+            HoldState::Refunded => "refunded",
+        }
+    }
 }

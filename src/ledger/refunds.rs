@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 
 use super::events::Outcome;
+use super::notifications::{announce, Kind, Outbox};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, DisputeStatus, Lifecycle, PaymentIntentStatus, Refund, RefundStatus,
@@ -227,6 +228,7 @@ async fn payment_of_charge(
 /// reservation it was made under, if any, as done.
 pub(super) async fn apply_refund(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
     refund: &Refund,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
@@ -263,6 +265,16 @@ pub(super) async fn apply_refund(
             .execute(&mut **tx)
             .await?;
     }
+    if status == RefundStatus::Succeeded.as_str() {
+        announce(
+            tx,
+            outbox,
+            &payment_intent_id,
+            Kind::Refunded,
+            Some(&refund.id),
+        )
+        .await?;
+    }
     Ok(if status == refund.status.as_str() {
         Outcome::Applied
     } else {
@@ -273,6 +285,7 @@ pub(super) async fn apply_refund(
 /// Records a dispute under the status rules, inside the caller's transaction.
 pub(super) async fn apply_dispute(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
     dispute: &Dispute,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
@@ -301,6 +314,14 @@ pub(super) async fn apply_dispute(
         .bind(source.event_id)
         .fetch_one(&mut **tx)
         .await?;
+    announce(
+        tx,
+        outbox,
+        &payment_intent_id,
+        Kind::Disputed,
+        Some(&dispute.id),
+    )
+    .await?;
     Ok(if status == dispute.status.as_str() {
         Outcome::Applied
     } else {
@@ -312,6 +333,7 @@ pub(super) async fn apply_dispute(
 /// wins), and the refunds an older API version embeds in it.
 pub(super) async fn apply_charge(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
     charge: &ChargeRef,
     raw: &Value,
     source: Source<'_>,
@@ -346,7 +368,7 @@ pub(super) async fn apply_charge(
             if refund.payment_intent.is_none() {
                 refund.payment_intent = charge.payment_intent.clone();
             }
-            apply_refund(tx, &refund, source).await?;
+            apply_refund(tx, outbox, &refund, source).await?;
         }
     }
     Ok(if kept == source.at {
@@ -487,6 +509,7 @@ impl Ledger {
             let mut tx = self.pool.begin().await?;
             apply_refund(
                 &mut tx,
+                self.outbox,
                 refund,
                 Source {
                     event_id: None,

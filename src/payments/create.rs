@@ -22,6 +22,10 @@ pub struct CreatedData {
     /// Major units actually charged, after rounding, with the currency's decimals.
     pub amount: Major,
     pub currency: String,
+    /// With `holdSeconds`: when the seats are released (ISO 8601 UTC) and an unpaid payment is
+    /// canceled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_expires_at: Option<String>,
 }
 
 impl Payments {
@@ -43,10 +47,21 @@ impl Payments {
             move |stripe_key, first_use| async move {
                 // The metadata timestamp is the key's first use, so that a retry sends Stripe
                 // the very same request.
-                let timestamp = chrono::DateTime::from_timestamp_millis(first_use)
-                    .unwrap_or_default()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-                create_at_stripe(&stripe, &ledger, &request, &timestamp, &stripe_key).await
+                let iso = |t: chrono::DateTime<chrono::Utc>| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                };
+                let timestamp =
+                    iso(chrono::DateTime::from_timestamp_millis(first_use).unwrap_or_default());
+                let hold = request.hold_expires_at(first_use).map(iso);
+                create_at_stripe(
+                    &stripe,
+                    &ledger,
+                    &request,
+                    &timestamp,
+                    hold.as_deref(),
+                    &stripe_key,
+                )
+                .await
             },
         )
         .await
@@ -59,9 +74,10 @@ async fn create_at_stripe(
     ledger: &Ledger,
     request: &CreateRequest,
     timestamp: &str,
+    hold_expires_at: Option<&str>,
     stripe_key: &str,
 ) -> Result<CreatedData, Error> {
-    let form = request.to_form(timestamp);
+    let form = request.to_form(timestamp, hold_expires_at);
     let read_at = chrono::Utc::now().timestamp();
     let pi = stripe.create_payment_intent(&form, stripe_key).await?;
     ledger.record_from_api(&pi, read_at).await?;
@@ -73,5 +89,6 @@ async fn create_at_stripe(
         amount: Major::of(pi.amount, &pi.currency),
         payment_intent_id: pi.id,
         currency: pi.currency,
+        hold_expires_at: hold_expires_at.map(str::to_string),
     })
 }

@@ -21,6 +21,16 @@ pub enum Error {
     DescriptionInvalid,
     #[error("metadata invalid: {0}")]
     MetadataInvalid(String),
+    #[error("holdSeconds invalid")]
+    HoldInvalid,
+    #[error("captureMethod invalid")]
+    CaptureMethodInvalid,
+    #[error("capture amount invalid")]
+    CaptureAmountInvalid,
+    #[error("payment not capturable: {0}")]
+    PaymentNotCapturable(PaymentIntentStatus),
+    #[error("capture above the authorisation")]
+    AmountExceedsAuthorized,
     #[error("payment_intent_id missing")]
     PaymentIntentIdRequired,
     #[error("payment_intent_id invalid")]

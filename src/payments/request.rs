@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::Error;
-use crate::ledger::RESERVATION_KEY;
+use crate::ledger::{HOLD_KEY, RESERVATION_KEY};
 use crate::money::{self, AmountError, Currency, Money, MAX_MINOR};
 use crate::stripe::form::Form;
 use crate::stripe::types::{PaymentIntentId, OWNER_KEY, OWNER_TAG};
@@ -38,6 +38,16 @@ pub struct CreateInput {
     /// values of at most 500. `platform` and `timestamp` are set by the service.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// Seconds the seats are held for this payment, 60–86400: when the hold expires, a payment
+    /// that has not succeeded is canceled.
+    #[serde(rename = "holdSeconds")]
+    #[schema(value_type = Option<i64>, example = 600)]
+    pub hold_seconds: Option<Value>,
+    /// `automatic` (default) or `manual`: with `manual` the card is only authorised, and
+    /// `stripe_capture_payment` charges it once the tickets are issued.
+    #[serde(rename = "captureMethod")]
+    #[schema(value_type = Option<String>, example = "manual")]
+    pub capture_method: Option<Value>,
 }
 
 /// `data` of a confirm or get request, as sent.
@@ -88,7 +98,13 @@ pub struct CreateRequest {
     pub description: String,
     /// The caller's metadata, values already turned into Stripe's strings.
     pub metadata: Vec<(String, String)>,
+    /// How long the seats are held, seconds.
+    pub hold_seconds: Option<i64>,
+    pub manual_capture: bool,
 }
+
+/// Seat holds last between a minute and a day.
+const HOLD_SECONDS: std::ops::RangeInclusive<i64> = 60..=86_400;
 
 impl CreateRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
@@ -119,28 +135,59 @@ impl CreateRequest {
             Some(_) => return Err(Error::DescriptionInvalid),
         };
         let metadata = parse_metadata(input.metadata.as_ref())?;
+        let hold_seconds = match &input.hold_seconds {
+            None => None,
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(s) if HOLD_SECONDS.contains(&s) => Some(s),
+                _ => return Err(Error::HoldInvalid),
+            },
+            Some(_) => return Err(Error::HoldInvalid),
+        };
+        let manual_capture = match &input.capture_method {
+            None => false,
+            Some(Value::String(s)) if s == "automatic" => false,
+            Some(Value::String(s)) if s == "manual" => true,
+            Some(_) => return Err(Error::CaptureMethodInvalid),
+        };
         Ok(CreateRequest {
             money,
             description,
             metadata,
+            hold_seconds,
+            manual_capture,
         })
     }
 
-    /// The form sent to `POST /v1/payment_intents`. The owner tag and `timestamp` are added
-    /// last and win over caller keys of the same name.
-    pub fn to_form(&self, timestamp: &str) -> Form {
+    /// When the hold ends for a create first tried at `first_use` (Unix ms): fixed by the
+    /// first try, so that a retry sends Stripe the very same request.
+    pub fn hold_expires_at(&self, first_use: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+        let seconds = self.hold_seconds?;
+        chrono::DateTime::from_timestamp_millis(first_use)
+            .map(|t| t + chrono::Duration::seconds(seconds))
+    }
+
+    /// The form sent to `POST /v1/payment_intents`. The owner tag, `timestamp` and the hold's
+    /// end are added last and win over caller keys of the same name.
+    pub fn to_form(&self, timestamp: &str, hold_expires_at: Option<&str>) -> Form {
         let mut form = Form::new();
         form.push("amount", self.money.minor.to_string())
             .push("currency", self.money.currency.code())
             .push("description", self.description.clone());
+        let ours = [OWNER_KEY, TIMESTAMP_KEY, HOLD_KEY];
         for (key, value) in &self.metadata {
-            if key != OWNER_KEY && key != TIMESTAMP_KEY {
+            if !ours.contains(&key.as_str()) {
                 form.nested("metadata", key, value.clone());
             }
         }
         form.nested("metadata", OWNER_KEY, OWNER_TAG)
-            .nested("metadata", TIMESTAMP_KEY, timestamp)
-            .nested("automatic_payment_methods", "enabled", "true");
+            .nested("metadata", TIMESTAMP_KEY, timestamp);
+        if let Some(hold) = hold_expires_at {
+            form.nested("metadata", HOLD_KEY, hold);
+        }
+        form.nested("automatic_payment_methods", "enabled", "true");
+        if self.manual_capture {
+            form.push("capture_method", "manual");
+        }
         form
     }
 }
@@ -453,7 +500,7 @@ mod tests {
             "amount": 50, "metadata": {"platform": "evil", "order": 7, "vip": true, "timestamp": "x"}
         })))
         .unwrap();
-        let form = req.to_form("2026-01-01T00:00:00.000Z");
+        let form = req.to_form("2026-01-01T00:00:00.000Z", None);
         let pairs: Vec<(&str, &str)> = form
             .pairs()
             .iter()

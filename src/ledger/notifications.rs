@@ -1,0 +1,326 @@
+//! The fulfilment outbox (docs/contract.md §14): a notification is written in the transaction
+//! of the ledger change that causes it, at most once per (payment, type, refund or dispute)
+//! thanks to a unique key, and delivered later by the notifier: per payment in order, each by
+//! one instance at a time under a lease that another instance takes over when it lapses.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+
+use super::{column, Backend, Ledger, LedgerError};
+use crate::money::Major;
+use crate::stripe::types::RefundStatus;
+
+/// Why the platform is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Succeeded,
+    Canceled,
+    /// A refund reached `succeeded` (its id).
+    Refunded,
+    /// A dispute was opened (its id).
+    Disputed,
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Succeeded => "payment.succeeded",
+            Kind::Canceled => "payment.canceled",
+            Kind::Refunded => "payment.refunded",
+            Kind::Disputed => "payment.disputed",
+        }
+    }
+}
+
+/// What happens to a payment that succeeds after its hold expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LatePolicy {
+    /// It goes on; its notification says `"late": true`.
+    #[default]
+    Notify,
+    /// It is refunded (by the hold worker) instead of announced.
+    Refund,
+}
+
+/// What the ledger does about notifications.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outbox {
+    /// Whether notifications are written at all (`FULFILMENT_URL` set).
+    pub enabled: bool,
+    pub late: LatePolicy,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotificationRow {
+    pub id: String,
+    pub payment_intent_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    /// Unix seconds.
+    pub created: i64,
+    /// Unix milliseconds of the next try, for pending ones.
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+    /// The JSON the platform receives, as sent.
+    pub body: String,
+}
+
+const COLUMNS: &str = "SELECT id, payment_intent_id, type, status, attempts, created, \
+     next_attempt_at, last_error, delivered_at, body FROM notifications";
+
+fn row(r: &AnyRow) -> Result<NotificationRow, LedgerError> {
+    Ok(NotificationRow {
+        id: column(r, "id")?,
+        payment_intent_id: column(r, "payment_intent_id")?,
+        kind: column(r, "type")?,
+        status: column(r, "status")?,
+        attempts: column(r, "attempts")?,
+        created: column(r, "created")?,
+        next_attempt_at: column(r, "next_attempt_at")?,
+        last_error: column(r, "last_error")?,
+        delivered_at: column(r, "delivered_at")?,
+        body: column(r, "body")?,
+    })
+}
+
+/// Inside the transaction of a change: writes the notification it calls for, unless one was
+/// written for it already (then nothing happens). `subject` is the refund's or dispute's id.
+pub(super) async fn announce(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    outbox: Outbox,
+    payment_intent_id: &str,
+    kind: Kind,
+    subject: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    if !outbox.enabled {
+        return Ok(());
+    }
+    let Some(payment) =
+        sqlx::query("SELECT status, amount, currency, metadata, late FROM payments WHERE id = $1")
+            .bind(payment_intent_id)
+            .fetch_optional(&mut **tx)
+            .await?
+    else {
+        return Ok(());
+    };
+    let refunded: i64 = sqlx::query_scalar(&format!(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
+         WHERE payment_intent_id = $1 AND status IN {}",
+        RefundStatus::counted_sql()
+    ))
+    .bind(payment_intent_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    let currency: String = column(&payment, "currency")?;
+    let metadata: String = column(&payment, "metadata")?;
+    let id = format!("ntf_{:024x}", rand::random::<u128>() >> 32);
+    let created = chrono::Utc::now().timestamp();
+    let mut data = json!({
+        "paymentIntentId": payment_intent_id,
+        "status": column::<String>(&payment, "status")?,
+        "amount": Major::of(column(&payment, "amount")?, &currency),
+        "currency": currency,
+        "metadata": serde_json::from_str::<Value>(&metadata).unwrap_or_else(|_| json!({})),
+        "amountRefunded": Major::of(refunded, &currency),
+        "late": column::<i64>(&payment, "late")? != 0,
+    });
+    match (kind, subject) {
+        (Kind::Refunded, Some(refund)) => data["refundId"] = json!(refund),
+        (Kind::Disputed, Some(dispute)) => data["disputeId"] = json!(dispute),
+        _ => {}
+    }
+    let body = json!({"id": id, "type": kind.as_str(), "created": created, "data": data});
+    sqlx::query(
+        "INSERT INTO notifications (id, payment_intent_id, type, subject, body, created, status,
+                                    next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
+         ON CONFLICT (payment_intent_id, type, subject) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(payment_intent_id)
+    .bind(kind.as_str())
+    .bind(subject.unwrap_or(""))
+    .bind(body.to_string())
+    .bind(created)
+    .bind(created * 1000)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A notification taken for sending by this instance.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub id: String,
+    pub payment_intent_id: String,
+    pub body: String,
+    pub attempts: i64,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+impl Ledger {
+    /// Takes up to `limit` notifications that are due, the first pending one of each payment
+    /// only (a later one waits for the earlier), under a lease of `lease_ms` for `owner`. A
+    /// lapsed lease (its instance died) is taken over.
+    pub async fn lease_due_notifications(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Leased>, LedgerError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let eligible = "SELECT n.seq FROM notifications n
+             WHERE n.status = 'pending' AND n.next_attempt_at <= $1
+               AND (n.lease_until IS NULL OR n.lease_until < $1)
+               AND NOT EXISTS (SELECT 1 FROM notifications e
+                               WHERE e.payment_intent_id = n.payment_intent_id
+                                 AND e.status = 'pending' AND e.seq < n.seq)
+             ORDER BY n.seq LIMIT $2";
+        // PostgreSQL: instances skip each other's rows instead of queueing on them.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE notifications SET lease_owner = $3, lease_until = $4
+             WHERE seq IN ({eligible}{lock})
+             RETURNING id, payment_intent_id, body, attempts, created"
+        );
+        let result = sqlx::query(&sql)
+            .bind(now)
+            .bind(limit)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .fetch_all(&self.pool)
+            .await;
+        let rows = self.watch(result.map_err(LedgerError::from))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Leased {
+                    id: column(r, "id")?,
+                    payment_intent_id: column(r, "payment_intent_id")?,
+                    body: column(r, "body")?,
+                    attempts: column(r, "attempts")?,
+                    created: column(r, "created")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the outcome of one try by `owner`: delivered, retried at `retry_at` (Unix ms),
+    /// or failed for good. Nothing happens when the lease was lost meanwhile.
+    pub async fn settle_notification(
+        &self,
+        id: &str,
+        owner: &str,
+        outcome: Delivery,
+    ) -> Result<bool, LedgerError> {
+        let now = chrono::Utc::now();
+        let query = match &outcome {
+            Delivery::Delivered => sqlx::query(
+                "UPDATE notifications SET status = 'delivered', attempts = attempts + 1,
+                        delivered_at = $3, last_error = NULL, lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(now.timestamp()),
+            Delivery::Retry { at, error } => sqlx::query(
+                "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $3,
+                        last_error = $4, lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(*at)
+            .bind(error.clone()),
+            Delivery::Failed { error } => sqlx::query(
+                "UPDATE notifications SET status = 'failed', attempts = attempts + 1,
+                        last_error = $3, lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(error.clone()),
+        };
+        let result = query.execute(&self.pool).await;
+        let done = self.watch(result.map_err(LedgerError::from))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Newest first.
+    pub async fn list_notifications(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{COLUMNS} WHERE ($1 IS NULL OR status = $1) ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row).collect()
+    }
+
+    /// A payment's notifications, in the order they are delivered.
+    pub async fn notifications_for(
+        &self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<NotificationRow>, LedgerError> {
+        let rows = sqlx::query(&format!(
+            "{COLUMNS} WHERE payment_intent_id = $1 ORDER BY seq"
+        ))
+        .bind(payment_intent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row).collect()
+    }
+
+    /// Puts failed notifications (one, or all of them) back to pending, due now; how many.
+    pub async fn retry_notifications(&self, id: Option<&str>) -> Result<u64, LedgerError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let result = sqlx::query(
+            "UPDATE notifications SET status = 'pending', next_attempt_at = $2,
+                    lease_owner = NULL, lease_until = NULL
+             WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        Ok(self
+            .watch(result.map_err(LedgerError::from))?
+            .rows_affected())
+    }
+
+    /// How many notifications are pending, and the age in seconds of the oldest.
+    pub async fn pending_notifications(&self) -> Result<(i64, i64), LedgerError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(MIN(created), 0) AS BIGINT) AS oldest
+             FROM notifications WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (n, oldest): (i64, i64) = (column(&row, "n")?, column(&row, "oldest")?);
+        let age = match n {
+            0 => 0,
+            _ => (chrono::Utc::now().timestamp() - oldest).max(0),
+        };
+        Ok((n, age))
+    }
+}
+
+/// The outcome of one try to deliver a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    Retry { at: i64, error: String },
+    Failed { error: String },
+}
