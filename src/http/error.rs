@@ -60,6 +60,12 @@ pub enum ApiError {
     WebhookNotRecorded(#[source] LedgerError),
     #[error("ledger unavailable: {0}")]
     Ledger(#[from] LedgerError),
+    /// The body did not arrive within `BODY_TIMEOUT_SECS`; the connection is closed.
+    #[error("request body not received in time")]
+    RequestTimeout,
+    /// Bodies being received already hold `MAX_INFLIGHT_BODY_BYTES`.
+    #[error("request bodies in flight over their memory budget")]
+    Overloaded { retry_after_secs: u64 },
 }
 
 impl ApiError {
@@ -87,7 +93,8 @@ impl ApiError {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             NotFound => StatusCode::NOT_FOUND,
             Stripe(_) | WebhookNotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Ledger(_) | Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -122,6 +129,8 @@ impl ApiError {
             EventInvalid => "event_invalid",
             WebhookNotRecorded(_) => "webhook_not_recorded",
             Ledger(_) => "database_unavailable",
+            RequestTimeout => "request_timeout",
+            Overloaded { .. } => "overloaded",
         }
     }
 
@@ -170,6 +179,8 @@ impl ApiError {
             EventInvalid => "El cuerpo no es un evento de Stripe".into(),
             WebhookNotRecorded(_) => "No se pudo registrar el evento".into(),
             Ledger(_) => "Servicio no disponible temporalmente".into(),
+            RequestTimeout => "La solicitud tardó demasiado".into(),
+            Overloaded { .. } => "Servicio sobrecargado; intente de nuevo en unos segundos".into(),
         }
     }
 
@@ -236,6 +247,8 @@ pub const ERROR_CODES: &[&str] = &[
     "event_invalid",
     "webhook_not_recorded",
     "database_unavailable",
+    "request_timeout",
+    "overloaded",
     "not_ready",
 ];
 
@@ -290,7 +303,9 @@ impl From<StripeError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // An overloaded refusal is the service protecting itself, not a failure; under a flood
+        // of them an error line each would bury the log (the access line records them).
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
             // The cause chain goes to the log only; the caller sees the generic message.
             tracing::error!(code = self.code(), error = %DisplayChain(&self), "request failed");
         }
@@ -303,8 +318,14 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // The rest of the body may still be on its way: the connection cannot carry
+            // another request.
+            ApiError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -377,6 +398,10 @@ mod tests {
             ApiError::EventInvalid,
             ApiError::WebhookNotRecorded(ledger()),
             ApiError::Ledger(ledger()),
+            ApiError::RequestTimeout,
+            ApiError::Overloaded {
+                retry_after_secs: 5,
+            },
         ];
         for e in &all {
             assert!(
