@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::access::Access;
+use crate::http::bodies::BodyLimits;
+use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState};
 use crate::ledger::{EventWriter, Ledger};
 use crate::payments::{Payments, WebhookSettings};
@@ -20,6 +22,7 @@ pub struct Application {
     ledger: Ledger,
     access: Arc<Access>,
     shutdown_timeout: std::time::Duration,
+    connections: ConnectionLimits,
 }
 
 /// The address this machine reaches a listener on, for a listener bound to `bind`.
@@ -117,12 +120,16 @@ impl Application {
             },
         };
         crate::prometheus::handle();
-        let mut router = http::router(state);
+        let bodies = BodyLimits::new(config.max_inflight_body_bytes, config.body_timeout);
+        let mut router = http::router(state, bodies.clone());
         match sandbox {
             Some(sandbox) => {
+                // The emulator's bodies are bounded like the service's own.
+                let limits =
+                    axum::middleware::from_fn_with_state(bodies, http::bodies::limit_bodies);
                 router = router
-                    .nest("/sandbox", sandbox.router())
-                    .merge(sandbox.api_routes());
+                    .nest("/sandbox", sandbox.router().layer(limits.clone()))
+                    .merge(sandbox.api_routes().layer(limits));
                 tracing::warn!(
                     address = %local,
                     stripe_api_base = %api_base,
@@ -145,6 +152,11 @@ impl Application {
             ledger,
             access,
             shutdown_timeout: config.shutdown_timeout,
+            connections: ConnectionLimits {
+                header_timeout: config.header_timeout,
+                idle_timeout: config.idle_timeout,
+                max_connections: config.max_connections,
+            },
         })
     }
 
@@ -152,10 +164,10 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves; then stops accepting, gives requests in flight up to
-    /// `SHUTDOWN_TIMEOUT_SECS` to finish, and closes the pool. A request still running at the
-    /// deadline is dropped: a webhook's transaction is then rolled back and no 200 is sent, so
-    /// Stripe delivers it again.
+    /// Serves until `shutdown` resolves; then stops accepting, closes the connections that have
+    /// no request under way, gives requests in flight up to `SHUTDOWN_TIMEOUT_SECS` to finish,
+    /// and closes the pool. A request still running at the deadline is dropped: a webhook's
+    /// transaction is then rolled back and no 200 is sent, so Stripe delivers it again.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -180,34 +192,18 @@ impl Application {
                 }
             }
         });
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(
+        http::server::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            self.router,
+            self.connections,
+            shutdown,
+            self.shutdown_timeout,
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled_tx.send(());
-        });
-        let deadline = self.shutdown_timeout;
-        let result = tokio::select! {
-            result = serve => result,
-            _ = async {
-                let _ = signalled_rx.await;
-                tokio::time::sleep(deadline).await;
-            } => {
-                tracing::warn!(
-                    "requests still in flight after SHUTDOWN_TIMEOUT_SECS ({} s): dropped",
-                    deadline.as_secs()
-                );
-                Ok(())
-            }
-        };
+        .await;
         housekeeping.abort();
         self.ledger.close().await;
         tracing::info!("stopped");
-        result
+        Ok(())
     }
 }
 

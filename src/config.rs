@@ -9,7 +9,7 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::http::access::{Network, RateLimit};
-use crate::http::CorsOrigins;
+use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::stripe::client::DEFAULT_API_VERSION;
 
@@ -102,6 +102,23 @@ pub struct ServeArgs {
     /// instance died) may be taken over by a retry.
     #[arg(long, env = "IDEMPOTENCY_STALE_SECS", default_value = "60")]
     pub idempotency_stale_secs: String,
+    /// Seconds a client has to send a whole request head (from the connection's start, or from
+    /// the head's first byte on a kept-alive connection) before the connection is closed.
+    #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value = "10")]
+    pub header_timeout_secs: String,
+    /// Seconds a client has to send a whole request body after its head; then 408.
+    #[arg(long, env = "BODY_TIMEOUT_SECS", default_value = "15")]
+    pub body_timeout_secs: String,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value = "60")]
+    pub idle_timeout_secs: String,
+    /// Client connections open at once; more wait in the kernel's listen queue.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "10000")]
+    pub max_connections: String,
+    /// Bytes that request bodies being received may hold together; past it, requests with a
+    /// body get 503 `overloaded`.
+    #[arg(long, env = "MAX_INFLIGHT_BODY_BYTES", default_value = "67108864")]
+    pub max_inflight_body_bytes: String,
 }
 
 /// A checked configuration: holding one means the service can start.
@@ -126,6 +143,11 @@ pub struct Config {
     pub create_rate_limit: Option<RateLimit>,
     pub trusted_proxies: Vec<Network>,
     pub shutdown_timeout: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_inflight_body_bytes: usize,
 }
 
 /// One line naming the variable at fault.
@@ -388,6 +410,29 @@ impl Config {
         if shutdown > 3600 {
             return Err(bad("SHUTDOWN_TIMEOUT_SECS", "must be at most 3600"));
         }
+        let header_timeout = seconds("HEADER_TIMEOUT_SECS", &args.header_timeout_secs)?;
+        let body_timeout = seconds("BODY_TIMEOUT_SECS", &args.body_timeout_secs)?;
+        let idle_timeout = seconds("IDLE_TIMEOUT_SECS", &args.idle_timeout_secs)?;
+        let open_connections: usize =
+            number("MAX_CONNECTIONS", &args.max_connections, "a whole number")?;
+        if open_connections == 0 || open_connections > 1_000_000 {
+            return Err(bad("MAX_CONNECTIONS", "must be between 1 and 1000000"));
+        }
+        let inflight_body_bytes: usize = number(
+            "MAX_INFLIGHT_BODY_BYTES",
+            &args.max_inflight_body_bytes,
+            "a whole number of bytes",
+        )?;
+        // Below one webhook's worth, a full-size Stripe event could never be received.
+        if !(WEBHOOK_BODY_LIMIT..=MAX_INFLIGHT_BODY_BYTES).contains(&inflight_body_bytes) {
+            return Err(bad(
+                "MAX_INFLIGHT_BODY_BYTES",
+                format!(
+                    "must be between {WEBHOOK_BODY_LIMIT} (one webhook body) and \
+                     {MAX_INFLIGHT_BODY_BYTES}"
+                ),
+            ));
+        }
         Ok(Config {
             api_tokens,
             create_rate_limit,
@@ -410,8 +455,25 @@ impl Config {
             port,
             cors,
             webhook_tolerance_secs: tolerance,
+            header_timeout,
+            body_timeout,
+            idle_timeout,
+            max_connections: open_connections,
+            max_inflight_body_bytes: inflight_body_bytes,
         })
     }
+}
+
+/// The largest `MAX_INFLIGHT_BODY_BYTES`: 64 GiB.
+const MAX_INFLIGHT_BODY_BYTES: usize = 1 << 36;
+
+/// A connection timeout: 1 to 3600 whole seconds.
+fn seconds(variable: &'static str, text: &str) -> Result<Duration, ConfigError> {
+    let secs: u64 = number(variable, text, "a whole number of seconds")?;
+    if secs == 0 || secs > 3600 {
+        return Err(bad(variable, "must be between 1 and 3600"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// API tokens: at least 16 visible characters each, so that they cannot be guessed.
@@ -480,6 +542,11 @@ mod tests {
             create_rate_limit: None,
             trusted_proxies: None,
             shutdown_timeout_secs: "20".into(),
+            header_timeout_secs: "10".into(),
+            body_timeout_secs: "15".into(),
+            idle_timeout_secs: "60".into(),
+            max_connections: "10000".into(),
+            max_inflight_body_bytes: "67108864".into(),
         };
         f(&mut args);
         Config::from_args(&common, &args)
@@ -539,6 +606,30 @@ mod tests {
         assert_eq!(c.port, 8080);
         assert_eq!(c.cors, CorsOrigins::Any);
         assert_eq!(c.stripe_webhook_secrets.len(), 1);
+    }
+
+    /// The flags' own defaults, as `serve` parses them, are SPEC §16's.
+    #[test]
+    fn connection_defaults() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let flags = <Flags as clap::Parser>::try_parse_from(["tmt-payments"]).unwrap();
+        let c = serve(|a| {
+            a.header_timeout_secs = flags.serve.header_timeout_secs;
+            a.body_timeout_secs = flags.serve.body_timeout_secs;
+            a.idle_timeout_secs = flags.serve.idle_timeout_secs;
+            a.max_connections = flags.serve.max_connections;
+            a.max_inflight_body_bytes = flags.serve.max_inflight_body_bytes;
+        })
+        .unwrap();
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_timeout, Duration::from_secs(15));
+        assert_eq!(c.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.max_inflight_body_bytes, 64 * 1024 * 1024);
     }
 
     #[test]
@@ -607,6 +698,46 @@ mod tests {
             (
                 "SHUTDOWN_TIMEOUT_SECS",
                 Box::new(|a| a.shutdown_timeout_secs = "soon".into()),
+            ),
+            (
+                "HEADER_TIMEOUT_SECS",
+                Box::new(|a| a.header_timeout_secs = "0".into()),
+            ),
+            (
+                "HEADER_TIMEOUT_SECS",
+                Box::new(|a| a.header_timeout_secs = "10s".into()),
+            ),
+            (
+                "BODY_TIMEOUT_SECS",
+                Box::new(|a| a.body_timeout_secs = "-1".into()),
+            ),
+            (
+                "BODY_TIMEOUT_SECS",
+                Box::new(|a| a.body_timeout_secs = "3601".into()),
+            ),
+            (
+                "IDLE_TIMEOUT_SECS",
+                Box::new(|a| a.idle_timeout_secs = "0".into()),
+            ),
+            (
+                "IDLE_TIMEOUT_SECS",
+                Box::new(|a| a.idle_timeout_secs = "1.5".into()),
+            ),
+            (
+                "MAX_CONNECTIONS",
+                Box::new(|a| a.max_connections = "0".into()),
+            ),
+            (
+                "MAX_CONNECTIONS",
+                Box::new(|a| a.max_connections = "many".into()),
+            ),
+            (
+                "MAX_INFLIGHT_BODY_BYTES",
+                Box::new(|a| a.max_inflight_body_bytes = "64MiB".into()),
+            ),
+            (
+                "MAX_INFLIGHT_BODY_BYTES",
+                Box::new(|a| a.max_inflight_body_bytes = "1000".into()),
             ),
         ];
         for (variable, change) in cases {

@@ -35,6 +35,12 @@ pub enum ApiError {
     /// `/readyz`: what is not ready, for operators.
     #[error("not ready: {0}")]
     NotReady(&'static str),
+    /// The request's body did not arrive within `BODY_TIMEOUT_SECS`.
+    #[error("request body too slow")]
+    RequestTimeout,
+    /// Bodies being received already use `MAX_INFLIGHT_BODY_BYTES`.
+    #[error("too many bodies in flight; retry in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     #[error(transparent)]
     Payments(#[from] PaymentsError),
 }
@@ -94,6 +100,16 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
             S::SERVICE_UNAVAILABLE,
             "not_ready",
             "Servicio no disponible",
+        ),
+        A::RequestTimeout => fixed(
+            S::REQUEST_TIMEOUT,
+            "request_timeout",
+            "La solicitud tardó demasiado",
+        ),
+        A::Overloaded { .. } => fixed(
+            S::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "Servicio sobrecargado; intente de nuevo en unos segundos",
         ),
         A::Payments(e) => match e {
             P::AmountInvalid => fixed(
@@ -386,6 +402,8 @@ pub const ERROR_CODES: &[&str] = &[
     "database_unavailable",
     "ledger_not_writable",
     "internal_error",
+    "request_timeout",
+    "overloaded",
     "not_ready",
 ];
 
@@ -438,7 +456,9 @@ pub struct StripeDetails {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // An overloaded refusal is the service protecting itself, not a failure; under a flood
+        // of them an error line each would bury the log (the access line records them).
+        if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
             // The cause chain goes to the log only; the caller sees the generic message.
             tracing::error!(code = self.code(), error = %DisplayChain(&self), "request failed");
         }
@@ -451,8 +471,14 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::RateLimited { retry_after_secs } => {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Overloaded { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // The rest of the body may still be on its way: the connection cannot carry
+            // another request.
+            ApiError::RequestTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }
@@ -506,6 +532,10 @@ mod tests {
                 retry_after_secs: 1,
             },
             ApiError::NotReady("database unreachable"),
+            ApiError::RequestTimeout,
+            ApiError::Overloaded {
+                retry_after_secs: 5,
+            },
             p(PaymentsError::AmountInvalid),
             p(PaymentsError::CurrencyInvalid("x".into())),
             p(PaymentsError::AmountTooSmall {

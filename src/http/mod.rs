@@ -3,11 +3,13 @@
 //! `ops` (operators); `error` decides every failure's status, code and message.
 
 pub mod access;
+pub mod bodies;
 pub mod envelope;
 pub mod error;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod server;
 pub mod webhook;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -58,7 +60,9 @@ const CLIENT_ROUTES: [&str; 5] = [
     "/stripe_cancel_payment_intent",
 ];
 
-pub fn router(state: AppState) -> Router {
+/// The service's routes. `bodies` bounds the time and memory of request bodies; it sits under
+/// CORS and the access log so that its refusals carry both.
+pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
     let client = |route: MethodRouter<AppState>| {
         route
             .options(preflight)
@@ -83,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(bodies, bodies::limit_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(middleware::from_fn(observe))
         .with_state(state)

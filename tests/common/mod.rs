@@ -61,6 +61,11 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         create_rate_limit: None,
         trusted_proxies: Vec::new(),
         shutdown_timeout: Duration::from_secs(20),
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(15),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 10_000,
+        max_inflight_body_bytes: 64 * 1024 * 1024,
     }
 }
 
