@@ -429,23 +429,23 @@ impl Ledger {
                     asked
                 }
                 None => {
-                    let committed: i64 = sqlx::query_scalar(&format!(
-                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
-                         WHERE payment_intent_id = $1 AND status IN {}",
+                    // One statement, so one snapshot: a refund recorded meanwhile (its row
+                    // written and its reservation marked done in one commit) is counted once,
+                    // never missed between two reads.
+                    let taken: i64 = sqlx::query_scalar(&format!(
+                        "SELECT CAST(
+                            (SELECT COALESCE(SUM(amount), 0) FROM refunds
+                             WHERE payment_intent_id = $1 AND status IN {})
+                          + (SELECT COALESCE(SUM(amount), 0) FROM refund_reservations
+                             WHERE payment_intent_id = $1 AND refund_id IS NULL
+                               AND expires_at > $2) AS BIGINT)",
                         RefundStatus::committed_sql()
                     ))
-                    .bind(payment_intent_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let reserved: i64 = sqlx::query_scalar(
-                        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refund_reservations
-                         WHERE payment_intent_id = $1 AND refund_id IS NULL AND expires_at > $2",
-                    )
                     .bind(payment_intent_id)
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
-                    let remaining = (amount - committed - reserved).max(0);
+                    let remaining = (amount - taken).max(0);
                     let asked = wanted.unwrap_or(remaining);
                     if remaining == 0 || asked > remaining {
                         return Ok(Err(Refusal::ExceedsRemaining {
