@@ -6,14 +6,15 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Fulfilment};
 use crate::http::access::Access;
 use crate::http::bodies::BodyLimits;
 use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState};
-use crate::ledger::{EventWriter, Ledger};
+use crate::ledger::{EventWriter, Ledger, Outbox};
 use crate::payments::{Payments, WebhookSettings};
 use crate::stripe::{ClientSettings, StripeClient};
+use crate::workers;
 use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
 
 pub struct Application {
@@ -23,6 +24,48 @@ pub struct Application {
     access: Arc<Access>,
     shutdown_timeout: std::time::Duration,
     connections: ConnectionLimits,
+    workers: Workers,
+}
+
+/// What runs in the background beside the HTTP surface.
+struct Workers {
+    context: workers::Context,
+    fulfilment: Option<Fulfilment>,
+    reconcile_interval: Option<std::time::Duration>,
+}
+
+impl Workers {
+    fn start(self) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let ctx = self.context.clone();
+        tasks.push(tokio::spawn(workers::every(
+            "holds",
+            workers::HOLD_CHECK,
+            move || {
+                let ctx = ctx.clone();
+                async move { workers::holds::round(&ctx).await }
+            },
+        )));
+        if let Some(interval) = self.reconcile_interval {
+            let ctx = self.context.clone();
+            tasks.push(tokio::spawn(workers::every(
+                "reconcile",
+                interval,
+                move || {
+                    let ctx = ctx.clone();
+                    async move { workers::reconcile::round(&ctx, interval).await }
+                },
+            )));
+        }
+        if let Some(target) = self.fulfilment {
+            let ledger = self.context.payments.ledger.clone();
+            match workers::notifier::Notifier::new(ledger, target, self.context.instance) {
+                Ok(notifier) => tasks.push(tokio::spawn(notifier.run())),
+                Err(e) => tracing::error!(error = %e, "cannot start the notifier"),
+            }
+        }
+        tasks
+    }
 }
 
 /// The address this machine reaches a listener on, for a listener bound to `bind`.
@@ -43,7 +86,12 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
         let local = listener.local_addr()?;
-        let ledger = Ledger::connect(&config.database_url, config.database_pool).await?;
+        let ledger = Ledger::connect(&config.database_url, config.database_pool)
+            .await?
+            .with_outbox(Outbox {
+                enabled: config.fulfilment.is_some(),
+                late: config.late_payment_policy,
+            });
         ledger.migrate().await?;
 
         let (api_base, secret_key, webhook_secrets, sandbox) = match &config.stripe_secret_key {
@@ -109,8 +157,17 @@ impl Application {
                  answer anyone who can reach them"
             );
         }
+        let payments = Arc::new(payments);
+        let workers = Workers {
+            context: workers::Context {
+                payments: payments.clone(),
+                instance: workers::instance_id(),
+            },
+            fulfilment: config.fulfilment.clone(),
+            reconcile_interval: config.reconcile_interval,
+        };
         let state = AppState {
-            payments: Arc::new(payments),
+            payments,
             cors: Arc::new(config.cors.clone()),
             access: access.clone(),
             stripe_mode: if sandbox.is_some() {
@@ -157,6 +214,7 @@ impl Application {
                 idle_timeout: config.idle_timeout,
                 max_connections: config.max_connections,
             },
+            workers,
         })
     }
 
@@ -174,6 +232,7 @@ impl Application {
     ) -> std::io::Result<()> {
         // Idempotency keys live 24 hours: clear the dead ones hourly; forget idle rate-limit
         // clients every minute.
+        let background = self.workers.start();
         let (ledger, access) = (self.ledger.clone(), self.access.clone());
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -201,6 +260,9 @@ impl Application {
         )
         .await;
         housekeeping.abort();
+        for task in background {
+            task.abort();
+        }
         self.ledger.close().await;
         tracing::info!("stopped");
         Ok(())

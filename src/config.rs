@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::http::access::{Network, RateLimit};
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
-use crate::ledger::{Backend, PoolSettings, DEFAULT_DATABASE_URL};
+use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::stripe::client::DEFAULT_API_VERSION;
 
 /// The settings shared by every subcommand.
@@ -119,6 +119,20 @@ pub struct ServeArgs {
     /// body get 503 `overloaded`.
     #[arg(long, env = "MAX_INFLIGHT_BODY_BYTES", default_value = "67108864")]
     pub max_inflight_body_bytes: String,
+    /// Where fulfilment notifications are POSTed (the platform's endpoint); unset: none are.
+    #[arg(long, env = "FULFILMENT_URL", hide_env_values = true)]
+    pub fulfilment_url: Option<String>,
+    /// The `whsec_…` secret notifications are signed with (`TMT-Signature`); required with
+    /// FULFILMENT_URL.
+    #[arg(long, env = "FULFILMENT_SECRET", hide_env_values = true)]
+    pub fulfilment_secret: Option<String>,
+    /// A payment that succeeds after its seat hold expired: `notify` (its notification says
+    /// `late: true`) or `refund` (refunded instead).
+    #[arg(long, env = "LATE_PAYMENT_POLICY", default_value = "notify")]
+    pub late_payment_policy: String,
+    /// Seconds between reconciliation rounds (Stripe's event log read back); 0 turns them off.
+    #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value = "300")]
+    pub reconcile_interval_secs: String,
 }
 
 /// A checked configuration: holding one means the service can start.
@@ -148,6 +162,18 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_inflight_body_bytes: usize,
+    /// Where and how fulfilment notifications are sent; `None`: they are not.
+    pub fulfilment: Option<Fulfilment>,
+    pub late_payment_policy: LatePolicy,
+    /// `None`: reconciliation is off.
+    pub reconcile_interval: Option<Duration>,
+}
+
+/// The platform's fulfilment endpoint and the secret its notifications are signed with.
+#[derive(Clone)]
+pub struct Fulfilment {
+    pub url: url::Url,
+    pub secret: SecretString,
 }
 
 /// One line naming the variable at fault.
@@ -433,7 +459,79 @@ impl Config {
                 ),
             ));
         }
+        let fulfilment = match (
+            args.fulfilment_url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty()),
+            args.fulfilment_secret
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+        ) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(bad(
+                    "FULFILMENT_URL",
+                    "not set, though FULFILMENT_SECRET is: where should notifications go?",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(bad(
+                    "FULFILMENT_SECRET",
+                    "not set; notifications must be signed (a whsec_… secret)",
+                ))
+            }
+            (Some(url), Some(secret)) => {
+                let url = url::Url::parse(url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        bad(
+                            "FULFILMENT_URL",
+                            format!("'{}' is not an http(s) URL", redact_url(url)),
+                        )
+                    })?;
+                let ok = secret.strip_prefix("whsec_").is_some_and(|rest| {
+                    rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_graphic())
+                });
+                if !ok {
+                    return Err(bad(
+                        "FULFILMENT_SECRET",
+                        "must be whsec_ followed by at least 16 characters",
+                    ));
+                }
+                Some(Fulfilment {
+                    url,
+                    secret: SecretString::from(secret.to_string()),
+                })
+            }
+        };
+        let late_payment_policy = match args.late_payment_policy.trim() {
+            "notify" => LatePolicy::Notify,
+            "refund" => LatePolicy::Refund,
+            other => {
+                return Err(bad(
+                    "LATE_PAYMENT_POLICY",
+                    format!("'{other}' is not notify or refund"),
+                ))
+            }
+        };
+        let reconcile: u64 = number(
+            "RECONCILE_INTERVAL_SECS",
+            &args.reconcile_interval_secs,
+            "a whole number of seconds",
+        )?;
+        if reconcile > 86_400 || (1..60).contains(&reconcile) {
+            return Err(bad(
+                "RECONCILE_INTERVAL_SECS",
+                "must be 0 (off) or between 60 and 86400",
+            ));
+        }
         Ok(Config {
+            fulfilment,
+            late_payment_policy,
+            reconcile_interval: (reconcile > 0).then(|| Duration::from_secs(reconcile)),
             api_tokens,
             create_rate_limit,
             trusted_proxies,
@@ -547,6 +645,10 @@ mod tests {
             idle_timeout_secs: "60".into(),
             max_connections: "10000".into(),
             max_inflight_body_bytes: "67108864".into(),
+            fulfilment_url: None,
+            fulfilment_secret: None,
+            late_payment_policy: "notify".into(),
+            reconcile_interval_secs: "300".into(),
         };
         f(&mut args);
         Config::from_args(&common, &args)

@@ -14,3 +14,4 @@ pub mod payments;
 pub mod prometheus;
 pub mod stripe;
 pub mod telemetry;
+pub mod workers;

@@ -41,6 +41,7 @@ async fn openapi_document_describes_every_function() {
         paths,
         [
             "/stripe_cancel_payment_intent",
+            "/stripe_capture_payment",
             "/stripe_confirm_payment",
             "/stripe_create_payment_intent",
             "/stripe_get_payment_intent",
@@ -66,6 +67,7 @@ async fn openapi_document_describes_every_function() {
         "/stripe_get_payment_intent",
         "/stripe_refund_payment",
         "/stripe_cancel_payment_intent",
+        "/stripe_capture_payment",
     ] {
         assert!(
             doc["paths"][path]["post"]["responses"]["415"].is_object(),

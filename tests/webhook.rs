@@ -274,8 +274,8 @@ async fn unhandled_types_are_recorded_and_charges_of_others_are_foreign() {
         ),
         (
             "evt_u3",
-            "payment_intent.amount_capturable_updated",
-            pi_object("requires_capture", "TMT"),
+            "payment_intent.partially_funded",
+            pi_object("requires_payment_method", "TMT"),
         ),
     ] {
         assert_eq!(
@@ -570,7 +570,11 @@ async fn one_batch_keeps_each_events_rules() {
     let incoming = |id: &str, kind: &str, status: &str, created: i64| {
         let body = event(id, kind, pi_object(status, "TMT"), created).to_string();
         let parsed: tmt_payments::stripe::types::Event = serde_json::from_str(&body).unwrap();
-        tmt_payments::ledger::IncomingEvent::from_event(&parsed, body)
+        tmt_payments::ledger::IncomingEvent::from_event(
+            &parsed,
+            body,
+            tmt_payments::ledger::EventSource::Webhook,
+        )
     };
     let batch = [
         incoming(

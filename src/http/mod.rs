@@ -30,7 +30,7 @@ use access::Access;
 use envelope::CLIENT_BODY_LIMIT;
 use error::ApiError;
 use ops::{healthz, metrics, openapi_json, readyz};
-use payments::{cancel, confirm, create, get_payment_intent, refund};
+use payments::{cancel, capture, confirm, create, get_payment_intent, refund};
 use webhook::webhook;
 
 /// Stripe events can carry large objects; they get more room than client bodies.
@@ -52,12 +52,13 @@ pub struct AppState {
     pub stripe_mode: &'static str,
 }
 
-const CLIENT_ROUTES: [&str; 5] = [
+const CLIENT_ROUTES: [&str; 6] = [
     "/stripe_create_payment_intent",
     "/stripe_confirm_payment",
     "/stripe_get_payment_intent",
     "/stripe_refund_payment",
     "/stripe_cancel_payment_intent",
+    "/stripe_capture_payment",
 ];
 
 /// The service's routes. `bodies` bounds the time and memory of request bodies; it sits under
@@ -76,6 +77,7 @@ pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
         .route(CLIENT_ROUTES[2], client(post(get_payment_intent)))
         .route(CLIENT_ROUTES[3], client(post(refund)))
         .route(CLIENT_ROUTES[4], client(post(cancel)))
+        .route(CLIENT_ROUTES[5], client(post(capture)))
         .route(
             "/stripe_webhook",
             post(webhook)

@@ -7,7 +7,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, StripeDetails};
-use crate::payments::{CanceledData, ConfirmedData, CreatedData, PaymentIntentData, RefundedData};
+use crate::payments::{
+    CanceledData, CapturedData, ConfirmedData, CreatedData, PaymentIntentData, RefundedData,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +24,7 @@ use crate::payments::{CanceledData, ConfirmedData, CreatedData, PaymentIntentDat
         super::payments::get_payment_intent,
         super::payments::refund,
         super::payments::cancel,
+        super::payments::capture,
         super::webhook::webhook
     ),
     components(schemas(
@@ -31,7 +34,8 @@ use crate::payments::{CanceledData, ConfirmedData, CreatedData, PaymentIntentDat
         ConfirmedData,
         PaymentIntentData,
         RefundedData,
-        CanceledData
+        CanceledData,
+        CapturedData
     )),
     modifiers(&BearerToken),
     tags(

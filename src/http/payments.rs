@@ -12,8 +12,8 @@ use super::error::{self, ApiError};
 use super::{AppState, Authorized, WithinRateLimit};
 use crate::ledger::IdempotencyKey;
 use crate::payments::{
-    Answer, CancelInput, CanceledData, ConfirmedData, CreateInput, CreatedData, PaymentIntentData,
-    PaymentIntentInput, RefundInput, RefundedData,
+    Answer, CancelInput, CanceledData, CaptureInput, CapturedData, ConfirmedData, CreateInput,
+    CreatedData, PaymentIntentData, PaymentIntentInput, RefundInput, RefundedData,
 };
 
 /// The `Idempotency-Key` header, when there is one: 1–255 printable ASCII characters.
@@ -181,4 +181,35 @@ pub async fn cancel(
     Envelope { data }: Envelope,
 ) -> Result<Success<CanceledData>, ApiError> {
     Ok(Success::new(state.payments.cancel(&data).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/stripe_capture_payment",
+    tag = "payments",
+    request_body = Envelope<CaptureInput>,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "1-255 printable ASCII characters; makes a retried capture safe (keys are per function)")),
+    security((), ("api_token" = [])),
+    responses(
+        (status = 200, description = "Captured", body = Success<CapturedData>,
+         headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
+        (status = 400, description = "Invalid body, id or amount; payment_not_capturable; amount_exceeds_authorized", body = error::ErrorBody),
+        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
+        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
+        (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
+        (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
+        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+    )
+)]
+pub async fn capture(
+    State(state): State<AppState>,
+    _auth: Authorized,
+    OptionalIdempotencyKey(key): OptionalIdempotencyKey,
+    Envelope { data }: Envelope,
+) -> Result<Response, ApiError> {
+    Ok(answer(state.payments.capture(&data, key.as_ref()).await?))
 }

@@ -56,6 +56,24 @@ pub enum Effect {
     None,
 }
 
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// Stripe delivered it to the webhook.
+    Webhook,
+    /// The reconciliation found it in Stripe's event log.
+    Reconcile,
+}
+
+impl EventSource {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventSource::Webhook => "webhook",
+            EventSource::Reconcile => "reconcile",
+        }
+    }
+}
+
 /// A verified webhook event, reduced to what the ledger needs.
 #[derive(Debug, Clone)]
 pub struct IncomingEvent {
@@ -65,14 +83,15 @@ pub struct IncomingEvent {
     pub created: i64,
     pub payment_intent_id: Option<String>,
     pub effect: Effect,
-    /// The raw body, as Stripe signed it.
+    /// The raw body, as Stripe signed it (or listed it).
     pub payload: String,
+    pub source: EventSource,
 }
 
 impl IncomingEvent {
     /// Reads what the ledger needs from an event. An object that its type says is a
     /// PaymentIntent but that cannot be read as one is recorded without effect (and logged).
-    pub fn from_event(event: &Event, payload: String) -> IncomingEvent {
+    pub fn from_event(event: &Event, payload: String, source: EventSource) -> IncomingEvent {
         let object = &event.data.object;
         let is_payment_intent = object.get("object").and_then(Value::as_str)
             == Some("payment_intent")
@@ -113,6 +132,7 @@ impl IncomingEvent {
             payment_intent_id,
             effect,
             payload,
+            source,
         }
     }
 
@@ -133,10 +153,12 @@ pub struct EventRow {
     pub payment_intent_id: Option<String>,
     pub received_at: String,
     pub outcome: String,
+    /// `webhook` or `reconcile`.
+    pub source: String,
 }
 
 const EVENT_COLUMNS: &str =
-    "SELECT id, type, payment_intent_id, received_at, outcome FROM webhook_events";
+    "SELECT id, type, payment_intent_id, received_at, outcome, source FROM webhook_events";
 
 fn event_row(r: &AnyRow) -> Result<EventRow, LedgerError> {
     Ok(EventRow {
@@ -145,6 +167,7 @@ fn event_row(r: &AnyRow) -> Result<EventRow, LedgerError> {
         payment_intent_id: column(r, "payment_intent_id")?,
         received_at: column(r, "received_at")?,
         outcome: column(r, "outcome")?,
+        source: column(r, "source")?,
     })
 }
 
@@ -219,8 +242,9 @@ async fn record_and_apply(
         _ => Outcome::Applied,
     };
     let inserted = sqlx::query(
-        "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload)
-         VALUES ($1, $2, $3, $4, $6, $5)
+        "INSERT INTO webhook_events (id, type, payment_intent_id, received_at, outcome, payload,
+                                     source)
+         VALUES ($1, $2, $3, $4, $6, $5, $7)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(&event.id)
@@ -229,6 +253,7 @@ async fn record_and_apply(
     .bind(now)
     .bind(&event.payload)
     .bind(likely.as_str())
+    .bind(event.source.as_str())
     .execute(&mut **tx)
     .await?
     .rows_affected();

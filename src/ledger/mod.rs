@@ -21,12 +21,13 @@ use sqlx::{AnyPool, Executor, Row};
 mod events;
 mod idempotency;
 mod jobs;
+mod leases;
 mod notifications;
 mod payments;
 mod refunds;
 mod writer;
 
-pub use events::{Effect, EventRow, IncomingEvent, Outcome};
+pub use events::{Effect, EventRow, EventSource, IncomingEvent, Outcome};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{ItemState, Job, JobItem};
 pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Outbox};

@@ -396,7 +396,7 @@ pub(super) async fn after_payment_change(
 pub enum HoldState {
     /// It succeeded before the hold expired.
     Kept,
-    /// It was canceled (released) when the hold expired.
+    /// It was canceled (released), or found canceled, when the hold expired.
     Released,
     /// It succeeded (or was processing) after the hold expired, and goes on.
     Late,
@@ -415,5 +415,95 @@ impl HoldState {
             HoldState::RefundDue => "refund_due",
             HoldState::Refunded => "refunded",
         }
+    }
+}
+
+impl Ledger {
+    /// Payments whose seat hold ended at or before `now` (Unix seconds) and that nothing has
+    /// been done about yet: not final, hold undecided. Oldest first.
+    pub async fn expired_holds(&self, now: i64, limit: i64) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT id FROM payments
+             WHERE hold_expires_at <= $1 AND hold_state IS NULL AND status NOT IN {}
+             ORDER BY hold_expires_at LIMIT $2",
+            PaymentIntentStatus::final_sql()
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`.
+    pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM payments WHERE hold_state = $1 ORDER BY hold_expires_at LIMIT $2",
+        )
+        .bind(HoldState::RefundDue.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records what became of a payment's hold. `late` marks the payment late too (it was
+    /// still processing when its hold ended).
+    pub async fn set_hold_state(
+        &self,
+        id: &str,
+        state: HoldState,
+        late: bool,
+    ) -> Result<(), LedgerError> {
+        let result = sqlx::query(
+            "UPDATE payments SET hold_state = $2, late = CASE WHEN $3 = 1 THEN 1 ELSE late END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(i64::from(late))
+        .execute(&self.pool)
+        .await;
+        self.watch(result.map(drop).map_err(LedgerError::from))
+    }
+
+    /// A payment's hold: when it ends (Unix seconds) and what became of it.
+    pub async fn hold_of(
+        &self,
+        id: &str,
+    ) -> Result<Option<(i64, Option<String>, bool)>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT hold_expires_at, hold_state, late FROM payments
+             WHERE id = $1 AND hold_expires_at IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                column(&r, "hold_expires_at")?,
+                column(&r, "hold_state")?,
+                column::<i64>(&r, "late")? != 0,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Payments that are not final and have not changed for `stale_secs`: the reconciliation
+    /// reads them again from Stripe. Oldest first.
+    pub async fn stale_payments(
+        &self,
+        stale_secs: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, LedgerError> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::seconds(stale_secs);
+        let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT id FROM payments WHERE status NOT IN {} AND updated_at < $1
+             ORDER BY updated_at LIMIT $2",
+            PaymentIntentStatus::final_sql()
+        ))
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

@@ -290,6 +290,7 @@ impl Payments {
             amount: None,
             reason: Some(reason),
             metadata: vec![(JOB_KEY.to_string(), job.id.clone())],
+            service_reason: None,
         };
         let key = bulk_stripe_key(&job.id, &item.payment_intent_id, item.attempts);
         let outcome = refund_at_stripe(&self.stripe, &self.ledger, &request, &key).await;

@@ -3,23 +3,28 @@
 //! [`Error`]; nothing in here knows about HTTP.
 
 pub mod bulk;
+mod capture;
 mod create;
 mod error;
+pub mod holds;
 mod idempotent;
 mod read;
+pub mod reconcile;
 mod refunds;
 pub mod request;
 mod webhook;
 
 use secrecy::SecretString;
 
+pub use capture::CapturedData;
 pub use create::CreatedData;
 pub use error::Error;
 pub use idempotent::Answer;
 pub use read::{ConfirmedData, PaymentIntentData};
 pub use refunds::{CanceledData, RefundedData};
 pub use request::{
-    CancelInput, CreateInput, CreateRequest, PaymentIntentInput, RefundInput, DEFAULT_DESCRIPTION,
+    CancelInput, CaptureInput, CreateInput, CreateRequest, PaymentIntentInput, RefundInput,
+    DEFAULT_DESCRIPTION,
 };
 
 use crate::ledger::{EventWriter, Ledger};

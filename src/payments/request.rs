@@ -316,6 +316,8 @@ pub struct RefundRequest {
     pub amount: Option<Decimal>,
     pub reason: Option<RefundReason>,
     pub metadata: Vec<(String, String)>,
+    /// Why the service refunds on its own (`hold_expired`), noted in `metadata[tmt_reason]`.
+    pub service_reason: Option<&'static str>,
 }
 
 impl RefundRequest {
@@ -342,6 +344,7 @@ impl RefundRequest {
             amount,
             reason,
             metadata,
+            service_reason: None,
         })
     }
 
@@ -384,8 +387,12 @@ impl RefundRequest {
                 form.nested("metadata", key, value.clone());
             }
         }
-        if self.reason == Some(RefundReason::EventCanceled) {
-            form.nested("metadata", REASON_KEY, "event_canceled");
+        let noted = match self.reason {
+            Some(RefundReason::EventCanceled) => Some("event_canceled"),
+            _ => self.service_reason,
+        };
+        if let Some(note) = noted {
+            form.nested("metadata", REASON_KEY, note);
         }
         form.nested("metadata", OWNER_KEY, OWNER_TAG).nested(
             "metadata",
@@ -417,6 +424,53 @@ impl CancelReason {
             CancelReason::Fraudulent => "fraudulent",
         }
     }
+}
+
+/// `data` of a capture request, as sent.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CaptureInput {
+    #[schema(value_type = String, example = "pi_3PxyzABC")]
+    pub payment_intent_id: Option<Value>,
+    /// Major units, at most what was authorised (the rest is released); absent captures all.
+    #[schema(value_type = Option<String>, example = "40.00")]
+    pub amount: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureRequest {
+    pub payment_intent_id: PaymentIntentId,
+    /// Major units; converted with the payment's currency.
+    pub amount: Option<Decimal>,
+}
+
+impl CaptureRequest {
+    pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
+        let payment_intent_id = parse_payment_intent_id(data)?;
+        let input: CaptureInput = input(data);
+        let amount = match &input.amount {
+            None => None,
+            Some(v) => Some(money::parse_amount(v).map_err(|_| Error::CaptureAmountInvalid)?),
+        };
+        Ok(CaptureRequest {
+            payment_intent_id,
+            amount,
+        })
+    }
+}
+
+/// Major units to minor units of `currency` (Stripe's two decimals for one this build does not
+/// know); `None` for an amount that rounds to nothing.
+pub fn to_minor(amount: Decimal, currency: &str) -> Option<i64> {
+    let minor = match Currency::parse(currency) {
+        Some(c) => c.to_minor(amount),
+        None => amount
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .map(|m| {
+                m.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+            })
+            .and_then(|m| i64::try_from(m).ok()),
+    };
+    minor.filter(|m| *m > 0)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //! recorded and applied once each, on disk before they are acknowledged.
 
 use super::{Error, Payments};
-use crate::ledger::{IncomingEvent, Outcome};
+use crate::ledger::{EventSource, IncomingEvent, Outcome};
 use crate::stripe::signature;
 use crate::stripe::types::{Event, EventType};
 
@@ -27,7 +27,7 @@ impl Payments {
         if event.id.is_empty() || event.event_type.as_str().is_empty() || !is_event {
             return Err(Error::EventInvalid);
         }
-        let incoming = IncomingEvent::from_event(&event, payload.to_string());
+        let incoming = IncomingEvent::from_event(&event, payload.to_string(), EventSource::Webhook);
         let status = incoming.payment_status().map(str::to_string);
         let payment_intent_id = incoming.payment_intent_id.clone();
         let outcome = self

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::fmt;
 
 use super::form::Form;
-use super::types::{List, PaymentIntent, PaymentIntentId, Refund};
+use super::types::{EventType, List, PaymentIntent, PaymentIntentId, Refund};
 
 /// The Stripe API version this service is written against, sent as `Stripe-Version`.
 pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
@@ -157,6 +157,63 @@ impl StripeClient {
             Some((form, idempotency_key)),
         )
         .await
+    }
+
+    /// `POST /v1/payment_intents/{id}/capture`.
+    pub async fn capture_payment_intent(
+        &self,
+        id: &PaymentIntentId,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<PaymentIntent, StripeError> {
+        let path = format!("/v1/payment_intents/{id}/capture");
+        self.call(
+            "capture_payment_intent",
+            Method::POST,
+            &path,
+            Some((form, idempotency_key)),
+        )
+        .await
+    }
+
+    /// `GET /v1/events`: one page of events created at or after `since` (Unix seconds), of
+    /// `types`, newest first, after `starting_after` when given.
+    pub async fn list_events(
+        &self,
+        since: i64,
+        types: &[EventType],
+        starting_after: Option<&str>,
+    ) -> Result<List<Value>, StripeError> {
+        let mut query = Form::new();
+        query
+            .push("limit", "100")
+            .push("created[gte]", since.to_string());
+        for t in types {
+            query.push("types[]", t.as_str());
+        }
+        if let Some(after) = starting_after {
+            query.push("starting_after", after);
+        }
+        let path = format!("/v1/events?{}", query.encode());
+        self.call("list_events", Method::GET, &path, None).await
+    }
+
+    /// `GET /v1/payment_intents`: one page of PaymentIntents created at or after `since`.
+    pub async fn list_payment_intents(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+    ) -> Result<List<Value>, StripeError> {
+        let mut query = Form::new();
+        query
+            .push("limit", "100")
+            .push("created[gte]", since.to_string());
+        if let Some(after) = starting_after {
+            query.push("starting_after", after);
+        }
+        let path = format!("/v1/payment_intents?{}", query.encode());
+        self.call("list_payment_intents", Method::GET, &path, None)
+            .await
     }
 
     /// `GET /v1/charges?payment_intent={id}`: the PaymentIntent's charges, newest first, as

@@ -283,7 +283,18 @@ impl EventType {
                 | PaymentIntentProcessing
                 | PaymentIntentCanceled
                 | PaymentIntentRequiresAction
+                | PaymentIntentAmountCapturableUpdated
         )
+    }
+
+    /// The types the reconciliation lists from Stripe's event log: every type that moves the
+    /// ledger.
+    pub fn reconciled() -> Vec<EventType> {
+        EventType::KNOWN
+            .iter()
+            .map(|t| EventType::parse(t))
+            .filter(|t| t.object_kind() != EventObjectKind::Unknown)
+            .collect()
     }
 }
 
@@ -432,6 +443,12 @@ pub struct PaymentIntent {
     /// Older API versions and emulators embed the charges; newer ones do not.
     #[serde(default)]
     pub charges: Option<List<Value>>,
+    /// What a manual-capture payment may still capture, minor units.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount_capturable: i64,
+    /// What was charged, minor units (after a partial capture: what was captured).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub amount_received: i64,
 }
 
 /// How this service marks the PaymentIntents it creates: `metadata.platform = "TMT"`. Another
@@ -717,7 +734,8 @@ mod tests {
         assert_eq!(other, EventType::Other("customer.created".into()));
         assert_eq!(other.object_kind(), EventObjectKind::Unknown);
         assert!(EventType::PaymentIntentSucceeded.moves_payment());
-        assert!(!EventType::PaymentIntentAmountCapturableUpdated.moves_payment());
+        // A manual-capture payment's authorisation is how the ledger learns requires_capture.
+        assert!(EventType::PaymentIntentAmountCapturableUpdated.moves_payment());
         assert!(!EventType::ChargeSucceeded.moves_payment());
     }
 

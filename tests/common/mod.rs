@@ -66,6 +66,9 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         idle_timeout: Duration::from_secs(60),
         max_connections: 10_000,
         max_inflight_body_bytes: 64 * 1024 * 1024,
+        fulfilment: None,
+        late_payment_policy: tmt_payments::ledger::LatePolicy::Notify,
+        reconcile_interval: None,
     }
 }
 

@@ -1,0 +1,114 @@
+//! What happens when a seat hold expires (docs/contract.md §13): a payment that has not
+//! succeeded is read from Stripe and, if it still can be, canceled (`abandoned`), so the buyer
+//! can no longer pay for seats the platform has released. One that succeeded meanwhile (or is
+//! processing) goes on and is late; under `LATE_PAYMENT_POLICY=refund` it is refunded instead.
+
+use super::refunds::refund_at_stripe;
+use super::request::{RefundReason, RefundRequest};
+use super::{count_api_write, Error, Payments};
+use crate::ledger::HoldState;
+use crate::stripe::form::Form;
+use crate::stripe::types::{PaymentIntentId, PaymentIntentStatus};
+use crate::stripe::StripeError;
+
+/// What became of an expired hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expiry {
+    /// Canceled now, or found canceled.
+    Released,
+    /// It had succeeded or was processing: it goes on, late.
+    Late(PaymentIntentStatus),
+}
+
+impl Payments {
+    /// Deals with one payment whose hold expired.
+    pub async fn expire_hold(&self, id: &str) -> Result<Expiry, Error> {
+        let id = PaymentIntentId::parse(id)
+            .ok_or_else(|| Error::Internal(format!("not a PaymentIntent id: {id}")))?;
+        let pi = self.read(&id).await?;
+        let status = match pi.status {
+            PaymentIntentStatus::Succeeded
+            | PaymentIntentStatus::Processing
+            | PaymentIntentStatus::Canceled => pi.status,
+            _ => self.cancel_expired(&id).await?,
+        };
+        let outcome = match status {
+            PaymentIntentStatus::Canceled => Expiry::Released,
+            other => Expiry::Late(other),
+        };
+        match &outcome {
+            Expiry::Released => {
+                self.ledger
+                    .set_hold_state(id.as_str(), HoldState::Released, false)
+                    .await?
+            }
+            // The ledger decided when it recorded the success; processing is marked late now,
+            // so that the success, whenever it comes, is announced as late.
+            Expiry::Late(PaymentIntentStatus::Processing) => {
+                self.ledger
+                    .set_hold_state(id.as_str(), HoldState::Late, true)
+                    .await?
+            }
+            Expiry::Late(_) => {}
+        }
+        tracing::info!(payment_intent_id = %id, outcome = ?outcome, "seat hold expired");
+        metrics::counter!("tmt_holds_expired_total", "outcome" => match &outcome {
+            Expiry::Released => "released",
+            Expiry::Late(_) => "late",
+        })
+        .increment(1);
+        Ok(outcome)
+    }
+
+    /// Cancels a payment whose hold expired; the status it ends in (a payment that succeeded
+    /// or went processing at the last second cannot be canceled any more).
+    async fn cancel_expired(&self, id: &PaymentIntentId) -> Result<PaymentIntentStatus, Error> {
+        let mut form = Form::new();
+        form.push("cancellation_reason", "abandoned");
+        let read_at = chrono::Utc::now().timestamp();
+        match self
+            .stripe
+            .cancel_payment_intent(id, &form, &format!("tmt-hold-{id}"))
+            .await
+        {
+            Ok(pi) => {
+                self.ledger.record_from_api(&pi, read_at).await?;
+                count_api_write(&pi);
+                Ok(pi.status)
+            }
+            Err(StripeError::Api { status: 400, .. }) => Ok(self.read(id).await?.status),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Refunds a payment that succeeded after its hold expired (`LATE_PAYMENT_POLICY=refund`),
+    /// once: the Stripe-side key derives from the payment.
+    pub async fn refund_late_payment(&self, id: &str) -> Result<(), Error> {
+        let payment_intent_id = PaymentIntentId::parse(id)
+            .ok_or_else(|| Error::Internal(format!("not a PaymentIntent id: {id}")))?;
+        let request = RefundRequest {
+            payment_intent_id,
+            amount: None,
+            reason: Some(RefundReason::RequestedByCustomer),
+            metadata: Vec::new(),
+            service_reason: Some("hold_expired"),
+        };
+        let key = {
+            use sha2::{Digest, Sha256};
+            format!(
+                "tmt-{}",
+                &hex::encode(Sha256::digest(format!("late-refund\0{id}")))[..48]
+            )
+        };
+        match refund_at_stripe(&self.stripe, &self.ledger, &request, &key).await {
+            Ok(_) | Err(Error::RefundExceedsRemaining { .. }) => {
+                self.ledger
+                    .set_hold_state(id, HoldState::Refunded, true)
+                    .await?;
+                tracing::info!(payment_intent_id = id, "late payment refunded");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Reconciliation (docs/contract.md §15): the ledger heals itself from Stripe's event log.
+//! Events are listed from a time on and applied exactly as if their webhooks had arrived
+//! (recorded once by id, with `source = reconcile`); PaymentIntents of ours that Stripe has and
+//! the ledger lacks (a create answered an error after Stripe made it) are adopted; payments
+//! that are not final and have not changed for a while are read again.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Error, Payments};
+use crate::ledger::{EventSource, IncomingEvent, Outcome};
+use crate::stripe::types::{Event, EventType, PaymentIntent, PaymentIntentId};
+
+/// Payments that are not final are read again once they have not changed for this long.
+pub const STALE_SECS: i64 = 600;
+/// The most stale payments one round reads again (each is a Stripe call).
+const STALE_BATCH: i64 = 100;
+/// How many events share one commit.
+const CHUNK: usize = 100;
+
+/// What a round found and repaired.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Report {
+    /// Unix seconds the round listed from.
+    pub since: i64,
+    /// Events Stripe listed.
+    pub events_listed: usize,
+    /// Events the ledger had never received, now recorded.
+    pub events_recorded: usize,
+    /// Of those, events that moved the ledger (the repairs a lost webhook needed).
+    pub events_applied: usize,
+    /// PaymentIntents of ours the ledger lacked, now adopted.
+    pub orphans_adopted: usize,
+    /// Stale payments read again whose status changed.
+    pub payments_refreshed: usize,
+}
+
+impl Payments {
+    /// One round, from `since` (Unix seconds).
+    pub async fn reconcile(&self, since: i64) -> Result<Report, Error> {
+        let mut report = Report {
+            since,
+            ..Report::default()
+        };
+        self.reconcile_events(since, &mut report).await?;
+        self.adopt_orphans(since, &mut report).await?;
+        self.refresh_stale(&mut report).await?;
+        for (kind, n) in [
+            ("event", report.events_applied),
+            ("orphan", report.orphans_adopted),
+            ("payment", report.payments_refreshed),
+        ] {
+            metrics::counter!("tmt_reconcile_repaired_total", "kind" => kind).increment(n as u64);
+        }
+        metrics::gauge!("tmt_reconcile_last_success_timestamp_seconds")
+            .set(chrono::Utc::now().timestamp() as f64);
+        tracing::info!(
+            since,
+            listed = report.events_listed,
+            recorded = report.events_recorded,
+            applied = report.events_applied,
+            orphans = report.orphans_adopted,
+            refreshed = report.payments_refreshed,
+            "reconciliation round"
+        );
+        Ok(report)
+    }
+
+    async fn reconcile_events(&self, since: i64, report: &mut Report) -> Result<(), Error> {
+        let types = EventType::reconciled();
+        let mut listed: Vec<Value> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .stripe
+                .list_events(since, &types, after.as_deref())
+                .await?;
+            after = page
+                .data
+                .last()
+                .and_then(|e| e.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let more = page.has_more && after.is_some();
+            listed.extend(page.data);
+            if !more {
+                break;
+            }
+        }
+        report.events_listed = listed.len();
+        // Stripe lists newest first; the ledger takes them in the order they happened.
+        listed.reverse();
+        let incoming: Vec<IncomingEvent> = listed
+            .iter()
+            .filter_map(|value| {
+                let event: Event = serde_json::from_value(value.clone()).ok()?;
+                Some(IncomingEvent::from_event(
+                    &event,
+                    value.to_string(),
+                    EventSource::Reconcile,
+                ))
+            })
+            .collect();
+        for chunk in incoming.chunks(CHUNK) {
+            for outcome in self.ledger.apply_events(chunk).await? {
+                if outcome != Outcome::Duplicate {
+                    report.events_recorded += 1;
+                }
+                if outcome == Outcome::Applied {
+                    report.events_applied += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn adopt_orphans(&self, since: i64, report: &mut Report) -> Result<(), Error> {
+        let mut after: Option<String> = None;
+        loop {
+            let read_at = chrono::Utc::now().timestamp();
+            let page = self
+                .stripe
+                .list_payment_intents(since, after.as_deref())
+                .await?;
+            for value in &page.data {
+                let Some(pi) = PaymentIntent::from_value(value) else {
+                    continue;
+                };
+                if pi.is_ours() && self.ledger.payment(&pi.id).await?.is_none() {
+                    self.ledger.record_from_api(&pi, read_at).await?;
+                    report.orphans_adopted += 1;
+                    tracing::warn!(payment_intent_id = %pi.id, status = %pi.status, "adopted a PaymentIntent the ledger lacked");
+                }
+            }
+            after = page
+                .data
+                .last()
+                .and_then(|p| p.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if !page.has_more || after.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn refresh_stale(&self, report: &mut Report) -> Result<(), Error> {
+        for id in self.ledger.stale_payments(STALE_SECS, STALE_BATCH).await? {
+            let Some(pi_id) = PaymentIntentId::parse(&id) else {
+                continue;
+            };
+            let before = self.ledger.payment(&id).await?.map(|p| p.status);
+            let now = self.read(&pi_id).await?;
+            if before.as_ref() != Some(&now.status) {
+                report.payments_refreshed += 1;
+            }
+        }
+        Ok(())
+    }
+}
