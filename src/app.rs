@@ -17,6 +17,10 @@ use crate::stripe::{ClientSettings, StripeClient};
 use crate::workers;
 use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
 
+/// The key the service uses with its embedded sandbox: the same on every start, because the
+/// sandbox keeps idempotency keys per API key across restarts (and the CLI uses it too).
+pub const SANDBOX_SECRET_KEY: &str = "sk_test_tmt_payments_sandbox";
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
@@ -122,7 +126,7 @@ impl Application {
                     format!("{origin}/sandbox"),
                     // The same key on every start: the sandbox keeps idempotency keys per API
                     // key across restarts.
-                    SecretString::from("sk_test_tmt_payments_sandbox".to_string()),
+                    SecretString::from(SANDBOX_SECRET_KEY.to_string()),
                     vec![SecretString::from(secret)],
                     Some(sandbox),
                 )

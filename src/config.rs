@@ -12,6 +12,7 @@ use crate::http::access::{Network, RateLimit};
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::stripe::client::DEFAULT_API_VERSION;
+use crate::stripe::ClientSettings;
 
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -133,6 +134,76 @@ pub struct ServeArgs {
     /// Seconds between reconciliation rounds (Stripe's event log read back); 0 turns them off.
     #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value = "300")]
     pub reconcile_interval_secs: String,
+}
+
+/// The Stripe settings of the commands that call Stripe besides `serve` (a bulk refund, a
+/// reconciliation round). Without a key they use the sandbox of the service running on this
+/// machine (`PORT`), as `serve` would.
+#[derive(Debug, Clone, Args)]
+pub struct StripeArgs {
+    /// Stripe secret key; unset uses the sandbox of the service running here.
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Base URL of Stripe's API (with a key).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        hide_env_values = true
+    )]
+    pub stripe_api_base: String,
+    /// Sent as `Stripe-Version` on every call.
+    #[arg(long, env = "STRIPE_API_VERSION", default_value = DEFAULT_API_VERSION)]
+    pub stripe_api_version: String,
+    /// Without a key: the port of the service whose sandbox to use.
+    #[arg(long, env = "PORT", default_value = "8080")]
+    pub port: String,
+}
+
+impl StripeArgs {
+    pub fn client_settings(&self) -> Result<ClientSettings, ConfigError> {
+        let (api_base, secret_key) = match self.stripe_secret_key.as_deref().map(str::trim) {
+            None | Some("") => {
+                let port: u16 = number("PORT", &self.port, "a port number (0-65535)")?;
+                (
+                    format!("http://127.0.0.1:{port}/sandbox"),
+                    SecretString::from(crate::app::SANDBOX_SECRET_KEY.to_string()),
+                )
+            }
+            Some(k) if !is_secret_key(k) => {
+                return Err(bad(
+                    "STRIPE_SECRET_KEY",
+                    "not a Stripe secret key (expected sk_test_…, sk_live_… or rk_…)",
+                ))
+            }
+            Some(k) => {
+                let base = url::Url::parse(self.stripe_api_base.trim())
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| {
+                        bad(
+                            "STRIPE_API_BASE",
+                            format!(
+                                "'{}' is not an http(s) URL",
+                                redact_url(&self.stripe_api_base)
+                            ),
+                        )
+                    })?;
+                (
+                    base.as_str().trim_end_matches('/').to_string(),
+                    SecretString::from(k.to_string()),
+                )
+            }
+        };
+        Ok(ClientSettings {
+            api_base,
+            secret_key,
+            api_version: self.stripe_api_version.trim().to_string(),
+            max_retries: 2,
+            timeout: Duration::from_secs(30),
+            initial_retry_delay: Duration::from_millis(500),
+        })
+    }
 }
 
 /// A checked configuration: holding one means the service can start.

@@ -142,6 +142,16 @@ pub fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The migrations of a backend: one definition, for migrating and for checking.
+fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    }
+}
+
 /// A column read by name; a missing or mistyped one is an error, never a panic.
 fn column<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, sqlx::Error>
 where
@@ -231,19 +241,49 @@ impl Ledger {
     }
 
     pub async fn migrate(&self) -> Result<(), LedgerError> {
-        match self.backend {
+        migrator(self.backend).run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which of this program's migrations the database at `url` lacks, without changing it:
+    /// `None` when it holds no ledger at all.
+    pub async fn missing_migrations(url: &str) -> Result<Option<Vec<i64>>, LedgerError> {
+        use sqlx::Connection;
+        let backend = Backend::of(url)
+            .ok_or_else(|| LedgerError::Url("expected sqlite:// or postgres://".into()))?;
+        let has_table = match backend {
             Backend::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.pool)
-                    .await?
+                "SELECT COUNT(*) FROM sqlite_master \
+                 WHERE type = 'table' AND name = '_sqlx_migrations'"
             }
             Backend::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&self.pool)
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        let tables: i64 = sqlx::query_scalar(has_table).fetch_one(&mut conn).await?;
+        let applied: Vec<i64> = match tables {
+            0 => Vec::new(),
+            _ => {
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(&mut conn)
                     .await?
             }
+        };
+        conn.close().await?;
+        if applied.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(
+            migrator(backend)
+                .iter()
+                .filter(|m| !m.migration_type.is_down_migration())
+                .map(|m| m.version)
+                .filter(|v| !applied.contains(v))
+                .collect(),
+        ))
     }
 
     /// Whether the database answers now.

@@ -1,4 +1,9 @@
-//! Command line: `serve` (the default), `migrate`, ledger inspection and a webhook signer.
+//! Command line: `serve` (the default), `sandbox`, `migrate`, the ledger's inspection
+//! (`inspect`: payments, events, refunds, disputes, notifications) and operations that call
+//! Stripe (`operate`: a bulk refund, a reconciliation round), and a webhook signer.
+
+mod inspect;
+mod operate;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -11,8 +16,7 @@ use crate::config::{
     check_database_url, parse_webhook_secrets, redact_url, CommonArgs, Config, ConfigError,
     ServeArgs,
 };
-use crate::ledger::{Backend, Ledger, PaymentRow, PoolSettings};
-use crate::money::Currency;
+use crate::ledger::{Backend, Ledger, PoolSettings};
 use crate::stripe::signature;
 use crate::telemetry::{self, LogFormat};
 
@@ -48,6 +52,23 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Inspect refunds, or refund a whole event (`refunds bulk`).
+    Refunds {
+        #[command(subcommand)]
+        command: RefundsCommand,
+    },
+    /// Inspect disputes.
+    Disputes {
+        #[command(subcommand)]
+        command: DisputesCommand,
+    },
+    /// Inspect fulfilment notifications, or send failed ones again.
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
+    /// Run one reconciliation round by hand: Stripe's event log applied to the ledger.
+    Reconcile(operate::ReconcileArgs),
     /// Webhook helpers for testing an endpoint by hand.
     Webhook {
         #[command(subcommand)]
@@ -86,6 +107,56 @@ enum EventsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum RefundsCommand {
+    /// Refunds, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refund what is left of every succeeded payment whose metadata has KEY=VALUE (a canceled
+    /// event): a job kept in the ledger, resumed by running the same command again.
+    Bulk(operate::BulkArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DisputesCommand {
+    /// Disputes, newest first.
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationsCommand {
+    /// Notifications, newest first.
+    List {
+        /// pending, delivered or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a failed notification again (or every failed one with --failed).
+    Retry {
+        #[arg(required_unless_present = "failed")]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        failed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum WebhookCommand {
     /// Print the Stripe-Signature header for the payload read from standard input.
     Sign {
@@ -99,7 +170,17 @@ enum WebhookCommand {
 }
 
 const COMMANDS: &[&str] = &[
-    "serve", "sandbox", "migrate", "payments", "events", "webhook", "help",
+    "serve",
+    "sandbox",
+    "migrate",
+    "payments",
+    "events",
+    "refunds",
+    "disputes",
+    "notifications",
+    "reconcile",
+    "webhook",
+    "help",
 ];
 
 /// `tmt-payments` with no command (flags alone, or nothing) means `tmt-payments serve …`.
@@ -186,32 +267,84 @@ pub fn main() -> ExitCode {
             println!("ledger at {} is up to date", redact_url(&database_url));
             Ok(())
         }),
-        Command::Payments { command } => runtime.block_on(payments(&database_url, command)),
+        Command::Payments { command } => runtime.block_on(async {
+            let ledger = open_for_reading(&database_url).await?;
+            let done = match command {
+                PaymentsCommand::List {
+                    status,
+                    limit,
+                    json,
+                } => inspect::payments(&ledger, status.as_deref(), limit, json).await,
+                PaymentsCommand::Show { id, json } => inspect::payment(&ledger, &id, json).await,
+            };
+            ledger.close().await;
+            done
+        }),
         Command::Events {
             command: EventsCommand::List { limit, json },
         } => runtime.block_on(async {
             let ledger = open_for_reading(&database_url).await?;
-            let events = ledger.list_events(limit.max(0)).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&events)?);
-            } else {
-                println!(
-                    "{:<32} {:<34} {:<30} {:<10} RECEIVED",
-                    "ID", "TYPE", "PAYMENT INTENT", "OUTCOME"
-                );
-                for e in events {
-                    println!(
-                        "{:<32} {:<34} {:<30} {:<10} {}",
-                        e.id,
-                        e.event_type,
-                        e.payment_intent_id.as_deref().unwrap_or("-"),
-                        e.outcome,
-                        e.received_at
-                    );
+            let done = inspect::events(&ledger, limit, json).await;
+            ledger.close().await;
+            done
+        }),
+        Command::Refunds {
+            command:
+                RefundsCommand::List {
+                    status,
+                    limit,
+                    json,
+                },
+        } => runtime.block_on(async {
+            let ledger = open_for_reading(&database_url).await?;
+            let done = inspect::refunds(&ledger, status.as_deref(), limit, json).await;
+            ledger.close().await;
+            done
+        }),
+        Command::Disputes {
+            command:
+                DisputesCommand::List {
+                    status,
+                    limit,
+                    json,
+                },
+        } => runtime.block_on(async {
+            let ledger = open_for_reading(&database_url).await?;
+            let done = inspect::disputes(&ledger, status.as_deref(), limit, json).await;
+            ledger.close().await;
+            done
+        }),
+        Command::Notifications { command } => runtime.block_on(async {
+            match command {
+                NotificationsCommand::List {
+                    status,
+                    limit,
+                    json,
+                } => {
+                    let ledger = open_for_reading(&database_url).await?;
+                    let done =
+                        inspect::notifications(&ledger, status.as_deref(), limit, json).await;
+                    ledger.close().await;
+                    done
+                }
+                NotificationsCommand::Retry { id, failed: _ } => {
+                    let ledger = open_existing(&database_url).await?;
+                    let done = inspect::retry_notifications(&ledger, id.as_deref()).await;
+                    ledger.close().await;
+                    done
                 }
             }
-            Ok(())
         }),
+        Command::Refunds {
+            command: RefundsCommand::Bulk(args),
+        } => {
+            telemetry::init_quiet(format);
+            return runtime.block_on(operate::bulk(&database_url, args));
+        }
+        Command::Reconcile(args) => {
+            telemetry::init_quiet(format);
+            return runtime.block_on(operate::reconcile(&database_url, args));
+        }
         Command::Webhook {
             command: WebhookCommand::Sign { secret, timestamp },
         } => {
@@ -299,6 +432,17 @@ async fn open(url: &str) -> anyhow::Result<Ledger> {
 /// serving it, and none of those should see their tables change under them. SQLite is opened
 /// read-only, so that nothing here can write to it.
 async fn open_for_reading(database_url: &str) -> anyhow::Result<Ledger> {
+    open_checked(database_url, true).await
+}
+
+/// Opens an existing, current ledger for a command that writes to it (a bulk refund, a
+/// reconciliation round, sending notifications again): like [`open_for_reading`] it never
+/// creates or migrates one.
+async fn open_existing(database_url: &str) -> anyhow::Result<Ledger> {
+    open_checked(database_url, false).await
+}
+
+async fn open_checked(database_url: &str, read_only: bool) -> anyhow::Result<Ledger> {
     let url = match Backend::of(database_url) {
         Some(Backend::Sqlite) => {
             let options: sqlx::sqlite::SqliteConnectOptions = database_url.parse()?;
@@ -318,150 +462,35 @@ async fn open_for_reading(database_url: &str) -> anyhow::Result<Ledger> {
             }
             // The last `mode` wins, so this also overrides a `mode=rwc` in the URL.
             let separator = if database_url.contains('?') { '&' } else { '?' };
-            format!("{database_url}{separator}mode=ro")
+            let mode = if read_only { "ro" } else { "rw" };
+            format!("{database_url}{separator}mode={mode}")
         }
         _ => database_url.to_string(),
     };
-    check_schema(&url, database_url).await?;
+    let shown = redact_url(database_url);
+    match Ledger::missing_migrations(&url).await? {
+        None => anyhow::bail!(
+            "{shown} holds no tmt-payments ledger (no migrations were ever applied); \
+             `tmt-payments migrate` creates one"
+        ),
+        Some(missing) if !missing.is_empty() => {
+            let missing: Vec<String> = missing.iter().map(i64::to_string).collect();
+            anyhow::bail!(
+                "the ledger at {shown} predates this program (migrations {} not applied); run \
+                 `tmt-payments migrate` first",
+                missing.join(", ")
+            )
+        }
+        Some(_) => {}
+    }
     Ok(Ledger::connect(
         &url,
         PoolSettings {
-            max_connections: 1,
+            max_connections: if read_only { 1 } else { 4 },
             ..PoolSettings::default()
         },
     )
     .await?)
-}
-
-/// Fails unless every migration this program knows has been applied to the database at `url`
-/// (`database_url` is what the messages show).
-async fn check_schema(url: &str, database_url: &str) -> anyhow::Result<()> {
-    use sqlx::{Connection, Row};
-    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    let (migrator, has_table) = match Backend::of(url) {
-        Some(Backend::Sqlite) => (
-            &SQLITE,
-            "SELECT COUNT(*) FROM sqlite_master \
-             WHERE type = 'table' AND name = '_sqlx_migrations'",
-        ),
-        _ => (
-            &POSTGRES,
-            "SELECT COUNT(*) FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
-        ),
-    };
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await?;
-    let applied: Vec<i64> = if sqlx::query(has_table)
-        .fetch_one(&mut conn)
-        .await?
-        .try_get::<i64, _>(0)?
-        == 0
-    {
-        Vec::new()
-    } else {
-        sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&mut conn)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<i64, _>(0))
-            .collect::<Result<_, _>>()?
-    };
-    conn.close().await?;
-    let missing: Vec<String> = migrator
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
-        .map(|m| m.version.to_string())
-        .collect();
-    let shown = redact_url(database_url);
-    if applied.is_empty() {
-        anyhow::bail!(
-            "{shown} holds no tmt-payments ledger (no migrations were ever applied); \
-             `tmt-payments migrate` creates one"
-        );
-    }
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "the ledger at {shown} predates this program (migrations {} not applied); run \
-             `tmt-payments migrate` first",
-            missing.join(", ")
-        );
-    }
-    Ok(())
-}
-
-async fn payments(database_url: &str, command: PaymentsCommand) -> anyhow::Result<()> {
-    let ledger = open_for_reading(database_url).await?;
-    match command {
-        PaymentsCommand::List {
-            status,
-            limit,
-            json,
-        } => {
-            let rows = ledger
-                .list_payments(status.as_deref(), limit.max(0))
-                .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!(
-                    "{:<32} {:<24} {:>14} {:<4} {:<12} UPDATED",
-                    "ID", "STATUS", "AMOUNT", "CUR", "CREATED"
-                );
-                for row in &rows {
-                    println!(
-                        "{:<32} {:<24} {:>14} {:<4} {:<12} {}",
-                        row.id,
-                        row.status,
-                        major(row),
-                        row.currency,
-                        row.created,
-                        row.updated_at
-                    );
-                }
-            }
-        }
-        PaymentsCommand::Show { id, json } => {
-            let Some(row) = ledger.payment(&id).await? else {
-                anyhow::bail!("no payment {id} in the ledger");
-            };
-            let events = ledger.events_for(&id).await?;
-            if json {
-                let mut object = serde_json::to_value(&row)?;
-                object["events"] = serde_json::to_value(&events)?;
-                println!("{}", serde_json::to_string_pretty(&object)?);
-            } else {
-                println!("id           {}", row.id);
-                println!("status       {}", row.status);
-                println!(
-                    "amount       {} {} ({} minor units)",
-                    major(&row),
-                    row.currency,
-                    row.amount
-                );
-                println!("description  {}", row.description.as_deref().unwrap_or(""));
-                println!("metadata     {}", row.metadata);
-                println!("created      {}", row.created);
-                println!("updated_at   {}", row.updated_at);
-                println!("events       {}", events.len());
-                for e in events {
-                    println!(
-                        "  {} {} {} {}",
-                        e.received_at, e.id, e.event_type, e.outcome
-                    );
-                }
-            }
-        }
-    }
-    ledger.close().await;
-    Ok(())
-}
-
-fn major(row: &PaymentRow) -> String {
-    Currency::parse(&row.currency)
-        .map(|c| c.to_major(row.amount).to_string())
-        .unwrap_or_else(|| row.amount.to_string())
 }
 
 #[cfg(test)]
