@@ -188,11 +188,21 @@ impl Process {
     }
 
     pub fn start_with(state: &Path, webhook: Option<(&str, &str)>, extra: &[&str]) -> Process {
+        Process::start_env(state, webhook, extra, &[])
+    }
+
+    pub fn start_env(
+        state: &Path,
+        webhook: Option<(&str, &str)>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Process {
         let port = free_port();
         let mut c = Command::new(BIN);
         c.args(["--port", &port.to_string(), "--state"])
             .arg(state)
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

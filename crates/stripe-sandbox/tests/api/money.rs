@@ -379,6 +379,17 @@ async fn a_dispute_opens_and_is_won_with_winning_evidence() {
             "charge.dispute.funds_reinstated"
         ]
     );
+    // Reconciliation lists them by type.
+    let (_, listed) = a
+        .get("/v1/events?types[]=charge.dispute.created&types[]=charge.dispute.closed")
+        .await;
+    let types: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["charge.dispute.closed", "charge.dispute.created"]);
     let (status, late) = a
         .post(
             &format!("/v1/disputes/{id}"),
@@ -630,7 +641,8 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
 
 #[tokio::test]
 async fn a_bank_debit_is_processing_then_succeeds() {
-    let a = api(None).await;
+    // Long enough that it is still processing while it is looked at; run on demand below.
+    let a = api_with_delay(None, std::time::Duration::from_secs(600)).await;
     let pi = a
         .create("amount=12000&currency=usd&payment_method_types[]=us_bank_account")
         .await;
@@ -664,6 +676,8 @@ async fn a_bank_debit_is_processing_then_succeeds() {
         (status, s(&refused["error"]["code"])),
         (400, "payment_intent_unexpected_state")
     );
+    let (status, timers) = a.post("/_sandbox/timers", "run=true").await;
+    assert_eq!(status, 200, "{timers}");
     let succeeded = a.wait_event("payment_intent.succeeded", &id).await;
     assert_eq!(succeeded["amount_received"], 12000);
     assert_eq!(

@@ -215,3 +215,27 @@ async fn a_timer_overdue_at_start_fires_by_itself() {
         .await;
     assert_eq!(failed["failure_reason"], "expired_or_canceled_card");
 }
+
+#[tokio::test]
+async fn the_delay_comes_from_the_environment_unless_the_flag_says_otherwise() {
+    let state = std::path::Path::new(":memory:");
+    let from_env = Process::start_env(state, None, &[], &[("STRIPE_SANDBOX_DELAY_MS", "4321")]);
+    let (_, timers) = Api::new(from_env.base.clone())
+        .get("/_sandbox/timers")
+        .await;
+    assert_eq!(timers["delay_ms"], 4321);
+    let flagged = Process::start_env(
+        state,
+        None,
+        &["--delay-ms", "77"],
+        &[("STRIPE_SANDBOX_DELAY_MS", "4321")],
+    );
+    let a = Api::new(flagged.base.clone());
+    let (_, timers) = a.get("/_sandbox/timers").await;
+    assert_eq!(timers["delay_ms"], 77);
+    let (status, timers) = a.post("/_sandbox/timers", "delay_ms=5").await;
+    assert_eq!((status, timers["delay_ms"].as_i64()), (200, Some(5)));
+    let plain = Process::start_env(state, None, &[], &[("STRIPE_SANDBOX_DELAY_MS", "")]);
+    let (_, timers) = Api::new(plain.base.clone()).get("/_sandbox/timers").await;
+    assert_eq!(timers["delay_ms"], 1000, "the default");
+}
