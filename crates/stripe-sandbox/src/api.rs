@@ -2,7 +2,7 @@
 //! the sandbox's own control endpoints under [`crate::CONTROL_PREFIX`].
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{NestedPath, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -13,11 +13,11 @@ use crate::error::{internal, invalid, missing, missing_param, unauthorized, Stri
 use crate::lists::{ListQuery, LIST_PARAMS};
 use crate::objects::{self, CardResult, NewPaymentIntent, TestCard};
 use crate::store::{now, Kind, SavedResponse, Store};
-use crate::{params, Inner, Sandbox};
+use crate::{money, params, Inner, Sandbox};
 
 /// Who is calling: a secret key can do everything; a publishable key only what Stripe.js does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
+pub(crate) enum Caller {
     Secret,
     Publishable,
 }
@@ -79,12 +79,31 @@ struct Outcome {
     replayed: bool,
     /// Events to deliver once the lock is released.
     outbox: Vec<String>,
+    /// Whether the request scheduled a timer.
+    scheduled: bool,
+}
+
+/// Where a browser reaches this sandbox: the request's scheme and host, and the path under
+/// which it is mounted (`/sandbox` when nested in another application, nothing at the root).
+fn public_base(mount: &str, headers: &HeaderMap) -> String {
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get("host"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| matches!(*p, "http" | "https"))
+        .unwrap_or("http");
+    format!("{scheme}://{host}{mount}")
 }
 
 pub(crate) async fn handle(
     State(sandbox): State<Sandbox>,
     method: Method,
     uri: Uri,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -106,8 +125,42 @@ pub(crate) async fn handle(
         h.insert("access-control-max-age", HeaderValue::from_static("86400"));
         return response;
     }
+    let mount = extensions
+        .get::<NestedPath>()
+        .map(|n| n.as_str().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let base = public_base(&mount, &headers);
+    if uri.path().starts_with(crate::threeds::PREFIX) {
+        return crate::threeds::handle(&sandbox, &method, &uri, &body, &base).await;
+    }
     let request_id = format!("req_{}", objects::random_alnum(14));
     let inner = &sandbox.inner;
+    // Refused before anything else, so that a refused request changes nothing and leaves no
+    // idempotent result behind.
+    if uri.path().starts_with("/v1/") {
+        let limited = inner
+            .faults
+            .lock()
+            .map(|mut f| f.rate_limited(uri.path()))
+            .unwrap_or(None);
+        if let Some(should_retry) = limited {
+            let refused = crate::faults::rate_limit_error();
+            let mut response =
+                (refused.status, axum::Json(json!({"error": refused.error}))).into_response();
+            let h = response.headers_mut();
+            h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                h.insert("request-id", v);
+            }
+            if let Some(flag) = should_retry {
+                h.insert(
+                    "stripe-should-retry",
+                    HeaderValue::from_static(if flag { "true" } else { "false" }),
+                );
+            }
+            return response;
+        }
+    }
     let mut state = inner.state.lock().await;
     let mut outcome = process(
         inner,
@@ -117,6 +170,7 @@ pub(crate) async fn handle(
         &headers,
         &body,
         request_id,
+        base,
     );
     if let Err(e) = state.persist().await {
         tracing::error!(error = %e, "the sandbox could not write its state");
@@ -126,6 +180,9 @@ pub(crate) async fn handle(
         outcome.outbox.clear();
     }
     drop(state);
+    if outcome.scheduled {
+        inner.timer_wake.notify_one();
+    }
     if let Some(delivery) = &inner.delivery {
         for event in std::mem::take(&mut outcome.outbox) {
             delivery.enqueue(event);
@@ -148,6 +205,7 @@ pub(crate) async fn handle(
     response
 }
 
+#[allow(clippy::too_many_arguments)]
 fn process(
     inner: &Inner,
     store: &mut Store,
@@ -156,6 +214,7 @@ fn process(
     headers: &HeaderMap,
     body: &[u8],
     request_id: String,
+    base: String,
 ) -> Outcome {
     let failed = |e: StripeErr, request_id: String| Outcome {
         status: e.status,
@@ -163,6 +222,7 @@ fn process(
         request_id,
         replayed: false,
         outbox: Vec::new(),
+        scheduled: false,
     };
     let mut params = match params::parse(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => p,
@@ -193,7 +253,16 @@ fn process(
             !k.starts_with('_')
                 && !matches!(
                     k.as_str(),
-                    "expected_payment_method_type" | "use_stripe_sdk"
+                    "expected_payment_method_type"
+                        | "use_stripe_sdk"
+                        | "guid"
+                        | "muid"
+                        | "sid"
+                        | "payment_user_agent"
+                        | "time_on_page"
+                        | "referrer"
+                        | "pasted_fields"
+                        | "client_attribution_metadata"
                 )
         });
     }
@@ -216,6 +285,7 @@ fn process(
                     request_id: saved.request_id.clone(),
                     replayed: true,
                     outbox: Vec::new(),
+                    scheduled: false,
                 };
             }
             return failed(
@@ -237,12 +307,15 @@ fn process(
         store,
         inner,
         caller,
-        request_id: request_id.clone(),
+        request_id: Some(request_id.clone()),
         idempotency_key: idempotency_key.clone(),
         outbox: Vec::new(),
+        base,
+        scheduled: false,
     };
     let result = route(&mut ctx, method, uri.path(), &params);
     let outbox = std::mem::take(&mut ctx.outbox);
+    let scheduled = ctx.scheduled;
     let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
         Err(e) => (e.status, json!({"error": e.error})),
@@ -270,21 +343,51 @@ fn process(
         request_id,
         replayed: false,
         outbox,
+        scheduled,
     }
 }
 
-struct Ctx<'a> {
-    store: &'a mut Store,
-    inner: &'a Inner,
-    caller: Caller,
-    request_id: String,
-    idempotency_key: Option<String>,
+/// What a handler works with: the state, and what it produced besides its answer. Timers run
+/// their actions through one too, with no request.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a mut Store,
+    pub inner: &'a Inner,
+    pub caller: Caller,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
     /// Events created by this request that are to be delivered.
-    outbox: Vec<String>,
+    pub outbox: Vec<String>,
+    /// Where a browser reaches the sandbox (for the 3-D Secure page).
+    pub base: String,
+    /// Whether a timer was scheduled.
+    pub scheduled: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for what the sandbox does by itself, outside any request.
+    pub fn internal(store: &'a mut Store, inner: &'a Inner) -> Ctx<'a> {
+        Ctx {
+            store,
+            inner,
+            caller: Caller::Secret,
+            request_id: None,
+            idempotency_key: None,
+            outbox: Vec::new(),
+            base: String::new(),
+            scheduled: false,
+        }
+    }
 }
 
 impl Ctx<'_> {
-    fn require_secret(&self) -> Result<(), StripeErr> {
+    /// Runs `action` (see `money::fire`) after the sandbox's delay.
+    pub fn schedule(&mut self, action: Value) {
+        let due = crate::store::now_ms().saturating_add(self.inner.delay_ms());
+        self.store.add_timer(due, action);
+        self.scheduled = true;
+    }
+
+    pub fn require_secret(&self) -> Result<(), StripeErr> {
         if self.caller == Caller::Secret {
             Ok(())
         } else {
@@ -294,7 +397,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn emit(&mut self, event_type: &str, object: Value) {
+    pub fn emit(&mut self, event_type: &str, object: Value) {
         // Stripe counts endpoints that have not received the event yet; a dropped delivery is
         // one that never will.
         let endpoint = self.inner.delivery.is_some();
@@ -303,7 +406,7 @@ impl Ctx<'_> {
             object,
             now(),
             i64::from(endpoint),
-            Some(&self.request_id),
+            self.request_id.as_deref(),
             self.idempotency_key.as_deref(),
         );
         let id = event["id"].as_str().unwrap_or_default().to_string();
@@ -314,18 +417,18 @@ impl Ctx<'_> {
         }
     }
 
-    fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
+    pub fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
         self.store
             .value(Kind::PaymentIntent, id)
             .cloned()
             .ok_or_else(|| missing("payment_intent", id, "intent"))
     }
 
-    fn save_pi(&mut self, pi: &Value) {
+    pub fn save_pi(&mut self, pi: &Value) {
         self.store.put(Kind::PaymentIntent, pi.clone(), None);
     }
 
-    fn card_of(&self, pm_id: &str) -> Option<TestCard> {
+    pub fn card_of(&self, pm_id: &str) -> Option<TestCard> {
         self.store
             .get(Kind::PaymentMethod, pm_id)
             .and_then(|r| r.alias.as_deref())
@@ -349,17 +452,33 @@ fn route(
             confirm_payment_intent(ctx, id, params)
         }
         ("POST", ["v1", "payment_intents", id, "cancel"]) => cancel_payment_intent(ctx, id, params),
+        ("POST", ["v1", "payment_intents", id, "capture"]) => {
+            capture_payment_intent(ctx, id, params)
+        }
         ("GET", ["v1", "charges"]) => list_charges(ctx, params),
         ("GET", ["v1", "charges", id]) => retrieve(ctx, Kind::Charge, id, params),
+        ("GET", ["v1", "charges", id, "refunds"]) => money::list_charge_refunds(ctx, id, params),
+        ("POST", ["v1", "payment_methods"]) => create_payment_method(ctx, params),
         ("GET", ["v1", "payment_methods", id]) => retrieve(ctx, Kind::PaymentMethod, id, params),
+        ("POST", ["v1", "refunds"]) => money::create_refund(ctx, params),
+        ("GET", ["v1", "refunds"]) => money::list_refunds(ctx, params),
+        ("GET", ["v1", "refunds", id]) => retrieve(ctx, Kind::Refund, id, params),
+        ("POST", ["v1", "refunds", id]) => money::update_refund(ctx, id, params),
+        ("GET", ["v1", "disputes"]) => money::list_disputes(ctx, params),
+        ("GET", ["v1", "disputes", id]) => retrieve(ctx, Kind::Dispute, id, params),
+        ("POST", ["v1", "disputes", id]) => money::update_dispute(ctx, id, params),
+        ("POST", ["v1", "disputes", id, "close"]) => money::close_dispute(ctx, id, params),
         ("GET", ["v1", "events"]) => list_events(ctx, params),
         ("GET", ["v1", "events", id]) => retrieve(ctx, Kind::Event, id, params),
         ("GET" | "POST", ["_sandbox", "webhooks"]) => control_webhooks(ctx, method, params),
+        ("GET" | "POST", ["_sandbox", "faults"]) => control_faults(ctx, method, params),
+        ("GET" | "POST", ["_sandbox", "timers"]) => control_timers(ctx, method, params),
         _ => Err(StripeErr {
             status: StatusCode::NOT_FOUND,
             error: json!({"type": "invalid_request_error",
                           "message": format!("Unrecognized request URL ({method}: {path}). The sandbox \
-                                              supports PaymentIntents, Charges, PaymentMethods and Events.")}),
+                                              supports PaymentIntents, Charges, PaymentMethods, Refunds, \
+                                              Disputes and Events.")}),
         }),
     };
     let mut value = result?;
@@ -367,7 +486,7 @@ fn route(
     Ok(value)
 }
 
-fn retrieve(
+pub(crate) fn retrieve(
     ctx: &mut Ctx<'_>,
     kind: Kind,
     id: &str,
@@ -385,8 +504,9 @@ fn retrieve(
         .ok_or_else(|| missing(name, id, "id"))
 }
 
-/// `expand[]=latest_charge` and `expand[]=payment_method` on PaymentIntents (and
-/// `data.latest_charge` on their lists).
+/// `expand[]=…` of the ids an object names (`latest_charge`, `payment_method`, `payment_intent`,
+/// `charge`), and `refunds` of a Charge, which API versions since 2022-11-15 include only when
+/// expanded; with `data.` in front of them on lists.
 fn expand(ctx: &Ctx<'_>, value: &mut Value, params: &Map<String, Value>) {
     let Some(Value::Array(fields)) = params.get("expand") else {
         return;
@@ -409,8 +529,13 @@ fn expand(ctx: &Ctx<'_>, value: &mut Value, params: &Map<String, Value>) {
 
 fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
     for field in fields {
+        if *field == "refunds" && value["object"] == "charge" {
+            let id = value["id"].as_str().unwrap_or_default().to_string();
+            value["refunds"] = money::charge_refunds_list(ctx.store, &id);
+            continue;
+        }
         let kind = match *field {
-            "latest_charge" => Kind::Charge,
+            "latest_charge" | "charge" => Kind::Charge,
             "payment_method" => Kind::PaymentMethod,
             "payment_intent" => Kind::PaymentIntent,
             _ => continue,
@@ -424,7 +549,7 @@ fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
     }
 }
 
-fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), StripeErr> {
+pub(crate) fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), StripeErr> {
     match params.keys().find(|k| !known.contains(&k.as_str())) {
         Some(unknown) => Err(invalid(
             format!("Received unknown parameter: {unknown}"),
@@ -435,11 +560,11 @@ fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), Stripe
     }
 }
 
-fn known_with_lists(extra: &[&'static str]) -> Vec<&'static str> {
+pub(crate) fn known_with_lists(extra: &[&'static str]) -> Vec<&'static str> {
     LIST_PARAMS.iter().chain(extra).copied().collect()
 }
 
-fn string_param<'a>(
+pub(crate) fn string_param<'a>(
     params: &'a Map<String, Value>,
     name: &str,
 ) -> Result<Option<&'a str>, StripeErr> {
@@ -454,7 +579,7 @@ fn string_param<'a>(
     }
 }
 
-fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr> {
+pub(crate) fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr> {
     match string_param(params, name)? {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
@@ -468,7 +593,7 @@ fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr
 
 /// Stripe's metadata rules: at most 50 keys, keys up to 40 characters, values up to 500;
 /// an empty value deletes the key on update.
-fn apply_metadata(
+pub(crate) fn apply_metadata(
     target: &mut Map<String, Value>,
     params: &Map<String, Value>,
 ) -> Result<(), StripeErr> {
@@ -543,8 +668,22 @@ fn create_payment_intent(
             "expand",
             "return_url",
             "use_stripe_sdk",
+            "capture_method",
+            "payment_method_data",
+            "mandate_data",
         ],
     )?;
+    let capture_method = match string_param(params, "capture_method")? {
+        None => "automatic_async",
+        Some(m @ ("automatic" | "automatic_async" | "manual")) => m,
+        Some(other) => {
+            return Err(invalid(
+                format!("Invalid capture_method: must be one of automatic, automatic_async, or manual (got {other})"),
+                Some("capture_method"),
+                None,
+            ))
+        }
+    };
     let amount_text = string_param(params, "amount")?.ok_or_else(|| {
         invalid(
             "Missing required param: amount.",
@@ -596,9 +735,9 @@ fn create_payment_intent(
         payment_method_types: types,
         created: now(),
     });
+    pi["capture_method"] = json!(capture_method);
     let confirm = bool_param(params, "confirm")?;
-    if let Some(pm) = string_param(params, "payment_method")? {
-        let (id, _) = resolve_payment_method(ctx, pm)?;
+    if let Some((id, _)) = given_payment_method(ctx, params)? {
         pi["payment_method"] = json!(id);
         pi["status"] = json!("requires_confirmation");
     } else if confirm {
@@ -613,9 +752,258 @@ fn create_payment_intent(
     ctx.emit("payment_intent.created", pi.clone());
     if confirm {
         let id = pi["id"].as_str().unwrap_or_default().to_string();
-        return confirm_payment_intent(ctx, &id, &Map::new());
+        let mut confirm_params = Map::new();
+        if let Some(url) = params.get("return_url") {
+            confirm_params.insert("return_url".into(), url.clone());
+        }
+        return confirm_payment_intent(ctx, &id, &confirm_params);
     }
     Ok(pi)
+}
+
+/// The PaymentMethod a request names: `payment_method` (an id or a test alias) or
+/// `payment_method_data` (a card as Stripe.js sends it), made into a PaymentMethod.
+fn given_payment_method(
+    ctx: &mut Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Option<(String, TestCard)>, StripeErr> {
+    if let Some(pm) = string_param(params, "payment_method")? {
+        return resolve_payment_method(ctx, pm).map(Some);
+    }
+    match params.get("payment_method_data") {
+        None => Ok(None),
+        Some(Value::Object(data)) => {
+            let pm = payment_method_from(ctx, data, "payment_method_data")?;
+            let id = pm["id"].as_str().unwrap_or_default().to_string();
+            let card = ctx
+                .card_of(&id)
+                .ok_or_else(|| internal("a new PaymentMethod is unknown"))?;
+            Ok(Some((id, card)))
+        }
+        Some(_) => Err(invalid(
+            "Invalid hash",
+            Some("payment_method_data"),
+            Some("parameter_invalid_hash"),
+        )),
+    }
+}
+
+fn card_error(code: &str, message: &str, param: &str) -> StripeErr {
+    StripeErr {
+        status: StatusCode::PAYMENT_REQUIRED,
+        error: json!({
+            "type": "card_error",
+            "code": code,
+            "message": message,
+            "param": param,
+            "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
+        }),
+    }
+}
+
+/// The current (year, month) in UTC.
+fn year_month_now() -> (i64, i64) {
+    // Howard Hinnant's civil-from-days.
+    let days = now().div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
+}
+
+/// A PaymentMethod from `type` and `card[…]` (and `billing_details`, `metadata`), checked as
+/// Stripe checks a card: number (digits, length, Luhn), expiry, CVC. `prefix` names the
+/// parameters in errors (`payment_method_data[card][number]`).
+fn payment_method_from(
+    ctx: &mut Ctx<'_>,
+    data: &Map<String, Value>,
+    prefix: &str,
+) -> Result<Value, StripeErr> {
+    let name = |field: &str| {
+        if prefix.is_empty() {
+            field.to_string()
+        } else {
+            let mut parts = field.splitn(2, '[');
+            let head = parts.next().unwrap_or_default();
+            match parts.next() {
+                Some(rest) => format!("{prefix}[{head}][{rest}"),
+                None => format!("{prefix}[{head}]"),
+            }
+        }
+    };
+    for key in data.keys() {
+        if !matches!(
+            key.as_str(),
+            "type" | "card" | "billing_details" | "metadata" | "allow_redisplay" | "expand"
+        ) {
+            return Err(invalid(
+                format!("Received unknown parameter: {}", name(key)),
+                Some(&name(key)),
+                Some("parameter_unknown"),
+            ));
+        }
+    }
+    match data.get("type").and_then(Value::as_str) {
+        Some("card") => {}
+        Some(other) => {
+            return Err(invalid(
+                format!("The sandbox makes PaymentMethods of type card only, not {other}; use a test PaymentMethod such as pm_usBankAccount_success for other types."),
+                Some(&name("type")),
+                Some("parameter_invalid_string"),
+            ))
+        }
+        None => {
+            return Err(invalid(
+                format!("Missing required param: {}.", name("type")),
+                Some(&name("type")),
+                Some("parameter_missing"),
+            ))
+        }
+    }
+    let Some(Value::Object(card)) = data.get("card") else {
+        return Err(invalid(
+            format!("Missing required param: {}.", name("card")),
+            Some(&name("card")),
+            Some("parameter_missing"),
+        ));
+    };
+    let field = |key: &str| -> Result<Option<String>, StripeErr> {
+        match card.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(invalid(
+                format!("Invalid string: {}", name(&format!("card[{key}]"))),
+                Some(&name(&format!("card[{key}]"))),
+                Some("parameter_invalid_string"),
+            )),
+        }
+    };
+    for key in card.keys() {
+        if !matches!(
+            key.as_str(),
+            "number" | "exp_month" | "exp_year" | "cvc" | "networks"
+        ) {
+            let param = name(&format!("card[{key}]"));
+            return Err(invalid(
+                format!("Received unknown parameter: {param}"),
+                Some(&param),
+                Some("parameter_unknown"),
+            ));
+        }
+    }
+    let required = |key: &str, value: Option<String>| {
+        value.ok_or_else(|| {
+            let param = name(&format!("card[{key}]"));
+            invalid(
+                format!("Missing required param: {param}."),
+                Some(&param),
+                Some("parameter_missing"),
+            )
+        })
+    };
+    let number: String = required("number", field("number")?)?
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect();
+    objects::check_card_number(&number)
+        .map_err(|(code, message)| card_error(code, message, &name("card[number]")))?;
+    let exp_month_text = required("exp_month", field("exp_month")?)?;
+    let exp_year_text = required("exp_year", field("exp_year")?)?;
+    let exp_month: i64 = exp_month_text
+        .parse()
+        .ok()
+        .filter(|m| (1..=12).contains(m))
+        .ok_or_else(|| {
+            card_error(
+                "invalid_expiry_month",
+                "Your card's expiration month is invalid.",
+                &name("card[exp_month]"),
+            )
+        })?;
+    let exp_year: i64 = match exp_year_text.parse::<i64>() {
+        Ok(y) if (0..100).contains(&y) => 2000 + y,
+        Ok(y) => y,
+        Err(_) => -1,
+    };
+    let (year, month) = year_month_now();
+    if exp_year < year || exp_year > year + 50 {
+        return Err(card_error(
+            "invalid_expiry_year",
+            "Your card's expiration year is invalid.",
+            &name("card[exp_year]"),
+        ));
+    }
+    if exp_year == year && exp_month < month {
+        return Err(card_error(
+            "invalid_expiry_month",
+            "Your card's expiration month is invalid.",
+            &name("card[exp_month]"),
+        ));
+    }
+    let cvc = field("cvc")?;
+    if let Some(c) = &cvc {
+        if !(3..=4).contains(&c.len()) || !c.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(card_error(
+                "invalid_cvc",
+                "Your card's security code is invalid.",
+                &name("card[cvc]"),
+            ));
+        }
+    }
+    let alias = objects::alias_for_number(&number);
+    let behaviour =
+        objects::test_card(&alias).ok_or_else(|| internal("a card number has no behaviour"))?;
+    let id = objects::new_id("pm");
+    let mut pm = objects::payment_method(&id, &behaviour, now());
+    pm["card"]["exp_month"] = json!(exp_month);
+    pm["card"]["exp_year"] = json!(exp_year);
+    pm["card"]["checks"]["cvc_check"] = if cvc.is_some() {
+        json!("unchecked")
+    } else {
+        Value::Null
+    };
+    if let Some(Value::Object(given)) = data.get("billing_details") {
+        for (k, v) in given {
+            match (k.as_str(), v) {
+                ("name" | "email" | "phone", Value::String(text)) => {
+                    pm["billing_details"][k.as_str()] = json!(text)
+                }
+                ("address", Value::Object(address)) => {
+                    for (part, text) in address {
+                        if pm["billing_details"]["address"].get(part).is_some() {
+                            pm["billing_details"]["address"][part.as_str()] = text.clone();
+                        }
+                    }
+                }
+                _ => {
+                    let param = name(&format!("billing_details[{k}]"));
+                    return Err(invalid(
+                        format!("Received unknown parameter: {param}"),
+                        Some(&param),
+                        Some("parameter_unknown"),
+                    ));
+                }
+            }
+        }
+    }
+    let mut metadata = Map::new();
+    apply_metadata(&mut metadata, data)?;
+    pm["metadata"] = Value::Object(metadata);
+    ctx.store.put(Kind::PaymentMethod, pm.clone(), Some(alias));
+    Ok(pm)
+}
+
+/// `POST /v1/payment_methods`, as Stripe.js calls it with a publishable key.
+fn create_payment_method(
+    ctx: &mut Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    payment_method_from(ctx, params, "")
 }
 
 /// A test alias (`pm_card_visa`) becomes a new PaymentMethod, as at Stripe; an id the sandbox
@@ -633,7 +1021,7 @@ fn resolve_payment_method(ctx: &mut Ctx<'_>, given: &str) -> Result<(String, Tes
     Ok((id, card))
 }
 
-fn client_secret_matches(pi: &Value, params: &Map<String, Value>) -> bool {
+pub(crate) fn client_secret_matches(pi: &Value, params: &Map<String, Value>) -> bool {
     params.get("client_secret").and_then(Value::as_str) == pi["client_secret"].as_str()
 }
 
@@ -694,7 +1082,7 @@ fn update_payment_intent(
     Ok(pi)
 }
 
-fn unexpected_state(action: &str, status: &str, allowed: &[&str]) -> StripeErr {
+pub(crate) fn unexpected_state(action: &str, status: &str, allowed: &[&str]) -> StripeErr {
     invalid(
         format!(
             "You cannot {action} this PaymentIntent because it has a status of {status}. \
@@ -722,10 +1110,13 @@ fn confirm_payment_intent(
         params,
         &[
             "payment_method",
+            "payment_method_data",
             "client_secret",
             "return_url",
             "expand",
             "use_stripe_sdk",
+            "mandate_data",
+            "capture_method",
         ],
     )?;
     let status = pi["status"].as_str().unwrap_or_default().to_string();
@@ -737,8 +1128,28 @@ fn confirm_payment_intent(
     if !allowed.contains(&status.as_str()) {
         return Err(unexpected_state("confirm", &status, &allowed));
     }
-    let (pm_id, card) = match string_param(params, "payment_method")? {
-        Some(given) => resolve_payment_method(ctx, given)?,
+    if let Some(method) = string_param(params, "capture_method")? {
+        if !matches!(method, "automatic" | "automatic_async" | "manual") {
+            return Err(invalid(
+                "Invalid capture_method: must be one of automatic, automatic_async, or manual",
+                Some("capture_method"),
+                None,
+            ));
+        }
+        pi["capture_method"] = json!(method);
+    }
+    let return_url = string_param(params, "return_url")?.map(str::to_string);
+    if let Some(url) = &return_url {
+        if !url::Url::parse(url).is_ok_and(|u| u.has_host()) {
+            return Err(invalid(
+                "Invalid URL: return_url must be an absolute URL",
+                Some("return_url"),
+                Some("url_invalid"),
+            ));
+        }
+    }
+    let (pm_id, card) = match given_payment_method(ctx, params)? {
+        Some(given) => given,
         None => {
             let existing = pi["payment_method"].as_str().map(str::to_string);
             match existing.and_then(|id| ctx.card_of(&id).map(|c| (id, c))) {
@@ -752,6 +1163,27 @@ fn confirm_payment_intent(
             }
         }
     };
+    let accepted = pi["automatic_payment_methods"]["enabled"] == true
+        || pi["payment_method_types"]
+            .as_array()
+            .is_some_and(|types| types.iter().any(|t| t == card.method.name()));
+    if !accepted {
+        return Err(invalid(
+            format!(
+                "The PaymentMethod provided ({}) is not allowed for this PaymentIntent. Please attach a \
+                 PaymentMethod of one of the following types: {}. Alternatively, update the allowed \
+                 payment_method_types for this PaymentIntent to include \"{}\".",
+                card.method.name(),
+                pi["payment_method_types"]
+                    .as_array()
+                    .map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default(),
+                card.method.name()
+            ),
+            Some("payment_method"),
+            Some("payment_intent_incompatible_payment_method"),
+        ));
+    }
     let authenticated =
         status == "requires_action" && pi["payment_method"].as_str() == Some(pm_id.as_str());
     pi["payment_method"] = json!(pm_id);
@@ -765,29 +1197,38 @@ fn confirm_payment_intent(
     let created = now();
     match result {
         CardResult::RequiresAuthentication => {
-            let source = objects::new_id("src");
             pi["status"] = json!("requires_action");
-            pi["next_action"] = json!({
-                "type": "use_stripe_sdk",
-                "use_stripe_sdk": {"type": "three_d_secure_redirect",
-                                   "stripe_js": format!("https://hooks.stripe.com/redirect/authenticate/{source}"),
-                                   "source": source}
-            });
+            pi["next_action"] = match return_url {
+                // A redirect to the sandbox's own challenge page, as Stripe's test mode redirects
+                // to its test page.
+                Some(url) => json!({
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {
+                        "url": format!(
+                            "{}{}/{}?client_secret={}",
+                            ctx.base,
+                            crate::threeds::PREFIX,
+                            pi["id"].as_str().unwrap_or_default(),
+                            pi["client_secret"].as_str().unwrap_or_default()
+                        ),
+                        "return_url": url
+                    }
+                }),
+                None => {
+                    let source = objects::new_id("src");
+                    json!({
+                        "type": "use_stripe_sdk",
+                        "use_stripe_sdk": {"type": "three_d_secure_redirect",
+                                           "stripe_js": format!("https://hooks.stripe.com/redirect/authenticate/{source}"),
+                                           "source": source}
+                    })
+                }
+            };
             ctx.save_pi(&pi);
             ctx.emit("payment_intent.requires_action", pi.clone());
             Ok(pi)
         }
-        CardResult::Succeeds => {
-            let charge = objects::charge(&pi, &pm_id, &card, created);
-            ctx.store.put(Kind::Charge, charge.clone(), None);
-            pi["status"] = json!("succeeded");
-            pi["amount_received"] = pi["amount"].clone();
-            pi["latest_charge"] = charge["id"].clone();
-            ctx.save_pi(&pi);
-            ctx.emit("charge.succeeded", charge);
-            ctx.emit("payment_intent.succeeded", pi.clone());
-            Ok(pi)
-        }
+        CardResult::Succeeds | CardResult::Processing => pay(ctx, pi, &pm_id, &card),
         CardResult::Declines {
             code,
             decline_code,
@@ -820,7 +1261,7 @@ fn confirm_payment_intent(
             envelope["payment_intent"] = pi;
             envelope["request_log_url"] = json!(format!(
                 "https://dashboard.stripe.com/test/logs/{}",
-                ctx.request_id
+                ctx.request_id.as_deref().unwrap_or_default()
             ));
             Err(StripeErr {
                 status: StatusCode::PAYMENT_REQUIRED,
@@ -828,6 +1269,164 @@ fn confirm_payment_intent(
             })
         }
     }
+}
+
+/// The payment method is accepted (and authenticated where it had to be): a delayed method
+/// starts `processing`; a card is charged, or only authorised when `capture_method` is manual.
+pub(crate) fn pay(
+    ctx: &mut Ctx<'_>,
+    mut pi: Value,
+    pm_id: &str,
+    card: &TestCard,
+) -> Result<Value, StripeErr> {
+    let created = now();
+    let mut charge = objects::charge(&pi, pm_id, card, created);
+    if let Some(pm) = ctx.store.value(Kind::PaymentMethod, pm_id) {
+        if let Some(details) = charge
+            .pointer_mut("/payment_method_details/card")
+            .and_then(Value::as_object_mut)
+        {
+            details.insert("exp_month".into(), pm["card"]["exp_month"].clone());
+            details.insert("exp_year".into(), pm["card"]["exp_year"].clone());
+        }
+    }
+    let amount = pi["amount"].clone();
+    pi["payment_method"] = json!(pm_id);
+    pi["latest_charge"] = charge["id"].clone();
+    pi["next_action"] = Value::Null;
+    pi["last_payment_error"] = Value::Null;
+    if card.result == CardResult::Processing {
+        charge["status"] = json!("pending");
+        charge["paid"] = json!(false);
+        charge["outcome"]["seller_message"] = json!("Payment processing.");
+        ctx.store.put(Kind::Charge, charge.clone(), None);
+        pi["status"] = json!("processing");
+        ctx.save_pi(&pi);
+        ctx.emit("charge.pending", charge.clone());
+        ctx.emit("payment_intent.processing", pi.clone());
+        ctx.schedule(
+            json!({"do": "processing_succeed", "payment_intent": pi["id"],
+                            "charge": charge["id"]}),
+        );
+        return Ok(pi);
+    }
+    if pi["capture_method"] == "manual" {
+        charge["captured"] = json!(false);
+        charge["amount_captured"] = json!(0);
+        charge["balance_transaction"] = Value::Null;
+        if let Some(details) = charge
+            .pointer_mut("/payment_method_details/card")
+            .and_then(Value::as_object_mut)
+        {
+            details.insert("capture_before".into(), json!(created + 7 * 24 * 60 * 60));
+        }
+        ctx.store.put(Kind::Charge, charge.clone(), None);
+        pi["status"] = json!("requires_capture");
+        pi["amount_capturable"] = amount;
+        ctx.save_pi(&pi);
+        ctx.emit("charge.succeeded", charge);
+        ctx.emit("payment_intent.amount_capturable_updated", pi.clone());
+        return Ok(pi);
+    }
+    ctx.store.put(Kind::Charge, charge.clone(), None);
+    pi["status"] = json!("succeeded");
+    pi["amount_received"] = amount;
+    ctx.save_pi(&pi);
+    ctx.emit("charge.succeeded", charge.clone());
+    ctx.emit("payment_intent.succeeded", pi.clone());
+    if card.after == objects::After::Dispute {
+        ctx.schedule(json!({"do": "dispute_open", "charge": charge["id"]}));
+    }
+    Ok(pi)
+}
+
+/// `POST /v1/payment_intents/:id/capture`: all of the authorisation or `amount_to_capture` of
+/// it; the rest is released.
+fn capture_payment_intent(
+    ctx: &mut Ctx<'_>,
+    id: &str,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    ctx.require_secret()?;
+    check_known(
+        params,
+        &["amount_to_capture", "metadata", "expand", "final_capture"],
+    )?;
+    let mut pi = ctx.payment_intent(id)?;
+    let status = pi["status"].as_str().unwrap_or_default().to_string();
+    if status != "requires_capture" {
+        return Err(invalid(
+            format!(
+                "This PaymentIntent could not be captured because it has a status of {status}. \
+                 Only a PaymentIntent with one of the following statuses may be captured: requires_capture."
+            ),
+            None,
+            Some("payment_intent_unexpected_state"),
+        ));
+    }
+    let capturable = pi["amount_capturable"].as_i64().unwrap_or(0);
+    let amount = match string_param(params, "amount_to_capture")? {
+        None => capturable,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|a| *a >= 0)
+            .ok_or_else(|| {
+                invalid(
+                    format!("Invalid integer: {text}"),
+                    Some("amount_to_capture"),
+                    Some("parameter_invalid_integer"),
+                )
+            })?,
+    };
+    if amount > capturable {
+        return Err(invalid(
+            format!(
+                "The amount_to_capture ({amount}) must be less than or equal to the PaymentIntent's \
+                 amount_capturable ({capturable})."
+            ),
+            Some("amount_to_capture"),
+            Some("amount_too_large"),
+        ));
+    }
+    if amount == 0 {
+        return Err(invalid(
+            "This value must be greater than or equal to 1.",
+            Some("amount_to_capture"),
+            None,
+        ));
+    }
+    let mut metadata = pi["metadata"].as_object().cloned().unwrap_or_default();
+    apply_metadata(&mut metadata, params)?;
+    pi["metadata"] = Value::Object(metadata);
+    let charge_id = pi["latest_charge"].as_str().unwrap_or_default().to_string();
+    let mut charge = ctx
+        .store
+        .value(Kind::Charge, &charge_id)
+        .cloned()
+        .ok_or_else(|| internal("a PaymentIntent awaiting capture has no charge"))?;
+    charge["captured"] = json!(true);
+    charge["amount_captured"] = json!(amount);
+    charge["balance_transaction"] = json!(objects::new_id("txn"));
+    ctx.store.put(Kind::Charge, charge, None);
+    // What was not captured is released, and counts as refunded on the charge, as at Stripe.
+    let charge = money::recompute_charge(ctx.store, &charge_id);
+    pi["status"] = json!("succeeded");
+    pi["amount_capturable"] = json!(0);
+    pi["amount_received"] = json!(amount);
+    ctx.save_pi(&pi);
+    if let Some(charge) = charge {
+        ctx.emit("charge.captured", charge.clone());
+        let pm = pi["payment_method"].as_str().unwrap_or_default();
+        if ctx
+            .card_of(pm)
+            .is_some_and(|c| c.after == objects::After::Dispute)
+        {
+            ctx.schedule(json!({"do": "dispute_open", "charge": charge["id"]}));
+        }
+    }
+    ctx.emit("payment_intent.succeeded", pi.clone());
+    Ok(pi)
 }
 
 fn cancel_payment_intent(
@@ -866,17 +1465,39 @@ fn cancel_payment_intent(
     if !allowed.contains(&status.as_str()) {
         return Err(unexpected_state("cancel", &status, &allowed));
     }
+    if status == "processing" {
+        // Stripe refuses to cancel most delayed methods once the debit is on its way.
+        return Err(unexpected_state(
+            "cancel",
+            &status,
+            &allowed[..allowed.len() - 1],
+        ));
+    }
     pi["status"] = json!("canceled");
     pi["canceled_at"] = json!(now());
     pi["cancellation_reason"] = json!(reason);
     pi["next_action"] = Value::Null;
+    if status == "requires_capture" {
+        pi["amount_capturable"] = json!(0);
+    }
     ctx.save_pi(&pi);
+    let released = if status == "requires_capture" {
+        // Cancelling an authorisation releases it: the uncaptured charge shows as refunded.
+        pi["latest_charge"]
+            .as_str()
+            .map(str::to_string)
+            .and_then(|charge| money::recompute_charge(ctx.store, &charge))
+    } else {
+        None
+    };
+    if let Some(charge) = released {
+        ctx.emit("charge.refunded", charge);
+    }
     ctx.emit("payment_intent.canceled", pi.clone());
     Ok(pi)
 }
 
-/// `field` filter: absent matches everything; present must equal the object's field.
-fn field_filter<'a>(
+pub(crate) fn field_filter<'a>(
     params: &'a Map<String, Value>,
     name: &str,
 ) -> Result<impl Fn(&Value) -> bool + 'a, StripeErr> {
@@ -987,5 +1608,142 @@ fn control_webhooks(
         "url": ctx.inner.webhook_url,
         "drop": ctx.inner.dropping(),
         "pending": ctx.store.pending_deliveries().len(),
+    }))
+}
+
+/// `GET|POST /_sandbox/faults`: failures on demand, for tests. Not a Stripe endpoint.
+///
+/// `clear=true` switches everything off first; `refund_balance_insufficient[]=pi_…` makes
+/// refunds of that PaymentIntent fail with `balance_insufficient` until cleared;
+/// `rate_limit_requests=N` answers the next N API requests (those under
+/// `rate_limit_path_prefix` only, when given) with Stripe's 429, sending `Stripe-Should-Retry`
+/// when `rate_limit_should_retry` is given.
+fn control_faults(
+    ctx: &mut Ctx<'_>,
+    method: &Method,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    ctx.require_secret()?;
+    let mut faults = ctx
+        .inner
+        .faults
+        .lock()
+        .map_err(|_| internal("the fault switches are unusable"))?;
+    if *method == Method::GET {
+        check_known(params, &[])?;
+        return Ok(faults.describe());
+    }
+    check_known(
+        params,
+        &[
+            "clear",
+            "refund_balance_insufficient",
+            "rate_limit_requests",
+            "rate_limit_path_prefix",
+            "rate_limit_should_retry",
+        ],
+    )?;
+    let mut pis = Vec::new();
+    match params.get("refund_balance_insufficient") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for item in items {
+                let id = item.as_str().ok_or_else(|| {
+                    invalid(
+                        "Invalid array",
+                        Some("refund_balance_insufficient"),
+                        Some("parameter_invalid_array"),
+                    )
+                })?;
+                ctx.payment_intent(id).map_err(|_| {
+                    missing_param("payment_intent", id, "refund_balance_insufficient")
+                })?;
+                pis.push(id.to_string());
+            }
+        }
+        Some(_) => {
+            return Err(invalid(
+                "Invalid array",
+                Some("refund_balance_insufficient"),
+                Some("parameter_invalid_array"),
+            ))
+        }
+    }
+    let rate_limit = match string_param(params, "rate_limit_requests")? {
+        None => None,
+        Some(text) => {
+            let remaining = text.parse::<u64>().map_err(|_| {
+                invalid(
+                    format!("Invalid integer: {text}"),
+                    Some("rate_limit_requests"),
+                    Some("parameter_invalid_integer"),
+                )
+            })?;
+            let should_retry = if params.contains_key("rate_limit_should_retry") {
+                Some(bool_param(params, "rate_limit_should_retry")?)
+            } else {
+                None
+            };
+            let path_prefix = string_param(params, "rate_limit_path_prefix")?
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+            Some((remaining > 0).then_some(crate::faults::RateLimit {
+                remaining,
+                path_prefix,
+                should_retry,
+            }))
+        }
+    };
+    if bool_param(params, "clear")? {
+        *faults = crate::faults::Faults::default();
+    }
+    faults.refund_balance_insufficient.extend(pis);
+    if let Some(limit) = rate_limit {
+        faults.rate_limit = limit;
+    }
+    tracing::warn!(faults = %faults.describe(), "sandbox faults switched");
+    Ok(faults.describe())
+}
+
+/// `GET|POST /_sandbox/timers`: what the sandbox will do by itself, and when. `delay_ms=N` sets
+/// the wait for timers scheduled from now on; `run=true` makes every pending timer due now.
+/// Not a Stripe endpoint.
+fn control_timers(
+    ctx: &mut Ctx<'_>,
+    method: &Method,
+    params: &Map<String, Value>,
+) -> Result<Value, StripeErr> {
+    ctx.require_secret()?;
+    if *method == Method::POST {
+        check_known(params, &["delay_ms", "run"])?;
+        if let Some(text) = string_param(params, "delay_ms")? {
+            let ms = text.parse::<u64>().map_err(|_| {
+                invalid(
+                    format!("Invalid integer: {text}"),
+                    Some("delay_ms"),
+                    Some("parameter_invalid_integer"),
+                )
+            })?;
+            ctx.inner
+                .delay_ms
+                .store(ms, std::sync::atomic::Ordering::SeqCst);
+        }
+        if bool_param(params, "run")? {
+            ctx.store.hurry_timers(crate::store::now_ms());
+            ctx.scheduled = true;
+        }
+    } else {
+        check_known(params, &[])?;
+    }
+    let pending: Vec<Value> = ctx
+        .store
+        .timers()
+        .into_iter()
+        .map(|(id, t)| json!({"id": id, "due_ms": t.due_ms, "action": t.action}))
+        .collect();
+    Ok(json!({
+        "object": "sandbox.timers",
+        "delay_ms": ctx.inner.delay_ms(),
+        "pending": pending,
     }))
 }

@@ -40,13 +40,20 @@ pub struct ServeArgs {
     /// (created if missing); `:memory:` keeps them in memory only.
     #[arg(long, default_value = "stripe-sandbox.db")]
     pub state: String,
+    /// Milliseconds before what Stripe does some time after a request: a refund of
+    /// pm_card_refundFail failing, a dispute of pm_card_createDispute opening or being decided,
+    /// a processing payment succeeding. Default: $STRIPE_SANDBOX_DELAY_MS, else 1000.
+    #[arg(long)]
+    pub delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
     /// The event to cause: one of payment_intent.created, payment_intent.succeeded,
     /// payment_intent.payment_failed, payment_intent.canceled, payment_intent.requires_action,
-    /// charge.succeeded, charge.failed.
+    /// payment_intent.amount_capturable_updated, payment_intent.processing, charge.succeeded,
+    /// charge.failed, charge.captured, charge.refunded, refund.created, refund.failed,
+    /// charge.dispute.created.
     pub event: String,
     /// Act on this PaymentIntent instead of creating one.
     #[arg(long)]
@@ -136,6 +143,9 @@ async fn serve(
         webhook,
     })
     .await?;
+    if let Some(ms) = args.delay_ms {
+        sandbox.set_delay(std::time::Duration::from_millis(ms));
+    }
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
@@ -154,7 +164,7 @@ async fn serve(
 #[command(
     name = "stripe-sandbox",
     version,
-    about = "A Stripe API emulator: PaymentIntents, Charges, Events, lists and signed webhooks"
+    about = "A Stripe API emulator: PaymentIntents, Charges, Refunds, Disputes, Events, lists and signed webhooks"
 )]
 struct Cli {
     #[command(flatten)]

@@ -29,15 +29,20 @@ mod api;
 pub mod cli;
 pub mod currency;
 mod error;
+mod faults;
 mod lists;
+mod money;
 pub mod objects;
 pub mod params;
 mod store;
+mod threeds;
+mod timers;
 pub mod trigger;
 pub mod webhooks;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 
@@ -49,6 +54,24 @@ pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
 
 /// The prefix of the sandbox's own control endpoints, which Stripe does not have.
 pub const CONTROL_PREFIX: &str = "/_sandbox";
+
+/// The environment variable that sets how long the sandbox waits before what Stripe does some
+/// time after a request (a refund failing, a dispute opening, a payment finishing
+/// `processing`), in milliseconds.
+pub const DELAY_ENV: &str = "STRIPE_SANDBOX_DELAY_MS";
+
+/// That wait when [`DELAY_ENV`] is not set: short, so that a person trying the sandbox sees it
+/// happen, and long enough for a client to read the state before it changes.
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(1000);
+
+/// [`DELAY_ENV`] if set to a number of milliseconds, else [`DEFAULT_DELAY`].
+pub fn delay_from_env() -> Duration {
+    std::env::var(DELAY_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_DELAY)
+}
 
 pub struct Options {
     pub storage: Storage,
@@ -62,11 +85,21 @@ pub(crate) struct Inner {
     webhook_url: Option<String>,
     /// While set, events are created but never delivered (lost webhooks, for tests).
     drop_webhooks: AtomicBool,
+    /// The wait before delayed transitions, in milliseconds.
+    delay_ms: AtomicU64,
+    /// Wakes the timer task when a timer is added or hurried.
+    timer_wake: Arc<tokio::sync::Notify>,
+    /// Failures switched on for tests; kept in memory only.
+    faults: std::sync::Mutex<faults::Faults>,
 }
 
 impl Inner {
     fn dropping(&self) -> bool {
         self.drop_webhooks.load(Ordering::SeqCst)
+    }
+
+    fn delay_ms(&self) -> i64 {
+        i64::try_from(self.delay_ms.load(Ordering::SeqCst)).unwrap_or(i64::MAX)
     }
 }
 
@@ -86,6 +119,7 @@ impl Sandbox {
         })?;
         let pending = state.store.pending_deliveries();
         let webhook_url = options.webhook.as_ref().map(|w| w.url.clone());
+        let timer_wake = Arc::new(tokio::sync::Notify::new());
         let inner = Arc::new_cyclic(|weak| Inner {
             state: tokio::sync::Mutex::new(state),
             delivery: options
@@ -93,7 +127,12 @@ impl Sandbox {
                 .map(|target| webhooks::Delivery::start(target, weak.clone())),
             webhook_url,
             drop_webhooks: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(delay_from_env().as_millis() as u64),
+            timer_wake: timer_wake.clone(),
+            faults: std::sync::Mutex::new(faults::Faults::default()),
         });
+        // Timers a previous run left pending fire as soon as they are due (at once if overdue).
+        timers::start(Arc::downgrade(&inner), timer_wake);
         if let Some(delivery) = &inner.delivery {
             if !pending.is_empty() {
                 tracing::info!(pending = pending.len(), "resuming webhook deliveries");
@@ -120,6 +159,15 @@ impl Sandbox {
                 axum::routing::any(api::handle),
             )
             .with_state(self.clone())
+    }
+
+    /// Sets the wait before delayed transitions scheduled from now on (refunds of
+    /// `pm_card_refundFail` failing, disputes of `pm_card_createDispute` opening and closing,
+    /// `processing` payments succeeding), as `POST /_sandbox/timers delay_ms=…` does.
+    pub fn set_delay(&self, delay: Duration) {
+        self.inner
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Stops (or resumes) delivering webhook events, as `POST /_sandbox/webhooks` does.

@@ -19,7 +19,7 @@ pub fn random_alnum(n: usize) -> String {
         .collect()
 }
 
-/// What a test card does when charged.
+/// What a test payment method does when charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardResult {
     Succeeds,
@@ -29,14 +29,45 @@ pub enum CardResult {
         message: &'static str,
     },
     RequiresAuthentication,
+    /// A delayed method (ACH debit): `processing`, then `succeeded` a little later.
+    Processing,
+}
+
+/// What happens after a successful payment, as Stripe's test methods document it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    Nothing,
+    /// A dispute (reason `fraudulent`) opens shortly after the charge.
+    Dispute,
+    /// Refunds start `succeeded` and turn `failed` a little later.
+    RefundFails,
+    /// Refunds start `pending` and turn `succeeded` a little later.
+    RefundPending,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodType {
+    Card,
+    UsBankAccount,
+}
+
+impl MethodType {
+    pub fn name(self) -> &'static str {
+        match self {
+            MethodType::Card => "card",
+            MethodType::UsBankAccount => "us_bank_account",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestCard {
+    pub method: MethodType,
     pub brand: &'static str,
-    pub last4: &'static str,
+    pub last4: String,
     pub funding: &'static str,
     pub result: CardResult,
+    pub after: After,
 }
 
 const GENERIC_DECLINE: CardResult = CardResult::Declines {
@@ -54,14 +85,98 @@ const EXPIRED: CardResult = CardResult::Declines {
     decline_code: "expired_card",
     message: "Your card has expired.",
 };
+const INCORRECT_CVC: CardResult = CardResult::Declines {
+    code: "incorrect_cvc",
+    decline_code: "incorrect_cvc",
+    message: "Your card's security code is incorrect.",
+};
+const LOST: CardResult = CardResult::Declines {
+    code: "card_declined",
+    decline_code: "lost_card",
+    message: "Your card was declined.",
+};
+const STOLEN: CardResult = CardResult::Declines {
+    code: "card_declined",
+    decline_code: "stolen_card",
+    message: "Your card was declined.",
+};
+/// A card number that is not one of Stripe's test numbers, used with a test key.
+const LIVE_CARD: CardResult = CardResult::Declines {
+    code: "card_declined",
+    decline_code: "test_mode_live_card",
+    message: "Your card was declined. Your request was in test mode, but used a non test (live) \
+              card. For a list of valid test cards, visit: https://stripe.com/docs/testing.",
+};
 
-/// Stripe's documented test PaymentMethods and what they do.
+/// The prefix of the alias kept for a PaymentMethod made from one of Stripe's test numbers.
+pub const NUMBER_ALIAS: &str = "card:";
+/// The prefix of the alias kept for any other card number: only its brand and last four
+/// digits, so that the sandbox never stores a real card number.
+pub const LIVE_ALIAS: &str = "live:";
+
+/// The alias that records how a card number behaves.
+pub fn alias_for_number(number: &str) -> String {
+    if TEST_NUMBERS.iter().any(|(n, _)| *n == number) {
+        format!("{NUMBER_ALIAS}{number}")
+    } else {
+        let last4 = &number[number.len().saturating_sub(4)..];
+        format!("{LIVE_ALIAS}{}:{last4}", brand_of(number))
+    }
+}
+
+/// Stripe's documented test card numbers, by the test PaymentMethod that behaves the same.
+pub const TEST_NUMBERS: &[(&str, &str)] = &[
+    ("4242424242424242", "pm_card_visa"),
+    ("4000056655665556", "pm_card_visa_debit"),
+    ("5555555555554444", "pm_card_mastercard"),
+    ("2223003122003222", "pm_card_mastercard"),
+    ("378282246310005", "pm_card_amex"),
+    ("371449635398431", "pm_card_amex"),
+    ("6011111111111117", "pm_card_discover"),
+    ("4000000000000002", "pm_card_chargeDeclined"),
+    (
+        "4000000000009995",
+        "pm_card_chargeDeclinedInsufficientFunds",
+    ),
+    ("4000000000000069", "pm_card_chargeDeclinedExpiredCard"),
+    ("4000000000000127", "pm_card_chargeDeclinedIncorrectCvc"),
+    ("4000000000009987", "pm_card_chargeDeclinedLostCard"),
+    ("4000000000009979", "pm_card_chargeDeclinedStolenCard"),
+    ("4000002760003184", "pm_card_authenticationRequired"),
+    ("4000000000003220", "pm_card_threeDSecure2Required"),
+    ("4000000000005126", "pm_card_refundFail"),
+    ("4000000000007726", "pm_card_pendingRefund"),
+    ("4000000000000259", "pm_card_createDispute"),
+];
+
+/// Stripe's documented test PaymentMethods and what they do; also `card:NUMBER` for a
+/// PaymentMethod made from a card number.
 pub fn test_card(alias: &str) -> Option<TestCard> {
-    let card = |brand, last4, result| TestCard {
+    if let Some(number) = alias.strip_prefix(NUMBER_ALIAS) {
+        return Some(card_by_number(number));
+    }
+    if let Some(rest) = alias.strip_prefix(LIVE_ALIAS) {
+        let (brand, last4) = rest.split_once(':')?;
+        let brand = ["visa", "mastercard", "amex", "discover"]
+            .into_iter()
+            .find(|b| *b == brand)
+            .unwrap_or("unknown");
+        return Some(TestCard {
+            method: MethodType::Card,
+            brand,
+            last4: last4.to_string(),
+            funding: "credit",
+            result: LIVE_CARD,
+            after: After::Nothing,
+        });
+    }
+    let card = |brand, last4: &str, result| TestCard {
+        method: MethodType::Card,
         brand,
-        last4,
+        last4: last4.to_string(),
         funding: "credit",
         result,
+        after: After::Nothing,
     };
     Some(match alias {
         "pm_card_visa" => card("visa", "4242", CardResult::Succeeds),
@@ -71,6 +186,7 @@ pub fn test_card(alias: &str) -> Option<TestCard> {
         },
         "pm_card_mastercard" => card("mastercard", "4444", CardResult::Succeeds),
         "pm_card_amex" => card("amex", "8431", CardResult::Succeeds),
+        "pm_card_discover" => card("discover", "1117", CardResult::Succeeds),
         "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => {
             card("visa", "0002", GENERIC_DECLINE)
         }
@@ -79,15 +195,97 @@ pub fn test_card(alias: &str) -> Option<TestCard> {
         "pm_card_chargeDeclinedExpiredCard" | "pm_card_visa_chargeDeclinedExpiredCard" => {
             card("visa", "0069", EXPIRED)
         }
+        "pm_card_chargeDeclinedIncorrectCvc" => card("visa", "0127", INCORRECT_CVC),
+        "pm_card_chargeDeclinedLostCard" => card("visa", "9987", LOST),
+        "pm_card_chargeDeclinedStolenCard" => card("visa", "9979", STOLEN),
         "pm_card_authenticationRequired" | "pm_card_threeDSecureRequired" => {
             card("visa", "3184", CardResult::RequiresAuthentication)
         }
+        "pm_card_threeDSecure2Required" => card("visa", "3220", CardResult::RequiresAuthentication),
+        "pm_card_refundFail" => TestCard {
+            after: After::RefundFails,
+            ..card("visa", "5126", CardResult::Succeeds)
+        },
+        "pm_card_pendingRefund" => TestCard {
+            after: After::RefundPending,
+            ..card("visa", "7726", CardResult::Succeeds)
+        },
+        "pm_card_createDispute" => TestCard {
+            after: After::Dispute,
+            ..card("visa", "0259", CardResult::Succeeds)
+        },
+        "pm_usBankAccount_success" => TestCard {
+            method: MethodType::UsBankAccount,
+            brand: "",
+            last4: "6789".into(),
+            funding: "",
+            result: CardResult::Processing,
+            after: After::Nothing,
+        },
         _ => return None,
     })
 }
 
+/// A card number, already checked to be well formed: Stripe's test numbers behave as their
+/// PaymentMethods; any other number is a live card, declined in test mode.
+pub fn card_by_number(number: &str) -> TestCard {
+    let last4 = number[number.len().saturating_sub(4)..].to_string();
+    if let Some((_, alias)) = TEST_NUMBERS.iter().find(|(n, _)| *n == number) {
+        if let Some(card) = test_card(alias) {
+            return TestCard { last4, ..card };
+        }
+    }
+    TestCard {
+        brand: brand_of(number),
+        ..test_card(&format!("{LIVE_ALIAS}x:{last4}")).expect("a live alias always parses")
+    }
+}
+
+fn brand_of(number: &str) -> &'static str {
+    let prefix = |n: usize| {
+        number
+            .get(..n)
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    if number.starts_with('4') {
+        "visa"
+    } else if (51..=55).contains(&prefix(2)) || (2221..=2720).contains(&prefix(4)) {
+        "mastercard"
+    } else if matches!(prefix(2), 34 | 37) {
+        "amex"
+    } else if number.starts_with("6011") || number.starts_with("65") {
+        "discover"
+    } else {
+        "unknown"
+    }
+}
+
+/// Why a card number is refused, as Stripe answers: (`code`, message).
+pub fn check_card_number(number: &str) -> Result<(), (&'static str, &'static str)> {
+    let digits: Vec<u32> = number.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() != number.chars().count() || !(12..=19).contains(&digits.len()) {
+        return Err(("invalid_number", "Your card number is invalid."));
+    }
+    // Luhn: doubling every second digit from the right.
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| match (i % 2, d * 2) {
+            (1, twice) if twice > 9 => twice - 9,
+            (1, twice) => twice,
+            _ => *d,
+        })
+        .sum();
+    if !sum.is_multiple_of(10) {
+        return Err(("incorrect_number", "Your card number is incorrect."));
+    }
+    Ok(())
+}
+
 pub fn payment_method(id: &str, card: &TestCard, created: i64) -> Value {
-    json!({
+    let mut pm = json!({
         "allow_redisplay": "unspecified",
         "billing_details": {
             "address": {"city": null, "country": null, "line1": null, "line2": null,
@@ -119,7 +317,27 @@ pub fn payment_method(id: &str, card: &TestCard, created: i64) -> Value {
         "metadata": {},
         "object": "payment_method",
         "type": "card"
-    })
+    });
+    if card.method == MethodType::UsBankAccount {
+        let object = pm.as_object_mut().expect("an object");
+        object.remove("card");
+        object.insert("type".into(), json!("us_bank_account"));
+        object.insert(
+            "us_bank_account".into(),
+            json!({
+                "account_holder_type": "individual",
+                "account_type": "checking",
+                "bank_name": "STRIPE TEST BANK",
+                "financial_connections_account": null,
+                "fingerprint": random_alnum(16),
+                "last4": card.last4,
+                "networks": {"preferred": "ach", "supported": ["ach"]},
+                "routing_number": "110000000",
+                "status_details": {}
+            }),
+        );
+    }
+    pm
 }
 
 pub struct NewPaymentIntent<'a> {
@@ -189,7 +407,7 @@ pub fn payment_intent(p: NewPaymentIntent<'_>) -> Value {
 /// A Charge for one confirmation attempt of `pi` with `card`.
 pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64) -> Value {
     let id = new_id("ch");
-    let (status, paid, failure_code, failure_message, outcome) = match card.result {
+    let (status, paid, failure_code, failure_message, outcome) = match &card.result {
         CardResult::Declines {
             code,
             decline_code,
@@ -197,8 +415,8 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         } => (
             "failed",
             false,
-            Value::from(code),
-            Value::from(message),
+            Value::from(*code),
+            Value::from(*message),
             json!({"advice_code": "try_again_later", "network_advice_code": null,
                    "network_decline_code": null, "network_status": "declined_by_network",
                    "reason": decline_code, "risk_level": "normal", "risk_score": 20,
@@ -216,7 +434,7 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         ),
     };
     let amount = pi["amount"].as_i64().unwrap_or(0);
-    json!({
+    let mut charge = json!({
         "amount": amount,
         "amount_captured": if paid { amount } else { 0 },
         "amount_refunded": 0,
@@ -280,10 +498,8 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         },
         "receipt_email": null,
         "receipt_number": null,
-        "receipt_url": null,
+        "receipt_url": if paid { Value::from(format!("https://pay.stripe.com/receipts/payment/{}", random_alnum(40))) } else { Value::Null },
         "refunded": false,
-        "refunds": {"data": [], "has_more": false, "object": "list",
-                    "url": format!("/v1/charges/{id}/refunds")},
         "review": null,
         "shipping": null,
         "source": null,
@@ -293,6 +509,187 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         "status": status,
         "transfer_data": null,
         "transfer_group": null
+    });
+    if card.method == MethodType::UsBankAccount {
+        charge["payment_method_details"] = json!({
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "account_holder_type": "individual",
+                "account_type": "checking",
+                "bank_name": "STRIPE TEST BANK",
+                "fingerprint": random_alnum(16),
+                "last4": card.last4,
+                "mandate": null,
+                "payment_reference": null,
+                "routing_number": "110000000"
+            }
+        });
+    }
+    charge
+}
+
+/// A balance transaction, as embedded in a dispute's `balance_transactions`.
+pub fn balance_transaction(
+    amount: i64,
+    fee: i64,
+    currency: &Value,
+    source: &str,
+    description: String,
+    reporting_category: &str,
+    created: i64,
+) -> Value {
+    let fee_details = if fee == 0 {
+        json!([])
+    } else {
+        json!([{"amount": fee, "application": null, "currency": currency,
+                "description": "Dispute fee", "type": "stripe_fee"}])
+    };
+    json!({
+        "amount": amount,
+        "available_on": created,
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "exchange_rate": null,
+        "fee": fee,
+        "fee_details": fee_details,
+        "id": new_id("txn"),
+        "net": amount - fee,
+        "object": "balance_transaction",
+        "reporting_category": reporting_category,
+        "source": source,
+        "status": "available",
+        "type": "adjustment"
+    })
+}
+
+pub struct NewRefund<'a> {
+    pub charge: &'a Value,
+    pub amount: i64,
+    pub reason: Option<&'a str>,
+    pub metadata: Map<String, Value>,
+    pub status: &'a str,
+    pub created: i64,
+}
+
+pub fn refund(r: NewRefund<'_>) -> Value {
+    let card = r.charge["payment_method_details"]["type"] == "card";
+    json!({
+        "amount": r.amount,
+        "balance_transaction": new_id("txn"),
+        "charge": r.charge["id"],
+        "created": r.created,
+        "currency": r.charge["currency"],
+        "customer": null,
+        "customer_account": null,
+        "destination_details": if card {
+            json!({"card": {"reference": null, "reference_status": "pending",
+                            "reference_type": "acquirer_reference_number", "type": "refund"},
+                   "type": "card"})
+        } else {
+            json!({"type": r.charge["payment_method_details"]["type"],
+                   "us_bank_transfer": {"reference": null, "reference_status": "pending"}})
+        },
+        "id": new_id("re"),
+        "metadata": r.metadata,
+        "object": "refund",
+        "payment_intent": r.charge["payment_intent"],
+        "payment_method": r.charge["payment_method"],
+        "reason": r.reason,
+        "receipt_number": null,
+        "source_transfer_reversal": null,
+        "status": r.status,
+        "transfer_reversal": null
+    })
+}
+
+/// Every evidence field a dispute has, all empty.
+pub const EVIDENCE_FIELDS: &[&str] = &[
+    "access_activity_log",
+    "billing_address",
+    "cancellation_policy",
+    "cancellation_policy_disclosure",
+    "cancellation_rebuttal",
+    "customer_communication",
+    "customer_email_address",
+    "customer_name",
+    "customer_purchase_ip",
+    "customer_signature",
+    "duplicate_charge_documentation",
+    "duplicate_charge_explanation",
+    "duplicate_charge_id",
+    "product_description",
+    "receipt",
+    "refund_policy",
+    "refund_policy_disclosure",
+    "refund_refusal_explanation",
+    "service_date",
+    "service_documentation",
+    "shipping_address",
+    "shipping_carrier",
+    "shipping_date",
+    "shipping_documentation",
+    "shipping_tracking_number",
+    "uncategorized_file",
+    "uncategorized_text",
+];
+
+/// Stripe's fee for a dispute in the sandbox (USD 15.00 in the charge's currency units).
+pub const DISPUTE_FEE: i64 = 1500;
+
+/// A dispute of `charge` (reason `fraudulent`) opened at `created`, with its evidence due a week
+/// later and the withdrawal of the disputed amount plus the dispute fee.
+pub fn dispute(charge: &Value, created: i64) -> Value {
+    let id = new_id("dp");
+    let amount = charge["amount_captured"].as_i64().unwrap_or(0);
+    let mut evidence: Map<String, Value> = EVIDENCE_FIELDS
+        .iter()
+        .map(|f| (f.to_string(), Value::Null))
+        .collect();
+    evidence.insert("enhanced_evidence".into(), json!({}));
+    let withdrawal = balance_transaction(
+        -amount,
+        DISPUTE_FEE,
+        &charge["currency"],
+        &id,
+        format!(
+            "Chargeback withdrawal for {}",
+            charge["id"].as_str().unwrap_or_default()
+        ),
+        "dispute",
+        created,
+    );
+    json!({
+        "amount": amount,
+        "balance_transactions": [withdrawal],
+        "charge": charge["id"],
+        "created": created,
+        "currency": charge["currency"],
+        "enhanced_eligibility_types": [],
+        "evidence": evidence,
+        "evidence_details": {
+            "due_by": created + 7 * 24 * 60 * 60,
+            "enhanced_eligibility": {},
+            "has_evidence": false,
+            "past_due": false,
+            "submission_count": 0
+        },
+        "id": id,
+        "is_charge_refundable": false,
+        "livemode": false,
+        "metadata": {},
+        "object": "dispute",
+        "payment_intent": charge["payment_intent"],
+        "payment_method_details": {
+            "card": {
+                "brand": charge["payment_method_details"]["card"]["brand"],
+                "case_type": "chargeback",
+                "network_reason_code": "10.4"
+            },
+            "type": "card"
+        },
+        "reason": "fraudulent",
+        "status": "needs_response"
     })
 }
 

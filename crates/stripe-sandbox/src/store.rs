@@ -48,15 +48,17 @@ pub enum Kind {
     PaymentMethod,
     Event,
     Refund,
+    Dispute,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::PaymentIntent,
         Kind::Charge,
         Kind::PaymentMethod,
         Kind::Event,
         Kind::Refund,
+        Kind::Dispute,
     ];
 
     /// The `object` value of Stripe's objects of this kind.
@@ -67,6 +69,7 @@ impl Kind {
             Kind::PaymentMethod => "payment_method",
             Kind::Event => "event",
             Kind::Refund => "refund",
+            Kind::Dispute => "dispute",
         }
     }
 
@@ -101,6 +104,16 @@ enum Change {
     Idempotency(String, String),
     DeliveryAdded(String),
     DeliveryDone(String),
+    TimerAdded(String),
+    TimerDone(String),
+}
+
+/// Something the sandbox does later by itself (a refund failing, a dispute opening, a payment
+/// finishing processing): what to do, and when, in milliseconds since the epoch.
+#[derive(Debug, Clone)]
+pub struct Timer {
+    pub due_ms: i64,
+    pub action: Value,
 }
 
 #[derive(Default)]
@@ -111,6 +124,7 @@ pub struct Store {
     idempotency: HashMap<(String, String), SavedResponse>,
     /// Events still to be delivered, in the order they were created.
     deliveries: BTreeMap<i64, String>,
+    timers: HashMap<String, Timer>,
     journal: Vec<Change>,
 }
 
@@ -203,6 +217,50 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Schedules `action` at `due_ms`; returns the timer's id.
+    pub fn add_timer(&mut self, due_ms: i64, action: Value) -> String {
+        let id = format!("tmr_{}", crate::objects::random_alnum(16));
+        self.timers.insert(id.clone(), Timer { due_ms, action });
+        self.journal.push(Change::TimerAdded(id.clone()));
+        id
+    }
+
+    pub fn remove_timer(&mut self, id: &str) -> Option<Timer> {
+        let timer = self.timers.remove(id)?;
+        self.journal.push(Change::TimerDone(id.to_string()));
+        Some(timer)
+    }
+
+    /// Every pending timer, soonest first.
+    pub fn timers(&self) -> Vec<(String, Timer)> {
+        let mut all: Vec<(String, Timer)> = self
+            .timers
+            .iter()
+            .map(|(id, t)| (id.clone(), t.clone()))
+            .collect();
+        all.sort_by(|a, b| (a.1.due_ms, &a.0).cmp(&(b.1.due_ms, &b.0)));
+        all
+    }
+
+    /// Makes every pending timer due at `due_ms` at the latest.
+    pub fn hurry_timers(&mut self, due_ms: i64) {
+        for (id, timer) in self.timers.iter_mut() {
+            if timer.due_ms > due_ms {
+                timer.due_ms = due_ms;
+                self.journal.push(Change::TimerAdded(id.clone()));
+            }
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -236,6 +294,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     event_id TEXT PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS timers (
+    id     TEXT PRIMARY KEY,
+    due_ms INTEGER NOT NULL,
+    action TEXT NOT NULL
 );
 ";
 
@@ -318,6 +381,20 @@ impl Db {
                 store.deliveries.insert(seq, id);
             }
         }
+        let rows = sqlx::query("SELECT id, due_ms, action FROM timers")
+            .fetch_all(&mut conn)
+            .await?;
+        for row in rows {
+            let action: String = row.try_get("action")?;
+            store.timers.insert(
+                row.try_get("id")?,
+                Timer {
+                    due_ms: row.try_get("due_ms")?,
+                    action: serde_json::from_str(&action)
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                },
+            );
+        }
         Ok((Db { conn }, store))
     }
 
@@ -370,6 +447,25 @@ impl Db {
                 }
                 Change::DeliveryDone(id) => {
                     sqlx::query("DELETE FROM deliveries WHERE event_id = ?")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Change::TimerAdded(id) => {
+                    let Some(t) = store.timers.get(&id) else {
+                        continue;
+                    };
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO timers (id, due_ms, action) VALUES (?, ?, ?)",
+                    )
+                    .bind(&id)
+                    .bind(t.due_ms)
+                    .bind(t.action.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::TimerDone(id) => {
+                    sqlx::query("DELETE FROM timers WHERE id = ?")
                         .bind(&id)
                         .execute(&mut *tx)
                         .await?;

@@ -15,7 +15,18 @@ pub const EVENTS: &[&str] = &[
     "payment_intent.requires_action",
     "charge.succeeded",
     "charge.failed",
+    "charge.refunded",
+    "refund.created",
+    "refund.failed",
+    "charge.dispute.created",
+    "payment_intent.amount_capturable_updated",
+    "charge.captured",
+    "payment_intent.processing",
 ];
+
+/// How long to wait for an event that the sandbox produces some time after the request (a
+/// refund failing, a dispute opening).
+const LATER_EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Trigger {
@@ -142,6 +153,16 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
             pi["status"].as_str().unwrap_or_default().into(),
         ));
     };
+    let event = t.event.as_str();
+    // The test payment method whose behaviour produces the event.
+    let method = match event {
+        "payment_intent.payment_failed" | "charge.failed" => "pm_card_visa_chargeDeclined",
+        "payment_intent.requires_action" => "pm_card_authenticationRequired",
+        "refund.failed" => "pm_card_refundFail",
+        "charge.dispute.created" => "pm_card_createDispute",
+        "payment_intent.processing" => "pm_usBankAccount_success",
+        _ => "pm_card_visa",
+    };
     let pi = match &t.payment_intent {
         Some(id) => {
             api.expect(
@@ -157,6 +178,15 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
                 pair("amount", &t.amount.to_string()),
                 pair("currency", &t.currency),
             ];
+            match event {
+                "payment_intent.amount_capturable_updated" | "charge.captured" => {
+                    form.push(pair("capture_method", "manual"))
+                }
+                "payment_intent.processing" => {
+                    form.push(pair("payment_method_types[]", "us_bank_account"))
+                }
+                _ => {}
+            }
             for (k, v) in &t.metadata {
                 form.push((format!("metadata[{k}]"), v.clone()));
             }
@@ -168,48 +198,94 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
         }
     };
     let id = pi["id"].as_str().unwrap_or_default().to_string();
+    let status = pi["status"].as_str().unwrap_or_default().to_string();
     let confirm = format!("/v1/payment_intents/{id}/confirm");
-    let outcome = match t.event.as_str() {
-        "payment_intent.created" => None,
-        "payment_intent.succeeded" | "charge.succeeded" => Some(
-            api.expect(
-                200,
-                reqwest::Method::POST,
-                &confirm,
-                &[pair("payment_method", "pm_card_visa")],
+    let confirmable = matches!(
+        status.as_str(),
+        "requires_payment_method" | "requires_confirmation" | "requires_action"
+    );
+    let mut outcome = None;
+    let mut ours: Vec<String> = vec![id.clone()];
+    match event {
+        "payment_intent.created" => {}
+        "payment_intent.canceled" => {
+            outcome = Some(
+                api.expect(
+                    200,
+                    reqwest::Method::POST,
+                    &format!("/v1/payment_intents/{id}/cancel"),
+                    &[],
+                )
+                .await?,
             )
-            .await?,
-        ),
+        }
         "payment_intent.payment_failed" | "charge.failed" => {
             let error = api
                 .expect(
                     402,
                     reqwest::Method::POST,
                     &confirm,
-                    &[pair("payment_method", "pm_card_visa_chargeDeclined")],
+                    &[pair("payment_method", method)],
                 )
                 .await?;
-            Some(error["error"]["payment_intent"].clone())
+            outcome = Some(error["error"]["payment_intent"].clone());
         }
-        "payment_intent.requires_action" => Some(
-            api.expect(
-                200,
-                reqwest::Method::POST,
-                &confirm,
-                &[pair("payment_method", "pm_card_authenticationRequired")],
-            )
-            .await?,
-        ),
-        _ => Some(
-            api.expect(
-                200,
-                reqwest::Method::POST,
-                &format!("/v1/payment_intents/{id}/cancel"),
-                &[],
-            )
-            .await?,
-        ),
-    };
+        _ => {
+            // Pay first unless the given PaymentIntent already is where the event starts from.
+            let paid_enough = match event {
+                "charge.captured" => status == "requires_capture",
+                "charge.refunded" | "refund.created" | "refund.failed" => status == "succeeded",
+                _ => false,
+            };
+            let mut current = pi.clone();
+            if !paid_enough {
+                if !confirmable {
+                    bail!(
+                        "PaymentIntent {id} has status {status}: {event} cannot be triggered on it"
+                    );
+                }
+                current = api
+                    .expect(
+                        200,
+                        reqwest::Method::POST,
+                        &confirm,
+                        &[pair("payment_method", method)],
+                    )
+                    .await?;
+            }
+            match event {
+                "charge.captured" => {
+                    current = api
+                        .expect(
+                            200,
+                            reqwest::Method::POST,
+                            &format!("/v1/payment_intents/{id}/capture"),
+                            &[],
+                        )
+                        .await?;
+                }
+                "charge.refunded" | "refund.created" | "refund.failed" => {
+                    let refund = api
+                        .expect(
+                            200,
+                            reqwest::Method::POST,
+                            "/v1/refunds",
+                            &[pair("payment_intent", &id)],
+                        )
+                        .await?;
+                    let refund_id = refund["id"].as_str().unwrap_or_default().to_string();
+                    report.objects.push((
+                        "refund".into(),
+                        refund_id.clone(),
+                        refund["status"].as_str().unwrap_or_default().into(),
+                    ));
+                    ours.push(refund_id);
+                }
+                _ => {}
+            }
+            outcome = Some(current);
+        }
+    }
     if let Some(pi) = &outcome {
         note(&mut report, pi);
         if let Some(charge) = pi["latest_charge"].as_str() {
@@ -221,36 +297,55 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
                     &[],
                 )
                 .await?;
+            let charge_id = charge["id"].as_str().unwrap_or_default().to_string();
             report.objects.push((
                 "charge".into(),
-                charge["id"].as_str().unwrap_or_default().into(),
+                charge_id.clone(),
                 charge["status"].as_str().unwrap_or_default().into(),
             ));
+            ours.push(charge_id);
         }
     }
-    // The events this run caused are those whose request is one of ours.
-    let ours = api.request_ids.clone();
-    let listed = api
-        .expect(200, reqwest::Method::GET, "/v1/events?limit=100", &[])
-        .await?;
-    let mut events: Vec<(String, String)> = listed["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| {
-            e["request"]["id"]
-                .as_str()
-                .is_some_and(|r| ours.iter().any(|o| o == r))
-        })
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap_or_default().to_string(),
-                e["type"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    events.reverse();
-    if !events.iter().any(|(_, ty)| *ty == t.event) {
+    // The events this run caused: those of its requests, and those the sandbox produced later
+    // about its objects (a refund failing, a dispute opening).
+    let later = matches!(event, "refund.failed" | "charge.dispute.created");
+    let deadline = std::time::Instant::now() + LATER_EVENT_TIMEOUT;
+    let events = loop {
+        let requests = api.request_ids.clone();
+        let listed = api
+            .expect(200, reqwest::Method::GET, "/v1/events?limit=100", &[])
+            .await?;
+        let about_ours = |e: &Value| {
+            let object = &e["data"]["object"];
+            ["id", "charge", "payment_intent"].iter().any(|field| {
+                object[*field]
+                    .as_str()
+                    .is_some_and(|v| ours.iter().any(|o| o == v))
+            })
+        };
+        let mut events: Vec<(String, String)> = listed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| match e["request"]["id"].as_str() {
+                Some(r) => requests.iter().any(|o| o == r),
+                None => about_ours(e),
+            })
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap_or_default().to_string(),
+                    e["type"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        events.reverse();
+        let seen = events.iter().any(|(_, ty)| ty == event);
+        if seen || !later || std::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if !events.iter().any(|(_, ty)| ty == event) {
         return Err(anyhow!(
             "the sandbox did not produce {} (events seen: {:?})",
             t.event,

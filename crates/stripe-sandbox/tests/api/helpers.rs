@@ -21,12 +21,18 @@ pub async fn serve(sandbox: Sandbox) -> String {
 
 /// A sandbox in this process, in memory.
 pub async fn api(webhook: Option<WebhookTarget>) -> Api {
+    api_with_delay(webhook, Duration::from_millis(50)).await
+}
+
+/// A sandbox in this process, in memory, whose delayed transitions wait `delay`.
+pub async fn api_with_delay(webhook: Option<WebhookTarget>, delay: Duration) -> Api {
     let sandbox = Sandbox::open(Options {
         storage: Storage::Memory,
         webhook,
     })
     .await
     .unwrap();
+    sandbox.set_delay(delay);
     Api::new(serve(sandbox).await)
 }
 
@@ -80,6 +86,53 @@ impl Api {
         assert_eq!(status, 200, "{pi}");
         pi
     }
+
+    /// A PaymentIntent of `amount` USD paid with `payment_method`, asserting the answer.
+    pub async fn paid(&self, amount: i64, payment_method: &str, extra: &str) -> Value {
+        let pi = self
+            .create(&format!(
+                "amount={amount}&currency=usd&payment_method={payment_method}&confirm=true{extra}"
+            ))
+            .await;
+        assert!(
+            matches!(
+                pi["status"].as_str(),
+                Some("succeeded" | "requires_capture" | "processing")
+            ),
+            "{pi}"
+        );
+        pi
+    }
+
+    /// The types of the events about the object `id` (as `data.object.id`), oldest first.
+    pub async fn event_types(&self, id: &str) -> Vec<String> {
+        let (status, events) = self.get("/v1/events?limit=100").await;
+        assert_eq!(status, 200, "{events}");
+        let mut types: Vec<String> = events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["data"]["object"]["id"] == id)
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect();
+        types.reverse();
+        types
+    }
+
+    /// Waits until an event of `event_type` about the object `id` exists; returns its object.
+    pub async fn wait_event(&self, event_type: &str, id: &str) -> Value {
+        eventually(&format!("{event_type} of {id}"), || async {
+            let (_, events) = self
+                .get(&format!("/v1/events?type={event_type}&limit=100"))
+                .await;
+            events["data"]
+                .as_array()?
+                .iter()
+                .find(|e| e["data"]["object"]["id"] == id)
+                .map(|e| e["data"]["object"].clone())
+        })
+        .await
+    }
 }
 
 pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -131,10 +184,25 @@ pub struct Process {
 
 impl Process {
     pub fn start(state: &Path, webhook: Option<(&str, &str)>) -> Process {
+        Process::start_with(state, webhook, &["--delay-ms", "50"])
+    }
+
+    pub fn start_with(state: &Path, webhook: Option<(&str, &str)>, extra: &[&str]) -> Process {
+        Process::start_env(state, webhook, extra, &[])
+    }
+
+    pub fn start_env(
+        state: &Path,
+        webhook: Option<(&str, &str)>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Process {
         let port = free_port();
         let mut c = Command::new(BIN);
         c.args(["--port", &port.to_string(), "--state"])
             .arg(state)
+            .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

@@ -2,8 +2,11 @@
 //! `peers` need Stripe's official SDKs (installed by `scripts/test.sh`) and are `#[ignore]`d
 //! so that a plain `cargo test` says it did not run them.
 
+mod cards;
+mod faults;
 mod helpers;
 mod lists;
+mod money;
 mod openapi;
 mod peers;
 mod persistence;

@@ -190,6 +190,112 @@ await check('errors: resource_missing and authentication', async () => {
   equal(limit.param, 'limit', 'param');
 });
 
+async function eventually(what, fn, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting for ' + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function paid(paymentMethod, extra = {}) {
+  return stripe.paymentIntents.create({amount: 2500, currency: 'usd', payment_method: paymentMethod,
+                                       confirm: true, ...extra});
+}
+
+await check('refunds: partial and full, retrieve, list by payment_intent across pages', async () => {
+  const pi = await paid('pm_card_visa');
+  const partial = await stripe.refunds.create({payment_intent: pi.id, amount: 1000,
+                                               reason: 'requested_by_customer', metadata: {k: 'v'}});
+  for (const field of ['id', 'object', 'amount', 'currency', 'status', 'payment_intent', 'charge',
+                       'reason', 'metadata', 'created']) {
+    assert(field in partial, field);
+  }
+  equal([partial.object, partial.amount, partial.status, partial.payment_intent, partial.charge],
+        ['refund', 1000, 'succeeded', pi.id, pi.latest_charge], 'partial');
+  const small = [];
+  for (let i = 0; i < 4; i++) {
+    small.push((await stripe.refunds.create({payment_intent: pi.id, amount: 100})).id);
+  }
+  const rest = await stripe.refunds.create({payment_intent: pi.id});
+  equal(rest.amount, 1100, 'the rest');
+  const seen = await stripe.refunds.list({payment_intent: pi.id, limit: 2}).autoPagingToArray({limit: 100});
+  equal(seen.map((r) => r.id), [rest.id, ...small.reverse(), partial.id], 'every refund, newest first');
+  equal((await stripe.refunds.retrieve(partial.id)).metadata, {k: 'v'}, 'retrieve');
+  const charge = await stripe.charges.retrieve(pi.latest_charge);
+  equal([charge.amount_refunded, charge.refunded], [2500, true], 'charge refunded');
+  const again = await rejects(stripe.refunds.create({payment_intent: pi.id}), 'StripeInvalidRequestError',
+                              'again');
+  equal(again.code, 'charge_already_refunded', 'code');
+});
+
+await check('refunds: pm_card_refundFail fails later', async () => {
+  const pi = await paid('pm_card_refundFail');
+  const refund = await stripe.refunds.create({payment_intent: pi.id});
+  equal(refund.status, 'succeeded', 'succeeded at first');
+  const failed = await eventually('refund.failed', async () => {
+    const r = await stripe.refunds.retrieve(refund.id);
+    return r.status === 'failed' ? r : null;
+  });
+  equal(failed.failure_reason, 'expired_or_canceled_card', 'failure_reason');
+});
+
+await check('disputes: pm_card_createDispute, list, retrieve, update with winning_evidence wins', async () => {
+  const pi = await paid('pm_card_createDispute');
+  const dispute = await eventually('the dispute', async () =>
+    (await stripe.disputes.list({payment_intent: pi.id})).data[0]);
+  equal([dispute.object, dispute.status, dispute.reason, dispute.amount, dispute.charge],
+        ['dispute', 'needs_response', 'fraudulent', 2500, pi.latest_charge], 'opened');
+  assert(dispute.evidence_details.due_by > dispute.created, 'due_by');
+  equal((await stripe.disputes.retrieve(dispute.id)).id, dispute.id, 'retrieve');
+  const updated = await stripe.disputes.update(dispute.id,
+                                               {evidence: {uncategorized_text: 'winning_evidence'}});
+  equal(updated.status, 'under_review', 'submitted');
+  await eventually('won', async () => (await stripe.disputes.retrieve(dispute.id)).status === 'won');
+  const lost = await paid('pm_card_createDispute');
+  const other = await eventually('another dispute', async () =>
+    (await stripe.disputes.list({charge: lost.latest_charge})).data[0]);
+  equal((await stripe.disputes.close(other.id)).status, 'lost', 'closed by accepting it');
+});
+
+await check('manual capture: capture with amount_to_capture; cancel releases', async () => {
+  const pi = await paid('pm_card_visa', {capture_method: 'manual'});
+  equal([pi.status, pi.amount_capturable], ['requires_capture', 2500], 'held');
+  const captured = await stripe.paymentIntents.capture(pi.id, {amount_to_capture: 1500});
+  equal([captured.status, captured.amount_received], ['succeeded', 1500], 'captured');
+  const charge = await stripe.charges.retrieve(pi.latest_charge);
+  equal([charge.captured, charge.amount_captured], [true, 1500], 'charge');
+  const held = await paid('pm_card_visa', {capture_method: 'manual'});
+  equal((await stripe.paymentIntents.cancel(held.id)).status, 'canceled', 'released');
+  equal((await stripe.charges.retrieve(held.latest_charge)).refunded, true, 'released charge');
+});
+
+await check('processing: pm_usBankAccount_success, then succeeded', async () => {
+  const pi = await stripe.paymentIntents.create({amount: 2500, currency: 'usd',
+                                                 payment_method_types: ['us_bank_account'],
+                                                 payment_method: 'pm_usBankAccount_success',
+                                                 confirm: true});
+  equal(pi.status, 'processing', 'processing');
+  await eventually('succeeded', async () =>
+    (await stripe.paymentIntents.retrieve(pi.id)).status === 'succeeded');
+});
+
+await check('card PaymentMethods by number with a publishable key', async () => {
+  const js = new Stripe('pk_test_node', options);
+  const pm = await js.paymentMethods.create({type: 'card', card: {number: '4242424242424242', exp_month: 12,
+                                                                  exp_year: 2040, cvc: '123'}});
+  equal([pm.type, pm.card.last4, pm.card.brand], ['card', '4242', 'visa'], 'created');
+  const bad = await rejects(js.paymentMethods.create({type: 'card', card: {number: '4242424242424241',
+                                                                           exp_month: 12, exp_year: 2040}}),
+                            'StripeCardError', 'Luhn');
+  equal(bad.code, 'incorrect_number', 'code');
+  const pi = await stripe.paymentIntents.create({amount: 2500, currency: 'usd'});
+  const done = await js.paymentIntents.confirm(pi.id, {payment_method: pm.id, client_secret: pi.client_secret});
+  equal(done.status, 'succeeded', 'confirmed with it');
+});
+
 if (server) {
   await check('webhooks verified by stripe.webhooks.constructEvent, each event once', async () => {
     const listed = await stripe.events.list({limit: 100}).autoPagingToArray({limit: 10000});

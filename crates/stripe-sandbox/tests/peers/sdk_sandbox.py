@@ -302,6 +302,135 @@ def _():
         raise AssertionError("limit=0 accepted")
 
 
+def eventually(what, fn, timeout=20):
+    """Polls fn until it returns something truthy; fails after timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+REFUND_FIELDS = ("id", "object", "amount", "currency", "status", "payment_intent", "charge", "reason",
+                 "metadata", "created", "balance_transaction")
+
+
+@check("refunds: partial then the rest with stripe's Refund API, fields as documented")
+def _():
+    pi = create(payment_method="pm_card_visa", confirm=True)
+    assert pi.status == "succeeded"
+    partial = client.v1.refunds.create(
+        params={"payment_intent": pi.id, "amount": 1000, "reason": "requested_by_customer",
+                "metadata": {"ticket": "T-9"}}
+    )
+    for field in REFUND_FIELDS:
+        assert field in partial, field
+    assert partial.id.startswith("re_") and partial.object == "refund"
+    assert (partial.amount, partial.currency, partial.status) == (1000, "usd", "succeeded")
+    assert partial.payment_intent == pi.id and partial.charge == pi.latest_charge
+    assert partial.reason == "requested_by_customer" and partial.metadata["ticket"] == "T-9"
+    rest = client.v1.refunds.create(params={"payment_intent": pi.id})
+    assert rest.amount == 1500, rest.amount
+    charge = client.v1.charges.retrieve(pi.latest_charge, params={"expand": ["refunds"]})
+    assert charge.amount_refunded == 2500 and charge.refunded is True
+    assert [r.id for r in charge.refunds.data] == [rest.id, partial.id]
+    try:
+        client.v1.refunds.create(params={"payment_intent": pi.id})
+    except stripe.InvalidRequestError as e:
+        assert e.code == "charge_already_refunded", e.code
+    else:
+        raise AssertionError("a refunded charge was refunded again")
+    got = client.v1.refunds.retrieve(partial.id)
+    assert got.id == partial.id and got.amount == 1000
+    state["refunded"] = pi
+
+
+@check("refunds: Refund.list(payment_intent=…) auto-paginates across pages")
+def _():
+    pi = create(payment_method="pm_card_visa", confirm=True)
+    made = [client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 100}).id for _ in range(7)]
+    first = client.v1.refunds.list(params={"payment_intent": pi.id, "limit": 3})
+    assert first.has_more and len(first.data) == 3 and first.url == "/v1/refunds"
+    seen = [r.id for r in first.auto_paging_iter()]
+    assert seen == list(reversed(made)), seen
+    try:
+        client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 2000})
+    except stripe.InvalidRequestError as e:
+        assert e.code == "amount_too_large" and e.param == "amount", (e.code, e.param)
+    else:
+        raise AssertionError("more than what is left was refunded")
+
+
+@check("refunds: pm_card_refundFail succeeds at first, then refund.failed")
+def _():
+    pi = create(payment_method="pm_card_refundFail", confirm=True)
+    refund = client.v1.refunds.create(params={"payment_intent": pi.id})
+    assert refund.status == "succeeded"
+    failed = eventually("the refund to fail",
+                        lambda: (lambda r: r if r.status == "failed" else None)(client.v1.refunds.retrieve(refund.id)))
+    assert failed.failure_reason == "expired_or_canceled_card"
+    events = client.v1.events.list(params={"type": "refund.failed"})
+    assert any(e.data.object.id == refund.id for e in events.data)
+    state["refund_failed"] = refund.id
+
+
+@check("disputes: pm_card_createDispute opens one; list, retrieve, winning evidence wins it")
+def _():
+    pi = create(payment_method="pm_card_createDispute", confirm=True)
+    dispute = eventually(
+        "the dispute", lambda: next(iter(client.v1.disputes.list(params={"payment_intent": pi.id}).data), None)
+    )
+    for field in ("id", "object", "amount", "currency", "status", "reason", "charge", "payment_intent",
+                  "evidence", "evidence_details", "balance_transactions", "is_charge_refundable",
+                  "metadata", "created", "livemode"):
+        assert field in dispute, field
+    assert dispute.object == "dispute" and dispute.status == "needs_response"
+    assert dispute.reason == "fraudulent" and dispute.amount == 2500
+    assert dispute.charge == pi.latest_charge
+    assert dispute.evidence_details.due_by > dispute.created
+    assert dispute.evidence_details.has_evidence is False
+    assert client.v1.disputes.retrieve(dispute.id).id == dispute.id
+    assert client.v1.charges.retrieve(pi.latest_charge).disputed is True
+    updated = client.v1.disputes.update(
+        dispute.id, params={"evidence": {"uncategorized_text": "winning_evidence"}}
+    )
+    assert updated.status == "under_review", updated.status
+    won = eventually("the dispute to be won",
+                     lambda: (lambda d: d if d.status == "won" else None)(client.v1.disputes.retrieve(dispute.id)))
+    assert won.evidence.uncategorized_text == "winning_evidence"
+    types = {e.type for e in client.v1.events.list(params={"type": "charge.dispute.*", "limit": 100}).data
+             if e.data.object.id == dispute.id}
+    assert {"charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+            "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"} <= types, types
+
+
+@check("manual capture: requires_capture, then PaymentIntent.capture(amount_to_capture=…)")
+def _():
+    pi = create(payment_method="pm_card_visa", confirm=True, capture_method="manual")
+    assert pi.status == "requires_capture" and pi.amount_capturable == 2500
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert charge.captured is False and charge.amount_captured == 0 and charge.status == "succeeded"
+    try:
+        client.v1.payment_intents.capture(pi.id, params={"amount_to_capture": 2501})
+    except stripe.InvalidRequestError as e:
+        assert e.param == "amount_to_capture", e.param
+    else:
+        raise AssertionError("more than authorised was captured")
+    captured = client.v1.payment_intents.capture(pi.id, params={"amount_to_capture": 2000})
+    assert captured.status == "succeeded" and captured.amount_received == 2000
+    charge = client.v1.charges.retrieve(pi.latest_charge)
+    assert charge.captured is True and charge.amount_captured == 2000
+    try:
+        client.v1.payment_intents.capture(pi.id)
+    except stripe.InvalidRequestError as e:
+        assert e.code == "payment_intent_unexpected_state", e.code
+    else:
+        raise AssertionError("captured twice")
+
+
 if server is not None:
 
     @check("webhooks arrive verified by stripe.Webhook.construct_event, once each, pending_webhooks 0")
