@@ -202,8 +202,10 @@ async fn logs_carry_request_ids_and_never_a_secret() {
             assert!(create["latency_ms"].is_number());
             let stripe_line = lines
                 .iter()
-                .find(|l| l["message"] == "stripe call")
-                .expect("a Stripe call line");
+                .find(|l| {
+                    l["message"] == "stripe call" && l["operation"] == "create_payment_intent"
+                })
+                .expect("a Stripe call line for the create");
             assert_eq!(stripe_line["stripe_request_id"], "req_stub_create");
             assert_eq!(
                 stripe_line["span"]["request_id"],
