@@ -1,4 +1,4 @@
-//! Bulk refund jobs (docs/contract.md §11, "Refunding a whole event"): a job and one row per
+//! Bulk refund jobs (docs/contract.md §9, "Refunding a whole event"): a job and one row per
 //! payment it covers, so that a run interrupted in any way (Ctrl-C, `kill -9`, a deploy) is
 //! resumed by the next one.
 

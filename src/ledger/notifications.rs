@@ -1,4 +1,4 @@
-//! The fulfilment outbox (docs/contract.md §14): a notification is written in the transaction
+//! The fulfilment outbox (docs/contract.md §11): a notification is written in the transaction
 //! of the ledger change that causes it, at most once per (payment, type, refund or dispute)
 //! thanks to a unique key, and delivered later by the notifier: per payment in order, each by
 //! one instance at a time under a lease that another instance takes over when it lapses.

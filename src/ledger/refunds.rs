@@ -1,4 +1,4 @@
-//! Refunds, disputes and the Charge objects of payments of ours (docs/contract.md §11): each
+//! Refunds, disputes and the Charge objects of payments of ours (docs/contract.md §9): each
 //! its own row, moved by what Stripe says (an API answer or an event) under the same rules as
 //! payments: final statuses stay (but for the late failures Stripe documents), otherwise the
 //! newest information wins. A payment's `amount_refunded` is the sum of its pending and

@@ -1,4 +1,4 @@
-//! Refunding a whole event (docs/contract.md §11): every succeeded payment whose metadata has
+//! Refunding a whole event (docs/contract.md §9): every succeeded payment whose metadata has
 //! the given `KEY=VALUE` pairs is refunded what is left of it, by a job kept in the ledger.
 //!
 //! Exactly once, whatever happens: each payment's refund goes to Stripe under a key derived

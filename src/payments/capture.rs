@@ -1,4 +1,4 @@
-//! Capture an authorised payment (docs/contract.md §13): with `captureMethod: "manual"` the card
+//! Capture an authorised payment (docs/contract.md §10): with `captureMethod: "manual"` the card
 //! is only authorised, so that a buyer whose seats cannot be issued is never charged; the
 //! platform captures it when the tickets are issued.
 

@@ -1,4 +1,4 @@
-//! What happens when a seat hold expires (docs/contract.md §13): a payment that has not
+//! What happens when a seat hold expires (docs/contract.md §10): a payment that has not
 //! succeeded is read from Stripe and, if it still can be, canceled (`abandoned`), so the buyer
 //! can no longer pay for seats the platform has released. One that succeeded meanwhile (or is
 //! processing) goes on and is late; under `LATE_PAYMENT_POLICY=refund` it is refunded instead.

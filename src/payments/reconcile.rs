@@ -1,4 +1,4 @@
-//! Reconciliation (docs/contract.md §15): the ledger heals itself from Stripe's event log.
+//! Reconciliation (docs/contract.md §12): the ledger heals itself from Stripe's event log.
 //! Events are listed from a time on and applied exactly as if their webhooks had arrived
 //! (recorded once by id, with `source = reconcile`); PaymentIntents of ours that Stripe has and
 //! the ledger lacks (a create answered an error after Stripe made it) are adopted; payments

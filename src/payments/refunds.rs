@@ -1,5 +1,5 @@
-//! Refund a succeeded payment, fully or in part (docs/contract.md §11), and cancel one that has
-//! not succeeded (§12).
+//! Refund a succeeded payment, fully or in part (docs/contract.md §9), and cancel one that has
+//! not succeeded (§9, "Cancel").
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Delivers fulfilment notifications (docs/contract.md §14) to the platform's `FULFILMENT_URL`,
+//! Delivers fulfilment notifications (docs/contract.md §11) to the platform's `FULFILMENT_URL`,
 //! signed like Stripe signs its webhooks (`TMT-Signature: t=…,v1=…`, HMAC-SHA256 of
 //! `"{t}.{body}"` with `FULFILMENT_SECRET`), so that the platform verifies them with the code it
 //! already has for Stripe's.
