@@ -202,7 +202,10 @@ pub(super) async fn refund_at_stripe(
         Err(Refusal::ExceedsRemaining {
             remaining,
             currency,
-        }) => return Err(exceeds(remaining, &currency)),
+        }) => {
+            metrics::counter!("tmt_refunds_total", "outcome" => "exceeds_remaining").increment(1);
+            return Err(exceeds(remaining, &currency));
+        }
     };
     let form = request.to_form(reservation.amount, &reservation.id);
     let read_at = chrono::Utc::now().timestamp();
@@ -214,6 +217,14 @@ pub(super) async fn refund_at_stripe(
             if matches!(e, StripeError::Api { .. }) || e.never_reached_stripe() {
                 ledger.release_reservation(&reservation.id).await?;
             }
+            let outcome = if is_over_refund(&e) {
+                "exceeds_remaining"
+            } else if matches!(e, StripeError::Api { .. }) {
+                "refused"
+            } else {
+                "unanswered"
+            };
+            metrics::counter!("tmt_refunds_total", "outcome" => outcome).increment(1);
             if is_over_refund(&e) {
                 let remaining = ledger.refundable(id.as_str()).await?;
                 return Err(exceeds(remaining, &row.currency));

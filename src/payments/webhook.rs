@@ -41,6 +41,9 @@ impl Payments {
             "outcome" => outcome.as_str()
         )
         .increment(1);
+        if outcome == Outcome::Applied && event.event_type == EventType::DisputeCreated {
+            metrics::counter!("tmt_disputes_opened_total").increment(1);
+        }
         if let (Outcome::Applied, Some(status)) = (outcome, status) {
             metrics::counter!(
                 "tmt_payment_status_updates_total",
