@@ -507,3 +507,147 @@ impl Ledger {
         .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every write path against every status: the rule "final stays, otherwise the newest
+    //! information wins" holds whichever path the information comes by.
+
+    use super::*;
+    use crate::ledger::{EventSource, IncomingEvent, PoolSettings};
+    use crate::stripe::types::Event;
+    use serde_json::json;
+
+    const STATUSES: [&str; 7] = [
+        "requires_payment_method",
+        "requires_confirmation",
+        "requires_action",
+        "processing",
+        "requires_capture",
+        "succeeded",
+        "canceled",
+    ];
+
+    #[derive(Debug, Clone, Copy)]
+    enum Path {
+        /// A webhook event dated before the row's information.
+        OlderEvent,
+        /// A webhook event dated after it.
+        NewerEvent,
+        /// The same event found by the reconciliation.
+        ReconciledEvent,
+        /// A read from Stripe's API (get, confirm, a create's answer, a hold's expiry).
+        Read,
+    }
+
+    fn pi(status: &str) -> PaymentIntent {
+        PaymentIntent::from_value(&json!({
+            "id": "pi_matrix", "object": "payment_intent", "amount": 500, "currency": "usd",
+            "status": status, "created": 1_700_000_000, "metadata": {"platform": "TMT"},
+        }))
+        .unwrap()
+    }
+
+    fn incoming(n: usize, status: &str, created: i64, source: EventSource) -> IncomingEvent {
+        let body = json!({
+            "id": format!("evt_matrix_{n}"), "object": "event",
+            "type": "payment_intent.processing", "created": created,
+            "data": {"object": {
+                "id": "pi_matrix", "object": "payment_intent", "amount": 500,
+                "currency": "usd", "status": status, "created": 1_700_000_000,
+                "metadata": {"platform": "TMT"}}},
+        })
+        .to_string();
+        let event: Event = serde_json::from_str(&body).unwrap();
+        IncomingEvent::from_event(&event, body, source)
+    }
+
+    async fn ledger() -> Ledger {
+        let ledger = Ledger::connect(
+            "sqlite::memory:",
+            PoolSettings {
+                max_connections: 1,
+                ..PoolSettings::default()
+            },
+        )
+        .await
+        .unwrap();
+        ledger.migrate().await.unwrap();
+        ledger
+    }
+
+    fn expected(before: &str, incoming: &str, path: Path) -> String {
+        let final_before = matches!(before, "succeeded" | "canceled");
+        let final_incoming = matches!(incoming, "succeeded" | "canceled");
+        let takes = !final_before
+            && match path {
+                Path::OlderEvent => final_incoming || incoming == before,
+                Path::NewerEvent | Path::ReconciledEvent | Path::Read => true,
+            };
+        if takes { incoming } else { before }.to_string()
+    }
+
+    #[tokio::test]
+    async fn every_path_keeps_final_statuses_and_lets_the_newest_win() {
+        let t = 1_800_000_000;
+        let mut n = 0;
+        for before in STATUSES {
+            for after in STATUSES {
+                for path in [
+                    Path::OlderEvent,
+                    Path::NewerEvent,
+                    Path::ReconciledEvent,
+                    Path::Read,
+                ] {
+                    let ledger = ledger().await;
+                    // The row first learns `before` from a read at `t`.
+                    ledger.record_from_api(&pi(before), t).await.unwrap();
+                    n += 1;
+                    match path {
+                        Path::OlderEvent => {
+                            let e = incoming(n, after, t - 10, EventSource::Webhook);
+                            ledger.apply_event(&e).await.unwrap();
+                        }
+                        Path::NewerEvent => {
+                            let e = incoming(n, after, t + 10, EventSource::Webhook);
+                            ledger.apply_event(&e).await.unwrap();
+                        }
+                        Path::ReconciledEvent => {
+                            let e = incoming(n, after, t + 10, EventSource::Reconcile);
+                            ledger.apply_event(&e).await.unwrap();
+                        }
+                        Path::Read => ledger.record_from_api(&pi(after), t + 10).await.unwrap(),
+                    }
+                    let row = ledger.payment("pi_matrix").await.unwrap().unwrap();
+                    assert_eq!(
+                        row.status.as_str(),
+                        expected(before, after, path),
+                        "{before} then {after} by {path:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(n, STATUSES.len() * STATUSES.len() * 4);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_payment_is_created_by_events_and_reads_but_only_if_ours() {
+        let ledger = ledger().await;
+        let e = incoming(
+            1,
+            "requires_payment_method",
+            1_800_000_000,
+            EventSource::Webhook,
+        );
+        assert_eq!(ledger.apply_event(&e).await.unwrap(), Outcome::Applied);
+        assert!(ledger.payment("pi_matrix").await.unwrap().is_some());
+        let mut theirs = pi("succeeded");
+        theirs.id = "pi_theirs".into();
+        theirs.metadata.clear();
+        ledger
+            .record_from_api(&theirs, 1_800_000_000)
+            .await
+            .unwrap();
+        assert!(ledger.payment("pi_theirs").await.unwrap().is_none());
+    }
+}
