@@ -11,7 +11,7 @@ use crate::http::access::Access;
 use crate::http::{self, AppState};
 use crate::ledger::{EventWriter, Ledger};
 use crate::payments::{Payments, WebhookSettings};
-use crate::stripe::{ClientSettings, StripeClient};
+use crate::stripe::{Budget, BudgetSettings, ClientSettings, StripeClient};
 use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
 
 pub struct Application {
@@ -20,6 +20,7 @@ pub struct Application {
     ledger: Ledger,
     access: Arc<Access>,
     shutdown_timeout: std::time::Duration,
+    budget: Budget,
 }
 
 /// The address this machine reaches a listener on, for a listener bound to `bind`.
@@ -84,7 +85,12 @@ impl Application {
             max_retries: config.stripe_max_retries,
             timeout: config.stripe_timeout,
             initial_retry_delay: config.stripe_initial_retry_delay,
+            budget: BudgetSettings {
+                max_rps: (config.stripe_max_rps > 0).then_some(config.stripe_max_rps),
+                queue_timeout: config.stripe_queue_timeout,
+            },
         })?;
+        let budget = stripe.budget().clone();
         let payments = Payments {
             stripe,
             events: EventWriter::start(ledger.clone()),
@@ -145,7 +151,13 @@ impl Application {
             ledger,
             access,
             shutdown_timeout: config.shutdown_timeout,
+            budget,
         })
+    }
+
+    /// The instance's budget of Stripe calls, for operators' tooling and tests to watch.
+    pub fn stripe_budget(&self) -> Budget {
+        self.budget.clone()
     }
 
     pub fn port(&self) -> u16 {
