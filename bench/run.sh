@@ -7,6 +7,8 @@
 # stripe_get_payment_intent, stripe_confirm_payment, stripe_create_payment_intent and
 # stripe_webhook (distinct, validly signed events, counted in the ledger afterwards), plus
 # start-to-ready time, idle and peak RSS. Raw outputs and summary.md go to bench/results/<time>/.
+# The Stripe call budget is off (STRIPE_MAX_RPS=0): this measures the service, not Stripe's
+# rate limit, which bench/saleday.sh measures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +62,7 @@ start_service() {
   rm -f "$WORK"/ledger.db*
   PORT=$(free_port)
   read -r SERVICE_PID READY_MS < <(
-    STRIPE_SECRET_KEY=sk_test_bench STRIPE_WEBHOOK_SECRET=whsec_bench \
+    STRIPE_SECRET_KEY=sk_test_bench STRIPE_WEBHOOK_SECRET=whsec_bench STRIPE_MAX_RPS=0 \
     STRIPE_API_BASE="http://127.0.0.1:$NGINX_PORT" DATABASE_URL="sqlite://$WORK/ledger.db" \
     BIND=127.0.0.1 PORT=$PORT RUST_LOG=$LOG_LEVEL tools start "$PORT" "$BIN")
   IDLE_RSS=$(tools rss "$SERVICE_PID" VmRSS)

@@ -13,7 +13,7 @@ use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState};
 use crate::ledger::{EventWriter, Ledger, Outbox};
 use crate::payments::{Payments, WebhookSettings};
-use crate::stripe::{ClientSettings, StripeClient};
+use crate::stripe::{Budget, BudgetSettings, ClientSettings, StripeClient};
 use crate::workers;
 use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
 
@@ -29,6 +29,7 @@ pub struct Application {
     shutdown_timeout: std::time::Duration,
     connections: ConnectionLimits,
     workers: Workers,
+    budget: Budget,
 }
 
 /// What runs in the background beside the HTTP surface.
@@ -139,7 +140,12 @@ impl Application {
             max_retries: config.stripe_max_retries,
             timeout: config.stripe_timeout,
             initial_retry_delay: config.stripe_initial_retry_delay,
+            budget: BudgetSettings {
+                max_rps: (config.stripe_max_rps > 0).then_some(config.stripe_max_rps),
+                queue_timeout: config.stripe_queue_timeout,
+            },
         })?;
+        let budget = stripe.budget().clone();
         let payments = Payments {
             stripe,
             events: EventWriter::start(ledger.clone()),
@@ -219,7 +225,13 @@ impl Application {
                 max_connections: config.max_connections,
             },
             workers,
+            budget,
         })
+    }
+
+    /// The instance's budget of Stripe calls, for operators' tooling and tests to watch.
+    pub fn stripe_budget(&self) -> Budget {
+        self.budget.clone()
     }
 
     pub fn port(&self) -> u16 {

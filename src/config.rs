@@ -12,7 +12,7 @@ use crate::http::access::{Network, RateLimit};
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::stripe::client::DEFAULT_API_VERSION;
-use crate::stripe::ClientSettings;
+use crate::stripe::{BudgetSettings, ClientSettings};
 
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -65,9 +65,18 @@ pub struct ServeArgs {
     /// Budget for one Stripe call, retries included, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value = "30")]
     pub stripe_timeout_secs: String,
-    /// Retries after a failed Stripe call (connection errors, 409, 5xx).
+    /// Retries after a failed Stripe call (connection errors, 409, 5xx; 429s are retried for
+    /// as long as STRIPE_TIMEOUT_SECS allows).
     #[arg(long, env = "STRIPE_MAX_RETRIES", default_value = "2")]
     pub stripe_max_retries: String,
+    /// Stripe calls this instance starts per second at most (Stripe allows 100/s in live mode,
+    /// 25/s in test mode, per account: divide among instances). 0 turns the budget off.
+    #[arg(long, env = "STRIPE_MAX_RPS", default_value = "25")]
+    pub stripe_max_rps: String,
+    /// How long a Stripe call waits for its turn in that budget before the caller gets 503
+    /// `stripe_busy`, in seconds.
+    #[arg(long, env = "STRIPE_QUEUE_TIMEOUT_SECS", default_value = "10")]
+    pub stripe_queue_timeout_secs: String,
     /// Listen address.
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]
     pub bind: String,
@@ -158,6 +167,10 @@ pub struct StripeArgs {
     /// Without a key: the port of the service whose sandbox to use.
     #[arg(long, env = "PORT", default_value = "8080")]
     pub port: String,
+    /// Stripe calls per second this command makes at most (it shares the account's limit with
+    /// the running instances); 0: no limit.
+    #[arg(long, env = "STRIPE_MAX_RPS", default_value = "25")]
+    pub stripe_max_rps: String,
 }
 
 impl StripeArgs {
@@ -195,6 +208,11 @@ impl StripeArgs {
                 )
             }
         };
+        let max_rps: u32 = number(
+            "STRIPE_MAX_RPS",
+            &self.stripe_max_rps,
+            "a whole number of calls per second",
+        )?;
         Ok(ClientSettings {
             api_base,
             secret_key,
@@ -202,6 +220,11 @@ impl StripeArgs {
             max_retries: 2,
             timeout: Duration::from_secs(30),
             initial_retry_delay: Duration::from_millis(500),
+            // A command waits its turn as long as it needs: nobody is waiting on the other end.
+            budget: BudgetSettings {
+                max_rps: (max_rps > 0).then_some(max_rps),
+                queue_timeout: Duration::from_secs(300),
+            },
         })
     }
 }
@@ -220,6 +243,9 @@ pub struct Config {
     pub stripe_timeout: Duration,
     pub stripe_max_retries: u32,
     pub stripe_initial_retry_delay: Duration,
+    /// Stripe calls started per second at most; 0: no budget.
+    pub stripe_max_rps: u32,
+    pub stripe_queue_timeout: Duration,
     pub bind: IpAddr,
     pub port: u16,
     pub cors: CorsOrigins,
@@ -429,6 +455,25 @@ impl Config {
         if max_retries > 10 {
             return Err(bad("STRIPE_MAX_RETRIES", "must be between 0 and 10"));
         }
+        let max_rps: u32 = number(
+            "STRIPE_MAX_RPS",
+            &args.stripe_max_rps,
+            "a whole number of calls per second",
+        )?;
+        if max_rps > 10_000 {
+            return Err(bad("STRIPE_MAX_RPS", "must be between 0 and 10000"));
+        }
+        let queue_secs: u64 = number(
+            "STRIPE_QUEUE_TIMEOUT_SECS",
+            &args.stripe_queue_timeout_secs,
+            "a whole number of seconds",
+        )?;
+        if queue_secs > 300 {
+            return Err(bad(
+                "STRIPE_QUEUE_TIMEOUT_SECS",
+                "must be between 0 and 300",
+            ));
+        }
         let bind: IpAddr = number("BIND", &args.bind, "an IP address")?;
         let port: u16 = number("PORT", &args.port, "a port number (0-65535)")?;
         let cors = parse_cors(&args.cors_origins)?;
@@ -467,10 +512,11 @@ impl Config {
             &args.idempotency_stale_secs,
             "a whole number of seconds",
         )?;
-        if stale <= timeout_secs || stale > 86_400 {
+        // A create may wait its turn and then use its whole call budget before it finishes.
+        if stale <= timeout_secs + queue_secs || stale > 86_400 {
             return Err(bad(
                 "IDEMPOTENCY_STALE_SECS",
-                "must be longer than STRIPE_TIMEOUT_SECS and at most 86400",
+                "must be longer than STRIPE_TIMEOUT_SECS plus STRIPE_QUEUE_TIMEOUT_SECS and at most 86400",
             ));
         }
         let api_tokens = parse_api_tokens(args.api_tokens.as_deref().unwrap_or(""))?;
@@ -620,6 +666,8 @@ impl Config {
             stripe_timeout: Duration::from_secs(timeout_secs),
             stripe_max_retries: max_retries,
             stripe_initial_retry_delay: Duration::from_millis(500),
+            stripe_max_rps: max_rps,
+            stripe_queue_timeout: Duration::from_secs(queue_secs),
             bind,
             port,
             cors,
@@ -700,6 +748,8 @@ mod tests {
             stripe_api_version: DEFAULT_API_VERSION.into(),
             stripe_timeout_secs: "30".into(),
             stripe_max_retries: "2".into(),
+            stripe_max_rps: "25".into(),
+            stripe_queue_timeout_secs: "10".into(),
             bind: "0.0.0.0".into(),
             port: "8080".into(),
             cors_origins: "*".into(),
@@ -840,6 +890,22 @@ mod tests {
             (
                 "STRIPE_MAX_RETRIES",
                 Box::new(|a| a.stripe_max_retries = "-1".into()),
+            ),
+            (
+                "STRIPE_MAX_RPS",
+                Box::new(|a| a.stripe_max_rps = "fast".into()),
+            ),
+            (
+                "STRIPE_MAX_RPS",
+                Box::new(|a| a.stripe_max_rps = "100000".into()),
+            ),
+            (
+                "STRIPE_QUEUE_TIMEOUT_SECS",
+                Box::new(|a| a.stripe_queue_timeout_secs = "-1".into()),
+            ),
+            (
+                "IDEMPOTENCY_STALE_SECS",
+                Box::new(|a| a.stripe_queue_timeout_secs = "40".into()),
             ),
             ("BIND", Box::new(|a| a.bind = "localhost:1".into())),
             ("PORT", Box::new(|a| a.port = "70000".into())),

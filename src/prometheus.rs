@@ -9,6 +9,9 @@
 //! - `tmt_webhook_commit_batch_size` (events per group-committed transaction)
 //! - `tmt_payment_status_updates_total{status,source}` (source `webhook` or `api`)
 //! - `tmt_rate_limited_total`, `tmt_unauthorized_total`
+//! - the Stripe budget: `tmt_stripe_budget_rps` (gauge), `tmt_stripe_queue_length` (gauge),
+//!   `tmt_stripe_queue_wait_seconds`, `tmt_stripe_rate_limited_total` (429s received),
+//!   `tmt_stripe_busy_total` (503 `stripe_busy` given); `tmt_reads_from_ledger_total{operation}`
 
 use std::sync::OnceLock;
 
@@ -30,6 +33,11 @@ pub fn handle() -> &'static PrometheusHandle {
             )
             .expect("buckets are not empty")
             .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+            .expect("buckets are not empty")
+            .set_buckets_for_metric(
+                Matcher::Full("tmt_stripe_queue_wait_seconds".into()),
+                LATENCY_BUCKETS,
+            )
             .expect("buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -96,5 +104,30 @@ fn describe() {
     describe_counter!(
         "tmt_unauthorized_total",
         "Requests refused for a missing or wrong API token"
+    );
+    metrics::describe_gauge!(
+        "tmt_stripe_budget_rps",
+        "Stripe calls this instance may start per second now (STRIPE_MAX_RPS, lowered by 429s)"
+    );
+    metrics::describe_gauge!(
+        "tmt_stripe_queue_length",
+        "Stripe calls waiting for their turn in the budget"
+    );
+    describe_histogram!(
+        "tmt_stripe_queue_wait_seconds",
+        Unit::Seconds,
+        "Time a Stripe call waited for its turn in the budget"
+    );
+    describe_counter!(
+        "tmt_stripe_rate_limited_total",
+        "429 answers received from Stripe"
+    );
+    describe_counter!(
+        "tmt_stripe_busy_total",
+        "Stripe calls refused a turn in the budget (503 stripe_busy)"
+    );
+    describe_counter!(
+        "tmt_reads_from_ledger_total",
+        "Reads of settled payments answered from the ledger without calling Stripe"
     );
 }

@@ -281,6 +281,16 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                     "stripe_unreachable",
                     "No se pudo contactar con Stripe",
                 ),
+                // Stripe's rate limit, or this instance's share of it, is what ran out: a
+                // buyer told when to come back retries; a 500 would read as a broken payment.
+                StripeError::Busy { retry_after, .. } => (
+                    S::SERVICE_UNAVAILABLE,
+                    "stripe_busy",
+                    format!(
+                        "Demasiadas solicitudes; intente de nuevo en {} segundos",
+                        retry_after.as_secs()
+                    ),
+                ),
             },
             P::Ledger(LedgerError::NotWritable(_)) => fixed(
                 S::SERVICE_UNAVAILABLE,
@@ -312,6 +322,19 @@ impl ApiError {
 
     pub fn message(&self) -> String {
         describe(self).2
+    }
+
+    /// Seconds after which the request may be made again, for a `Retry-After` header.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Payments(PaymentsError::Stripe(stripe)) => match stripe.as_ref() {
+                StripeError::Busy { retry_after, .. } => Some(retry_after.as_secs()),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     fn stripe_details(&self) -> Option<StripeDetails> {
@@ -392,6 +415,7 @@ pub const ERROR_CODES: &[&str] = &[
     "payment_processing",
     "stripe_error",
     "stripe_unreachable",
+    "stripe_busy",
     "signature_missing",
     "signature_malformed",
     "signature_no_v1",
@@ -464,16 +488,15 @@ impl IntoResponse for ApiError {
         }
         let mut response = (status, axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after_secs() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         match self {
             ApiError::MethodNotAllowed(allow) => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             ApiError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            ApiError::RateLimited { retry_after_secs }
-            | ApiError::Overloaded { retry_after_secs } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             // The rest of the body may still be on its way: the connection cannot carry
             // another request.
@@ -578,6 +601,10 @@ mod tests {
                 request_id: None,
             }),
             ApiError::from(StripeError::Unreachable(Transport::Timeout)),
+            ApiError::from(StripeError::Busy {
+                retry_after: std::time::Duration::from_secs(3),
+                maybe_reached: false,
+            }),
             p(PaymentsError::Signature(SignatureError::MissingHeader)),
             p(PaymentsError::Signature(SignatureError::MalformedHeader)),
             p(PaymentsError::Signature(SignatureError::NoV1)),
@@ -603,6 +630,24 @@ mod tests {
                 "{code} is never produced"
             );
         }
+    }
+
+    #[test]
+    fn an_exhausted_stripe_budget_is_a_503_with_retry_after_never_a_500() {
+        let busy = ApiError::from(StripeError::Busy {
+            retry_after: std::time::Duration::from_secs(7),
+            maybe_reached: true,
+        });
+        assert_eq!(
+            (busy.status(), busy.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "stripe_busy")
+        );
+        assert_eq!(
+            busy.message(),
+            "Demasiadas solicitudes; intente de nuevo en 7 segundos"
+        );
+        let response = busy.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn answer<T: Serialize>(answer: Answer<T>) -> Response {
         (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
     )
 )]
 pub async fn create(
@@ -91,7 +91,7 @@ pub async fn create(
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
     )
 )]
 pub async fn confirm(
@@ -116,7 +116,7 @@ pub async fn confirm(
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
     )
 )]
 pub async fn get_payment_intent(
@@ -146,7 +146,7 @@ pub async fn get_payment_intent(
         (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
     )
 )]
 pub async fn refund(
@@ -172,7 +172,7 @@ pub async fn refund(
         (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
         (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
         (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
     )
 )]
 pub async fn cancel(

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::notifications::Outbox;
 use super::payments::apply_to_payment;
-use super::refunds::{apply_charge, apply_dispute, apply_refund, Source};
+use super::refunds::{apply_charge, apply_dispute, apply_refund, keep_listed_charges, Source};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
@@ -266,7 +266,13 @@ async fn record_and_apply(
     };
     let outcome = match &event.effect {
         Effect::None => Outcome::Unhandled,
-        Effect::Payment(pi) => apply_to_payment(tx, outbox, pi, event, now).await?,
+        Effect::Payment(pi) => {
+            let outcome = apply_to_payment(tx, outbox, pi, event, now).await?;
+            if let Some(embedded) = &pi.charges {
+                keep_listed_charges(tx, &pi.id, &embedded.data, event.created).await?;
+            }
+            outcome
+        }
         Effect::Refund(refund) => apply_refund(tx, outbox, refund, source).await?,
         Effect::Dispute(dispute) => apply_dispute(tx, outbox, dispute, source).await?,
         Effect::Charge(charge, raw) => apply_charge(tx, outbox, charge, raw, source).await?,

@@ -26,10 +26,18 @@ pub struct PaymentRow {
     /// Unix seconds, as Stripe reported it.
     pub created: i64,
     pub updated_at: String,
+    /// The payment method's id, as the last whole Stripe object written here had it.
+    #[serde(skip)]
+    pub payment_method: Option<String>,
+    /// Final, and every field written from a whole Stripe object at that status (a verified
+    /// event or a read): reads can be answered from the row alone.
+    #[serde(skip)]
+    pub settled: bool,
 }
 
 pub(super) const PAYMENT_COLUMNS: &str =
-    "SELECT id, status, amount, currency, description, metadata, created, updated_at FROM payments";
+    "SELECT id, status, amount, currency, description, metadata, created, updated_at, \
+     payment_method, settled FROM payments";
 
 pub(super) fn payment_row(r: &AnyRow) -> Result<PaymentRow, LedgerError> {
     let metadata: String = column(r, "metadata")?;
@@ -43,6 +51,8 @@ pub(super) fn payment_row(r: &AnyRow) -> Result<PaymentRow, LedgerError> {
             .map_err(|e| LedgerError::Corrupt(format!("metadata of a payment: {e}")))?,
         created: column(r, "created")?,
         updated_at: column(r, "updated_at")?,
+        payment_method: column(r, "payment_method")?,
+        settled: column::<i64>(r, "settled")? == 1,
     })
 }
 
@@ -69,6 +79,7 @@ static UPSERT_FROM_READ: LazyLock<String> = LazyLock::new(|| {
             hold_expires_at = COALESCE(payments.hold_expires_at, excluded.hold_expires_at),
             description = excluded.description, metadata = excluded.metadata,
             created = excluded.created, updated_at = excluded.updated_at,
+            payment_method = excluded.payment_method, settled = excluded.settled,
             status = CASE WHEN {keeps} THEN payments.status ELSE excluded.status END,
             status_at = CASE WHEN {keeps} THEN payments.status_at ELSE excluded.status_at END"
     )
@@ -79,7 +90,7 @@ static UPDATE_FROM_READ: LazyLock<String> = LazyLock::new(|| {
     let keeps = keeps_status("", "$9");
     format!(
         "UPDATE payments SET amount = $2, currency = $3, description = $4, metadata = $5,
-                created = $6, updated_at = $7,
+                created = $6, updated_at = $7, payment_method = $10, settled = $11,
                 status = CASE WHEN {keeps} THEN status ELSE $8 END,
                 status_at = CASE WHEN {keeps} THEN status_at ELSE $9 END
          WHERE id = $1"
@@ -94,6 +105,20 @@ static UPDATE_FROM_EVENT: LazyLock<String> = LazyLock::new(|| {
                 status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END
          WHERE id = $1 AND status NOT IN {}
            AND ($6 = 1 OR status_at <= $3 OR status = $2)",
+        PaymentIntentStatus::final_sql()
+    )
+});
+
+/// A final event brings the whole row up to date from its object, so that reads can be
+/// answered from the row: a non-final row moves to it, and a final row of the same status that
+/// is not settled yet (written before the ledger kept whole objects) settles.
+static UPDATE_FROM_FINAL_EVENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE payments SET status = $2, updated_at = $4, last_event_id = $5,
+                status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END,
+                amount = $6, currency = $7, description = $8, metadata = $9, created = $10,
+                payment_method = $11, settled = 1
+         WHERE id = $1 AND (status NOT IN {} OR (status = $2 AND settled = 0))",
         PaymentIntentStatus::final_sql()
     )
 });
@@ -132,6 +157,7 @@ fn settled_fingerprint(pi: &PaymentIntent, metadata: &str) -> u64 {
         &pi.description,
         metadata,
         pi.created,
+        pi.payment_method_id(),
     )
         .hash(&mut h);
     h.finish()
@@ -173,8 +199,9 @@ impl Ledger {
             return Ok(());
         }
         if let Some(row) = self.payment(&pi.id).await? {
-            let unchanged = row.status.is_final()
+            let unchanged = row.settled
                 && row.status == pi.status
+                && row.payment_method == pi.payment_method_id()
                 && row.amount == pi.amount
                 && row.currency == pi.currency
                 && row.description == pi.description
@@ -201,6 +228,8 @@ impl Ledger {
                     .bind(&now)
                     .bind(pi.status.as_str())
                     .bind(read_at)
+                    .bind(pi.payment_method_id())
+                    .bind(i64::from(pi.is_final()))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -213,6 +242,11 @@ impl Ledger {
         };
         let written = written.await;
         self.watch(written)
+    }
+
+    /// The row of a payment that reads can answer from the ledger alone: final and settled.
+    pub async fn settled_payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
+        Ok(self.payment(id).await?.filter(|row| row.settled))
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
@@ -256,8 +290,9 @@ where
 {
     sqlx::query(&format!(
         "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
-                               updated_at, status_at, last_event_id, hold_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {on_conflict}"
+                               updated_at, status_at, last_event_id, hold_expires_at,
+                               payment_method, settled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
     ))
     .bind(&pi.id)
     .bind(pi.amount)
@@ -270,6 +305,8 @@ where
     .bind(status_at)
     .bind(event_id)
     .bind(hold_expires_at(pi))
+    .bind(pi.payment_method_id())
+    .bind(i64::from(pi.is_final()))
     .execute(executor)
     .await
     .map(|done| done.rows_affected())
@@ -315,16 +352,33 @@ async fn write_event_status(
             return Ok(Outcome::Applied);
         }
     }
-    let updated = sqlx::query(&UPDATE_FROM_EVENT)
-        .bind(&pi.id)
-        .bind(pi.status.as_str())
-        .bind(event.created)
-        .bind(now)
-        .bind(&event.id)
-        .bind(i64::from(pi.is_final()))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let updated = if pi.is_final() {
+        sqlx::query(&UPDATE_FROM_FINAL_EVENT)
+            .bind(&pi.id)
+            .bind(pi.status.as_str())
+            .bind(event.created)
+            .bind(now)
+            .bind(&event.id)
+            .bind(pi.amount)
+            .bind(&pi.currency)
+            .bind(&pi.description)
+            .bind(metadata_text(pi))
+            .bind(pi.created)
+            .bind(pi.payment_method_id())
+            .execute(&mut **tx)
+            .await?
+    } else {
+        sqlx::query(&UPDATE_FROM_EVENT)
+            .bind(&pi.id)
+            .bind(pi.status.as_str())
+            .bind(event.created)
+            .bind(now)
+            .bind(&event.id)
+            .bind(0i64)
+            .execute(&mut **tx)
+            .await?
+    }
+    .rows_affected();
     if updated == 1 {
         return Ok(Outcome::Applied);
     }

@@ -329,6 +329,49 @@ pub(super) async fn apply_dispute(
     })
 }
 
+/// A Charge object kept under the newest-wins rule; `RETURNING status_at` tells whether it won.
+const CHARGE_UPSERT: &str =
+    "INSERT INTO charges (id, payment_intent_id, payload, created, updated_at, status_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (id) DO UPDATE SET
+        payload = CASE WHEN charges.status_at > excluded.status_at
+                       THEN charges.payload ELSE excluded.payload END,
+        updated_at = excluded.updated_at,
+        status_at = CASE WHEN charges.status_at > excluded.status_at
+                         THEN charges.status_at ELSE excluded.status_at END
+     RETURNING status_at";
+
+/// Inside a transaction: keeps Charge objects that Stripe gave as this payment's (listed by it,
+/// or embedded in it by older API versions and emulators), under it whatever their own
+/// `payment_intent` field says; nothing for a payment the ledger does not follow.
+pub(super) async fn keep_listed_charges(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    payment_intent_id: &str,
+    charges: &[Value],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    if charges.is_empty() || !follows(tx, payment_intent_id, &Map::new()).await? {
+        return Ok(());
+    }
+    let now = now_iso();
+    for raw in charges {
+        let Some(id) = raw.get("id").and_then(Value::as_str) else {
+            continue;
+        };
+        let created = raw.get("created").and_then(Value::as_i64).unwrap_or(at);
+        sqlx::query_scalar::<_, i64>(CHARGE_UPSERT)
+            .bind(id)
+            .bind(payment_intent_id)
+            .bind(raw.to_string())
+            .bind(created)
+            .bind(&now)
+            .bind(at)
+            .fetch_one(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Keeps the Charge object of a payment of ours as Stripe sent it (the newest information
 /// wins), and the refunds an older API version embeds in it.
 pub(super) async fn apply_charge(
@@ -344,25 +387,15 @@ pub(super) async fn apply_charge(
     if !follows(tx, payment_intent_id, &Map::new()).await? {
         return Ok(Outcome::Foreign);
     }
-    let kept: i64 = sqlx::query_scalar(
-        "INSERT INTO charges (id, payment_intent_id, payload, created, updated_at, status_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (id) DO UPDATE SET
-            payload = CASE WHEN charges.status_at > excluded.status_at
-                           THEN charges.payload ELSE excluded.payload END,
-            updated_at = excluded.updated_at,
-            status_at = CASE WHEN charges.status_at > excluded.status_at
-                             THEN charges.status_at ELSE excluded.status_at END
-         RETURNING status_at",
-    )
-    .bind(&charge.id)
-    .bind(payment_intent_id)
-    .bind(raw.to_string())
-    .bind(charge.created)
-    .bind(now_iso())
-    .bind(source.at)
-    .fetch_one(&mut **tx)
-    .await?;
+    let kept: i64 = sqlx::query_scalar(CHARGE_UPSERT)
+        .bind(&charge.id)
+        .bind(payment_intent_id)
+        .bind(raw.to_string())
+        .bind(charge.created)
+        .bind(now_iso())
+        .bind(source.at)
+        .fetch_one(&mut **tx)
+        .await?;
     for embedded in charge.refunds.iter().flat_map(|list| &list.data) {
         if let Some(mut refund) = Refund::from_value(embedded) {
             if refund.payment_intent.is_none() {
@@ -604,6 +637,24 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(dispute_row).collect()
+    }
+
+    /// Keeps the Charge objects Stripe listed (or embedded) for a payment, read at `read_at`
+    /// (Unix seconds), so that the next confirm of it needs no Stripe call.
+    pub async fn record_charges(
+        &self,
+        payment_intent_id: &str,
+        charges: &[Value],
+        read_at: i64,
+    ) -> Result<(), LedgerError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            keep_listed_charges(&mut tx, payment_intent_id, charges, read_at).await?;
+            tx.commit().await?;
+            Ok(())
+        };
+        let result = result.await;
+        self.watch(result)
     }
 
     /// The Charge objects seen for a payment, as Stripe sent them, newest first.

@@ -311,7 +311,9 @@ impl Payments {
                 next.error = Some(format!("the payment is {status}"));
             }
             Err(Error::Stripe(e)) => match e.as_ref() {
-                StripeError::Api { status: 429, .. } => return Attempt::RateLimited,
+                StripeError::Api { status: 429, .. } | StripeError::Busy { .. } => {
+                    return Attempt::RateLimited
+                }
                 StripeError::Api { code, message, .. } => {
                     // Stripe refused: nothing happened, and the next try is a new request.
                     next.attempts += 1;

@@ -9,7 +9,7 @@ use super::request::CreateRequest;
 use super::{count_api_write, Error, Payments};
 use crate::ledger::{IdempotencyKey, Ledger, Scope};
 use crate::money::Major;
-use crate::stripe::StripeClient;
+use crate::stripe::{StripeClient, StripeError};
 
 /// `data` of a successful create.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -36,6 +36,15 @@ impl Payments {
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Answer<CreatedData>, Error> {
         let request = CreateRequest::parse(data)?;
+        // On a sale day most creates beyond Stripe's budget are told to come back: before the
+        // Idempotency-Key is claimed, which would cost two ledger writes for nothing.
+        if let Some(busy) = self.stripe.budget().refuses_now() {
+            return Err(StripeError::Busy {
+                retry_after: busy.retry_after,
+                maybe_reached: false,
+            }
+            .into());
+        }
         // Whatever Stripe creates must be recorded: a ledger that cannot write refuses the
         // create before Stripe is called.
         self.ledger.ensure_writable().await?;

@@ -1,6 +1,6 @@
 //! One pooled HTTPS client for Stripe's API, with the retry rules of Stripe's official libraries.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::{header, Method, StatusCode};
@@ -8,6 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt;
+use tokio::time::Instant;
+
+use super::budget::{Budget, BudgetSettings};
 
 use super::form::Form;
 use super::types::{EventType, List, PaymentIntent, PaymentIntentId, Refund};
@@ -27,6 +30,8 @@ pub struct ClientSettings {
     pub timeout: Duration,
     /// First retry waits about this long; each later one twice as long, up to 5 s.
     pub initial_retry_delay: Duration,
+    /// The instance's budget of calls (`STRIPE_MAX_RPS`, `STRIPE_QUEUE_TIMEOUT_SECS`).
+    pub budget: BudgetSettings,
 }
 
 /// Why no answer came back from Stripe.
@@ -72,22 +77,40 @@ pub enum StripeError {
     },
     #[error("Stripe could not be reached: {0}")]
     Unreachable(Transport),
+    /// The instance's Stripe budget had no turn for the call in time, or Stripe kept answering
+    /// 429 until the call's time ran out. A 429 means Stripe did nothing with the request.
+    #[error("Stripe call budget exhausted; retry in {} s", retry_after.as_secs())]
+    Busy {
+        retry_after: Duration,
+        /// An earlier attempt of the same call got no answer, so it may have been carried out.
+        maybe_reached: bool,
+    },
 }
 
 impl StripeError {
     /// True when no request could have reached Stripe (no attempt ever connected), so nothing
     /// can have happened there.
     pub fn never_reached_stripe(&self) -> bool {
-        matches!(self, StripeError::Unreachable(Transport::Connect))
+        matches!(
+            self,
+            StripeError::Unreachable(Transport::Connect)
+                | StripeError::Busy {
+                    maybe_reached: false,
+                    ..
+                }
+        )
     }
 }
 
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+/// The longest `Retry-After` of a 429 that is honoured as such (Stripe's libraries cap it too).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct StripeClient {
     http: reqwest::Client,
     settings: ClientSettings,
+    budget: Budget,
 }
 
 impl StripeClient {
@@ -97,7 +120,17 @@ impl StripeClient {
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { http, settings })
+        let budget = Budget::new(settings.budget);
+        Ok(Self {
+            http,
+            settings,
+            budget,
+        })
+    }
+
+    /// The instance's budget of Stripe calls, shared by every clone of this client.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// `POST /v1/payment_intents`.
@@ -224,8 +257,14 @@ impl StripeClient {
         Ok(list.data)
     }
 
-    /// One logical call: the first attempt plus up to `max_retries` retries, all inside the
-    /// timeout budget, every attempt of a POST carrying the same idempotency key.
+    /// One logical call: the first attempt plus retries, every attempt of a POST carrying the
+    /// same idempotency key, and every attempt (retries included) taking its turn in the budget.
+    ///
+    /// Time: the first turn may take up to the queue timeout (`STRIPE_QUEUE_TIMEOUT_SECS`);
+    /// the call's own budget (`STRIPE_TIMEOUT_SECS`) starts with that turn and covers the
+    /// attempts, the waits between them and the turns of the retries. A 429 is retried for as
+    /// long as that budget allows, without using up `max_retries`: Stripe did nothing with the
+    /// request, and giving up would turn Stripe's back-pressure into a failed purchase.
     async fn call<T: DeserializeOwned + Readable>(
         &self,
         operation: &'static str,
@@ -235,10 +274,17 @@ impl StripeClient {
     ) -> Result<T, StripeError> {
         let url = format!("{}{}", self.settings.api_base.trim_end_matches('/'), path);
         let encoded = body.map(|(form, _)| form.encode());
+        self.admit(
+            operation,
+            Instant::now() + self.budget.queue_timeout(),
+            false,
+        )
+        .await?;
         let started = Instant::now();
         let deadline = started + self.settings.timeout;
         let mut retries = 0u32;
-        // Whether any attempt may have reached Stripe (anything but a refused connection).
+        // Whether any attempt may have reached Stripe (anything but a refused connection or a
+        // 429, which Stripe answers without doing anything).
         let mut maybe_reached = false;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -268,7 +314,13 @@ impl StripeClient {
                 .increment(1);
             metrics::histogram!("tmt_stripe_request_duration_seconds", "operation" => operation)
                 .record(attempt_started.elapsed().as_secs_f64());
-            maybe_reached |= !matches!(&outcome, Err(Failure::Transport(Transport::Connect)));
+            let rate_limited = matches!(&outcome, Err(Failure::Answer { status, .. })
+                if *status == StatusCode::TOO_MANY_REQUESTS);
+            if rate_limited {
+                self.budget.note_rate_limited();
+            }
+            maybe_reached |=
+                !rate_limited && !matches!(&outcome, Err(Failure::Transport(Transport::Connect)));
             let retry_wanted = match &outcome {
                 Ok(_) => false,
                 Err(Failure::Transport(_)) => true,
@@ -278,7 +330,11 @@ impl StripeClient {
                     ..
                 }) => match should_retry {
                     Some(flag) => *flag,
-                    None => *status == StatusCode::CONFLICT || status.is_server_error(),
+                    None => {
+                        *status == StatusCode::CONFLICT
+                            || *status == StatusCode::TOO_MANY_REQUESTS
+                            || status.is_server_error()
+                    }
                 },
             };
             let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -309,14 +365,31 @@ impl StripeClient {
                     "stripe unreachable"
                 ),
             }
-            if retry_wanted && retries < self.settings.max_retries {
+            if retry_wanted && (rate_limited || retries < self.settings.max_retries) {
                 retries += 1;
                 metrics::counter!("tmt_stripe_retries_total", "operation" => operation)
                     .increment(1);
-                let wait = self.retry_delay(retries);
+                let mut wait = self.retry_delay(retries);
+                if let Err(Failure::Answer {
+                    retry_after: Some(asked),
+                    ..
+                }) = &outcome
+                {
+                    wait = wait.max((*asked).min(MAX_RETRY_AFTER));
+                }
                 if Instant::now() + wait < deadline {
                     tokio::time::sleep(wait).await;
-                    continue;
+                    match self.admit(operation, deadline, maybe_reached).await {
+                        Ok(()) => continue,
+                        Err(busy) if rate_limited => return Err(busy),
+                        // No turn in time: the call ends with what the last attempt got.
+                        Err(_) => {}
+                    }
+                } else if rate_limited {
+                    return Err(StripeError::Busy {
+                        retry_after: Duration::from_secs(wait.as_secs_f64().ceil().max(1.0) as u64),
+                        maybe_reached,
+                    });
                 }
             }
             return match outcome {
@@ -339,6 +412,27 @@ impl StripeClient {
                 }) => Err(api_error(status, request_id, &body)),
             };
         }
+    }
+
+    /// Waits for a turn in the budget, until `deadline` at the latest.
+    async fn admit(
+        &self,
+        operation: &'static str,
+        deadline: Instant,
+        maybe_reached: bool,
+    ) -> Result<(), StripeError> {
+        self.budget.admit(deadline).await.map_err(|busy| {
+            tracing::warn!(
+                operation,
+                retry_after_s = busy.retry_after.as_secs(),
+                queue = self.budget.queue_length(),
+                "no turn in the Stripe call budget"
+            );
+            StripeError::Busy {
+                retry_after: busy.retry_after,
+                maybe_reached,
+            }
+        })
     }
 
     fn retry_delay(&self, retry: u32) -> Duration {
@@ -380,6 +474,8 @@ enum Failure {
         status: StatusCode,
         request_id: Option<String>,
         should_retry: Option<bool>,
+        /// A 429's `Retry-After`, when it carried whole seconds.
+        retry_after: Option<Duration>,
         body: bytes::Bytes,
     },
 }
@@ -402,6 +498,11 @@ async fn attempt(
             "false" => Some(false),
             _ => None,
         });
+    let retry_after = headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     let body = response.bytes().await.map_err(transport)?;
     if status.is_success() {
         Ok((status, request_id, body))
@@ -410,6 +511,7 @@ async fn attempt(
             status,
             request_id,
             should_retry,
+            retry_after,
             body,
         })
     }
@@ -457,6 +559,10 @@ mod tests {
             max_retries: 2,
             timeout: Duration::from_secs(30),
             initial_retry_delay: Duration::from_millis(initial_ms),
+            budget: BudgetSettings {
+                max_rps: None,
+                queue_timeout: Duration::from_secs(10),
+            },
         })
         .unwrap()
     }

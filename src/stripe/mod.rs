@@ -1,9 +1,11 @@
 //! The thin Stripe client: four calls, lenient reads, Stripe's retry rules.
 
+pub mod budget;
 pub mod client;
 pub mod form;
 pub mod signature;
 pub mod types;
 
+pub use budget::{Budget, BudgetSettings};
 pub use client::{ClientSettings, StripeClient, StripeError};
 pub use types::{PaymentIntent, PaymentIntentId};

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db_url: String,
     pub dir: tempfile::TempDir,
+    /// The instance's budget of Stripe calls, to watch its queue.
+    pub budget: tmt_payments::stripe::Budget,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -53,6 +55,10 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         stripe_timeout: Duration::from_secs(10),
         stripe_max_retries: 2,
         stripe_initial_retry_delay: Duration::from_millis(20),
+        // Far above what any test asks of Stripe, so that only tests/saleday.rs meets the
+        // budget.
+        stripe_max_rps: 1000,
+        stripe_queue_timeout: Duration::from_secs(10),
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
         cors: CorsOrigins::Any,
@@ -84,6 +90,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     change(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let budget = app.stripe_budget();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let _ = app
@@ -98,6 +105,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         http: reqwest::Client::new(),
         db_url,
         dir,
+        budget,
         shutdown: Some(tx),
         handle: Some(handle),
     }
