@@ -480,9 +480,10 @@ pub struct StripeDetails {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        // An overloaded refusal is the service protecting itself, not a failure; under a flood
-        // of them an error line each would bury the log (the access line records them).
-        if status.is_server_error() && !matches!(self, ApiError::Overloaded { .. }) {
+        // A refusal under load (bodies in flight, Stripe's budget) is the service protecting
+        // itself, not a failure; under a flood of them an error line each would bury the log
+        // (the access line records them).
+        if status.is_server_error() && self.retry_after_secs().is_none() {
             // The cause chain goes to the log only; the caller sees the generic message.
             tracing::error!(code = self.code(), error = %DisplayChain(&self), "request failed");
         }
