@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs the Python peers (localstripe, Stripe's SDK) into .venv and
-# Stripe's Node SDK into the sandbox crate's tests/node, runs every test of the workspace on
+# Runs the whole test suite: installs the Python peers (localstripe, Stripe's SDK) into .venv,
+# Stripe's Node SDK into the sandbox crate's tests/node and Playwright's core package into
+# tests/browser (Chromium itself comes from Debian's packages), runs every test of the workspace on
 # SQLite (the #[ignore]d ones that need those peers included), then the service's integration
 # tests again on PostgreSQL (a database of their own per test) when a server answers at
 # TMT_TEST_POSTGRES_URL. With CI=true, a missing peer fails instead of skipping.
@@ -18,9 +19,16 @@ if command -v npm >/dev/null; then
   if ! (cd "$node_peer" && node -e 'const p = require("./package.json"), m = require("./node_modules/stripe/package.json"); process.exit(m.version === p.dependencies.stripe ? 0 : 1)') 2>/dev/null; then
     (cd "$node_peer" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+  # Playwright's core package (it downloads no browser) for the pages' test in Chromium.
+  browser_tests=tests/browser
+  if ! (cd "$browser_tests" && node -e 'const p = require("./package.json"), m = require("./node_modules/playwright-core/package.json"); process.exit(m.version === p.dependencies["playwright-core"] ? 0 : 1)') 2>/dev/null; then
+    (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 else
-  echo "npm not found: the Node SDK tests will fail (install nodejs and npm)" >&2
+  echo "npm not found: the Node SDK and browser tests will fail (install nodejs and npm)" >&2
 fi
+command -v chromium >/dev/null ||
+  echo "chromium not found: the browser test will fail (apt-get install chromium chromium-driver)" >&2
 
 export TMT_TEST_POSTGRES_URL=${TMT_TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 

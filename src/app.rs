@@ -189,6 +189,15 @@ impl Application {
         crate::prometheus::handle();
         let bodies = BodyLimits::new(config.max_inflight_body_bytes, config.body_timeout);
         let mut router = http::router(state, bodies.clone());
+        // The pages: the dashboard always, the checkout demo with the sandbox only.
+        router = router.merge(
+            crate::web::routes(ledger.clone(), &config.api_tokens, sandbox.is_some())
+                .layer(axum::middleware::from_fn_with_state(
+                    bodies.clone(),
+                    http::bodies::limit_bodies,
+                ))
+                .layer(axum::middleware::from_fn(http::observe)),
+        );
         match sandbox {
             Some(sandbox) => {
                 // The emulator's bodies are bounded like the service's own.

@@ -14,4 +14,5 @@ pub mod payments;
 pub mod prometheus;
 pub mod stripe;
 pub mod telemetry;
+pub mod web;
 pub mod workers;

@@ -139,7 +139,7 @@ impl FromRequestParts<AppState> for WithinRateLimit {
 }
 
 /// Request id, access log line and request metrics for every request.
-async fn observe(request: Request, next: Next) -> Response {
+pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let path = request.uri().path();
     // Known routes only, so that scanners cannot grow the label set.
@@ -154,6 +154,7 @@ async fn observe(request: Request, next: Next) -> Response {
         ])
         .find(|r| **r == path)
         .copied()
+        .or_else(|| crate::web::route_label(path))
         .unwrap_or(if path.starts_with("/sandbox/") {
             "/sandbox"
         } else {

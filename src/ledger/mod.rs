@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+mod dashboard;
 mod events;
 mod idempotency;
 mod jobs;
@@ -27,6 +28,7 @@ mod payments;
 mod refunds;
 mod writer;
 
+pub use dashboard::{CurrencyTotal, DayCount, PaymentFilter};
 pub use events::{Effect, EventRow, EventSource, IncomingEvent, Outcome};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{ItemState, Job, JobItem};

@@ -1,0 +1,191 @@
+//! Read queries for the operators' dashboard: payments chosen by status and by metadata
+//! `KEY=VALUE`, their totals per currency and their count per day. They only read.
+
+use serde::Serialize;
+
+use super::payments::{payment_row, PAYMENT_COLUMNS};
+use super::{column, Backend, Ledger, LedgerError, PaymentRow};
+use crate::stripe::types::RefundStatus;
+
+/// Which payments a dashboard view covers. Empty means all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub status: Option<String>,
+    /// Every pair must be in the payment's metadata.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// One currency's payments under a filter; amounts in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub payments: i64,
+    pub succeeded: i64,
+    pub succeeded_amount: i64,
+    /// Pending and succeeded refunds of those payments, as `amount_refunded` counts them.
+    pub refunded_amount: i64,
+}
+
+/// The payments created on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    /// Days since the Unix epoch.
+    pub day: i64,
+    pub payments: i64,
+    pub succeeded: i64,
+}
+
+/// A `WHERE` clause and the text values it binds, numbered from `$1`.
+struct Condition {
+    sql: String,
+    binds: Vec<String>,
+}
+
+impl Ledger {
+    /// `filter` as SQL over the payments table, its columns prefixed with `table.` when given.
+    fn condition(&self, filter: &PaymentFilter, table: &str) -> Condition {
+        let col = |name: &str| {
+            if table.is_empty() {
+                name.to_string()
+            } else {
+                format!("{table}.{name}")
+            }
+        };
+        let mut sql = String::from("1 = 1");
+        let mut binds = Vec::new();
+        if let Some(status) = &filter.status {
+            binds.push(status.clone());
+            sql.push_str(&format!(" AND {} = ${}", col("status"), binds.len()));
+        }
+        for (key, value) in &filter.metadata {
+            let metadata = col("metadata");
+            match self.backend {
+                Backend::Sqlite => {
+                    // json_each compares keys as text: a JSON path cannot name every key
+                    // (SQLite reads no escaped quote inside a quoted path label).
+                    binds.push(key.clone());
+                    sql.push_str(&format!(
+                        " AND EXISTS (SELECT 1 FROM json_each({metadata}) AS m
+                                      WHERE m.key = ${} AND m.value = ${})",
+                        binds.len(),
+                        binds.len() + 1
+                    ));
+                }
+                Backend::Postgres => {
+                    binds.push(key.clone());
+                    sql.push_str(&format!(
+                        " AND ({metadata}::jsonb ->> ${}) = ${}",
+                        binds.len(),
+                        binds.len() + 1
+                    ));
+                }
+            }
+            binds.push(value.clone());
+        }
+        Condition { sql, binds }
+    }
+
+    /// The newest `limit` payments under `filter`, newest first, and how many there are in all.
+    pub async fn dashboard_payments(
+        &self,
+        filter: &PaymentFilter,
+        limit: i64,
+    ) -> Result<(Vec<PaymentRow>, i64), LedgerError> {
+        let c = self.condition(filter, "");
+        let sql = format!(
+            "{PAYMENT_COLUMNS} WHERE {} ORDER BY created DESC, id DESC LIMIT ${}",
+            c.sql,
+            c.binds.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for b in &c.binds {
+            query = query.bind(b.clone());
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let payments = rows
+            .iter()
+            .map(payment_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let sql = format!("SELECT COUNT(*) FROM payments WHERE {}", c.sql);
+        let mut count = sqlx::query_scalar::<_, i64>(&sql);
+        for b in &c.binds {
+            count = count.bind(b.clone());
+        }
+        Ok((payments, count.fetch_one(&self.pool).await?))
+    }
+
+    /// Per currency (alphabetical): how many payments `filter` covers, how many succeeded and
+    /// for how much, and what was refunded of them.
+    pub async fn dashboard_totals(
+        &self,
+        filter: &PaymentFilter,
+    ) -> Result<Vec<CurrencyTotal>, LedgerError> {
+        let c = self.condition(filter, "p");
+        let sql = format!(
+            "SELECT p.currency AS currency, COUNT(*) AS payments,
+                    CAST(SUM(CASE WHEN p.status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT)
+                        AS succeeded,
+                    CAST(SUM(CASE WHEN p.status = 'succeeded' THEN p.amount ELSE 0 END) AS BIGINT)
+                        AS succeeded_amount,
+                    CAST(COALESCE(SUM(r.refunded), 0) AS BIGINT) AS refunded_amount
+             FROM payments p
+             LEFT JOIN (SELECT payment_intent_id, SUM(amount) AS refunded FROM refunds
+                        WHERE status IN {} GROUP BY payment_intent_id) r
+                    ON r.payment_intent_id = p.id
+             WHERE {}
+             GROUP BY p.currency ORDER BY p.currency",
+            RefundStatus::counted_sql(),
+            c.sql
+        );
+        let mut query = sqlx::query(&sql);
+        for b in &c.binds {
+            query = query.bind(b.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CurrencyTotal {
+                    currency: column(r, "currency")?,
+                    payments: column(r, "payments")?,
+                    succeeded: column(r, "succeeded")?,
+                    succeeded_amount: column(r, "succeeded_amount")?,
+                    refunded_amount: column(r, "refunded_amount")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Payments under `filter` created from `since` (Unix seconds) on, counted per UTC day,
+    /// oldest day first; days without payments are left out.
+    pub async fn dashboard_days(
+        &self,
+        filter: &PaymentFilter,
+        since: i64,
+    ) -> Result<Vec<DayCount>, LedgerError> {
+        let c = self.condition(filter, "");
+        let sql = format!(
+            "SELECT created / 86400 AS day, COUNT(*) AS payments,
+                    CAST(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT)
+                        AS succeeded
+             FROM payments WHERE {} AND created >= ${}
+             GROUP BY created / 86400 ORDER BY day",
+            c.sql,
+            c.binds.len() + 1
+        );
+        let mut query = sqlx::query(&sql);
+        for b in &c.binds {
+            query = query.bind(b.clone());
+        }
+        let rows = query.bind(since).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DayCount {
+                    day: column(r, "day")?,
+                    payments: column(r, "payments")?,
+                    succeeded: column(r, "succeeded")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,700 @@
+//! The operators' dashboard: payments by status and metadata, totals per currency, payments per
+//! day, and each payment's timeline. It only reads the ledger. Every value from the ledger goes
+//! through maud's escaping (metadata and descriptions are whatever the caller sent).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup, DOCTYPE};
+use serde_json::Value;
+
+use super::auth::{clear_cookie, set_cookie};
+use super::{chart, format, Web};
+use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
+use crate::stripe::types::PaymentIntentStatus;
+
+/// How many payments the list shows unless asked for more, and the most it shows.
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+/// The days the chart covers, today included.
+const CHART_DAYS: i64 = 30;
+/// How often the pages ask for themselves again (milliseconds), for `dashboard.js`.
+const LIST_REFRESH_MS: u32 = 5000;
+const TIMELINE_REFRESH_MS: u32 = 2000;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The page around `content`. `live` makes `dashboard.js` refresh `#live` every so many
+/// milliseconds; `signed_in` offers to sign out.
+fn layout(web: &Web, title: &str, live: Option<u32>, signed_in: bool, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · TMT payments" }
+                link rel="stylesheet" href="/assets/pages.css";
+                script src="/assets/dashboard.js" defer {}
+            }
+            body.dashboard data-refresh-ms=[live] {
+                header.top {
+                    a.brand href="/dashboard" { "TMT payments" }
+                    nav {
+                        a href="/dashboard" { "Payments" }
+                        @if web.sandbox { a href="/demo" { "Checkout demo" } }
+                        @if signed_in && web.auth.required() {
+                            form.inline method="post" action="/dashboard/logout" {
+                                button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                @if web.sandbox {
+                    p.banner { "Sandbox mode: Stripe is emulated; no real card is charged." }
+                }
+                @if !web.auth.required() {
+                    p.banner.warn {
+                        "Open dashboard: API_TOKENS is not set, so anyone who can reach this \
+                         service can read it."
+                    }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+fn html_response(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn unavailable(web: &Web, e: LedgerError) -> Response {
+    tracing::error!(error = %e, "the dashboard could not read the ledger");
+    html_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        layout(
+            web,
+            "Unavailable",
+            None,
+            true,
+            html! {
+                h1 { "The ledger cannot be read right now" }
+                p { "Try again in a moment; the service's log says why." }
+            },
+        ),
+    )
+}
+
+/// Where a login goes back to: a dashboard page, never anywhere else.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if (n == "/dashboard"
+                || n.starts_with("/dashboard/")
+                || n.starts_with("/dashboard?"))
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n.to_string()
+        }
+        _ => "/dashboard".to_string(),
+    }
+}
+
+fn login_page(web: &Web, status: StatusCode, next: &str, failed: bool) -> Response {
+    html_response(
+        status,
+        layout(
+            web,
+            "Sign in",
+            None,
+            false,
+            html! {
+                section.login {
+                    h1 { "Operators' dashboard" }
+                    p { "Sign in with one of the service's API tokens (API_TOKENS)." }
+                    @if failed {
+                        p.error role="alert" { "That token is not accepted." }
+                    }
+                    form method="post" action="/dashboard/login" {
+                        input type="hidden" name="next" value=(next);
+                        label for="token" { "API token" }
+                        input #token type="password" name="token" required
+                            autocomplete="current-password" autofocus;
+                        button.primary type="submit" { "Sign in" }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+/// The path and query of the request, for coming back after a login.
+fn here(path: &str, query: &HashMap<String, String>) -> String {
+    if query.is_empty() {
+        return path.to_string();
+    }
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    let mut keys: Vec<_> = query.iter().collect();
+    keys.sort();
+    for (k, v) in keys {
+        q.append_pair(k, v);
+    }
+    format!("{path}?{}", q.finish())
+}
+
+/// The login form in place of the page (401) when the request carries no session or token.
+fn refused(web: &Web, headers: &HeaderMap, next: &str) -> Option<Response> {
+    if web.auth.allows(headers, now()) {
+        return None;
+    }
+    metrics::counter!("tmt_unauthorized_total").increment(1);
+    Some(login_page(
+        web,
+        StatusCode::UNAUTHORIZED,
+        &safe_next(Some(next)),
+        false,
+    ))
+}
+
+pub async fn login_form(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let next = safe_next(query.get("next").map(String::as_str));
+    if web.auth.allows(&headers, now()) {
+        return Redirect::to(&next).into_response();
+    }
+    login_page(&web, StatusCode::OK, &next, false)
+}
+
+/// `token` and `next`, form-encoded. The token is never logged, echoed or put in a URL.
+pub async fn login(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut token = None;
+    let mut next = None;
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "token" => token = Some(v.into_owned()),
+            "next" => next = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let next = safe_next(next.as_deref());
+    if !web.auth.required() {
+        return Redirect::to(&next).into_response();
+    }
+    let Some(session) = token.and_then(|t| web.auth.login(&t, now())) else {
+        metrics::counter!("tmt_unauthorized_total").increment(1);
+        return login_page(&web, StatusCode::UNAUTHORIZED, &next, true);
+    };
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    (
+        [(header::SET_COOKIE, set_cookie(&session, secure))],
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+pub async fn logout() -> Response {
+    (
+        [(header::SET_COOKIE, clear_cookie())],
+        Redirect::to("/dashboard/login"),
+    )
+        .into_response()
+}
+
+/// What the list's filter form says, checked.
+struct ListQuery {
+    filter: PaymentFilter,
+    status_text: String,
+    metadata_text: String,
+    limit: i64,
+    error: Option<String>,
+}
+
+fn list_query(query: &HashMap<String, String>) -> ListQuery {
+    let status_text = query
+        .get("status")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let metadata_text = query
+        .get("metadata")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(DEFAULT_LIMIT)
+        .clamp(1, MAX_LIMIT);
+    let mut error = None;
+    let mut filter = PaymentFilter::default();
+    if !status_text.is_empty() {
+        if PaymentIntentStatus::KNOWN.contains(&status_text.as_str()) {
+            filter.status = Some(status_text.clone());
+        } else {
+            error = Some(format!("Unknown status: {status_text}"));
+        }
+    }
+    if !metadata_text.is_empty() {
+        match metadata_text.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                filter
+                    .metadata
+                    .push((k.trim().to_string(), v.trim().to_string()));
+            }
+            _ => error = Some("The metadata filter is KEY=VALUE".to_string()),
+        }
+    }
+    ListQuery {
+        filter,
+        status_text,
+        metadata_text,
+        limit,
+        error,
+    }
+}
+
+fn status_badge(status: &str) -> Markup {
+    let tone = match status {
+        "succeeded" | "won" | "delivered" => "ok",
+        "canceled" | "failed" | "lost" | "requires_payment_method" => "bad",
+        "needs_response" | "warning_needs_response" => "warn",
+        _ => "wait",
+    };
+    html! { span class={ "badge " (tone) } data-status=(status) { (status) } }
+}
+
+/// Metadata as `key=value` chips, in the object's order.
+fn metadata_chips(metadata: &Value) -> Markup {
+    html! {
+        @if let Some(map) = metadata.as_object() {
+            ul.chips {
+                @for (k, v) in map {
+                    li { (k) "=" (v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())) }
+                }
+            }
+        }
+    }
+}
+
+pub async fn list(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refused(&web, &headers, &here("/dashboard", &query)) {
+        return r;
+    }
+    let q = list_query(&query);
+    let today = now().div_euclid(86400);
+    let (payments, count, totals, days) = if q.error.is_some() {
+        (Vec::new(), 0, Vec::new(), Vec::new())
+    } else {
+        let since = (today - CHART_DAYS + 1) * 86400;
+        let read = async {
+            let (payments, count) = web.ledger.dashboard_payments(&q.filter, q.limit).await?;
+            let totals = web.ledger.dashboard_totals(&q.filter).await?;
+            let days = web.ledger.dashboard_days(&q.filter, since).await?;
+            Ok::<_, LedgerError>((payments, count, totals, days))
+        };
+        match read.await {
+            Ok(r) => r,
+            Err(e) => return unavailable(&web, e),
+        }
+    };
+    let more = {
+        let mut more = query.clone();
+        more.insert("limit".into(), (q.limit * 2).min(MAX_LIMIT).to_string());
+        here("/dashboard", &more)
+    };
+    let content = html! {
+        h1 { "Payments" }
+        form.filters method="get" action="/dashboard" {
+            label {
+                "Status"
+                select name="status" {
+                    option value="" selected[q.status_text.is_empty()] { "any" }
+                    @for s in PaymentIntentStatus::KNOWN {
+                        option value=(s) selected[q.status_text == *s] { (s) }
+                    }
+                }
+            }
+            label {
+                "Metadata"
+                input type="text" name="metadata" value=(q.metadata_text)
+                    placeholder="KEY=VALUE" autocomplete="off" spellcheck="false";
+            }
+            div.actions {
+                button.primary type="submit" { "Filter" }
+                a href="/dashboard" { "Clear" }
+            }
+        }
+        @if let Some(error) = &q.error {
+            p.error role="alert" { (error) }
+        }
+        div #live {
+            section.totals {
+                h2 { "Totals per currency" }
+                @if totals.is_empty() {
+                    p.muted { "No payments." }
+                } @else {
+                    table.grid #totals {
+                        thead { tr {
+                            th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
+                            th.num { "Amount succeeded" } th.num { "Refunded" } th.num { "Net" }
+                        } }
+                        tbody {
+                            @for t in &totals {
+                                tr data-currency=(t.currency) {
+                                    td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
+                                    td.num data-label="Payments" { (t.payments) }
+                                    td.num data-label="Succeeded" { (t.succeeded) }
+                                    td.num data-label="Amount succeeded" {
+                                        (format::money(t.succeeded_amount, &t.currency))
+                                    }
+                                    td.num data-label="Refunded" {
+                                        (format::money(t.refunded_amount, &t.currency))
+                                    }
+                                    td.num data-label="Net" {
+                                        (format::money(t.succeeded_amount - t.refunded_amount, &t.currency))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Payments per day" }
+                (chart::payments_per_day(&days, today, CHART_DAYS))
+                p.legend {
+                    span.key.all {} " all payments " span.key.ok {} " succeeded"
+                }
+            }
+            section {
+                h2 { "Latest payments" }
+                p.muted #count { "Showing " (payments.len()) " of " (count) "." }
+                @if !payments.is_empty() {
+                    table.grid.payments #payments {
+                        thead { tr {
+                            th { "Created" } th { "Payment" } th { "Status" }
+                            th.num { "Amount" } th { "Metadata" }
+                        } }
+                        tbody {
+                            @for p in &payments { (payment_line(p)) }
+                        }
+                    }
+                }
+                @if (payments.len() as i64) < count && q.limit < MAX_LIMIT {
+                    p { a href=(more) { "Show more" } }
+                }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        layout(&web, "Payments", Some(LIST_REFRESH_MS), true, content),
+    )
+}
+
+fn payment_line(p: &PaymentRow) -> Markup {
+    html! {
+        tr data-id=(p.id) {
+            td data-label="Created" { (format::unix(p.created)) }
+            td data-label="Payment" {
+                div {
+                    a.mono href={ "/dashboard/payments/" (p.id) } { (p.id) }
+                    @if let Some(d) = &p.description { br; span.muted { (d) } }
+                }
+            }
+            td data-label="Status" { (status_badge(p.status.as_str())) }
+            td.num data-label="Amount" { (format::money(p.amount, &p.currency)) }
+            td data-label="Metadata" { (metadata_chips(&p.metadata)) }
+        }
+    }
+}
+
+/// One line of a payment's timeline.
+struct Entry {
+    at_ms: i64,
+    /// Whether `at_ms` is known to the millisecond (arrivals here) or only to the second
+    /// (Stripe's `created`).
+    precise: bool,
+    what: String,
+    status: Option<String>,
+    detail: String,
+    id: String,
+    kind: &'static str,
+}
+
+pub async fn payment(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = refused(&web, &headers, &format!("/dashboard/payments/{id}")) {
+        return r;
+    }
+    let ledger = &web.ledger;
+    let read = async {
+        let Some(p) = ledger.payment(&id).await? else {
+            return Ok(None);
+        };
+        Ok::<_, LedgerError>(Some((
+            p,
+            ledger.amount_refunded(&id).await?,
+            ledger.hold_of(&id).await?,
+            ledger.events_for(&id).await?,
+            ledger.refunds_for(&id).await?,
+            ledger.disputes_for(&id).await?,
+            ledger.notifications_for(&id).await?,
+        )))
+    };
+    let (p, refunded, hold, events, refunds, disputes, notifications) = match read.await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return html_response(
+                StatusCode::NOT_FOUND,
+                layout(
+                    &web,
+                    "Not found",
+                    None,
+                    true,
+                    html! {
+                        h1 { "No such payment" }
+                        p { "The ledger has no payment " code { (id) } "." }
+                        p { a href="/dashboard" { "All payments" } }
+                    },
+                ),
+            )
+        }
+        Err(e) => return unavailable(&web, e),
+    };
+    let mut timeline = vec![Entry {
+        at_ms: p.created * 1000,
+        precise: false,
+        what: "Payment created at Stripe".into(),
+        status: None,
+        detail: format::money(p.amount, &p.currency),
+        id: p.id.clone(),
+        kind: "payment",
+    }];
+    timeline.extend(events.iter().map(|e| Entry {
+        at_ms: format::iso_ms(&e.received_at),
+        precise: true,
+        what: format!("Event {}", e.event_type),
+        status: None,
+        detail: format!("{} (by {})", e.outcome, e.source),
+        id: e.id.clone(),
+        kind: "event",
+    }));
+    timeline.extend(refunds.iter().map(|r| {
+        Entry {
+            at_ms: r.created * 1000,
+            precise: false,
+            what: "Refund".into(),
+            status: Some(r.status.as_str().to_string()),
+            detail: [
+                Some(format::money(r.amount, &r.currency)),
+                r.reason.clone(),
+                r.failure_reason.as_ref().map(|f| format!("failure: {f}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            id: r.id.clone(),
+            kind: "refund",
+        }
+    }));
+    timeline.extend(disputes.iter().map(|d| {
+        Entry {
+            at_ms: d.created * 1000,
+            precise: false,
+            what: "Dispute".into(),
+            status: Some(d.status.as_str().to_string()),
+            detail: [
+                Some(format::money(d.amount, &d.currency)),
+                d.reason.clone(),
+                d.evidence_due_by
+                    .map(|t| format!("evidence due {}", format::unix(t))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            id: d.id.clone(),
+            kind: "dispute",
+        }
+    }));
+    // A notification is written by the change it announces, so it goes after whatever else
+    // happened in its second; Stripe's objects above were made before anything here heard of
+    // them, so they go first in theirs.
+    timeline.extend(notifications.iter().map(|n| Entry {
+        at_ms: n.created * 1000 + 999,
+        precise: false,
+        what: format!("Notification {}", n.kind),
+        status: Some(n.status.clone()),
+        detail: {
+            let attempts = match n.attempts {
+                1 => "1 attempt".to_string(),
+                n => format!("{n} attempts"),
+            };
+            match &n.last_error {
+                Some(e) => format!("{attempts} · last error: {e}"),
+                None => attempts,
+            }
+        },
+        id: n.id.clone(),
+        kind: "notification",
+    }));
+    // Stable: what has the same time keeps the order above (the payment, then what it caused).
+    timeline.sort_by_key(|e| e.at_ms);
+
+    let content = html! {
+        p.crumbs { a href="/dashboard" { "Payments" } " / " span.mono { (p.id) } }
+        div #live {
+            h1 { "Payment " span.mono { (p.id) } }
+            dl.facts #facts {
+                dt { "Status" } dd #status { (status_badge(p.status.as_str())) }
+                dt { "Amount" } dd #amount { (format::money(p.amount, &p.currency)) }
+                dt { "Refunded" } dd #refunded { (format::money(refunded, &p.currency)) }
+                dt { "Description" } dd { (p.description.as_deref().unwrap_or("—")) }
+                dt { "Created" } dd { (format::unix(p.created)) }
+                dt { "Last change here" } dd { (format::unix_ms(format::iso_ms(&p.updated_at))) }
+                @if let Some((ends, state, late)) = &hold {
+                    dt { "Seat hold" }
+                    dd {
+                        "until " (format::unix(*ends))
+                        @if let Some(s) = state { " · " (s) }
+                        @if *late { " · late" }
+                    }
+                }
+                dt { "Metadata" } dd { (metadata_chips(&p.metadata)) }
+            }
+            h2 { "Timeline" }
+            ol.timeline #timeline {
+                @for e in &timeline {
+                    li data-kind=(e.kind) {
+                        time {
+                            @if e.precise { (format::unix_ms(e.at_ms)) }
+                            @else { (format::unix(e.at_ms / 1000)) }
+                        }
+                        div {
+                            strong { (e.what) }
+                            @if let Some(s) = &e.status { " " (status_badge(s)) }
+                            br;
+                            span.muted { (e.detail) }
+                            " "
+                            span.mono.muted { (e.id) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_response(
+        StatusCode::OK,
+        layout(
+            &web,
+            &format!("Payment {}", p.id),
+            Some(TIMELINE_REFRESH_MS),
+            true,
+            content,
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_only_go_back_to_dashboard_pages() {
+        assert_eq!(
+            safe_next(Some("/dashboard?status=succeeded")),
+            "/dashboard?status=succeeded"
+        );
+        assert_eq!(
+            safe_next(Some("/dashboard/payments/pi_1")),
+            "/dashboard/payments/pi_1"
+        );
+        for elsewhere in [
+            "https://evil.example/",
+            "//evil.example/dashboard",
+            "/dashboard//evil",
+            "/dashboardx",
+            "/dashboard/\\evil",
+            "/dashboard\r\nSet-Cookie: x=1",
+            "/demo",
+        ] {
+            assert_eq!(safe_next(Some(elsewhere)), "/dashboard", "{elsewhere}");
+        }
+        assert_eq!(safe_next(None), "/dashboard");
+    }
+
+    #[test]
+    fn filters_are_checked() {
+        let q = |pairs: &[(&str, &str)]| {
+            list_query(
+                &pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        let ok = q(&[("status", "succeeded"), ("metadata", " event = rock 2026 ")]);
+        assert!(ok.error.is_none());
+        assert_eq!(ok.filter.status.as_deref(), Some("succeeded"));
+        assert_eq!(
+            ok.filter.metadata,
+            vec![("event".into(), "rock 2026".into())]
+        );
+        assert_eq!(ok.limit, DEFAULT_LIMIT);
+        assert!(q(&[("status", "paid")]).error.is_some());
+        assert!(q(&[("metadata", "novalue")]).error.is_some());
+        assert!(q(&[("metadata", "=x")]).error.is_some());
+        assert_eq!(q(&[("limit", "999999")]).limit, MAX_LIMIT);
+        assert_eq!(q(&[("limit", "0")]).limit, 1);
+    }
+
+    #[test]
+    fn ledger_values_are_escaped() {
+        let row = PaymentRow {
+            id: "pi_1".into(),
+            status: PaymentIntentStatus::Succeeded,
+            amount: 100,
+            currency: "usd".into(),
+            description: Some("<script>alert(1)</script>".into()),
+            metadata: serde_json::json!({"<b>k</b>": "\"><img src=x onerror=alert(1)>"}),
+            created: 0,
+            updated_at: String::new(),
+            payment_method: None,
+            settled: true,
+        };
+        let html = payment_line(&row).into_string();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+}

@@ -1,0 +1,142 @@
+//! Pages for people: the checkout demo (`GET /demo`, sandbox mode only), the reference example
+//! of a front end, and the operators' dashboard (`GET /dashboard`), which reads the ledger.
+//! Their static files are compiled into the binary and served under `/assets/`.
+
+pub mod auth;
+mod chart;
+mod dashboard;
+mod format;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use secrecy::SecretString;
+
+use crate::http::error::ApiError;
+use crate::ledger::Ledger;
+use auth::DashboardAuth;
+
+pub struct Web {
+    ledger: Ledger,
+    auth: DashboardAuth,
+    /// Whether the embedded sandbox runs: the checkout demo exists only then.
+    sandbox: bool,
+}
+
+/// A login form is a token and a path; nothing more needs room.
+const FORM_LIMIT: usize = 4096;
+
+/// Scripts, styles and forms of these pages come from this service only, and no other site may
+/// frame them (a framed checkout or dashboard invites clickjacking).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
+/// The pages' routes; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is emulated here.
+pub fn routes(ledger: Ledger, tokens: &[SecretString], sandbox: bool) -> Router {
+    let web = Arc::new(Web {
+        ledger,
+        auth: DashboardAuth::new(tokens),
+        sandbox,
+    });
+    let only_get = || async { ApiError::MethodNotAllowed("GET") };
+    let mut router = Router::new()
+        .route("/dashboard", get(dashboard::list).fallback(only_get))
+        .route(
+            "/dashboard/payments/{id}",
+            get(dashboard::payment).fallback(only_get),
+        )
+        .route(
+            "/dashboard/login",
+            get(dashboard::login_form)
+                .post(dashboard::login)
+                .fallback(|| async { ApiError::MethodNotAllowed("GET, POST") }),
+        )
+        .route(
+            "/dashboard/logout",
+            post(dashboard::logout).fallback(|| async { ApiError::MethodNotAllowed("POST") }),
+        )
+        .route(
+            "/assets/pages.css",
+            get(|| asset(CSS, PAGES_CSS)).fallback(only_get),
+        )
+        .route(
+            "/assets/dashboard.js",
+            get(|| asset(JS, DASHBOARD_JS)).fallback(only_get),
+        );
+    if sandbox {
+        router = router
+            .route(
+                "/demo",
+                get(|| asset(HTML, CHECKOUT_HTML)).fallback(only_get),
+            )
+            .route(
+                "/assets/checkout.js",
+                get(|| asset(JS, CHECKOUT_JS)).fallback(only_get),
+            );
+    }
+    router
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(middleware::from_fn(page_headers))
+        .with_state(web)
+}
+
+/// The label of a page's path in the request metrics, so that payment ids do not each become
+/// one.
+pub fn route_label(path: &str) -> Option<&'static str> {
+    if path == "/demo" {
+        Some("/demo")
+    } else if path == "/dashboard" || path.starts_with("/dashboard/") {
+        Some("/dashboard")
+    } else if path.starts_with("/assets/") {
+        Some("/assets")
+    } else {
+        None
+    }
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+const CHECKOUT_HTML: &str = include_str!("static/checkout.html");
+const CHECKOUT_JS: &str = include_str!("static/checkout.js");
+const DASHBOARD_JS: &str = include_str!("static/dashboard.js");
+const PAGES_CSS: &str = include_str!("static/pages.css");
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // Small files: revalidating each time keeps a new build's files from being mixed
+            // with an old one's.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn page_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}

@@ -1,0 +1,477 @@
+// The checkout demo and the dashboard in a real browser: Debian's Chromium, driven by
+// Playwright's core package. tests/browser.rs starts the service and runs this script:
+//
+//   node tests/browser/pages.mjs
+//
+// with TMT_OPEN (a sandbox service without API_TOKENS), TMT_LOCKED (one with API_TOKENS),
+// TMT_TOKEN (one of its tokens), TMT_SCREENSHOTS (where screenshots go) and optionally
+// TMT_DOC_IMAGES (where the README's pictures go) and CHROMIUM (the browser's path).
+//
+// Steps run in order, each building on the last (the dashboard shows what the checkout made);
+// the first failure stops the run with a screenshot of the page as it was.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const OPEN = process.env.TMT_OPEN;
+const LOCKED = process.env.TMT_LOCKED;
+const TOKEN = process.env.TMT_TOKEN;
+const SHOTS = process.env.TMT_SCREENSHOTS || 'target/screenshots';
+const DOC_IMAGES = process.env.TMT_DOC_IMAGES;
+if (!OPEN || !LOCKED || !TOKEN) {
+  console.error('TMT_OPEN, TMT_LOCKED and TMT_TOKEN are required');
+  process.exit(2);
+}
+mkdirSync(SHOTS, { recursive: true });
+if (DOC_IMAGES) mkdirSync(DOC_IMAGES, { recursive: true });
+
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  // Without the background-networking flags Chromium reaches for Google's services at start,
+  // which a closed network refuses.
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+// Pages by name, so that a failure can show the one it happened on.
+const pages = {};
+const problems = [];
+
+async function open(name, viewport) {
+  // A fixed locale, so that Intl's currency formats are known (€45.00, ¥7,000, MX$850.00).
+  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (e) => problems.push(`${name}: page error: ${e.message}`));
+  page.on('console', (m) => {
+    // Answers that are not 2xx (a decline's 402, the favicon's 404) are logged by the browser
+    // as errors: they are expected; anything else is a fault of the page.
+    if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) {
+      problems.push(`${name}: console error: ${m.text()}`);
+    }
+  });
+  pages[name] = page;
+  return page;
+}
+
+async function shot(page, file, { doc = false, fullPage = true } = {}) {
+  await page.screenshot({ path: join(SHOTS, file), fullPage });
+  // The README's pictures: the visible window only, to keep the files small.
+  if (doc && DOC_IMAGES) await page.screenshot({ path: join(DOC_IMAGES, file) });
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function equal(actual, expected, what) {
+  if (actual !== expected) {
+    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+// The page fits its window: nothing scrolls sideways, and `controls` are on screen.
+async function fitsPhone(page, controls) {
+  const [scroll, inner] = await page.evaluate(() =>
+    [document.documentElement.scrollWidth, window.innerWidth]);
+  check(scroll <= inner, `scrolls sideways on a phone: ${scroll} > ${inner} at ${page.url()}`);
+  for (const selector of controls) {
+    const box = await page.locator(selector).first().boundingBox();
+    check(box && box.width > 0, `${selector} is not visible`);
+    check(box.x >= 0 && box.x + box.width <= inner, `${selector} sticks out: ${JSON.stringify(box)}`);
+  }
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).first().textContent()).trim();
+}
+
+// ---- checkout ----------------------------------------------------------------------------
+
+async function chooseTickets(page, currency, general, vip) {
+  await page.selectOption('#currency', currency);
+  // The order starts with one general admission.
+  for (let n = 1; n < general; n++) await page.click('[data-ticket=general] [data-step="1"]');
+  for (let n = 1; n > general; n--) await page.click('[data-ticket=general] [data-step="-1"]');
+  for (let n = 0; n < vip; n++) await page.click('[data-ticket=vip] [data-step="1"]');
+}
+
+async function enterCard(page, number) {
+  await page.fill('#card-number', number);
+  await page.fill('#card-expiry', '12 / 34');
+  await page.fill('#card-cvc', '123');
+}
+
+// The result box, once shown: title, amount, message, payment id, status.
+async function result(page) {
+  await page.locator('#result').waitFor({ state: 'visible' });
+  return {
+    title: await text(page, '#result-title'),
+    amount: await text(page, '#result-amount'),
+    message: await text(page, '#result-message'),
+    id: await text(page, '#result-id'),
+    status: await text(page, '#result-status'),
+  };
+}
+
+async function payWith(page, number) {
+  await enterCard(page, number);
+  await page.click('#pay');
+}
+
+// ---- service calls the tests make themselves, as the platform's back end would -------------
+
+async function call(base, path, data, token) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const r = await fetch(base + path, { method: 'POST', headers, body: JSON.stringify({ data }) });
+  const body = await r.json();
+  check(r.ok, `${path} answered ${r.status}: ${JSON.stringify(body)}`);
+  return body.data;
+}
+
+// ---- the dashboard -----------------------------------------------------------------------
+
+// Waits (the page refreshes itself) until the payment's timeline holds every event type of
+// `types`, in that order; returns the timeline's lines.
+async function timelineHas(page, types) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const lines = await page.locator('#timeline li').allTextContents();
+    const at = types.map((t) => lines.findIndex((l) => l.includes(`Event ${t}`)));
+    if (at.every((i) => i >= 0) && at.every((i, n) => n === 0 || i > at[n - 1])) return lines;
+    check(Date.now() < deadline, `timeline never showed ${types.join(' → ')}:\n${lines.join('\n')}`);
+    await page.waitForTimeout(250);
+  }
+}
+
+async function statusOf(page, id) {
+  return page.locator(`#payments tr[data-id="${id}"] [data-status]`).getAttribute('data-status');
+}
+
+async function listed(page) {
+  return page.locator('#payments tr[data-id]').evaluateAll((rows) => rows.map((r) => r.dataset.id));
+}
+
+async function totals(page) {
+  return page.locator('#totals tr[data-currency]').evaluateAll((rows) => Object.fromEntries(
+    rows.map((r) => [r.dataset.currency, Array.from(r.cells, (c) => c.textContent.trim())])));
+}
+
+// ---- the steps ---------------------------------------------------------------------------
+
+const paid = {};
+
+const steps = [
+  ['the checkout fits a phone and formats each currency', async () => {
+    const page = await open('phone', PHONE);
+    await page.goto(`${OPEN}/demo`);
+    equal(await text(page, '#total'), '€45.00', 'EUR total');
+    await fitsPhone(page, ['#currency', '[data-ticket=vip] [data-step="1"]', '#card-number',
+      '#card-expiry', '#card-cvc', '#pay']);
+    await shot(page, 'checkout-phone.png', { doc: true });
+    await page.selectOption('#currency', 'jpy');
+    equal(await text(page, '#total'), '¥7,000', 'JPY has no decimals');
+    equal(await text(page, '#pay'), 'Pay ¥7,000', 'pay button');
+    await page.selectOption('#currency', 'mxn');
+    equal(await text(page, '#total'), 'MX$850.00', 'MXN total');
+    await page.click('[data-ticket=general] [data-step="-1"]');
+    check(await page.locator('#pay').isDisabled(), 'no tickets, no payment');
+  }],
+
+  ['4242 4242 4242 4242 pays: success with the amount', async () => {
+    const page = await open('desktop', DESKTOP);
+    await page.goto(`${OPEN}/demo`);
+    await chooseTickets(page, 'jpy', 2, 1);
+    equal(await text(page, '#total'), '¥33,000', 'JPY total of 2 general and 1 VIP');
+    await enterCard(page, '4242 4242 4242 4242');
+    await shot(page, 'checkout-desktop.png', { doc: true });
+    await page.click('#pay');
+    const r = await result(page);
+    equal(r.title, 'Payment successful', 'title');
+    equal(r.amount, '¥33,000', 'amount, from the service');
+    equal(r.status, 'succeeded', 'status');
+    check(/^pi_/.test(r.id), `a PaymentIntent id: ${r.id}`);
+    await shot(page, 'checkout-success.png', { doc: true });
+    paid.success = r.id;
+  }],
+
+  ['4000 0000 0000 0002 is declined with the card error’s message', async () => {
+    const page = pages.desktop;
+    await page.goto(`${OPEN}/demo`);
+    await payWith(page, '4000 0000 0000 0002');
+    const r = await result(page);
+    equal(r.title, 'Payment declined', 'title');
+    equal(r.message, 'Your card was declined.', 'the card error’s message');
+    equal(r.status, 'requires_payment_method', 'status');
+    equal(r.amount, '€45.00', 'amount');
+    await shot(page, 'checkout-declined.png');
+    paid.declined = r.id;
+  }],
+
+  ['the declined payment shows in the dashboard with its failure', async () => {
+    const page = await open('dashboard', DESKTOP);
+    await page.goto(`${OPEN}/dashboard/payments/${paid.declined}`);
+    await page.locator('#status [data-status="requires_payment_method"]').waitFor();
+    await timelineHas(page, ['payment_intent.created', 'payment_intent.payment_failed']);
+  }],
+
+  ['another card pays the same order: the same PaymentIntent succeeds', async () => {
+    const page = pages.desktop;
+    equal(await text(page, '#again'), 'Try another card', 'retry button');
+    await page.click('#again');
+    await payWith(page, '4242424242424242');
+    const r = await result(page);
+    equal(r.title, 'Payment successful', 'title');
+    equal(r.id, paid.declined, 'the retry pays the PaymentIntent of the declined attempt');
+    const dash = pages.dashboard;
+    await dash.locator('#status [data-status="succeeded"]').waitFor();
+    await timelineHas(dash, ['payment_intent.payment_failed', 'payment_intent.succeeded']);
+  }],
+
+  ['4000 0027 6000 3184 asks for 3-D Secure; Complete: success', async () => {
+    const page = pages.desktop;
+    await page.goto(`${OPEN}/demo`);
+    await chooseTickets(page, 'mxn', 1, 0);
+    await payWith(page, '4000 0027 6000 3184');
+    await page.waitForURL(/\/_sandbox\/3ds\/pi_/);
+    await page.getByRole('button', { name: 'Complete authentication' }).waitFor();
+    await shot(page, '3ds-challenge.png', { doc: true });
+    await page.getByRole('button', { name: 'Complete authentication' }).click();
+    const r = await result(page);
+    equal(r.title, 'Payment successful', 'title');
+    equal(r.amount, 'MX$850.00', 'amount');
+    equal(r.status, 'succeeded', 'status');
+    const url = new URL(page.url());
+    equal(url.pathname, '/demo', 'back on the checkout');
+    equal(url.search, '', 'the client secret is gone from the address bar');
+    paid.threeDs = r.id;
+  }],
+
+  ['3-D Secure, Fail: the payment fails with the reason', async () => {
+    const page = pages.desktop;
+    await page.goto(`${OPEN}/demo`);
+    await chooseTickets(page, 'usd', 1, 1);
+    await payWith(page, '4000002760003184');
+    await page.waitForURL(/\/_sandbox\/3ds\/pi_/);
+    await page.getByRole('button', { name: 'Fail authentication' }).click();
+    const r = await result(page);
+    equal(r.title, 'Payment failed', 'title');
+    check(/unable to authenticate/.test(r.message), `the reason: ${r.message}`);
+    equal(r.status, 'requires_payment_method', 'status');
+    equal(r.amount, '$178.50', 'amount');
+    await shot(page, 'checkout-3ds-failed.png');
+    paid.threeDsFailed = r.id;
+  }],
+
+  ['each checkout’s payment has its status and timeline in the dashboard', async () => {
+    const page = pages.dashboard;
+    const expected = [
+      [paid.success, 'succeeded', ['payment_intent.created', 'payment_intent.succeeded']],
+      [paid.threeDs, 'succeeded',
+        ['payment_intent.created', 'payment_intent.requires_action', 'payment_intent.succeeded']],
+      [paid.threeDsFailed, 'requires_payment_method',
+        ['payment_intent.created', 'payment_intent.requires_action', 'payment_intent.payment_failed']],
+    ];
+    for (const [id, status, types] of expected) {
+      await page.goto(`${OPEN}/dashboard/payments/${id}`);
+      await page.locator(`#status [data-status="${status}"]`).waitFor();
+      await timelineHas(page, types);
+    }
+    // The fulfilment notification of a paid order, delivered to the platform.
+    await page.goto(`${OPEN}/dashboard/payments/${paid.threeDs}`);
+    await page.locator('#timeline li[data-kind=notification]:has-text("payment.succeeded") [data-status=delivered]')
+      .waitFor();
+    await shot(page, 'dashboard-payment.png', { doc: true });
+  }],
+
+  ['a refund appears on the open timeline without a reload', async () => {
+    const page = pages.dashboard;
+    await page.goto(`${OPEN}/dashboard/payments/${paid.success}`);
+    await timelineHas(page, ['payment_intent.succeeded']);
+    equal(await text(page, '#refunded'), '0 JPY', 'nothing refunded yet');
+    await page.evaluate(() => { window.sameDocument = true; });
+    const refund = await call(OPEN, '/stripe_refund_payment',
+      { payment_intent_id: paid.success, amount: 5000 });
+    await page.locator(`#timeline li[data-kind=refund]:has-text("${refund.refundId}")`).waitFor();
+    await timelineHas(page, ['refund.created']);
+    equal(await text(page, '#refunded'), '5,000 JPY', 'refunded so far');
+    check(await page.evaluate(() => window.sameDocument === true), 'the page was reloaded');
+  }],
+
+  ['the list: statuses, totals per currency, the chart, escaped metadata', async () => {
+    // Two payments made by the platform's back end: another event, and hostile metadata.
+    const jazz = await call(OPEN, '/stripe_create_payment_intent', {
+      amount: 30, currency: 'eur', metadata: { event_id: 'jazz-2026' },
+    });
+    const hostile = await call(OPEN, '/stripe_create_payment_intent', {
+      amount: 12, currency: 'usd',
+      description: '<script>window.injected = 1</script>',
+      metadata: { event_id: '"><img src=x onerror="window.injected=1">', note: '<b>bold</b>' },
+    });
+    const page = pages.dashboard;
+    await page.goto(`${OPEN}/dashboard`);
+    const ids = await listed(page);
+    for (const id of [paid.success, paid.declined, paid.threeDs, paid.threeDsFailed,
+      jazz.paymentIntentId, hostile.paymentIntentId]) {
+      check(ids.includes(id), `${id} is listed`);
+    }
+    equal(await statusOf(page, paid.success), 'succeeded', 'success');
+    equal(await statusOf(page, paid.declined), 'succeeded', 'declined, then paid');
+    equal(await statusOf(page, paid.threeDs), 'succeeded', '3-D Secure completed');
+    equal(await statusOf(page, paid.threeDsFailed), 'requires_payment_method', '3-D Secure failed');
+    equal(await statusOf(page, jazz.paymentIntentId), 'requires_payment_method', 'not paid yet');
+
+    const t = await totals(page);
+    // currency, payments, succeeded, amount succeeded, refunded, net
+    equal(JSON.stringify(t.jpy), JSON.stringify(
+      ['JPY', '1', '1', '33,000 JPY', '5,000 JPY', '28,000 JPY']), 'JPY totals');
+    equal(JSON.stringify(t.eur), JSON.stringify(
+      ['EUR', '2', '1', '45.00 EUR', '0.00 EUR', '45.00 EUR']), 'EUR totals');
+    equal(JSON.stringify(t.mxn), JSON.stringify(
+      ['MXN', '1', '1', '850.00 MXN', '0.00 MXN', '850.00 MXN']), 'MXN totals');
+    equal(JSON.stringify(t.usd), JSON.stringify(
+      ['USD', '2', '0', '0.00 USD', '0.00 USD', '0.00 USD']), 'USD totals');
+
+    // The chart's bars add up to the payments made above (within a day or two of each other).
+    const bars = await page.locator('svg.chart g.day').evaluateAll((days) => days.map((d) =>
+      [Number(d.dataset.payments), Number(d.dataset.succeeded)]));
+    equal(bars.reduce((sum, [all]) => sum + all, 0), 6, 'payments in the chart');
+    equal(bars.reduce((sum, [, ok]) => sum + ok, 0), 3, 'succeeded payments in the chart');
+
+    const row = page.locator(`#payments tr[data-id="${hostile.paymentIntentId}"]`);
+    check((await row.textContent()).includes('<script>window.injected = 1</script>'),
+      'the description is shown as text');
+    check((await row.textContent()).includes('event_id="><img src=x onerror="window.injected=1">'),
+      'metadata is shown as text');
+    equal(await row.locator('img, script, b').count(), 0, 'no markup from the ledger');
+    equal(await page.evaluate(() => window.injected), undefined, 'nothing ran');
+    await shot(page, 'dashboard-desktop.png', { doc: true, fullPage: false });
+    paid.jazz = jazz.paymentIntentId;
+  }],
+
+  ['the filters: by status and by metadata KEY=VALUE', async () => {
+    const page = pages.dashboard;
+    await page.goto(`${OPEN}/dashboard`);
+    await page.selectOption('select[name=status]', 'requires_payment_method');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForURL(/status=requires_payment_method/);
+    const failed = await listed(page);
+    check(failed.includes(paid.threeDsFailed) && failed.includes(paid.jazz),
+      `unpaid payments listed: ${failed}`);
+    check(!failed.includes(paid.success) && !failed.includes(paid.threeDs),
+      `no succeeded payment among ${failed}`);
+
+    await page.selectOption('select[name=status]', '');
+    await page.fill('input[name=metadata]', 'event_id=jazz-2026');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForURL(/metadata=event_id%3Djazz-2026/);
+    equal(JSON.stringify(await listed(page)), JSON.stringify([paid.jazz]), 'only the jazz payment');
+    equal(JSON.stringify(Object.keys(await totals(page))), '["eur"]', 'totals of the filtered payments');
+
+    await page.fill('input[name=metadata]', 'channel=web-demo');
+    await page.selectOption('select[name=status]', 'succeeded');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForURL(/channel%3Dweb-demo/);
+    const demo = await listed(page);
+    equal(JSON.stringify([...demo].sort()),
+      JSON.stringify([paid.success, paid.declined, paid.threeDs].sort()),
+      'succeeded payments of the checkout');
+    equal((await totals(page)).jpy[1], '1', 'JPY payments under the filter');
+
+    await page.fill('input[name=metadata]', 'no-equals-sign');
+    await page.click('form.filters button[type=submit]');
+    await page.locator('p.error:has-text("KEY=VALUE")').waitFor();
+  }],
+
+  ['the dashboard fits a phone', async () => {
+    const page = await open('dashboard-phone', PHONE);
+    await page.goto(`${OPEN}/dashboard`);
+    await fitsPhone(page, ['select[name=status]', 'input[name=metadata]',
+      'form.filters button[type=submit]', '#payments tr[data-id] a']);
+    await shot(page, 'dashboard-phone.png', { doc: true });
+    await page.goto(`${OPEN}/dashboard/payments/${paid.threeDs}`);
+    await timelineHas(page, ['payment_intent.succeeded']);
+    await fitsPhone(page, ['#status', '#timeline li']);
+    await shot(page, 'dashboard-payment-phone.png');
+  }],
+
+  ['with API_TOKENS the dashboard wants a token, and a session is not the token', async () => {
+    const page = await open('locked', DESKTOP);
+    const refused = await page.goto(`${LOCKED}/dashboard`);
+    equal(refused.status(), 401, 'no token, no dashboard');
+    equal(await page.locator('#payments, #totals').count(), 0, 'nothing of the ledger shown');
+    const other = await page.goto(`${LOCKED}/dashboard/payments/pi_123`);
+    equal(other.status(), 401, 'no token, no payment page');
+    await shot(page, 'dashboard-login.png', { doc: true });
+
+    await page.fill('#token', 'not-the-token-but-long-enough');
+    await page.click('.login button[type=submit]');
+    await page.locator('p.error:has-text("not accepted")').waitFor();
+
+    await page.fill('#token', TOKEN);
+    await page.click('.login button[type=submit]');
+    await page.waitForURL(/\/dashboard\/payments\/pi_123$/);
+    await page.locator('h1:has-text("No such payment")').waitFor();
+    await page.goto(`${LOCKED}/dashboard`);
+    await page.locator('h1:has-text("Payments")').waitFor();
+    equal(await page.locator('#token').count(), 0, 'signed in');
+    check(!page.url().includes(TOKEN), 'the token is never in a URL');
+    check(!(await page.content()).includes(TOKEN), 'the token is never in a page');
+
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'tmt_dashboard');
+    check(session, `a session cookie: ${JSON.stringify(cookies.map((c) => c.name))}`);
+    check(session.httpOnly, 'HttpOnly');
+    equal(session.sameSite, 'Strict', 'SameSite');
+    check(!session.value.includes(TOKEN), 'the cookie is not the token');
+    equal(await page.evaluate(() => document.cookie), '', 'scripts cannot read the session');
+
+    await page.click('button:has-text("Sign out")');
+    await page.locator('#token').waitFor();
+    const after = await page.goto(`${LOCKED}/dashboard`);
+    equal(after.status(), 401, 'signed out');
+  }],
+
+  ['with API_TOKENS the checkout still pays, and the payment shows after login', async () => {
+    const page = pages.locked;
+    await page.goto(`${LOCKED}/demo`);
+    await payWith(page, '4242 4242 4242 4242');
+    const r = await result(page);
+    equal(r.title, 'Payment successful', 'title (from Stripe’s view: the service wants a token)');
+    await page.goto(`${LOCKED}/dashboard/payments/${r.id}`);
+    await page.fill('#token', TOKEN);
+    await page.click('.login button[type=submit]');
+    await page.locator('#status [data-status="succeeded"]').waitFor();
+    await timelineHas(page, ['payment_intent.succeeded']);
+    const login = await open('locked-phone', PHONE);
+    await login.goto(`${LOCKED}/dashboard`);
+    await fitsPhone(login, ['#token', '.login button[type=submit]']);
+  }],
+];
+
+let passed = 0;
+let failed = 0;
+for (const [n, [name, step]] of steps.entries()) {
+  try {
+    await step();
+    if (problems.length) throw new Error(problems.splice(0).join('\n'));
+    passed++;
+    console.log(`ok ${n + 1} - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok ${n + 1} - ${name}\n  ${String(e.stack || e).replace(/\n/g, '\n  ')}`);
+    for (const [pageName, page] of Object.entries(pages)) {
+      await page.screenshot({ path: join(SHOTS, `failed-${pageName}.png`), fullPage: true })
+        .catch(() => {});
+    }
+    break;
+  }
+}
+await browser.close();
+console.log(`${passed} passed, ${failed} failed, ${steps.length - passed - failed} skipped`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,399 @@
+//! The pages over HTTP, without a browser (tests/browser.rs clicks through them in Chromium):
+//! the checkout demo exists in sandbox mode only; the dashboard's filters, totals and chart on
+//! the ledger's own backend, its escaping of what callers put in the ledger, and its login when
+//! API_TOKENS is set.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use sha2::Digest;
+use tmt_payments::ledger::{CurrencyTotal, PaymentFilter};
+
+/// A payment of ours in the ledger, as its webhook event leaves it.
+async fn stored(app: &TestApp, id: &str, amount: i64, currency: &str, status: &str, meta: Value) {
+    let mut pi = payment_intent(id, amount, currency, status);
+    let mut metadata = json!({"platform": "TMT"});
+    for (k, v) in meta.as_object().unwrap() {
+        if k != "days_ago" {
+            metadata[k] = v.clone();
+        }
+    }
+    pi["metadata"] = metadata;
+    let days_ago = meta["days_ago"].as_i64().unwrap_or(0);
+    pi["created"] = json!(now() - days_ago * 86400);
+    let kind = match status {
+        "succeeded" => "payment_intent.succeeded",
+        "canceled" => "payment_intent.canceled",
+        _ => "payment_intent.payment_failed",
+    };
+    let (code, body) = app
+        .deliver(&event(&format!("evt_{id}"), kind, pi, now()))
+        .await;
+    assert_eq!(code, 200, "{body}");
+}
+
+async fn refunded(app: &TestApp, id: &str, pi: &str, amount: i64, currency: &str) {
+    let mut r = fixture("refund");
+    r["id"] = json!(id);
+    r["amount"] = json!(amount);
+    r["currency"] = json!(currency);
+    r["payment_intent"] = json!(pi);
+    r["status"] = json!("succeeded");
+    r["created"] = json!(now());
+    let (code, body) = app
+        .deliver(&event(&format!("evt_{id}"), "refund.created", r, now()))
+        .await;
+    assert_eq!(code, 200, "{body}");
+}
+
+const HOSTILE: &str = "\"><script>alert(1)</script>";
+const ODD_KEY: &str = "we'ird \"key";
+
+/// Five payments in three currencies, one of them refunded in part, one too old for the chart.
+async fn ledger_of_payments(app: &TestApp) {
+    stored(
+        app,
+        "pi_dashA",
+        4500,
+        "eur",
+        "succeeded",
+        json!({"event_id": "rock", "days_ago": 2}),
+    )
+    .await;
+    stored(
+        app,
+        "pi_dashB",
+        3000,
+        "eur",
+        "requires_payment_method",
+        json!({"event_id": "jazz", "days_ago": 1}),
+    )
+    .await;
+    stored(
+        app,
+        "pi_dashC",
+        7000,
+        "jpy",
+        "succeeded",
+        json!({"event_id": "rock"}),
+    )
+    .await;
+    stored(
+        app,
+        "pi_dashD",
+        1000,
+        "usd",
+        "canceled",
+        json!({"event_id": HOSTILE, ODD_KEY: "x"}),
+    )
+    .await;
+    stored(
+        app,
+        "pi_dashE",
+        2000,
+        "usd",
+        "succeeded",
+        json!({"days_ago": 40}),
+    )
+    .await;
+    refunded(app, "re_dashC", "pi_dashC", 2000, "jpy").await;
+}
+
+fn total(
+    currency: &str,
+    payments: i64,
+    succeeded: i64,
+    amount: i64,
+    refunded: i64,
+) -> CurrencyTotal {
+    CurrencyTotal {
+        currency: currency.into(),
+        payments,
+        succeeded,
+        succeeded_amount: amount,
+        refunded_amount: refunded,
+    }
+}
+
+fn filter(status: Option<&str>, metadata: &[(&str, &str)]) -> PaymentFilter {
+    PaymentFilter {
+        status: status.map(str::to_string),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn the_ledgers_dashboard_queries_filter_count_and_total() {
+    let app = spawn_app().await;
+    ledger_of_payments(&app).await;
+    let ledger = app.ledger().await;
+
+    assert_eq!(
+        ledger
+            .dashboard_totals(&PaymentFilter::default())
+            .await
+            .unwrap(),
+        [
+            total("eur", 2, 1, 4500, 0),
+            total("jpy", 1, 1, 7000, 2000),
+            total("usd", 2, 1, 2000, 0),
+        ]
+    );
+    let ids = |rows: Vec<tmt_payments::ledger::PaymentRow>| -> Vec<String> {
+        rows.into_iter().map(|p| p.id).collect()
+    };
+    let (rows, count) = ledger
+        .dashboard_payments(&filter(None, &[("event_id", "rock")]), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(rows), count),
+        (vec!["pi_dashC".into(), "pi_dashA".into()], 2)
+    );
+    let (rows, count) = ledger
+        .dashboard_payments(&filter(Some("succeeded"), &[]), 2)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), count), (2, 3), "a limit, and the count of all");
+    let (rows, _) = ledger
+        .dashboard_payments(&filter(None, &[(ODD_KEY, "x"), ("event_id", HOSTILE)]), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(rows), ["pi_dashD"], "keys and values with quotes");
+    let (rows, _) = ledger
+        .dashboard_payments(&filter(Some("succeeded"), &[("event_id", "jazz")]), 10)
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+    assert_eq!(
+        ledger
+            .dashboard_totals(&filter(None, &[("event_id", "rock")]))
+            .await
+            .unwrap(),
+        [total("eur", 1, 1, 4500, 0), total("jpy", 1, 1, 7000, 2000)]
+    );
+
+    let days = ledger
+        .dashboard_days(&PaymentFilter::default(), now() - 30 * 86400)
+        .await
+        .unwrap();
+    assert_eq!(days.iter().map(|d| d.payments).sum::<i64>(), 4, "{days:?}");
+    assert_eq!(days.iter().map(|d| d.succeeded).sum::<i64>(), 2, "{days:?}");
+    assert!(days.windows(2).all(|w| w[0].day < w[1].day), "{days:?}");
+    assert_eq!(days.last().unwrap().day, now() / 86400);
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_filters_and_escapes() {
+    let app = spawn_app().await;
+    ledger_of_payments(&app).await;
+
+    let (status, headers, page) = app.get("/dashboard").await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(headers["cache-control"], "no-store");
+    for id in ["pi_dashA", "pi_dashB", "pi_dashC", "pi_dashD", "pi_dashE"] {
+        assert!(page.contains(&format!("data-id=\"{id}\"")), "{id}");
+    }
+    assert!(
+        !page.contains("<script>alert"),
+        "caller-controlled metadata is escaped"
+    );
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.contains("we'ird &quot;key=x"));
+    assert!(
+        page.contains("2,000 JPY") && page.contains("5,000 JPY"),
+        "refunded and net"
+    );
+    assert!(
+        page.contains("API_TOKENS is not set"),
+        "an open dashboard says so"
+    );
+
+    let (_, _, succeeded) = app.get("/dashboard?status=succeeded").await;
+    for (id, listed) in [
+        ("pi_dashA", true),
+        ("pi_dashB", false),
+        ("pi_dashC", true),
+        ("pi_dashD", false),
+    ] {
+        assert_eq!(
+            succeeded.contains(&format!("data-id=\"{id}\"")),
+            listed,
+            "{id}"
+        );
+    }
+    let (_, _, jazz) = app.get("/dashboard?metadata=event_id%3Djazz").await;
+    assert!(jazz.contains("data-id=\"pi_dashB\"") && !jazz.contains("data-id=\"pi_dashA\""));
+    assert!(jazz.contains("Showing 1 of 1."));
+    let (status, _, bad) = app.get("/dashboard?status=paid").await;
+    assert_eq!(status, 200);
+    assert!(bad.contains("Unknown status: paid") && !bad.contains("data-id="));
+
+    let (status, _, timeline) = app.get("/dashboard/payments/pi_dashC").await;
+    assert_eq!(status, 200);
+    assert!(timeline.contains("Event payment_intent.succeeded"));
+    assert!(timeline.contains("data-kind=\"refund\"") && timeline.contains("re_dashC"));
+    let created = timeline.find("Payment created at Stripe").unwrap();
+    let event = timeline.find("Event payment_intent.succeeded").unwrap();
+    let refund_event = timeline.find("Event refund.created").unwrap();
+    assert!(created < event && event < refund_event, "in order of time");
+    assert!(timeline.contains("2,000 JPY"), "the refund's amount");
+    let (status, _, missing) = app.get("/dashboard/payments/pi_nothere").await;
+    assert_eq!(status, 404);
+    assert!(missing.contains("No such payment"));
+    let (status, _, other) = app.get("/dashboard/payments/%3Cb%3Ex").await;
+    assert_eq!(status, 404);
+    assert!(other.contains("&lt;b&gt;x") && !other.contains("<b>x"));
+
+    let (_, _, metrics) = app.get("/metrics").await;
+    assert!(
+        metrics.contains("route=\"/dashboard\""),
+        "pages have their own label"
+    );
+}
+
+#[tokio::test]
+async fn the_checkout_demo_exists_in_sandbox_mode_only() {
+    let real = spawn_app().await;
+    for path in ["/demo", "/assets/checkout.js"] {
+        let (status, _, body) = real.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], "not_found", "{path}: like any unknown route");
+    }
+    let (status, _, _) = real.get("/dashboard").await;
+    assert_eq!(status, 200, "the dashboard works with a real key too");
+
+    let sandbox = spawn_app_with(|c| {
+        c.stripe_secret_key = None;
+        c.stripe_webhook_secrets.clear();
+    })
+    .await;
+    let (status, headers, page) = sandbox.get("/demo").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/checkout.js"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let (status, headers, script) = sandbox.get("/assets/checkout.js").await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(script.contains("/stripe_create_payment_intent") && script.contains("Idempotency-Key"));
+    let posted = sandbox
+        .http
+        .post(format!("{}/demo", sandbox.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 405);
+}
+
+const TOKEN: &str = "dashboard-operator-token-0001";
+
+#[tokio::test]
+async fn with_api_tokens_the_dashboard_wants_a_login_whose_cookie_is_not_the_token() {
+    let app = spawn_app_with(|c| c.api_tokens = vec![TOKEN.to_string().into()]).await;
+    stored(&app, "pi_locked1", 4500, "eur", "succeeded", json!({})).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("{}{p}", app.address);
+
+    for path in ["/dashboard", "/dashboard/payments/pi_locked1"] {
+        let r = http.get(url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("name=\"token\""), "a login form");
+        assert!(
+            !page.contains("data-id=") && !page.contains("45.00"),
+            "nothing of the ledger"
+        );
+    }
+    let bearer = http
+        .get(url("/dashboard"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        200,
+        "scripts may send the token as a header"
+    );
+
+    let wrong = http
+        .post(url("/dashboard/login"))
+        .form(&[
+            ("token", "not-the-token-at-all-0001"),
+            ("next", "/dashboard"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong.text().await.unwrap().contains("not accepted"));
+
+    let login = http
+        .post(url("/dashboard/login"))
+        .form(&[("token", TOKEN), ("next", "/dashboard?status=succeeded")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    assert_eq!(login.headers()["location"], "/dashboard?status=succeeded");
+    let set = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard", "Max-Age="] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(!cookie.contains(TOKEN), "the session is not the token");
+    let digest = hex::encode(sha2::Sha256::digest(TOKEN.as_bytes()));
+    assert!(!cookie.contains(&digest), "nor its digest");
+    let page = http
+        .get(url("/dashboard"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("data-id=\"pi_locked1\"") && page.contains("Sign out"));
+    assert!(!page.contains(TOKEN));
+    let tampered = cookie.replace(|c: char| c.is_ascii_digit(), "9");
+    let r = http
+        .get(url("/dashboard"))
+        .header("cookie", tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a changed cookie is refused");
+
+    for elsewhere in ["https://evil.example/", "//evil.example/x", "/demo"] {
+        let r = http
+            .post(url("/dashboard/login"))
+            .form(&[("token", TOKEN), ("next", elsewhere)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], "/dashboard", "{elsewhere}");
+    }
+    let out = http.post(url("/dashboard/logout")).send().await.unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+}
