@@ -36,14 +36,14 @@ pub struct DayCount {
 }
 
 /// A `WHERE` clause and the text values it binds, numbered from `$1`.
-struct Condition {
-    sql: String,
-    binds: Vec<String>,
+pub(super) struct Condition {
+    pub sql: String,
+    pub binds: Vec<String>,
 }
 
 impl Ledger {
     /// `filter` as SQL over the payments table, its columns prefixed with `table.` when given.
-    fn condition(&self, filter: &PaymentFilter, table: &str) -> Condition {
+    pub(super) fn condition(&self, filter: &PaymentFilter, table: &str) -> Condition {
         let col = |name: &str| {
             if table.is_empty() {
                 name.to_string()

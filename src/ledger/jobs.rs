@@ -5,7 +5,8 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
-use super::{column, now_iso, Backend, Ledger, LedgerError, PaymentRow};
+use super::dashboard::PaymentFilter;
+use super::{column, now_iso, Ledger, LedgerError, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
 /// Where a payment of a job stands.
@@ -97,30 +98,19 @@ impl Ledger {
         &self,
         pairs: &[(String, String)],
     ) -> Result<Vec<PaymentRow>, LedgerError> {
-        let mut sql = format!(
-            "{} WHERE status = '{}'",
+        let filter = PaymentFilter {
+            status: Some(PaymentIntentStatus::Succeeded.as_str().to_string()),
+            metadata: pairs.to_vec(),
+        };
+        let c = self.condition(&filter, "");
+        let sql = format!(
+            "{} WHERE {} ORDER BY created, id",
             super::payments::PAYMENT_COLUMNS,
-            PaymentIntentStatus::Succeeded.as_str()
+            c.sql
         );
-        for i in 0..pairs.len() {
-            let (key, value) = (2 * i + 1, 2 * i + 2);
-            sql.push_str(&match self.backend {
-                Backend::Sqlite => format!(" AND json_extract(metadata, ${key}) = ${value}"),
-                Backend::Postgres => format!(" AND (metadata::jsonb ->> ${key}) = ${value}"),
-            });
-        }
-        sql.push_str(" ORDER BY created, id");
         let mut query = sqlx::query(&sql);
-        for (key, value) in pairs {
-            query = match self.backend {
-                // A JSON path that names the key whatever characters it holds.
-                Backend::Sqlite => query.bind(format!(
-                    "$.\"{}\"",
-                    key.replace('\\', "\\\\").replace('"', "\\\"")
-                )),
-                Backend::Postgres => query.bind(key.clone()),
-            }
-            .bind(value.clone());
+        for value in &c.binds {
+            query = query.bind(value.clone());
         }
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(super::payments::payment_row).collect()
