@@ -17,6 +17,8 @@ pub const STALE_SECS: i64 = 600;
 const STALE_BATCH: i64 = 100;
 /// How many events share one commit.
 const CHUNK: usize = 100;
+/// Stripe's limit on `types[]` in one events listing.
+const MAX_TYPES_PER_LISTING: usize = 20;
 
 /// What a round found and repaired.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -69,27 +71,33 @@ impl Payments {
     async fn reconcile_events(&self, since: i64, report: &mut Report) -> Result<(), Error> {
         let types = EventType::reconciled();
         let mut listed: Vec<Value> = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .stripe
-                .list_events(since, &types, after.as_deref())
-                .await?;
-            after = page
-                .data
-                .last()
-                .and_then(|e| e.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            let more = page.has_more && after.is_some();
-            listed.extend(page.data);
-            if !more {
-                break;
+        // Stripe takes at most 20 types a listing; a type is in one group only, so no event is
+        // listed twice.
+        for group in types.chunks(MAX_TYPES_PER_LISTING) {
+            let mut after: Option<String> = None;
+            loop {
+                let page = self
+                    .stripe
+                    .list_events(since, group, after.as_deref())
+                    .await?;
+                after = page
+                    .data
+                    .last()
+                    .and_then(|e| e.get("id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let more = page.has_more && after.is_some();
+                listed.extend(page.data);
+                if !more {
+                    break;
+                }
             }
         }
         report.events_listed = listed.len();
-        // Stripe lists newest first; the ledger takes them in the order they happened.
+        // The ledger takes them in the order they happened (Stripe lists newest first; the
+        // groups' listings are merged by time, ties by Stripe's order within a listing).
         listed.reverse();
+        listed.sort_by_key(|e| e.get("created").and_then(Value::as_i64).unwrap_or(0));
         let incoming: Vec<IncomingEvent> = listed
             .iter()
             .filter_map(|value| {
