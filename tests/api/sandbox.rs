@@ -2,12 +2,9 @@
 //! own tests cover the emulator): success, decline, 3DS, the sandbox at `/v1` on the service's
 //! own port, and none of it with a real key.
 
-mod common;
-
-use std::time::{Duration, Instant};
-
-use common::*;
 use serde_json::{json, Value};
+
+use crate::helpers::*;
 
 async fn sandbox_app() -> TestApp {
     spawn_app_with(|c| {
@@ -36,10 +33,7 @@ async fn browser_confirm(app: &TestApp, id: &str, secret: &str, pm: &str) -> (u1
 
 async fn create(app: &TestApp) -> (String, String) {
     let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": "42.00", "currency": "mxn", "metadata": {"order": "X1"}}}),
-        )
+        .create(json!({"amount": "42.00", "currency": "mxn", "metadata": {"order": "X1"}}))
         .await;
     assert_eq!(status, 200, "{body}");
     (
@@ -54,22 +48,20 @@ async fn create(app: &TestApp) -> (String, String) {
 /// Waits for the ledger to show `status` with the event `event_type` applied.
 async fn ledger_reaches(app: &TestApp, id: &str, status: &str, event_type: &str) {
     let ledger = app.ledger().await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    let what = format!("the ledger reaches {status}/{event_type}");
+    eventually(&what, PATIENCE, || async {
         let row = ledger.payment(id).await.unwrap();
         let events = ledger.events_for(id).await.unwrap();
         let applied = events
             .iter()
             .any(|e| e.event_type == event_type && e.outcome == "applied");
         if row.as_ref().is_some_and(|r| r.status == status) && applied {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{row:?} {events:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "ledger never reached {status}/{event_type}: {row:?} {events:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -87,12 +79,7 @@ async fn offline_success_flow() {
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
     ledger_reaches(&app, &id, "succeeded", "payment_intent.succeeded").await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(&id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["amount"].to_string(), "42.00");
     assert_eq!(body["data"]["currency"], "mxn");
@@ -115,7 +102,7 @@ async fn offline_success_flow() {
             ("payment_intent.succeeded", "applied")
         ]
     );
-    let row = app.ledger().await.payment(&id).await.unwrap().unwrap();
+    let row = app.payment(&id).await;
     assert_eq!(
         (row.amount, row.metadata["order"].as_str()),
         (4200, Some("X1"))
@@ -136,12 +123,7 @@ async fn offline_decline_flow() {
         "payment_intent.payment_failed",
     )
     .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(&id).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "payment_not_completed");
     assert_eq!(
@@ -170,22 +152,12 @@ async fn offline_3ds_flow() {
         "payment_intent.requires_action",
     )
     .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.get_pi(&id).await;
     assert_eq!(
         (status, body["data"]["status"].as_str()),
         (200, Some("requires_action"))
     );
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(&id).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (
@@ -314,7 +286,7 @@ async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
     )
     .await;
     let ledger = app.ledger().await;
-    let row = ledger.payment(&id).await.unwrap().unwrap();
+    let row = app.payment(&id).await;
     assert_eq!(row.status, "requires_payment_method");
     let received: Vec<String> = ledger
         .events_for(&id)
@@ -327,8 +299,8 @@ async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
 }
 
 /// The service binary in sandbox mode, on a ledger in `dir`.
-fn sandbox_server(dir: &std::path::Path) -> process::Server {
-    process::Server::start(&process::sqlite_url(dir), &[])
+async fn sandbox_server(dir: &std::path::Path) -> Server {
+    Server::start(&sqlite_url(dir), &[]).await
 }
 
 #[tokio::test]
@@ -341,7 +313,7 @@ async fn the_sandbox_state_survives_a_restart_of_the_service() {
             .body(body.to_string())
             .send()
     };
-    let first = sandbox_server(dir.path());
+    let first = sandbox_server(dir.path()).await;
     let (status, _, created) = read(
         call(
             first.address.clone(),
@@ -362,7 +334,7 @@ async fn the_sandbox_state_survives_a_restart_of_the_service() {
         dir.path().join("ledger-stripe.db").exists(),
         "the sandbox's file sits beside the ledger"
     );
-    let second = sandbox_server(dir.path());
+    let second = sandbox_server(dir.path()).await;
     let (status, _, got) = read(
         call(
             second.address.clone(),
@@ -380,10 +352,10 @@ async fn the_sandbox_state_survives_a_restart_of_the_service() {
 #[tokio::test]
 async fn sandbox_trigger_reaches_the_services_ledger() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sandbox_server(dir.path());
+    let server = sandbox_server(dir.path()).await;
     let api_base = format!("{}/sandbox", server.address);
     let output = tokio::task::spawn_blocking(move || {
-        process::command("sqlite://unused.db")
+        command("sqlite://unused.db")
             .args([
                 "sandbox",
                 "trigger",
@@ -411,49 +383,47 @@ async fn sandbox_trigger_reaches_the_services_ledger() {
         .unwrap_or_else(|| panic!("no PaymentIntent printed: {stdout}"))
         .to_string();
     assert!(stdout.contains("payment_intent.succeeded"), "{stdout}");
-    let ledger = open_ledger(&process::sqlite_url(dir.path())).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let row = ledger.payment(&id).await.unwrap();
-        if row.as_ref().is_some_and(|r| r.status == "succeeded") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the ledger never saw {id}: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let ledger = open_ledger(&sqlite_url(dir.path())).await;
+    eventually(
+        &format!("the ledger sees {id} succeed"),
+        PATIENCE,
+        || async {
+            let row = ledger.payment(&id).await.unwrap();
+            if row.as_ref().is_some_and(|r| r.status == "succeeded") {
+                Ok(())
+            } else {
+                Err(format!("{row:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn tmt_payments_sandbox_runs_the_sandbox_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let port = process::free_port();
+    let port = free_port();
     let state = dir.path().join("alone.db");
-    let mut child = process::command("sqlite://unused.db")
-        .args(["sandbox", "--port", &port.to_string(), "--state"])
-        .arg(&state)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&address).is_err() {
-        assert!(Instant::now() < deadline, "the sandbox did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let sandbox = KillOnDrop(
+        command("sqlite://unused.db")
+            .args(["sandbox", "--port", &port.to_string(), "--state"])
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let address = format!("http://127.0.0.1:{port}");
+    listening(&address).await;
     let r = reqwest::Client::new()
-        .post(format!("http://{address}/v1/payment_intents"))
+        .post(format!("{address}/v1/payment_intents"))
         .basic_auth("sk_test_alone", Some(""))
         .form(&[("amount", "700"), ("currency", "eur")])
         .send()
         .await
         .unwrap();
     let (status, _, pi) = read(r).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(sandbox);
     assert_eq!(
         (status, pi["status"].as_str()),
         (200, Some("requires_payment_method"))
@@ -461,9 +431,9 @@ async fn tmt_payments_sandbox_runs_the_sandbox_alone() {
     assert!(state.exists(), "--state names the file it keeps");
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
-fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
+async fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
     let peer =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stripe-sandbox/tests/node");
     assert!(
@@ -471,7 +441,7 @@ fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
         "Stripe's Node SDK is not installed: run scripts/test.sh"
     );
     let dir = tempfile::tempdir().unwrap();
-    let server = sandbox_server(dir.path());
+    let server = sandbox_server(dir.path()).await;
     let port = server.address.rsplit(':').next().unwrap().to_string();
     let output = std::process::Command::new("node")
         .arg(peer.join("sdk_sandbox.mjs"))
@@ -484,12 +454,12 @@ fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
     assert!(stdout.lines().any(|l| l.starts_with("ok ")), "{stdout}");
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "needs Stripe's Python SDK (scripts/test.sh installs it)"]
-fn stripe_python_sdk_reaches_the_sandbox_under_the_sandbox_prefix() {
-    let python = venv_python();
+async fn stripe_python_sdk_reaches_the_sandbox_under_the_sandbox_prefix() {
+    let python = python_peer(&["stripe"]);
     let dir = tempfile::tempdir().unwrap();
-    let server = sandbox_server(dir.path());
+    let server = sandbox_server(dir.path()).await;
     let output = std::process::Command::new(python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),

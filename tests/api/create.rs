@@ -1,11 +1,10 @@
 //! `POST /stripe_create_payment_intent` through the HTTP surface, Stripe played by wiremock.
 
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
 
 async fn mount_create(app: &TestApp) {
     Mock::given(method("POST"))
@@ -20,12 +19,9 @@ async fn create_sends_stripe_the_contracted_request_and_records_the_payment() {
     let app = spawn_app().await;
     mount_create(&app).await;
     let (status, headers, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50, "currency": "USD",
+        .create(json!({"amount": 50, "currency": "USD",
                             "metadata": {"event_id": "ev-9", "seats": 2, "vip": false,
-                                         "platform": "other", "timestamp": "forged"}}}),
-        )
+                                         "platform": "other", "timestamp": "forged"}}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["access-control-allow-origin"], "*");
@@ -176,9 +172,7 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
         (json!({"amount": 50, "metadata": {"a": "v".repeat(501)}}), "metadata_invalid", "Metadata inválida: el valor de 'a' excede 500 caracteres"),
     ];
     for (data, code, message) in cases {
-        let (status, headers, body) = app
-            .post("/stripe_create_payment_intent", json!({ "data": data }))
-            .await;
+        let (status, headers, body) = app.create(data.clone()).await;
         assert_eq!(status, 400, "{data}: {body}");
         assert_eq!(body["code"], code, "{data}");
         assert_eq!(body["error"], message, "{data}");
@@ -194,10 +188,7 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
         .map(|i| (format!("k{i}"), json!("v".repeat(500))))
         .collect();
     let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 0.5, "metadata": edge, "description": "d".repeat(1000)}}),
-        )
+        .create(json!({"amount": 0.5, "metadata": edge, "description": "d".repeat(1000)}))
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -217,12 +208,7 @@ async fn stripe_card_error_is_a_500_with_stripes_message() {
         )
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(
         body,
@@ -260,12 +246,7 @@ async fn retries_reuse_one_idempotency_key() {
         .with_priority(3)
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 200, "{body}");
     let requests = app.stripe_requests().await;
     assert_eq!(requests.len(), 3, "500 and 409 are retried");
@@ -275,11 +256,7 @@ async fn retries_reuse_one_idempotency_key() {
         .collect();
     assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
     // Two requests from callers get two different keys.
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
+    app.create(json!({"amount": 50})).await;
     let last = app.stripe_requests().await.pop().unwrap();
     assert_ne!(last.headers["idempotency-key"], keys[0]);
 }
@@ -291,12 +268,7 @@ async fn persistent_500_gives_up_after_two_retries() {
         .respond_with(ResponseTemplate::new(503).set_body_string("<html>busy</html>"))
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_error");
     assert_eq!(body["error"], "Stripe respondió con el estado HTTP 503");
@@ -314,12 +286,7 @@ async fn should_retry_header_decides() {
         )
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!((status, body["error"].as_str()), (500, Some("no retry")));
     assert_eq!(app.stripe_requests().await.len(), 1);
 
@@ -334,11 +301,7 @@ async fn should_retry_header_decides() {
         )
         .mount(&app.stripe)
         .await;
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
+    app.create(json!({"amount": 50})).await;
     assert_eq!(app.stripe_requests().await.len(), 3);
 }
 
@@ -350,12 +313,7 @@ async fn stripe_timeout_is_stripe_unreachable() {
         .respond_with(delayed_payment_intent())
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");
     assert_eq!(body["error"], "No se pudo contactar con Stripe");
@@ -381,11 +339,7 @@ fn delayed_payment_intent() -> ResponseTemplate {
 async fn api_version_is_configurable() {
     let app = spawn_app_with(|c| c.stripe_api_version = "2024-06-20".into()).await;
     mount_create(&app).await;
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
+    app.create(json!({"amount": 50})).await;
     assert_eq!(
         app.stripe_requests().await[0].headers["stripe-version"],
         "2024-06-20"
@@ -422,9 +376,7 @@ async fn the_first_failing_rule_of_the_table_is_reported() {
         ),
     ];
     for (data, code) in cases {
-        let (_, _, body) = app
-            .post("/stripe_create_payment_intent", json!({ "data": data }))
-            .await;
+        let (_, _, body) = app.create(data.clone()).await;
         assert_eq!(body["code"], code, "{data}");
     }
     assert!(app.stripe_requests().await.is_empty());
@@ -437,12 +389,7 @@ async fn unreachable_stripe_is_retried_then_reported() {
     let dead = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let app = spawn_app_with(|c| c.stripe_api_base = dead).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");
 }

@@ -1,37 +1,25 @@
-//! `Idempotency-Key` on create (SPEC §7) in one process: replay, reuse, in-flight, retries after
-//! failure, stale takeover and expiry. Runs on SQLite, or PostgreSQL with TMT_TEST_BACKEND.
-
-mod common;
+//! `Idempotency-Key` on create (docs/contract.md §7) in one process: replay, reuse, in-flight,
+//! retries after failure, stale takeover and expiry. Runs on SQLite, or PostgreSQL with
+//! TMT_TEST_BACKEND.
 
 use std::time::Duration;
 
-use common::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-async fn create(
-    app: &TestApp,
-    key: Option<&str>,
-    data: Value,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut r = app
-        .http
-        .post(format!("{}/stripe_create_payment_intent", app.address))
-        .header("content-type", "application/json")
-        .body(json!({ "data": data }).to_string());
-    if let Some(k) = key {
-        r = r.header("Idempotency-Key", k);
+use crate::helpers::*;
+
+/// A create, under `key` when there is one.
+async fn create(app: &TestApp, key: Option<&str>, data: Value) -> Answer {
+    match key {
+        Some(key) => app.create_with_key(key, data).await,
+        None => app.create(data).await,
     }
-    read(r.send().await.unwrap()).await
 }
 
 async fn stripe_creates(app: &TestApp) -> Vec<wiremock::Request> {
-    app.stripe_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .collect()
+    app.stripe_calls("POST", "/v1/payment_intents").await
 }
 
 async fn mount(app: &TestApp, delay: Duration) {
@@ -141,7 +129,11 @@ async fn a_second_request_while_the_first_runs_is_409() {
     mount(&app, Duration::from_millis(800)).await;
     let data = json!({"amount": 20});
     let (first, second) = tokio::join!(create(&app, Some("slow"), data.clone()), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Once Stripe has the first request, the first holds the key (claimed before the call).
+        eventually("Stripe has the first create", PATIENCE, || async {
+            !stripe_creates(&app).await.is_empty()
+        })
+        .await;
         create(&app, Some("slow"), data.clone()).await
     });
     assert_eq!(first.0, 200, "{}", first.2);
@@ -169,7 +161,17 @@ async fn after_a_failure_the_retry_sends_stripe_the_identical_request() {
     let data = json!({"amount": 30, "metadata": {"seat": "A1"}});
     let (status, _, body) = create(&app, Some("retry-me"), data.clone()).await;
     assert_eq!((status, body["code"].as_str()), (500, Some("stripe_error")));
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The clock moves past the first attempt's timestamp (milliseconds): a retry that made a
+    // new one would send different bytes.
+    let first = &stripe_creates(&app).await[0];
+    let stamped =
+        chrono::DateTime::parse_from_rfc3339(&form_value(first, "metadata[timestamp]").unwrap())
+            .unwrap()
+            .timestamp_millis();
+    eventually("the clock passes the first attempt", PATIENCE, || async {
+        chrono::Utc::now().timestamp_millis() > stamped
+    })
+    .await;
     let (status, _, body) = create(&app, Some("retry-me"), data).await;
     assert_eq!(status, 200, "{body}");
     let sent = stripe_creates(&app).await;
@@ -216,6 +218,7 @@ async fn a_key_left_by_a_dead_request_is_taken_over_after_the_stale_delay() {
         (status, body["code"].as_str()),
         (409, Some("idempotency_key_in_progress"))
     );
+    // Past the stale delay (shortened to 300 ms for the test): the claim counts as dead.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (status, _, body) = create(&app, Some("orphan"), data).await;
     assert_eq!(status, 200, "{body}");
@@ -276,18 +279,17 @@ async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
         .await;
     assert!(gave_up.is_err(), "the browser timed out");
     // The work went on without the caller; once it is done the retry is a replay.
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    eventually(
+        "the create finishes without its caller",
+        PATIENCE,
+        || async { app.key_state("hang-up").await.as_deref() == Some("done") },
+    )
+    .await;
     let (status, headers, body) = create(&app, Some("hang-up"), json!({"amount": 70})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(stripe_creates(&app).await.len(), 1);
-    assert!(app
-        .ledger()
-        .await
-        .payment("pi_3TestCreated000001")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(app.status_of("pi_3TestCreated000001").await.is_some());
 }
 
 #[tokio::test]

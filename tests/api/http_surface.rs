@@ -1,13 +1,13 @@
-//! SPEC §2 rules that hold for every client endpoint: envelope, CORS, methods, size.
+//! The rules that hold for every client endpoint (docs/contract.md §2): envelope, CORS,
+//! methods, size, media type.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use tmt_payments::http::access::RateLimit;
 use tmt_payments::http::CorsOrigins;
 use wiremock::matchers::method;
 use wiremock::Mock;
+
+use crate::helpers::*;
 
 const CLIENT_PATHS: [&str; 3] = [
     "/stripe_create_payment_intent",

@@ -1,14 +1,11 @@
 //! `POST /stripe_webhook`: verification, dedup, foreign and unhandled events, status rules,
 //! with the ledger checked after each delivery.
 
-mod common;
-
-use common::*;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tmt_payments::stripe::signature::sign;
-use wiremock::matchers::method;
-use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
 
 const PI: &str = "pi_3Hook00000000001";
 
@@ -16,10 +13,6 @@ fn pi_object(status: &str, platform: &str) -> Value {
     let mut pi = payment_intent(PI, 2500, "eur", status);
     pi["metadata"] = json!({"platform": platform});
     pi
-}
-
-async fn event_count(app: &TestApp) -> usize {
-    app.ledger().await.list_events(1000).await.unwrap().len()
 }
 
 #[tokio::test]
@@ -36,7 +29,7 @@ async fn good_event_creates_and_moves_the_row() {
         (200, json!({"received": true}))
     );
     let ledger = app.ledger().await;
-    let row = ledger.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!(
         (row.status.as_str(), row.amount, row.currency.as_str()),
         ("requires_payment_method", 2500, "eur")
@@ -49,7 +42,7 @@ async fn good_event_creates_and_moves_the_row() {
         now(),
     );
     assert_eq!(app.deliver(&succeeded).await.0, 200);
-    let row = ledger.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!(row.status, "succeeded");
     let events = ledger.events_for(PI).await.unwrap();
     let outcomes: Vec<_> = events
@@ -110,8 +103,8 @@ async fn bad_signatures_are_400_and_change_nothing() {
         assert_eq!(response["code"], code, "{header:?}");
         assert!(response["error"].as_str().is_some_and(|e| !e.is_empty()));
     }
-    assert_eq!(event_count(&app).await, 0);
-    assert!(app.ledger().await.payment(PI).await.unwrap().is_none());
+    assert_eq!(app.event_count().await, 0);
+    assert!(app.status_of(PI).await.is_none());
     // The same body with the good header still goes through afterwards.
     assert_eq!(app.webhook(&body, Some(&good)).await.0, 200);
 }
@@ -134,7 +127,7 @@ async fn body_that_is_not_an_event_is_400() {
             "{body}"
         );
     }
-    assert_eq!(event_count(&app).await, 0);
+    assert_eq!(app.event_count().await, 0);
 }
 
 #[tokio::test]
@@ -173,10 +166,7 @@ async fn rotated_secrets_each_verify() {
     let events = ledger.events_for(PI).await.unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[0].outcome, "applied");
-    assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "processing"
-    );
+    assert_eq!(app.payment(PI).await.status, "processing");
 }
 
 #[tokio::test]
@@ -189,7 +179,7 @@ async fn duplicate_delivery_is_200_and_changes_nothing() {
         now(),
     );
     assert_eq!(app.deliver(&first).await.0, 200);
-    let before = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let before = app.payment(PI).await;
     // Same id, different content: still the first one that counts.
     let again = event(
         "evt_dup",
@@ -199,10 +189,10 @@ async fn duplicate_delivery_is_200_and_changes_nothing() {
     );
     assert_eq!(app.deliver(&again).await, (200, json!({"received": true})));
     assert_eq!(app.deliver(&first).await.0, 200);
-    let after = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let after = app.payment(PI).await;
     assert_eq!(after, before);
     assert_eq!(after.status, "processing");
-    assert_eq!(event_count(&app).await, 1);
+    assert_eq!(app.event_count().await, 1);
 }
 
 #[tokio::test]
@@ -219,7 +209,7 @@ async fn foreign_payment_intents_are_recorded_but_never_touch_the_ledger() {
         (200, json!({"received": true}))
     );
     let ledger = app.ledger().await;
-    assert!(ledger.payment(PI).await.unwrap().is_none());
+    assert!(app.status_of(PI).await.is_none());
     let events = ledger.list_events(10).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].outcome, "foreign");
@@ -235,7 +225,7 @@ async fn foreign_payment_intents_are_recorded_but_never_touch_the_ledger() {
             .0,
         200
     );
-    assert!(ledger.payment("pi_bare1").await.unwrap().is_none());
+    assert!(app.status_of("pi_bare1").await.is_none());
 
     // Once the ledger knows the PaymentIntent, the platform tag no longer matters (here its
     // metadata was edited at Stripe after the row was created).
@@ -254,10 +244,7 @@ async fn foreign_payment_intents_are_recorded_but_never_touch_the_ledger() {
         now(),
     );
     assert_eq!(app.deliver(&known).await.0, 200);
-    assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "succeeded"
-    );
+    assert_eq!(app.payment(PI).await.status, "succeeded");
 }
 
 #[tokio::test]
@@ -295,13 +282,12 @@ async fn unhandled_types_are_recorded_and_charges_of_others_are_foreign() {
         Some(PI),
         "a charge names its PaymentIntent"
     );
-    assert!(ledger.payment(PI).await.unwrap().is_none());
+    assert!(app.status_of(PI).await.is_none());
 }
 
 #[tokio::test]
 async fn final_statuses_are_never_overwritten() {
     let app = spawn_app().await;
-    let ledger = app.ledger().await;
     assert_eq!(
         app.deliver(&event(
             "evt_f1",
@@ -329,48 +315,29 @@ async fn final_statuses_are_never_overwritten() {
             200
         );
     }
+    assert_eq!(app.payment(PI).await.status, "succeeded");
     assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "succeeded"
+        app.outcomes(PI).await,
+        ["applied", "ignored", "ignored", "ignored"]
     );
-    let outcomes: Vec<_> = ledger
-        .events_for(PI)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.outcome)
-        .collect();
-    assert_eq!(outcomes, ["applied", "ignored", "ignored", "ignored"]);
 
-    // A read from the API cannot overwrite it either.
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(pi_object("processing", "TMT")))
-        .mount(&app.stripe)
-        .await;
-    app.post(
-        "/stripe_get_payment_intent",
-        json!({"data": {"payment_intent_id": PI}}),
-    )
-    .await;
+    // A read from the API cannot overwrite it either: the read answers what Stripe says, the
+    // ledger keeps its final status.
+    app.mount_pi(pi_object("processing", "TMT")).await;
+    let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "succeeded"
+        (status, body["data"]["status"].as_str()),
+        (200, Some("processing")),
+        "{body}"
     );
+    assert_eq!(app.payment(PI).await.status, "succeeded");
 }
 
 #[tokio::test]
 async fn an_api_read_is_newer_than_older_events() {
     let app = spawn_app().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(pi_object("requires_action", "TMT")))
-        .mount(&app.stripe)
-        .await;
-    app.post(
-        "/stripe_get_payment_intent",
-        json!({"data": {"payment_intent_id": PI}}),
-    )
-    .await;
-    let ledger = app.ledger().await;
+    app.mount_pi(pi_object("requires_action", "TMT")).await;
+    assert_eq!(app.get_pi(PI).await.0, 200);
     // An event created before the read arrives late: it does not win.
     let late = event(
         "evt_late",
@@ -379,10 +346,7 @@ async fn an_api_read_is_newer_than_older_events() {
         now() - 120,
     );
     assert_eq!(app.deliver(&late).await.0, 200);
-    assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "requires_action"
-    );
+    assert_eq!(app.payment(PI).await.status, "requires_action");
     // A newer event does, and a final status always does.
     let newer = event(
         "evt_newer",
@@ -391,10 +355,7 @@ async fn an_api_read_is_newer_than_older_events() {
         now() + 2,
     );
     assert_eq!(app.deliver(&newer).await.0, 200);
-    assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "processing"
-    );
+    assert_eq!(app.payment(PI).await.status, "processing");
     let old_final = event(
         "evt_old_final",
         "payment_intent.canceled",
@@ -402,18 +363,8 @@ async fn an_api_read_is_newer_than_older_events() {
         now() - 300,
     );
     assert_eq!(app.deliver(&old_final).await.0, 200);
-    assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "canceled"
-    );
-    let outcomes: Vec<_> = ledger
-        .events_for(PI)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.outcome)
-        .collect();
-    assert_eq!(outcomes, ["ignored", "applied", "applied"]);
+    assert_eq!(app.payment(PI).await.status, "canceled");
+    assert_eq!(app.outcomes(PI).await, ["ignored", "applied", "applied"]);
 }
 
 #[tokio::test]
@@ -444,27 +395,14 @@ async fn a_failure_to_record_is_500_and_the_retry_lands() {
         .execute(&pool)
         .await
         .unwrap();
-    assert!(
-        app.ledger().await.payment(PI).await.unwrap().is_none(),
-        "nothing half-applied"
-    );
+    assert!(app.status_of(PI).await.is_none(), "nothing half-applied");
     assert_eq!(app.deliver(&e).await.0, 200);
-    assert_eq!(
-        app.ledger()
-            .await
-            .payment(PI)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        "processing"
-    );
+    assert_eq!(app.payment(PI).await.status, "processing");
 }
 
 #[tokio::test]
 async fn non_final_statuses_follow_the_newest_event() {
     let app = spawn_app().await;
-    let ledger = app.ledger().await;
     let t = now();
     for (i, (kind, status)) in [
         ("payment_intent.created", "requires_payment_method"),
@@ -482,20 +420,9 @@ async fn non_final_statuses_follow_the_newest_event() {
             t + i as i64,
         );
         assert_eq!(app.deliver(&e).await.0, 200);
-        assert_eq!(
-            ledger.payment(PI).await.unwrap().unwrap().status,
-            *status,
-            "{kind}"
-        );
+        assert_eq!(app.payment(PI).await.status, *status, "{kind}");
     }
-    let outcomes: Vec<_> = ledger
-        .events_for(PI)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.outcome)
-        .collect();
-    assert_eq!(outcomes, ["applied"; 4]);
+    assert_eq!(app.outcomes(PI).await, ["applied"; 4]);
 }
 
 #[tokio::test]
@@ -600,10 +527,7 @@ async fn one_batch_keeps_each_events_rules() {
     let outcomes = ledger.apply_events(&batch).await.unwrap();
     use tmt_payments::ledger::Outcome::*;
     assert_eq!(outcomes, [Applied, Applied, Duplicate, Ignored]);
-    assert_eq!(
-        ledger.payment(PI).await.unwrap().unwrap().status,
-        "succeeded"
-    );
+    assert_eq!(app.payment(PI).await.status, "succeeded");
     assert_eq!(ledger.list_events(10).await.unwrap().len(), 3);
 }
 
@@ -731,7 +655,7 @@ async fn bodies_over_1_mib_get_the_json_413() {
             .any(|(k, v)| k == "content-type" && v == "application/json"),
         "{headers:?}"
     );
-    assert_eq!(event_count(&app).await, 0);
+    assert_eq!(app.event_count().await, 0);
 
     // Exactly 1 MiB is read, and then judged on its content.
     let (status, body) = app.webhook(&" ".repeat(limit), Some(&signature)).await;
@@ -777,5 +701,5 @@ async fn the_webhook_takes_any_content_type() {
             "{content_type:?}"
         );
     }
-    assert_eq!(event_count(&app).await, 3);
+    assert_eq!(app.event_count().await, 3);
 }

@@ -1,11 +1,10 @@
 //! `POST /stripe_confirm_payment` and `POST /stripe_get_payment_intent`, Stripe played by wiremock.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
 
 const PI: &str = "pi_3ReadTest0000001";
 
@@ -96,12 +95,7 @@ async fn get_answers_major_units_and_updates_the_ledger() {
     let mut pi = payment_intent(PI, 1099, "usd", "processing");
     pi["metadata"] = json!({"platform": "TMT", "order": "77"});
     mount_pi(&app, pi).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["data"],
@@ -117,7 +111,7 @@ async fn get_answers_major_units_and_updates_the_ledger() {
         request.headers.get("idempotency-key").is_none(),
         "GETs carry no key"
     );
-    let row = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!((row.status.as_str(), row.amount), ("processing", 1099));
 }
 
@@ -129,19 +123,14 @@ async fn confirm_of_an_unfinished_payment_is_payment_not_completed_and_recorded(
         payment_intent(PI, 5000, "usd", "requires_payment_method"),
     )
     .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "payment_not_completed");
     assert_eq!(
         body["error"],
         "El pago no fue completado. Estado: requires_payment_method"
     );
-    let row = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!(row.status, "requires_payment_method");
     assert_eq!(app.stripe_requests().await.len(), 1, "no charges lookup");
 }
@@ -162,12 +151,7 @@ async fn confirm_lists_charges_when_none_are_embedded() {
         .expect(1)
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
     assert_eq!(data["success"], true);
@@ -179,7 +163,7 @@ async fn confirm_lists_charges_when_none_are_embedded() {
     assert_eq!(data["paymentMethod"], "pm_1Visa");
     // Charges go back exactly as Stripe sent them, every field included.
     assert_eq!(data["charges"], json!([charge]));
-    let row = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!(row.status, "succeeded");
 }
 
@@ -190,12 +174,7 @@ async fn confirm_uses_embedded_charges_when_present() {
     let charge = fixture("charge");
     pi["charges"] = json!({"object": "list", "data": [charge.clone()], "has_more": false});
     mount_pi(&app, pi).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["charges"], json!([charge]));
     assert_eq!(body["data"]["amount"].to_string(), "500");
@@ -233,13 +212,7 @@ async fn stripe_404_and_500_map_to_500_with_stripes_message() {
                               "request_id": "req_404"}})
         );
     }
-    assert!(app
-        .ledger()
-        .await
-        .payment("pi_missing1")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.status_of("pi_missing1").await.is_none());
 
     Mock::given(method("GET"))
         .and(path("/v1/payment_intents/pi_broken1"))
@@ -248,12 +221,7 @@ async fn stripe_404_and_500_map_to_500_with_stripes_message() {
         ))
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": "pi_broken1"}}),
-        )
-        .await;
+    let (status, _, body) = app.get_pi("pi_broken1").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (500, Some("Something went wrong on Stripe's end."))
@@ -274,20 +242,10 @@ async fn lenient_reads_accept_unknown_fields_and_statuses() {
     pi["brand_new_field"] = json!({"nested": [1, 2, 3]});
     pi["latest_charge"] = json!({"id": "ch_1", "object": "charge"});
     mount_pi(&app, pi).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "some_status_from_the_future");
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (400, Some("payment_not_completed"))
