@@ -12,6 +12,22 @@ fn stderr_line(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_string()
 }
 
+/// What a `--json` listing printed.
+fn listed(output: &Output) -> Vec<Value> {
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Runs the binary with `args`, which must succeed; what it printed.
+fn succeeds(db: &str, args: &[&str]) -> Output {
+    let output = run(db, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        stderr_line(&output)
+    );
+    output
+}
+
 /// Runs the binary with `envs` and waits for it to refuse to start; what it printed.
 async fn refusal(db: &str, envs: &[(&str, &str)], variable: &str) -> Output {
     // PORT=0 first: a case that wrongly starts must not take a real port, nor hang the test.
@@ -106,11 +122,10 @@ async fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
-    let output = run(&db, &["migrate"]);
-    assert!(output.status.success(), "{}", stderr_line(&output));
+    succeeds(&db, &["migrate"]);
     assert!(dir.path().join("ledger.db").exists());
     // Twice is fine.
-    assert!(run(&db, &["migrate"]).status.success());
+    succeeds(&db, &["migrate"]);
 }
 
 #[tokio::test]
@@ -143,9 +158,8 @@ async fn payments_and_events_can_be_inspected() {
     assert_eq!(app.deliver(&e).await.0, 200);
     let db = app.db_url.clone();
 
-    let out = run(&db, &["payments", "list", "--json"]);
-    assert!(out.status.success(), "{}", stderr_line(&out));
-    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = succeeds(&db, &["payments", "list", "--json"]);
+    let list = listed(&out);
     let ids: Vec<_> = list.iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
@@ -177,19 +191,13 @@ async fn payments_and_events_can_be_inspected() {
         &db,
         &["payments", "list", "--status", "succeeded", "--json"],
     );
-    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let list = listed(&out);
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], "pi_cli0000001");
     let out = run(&db, &["payments", "list", "--limit", "2", "--json"]);
-    assert_eq!(
-        serde_json::from_slice::<Vec<Value>>(&out.stdout)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(listed(&out).len(), 2);
 
-    let out = run(&db, &["payments", "show", "pi_cli0000002", "--json"]);
-    assert!(out.status.success());
+    let out = succeeds(&db, &["payments", "show", "pi_cli0000002", "--json"]);
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["status"], "requires_payment_method");
     assert_eq!(shown["description"], "orden 1");
@@ -202,17 +210,12 @@ async fn payments_and_events_can_be_inspected() {
     assert!(events[0]["received_at"].as_str().unwrap().ends_with('Z'));
 
     let out = run(&db, &["events", "list", "--json"]);
-    let events: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let events = listed(&out);
     assert_eq!(events.len(), 4);
     assert_eq!(events[0]["id"], "evt_cli_unhandled", "newest first");
     assert_eq!(events[0]["outcome"], "unhandled");
     let out = run(&db, &["events", "list", "--limit", "1", "--json"]);
-    assert_eq!(
-        serde_json::from_slice::<Vec<Value>>(&out.stdout)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(listed(&out).len(), 1);
 
     // Tables for people.
     let out = run(&db, &["payments", "list"]);
@@ -375,8 +378,7 @@ fn failures_with_an_unreachable_database_do_not_show_its_password() {
 fn migrate_prints_the_sqlite_url() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
-    let output = run(&db, &["migrate"]);
-    assert!(output.status.success(), "{}", stderr_line(&output));
+    let output = succeeds(&db, &["migrate"]);
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
         format!("ledger at {db} is up to date")
@@ -415,8 +417,7 @@ async fn log_lines_print_urls_without_their_password() {
 async fn postgres_urls_are_printed_without_their_password() {
     let db = fresh_postgres_database(&postgres_peer().await).await;
     let parsed = url::Url::parse(&db).unwrap();
-    let output = run(&db, &["migrate"]);
-    assert!(output.status.success(), "{}", stderr_line(&output));
+    let output = succeeds(&db, &["migrate"]);
     let line = String::from_utf8_lossy(&output.stdout).trim().to_string();
     match parsed.password() {
         Some(password) => {
@@ -455,10 +456,9 @@ async fn read_only_commands_refuse_a_missing_sqlite_file() {
         assert!(created.is_empty(), "{args:?} created {created:?}");
     }
     // The commands that write still create the file.
-    assert!(run(&db, &["migrate"]).status.success());
+    succeeds(&db, &["migrate"]);
     assert!(path.exists());
-    let output = run(&db, &["payments", "list", "--json"]);
-    assert!(output.status.success(), "{}", stderr_line(&output));
+    let output = succeeds(&db, &["payments", "list", "--json"]);
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "[]");
     let served = dir.path().join("served.db");
     let server = Server::start(&format!("sqlite://{}", served.display()), &[]).await;
@@ -530,10 +530,9 @@ async fn read_only_commands_never_migrate() {
         assert!(line.contains(&path.display().to_string()), "{line}");
     }
     assert_eq!(versions().await, before, "nothing was migrated");
-    assert!(run(&db, &["migrate"]).status.success());
+    succeeds(&db, &["migrate"]);
     assert_eq!(versions().await.last(), Some(&last));
-    let output = run(&db, &["payments", "list", "--json"]);
-    assert!(output.status.success(), "{}", stderr_line(&output));
+    succeeds(&db, &["payments", "list", "--json"]);
 
     // A file that is not a ledger at all stays as it was.
     let empty = dir.path().join("empty.db");
@@ -570,8 +569,7 @@ async fn read_only_commands_never_migrate_postgres() {
     assert_eq!(output.status.code(), Some(1), "{line}");
     assert!(line.contains("no tmt-payments ledger"), "{line}");
     assert_eq!(tables().await, 0, "nothing was created");
-    assert!(run(&db, &["migrate"]).status.success());
+    succeeds(&db, &["migrate"]);
     assert!(tables().await > 0);
-    let output = run(&db, &["payments", "list", "--json"]);
-    assert!(output.status.success(), "{}", stderr_line(&output));
+    succeeds(&db, &["payments", "list", "--json"]);
 }

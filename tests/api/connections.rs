@@ -107,6 +107,18 @@ async fn answered_connection(address: &str) -> TcpStream {
     stream
 }
 
+/// An app with a 1 s header deadline and this idle timeout, and a kept-alive connection it
+/// has answered once.
+async fn kept_alive(idle_timeout: Duration) -> (TestApp, TcpStream) {
+    let app = spawn_app_with(|c| {
+        c.header_timeout = Duration::from_secs(1);
+        c.idle_timeout = idle_timeout;
+    })
+    .await;
+    let stream = answered_connection(&app.address).await;
+    (app, stream)
+}
+
 fn webhook_head(content_length: usize) -> String {
     format!(
         "POST /stripe_webhook HTTP/1.1\r\nHost: tmt\r\nContent-Type: application/json\r\n\
@@ -164,12 +176,7 @@ async fn a_head_over_32_kib_is_refused() {
 
 #[tokio::test]
 async fn a_slow_head_on_a_kept_alive_connection_gets_the_header_deadline_not_the_idle_one() {
-    let app = spawn_app_with(|c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = Duration::from_secs(600);
-    })
-    .await;
-    let mut stream = answered_connection(&app.address).await;
+    let (_app, mut stream) = kept_alive(Duration::from_secs(600)).await;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHo")
         .await
@@ -182,12 +189,7 @@ async fn a_slow_head_on_a_kept_alive_connection_gets_the_header_deadline_not_the
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
-    let app = spawn_app_with(|c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = Duration::from_secs(3);
-    })
-    .await;
-    let mut stream = answered_connection(&app.address).await;
+    let (_app, mut stream) = kept_alive(Duration::from_secs(3)).await;
     let idle_since = Instant::now();
     let sent = until_closed(&mut stream, PATIENCE)
         .await

@@ -1,23 +1,14 @@
 //! `POST /stripe_create_payment_intent` through the HTTP surface, Stripe played by wiremock.
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 use crate::helpers::*;
-
-async fn mount_create(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
-}
 
 #[tokio::test]
 async fn create_sends_stripe_the_contracted_request_and_records_the_payment() {
     let app = spawn_app().await;
-    mount_create(&app).await;
+    app.mount_create().await;
     let (status, headers, body) = app
         .create(json!({"amount": 50, "currency": "USD",
                             "metadata": {"event_id": "ev-9", "seats": 2, "vip": false,
@@ -94,7 +85,7 @@ async fn create_sends_stripe_the_contracted_request_and_records_the_payment() {
 #[tokio::test]
 async fn every_conversion_example_of_the_spec() {
     let app = spawn_app().await;
-    mount_create(&app).await;
+    app.mount_create().await;
     // (amount as JSON text, currency, minor units sent, major units answered)
     let cases = [
         ("50", "usd", "5000", "50.00"),
@@ -136,7 +127,7 @@ async fn every_conversion_example_of_the_spec() {
 #[tokio::test]
 async fn every_validation_row_answers_400_and_sends_nothing() {
     let app = spawn_app().await;
-    mount_create(&app).await;
+    app.mount_create().await;
     let many_keys: serde_json::Map<String, Value> =
         (0..49).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases: Vec<(Value, &str, &str)> = vec![
@@ -196,18 +187,17 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
 #[tokio::test]
 async fn stripe_card_error_is_a_500_with_stripes_message() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(402)
-                .insert_header("Request-Id", "req_decl_1")
-                .set_body_json(json!({"error": {
+    stub(
+        &app.stripe,
+        "POST",
+        ResponseTemplate::new(402)
+            .insert_header("Request-Id", "req_decl_1")
+            .set_body_json(json!({"error": {
                     "type": "card_error", "code": "card_declined",
                     "decline_code": "generic_decline", "message": "Your card was declined.",
                     "doc_url": "https://stripe.com/docs/error-codes/card-declined"}})),
-        )
-        .mount(&app.stripe)
-        .await;
+    )
+    .await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(
@@ -222,30 +212,12 @@ async fn stripe_card_error_is_a_500_with_stripes_message() {
 #[tokio::test]
 async fn retries_reuse_one_idempotency_key() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(
-            json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}),
-        ))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(
-            json!({"error": {"type": "idempotency_error", "message": "concurrent"}}),
-        ))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(CreateResponder)
-        .with_priority(3)
-        .mount(&app.stripe)
-        .await;
+    // A 500, then a 409, then the PaymentIntent.
+    let unknown = stripe_error(500, "api_error", "An unknown error occurred");
+    stub_first(&app.stripe, "POST", unknown).await;
+    let concurrent = stripe_error(409, "idempotency_error", "concurrent");
+    stub_first(&app.stripe, "POST", concurrent).await;
+    app.mount_create().await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 200, "{body}");
     let requests = app.stripe_requests().await;
@@ -264,10 +236,8 @@ async fn retries_reuse_one_idempotency_key() {
 #[tokio::test]
 async fn persistent_500_gives_up_after_two_retries() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("<html>busy</html>"))
-        .mount(&app.stripe)
-        .await;
+    let busy = ResponseTemplate::new(503).set_body_string("<html>busy</html>");
+    stub(&app.stripe, "POST", busy).await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_error");
@@ -277,42 +247,42 @@ async fn persistent_500_gives_up_after_two_retries() {
 
 #[tokio::test]
 async fn should_retry_header_decides() {
-    let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .insert_header("Stripe-Should-Retry", "false")
-                .set_body_json(json!({"error": {"type": "api_error", "message": "no retry"}})),
-        )
-        .mount(&app.stripe)
-        .await;
-    let (status, _, body) = app.create(json!({"amount": 50})).await;
-    assert_eq!((status, body["error"].as_str()), (500, Some("no retry")));
-    assert_eq!(app.stripe_requests().await.len(), 1);
-
-    let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .insert_header("Stripe-Should-Retry", "true")
-                .set_body_json(
-                    json!({"error": {"type": "invalid_request_error", "message": "lock"}}),
-                ),
-        )
-        .mount(&app.stripe)
-        .await;
-    app.create(json!({"amount": 50})).await;
-    assert_eq!(app.stripe_requests().await.len(), 3);
+    // (Stripe's answer, its Stripe-Should-Retry, the error answered if checked, attempts)
+    let cases = [
+        (
+            stripe_error(500, "api_error", "no retry"),
+            "false",
+            Some("no retry"),
+            1,
+        ),
+        (
+            stripe_error(400, "invalid_request_error", "lock"),
+            "true",
+            None,
+            3,
+        ),
+    ];
+    for (answer, should_retry, error, attempts) in cases {
+        let app = spawn_app().await;
+        let answer = answer.insert_header("Stripe-Should-Retry", should_retry);
+        stub(&app.stripe, "POST", answer).await;
+        let (status, _, body) = app.create(json!({"amount": 50})).await;
+        if let Some(error) = error {
+            assert_eq!((status, body["error"].as_str()), (500, Some(error)));
+        }
+        assert_eq!(
+            app.stripe_requests().await.len(),
+            attempts,
+            "{should_retry}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn stripe_timeout_is_stripe_unreachable() {
     let app = spawn_app_with(|c| c.stripe_timeout = std::time::Duration::from_secs(1)).await;
     // Stripe answers after 3 s: past the whole budget.
-    Mock::given(method("POST"))
-        .respond_with(delayed_payment_intent())
-        .mount(&app.stripe)
-        .await;
+    stub(&app.stripe, "POST", delayed_payment_intent()).await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");
@@ -338,7 +308,7 @@ fn delayed_payment_intent() -> ResponseTemplate {
 #[tokio::test]
 async fn api_version_is_configurable() {
     let app = spawn_app_with(|c| c.stripe_api_version = "2024-06-20".into()).await;
-    mount_create(&app).await;
+    app.mount_create().await;
     app.create(json!({"amount": 50})).await;
     assert_eq!(
         app.stripe_requests().await[0].headers["stripe-version"],
@@ -385,10 +355,7 @@ async fn the_first_failing_rule_of_the_table_is_reported() {
 #[tokio::test]
 async fn unreachable_stripe_is_retried_then_reported() {
     // A port nothing listens on: every attempt is refused at once.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let app = spawn_app_with(|c| c.stripe_api_base = dead).await;
+    let app = spawn_app_with(|c| c.stripe_api_base = unreachable_base()).await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");

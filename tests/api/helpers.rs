@@ -12,30 +12,38 @@
 //! await [`Server::start`] (it is async now). Every helper here is used by some test: one that
 //! nothing uses any more is deleted, not silenced.
 //!
-//! - Start: [`spawn_app`] / [`spawn_app_with`] (in-process, a `Config` to adjust),
-//!   [`spawn_binary`] (the binary, for what is process-wide: metrics, signals), [`Server`] (the
-//!   binary with the environment a test gives it), [`command`] and [`run`] (its command line).
-//! - Call: [`TestApp::create`], [`TestApp::confirm`], [`TestApp::get_pi`], [`TestApp::refund`],
-//!   [`TestApp::cancel`], [`TestApp::post_with`] (extra headers such as `Idempotency-Key` or
-//!   `Authorization`), [`TestApp::post`], [`TestApp::post_raw`], [`TestApp::get`]. Each answers
-//!   an [`Answer`]: status, headers and the body as JSON (`Null` when it is not JSON).
+//! - Start: [`spawn_app`] / [`spawn_app_with`] (in process, with a `Config` to adjust);
+//!   [`spawn_binary`] (the binary as a child, for what is process-wide such as the Prometheus
+//!   recorder; the same `TestApp` calls work on it); [`Server::start`] / [`Server::keyed`] (the
+//!   binary with the environment a test gives it; [`Server::sigterm`],
+//!   [`Server::exit_code`]); [`command`] and [`run`] (its command line).
+//! - Call: [`TestApp::create`], [`TestApp::create_with_key`], [`TestApp::confirm`],
+//!   [`TestApp::get_pi`], [`TestApp::refund`], [`TestApp::cancel`], [`TestApp::post_with`]
+//!   (other headers: `Authorization`, `X-Forwarded-For`, …), [`TestApp::post`],
+//!   [`TestApp::post_raw`], [`TestApp::get`]. Each answers an [`Answer`]: status, headers and
+//!   the body as JSON (`Null` when it is not JSON). Check a refusal with
+//!   `assert_eq!(code(status, &body), (400, "amount_invalid"))` or [`refusal`] (with the
+//!   message); [`ID_REQUIRED`] and [`ID_INVALID`] are the two `payment_intent_id` refusals.
 //! - Webhooks: [`TestApp::deliver`] (signed now with the test secret),
 //!   [`TestApp::deliver_in_background`], [`TestApp::webhook`] (any header or none).
 //! - The ledger: [`TestApp::ledger`], [`TestApp::payment`] (the row, or a panic naming it),
-//!   [`TestApp::status_of`], [`TestApp::outcomes`] (of a payment's events, oldest first),
-//!   [`TestApp::event_count`], [`TestApp::key_state`] (an Idempotency-Key's).
-//! - Stripe: [`TestApp::mount_create`], [`TestApp::mount_pi`], then
-//!   [`TestApp::stripe_calls`] (what wiremock received, by method and path) or
-//!   [`TestApp::stripe_requests`] (all of it).
+//!   [`TestApp::status_of`] (`None` without a row), [`TestApp::outcomes`] (of a payment's
+//!   events), [`TestApp::event_count`], [`TestApp::key_state`] (an Idempotency-Key's).
+//! - Stripe (wiremock at `app.stripe`): [`TestApp::mount_create`], [`TestApp::mount_pi`],
+//!   [`stub`], [`stub_first`] (the first request only, e.g. a 500 before a success),
+//!   [`stub_reads`], [`stripe_error`], [`unreachable_base`]; then [`TestApp::stripe_calls`]
+//!   (what it received, by method and path) or [`TestApp::stripe_requests`] (all of it).
 //! - Waiting: [`eventually`]`(what, within, || async { … })` polls until the condition holds
 //!   (`true`, `Some(value)` or `Ok(value)`) and fails the test with `what` (and the last `Err`)
-//!   when `within` passes first. A test never sleeps to let something happen: it waits for the
-//!   sign that it did (wiremock saw the request, the ledger has the row, the log has the line).
-//! - Peers: a test that needs something outside this repository is
-//!   `#[ignore = "needs …"]` and calls [`postgres_peer`] or [`python_peer`], which fail with the
-//!   reason when the peer is missing (ignored tests run only when asked: `--include-ignored`).
-//!   Tests that need PostgreSQL have `postgres` in their name: `scripts/test.sh` skips them by
-//!   that word on a machine without a server.
+//!   when `within` ([`PATIENCE`] unless the test has its own reason) passes first. A test never
+//!   sleeps to let something happen: it waits for the sign that it did (wiremock has the
+//!   request, the ledger has the row, the log has the line, the process has exited:
+//!   [`exited`], [`listening`]).
+//! - Peers: a test that needs something outside this repository is `#[ignore = "needs …"]`
+//!   and calls [`postgres_peer`] or [`python_peer`], which fail with the reason when the peer
+//!   is missing (ignored tests run only when asked: `--include-ignored`). Tests that need
+//!   PostgreSQL have `postgres` in their name: `scripts/test.sh` skips them by that word on a
+//!   machine without a server. [`KillOnDrop`] ends a peer's process with the test.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -97,6 +105,13 @@ impl<T> Settled for Result<T, String> {
     type Value = T;
     fn settled(self) -> Result<T, String> {
         self
+    }
+}
+
+impl<T> Settled for std::io::Result<T> {
+    type Value = T;
+    fn settled(self) -> Result<T, String> {
+        self.map_err(|e| e.to_string())
     }
 }
 
@@ -213,6 +228,45 @@ pub fn created_payment_intent(request: &Request) -> Value {
     pi["description"] = json!(form_value(request, "description"));
     pi["metadata"] = form_metadata(request);
     pi
+}
+
+/// `stripe` answers every `method` request, whatever its path, with `response`.
+pub async fn stub(stripe: &MockServer, method_name: &str, response: impl Respond + 'static) {
+    Mock::given(method(method_name))
+        .respond_with(response)
+        .mount(stripe)
+        .await;
+}
+
+/// `stripe` answers every GET, whatever its path, with the PaymentIntent `pi`.
+pub async fn stub_reads(stripe: &MockServer, pi: Value) {
+    stub(stripe, "GET", ResponseTemplate::new(200).set_body_json(pi)).await;
+}
+
+/// `stripe` answers the first `method` request, whatever its path, with `response`, before any
+/// other stub (stubs mounted this way answer in the order they were mounted); the requests after
+/// it go to the other stubs.
+pub async fn stub_first(stripe: &MockServer, method_name: &str, response: ResponseTemplate) {
+    Mock::given(method(method_name))
+        .respond_with(response)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(stripe)
+        .await;
+}
+
+/// Stripe's answer for an error of `kind` (`api_error`, …) with this HTTP status.
+pub fn stripe_error(status: u16, kind: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_json(json!({"error": {"type": kind, "message": message}}))
+}
+
+/// A base URL where nothing listens: every connection to it is refused at once.
+pub fn unreachable_base() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    base
 }
 
 /// The requests `stripe` received with this method and path.
@@ -557,6 +611,27 @@ impl TestApp {
     }
 }
 
+/// The refusal of a missing `payment_intent_id`: its code and message.
+pub const ID_REQUIRED: (&str, &str) = (
+    "payment_intent_id_required",
+    "ID de Payment Intent es requerido",
+);
+
+/// The refusal of a `payment_intent_id` that is not one: its code and message.
+pub const ID_INVALID: (&str, &str) = ("payment_intent_id_invalid", "ID de Payment Intent inválido");
+
+/// An error answer's status and `code`, to compare with `(400, "amount_invalid")`.
+pub fn code(status: u16, body: &Value) -> (u16, &str) {
+    let (status, code, _) = refusal(status, body);
+    (status, code)
+}
+
+/// An error answer's status, `code` and `error` (the message).
+pub fn refusal(status: u16, body: &Value) -> (u16, &str, &str) {
+    let text = |field: &str| body[field].as_str().unwrap_or_default();
+    (status, text("code"), text("error"))
+}
+
 pub async fn read(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -726,13 +801,6 @@ pub fn keyed_env(stripe_base: &str) -> Vec<(&'static str, &str)> {
         ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ("STRIPE_API_BASE", stripe_base),
     ]
-}
-
-impl<T> Settled for std::io::Result<T> {
-    type Value = T;
-    fn settled(self) -> Result<T, String> {
-        self.map_err(|e| e.to_string())
-    }
 }
 
 /// `serve` running as a child process; killed when dropped.

@@ -264,10 +264,7 @@ async fn idempotent_burst(c: &Cluster) {
     assert_eq!(replay["data"]["paymentIntentId"], "pi_3Burst000000");
     let other = json!({"amount": "76.00", "currency": "usd", "metadata": {"order": "B-7"}});
     let (status, _, body) = create_at(&c.addresses, 2, "burst-key-1", &other).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("idempotency_key_reused"))
-    );
+    assert_eq!(code(status, &body), (422, "idempotency_key_reused"));
     assert_eq!(
         stripe_creates(c).await,
         1,

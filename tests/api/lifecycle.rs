@@ -5,43 +5,30 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 use crate::helpers::*;
 
 const API_TOKEN: &str = "tok_lifecycle_0123456789";
 const CLIENT_SECRET: &str = "pi_3TestCreated000001_secret_abc123";
 
-async fn stub(create_delay: Duration) -> MockServer {
+/// Stripe creating `pi_3TestCreated000001` after `create_delay`, and reading it as succeeded.
+async fn stripe_stub(create_delay: Duration) -> MockServer {
     let stripe = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Request-Id", "req_stub_create")
-                .set_body_json({
-                    let mut pi = payment_intent(
-                        "pi_3TestCreated000001",
-                        5000,
-                        "usd",
-                        "requires_payment_method",
-                    );
-                    pi["client_secret"] = json!(CLIENT_SECRET);
-                    pi
-                })
-                .set_delay(create_delay),
-        )
-        .mount(&stripe)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_3TestCreated000001",
-            5000,
-            "usd",
-            "succeeded",
-        )))
-        .mount(&stripe)
-        .await;
+    let mut pi = payment_intent(
+        "pi_3TestCreated000001",
+        5000,
+        "usd",
+        "requires_payment_method",
+    );
+    pi["client_secret"] = json!(CLIENT_SECRET);
+    let created = ResponseTemplate::new(200)
+        .insert_header("Request-Id", "req_stub_create")
+        .set_body_json(pi)
+        .set_delay(create_delay);
+    stub(&stripe, "POST", created).await;
+    let succeeded = payment_intent("pi_3TestCreated000001", 5000, "usd", "succeeded");
+    stub_reads(&stripe, succeeded).await;
     stripe
 }
 
@@ -73,7 +60,7 @@ async fn create_in_flight(
 #[tokio::test]
 async fn logs_carry_request_ids_and_never_a_secret() {
     for format in ["json", "pretty"] {
-        let stripe = stub(Duration::ZERO).await;
+        let stripe = stripe_stub(Duration::ZERO).await;
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
         let uri = stripe.uri();
@@ -219,7 +206,7 @@ async fn logs_carry_request_ids_and_never_a_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
-    let stripe = stub(Duration::from_millis(1500)).await;
+    let stripe = stripe_stub(Duration::from_millis(1500)).await;
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let uri = stripe.uri();
@@ -255,7 +242,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_stuck_past_the_deadline_is_dropped_and_the_exit_is_still_clean() {
-    let stripe = stub(Duration::from_secs(30)).await;
+    let stripe = stripe_stub(Duration::from_secs(30)).await;
     let dir = tempfile::tempdir().unwrap();
     let uri = stripe.uri();
     let mut server = Server::keyed(

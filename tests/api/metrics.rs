@@ -3,8 +3,6 @@
 //! of its own: nothing else adds to its counters.
 
 use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
@@ -22,19 +20,8 @@ fn sample(metrics: &str, series: &str) -> f64 {
 async fn metrics_count_requests_stripe_calls_and_webhooks() {
     let app = spawn_binary().await;
     let (_, _, before) = app.get("/metrics").await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"error": {"type": "api_error", "message": "x"}})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
+    stub_first(&app.stripe, "POST", stripe_error(500, "api_error", "x")).await;
+    stub(&app.stripe, "POST", CreateResponder).await;
     app.create(json!({"amount": 50})).await;
     app.create(json!({"amount": 0})).await;
     let pi = payment_intent("pi_metrics1", 100, "usd", "succeeded");

@@ -148,19 +148,12 @@ async fn api_tokens_guard_every_client_endpoint_but_create() {
         ]
     })
     .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_tok1",
-            500,
-            "usd",
-            "succeeded",
-        )))
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
+    stub_reads(
+        &app.stripe,
+        payment_intent("pi_tok1", 500, "usd", "succeeded"),
+    )
+    .await;
+    stub(&app.stripe, "POST", CreateResponder).await;
     let call = |path: &'static str, auth: Option<&'static str>| {
         let data = json!({"data": {"payment_intent_id": "pi_tok1", "amount": 5}});
         let headers: Vec<_> = auth.map(|a| ("Authorization", a)).into_iter().collect();
@@ -223,6 +216,17 @@ async fn api_tokens_guard_every_client_endpoint_but_create() {
     assert_eq!(reads, 5, "only the authorised calls reached Stripe");
 }
 
+/// An app allowing 3 creates a minute per client, behind a trusted proxy at 127.0.0.1.
+async fn behind_a_proxy_with_3_creates_a_minute() -> TestApp {
+    let app = spawn_app_with(|c| {
+        c.create_rate_limit = RateLimit::parse("3/min");
+        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
+    })
+    .await;
+    app.mount_create().await;
+    app
+}
+
 /// A create of 5.00 from `client`, as the proxy in front says (`X-Forwarded-For`).
 async fn create_from(app: &TestApp, client: &str) -> Answer {
     let data = json!({"data": {"amount": 5}});
@@ -236,12 +240,7 @@ async fn create_from(app: &TestApp, client: &str) -> Answer {
 
 #[tokio::test]
 async fn create_rate_limit_per_client() {
-    let app = spawn_app_with(|c| {
-        c.create_rate_limit = RateLimit::parse("3/min");
-        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
-    })
-    .await;
-    app.mount_create().await;
+    let app = behind_a_proxy_with_3_creates_a_minute().await;
     let create = |client: &'static str| create_from(&app, client);
     for _ in 0..3 {
         assert_eq!(create("198.51.100.1").await.0, 200);
@@ -265,12 +264,7 @@ async fn create_rate_limit_per_client() {
 
 #[tokio::test]
 async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
-    let app = spawn_app_with(|c| {
-        c.create_rate_limit = RateLimit::parse("3/min");
-        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
-    })
-    .await;
-    app.mount_create().await;
+    let app = behind_a_proxy_with_3_creates_a_minute().await;
     let create = |client: String| {
         let app = &app;
         async move { create_from(app, &client).await.0 }
@@ -303,15 +297,11 @@ async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
     let app = spawn_app_with(|c| c.api_tokens = vec![SecretString::from(TOKEN.to_string())]).await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_tok1",
-            500,
-            "usd",
-            "succeeded",
-        )))
-        .mount(&app.stripe)
-        .await;
+    stub_reads(
+        &app.stripe,
+        payment_intent("pi_tok1", 500, "usd", "succeeded"),
+    )
+    .await;
     let get = |authorization: String| {
         let app = &app;
         async move {

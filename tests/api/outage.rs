@@ -9,8 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::helpers::*;
 
@@ -151,15 +150,11 @@ impl Drop for Cluster {
 async fn postgres_stopped_and_restarted_under_load() {
     let cluster = Cluster::create();
     let stripe = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_outage1",
-            5000,
-            "usd",
-            "processing",
-        )))
-        .mount(&stripe)
-        .await;
+    stub_reads(
+        &stripe,
+        payment_intent("pi_outage1", 5000, "usd", "processing"),
+    )
+    .await;
     let uri = stripe.uri();
     let server = Server::keyed(
         &cluster.url(),

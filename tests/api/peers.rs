@@ -230,7 +230,7 @@ async fn localstripe_get_confirm_decline_and_signed_webhook() {
 
     // Missing id: localstripe's 404 comes back as a 500 with its message.
     let (status, _, body) = app.get_pi("pi_doesnotexist").await;
-    assert_eq!((status, body["code"].as_str()), (500, Some("stripe_error")));
+    assert_eq!(code(status, &body), (500, "stripe_error"));
 
     // A real signed webhook: the service learns of the PaymentIntent through a read, then the
     // confirmation at localstripe sends payment_intent.succeeded, which must move the row.

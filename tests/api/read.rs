@@ -8,78 +8,26 @@ use crate::helpers::*;
 
 const PI: &str = "pi_3ReadTest0000001";
 
-async fn mount_pi(app: &TestApp, pi: serde_json::Value) {
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/v1/payment_intents/{}",
-            pi["id"].as_str().unwrap()
-        )))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Request-Id", "req_read")
-                .set_body_json(pi),
-        )
-        .mount(&app.stripe)
-        .await;
-}
-
 #[tokio::test]
 async fn id_errors_never_reach_stripe() {
     let app = spawn_app().await;
     let cases = [
-        (
-            json!({}),
-            "payment_intent_id_required",
-            "ID de Payment Intent es requerido",
-        ),
-        (
-            json!({"payment_intent_id": null}),
-            "payment_intent_id_required",
-            "ID de Payment Intent es requerido",
-        ),
-        (
-            json!({"payment_intent_id": ""}),
-            "payment_intent_id_required",
-            "ID de Payment Intent es requerido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1/../x"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1?expand[]=x"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1%2F..%2Fx"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1#frag"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "ch_123"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": 123}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
+        (json!({}), ID_REQUIRED),
+        (json!({"payment_intent_id": null}), ID_REQUIRED),
+        (json!({"payment_intent_id": ""}), ID_REQUIRED),
+        (json!({"payment_intent_id": "pi_1/../x"}), ID_INVALID),
+        (json!({"payment_intent_id": "pi_1?expand[]=x"}), ID_INVALID),
+        (json!({"payment_intent_id": "pi_1%2F..%2Fx"}), ID_INVALID),
+        (json!({"payment_intent_id": "pi_1#frag"}), ID_INVALID),
+        (json!({"payment_intent_id": "ch_123"}), ID_INVALID),
+        (json!({"payment_intent_id": 123}), ID_INVALID),
         (
             json!({"payment_intent_id": format!("pi_{}", "a".repeat(251))}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
+            ID_INVALID,
         ),
     ];
     for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
-        for (data, code, message) in &cases {
+        for (data, (code, message)) in &cases {
             let (status, _, body) = app.post(path, json!({ "data": data })).await;
             assert_eq!(status, 400, "{path} {data}");
             assert_eq!(body["code"], *code, "{path} {data}");
@@ -94,7 +42,7 @@ async fn get_answers_major_units_and_updates_the_ledger() {
     let app = spawn_app().await;
     let mut pi = payment_intent(PI, 1099, "usd", "processing");
     pi["metadata"] = json!({"platform": "TMT", "order": "77"});
-    mount_pi(&app, pi).await;
+    app.mount_pi(pi).await;
     let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -118,11 +66,8 @@ async fn get_answers_major_units_and_updates_the_ledger() {
 #[tokio::test]
 async fn confirm_of_an_unfinished_payment_is_payment_not_completed_and_recorded() {
     let app = spawn_app().await;
-    mount_pi(
-        &app,
-        payment_intent(PI, 5000, "usd", "requires_payment_method"),
-    )
-    .await;
+    app.mount_pi(payment_intent(PI, 5000, "usd", "requires_payment_method"))
+        .await;
     let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "payment_not_completed");
@@ -140,7 +85,7 @@ async fn confirm_lists_charges_when_none_are_embedded() {
     let app = spawn_app().await;
     let mut pi = payment_intent(PI, 5000, "usd", "succeeded");
     pi["payment_method"] = json!("pm_1Visa");
-    mount_pi(&app, pi).await;
+    app.mount_pi(pi).await;
     let mut charge = fixture("charge");
     charge["payment_intent"] = json!(PI);
     Mock::given(method("GET"))
@@ -173,7 +118,7 @@ async fn confirm_uses_embedded_charges_when_present() {
     let mut pi = payment_intent(PI, 500, "jpy", "succeeded");
     let charge = fixture("charge");
     pi["charges"] = json!({"object": "list", "data": [charge.clone()], "has_more": false});
-    mount_pi(&app, pi).await;
+    app.mount_pi(pi).await;
     let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["charges"], json!([charge]));
@@ -227,12 +172,9 @@ async fn stripe_404_and_500_map_to_500_with_stripes_message() {
         (500, Some("Something went wrong on Stripe's end."))
     );
     let gets = app
-        .stripe_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.url.path() == "/v1/payment_intents/pi_broken1")
-        .count();
-    assert_eq!(gets, 3, "a GET that failed with 500 is retried twice");
+        .stripe_calls("GET", "/v1/payment_intents/pi_broken1")
+        .await;
+    assert_eq!(gets.len(), 3, "a GET that failed with 500 is retried twice");
 }
 
 #[tokio::test]
@@ -241,13 +183,10 @@ async fn lenient_reads_accept_unknown_fields_and_statuses() {
     let mut pi = payment_intent(PI, 5000, "usd", "some_status_from_the_future");
     pi["brand_new_field"] = json!({"nested": [1, 2, 3]});
     pi["latest_charge"] = json!({"id": "ch_1", "object": "charge"});
-    mount_pi(&app, pi).await;
+    app.mount_pi(pi).await;
     let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "some_status_from_the_future");
     let (status, _, body) = app.confirm(PI).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("payment_not_completed"))
-    );
+    assert_eq!(code(status, &body), (400, "payment_not_completed"));
 }

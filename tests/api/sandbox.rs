@@ -3,6 +3,7 @@
 //! own port, and none of it with a real key.
 
 use serde_json::{json, Value};
+use tmt_payments::ledger::Ledger;
 
 use crate::helpers::*;
 
@@ -47,14 +48,25 @@ async fn create(app: &TestApp) -> (String, String) {
 
 /// Waits for the ledger to show `status` with the event `event_type` applied.
 async fn ledger_reaches(app: &TestApp, id: &str, status: &str, event_type: &str) {
-    let ledger = app.ledger().await;
-    let what = format!("the ledger reaches {status}/{event_type}");
+    reaches(&app.ledger().await, id, status, Some(event_type)).await;
+}
+
+/// Waits for the ledger to have `id` as created (`payment_intent.created` applied).
+async fn ledger_reaches_created(app: &TestApp, id: &str) {
+    ledger_reaches(app, id, "requires_payment_method", "payment_intent.created").await;
+}
+
+/// Waits for `ledger` to show `status` for `id`, and the event `event_type` applied if given.
+async fn reaches(ledger: &Ledger, id: &str, status: &str, event_type: Option<&str>) {
+    let what = format!("the ledger reaches {status}/{event_type:?} for {id}");
     eventually(&what, PATIENCE, || async {
         let row = ledger.payment(id).await.unwrap();
         let events = ledger.events_for(id).await.unwrap();
-        let applied = events
-            .iter()
-            .any(|e| e.event_type == event_type && e.outcome == "applied");
+        let applied = event_type.is_none_or(|event_type| {
+            events
+                .iter()
+                .any(|e| e.event_type == event_type && e.outcome == "applied")
+        });
         if row.as_ref().is_some_and(|r| r.status == status) && applied {
             Ok(())
         } else {
@@ -69,13 +81,7 @@ async fn offline_success_flow() {
     let app = sandbox_app().await;
     let (id, secret) = create(&app).await;
     assert!(secret.starts_with(&format!("{id}_secret_")));
-    ledger_reaches(
-        &app,
-        &id,
-        "requires_payment_method",
-        "payment_intent.created",
-    )
-    .await;
+    ledger_reaches_created(&app, &id).await;
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
     ledger_reaches(&app, &id, "succeeded", "payment_intent.succeeded").await;
@@ -201,28 +207,17 @@ async fn with_a_real_key_there_is_no_sandbox() {
 async fn in_sandbox_mode_v1_and_controls_answer_on_the_services_own_port() {
     let app = sandbox_app().await;
     let (id, _) = create(&app).await;
-    let get = |path: String| {
-        app.http
-            .get(format!("{}{path}", app.address))
-            .basic_auth("sk_test_any", Some(""))
-            .send()
-    };
-    let (status, headers, pi) = read(get(format!("/v1/payment_intents/{id}")).await.unwrap()).await;
+    let (status, headers, pi) = sandbox_get(&app, &format!("/v1/payment_intents/{id}")).await;
     assert_eq!((status, pi["id"].as_str()), (200, Some(id.as_str())));
     assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
-    let (_, _, via_prefix) = read(
-        get(format!("/sandbox/v1/payment_intents/{id}"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, via_prefix) = sandbox_get(&app, &format!("/sandbox/v1/payment_intents/{id}")).await;
     assert_eq!(via_prefix, pi, "one sandbox behind both paths");
-    let (status, _, list) = read(get("/v1/payment_intents?limit=1".into()).await.unwrap()).await;
+    let (status, _, list) = sandbox_get(&app, "/v1/payment_intents?limit=1").await;
     assert_eq!(
         (status, list["data"][0]["id"].as_str()),
         (200, Some(id.as_str()))
     );
-    let (status, _, control) = read(get("/_sandbox/webhooks".into()).await.unwrap()).await;
+    let (status, _, control) = sandbox_get(&app, "/_sandbox/webhooks").await;
     assert_eq!(status, 200, "{control}");
     assert_eq!(control["url"], format!("{}/stripe_webhook", app.address));
     assert_eq!(control["drop"], false);
@@ -231,60 +226,44 @@ async fn in_sandbox_mode_v1_and_controls_answer_on_the_services_own_port() {
     assert_eq!(status, 200);
 }
 
+/// `GET path` of the sandbox on the service's port, with a secret key.
+async fn sandbox_get(app: &TestApp, path: &str) -> Answer {
+    let r = app
+        .http
+        .get(app.url(path))
+        .basic_auth("sk_test_any", Some(""));
+    read(r.send().await.unwrap()).await
+}
+
+/// Turns the sandbox's loss of webhooks on or off (its control endpoint).
+async fn drop_webhooks(app: &TestApp, drop: bool) {
+    let r = app
+        .http
+        .post(app.url("/_sandbox/webhooks"))
+        .basic_auth("sk_test_any", Some(""))
+        .form(&[("drop", drop.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
     let app = sandbox_app().await;
     let (id, secret) = create(&app).await;
-    ledger_reaches(
-        &app,
-        &id,
-        "requires_payment_method",
-        "payment_intent.created",
-    )
-    .await;
-    let r = app
-        .http
-        .post(format!("{}/_sandbox/webhooks", app.address))
-        .basic_auth("sk_test_any", Some(""))
-        .form(&[("drop", "true")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    ledger_reaches_created(&app, &id).await;
+    drop_webhooks(&app, true).await;
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
     // The sandbox lists the event; the ledger never hears of it.
-    let r = app
-        .http
-        .get(format!(
-            "{}/v1/events?type=payment_intent.succeeded",
-            app.address
-        ))
-        .basic_auth("sk_test_any", Some(""))
-        .send()
-        .await
-        .unwrap();
-    let (_, _, events) = read(r).await;
+    let (_, _, events) = sandbox_get(&app, "/v1/events?type=payment_intent.succeeded").await;
     assert_eq!(events["data"][0]["data"]["object"]["id"], id.as_str());
-    let r = app
-        .http
-        .post(format!("{}/_sandbox/webhooks", app.address))
-        .basic_auth("sk_test_any", Some(""))
-        .form(&[("drop", "false")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    drop_webhooks(&app, false).await;
     // First deliveries go out in order: once a later event has landed, a lost one that had been
     // sent would have landed before it.
     let (later, _) = create(&app).await;
-    ledger_reaches(
-        &app,
-        &later,
-        "requires_payment_method",
-        "payment_intent.created",
-    )
-    .await;
+    ledger_reaches_created(&app, &later).await;
     let ledger = app.ledger().await;
     let row = app.payment(&id).await;
     assert_eq!(row.status, "requires_payment_method");
@@ -384,19 +363,7 @@ async fn sandbox_trigger_reaches_the_services_ledger() {
         .to_string();
     assert!(stdout.contains("payment_intent.succeeded"), "{stdout}");
     let ledger = open_ledger(&sqlite_url(dir.path())).await;
-    eventually(
-        &format!("the ledger sees {id} succeed"),
-        PATIENCE,
-        || async {
-            let row = ledger.payment(&id).await.unwrap();
-            if row.as_ref().is_some_and(|r| r.status == "succeeded") {
-                Ok(())
-            } else {
-                Err(format!("{row:?}"))
-            }
-        },
-    )
-    .await;
+    reaches(&ledger, &id, "succeeded", None).await;
 }
 
 #[tokio::test]
