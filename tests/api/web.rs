@@ -3,9 +3,7 @@
 //! the ledger's own backend, its escaping of what callers put in the ledger, and its login when
 //! API_TOKENS is set.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::{json, Value};
 use sha2::Digest;
 use tmt_payments::ledger::{CurrencyTotal, PaymentFilter};

@@ -2,12 +2,10 @@
 //! own tests cover the emulator): success, decline, 3DS, the sandbox at `/v1` on the service's
 //! own port, and none of it with a real key.
 
-mod common;
-
-use std::time::{Duration, Instant};
-
-use common::*;
 use serde_json::{json, Value};
+use tmt_payments::ledger::Ledger;
+
+use crate::helpers::*;
 
 async fn sandbox_app() -> TestApp {
     spawn_app_with(|c| {
@@ -36,10 +34,7 @@ async fn browser_confirm(app: &TestApp, id: &str, secret: &str, pm: &str) -> (u1
 
 async fn create(app: &TestApp) -> (String, String) {
     let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": "42.00", "currency": "mxn", "metadata": {"order": "X1"}}}),
-        )
+        .create(json!({"amount": "42.00", "currency": "mxn", "metadata": {"order": "X1"}}))
         .await;
     assert_eq!(status, 200, "{body}");
     (
@@ -53,23 +48,32 @@ async fn create(app: &TestApp) -> (String, String) {
 
 /// Waits for the ledger to show `status` with the event `event_type` applied.
 async fn ledger_reaches(app: &TestApp, id: &str, status: &str, event_type: &str) {
-    let ledger = app.ledger().await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    reaches(&app.ledger().await, id, status, Some(event_type)).await;
+}
+
+/// Waits for the ledger to have `id` as created (`payment_intent.created` applied).
+async fn ledger_reaches_created(app: &TestApp, id: &str) {
+    ledger_reaches(app, id, "requires_payment_method", "payment_intent.created").await;
+}
+
+/// Waits for `ledger` to show `status` for `id`, and the event `event_type` applied if given.
+async fn reaches(ledger: &Ledger, id: &str, status: &str, event_type: Option<&str>) {
+    let what = format!("the ledger reaches {status}/{event_type:?} for {id}");
+    eventually(&what, PATIENCE, || async {
         let row = ledger.payment(id).await.unwrap();
         let events = ledger.events_for(id).await.unwrap();
-        let applied = events
-            .iter()
-            .any(|e| e.event_type == event_type && e.outcome == "applied");
+        let applied = event_type.is_none_or(|event_type| {
+            events
+                .iter()
+                .any(|e| e.event_type == event_type && e.outcome == "applied")
+        });
         if row.as_ref().is_some_and(|r| r.status == status) && applied {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{row:?} {events:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "ledger never reached {status}/{event_type}: {row:?} {events:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -77,22 +81,11 @@ async fn offline_success_flow() {
     let app = sandbox_app().await;
     let (id, secret) = create(&app).await;
     assert!(secret.starts_with(&format!("{id}_secret_")));
-    ledger_reaches(
-        &app,
-        &id,
-        "requires_payment_method",
-        "payment_intent.created",
-    )
-    .await;
+    ledger_reaches_created(&app, &id).await;
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
     ledger_reaches(&app, &id, "succeeded", "payment_intent.succeeded").await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(&id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["amount"].to_string(), "42.00");
     assert_eq!(body["data"]["currency"], "mxn");
@@ -115,7 +108,7 @@ async fn offline_success_flow() {
             ("payment_intent.succeeded", "applied")
         ]
     );
-    let row = app.ledger().await.payment(&id).await.unwrap().unwrap();
+    let row = app.payment(&id).await;
     assert_eq!(
         (row.amount, row.metadata["order"].as_str()),
         (4200, Some("X1"))
@@ -136,12 +129,7 @@ async fn offline_decline_flow() {
         "payment_intent.payment_failed",
     )
     .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(&id).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "payment_not_completed");
     assert_eq!(
@@ -170,22 +158,12 @@ async fn offline_3ds_flow() {
         "payment_intent.requires_action",
     )
     .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.get_pi(&id).await;
     assert_eq!(
         (status, body["data"]["status"].as_str()),
         (200, Some("requires_action"))
     );
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(&id).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (
@@ -229,28 +207,17 @@ async fn with_a_real_key_there_is_no_sandbox() {
 async fn in_sandbox_mode_v1_and_controls_answer_on_the_services_own_port() {
     let app = sandbox_app().await;
     let (id, _) = create(&app).await;
-    let get = |path: String| {
-        app.http
-            .get(format!("{}{path}", app.address))
-            .basic_auth("sk_test_any", Some(""))
-            .send()
-    };
-    let (status, headers, pi) = read(get(format!("/v1/payment_intents/{id}")).await.unwrap()).await;
+    let (status, headers, pi) = sandbox_get(&app, &format!("/v1/payment_intents/{id}")).await;
     assert_eq!((status, pi["id"].as_str()), (200, Some(id.as_str())));
     assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
-    let (_, _, via_prefix) = read(
-        get(format!("/sandbox/v1/payment_intents/{id}"))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, via_prefix) = sandbox_get(&app, &format!("/sandbox/v1/payment_intents/{id}")).await;
     assert_eq!(via_prefix, pi, "one sandbox behind both paths");
-    let (status, _, list) = read(get("/v1/payment_intents?limit=1".into()).await.unwrap()).await;
+    let (status, _, list) = sandbox_get(&app, "/v1/payment_intents?limit=1").await;
     assert_eq!(
         (status, list["data"][0]["id"].as_str()),
         (200, Some(id.as_str()))
     );
-    let (status, _, control) = read(get("/_sandbox/webhooks".into()).await.unwrap()).await;
+    let (status, _, control) = sandbox_get(&app, "/_sandbox/webhooks").await;
     assert_eq!(status, 200, "{control}");
     assert_eq!(control["url"], format!("{}/stripe_webhook", app.address));
     assert_eq!(control["drop"], false);
@@ -259,62 +226,46 @@ async fn in_sandbox_mode_v1_and_controls_answer_on_the_services_own_port() {
     assert_eq!(status, 200);
 }
 
+/// `GET path` of the sandbox on the service's port, with a secret key.
+async fn sandbox_get(app: &TestApp, path: &str) -> Answer {
+    let r = app
+        .http
+        .get(app.url(path))
+        .basic_auth("sk_test_any", Some(""));
+    read(r.send().await.unwrap()).await
+}
+
+/// Turns the sandbox's loss of webhooks on or off (its control endpoint).
+async fn drop_webhooks(app: &TestApp, drop: bool) {
+    let r = app
+        .http
+        .post(app.url("/_sandbox/webhooks"))
+        .basic_auth("sk_test_any", Some(""))
+        .form(&[("drop", drop.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 #[tokio::test]
 async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
     let app = sandbox_app().await;
     let (id, secret) = create(&app).await;
-    ledger_reaches(
-        &app,
-        &id,
-        "requires_payment_method",
-        "payment_intent.created",
-    )
-    .await;
-    let r = app
-        .http
-        .post(format!("{}/_sandbox/webhooks", app.address))
-        .basic_auth("sk_test_any", Some(""))
-        .form(&[("drop", "true")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    ledger_reaches_created(&app, &id).await;
+    drop_webhooks(&app, true).await;
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
     // The sandbox lists the event; the ledger never hears of it.
-    let r = app
-        .http
-        .get(format!(
-            "{}/v1/events?type=payment_intent.succeeded",
-            app.address
-        ))
-        .basic_auth("sk_test_any", Some(""))
-        .send()
-        .await
-        .unwrap();
-    let (_, _, events) = read(r).await;
+    let (_, _, events) = sandbox_get(&app, "/v1/events?type=payment_intent.succeeded").await;
     assert_eq!(events["data"][0]["data"]["object"]["id"], id.as_str());
-    let r = app
-        .http
-        .post(format!("{}/_sandbox/webhooks", app.address))
-        .basic_auth("sk_test_any", Some(""))
-        .form(&[("drop", "false")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    drop_webhooks(&app, false).await;
     // First deliveries go out in order: once a later event has landed, a lost one that had been
     // sent would have landed before it.
     let (later, _) = create(&app).await;
-    ledger_reaches(
-        &app,
-        &later,
-        "requires_payment_method",
-        "payment_intent.created",
-    )
-    .await;
+    ledger_reaches_created(&app, &later).await;
     let ledger = app.ledger().await;
-    let row = ledger.payment(&id).await.unwrap().unwrap();
+    let row = app.payment(&id).await;
     assert_eq!(row.status, "requires_payment_method");
     let received: Vec<String> = ledger
         .events_for(&id)
@@ -327,8 +278,8 @@ async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
 }
 
 /// The service binary in sandbox mode, on a ledger in `dir`.
-fn sandbox_server(dir: &std::path::Path) -> process::Server {
-    process::Server::start(&process::sqlite_url(dir), &[])
+async fn sandbox_server(dir: &std::path::Path) -> Server {
+    Server::start(&sqlite_url(dir), &[]).await
 }
 
 #[tokio::test]
@@ -341,7 +292,7 @@ async fn the_sandbox_state_survives_a_restart_of_the_service() {
             .body(body.to_string())
             .send()
     };
-    let first = sandbox_server(dir.path());
+    let first = sandbox_server(dir.path()).await;
     let (status, _, created) = read(
         call(
             first.address.clone(),
@@ -362,7 +313,7 @@ async fn the_sandbox_state_survives_a_restart_of_the_service() {
         dir.path().join("ledger-stripe.db").exists(),
         "the sandbox's file sits beside the ledger"
     );
-    let second = sandbox_server(dir.path());
+    let second = sandbox_server(dir.path()).await;
     let (status, _, got) = read(
         call(
             second.address.clone(),
@@ -380,10 +331,10 @@ async fn the_sandbox_state_survives_a_restart_of_the_service() {
 #[tokio::test]
 async fn sandbox_trigger_reaches_the_services_ledger() {
     let dir = tempfile::tempdir().unwrap();
-    let server = sandbox_server(dir.path());
+    let server = sandbox_server(dir.path()).await;
     let api_base = format!("{}/sandbox", server.address);
     let output = tokio::task::spawn_blocking(move || {
-        process::command("sqlite://unused.db")
+        command("sqlite://unused.db")
             .args([
                 "sandbox",
                 "trigger",
@@ -411,49 +362,35 @@ async fn sandbox_trigger_reaches_the_services_ledger() {
         .unwrap_or_else(|| panic!("no PaymentIntent printed: {stdout}"))
         .to_string();
     assert!(stdout.contains("payment_intent.succeeded"), "{stdout}");
-    let ledger = open_ledger(&process::sqlite_url(dir.path())).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let row = ledger.payment(&id).await.unwrap();
-        if row.as_ref().is_some_and(|r| r.status == "succeeded") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the ledger never saw {id}: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let ledger = open_ledger(&sqlite_url(dir.path())).await;
+    reaches(&ledger, &id, "succeeded", None).await;
 }
 
 #[tokio::test]
 async fn tmt_payments_sandbox_runs_the_sandbox_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let port = process::free_port();
+    let port = free_port();
     let state = dir.path().join("alone.db");
-    let mut child = process::command("sqlite://unused.db")
-        .args(["sandbox", "--port", &port.to_string(), "--state"])
-        .arg(&state)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let address = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&address).is_err() {
-        assert!(Instant::now() < deadline, "the sandbox did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let sandbox = KillOnDrop(
+        command("sqlite://unused.db")
+            .args(["sandbox", "--port", &port.to_string(), "--state"])
+            .arg(&state)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let address = format!("http://127.0.0.1:{port}");
+    listening(&address).await;
     let r = reqwest::Client::new()
-        .post(format!("http://{address}/v1/payment_intents"))
+        .post(format!("{address}/v1/payment_intents"))
         .basic_auth("sk_test_alone", Some(""))
         .form(&[("amount", "700"), ("currency", "eur")])
         .send()
         .await
         .unwrap();
     let (status, _, pi) = read(r).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(sandbox);
     assert_eq!(
         (status, pi["status"].as_str()),
         (200, Some("requires_payment_method"))
@@ -461,9 +398,9 @@ async fn tmt_payments_sandbox_runs_the_sandbox_alone() {
     assert!(state.exists(), "--state names the file it keeps");
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
-fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
+async fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
     let peer =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/stripe-sandbox/tests/node");
     assert!(
@@ -471,7 +408,7 @@ fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
         "Stripe's Node SDK is not installed: run scripts/test.sh"
     );
     let dir = tempfile::tempdir().unwrap();
-    let server = sandbox_server(dir.path());
+    let server = sandbox_server(dir.path()).await;
     let port = server.address.rsplit(':').next().unwrap().to_string();
     let output = std::process::Command::new("node")
         .arg(peer.join("sdk_sandbox.mjs"))
@@ -484,12 +421,12 @@ fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
     assert!(stdout.lines().any(|l| l.starts_with("ok ")), "{stdout}");
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "needs Stripe's Python SDK (scripts/test.sh installs it)"]
-fn stripe_python_sdk_reaches_the_sandbox_under_the_sandbox_prefix() {
-    let python = venv_python();
+async fn stripe_python_sdk_reaches_the_sandbox_under_the_sandbox_prefix() {
+    let python = python_peer(&["stripe"]);
     let dir = tempfile::tempdir().unwrap();
-    let server = sandbox_server(dir.path());
+    let server = sandbox_server(dir.path()).await;
     let output = std::process::Command::new(python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),

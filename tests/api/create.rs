@@ -1,31 +1,18 @@
 //! `POST /stripe_create_payment_intent` through the HTTP surface, Stripe played by wiremock.
 
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
-async fn mount_create(app: &TestApp) {
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
-}
+use crate::helpers::*;
 
 #[tokio::test]
 async fn create_sends_stripe_the_contracted_request_and_records_the_payment() {
     let app = spawn_app().await;
-    mount_create(&app).await;
+    app.mount_create().await;
     let (status, headers, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50, "currency": "USD",
+        .create(json!({"amount": 50, "currency": "USD",
                             "metadata": {"event_id": "ev-9", "seats": 2, "vip": false,
-                                         "platform": "other", "timestamp": "forged"}}}),
-        )
+                                         "platform": "other", "timestamp": "forged"}}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["access-control-allow-origin"], "*");
@@ -98,7 +85,7 @@ async fn create_sends_stripe_the_contracted_request_and_records_the_payment() {
 #[tokio::test]
 async fn every_conversion_example_of_the_spec() {
     let app = spawn_app().await;
-    mount_create(&app).await;
+    app.mount_create().await;
     // (amount as JSON text, currency, minor units sent, major units answered)
     let cases = [
         ("50", "usd", "5000", "50.00"),
@@ -140,7 +127,7 @@ async fn every_conversion_example_of_the_spec() {
 #[tokio::test]
 async fn every_validation_row_answers_400_and_sends_nothing() {
     let app = spawn_app().await;
-    mount_create(&app).await;
+    app.mount_create().await;
     let many_keys: serde_json::Map<String, Value> =
         (0..49).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases: Vec<(Value, &str, &str)> = vec![
@@ -176,9 +163,7 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
         (json!({"amount": 50, "metadata": {"a": "v".repeat(501)}}), "metadata_invalid", "Metadata inválida: el valor de 'a' excede 500 caracteres"),
     ];
     for (data, code, message) in cases {
-        let (status, headers, body) = app
-            .post("/stripe_create_payment_intent", json!({ "data": data }))
-            .await;
+        let (status, headers, body) = app.create(data.clone()).await;
         assert_eq!(status, 400, "{data}: {body}");
         assert_eq!(body["code"], code, "{data}");
         assert_eq!(body["error"], message, "{data}");
@@ -194,10 +179,7 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
         .map(|i| (format!("k{i}"), json!("v".repeat(500))))
         .collect();
     let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 0.5, "metadata": edge, "description": "d".repeat(1000)}}),
-        )
+        .create(json!({"amount": 0.5, "metadata": edge, "description": "d".repeat(1000)}))
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -205,24 +187,18 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
 #[tokio::test]
 async fn stripe_card_error_is_a_500_with_stripes_message() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(
-            ResponseTemplate::new(402)
-                .insert_header("Request-Id", "req_decl_1")
-                .set_body_json(json!({"error": {
+    stub(
+        &app.stripe,
+        "POST",
+        ResponseTemplate::new(402)
+            .insert_header("Request-Id", "req_decl_1")
+            .set_body_json(json!({"error": {
                     "type": "card_error", "code": "card_declined",
                     "decline_code": "generic_decline", "message": "Your card was declined.",
                     "doc_url": "https://stripe.com/docs/error-codes/card-declined"}})),
-        )
-        .mount(&app.stripe)
-        .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    )
+    .await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(
         body,
@@ -236,36 +212,13 @@ async fn stripe_card_error_is_a_500_with_stripes_message() {
 #[tokio::test]
 async fn retries_reuse_one_idempotency_key() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(
-            json!({"error": {"type": "api_error", "message": "An unknown error occurred"}}),
-        ))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(ResponseTemplate::new(409).set_body_json(
-            json!({"error": {"type": "idempotency_error", "message": "concurrent"}}),
-        ))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(CreateResponder)
-        .with_priority(3)
-        .mount(&app.stripe)
-        .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    // A 500, then a 409, then the PaymentIntent.
+    let unknown = stripe_error(500, "api_error", "An unknown error occurred");
+    stub_first(&app.stripe, "POST", unknown).await;
+    let concurrent = stripe_error(409, "idempotency_error", "concurrent");
+    stub_first(&app.stripe, "POST", concurrent).await;
+    app.mount_create().await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 200, "{body}");
     let requests = app.stripe_requests().await;
     assert_eq!(requests.len(), 3, "500 and 409 are retried");
@@ -275,11 +228,7 @@ async fn retries_reuse_one_idempotency_key() {
         .collect();
     assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
     // Two requests from callers get two different keys.
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
+    app.create(json!({"amount": 50})).await;
     let last = app.stripe_requests().await.pop().unwrap();
     assert_ne!(last.headers["idempotency-key"], keys[0]);
 }
@@ -287,16 +236,9 @@ async fn retries_reuse_one_idempotency_key() {
 #[tokio::test]
 async fn persistent_500_gives_up_after_two_retries() {
     let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).set_body_string("<html>busy</html>"))
-        .mount(&app.stripe)
-        .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let busy = ResponseTemplate::new(503).set_body_string("<html>busy</html>");
+    stub(&app.stripe, "POST", busy).await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_error");
     assert_eq!(body["error"], "Stripe respondió con el estado HTTP 503");
@@ -305,57 +247,43 @@ async fn persistent_500_gives_up_after_two_retries() {
 
 #[tokio::test]
 async fn should_retry_header_decides() {
-    let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .insert_header("Stripe-Should-Retry", "false")
-                .set_body_json(json!({"error": {"type": "api_error", "message": "no retry"}})),
-        )
-        .mount(&app.stripe)
-        .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
-    assert_eq!((status, body["error"].as_str()), (500, Some("no retry")));
-    assert_eq!(app.stripe_requests().await.len(), 1);
-
-    let app = spawn_app().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .insert_header("Stripe-Should-Retry", "true")
-                .set_body_json(
-                    json!({"error": {"type": "invalid_request_error", "message": "lock"}}),
-                ),
-        )
-        .mount(&app.stripe)
-        .await;
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
-    assert_eq!(app.stripe_requests().await.len(), 3);
+    // (Stripe's answer, its Stripe-Should-Retry, the error answered if checked, attempts)
+    let cases = [
+        (
+            stripe_error(500, "api_error", "no retry"),
+            "false",
+            Some("no retry"),
+            1,
+        ),
+        (
+            stripe_error(400, "invalid_request_error", "lock"),
+            "true",
+            None,
+            3,
+        ),
+    ];
+    for (answer, should_retry, error, attempts) in cases {
+        let app = spawn_app().await;
+        let answer = answer.insert_header("Stripe-Should-Retry", should_retry);
+        stub(&app.stripe, "POST", answer).await;
+        let (status, _, body) = app.create(json!({"amount": 50})).await;
+        if let Some(error) = error {
+            assert_eq!((status, body["error"].as_str()), (500, Some(error)));
+        }
+        assert_eq!(
+            app.stripe_requests().await.len(),
+            attempts,
+            "{should_retry}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn stripe_timeout_is_stripe_unreachable() {
     let app = spawn_app_with(|c| c.stripe_timeout = std::time::Duration::from_secs(1)).await;
     // Stripe answers after 3 s: past the whole budget.
-    Mock::given(method("POST"))
-        .respond_with(delayed_payment_intent())
-        .mount(&app.stripe)
-        .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    stub(&app.stripe, "POST", delayed_payment_intent()).await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");
     assert_eq!(body["error"], "No se pudo contactar con Stripe");
@@ -380,12 +308,8 @@ fn delayed_payment_intent() -> ResponseTemplate {
 #[tokio::test]
 async fn api_version_is_configurable() {
     let app = spawn_app_with(|c| c.stripe_api_version = "2024-06-20".into()).await;
-    mount_create(&app).await;
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
+    app.mount_create().await;
+    app.create(json!({"amount": 50})).await;
     assert_eq!(
         app.stripe_requests().await[0].headers["stripe-version"],
         "2024-06-20"
@@ -422,9 +346,7 @@ async fn the_first_failing_rule_of_the_table_is_reported() {
         ),
     ];
     for (data, code) in cases {
-        let (_, _, body) = app
-            .post("/stripe_create_payment_intent", json!({ "data": data }))
-            .await;
+        let (_, _, body) = app.create(data.clone()).await;
         assert_eq!(body["code"], code, "{data}");
     }
     assert!(app.stripe_requests().await.is_empty());
@@ -433,16 +355,8 @@ async fn the_first_failing_rule_of_the_table_is_reported() {
 #[tokio::test]
 async fn unreachable_stripe_is_retried_then_reported() {
     // A port nothing listens on: every attempt is refused at once.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let app = spawn_app_with(|c| c.stripe_api_base = dead).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": 50}}),
-        )
-        .await;
+    let app = spawn_app_with(|c| c.stripe_api_base = unreachable_base()).await;
+    let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");
 }

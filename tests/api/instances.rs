@@ -1,21 +1,20 @@
-//! Several instances on one database (SPEC §6-§8 across processes): a webhook storm with
-//! duplicates, a burst of creates under one Idempotency-Key, and an instance killed with SIGKILL
-//! mid-storm. PostgreSQL runs three real processes (mandatory under CI=true); SQLite runs the
-//! same scenarios with concurrent clients against one process.
-
-mod common;
+//! Several instances on one database (docs/contract.md §6–§8 across processes): a webhook storm
+//! with duplicates, a burst of creates under one Idempotency-Key, and an instance killed with
+//! SIGKILL mid-storm. PostgreSQL runs three real processes (its tests are `#[ignore]`d: they
+//! need the server at TMT_TEST_POSTGRES_URL); SQLite runs the same scenarios with concurrent
+//! clients against one process.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::*;
-use common::*;
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 use tmt_payments::stripe::signature::sign;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
+
+use crate::helpers::*;
 
 struct Cluster {
     servers: Vec<Arc<Mutex<Option<Server>>>>,
@@ -50,15 +49,7 @@ async fn cluster(db: String, instances: usize) -> Cluster {
     let mut servers = Vec::new();
     let mut addresses = Vec::new();
     for _ in 0..instances {
-        let server = Server::start(
-            &db,
-            &[
-                ("STRIPE_SECRET_KEY", SECRET_KEY),
-                ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-                ("STRIPE_API_BASE", &uri),
-                ("DATABASE_MAX_CONNECTIONS", "5"),
-            ],
-        );
+        let server = Server::keyed(&db, &uri, &[("DATABASE_MAX_CONNECTIONS", "5")]).await;
         addresses.push(server.address.clone());
         servers.push(Arc::new(Mutex::new(Some(server))));
     }
@@ -145,6 +136,7 @@ async fn deliver(
                         delivered = true;
                         break;
                     }
+                    // Stripe's own pace: a refused delivery is tried again a little later.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 assert!(delivered, "{id} never accepted by any instance");
@@ -205,43 +197,46 @@ async fn check_storm_outcome(c: &Cluster, acked: &HashSet<String>) {
     }
 }
 
+/// A create under `key` sent to the instance at `addresses[i]` (round the ring).
+async fn create_at(addresses: &[String], i: usize, key: &str, data: &Value) -> Answer {
+    let url = format!(
+        "{}/stripe_create_payment_intent",
+        addresses[i % addresses.len()]
+    );
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", key)
+        .body(json!({ "data": data }).to_string())
+        .send()
+        .await
+        .unwrap();
+    read(r).await
+}
+
+async fn stripe_creates(c: &Cluster) -> usize {
+    received(&c.stripe, "POST", "/v1/payment_intents")
+        .await
+        .len()
+}
+
 async fn idempotent_burst(c: &Cluster) {
-    let http = reqwest::Client::new();
-    let body =
-        json!({"data": {"amount": "75.00", "currency": "usd", "metadata": {"order": "B-7"}}})
-            .to_string();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let url = format!(
-            "{}/stripe_create_payment_intent",
-            c.addresses[i % c.addresses.len()]
-        );
-        let (http, body) = (http.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("Idempotency-Key", "burst-key-1")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            read(r).await
-        }));
-    }
+    let data = json!({"amount": "75.00", "currency": "usd", "metadata": {"order": "B-7"}});
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (addresses, data) = (c.addresses.clone(), data.clone());
+            tokio::spawn(async move { create_at(&addresses, i, "burst-key-1", &data).await })
+        })
+        .collect();
     let mut answered = Vec::new();
     for t in tasks {
         answered.push(t.await.unwrap());
     }
-    let creates = c
-        .stripe
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .count();
-    assert_eq!(creates, 1, "exactly one PaymentIntent created at Stripe");
+    assert_eq!(
+        stripe_creates(c).await,
+        1,
+        "exactly one PaymentIntent created at Stripe"
+    );
     let ok: Vec<&Value> = answered
         .iter()
         .filter(|(s, _, _)| *s == 200)
@@ -263,60 +258,24 @@ async fn idempotent_burst(c: &Cluster) {
         answered.len() - ok.len()
     );
     // Afterwards: a replay from any instance, and the same key with another amount.
-    let url = |i: usize| {
-        format!(
-            "{}/stripe_create_payment_intent",
-            c.addresses[i % c.addresses.len()]
-        )
-    };
-    let r = http
-        .post(url(1))
-        .header("content-type", "application/json")
-        .header("Idempotency-Key", "burst-key-1")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    let (status, headers, replay) = read(r).await;
+    let (status, headers, replay) = create_at(&c.addresses, 1, "burst-key-1", &data).await;
     assert_eq!(status, 200);
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(replay["data"]["paymentIntentId"], "pi_3Burst000000");
-    let other =
-        json!({"data": {"amount": "76.00", "currency": "usd", "metadata": {"order": "B-7"}}})
-            .to_string();
-    let r = http
-        .post(url(2))
-        .header("content-type", "application/json")
-        .header("Idempotency-Key", "burst-key-1")
-        .body(other)
-        .send()
-        .await
-        .unwrap();
-    let (status, _, body) = read(r).await;
+    let other = json!({"amount": "76.00", "currency": "usd", "metadata": {"order": "B-7"}});
+    let (status, _, body) = create_at(&c.addresses, 2, "burst-key-1", &other).await;
+    assert_eq!(code(status, &body), (422, "idempotency_key_reused"));
     assert_eq!(
-        (status, body["code"].as_str()),
-        (422, Some("idempotency_key_reused"))
-    );
-    let creates = c
-        .stripe
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .count();
-    assert_eq!(
-        creates, 1,
+        stripe_creates(c).await,
+        1,
         "still one PaymentIntent after the replay and the reuse"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL at TMT_TEST_POSTGRES_URL"]
 async fn postgres_three_instances() {
-    let Some(admin) = postgres_peer().await else {
-        return;
-    };
-    let c = cluster(fresh_postgres_database(&admin).await, 3).await;
+    let c = cluster(fresh_postgres_database(&postgres_peer().await).await, 3).await;
     let acked = deliver(&c, storm(COPIES), None).await;
     check_storm_outcome(&c, &acked).await;
     idempotent_burst(&c).await;
@@ -325,11 +284,9 @@ async fn postgres_three_instances() {
 /// One copy per event: an event the killed instance acknowledged is never sent again, so if it
 /// were not on disk the ledger would miss it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL at TMT_TEST_POSTGRES_URL"]
 async fn postgres_instance_killed_mid_storm() {
-    let Some(admin) = postgres_peer().await else {
-        return;
-    };
-    let c = cluster(fresh_postgres_database(&admin).await, 3).await;
+    let c = cluster(fresh_postgres_database(&postgres_peer().await).await, 3).await;
     let acked = deliver(&c, storm(1), Some(20)).await;
     assert!(
         c.servers[0].lock().unwrap().is_none(),

@@ -4,14 +4,12 @@
 //! a sandbox one without API_TOKENS that delivers fulfilment notifications, and one with
 //! API_TOKENS. Screenshots go to target/screenshots/.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::process::{sqlite_url, Server};
+use crate::helpers::{sqlite_url, Server};
 
 const TOKEN: &str = "browser-test-operator-token-0001";
 
@@ -56,9 +54,9 @@ fn screenshots_dir() -> PathBuf {
     target.join("screenshots")
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "needs Chromium (apt: chromium) and playwright-core (npm)"]
-fn checkout_and_dashboard_in_chromium() {
+async fn checkout_and_dashboard_in_chromium() {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         tests
@@ -82,14 +80,16 @@ fn checkout_and_dashboard_in_chromium() {
             ("FULFILMENT_SECRET", "whsec_browser_test_fulfilment"),
         ],
         Some(&open_log),
-    );
+    )
+    .await;
     let locked_log = locked_dir.path().join("service.log");
     let locked = Server::start_logging(
         &sqlite_url(locked_dir.path()),
         // At info, every request is logged: none of those lines may hold the token.
         &[("API_TOKENS", TOKEN), ("RUST_LOG", "info")],
         Some(&locked_log),
-    );
+    )
+    .await;
 
     let screenshots = screenshots_dir();
     // Only this run's pictures, so that none of the checks below passes on an old one.

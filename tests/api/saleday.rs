@@ -6,12 +6,10 @@
 //! is proven with a paused clock by the unit tests of `stripe::budget`; here it is the order
 //! and the counts that are checked, through HTTP, with wiremock playing Stripe.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
@@ -130,7 +128,7 @@ async fn calls_beyond_the_budget_wait_and_reach_stripe_in_arrival_order() {
             "the call asked for its turn",
             Duration::from_secs(10),
             || {
-                let entered = app.budget.entered();
+                let entered = app.budget().entered();
                 async move { entered > i }
             },
         )
@@ -159,7 +157,7 @@ async fn calls_beyond_the_budget_wait_and_reach_stripe_in_arrival_order() {
         busiest <= 5,
         "{busiest} calls reached Stripe within one second"
     );
-    assert_eq!(app.budget.queue_length(), 0);
+    assert_eq!(app.budget().queue_length(), 0);
 }
 
 #[tokio::test]
@@ -307,8 +305,8 @@ async fn a_429_is_retried_within_the_budget_and_halves_it() {
         requests[0].headers["idempotency-key"], requests[1].headers["idempotency-key"],
         "the retry is the same request to Stripe"
     );
-    assert_eq!(app.budget.rate_limited(), 1);
-    let rate = app.budget.current_rps().unwrap();
+    assert_eq!(app.budget().rate_limited(), 1);
+    let rate = app.budget().current_rps().unwrap();
     assert!(rate < 20.0, "the budget went down: {rate}/s");
 
     let (_, _, metrics) = app.get("/metrics").await;

@@ -2,90 +2,79 @@
 //! shutdown on SIGTERM (requests in flight finish, a stuck one is dropped at the deadline, the
 //! exit status is 0).
 
-mod common;
+use std::time::Duration;
 
-use std::time::{Duration, Instant};
-
-use common::process::*;
-use common::*;
 use serde_json::{json, Value};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
+
+use crate::helpers::*;
 
 const API_TOKEN: &str = "tok_lifecycle_0123456789";
 const CLIENT_SECRET: &str = "pi_3TestCreated000001_secret_abc123";
 
-async fn stub(create_delay: Duration) -> MockServer {
+/// Stripe creating `pi_3TestCreated000001` after `create_delay`, and reading it as succeeded.
+async fn stripe_stub(create_delay: Duration) -> MockServer {
     let stripe = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Request-Id", "req_stub_create")
-                .set_body_json({
-                    let mut pi = payment_intent(
-                        "pi_3TestCreated000001",
-                        5000,
-                        "usd",
-                        "requires_payment_method",
-                    );
-                    pi["client_secret"] = json!(CLIENT_SECRET);
-                    pi
-                })
-                .set_delay(create_delay),
-        )
-        .mount(&stripe)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_3TestCreated000001",
-            5000,
-            "usd",
-            "succeeded",
-        )))
-        .mount(&stripe)
-        .await;
+    let mut pi = payment_intent(
+        "pi_3TestCreated000001",
+        5000,
+        "usd",
+        "requires_payment_method",
+    );
+    pi["client_secret"] = json!(CLIENT_SECRET);
+    let created = ResponseTemplate::new(200)
+        .insert_header("Request-Id", "req_stub_create")
+        .set_body_json(pi)
+        .set_delay(create_delay);
+    stub(&stripe, "POST", created).await;
+    let succeeded = payment_intent("pi_3TestCreated000001", 5000, "usd", "succeeded");
+    stub_reads(&stripe, succeeded).await;
     stripe
 }
 
-fn sigterm(server: &Server) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Waits (bounded) for the process to exit; its exit code.
-fn exit_code(server: &mut Server) -> Option<i32> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(Instant::now() < deadline, "the process did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Sends a create from a task of its own and waits until Stripe has it: the request is then
+/// in flight. Its answer's status, or the error of a request that got none.
+async fn create_in_flight(
+    server: &Server,
+    stripe: &MockServer,
+) -> tokio::task::JoinHandle<reqwest::Result<u16>> {
+    let url = format!("{}/stripe_create_payment_intent", server.address);
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(json!({"data": {"amount": 50}}).to_string())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    eventually("Stripe has the create", PATIENCE, || async {
+        !received(stripe, "POST", "/v1/payment_intents")
+            .await
+            .is_empty()
+    })
+    .await;
+    in_flight
 }
 
 #[tokio::test]
 async fn logs_carry_request_ids_and_never_a_secret() {
     for format in ["json", "pretty"] {
-        let stripe = stub(Duration::ZERO).await;
+        let stripe = stripe_stub(Duration::ZERO).await;
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
         let uri = stripe.uri();
-        let mut server = Server::start_logging(
+        let mut server = Server::keyed_logging(
             &sqlite_url(dir.path()),
+            &uri,
             &[
-                ("STRIPE_SECRET_KEY", SECRET_KEY),
-                ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-                ("STRIPE_API_BASE", &uri),
                 ("API_TOKENS", API_TOKEN),
                 ("LOG_FORMAT", format),
                 ("RUST_LOG", "debug"),
             ],
             Some(&log),
-        );
+        )
+        .await;
         let http = reqwest::Client::new();
         let mut responses = Vec::new();
         for (path, body, auth) in [
@@ -137,8 +126,8 @@ async fn logs_carry_request_ids_and_never_a_secret() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        sigterm(&server);
-        assert_eq!(exit_code(&mut server), Some(0));
+        server.sigterm();
+        assert_eq!(server.exit_code().await, Some(0));
         let logged = std::fs::read_to_string(&log).unwrap();
         assert!(
             logged.contains("pi_3TestCreated000001"),
@@ -217,47 +206,32 @@ async fn logs_carry_request_ids_and_never_a_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
-    let stripe = stub(Duration::from_millis(1500)).await;
+    let stripe = stripe_stub(Duration::from_millis(1500)).await;
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_url(dir.path());
     let uri = stripe.uri();
-    let mut server = Server::start(
-        &db,
-        &[
-            ("STRIPE_SECRET_KEY", SECRET_KEY),
-            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("STRIPE_API_BASE", &uri),
-        ],
-    );
-    let url = format!("{}/stripe_create_payment_intent", server.address);
-    let in_flight = tokio::spawn(async move {
-        let r = reqwest::Client::new()
-            .post(url)
-            .header("content-type", "application/json")
-            .body(json!({"data": {"amount": 50}}).to_string())
+    let mut server = Server::keyed(&db, &uri, &[]).await;
+    let in_flight = create_in_flight(&server, &stripe).await;
+    // Then the service is asked to stop.
+    server.sigterm();
+    eventually("no new connections once stopping", PATIENCE, || async {
+        let healthz = reqwest::Client::new()
+            .get(format!("{}/healthz", server.address))
             .send()
             .await;
-        r.map(|r| r.status().as_u16())
-    });
-    // Wait until Stripe has the request, then ask the service to stop.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stripe.received_requests().await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    sigterm(&server);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let refused = reqwest::Client::new()
-        .get(format!("{}/healthz", server.address))
-        .send()
-        .await;
-    assert!(refused.is_err(), "no new connections once stopping");
+        healthz.is_err()
+    })
+    .await;
+    assert!(
+        !in_flight.is_finished(),
+        "new connections were refused while the request was in flight"
+    );
     assert_eq!(
         in_flight.await.unwrap().expect("answered"),
         200,
         "the request in flight finished"
     );
-    assert_eq!(exit_code(&mut server), Some(0));
+    assert_eq!(server.exit_code().await, Some(0));
     let row = open_ledger(&db)
         .await
         .payment("pi_3TestCreated000001")
@@ -268,37 +242,22 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_stuck_past_the_deadline_is_dropped_and_the_exit_is_still_clean() {
-    let stripe = stub(Duration::from_secs(30)).await;
+    let stripe = stripe_stub(Duration::from_secs(30)).await;
     let dir = tempfile::tempdir().unwrap();
     let uri = stripe.uri();
-    let mut server = Server::start(
+    let mut server = Server::keyed(
         &sqlite_url(dir.path()),
+        &uri,
         &[
-            ("STRIPE_SECRET_KEY", SECRET_KEY),
-            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("STRIPE_API_BASE", &uri),
             ("SHUTDOWN_TIMEOUT_SECS", "1"),
             ("STRIPE_TIMEOUT_SECS", "60"),
             ("IDEMPOTENCY_STALE_SECS", "120"),
         ],
-    );
-    let url = format!("{}/stripe_create_payment_intent", server.address);
-    let in_flight = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .header("content-type", "application/json")
-            .body(json!({"data": {"amount": 50}}).to_string())
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stripe.received_requests().await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    sigterm(&server);
-    assert_eq!(exit_code(&mut server), Some(0));
+    )
+    .await;
+    let in_flight = create_in_flight(&server, &stripe).await;
+    server.sigterm();
+    assert_eq!(server.exit_code().await, Some(0));
     assert!(
         in_flight.await.unwrap().is_err(),
         "the stuck request got no answer, in particular no 200"

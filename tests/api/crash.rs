@@ -2,16 +2,14 @@
 //! restart, every event that was answered 200 is in the ledger, applied, and nothing is doubled
 //! when Stripe delivers everything again.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::process::*;
-use common::*;
 use serde_json::{json, Value};
 use tmt_payments::stripe::signature::sign;
+
+use crate::helpers::*;
 
 const EVENTS: usize = 600;
 const KILL_AFTER: usize = 150;
@@ -95,14 +93,11 @@ async fn deliver_all(
 async fn sigkill_during_webhook_delivery_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let db = test_database_url(dir.path()).await;
-    let envs = [
-        ("STRIPE_SECRET_KEY", SECRET_KEY),
-        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
-    ];
+    // Stripe is never called: nothing listens there.
+    let stripe = "http://127.0.0.1:9";
     let all = events();
 
-    let server = Server::start(&db, &envs);
+    let server = Server::keyed(&db, stripe, &[]).await;
     let address = server.address.clone();
     let server = Arc::new(Mutex::new(server));
     let acked = deliver_all(&address, &all, Some((KILL_AFTER, server.clone()))).await;
@@ -147,7 +142,7 @@ async fn sigkill_during_webhook_delivery_loses_nothing_acknowledged() {
     ledger.close().await;
 
     // Restart; Stripe re-delivers everything (it retries what got no 200, and may repeat the rest).
-    let server = Server::start(&db, &envs);
+    let server = Server::keyed(&db, stripe, &[]).await;
     let acked_again = deliver_all(&server.address, &all, None).await;
     assert_eq!(acked_again.len(), EVENTS);
     let ledger = open_ledger(&db).await;

@@ -1,12 +1,10 @@
-//! Prometheus metrics, alone in this test binary: the recorder is process-wide, so no other test
-//! may add to the counters while this one measures their deltas.
+//! Prometheus metrics, by their exact deltas. The recorder is process-wide and every test of
+//! this crate shares the process, so the service measured here is the binary in a child process
+//! of its own: nothing else adds to its counters.
 
-mod common;
-
-use common::*;
 use serde_json::json;
-use wiremock::matchers::method;
-use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
 
 /// The value of one Prometheus sample (a line that starts with `series`), 0 when absent.
 fn sample(metrics: &str, series: &str) -> f64 {
@@ -20,31 +18,12 @@ fn sample(metrics: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_stripe_calls_and_webhooks() {
-    let app = spawn_app().await;
+    let app = spawn_binary().await;
     let (_, _, before) = app.get("/metrics").await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"error": {"type": "api_error", "message": "x"}})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 50}}),
-    )
-    .await;
-    app.post(
-        "/stripe_create_payment_intent",
-        json!({"data": {"amount": 0}}),
-    )
-    .await;
+    stub_first(&app.stripe, "POST", stripe_error(500, "api_error", "x")).await;
+    stub(&app.stripe, "POST", CreateResponder).await;
+    app.create(json!({"amount": 50})).await;
+    app.create(json!({"amount": 0})).await;
     let pi = payment_intent("pi_metrics1", 100, "usd", "succeeded");
     app.deliver(&event(
         "evt_metrics_1",

@@ -1,41 +1,18 @@
-//! Slow, idle and too many clients (SPEC §16): request heads and bodies have deadlines, idle
-//! kept-alive connections close, connections and the memory of bodies being received are
-//! capped, descriptor exhaustion is survived, and shutdown does not wait for clients that send
-//! nothing.
+//! Slow, idle and too many clients: request heads and bodies have deadlines, idle kept-alive
+//! connections close, connections and the memory of bodies being received are capped,
+//! descriptor exhaustion is survived, and shutdown does not wait for clients that send nothing
+//! (docs/contract.md §9 for stopping; the limits are the README's "Running in production").
 
-mod common;
-
-use std::future::Future;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::process::*;
-use common::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// How long a condition may take to come true before the test fails. Generous: a failure
-/// here means "never", not "slow".
-const PATIENCE: Duration = Duration::from_secs(15);
-
-/// Polls `check` until it gives a value; fails the test if `within` passes first.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::helpers::*;
 
 fn host_of(address: &str) -> String {
     address.trim_start_matches("http://").to_string()
@@ -130,6 +107,18 @@ async fn answered_connection(address: &str) -> TcpStream {
     stream
 }
 
+/// An app with a 1 s header deadline and this idle timeout, and a kept-alive connection it
+/// has answered once.
+async fn kept_alive(idle_timeout: Duration) -> (TestApp, TcpStream) {
+    let app = spawn_app_with(|c| {
+        c.header_timeout = Duration::from_secs(1);
+        c.idle_timeout = idle_timeout;
+    })
+    .await;
+    let stream = answered_connection(&app.address).await;
+    (app, stream)
+}
+
 fn webhook_head(content_length: usize) -> String {
     format!(
         "POST /stripe_webhook HTTP/1.1\r\nHost: tmt\r\nContent-Type: application/json\r\n\
@@ -187,12 +176,7 @@ async fn a_head_over_32_kib_is_refused() {
 
 #[tokio::test]
 async fn a_slow_head_on_a_kept_alive_connection_gets_the_header_deadline_not_the_idle_one() {
-    let app = spawn_app_with(|c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = Duration::from_secs(600);
-    })
-    .await;
-    let mut stream = answered_connection(&app.address).await;
+    let (_app, mut stream) = kept_alive(Duration::from_secs(600)).await;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHo")
         .await
@@ -205,12 +189,7 @@ async fn a_slow_head_on_a_kept_alive_connection_gets_the_header_deadline_not_the
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
-    let app = spawn_app_with(|c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = Duration::from_secs(3);
-    })
-    .await;
-    let mut stream = answered_connection(&app.address).await;
+    let (_app, mut stream) = kept_alive(Duration::from_secs(3)).await;
     let idle_since = Instant::now();
     let sent = until_closed(&mut stream, PATIENCE)
         .await
@@ -275,6 +254,7 @@ async fn a_trickled_body_is_cut_off_at_the_deadline() {
             if writer.write_all(b" ").await.is_err() {
                 return;
             }
+            // The slow client's pace: a byte every 100 ms.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
@@ -318,7 +298,7 @@ async fn bodies_past_the_memory_budget_get_503_until_room_is_made() {
                 .unwrap()
         }
     };
-    let refused = eventually(PATIENCE, "a body that does not fit is refused", || {
+    let refused = eventually("a body that does not fit is refused", PATIENCE, || {
         let body = body.clone();
         async move {
             let r = post(body).await;
@@ -363,7 +343,7 @@ async fn bodies_past_the_memory_budget_get_503_until_room_is_made() {
 
     // Once the stalled bodies go away, their room is given back.
     drop(stalled);
-    eventually(PATIENCE, "bodies are accepted again", || {
+    eventually("bodies are accepted again", PATIENCE, || {
         let body = body.clone();
         async move {
             let r = post(body).await;
@@ -405,14 +385,7 @@ async fn stalled_webhook_bodies_do_not_grow_memory_without_bound() {
     const LENGTH: usize = 1_000_000;
     const SENT: usize = 900 * 1024;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &sqlite_url(dir.path()),
-        &[
-            ("STRIPE_SECRET_KEY", SECRET_KEY),
-            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("STRIPE_API_BASE", "http://127.0.0.1:9"),
-        ],
-    );
+    let server = Server::keyed(&sqlite_url(dir.path()), "http://127.0.0.1:9", &[]).await;
     let pid = server.child.id();
     let body: Arc<Vec<u8>> = Arc::new(vec![b' '; SENT]);
     let mut clients = Vec::new();
@@ -441,6 +414,7 @@ async fn stalled_webhook_bodies_do_not_grow_memory_without_bound() {
             .map(|r| r.status().as_u16());
         assert_eq!(status.ok(), Some(200), "healthz answers while they stall");
         checks += 1;
+        // A probe every 200 ms for as long as the clients stall.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(checks > 0);
@@ -473,7 +447,8 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// The binary with at most `nofile` open descriptors, its log in `log`; and the connection
+/// The binary with at most `nofile` open descriptors, Stripe unreachable, `envs`, its log in
+/// `log`; and the connection
 /// that found it ready, kept open so that no descriptor is freed behind the test's back.
 async fn start_with_fd_limit(
     db: &str,
@@ -492,6 +467,7 @@ async fn start_with_fd_limit(
         .env("RUST_LOG", "warn")
         .env("PORT", port.to_string())
         .env("BIND", "127.0.0.1")
+        .envs(keyed_env("http://127.0.0.1:9"))
         .envs(envs.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
@@ -501,11 +477,7 @@ async fn start_with_fd_limit(
         child,
         address: format!("http://127.0.0.1:{port}"),
     };
-    let first = eventually(Duration::from_secs(30), "the server starts", || async {
-        TcpStream::connect(host_of(&server.address)).await.ok()
-    })
-    .await;
-    let mut first = first;
+    let mut first = listening(&server.address).await;
     first.write_all(HEALTHZ).await.unwrap();
     let r = read_response(&mut first, PATIENCE)
         .await
@@ -522,9 +494,6 @@ async fn out_of_descriptors_the_service_logs_it_keeps_serving_and_recovers() {
         &sqlite_url(dir.path()),
         64,
         &[
-            ("STRIPE_SECRET_KEY", SECRET_KEY),
-            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("STRIPE_API_BASE", "http://127.0.0.1:9"),
             // Only the clients end connections in this test.
             ("HEADER_TIMEOUT_SECS", "600"),
             ("IDLE_TIMEOUT_SECS", "600"),
@@ -541,7 +510,7 @@ async fn out_of_descriptors_the_service_logs_it_keeps_serving_and_recovers() {
         stream.write_all(HEALTHZ).await.unwrap();
         let answer = tokio::select! {
             r = read_response(&mut stream, PATIENCE) => Some(r.expect("an answer").status),
-            () = eventually(PATIENCE, "the exhaustion logged", || {
+            () = eventually("the exhaustion logged", PATIENCE, || {
                 let text = logged();
                 async move { text.contains("out of file descriptors").then_some(()) }
             }) => None,
@@ -584,7 +553,7 @@ async fn out_of_descriptors_the_service_logs_it_keeps_serving_and_recovers() {
             .expect("served once descriptors are free");
         assert_eq!(r.status, 200);
     }
-    eventually(PATIENCE, "the recovery is logged", || {
+    eventually("the recovery is logged", PATIENCE, || {
         let text = logged();
         async move { text.contains("accepting connections again").then_some(()) }
     })
@@ -599,18 +568,17 @@ async fn out_of_descriptors_the_service_logs_it_keeps_serving_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_does_not_wait_for_clients_that_send_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(
+    let mut server = Server::keyed(
         &sqlite_url(dir.path()),
+        "http://127.0.0.1:9",
         &[
-            ("STRIPE_SECRET_KEY", SECRET_KEY),
-            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ("STRIPE_API_BASE", "http://127.0.0.1:9"),
             ("SHUTDOWN_TIMEOUT_SECS", "30"),
             // Neither timeout would end these clients before the exit asserted below.
             ("HEADER_TIMEOUT_SECS", "600"),
             ("IDLE_TIMEOUT_SECS", "600"),
         ],
-    );
+    )
+    .await;
     let mut half_head = connect(&server.address).await;
     half_head
         .write_all(b"POST /stripe_webhook HTTP/1.1\r\nHost: tmt\r\n")
@@ -618,18 +586,12 @@ async fn sigterm_does_not_wait_for_clients_that_send_nothing() {
         .unwrap();
     // Accepted after the first, so its answer means both connections are open.
     let mut idle = answered_connection(&server.address).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.sigterm();
     // Well under the 30 s shutdown deadline, which is what a stalled client used to cost.
-    let exit = eventually(Duration::from_secs(10), "the process exits", || {
-        let exited = server.child.try_wait().unwrap();
-        async move { exited.map(|s| s.code()) }
-    })
-    .await;
-    assert_eq!(exit, Some(0));
+    assert_eq!(
+        exited(&mut server.child, Duration::from_secs(10)).await,
+        Some(0)
+    );
     assert!(until_closed(&mut half_head, PATIENCE).await.is_some());
     assert!(until_closed(&mut idle, PATIENCE).await.is_some());
 }

@@ -1,15 +1,14 @@
 //! What an operator needs (issue 5): health, readiness, metrics, the OpenAPI document, request
 //! ids, API tokens, the create rate limit, and robustness against arbitrary input.
 
-mod common;
-
-use common::*;
 use proptest::prelude::*;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tmt_payments::http::access::{Network, RateLimit};
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -95,10 +94,9 @@ async fn openapi_document_describes_every_function() {
 }
 
 #[test]
+#[ignore = "needs Python peers in .venv (openapi-spec-validator)"]
 fn the_openapi_document_is_valid_for_an_independent_validator() {
-    let Some(python) = python_peer(&["openapi_spec_validator"]) else {
-        return;
-    };
+    let python = python_peer(&["openapi_spec_validator"]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("openapi.json");
     std::fs::write(&path, tmt_payments::http::openapi::document_json()).unwrap();
@@ -119,31 +117,21 @@ fn the_openapi_document_is_valid_for_an_independent_validator() {
 #[tokio::test]
 async fn request_ids_are_taken_or_made_and_echoed() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .header("X-Request-Id", "front-abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["x-request-id"], "front-abc-123");
-    let r = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
-    let made = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let echoed = |id: Option<String>| {
+        let mut r = app.http.get(app.url("/healthz"));
+        if let Some(id) = id {
+            r = r.header("X-Request-Id", id);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            r.headers()["x-request-id"].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(echoed(Some("front-abc-123".into())).await, "front-abc-123");
+    let made = echoed(None).await;
     assert_eq!(made.len(), 32);
-    let r = app
-        .http
-        .get(format!("{}/healthz", app.address))
-        .header("X-Request-Id", "x".repeat(300))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        r.headers()["x-request-id"].len(),
+        echoed(Some("x".repeat(300))).await.len(),
         32,
         "an unusable id is replaced"
     );
@@ -160,29 +148,17 @@ async fn api_tokens_guard_every_client_endpoint_but_create() {
         ]
     })
     .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_tok1",
-            500,
-            "usd",
-            "succeeded",
-        )))
-        .mount(&app.stripe)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
+    stub_reads(
+        &app.stripe,
+        payment_intent("pi_tok1", 500, "usd", "succeeded"),
+    )
+    .await;
+    stub(&app.stripe, "POST", CreateResponder).await;
     let call = |path: &'static str, auth: Option<&'static str>| {
-        let mut r = app
-            .http
-            .post(format!("{}{path}", app.address))
-            .header("content-type", "application/json")
-            .body(json!({"data": {"payment_intent_id": "pi_tok1", "amount": 5}}).to_string());
-        if let Some(a) = auth {
-            r = r.header("Authorization", a);
-        }
-        async move { read(r.send().await.unwrap()).await }
+        let data = json!({"data": {"payment_intent_id": "pi_tok1", "amount": 5}});
+        let headers: Vec<_> = auth.map(|a| ("Authorization", a)).into_iter().collect();
+        let app = &app;
+        async move { app.post_with(path, data, &headers).await }
     };
     for path in ["/stripe_refund_payment", "/stripe_cancel_payment_intent"] {
         let (status, _, _) = call(path, None).await;
@@ -212,7 +188,7 @@ async fn api_tokens_guard_every_client_endpoint_but_create() {
         // Preflight needs no token.
         let r = app
             .http
-            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+            .request(reqwest::Method::OPTIONS, app.url(path))
             .send()
             .await
             .unwrap();
@@ -240,26 +216,32 @@ async fn api_tokens_guard_every_client_endpoint_but_create() {
     assert_eq!(reads, 1, "only the authorised calls reached Stripe");
 }
 
-#[tokio::test]
-async fn create_rate_limit_per_client() {
+/// An app allowing 3 creates a minute per client, behind a trusted proxy at 127.0.0.1.
+async fn behind_a_proxy_with_3_creates_a_minute() -> TestApp {
     let app = spawn_app_with(|c| {
         c.create_rate_limit = RateLimit::parse("3/min");
         c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
     })
     .await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
-    let create = |client: &'static str| {
-        let r = app
-            .http
-            .post(format!("{}/stripe_create_payment_intent", app.address))
-            .header("content-type", "application/json")
-            .header("X-Forwarded-For", client)
-            .body(json!({"data": {"amount": 5}}).to_string());
-        async move { read(r.send().await.unwrap()).await }
-    };
+    app.mount_create().await;
+    app
+}
+
+/// A create of 5.00 from `client`, as the proxy in front says (`X-Forwarded-For`).
+async fn create_from(app: &TestApp, client: &str) -> Answer {
+    let data = json!({"data": {"amount": 5}});
+    app.post_with(
+        "/stripe_create_payment_intent",
+        data,
+        &[("X-Forwarded-For", client)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn create_rate_limit_per_client() {
+    let app = behind_a_proxy_with_3_creates_a_minute().await;
+    let create = |client: &'static str| create_from(&app, client);
     for _ in 0..3 {
         assert_eq!(create("198.51.100.1").await.0, 200);
     }
@@ -282,23 +264,10 @@ async fn create_rate_limit_per_client() {
 
 #[tokio::test]
 async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
-    let app = spawn_app_with(|c| {
-        c.create_rate_limit = RateLimit::parse("3/min");
-        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
-    })
-    .await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
+    let app = behind_a_proxy_with_3_creates_a_minute().await;
     let create = |client: String| {
-        let r = app
-            .http
-            .post(format!("{}/stripe_create_payment_intent", app.address))
-            .header("content-type", "application/json")
-            .header("X-Forwarded-For", client)
-            .body(json!({"data": {"amount": 5}}).to_string());
-        async move { read(r.send().await.unwrap()).await.0 }
+        let app = &app;
+        async move { create_from(app, &client).await.0 }
     };
     // A card tester with one /64 picks a new address for every attempt.
     for i in 1..=3 {
@@ -328,23 +297,20 @@ async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
     let app = spawn_app_with(|c| c.api_tokens = vec![SecretString::from(TOKEN.to_string())]).await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(payment_intent(
-            "pi_tok1",
-            500,
-            "usd",
-            "succeeded",
-        )))
-        .mount(&app.stripe)
-        .await;
+    stub_reads(
+        &app.stripe,
+        payment_intent("pi_tok1", 500, "usd", "succeeded"),
+    )
+    .await;
     let get = |authorization: String| {
-        let r = app
-            .http
-            .post(format!("{}/stripe_get_payment_intent", app.address))
-            .header("content-type", "application/json")
-            .header("Authorization", authorization)
-            .body(json!({"data": {"payment_intent_id": "pi_tok1"}}).to_string());
-        async move { read(r.send().await.unwrap()).await.0 }
+        let app = &app;
+        async move {
+            let data = json!({"data": {"payment_intent_id": "pi_tok1"}});
+            let auth = [("Authorization", authorization.as_str())];
+            app.post_with("/stripe_get_payment_intent", data, &auth)
+                .await
+                .0
+        }
     };
     for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
         assert_eq!(get(format!("{scheme} {TOKEN}")).await, 200, "{scheme}");
@@ -361,22 +327,10 @@ async fn the_bearer_scheme_is_case_insensitive() {
 #[tokio::test]
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
     let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("2/min")).await;
-    Mock::given(method("POST"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
+    app.mount_create().await;
     let mut statuses = Vec::new();
     for i in 0..3 {
-        let r = app
-            .http
-            .post(format!("{}/stripe_create_payment_intent", app.address))
-            .header("content-type", "application/json")
-            .header("X-Forwarded-For", format!("203.0.113.{i}"))
-            .body(json!({"data": {"amount": 5}}).to_string())
-            .send()
-            .await
-            .unwrap();
-        statuses.push(r.status().as_u16());
+        statuses.push(create_from(&app, &format!("203.0.113.{i}")).await.0);
     }
     assert_eq!(
         statuses,

@@ -1,86 +1,33 @@
 //! `POST /stripe_confirm_payment` and `POST /stripe_get_payment_intent`, Stripe played by wiremock.
 
-mod common;
-
-use common::*;
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-const PI: &str = "pi_3ReadTest0000001";
+use crate::helpers::*;
 
-async fn mount_pi(app: &TestApp, pi: serde_json::Value) {
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/v1/payment_intents/{}",
-            pi["id"].as_str().unwrap()
-        )))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("Request-Id", "req_read")
-                .set_body_json(pi),
-        )
-        .mount(&app.stripe)
-        .await;
-}
+const PI: &str = "pi_3ReadTest0000001";
 
 #[tokio::test]
 async fn id_errors_never_reach_stripe() {
     let app = spawn_app().await;
     let cases = [
-        (
-            json!({}),
-            "payment_intent_id_required",
-            "ID de Payment Intent es requerido",
-        ),
-        (
-            json!({"payment_intent_id": null}),
-            "payment_intent_id_required",
-            "ID de Payment Intent es requerido",
-        ),
-        (
-            json!({"payment_intent_id": ""}),
-            "payment_intent_id_required",
-            "ID de Payment Intent es requerido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1/../x"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1?expand[]=x"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1%2F..%2Fx"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "pi_1#frag"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": "ch_123"}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
-        (
-            json!({"payment_intent_id": 123}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
-        ),
+        (json!({}), ID_REQUIRED),
+        (json!({"payment_intent_id": null}), ID_REQUIRED),
+        (json!({"payment_intent_id": ""}), ID_REQUIRED),
+        (json!({"payment_intent_id": "pi_1/../x"}), ID_INVALID),
+        (json!({"payment_intent_id": "pi_1?expand[]=x"}), ID_INVALID),
+        (json!({"payment_intent_id": "pi_1%2F..%2Fx"}), ID_INVALID),
+        (json!({"payment_intent_id": "pi_1#frag"}), ID_INVALID),
+        (json!({"payment_intent_id": "ch_123"}), ID_INVALID),
+        (json!({"payment_intent_id": 123}), ID_INVALID),
         (
             json!({"payment_intent_id": format!("pi_{}", "a".repeat(251))}),
-            "payment_intent_id_invalid",
-            "ID de Payment Intent inválido",
+            ID_INVALID,
         ),
     ];
     for path in ["/stripe_confirm_payment", "/stripe_get_payment_intent"] {
-        for (data, code, message) in &cases {
+        for (data, (code, message)) in &cases {
             let (status, _, body) = app.post(path, json!({ "data": data })).await;
             assert_eq!(status, 400, "{path} {data}");
             assert_eq!(body["code"], *code, "{path} {data}");
@@ -95,13 +42,8 @@ async fn get_answers_major_units_and_updates_the_ledger() {
     let app = spawn_app().await;
     let mut pi = payment_intent(PI, 1099, "usd", "processing");
     pi["metadata"] = json!({"platform": "TMT", "order": "77"});
-    mount_pi(&app, pi).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    app.mount_pi(pi).await;
+    let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["data"],
@@ -117,31 +59,23 @@ async fn get_answers_major_units_and_updates_the_ledger() {
         request.headers.get("idempotency-key").is_none(),
         "GETs carry no key"
     );
-    let row = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!((row.status.as_str(), row.amount), ("processing", 1099));
 }
 
 #[tokio::test]
 async fn confirm_of_an_unfinished_payment_is_payment_not_completed_and_recorded() {
     let app = spawn_app().await;
-    mount_pi(
-        &app,
-        payment_intent(PI, 5000, "usd", "requires_payment_method"),
-    )
-    .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
+    app.mount_pi(payment_intent(PI, 5000, "usd", "requires_payment_method"))
         .await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "payment_not_completed");
     assert_eq!(
         body["error"],
         "El pago no fue completado. Estado: requires_payment_method"
     );
-    let row = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!(row.status, "requires_payment_method");
     assert_eq!(app.stripe_requests().await.len(), 1, "no charges lookup");
 }
@@ -151,7 +85,7 @@ async fn confirm_lists_charges_when_none_are_embedded() {
     let app = spawn_app().await;
     let mut pi = payment_intent(PI, 5000, "usd", "succeeded");
     pi["payment_method"] = json!("pm_1Visa");
-    mount_pi(&app, pi).await;
+    app.mount_pi(pi).await;
     let mut charge = fixture("charge");
     charge["payment_intent"] = json!(PI);
     Mock::given(method("GET"))
@@ -162,12 +96,7 @@ async fn confirm_lists_charges_when_none_are_embedded() {
         .expect(1)
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
     assert_eq!(data["success"], true);
@@ -179,7 +108,7 @@ async fn confirm_lists_charges_when_none_are_embedded() {
     assert_eq!(data["paymentMethod"], "pm_1Visa");
     // Charges go back exactly as Stripe sent them, every field included.
     assert_eq!(data["charges"], json!([charge]));
-    let row = app.ledger().await.payment(PI).await.unwrap().unwrap();
+    let row = app.payment(PI).await;
     assert_eq!(row.status, "succeeded");
 }
 
@@ -189,13 +118,8 @@ async fn confirm_uses_embedded_charges_when_present() {
     let mut pi = payment_intent(PI, 500, "jpy", "succeeded");
     let charge = fixture("charge");
     pi["charges"] = json!({"object": "list", "data": [charge.clone()], "has_more": false});
-    mount_pi(&app, pi).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    app.mount_pi(pi).await;
+    let (status, _, body) = app.confirm(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["charges"], json!([charge]));
     assert_eq!(body["data"]["amount"].to_string(), "500");
@@ -233,13 +157,7 @@ async fn stripe_404_and_500_map_to_500_with_stripes_message() {
                               "request_id": "req_404"}})
         );
     }
-    assert!(app
-        .ledger()
-        .await
-        .payment("pi_missing1")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(app.status_of("pi_missing1").await.is_none());
 
     Mock::given(method("GET"))
         .and(path("/v1/payment_intents/pi_broken1"))
@@ -248,23 +166,15 @@ async fn stripe_404_and_500_map_to_500_with_stripes_message() {
         ))
         .mount(&app.stripe)
         .await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": "pi_broken1"}}),
-        )
-        .await;
+    let (status, _, body) = app.get_pi("pi_broken1").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (500, Some("Something went wrong on Stripe's end."))
     );
     let gets = app
-        .stripe_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.url.path() == "/v1/payment_intents/pi_broken1")
-        .count();
-    assert_eq!(gets, 3, "a GET that failed with 500 is retried twice");
+        .stripe_calls("GET", "/v1/payment_intents/pi_broken1")
+        .await;
+    assert_eq!(gets.len(), 3, "a GET that failed with 500 is retried twice");
 }
 
 #[tokio::test]
@@ -273,23 +183,10 @@ async fn lenient_reads_accept_unknown_fields_and_statuses() {
     let mut pi = payment_intent(PI, 5000, "usd", "some_status_from_the_future");
     pi["brand_new_field"] = json!({"nested": [1, 2, 3]});
     pi["latest_charge"] = json!({"id": "ch_1", "object": "charge"});
-    mount_pi(&app, pi).await;
-    let (status, _, body) = app
-        .post(
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
+    app.mount_pi(pi).await;
+    let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["status"], "some_status_from_the_future");
-    let (status, _, body) = app
-        .post(
-            "/stripe_confirm_payment",
-            json!({"data": {"payment_intent_id": PI}}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (400, Some("payment_not_completed"))
-    );
+    let (status, _, body) = app.confirm(PI).await;
+    assert_eq!(code(status, &body), (400, "payment_not_completed"));
 }

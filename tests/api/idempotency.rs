@@ -1,37 +1,24 @@
-//! `Idempotency-Key` on create (SPEC §7) in one process: replay, reuse, in-flight, retries after
-//! failure, stale takeover and expiry. Runs on SQLite, or PostgreSQL with TMT_TEST_BACKEND.
-
-mod common;
+//! `Idempotency-Key` on create (docs/contract.md §7) in one process: replay, reuse, in-flight,
+//! retries after failure, stale takeover and expiry. Runs on SQLite, or PostgreSQL with
+//! TMT_TEST_BACKEND.
 
 use std::time::Duration;
 
-use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-async fn create(
-    app: &TestApp,
-    key: Option<&str>,
-    data: Value,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut r = app
-        .http
-        .post(format!("{}/stripe_create_payment_intent", app.address))
-        .header("content-type", "application/json")
-        .body(json!({ "data": data }).to_string());
-    if let Some(k) = key {
-        r = r.header("Idempotency-Key", k);
-    }
-    read(r.send().await.unwrap()).await
-}
+use crate::helpers::*;
 
 async fn stripe_creates(app: &TestApp) -> Vec<wiremock::Request> {
-    app.stripe_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method.as_str() == "POST")
-        .collect()
+    app.stripe_calls("POST", "/v1/payment_intents").await
+}
+
+/// An app whose Stripe creates PaymentIntents, each after `delay`.
+async fn app_creating(delay: Duration) -> TestApp {
+    let app = spawn_app().await;
+    mount(&app, delay).await;
+    app
 }
 
 async fn mount(app: &TestApp, delay: Duration) {
@@ -52,57 +39,53 @@ impl wiremock::Respond for DelayedCreate {
 
 #[tokio::test]
 async fn same_key_and_data_replays_the_first_answer() {
-    let app = spawn_app().await;
-    mount(&app, Duration::ZERO).await;
+    let app = app_creating(Duration::ZERO).await;
     let data = json!({"amount": "12.34", "currency": "eur", "metadata": {"a": "1", "b": "2"}});
-    let (s1, h1, first) = create(&app, Some("order-1001"), data).await;
+    let (s1, h1, first) = app.create_with_key("order-1001", data).await;
     assert_eq!(s1, 200, "{first}");
     assert!(h1.get("idempotent-replayed").is_none());
     assert_eq!(h1["access-control-expose-headers"], "Idempotent-Replayed");
     // The same data with its keys in another order is the same request.
     let reordered = json!({"metadata": {"b": "2", "a": "1"}, "currency": "eur", "amount": "12.34"});
-    let (s2, h2, second) = create(&app, Some("order-1001"), reordered).await;
+    let (s2, h2, second) = app.create_with_key("order-1001", reordered).await;
     assert_eq!(s2, 200);
     assert_eq!(h2["idempotent-replayed"], "true");
     assert_eq!(second, first);
     assert_eq!(stripe_creates(&app).await.len(), 1, "Stripe was asked once");
     // Another key is another payment.
-    let (s3, _, third) = create(
-        &app,
-        Some("order-1002"),
-        json!({"amount": "12.34", "currency": "eur"}),
-    )
-    .await;
+    let (s3, _, third) = app
+        .create_with_key("order-1002", json!({"amount": "12.34", "currency": "eur"}))
+        .await;
     assert_eq!(s3, 200, "{third}");
     assert_eq!(stripe_creates(&app).await.len(), 2);
     // Requests without a key are never deduplicated.
-    create(&app, None, json!({"amount": 5})).await;
-    create(&app, None, json!({"amount": 5})).await;
+    app.create(json!({"amount": 5})).await;
+    app.create(json!({"amount": 5})).await;
     assert_eq!(stripe_creates(&app).await.len(), 4);
 }
 
 #[tokio::test]
 async fn same_key_with_other_data_is_422() {
-    let app = spawn_app().await;
-    mount(&app, Duration::ZERO).await;
+    let app = app_creating(Duration::ZERO).await;
     assert_eq!(
-        create(&app, Some("k-1"), json!({"amount": 10})).await.0,
+        app.create_with_key("k-1", json!({"amount": 10})).await.0,
         200
     );
-    let (status, _, body) = create(&app, Some("k-1"), json!({"amount": 11})).await;
-    assert_eq!(status, 422);
-    assert_eq!(body["code"], "idempotency_key_reused");
+    let (status, _, body) = app.create_with_key("k-1", json!({"amount": 11})).await;
     assert_eq!(
-        body["error"],
-        "La Idempotency-Key ya fue usada con otros parámetros"
+        refusal(status, &body),
+        (
+            422,
+            "idempotency_key_reused",
+            "La Idempotency-Key ya fue usada con otros parámetros"
+        )
     );
     assert_eq!(stripe_creates(&app).await.len(), 1);
 }
 
 #[tokio::test]
 async fn malformed_keys_are_400() {
-    let app = spawn_app().await;
-    mount(&app, Duration::ZERO).await;
+    let app = app_creating(Duration::ZERO).await;
     for key in ["", &"k".repeat(256), "tab\there", "ñandú"] {
         let r = app
             .http
@@ -118,36 +101,39 @@ async fn malformed_keys_are_400() {
             .unwrap();
         let (status, _, body) = read(r).await;
         assert_eq!(
-            (status, body["code"].as_str()),
-            (400, Some("idempotency_key_invalid")),
+            code(status, &body),
+            (400, "idempotency_key_invalid"),
             "{key:?}"
         );
     }
     assert_eq!(
-        create(&app, Some(&"k".repeat(255)), json!({"amount": 10}))
+        app.create_with_key(&"k".repeat(255), json!({"amount": 10}))
             .await
             .0,
         200
     );
     assert_eq!(
-        create(&app, Some(" ~!"), json!({"amount": 10})).await.0,
+        app.create_with_key(" ~!", json!({"amount": 10})).await.0,
         200
     );
 }
 
 #[tokio::test]
 async fn a_second_request_while_the_first_runs_is_409() {
-    let app = spawn_app().await;
-    mount(&app, Duration::from_millis(800)).await;
+    let app = app_creating(Duration::from_millis(800)).await;
     let data = json!({"amount": 20});
-    let (first, second) = tokio::join!(create(&app, Some("slow"), data.clone()), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        create(&app, Some("slow"), data.clone()).await
+    let (first, second) = tokio::join!(app.create_with_key("slow", data.clone()), async {
+        // Once Stripe has the first request, the first holds the key (claimed before the call).
+        eventually("Stripe has the first create", PATIENCE, || async {
+            !stripe_creates(&app).await.is_empty()
+        })
+        .await;
+        app.create_with_key("slow", data.clone()).await
     });
     assert_eq!(first.0, 200, "{}", first.2);
     assert_eq!(second.0, 409);
     assert_eq!(second.2["code"], "idempotency_key_in_progress");
-    let (status, headers, replay) = create(&app, Some("slow"), data).await;
+    let (status, headers, replay) = app.create_with_key("slow", data).await;
     assert_eq!((status, &replay), (200, &first.2));
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(stripe_creates(&app).await.len(), 1);
@@ -156,21 +142,23 @@ async fn a_second_request_while_the_first_runs_is_409() {
 #[tokio::test]
 async fn after_a_failure_the_retry_sends_stripe_the_identical_request() {
     let app = spawn_app_with(|c| c.stripe_max_retries = 0).await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"error": {"type": "api_error", "message": "down"}})),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.stripe)
-        .await;
+    stub_first(&app.stripe, "POST", stripe_error(500, "api_error", "down")).await;
     mount(&app, Duration::ZERO).await;
     let data = json!({"amount": 30, "metadata": {"seat": "A1"}});
-    let (status, _, body) = create(&app, Some("retry-me"), data.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (500, Some("stripe_error")));
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let (status, _, body) = create(&app, Some("retry-me"), data).await;
+    let (status, _, body) = app.create_with_key("retry-me", data.clone()).await;
+    assert_eq!(code(status, &body), (500, "stripe_error"));
+    // The clock moves past the first attempt's timestamp (milliseconds): a retry that made a
+    // new one would send different bytes.
+    let first = &stripe_creates(&app).await[0];
+    let stamped =
+        chrono::DateTime::parse_from_rfc3339(&form_value(first, "metadata[timestamp]").unwrap())
+            .unwrap()
+            .timestamp_millis();
+    eventually("the clock passes the first attempt", PATIENCE, || async {
+        chrono::Utc::now().timestamp_millis() > stamped
+    })
+    .await;
+    let (status, _, body) = app.create_with_key("retry-me", data).await;
     assert_eq!(status, 200, "{body}");
     let sent = stripe_creates(&app).await;
     assert_eq!(sent.len(), 2);
@@ -211,22 +199,19 @@ async fn a_key_left_by_a_dead_request_is_taken_over_after_the_stale_delay() {
         .await
         .unwrap();
     assert!(matches!(claim, tmt_payments::ledger::Claim::Owned(_)));
-    let (status, _, body) = create(&app, Some("orphan"), data.clone()).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (409, Some("idempotency_key_in_progress"))
-    );
+    let (status, _, body) = app.create_with_key("orphan", data.clone()).await;
+    assert_eq!(code(status, &body), (409, "idempotency_key_in_progress"));
+    // Past the stale delay (shortened to 300 ms for the test): the claim counts as dead.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (status, _, body) = create(&app, Some("orphan"), data).await;
+    let (status, _, body) = app.create_with_key("orphan", data).await;
     assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]
 async fn keys_expire_after_24_hours() {
-    let app = spawn_app().await;
-    mount(&app, Duration::ZERO).await;
+    let app = app_creating(Duration::ZERO).await;
     assert_eq!(
-        create(&app, Some("old"), json!({"amount": 50})).await.0,
+        app.create_with_key("old", json!({"amount": 50})).await.0,
         200
     );
     sqlx::any::install_default_drivers();
@@ -237,7 +222,7 @@ async fn keys_expire_after_24_hours() {
         .execute(&pool)
         .await
         .unwrap();
-    let (status, headers, _) = create(&app, Some("old"), json!({"amount": 60})).await;
+    let (status, headers, _) = app.create_with_key("old", json!({"amount": 60})).await;
     assert_eq!(status, 200);
     assert!(headers.get("idempotent-replayed").is_none());
     let sent = stripe_creates(&app).await;
@@ -261,8 +246,7 @@ async fn keys_expire_after_24_hours() {
 
 #[tokio::test]
 async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
-    let app = spawn_app().await;
-    mount(&app, Duration::from_millis(1200)).await;
+    let app = app_creating(Duration::from_millis(1200)).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
@@ -276,36 +260,25 @@ async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
         .await;
     assert!(gave_up.is_err(), "the browser timed out");
     // The work went on without the caller; once it is done the retry is a replay.
-    tokio::time::sleep(Duration::from_millis(1800)).await;
-    let (status, headers, body) = create(&app, Some("hang-up"), json!({"amount": 70})).await;
+    eventually(
+        "the create finishes without its caller",
+        PATIENCE,
+        || async { app.key_state("hang-up").await.as_deref() == Some("done") },
+    )
+    .await;
+    let (status, headers, body) = app.create_with_key("hang-up", json!({"amount": 70})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(stripe_creates(&app).await.len(), 1);
-    assert!(app
-        .ledger()
-        .await
-        .payment("pi_3TestCreated000001")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(app.status_of("pi_3TestCreated000001").await.is_some());
 }
 
 #[tokio::test]
 async fn a_key_whose_request_never_reached_stripe_is_free_again() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let app = spawn_app_with(|c| c.stripe_api_base = dead).await;
-    let (status, _, body) = create(&app, Some("refused"), json!({"amount": 80})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (500, Some("stripe_unreachable"))
-    );
+    let app = spawn_app_with(|c| c.stripe_api_base = unreachable_base()).await;
+    let (status, _, body) = app.create_with_key("refused", json!({"amount": 80})).await;
+    assert_eq!(code(status, &body), (500, "stripe_unreachable"));
     // Nothing happened at Stripe, so corrected data under the same key is not a reuse.
-    let (status, _, body) = create(&app, Some("refused"), json!({"amount": 81})).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (500, Some("stripe_unreachable")),
-        "{body}"
-    );
+    let (status, _, body) = app.create_with_key("refused", json!({"amount": 81})).await;
+    assert_eq!(code(status, &body), (500, "stripe_unreachable"), "{body}");
 }

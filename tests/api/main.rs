@@ -1,0 +1,28 @@
+//! The service through its HTTP surface and its binary: one test crate, a module per area, the
+//! shared helpers in `helpers` (read its module doc before adding a test). Tests that need a
+//! peer from outside the repository (PostgreSQL, root for a tmpfs, the Python peers) are
+//! `#[ignore]`d with that need as the reason; `scripts/test.sh` runs them (`--include-ignored`).
+
+mod helpers;
+
+mod browser;
+mod cli;
+mod connections;
+mod crash;
+mod create;
+mod http_surface;
+mod idempotency;
+mod instances;
+mod ledger_faults;
+mod lifecycle;
+mod metrics;
+mod operations;
+mod outage;
+mod peers;
+mod read;
+mod refunds;
+mod saleday;
+mod sandbox;
+mod schemathesis;
+mod web;
+mod webhook;
