@@ -98,6 +98,12 @@ impl Application {
                 late: config.late_payment_policy,
             });
         ledger.migrate().await?;
+        ledger
+            .save_outbox(Outbox {
+                enabled: config.fulfilment.is_some(),
+                late: config.late_payment_policy,
+            })
+            .await?;
 
         let (api_base, secret_key, webhook_secrets, sandbox) = match &config.stripe_secret_key {
             Some(key) => (

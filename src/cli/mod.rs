@@ -439,7 +439,11 @@ async fn open_for_reading(database_url: &str) -> anyhow::Result<Ledger> {
 /// reconciliation round, sending notifications again): like [`open_for_reading`] it never
 /// creates or migrates one.
 async fn open_existing(database_url: &str) -> anyhow::Result<Ledger> {
-    open_checked(database_url, false).await
+    // Changes made here announce themselves as the service's do.
+    Ok(open_checked(database_url, false)
+        .await?
+        .with_saved_outbox()
+        .await?)
 }
 
 async fn open_checked(database_url: &str, read_only: bool) -> anyhow::Result<Ledger> {

@@ -51,6 +51,50 @@ pub struct Outbox {
     pub late: LatePolicy,
 }
 
+impl Ledger {
+    /// Records how this deployment writes notifications, for the command-line tools that
+    /// change the ledger outside `serve`.
+    pub async fn save_outbox(&self, outbox: Outbox) -> Result<(), LedgerError> {
+        let value = format!(
+            "{}:{}",
+            if outbox.enabled { "on" } else { "off" },
+            match outbox.late {
+                LatePolicy::Notify => "notify",
+                LatePolicy::Refund => "refund",
+            }
+        );
+        let result = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('outbox', $1)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(value)
+        .execute(&self.pool)
+        .await;
+        self.watch(result.map(drop).map_err(LedgerError::from))
+    }
+
+    /// The same ledger, writing notifications as the service that serves it does (as it last
+    /// recorded at its start; off when no service ever did).
+    pub async fn with_saved_outbox(self) -> Result<Ledger, LedgerError> {
+        let value: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'outbox'")
+                .fetch_optional(&self.pool)
+                .await?;
+        let outbox = match value.as_deref().and_then(|v| v.split_once(':')) {
+            Some((enabled, late)) => Outbox {
+                enabled: enabled == "on",
+                late: if late == "refund" {
+                    LatePolicy::Refund
+                } else {
+                    LatePolicy::Notify
+                },
+            },
+            None => Outbox::default(),
+        };
+        Ok(self.with_outbox(outbox))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct NotificationRow {
     pub id: String,

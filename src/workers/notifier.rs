@@ -17,7 +17,7 @@ use crate::ledger::{Delivery, Leased, Ledger};
 use crate::stripe::signature;
 
 /// How long a notification is this instance's once taken: well beyond one try's 10 s.
-const LEASE_MS: i64 = 60_000;
+const LEASE_MS: i64 = 30_000;
 const TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_RETRY: Duration = Duration::from_secs(3600);
