@@ -16,6 +16,7 @@ mod instances;
 mod ledger_faults;
 mod lifecycle;
 mod metrics;
+mod money_flows;
 mod operations;
 mod outage;
 mod peers;

@@ -5,7 +5,8 @@ WebhookSignature.verify_header, with the fulfilment secret), exactly as the READ
 platform to. The first --fail-first deliveries of each notification id are answered 500, so the
 service must retry; the rest are answered 200 and written, one JSON object per line, to --log:
 
-    {"id": ..., "type": ..., "paymentIntentId": ..., "late": ..., "attempt": n, "seq": k}
+    {"id": ..., "type": ..., "paymentIntentId": ..., "late": ..., "attempt": n, "seq": k,
+     "raw": <the body as received>}
 
 `seq` counts the acknowledged deliveries in the order they arrived. A delivery whose signature
 does not verify is answered 400 and logged with "bad_signature": true.
@@ -72,6 +73,7 @@ def main():
                         "refundId": data.get("refundId"),
                         "attempt": n,
                         "seq": seq[0],
+                        "raw": payload,
                     }) + "\n")
             self.answer(500 if failing else 200)
 
