@@ -116,11 +116,13 @@ fn dispute_row(r: &AnyRow) -> Result<DisputeRow, LedgerError> {
 
 /// The upsert of a status-carrying row: everything is refreshed, but the status (and what goes
 /// with it) only moves when the row's status is not final (but for a late change) and the
-/// incoming information is not older. `RETURNING status` tells whether it moved.
+/// incoming information is not older, or is final itself (a final status is where the object
+/// ends, whenever the news of it arrives). `RETURNING status` tells whether it moved.
 fn status_upsert<S: Lifecycle>(table: &str, columns: &[&str], with_status: &[&str]) -> String {
     let keeps = format!(
-        "{} OR {table}.status_at > excluded.status_at",
-        S::keeps_final_sql(&format!("{table}.status"), "excluded.status")
+        "{} OR ({table}.status_at > excluded.status_at AND excluded.status NOT IN {})",
+        S::keeps_final_sql(&format!("{table}.status"), "excluded.status"),
+        S::final_sql()
     );
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     let mut sets: Vec<String> = columns

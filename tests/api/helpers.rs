@@ -49,6 +49,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
@@ -719,6 +720,88 @@ pub fn database_name(url: &str) -> String {
 
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("ledger.db").display())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The platform
+
+/// The platform's fulfilment endpoint, in the test: records what it acknowledges; the first
+/// `fail_first` deliveries of each notification are answered 500.
+pub struct Receiver {
+    pub url: String,
+    pub secret: String,
+    pub acknowledged: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    pub async fn start(fail_first: usize) -> Receiver {
+        Self::start_slow(fail_first, Duration::ZERO).await
+    }
+
+    /// Like `start`, answering each delivery after `delay` (deliveries stay in flight longer).
+    pub async fn start_slow(fail_first: usize, delay: Duration) -> Receiver {
+        use axum::routing::post;
+        let acknowledged: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let tries: Arc<Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
+        let (kept, seen) = (acknowledged.clone(), tries.clone());
+        let app = axum::Router::new().route(
+            "/",
+            post(move |body: axum::body::Bytes| {
+                let (kept, seen) = (kept.clone(), seen.clone());
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let id = body["id"].as_str().unwrap_or_default().to_string();
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        let n = seen.entry(id).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    if n <= fail_first {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    kept.lock().unwrap().push(body);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver {
+            url,
+            secret: "whsec_fulfilment_test_0123456789".into(),
+            acknowledged,
+        }
+    }
+
+    pub fn env(&self) -> [(&str, &str); 2] {
+        [
+            ("FULFILMENT_URL", self.url.as_str()),
+            ("FULFILMENT_SECRET", self.secret.as_str()),
+        ]
+    }
+
+    /// The acknowledged notifications of `kind` for `pi`.
+    pub fn of(&self, pi: &str, kind: &str) -> Vec<Value> {
+        self.acknowledged
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == kind && n["data"]["paymentIntentId"] == pi)
+            .cloned()
+            .collect()
+    }
+
+    pub async fn expect(&self, pi: &str, kind: &str) -> Value {
+        eventually(
+            &format!("a {kind} notification for {pi}"),
+            PATIENCE * 2,
+            || async { self.of(pi, kind).into_iter().next() },
+        )
+        .await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ impl wiremock::Respond for SlowCreate {
 }
 
 async fn cluster(db: String, instances: usize) -> Cluster {
+    cluster_with(db, instances, &[]).await
+}
+
+async fn cluster_with(db: String, instances: usize, envs: &[(&str, &str)]) -> Cluster {
     let stripe = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/payment_intents"))
@@ -49,7 +53,9 @@ async fn cluster(db: String, instances: usize) -> Cluster {
     let mut servers = Vec::new();
     let mut addresses = Vec::new();
     for _ in 0..instances {
-        let server = Server::keyed(&db, &uri, &[("DATABASE_MAX_CONNECTIONS", "5")]).await;
+        let mut all = vec![("DATABASE_MAX_CONNECTIONS", "5")];
+        all.extend_from_slice(envs);
+        let server = Server::keyed(&db, &uri, &all).await;
         addresses.push(server.address.clone());
         servers.push(Arc::new(Mutex::new(Some(server))));
     }
@@ -302,4 +308,146 @@ async fn sqlite_one_instance_many_clients() {
     let acked = deliver(&c, storm(COPIES), None).await;
     check_storm_outcome(&c, &acked).await;
     idempotent_burst(&c).await;
+}
+
+/// Refunds and disputes of 8 payments of ours, each event in 4 copies, all shuffled over three
+/// instances: every row ends where its newest information and the final-status rules say,
+/// and every event is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL at TMT_TEST_POSTGRES_URL"]
+async fn postgres_refund_and_dispute_storm() {
+    let c = cluster(fresh_postgres_database(&postgres_peer().await).await, 3).await;
+    let t = now();
+    // The payments first, as Stripe would have sent them.
+    let mut paid = Vec::new();
+    for p in 0..8 {
+        let pi = payment_intent(&format!("pi_rstorm{p:02}"), 4000, "usd", "succeeded");
+        let id = format!("evt_rstorm_paid_{p:02}");
+        paid.push((
+            id.clone(),
+            event(&id, "payment_intent.succeeded", pi, t - 60).to_string(),
+        ));
+    }
+    deliver(&c, paid, None).await;
+
+    let refund = |p: usize, status: &str| {
+        let mut r = fixture("refund");
+        r["id"] = json!(format!("re_rstorm{p:02}"));
+        r["amount"] = json!(1500);
+        r["payment_intent"] = json!(format!("pi_rstorm{p:02}"));
+        r["status"] = json!(status);
+        r
+    };
+    let dispute = |p: usize, status: &str| {
+        json!({"id": format!("dp_rstorm{p:02}"), "object": "dispute", "amount": 4000,
+               "currency": "usd", "payment_intent": format!("pi_rstorm{p:02}"),
+               "charge": format!("ch_rstorm{p:02}"), "reason": "fraudulent",
+               "status": status, "created": t})
+    };
+    let mut deliveries = Vec::new();
+    let mut distinct = 0;
+    for p in 0..8 {
+        let verdict = if p % 2 == 0 { "won" } else { "lost" };
+        let events = [
+            ("refund.created", refund(p, "pending"), t),
+            ("refund.updated", refund(p, "succeeded"), t + 1),
+            ("charge.refund.updated", refund(p, "succeeded"), t + 2),
+            // Older than what the ledger will know: it must not move the row back.
+            ("refund.updated", refund(p, "pending"), t - 5),
+            ("charge.dispute.created", dispute(p, "needs_response"), t),
+            (
+                "charge.dispute.funds_withdrawn",
+                dispute(p, "needs_response"),
+                t + 1,
+            ),
+            ("charge.dispute.updated", dispute(p, "under_review"), t + 2),
+            ("charge.dispute.closed", dispute(p, verdict), t + 3),
+            // Newer, but the dispute is closed: final stays.
+            ("charge.dispute.updated", dispute(p, "under_review"), t + 9),
+        ];
+        for (i, (kind, object, created)) in events.into_iter().enumerate() {
+            let id = format!("evt_rstorm_{p:02}_{i}");
+            let body = event(&id, kind, object, created).to_string();
+            distinct += 1;
+            for _ in 0..COPIES {
+                deliveries.push((id.clone(), body.clone()));
+            }
+        }
+    }
+    deliveries.shuffle(&mut rand::thread_rng());
+    let acked = deliver(&c, deliveries, None).await;
+    assert_eq!(acked.len(), distinct);
+
+    let ledger = open_ledger(&c.db).await;
+    assert_eq!(
+        ledger.list_events(10_000).await.unwrap().len(),
+        distinct + 8,
+        "each event recorded once"
+    );
+    for p in 0..8 {
+        let pi = format!("pi_rstorm{p:02}");
+        let refunds = ledger.refunds_for(&pi).await.unwrap();
+        assert_eq!(refunds.len(), 1, "{pi}");
+        assert_eq!(refunds[0].status, "succeeded", "{pi}");
+        assert_eq!(ledger.amount_refunded(&pi).await.unwrap(), 1500, "{pi}");
+        let disputes = ledger.disputes_for(&pi).await.unwrap();
+        assert_eq!(disputes.len(), 1, "{pi}");
+        assert_eq!(
+            disputes[0].status,
+            if p % 2 == 0 { "won" } else { "lost" },
+            "{pi}"
+        );
+        assert_eq!(
+            ledger.payment(&pi).await.unwrap().unwrap().status,
+            "succeeded"
+        );
+    }
+}
+
+/// Three instances deliver fulfilment notifications while a webhook storm (every event in
+/// four copies, shuffled) comes in, and one of them is killed with SIGKILL in the middle: the
+/// receiver gets exactly one payment.succeeded per payment, none missing (a delivery cut by
+/// the kill may come again with the same id; no second notification is ever written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL at TMT_TEST_POSTGRES_URL"]
+async fn postgres_notifications_exactly_once_through_a_killed_instance() {
+    let receiver = Receiver::start_slow(0, Duration::from_millis(100)).await;
+    let db = fresh_postgres_database(&postgres_peer().await).await;
+    let c = cluster_with(db, 3, &receiver.env()).await;
+    let acked = deliver(&c, storm(COPIES), Some(60)).await;
+    assert!(
+        c.servers[0].lock().unwrap().is_none(),
+        "instance 0 was killed"
+    );
+    check_storm_outcome(&c, &acked).await;
+    let payments: Vec<String> = (0..PAYMENTS).map(|p| format!("pi_storm{p:04}")).collect();
+    // A notification the killed instance held is taken over when its lease lapses (30 s).
+    eventually(
+        "every success announced",
+        Duration::from_secs(90),
+        || async {
+            payments
+                .iter()
+                .all(|pi| !receiver.of(pi, "payment.succeeded").is_empty())
+        },
+    )
+    .await;
+    for pi in &payments {
+        let ids: HashSet<String> = receiver
+            .of(pi, "payment.succeeded")
+            .iter()
+            .map(|n| n["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 1, "{pi}: one payment.succeeded");
+    }
+    let ledger = open_ledger(&c.db).await;
+    let written = ledger.list_notifications(None, 1000).await.unwrap();
+    assert_eq!(
+        written
+            .iter()
+            .filter(|n| n.kind == "payment.succeeded")
+            .count(),
+        PAYMENTS,
+        "one notification written per payment"
+    );
 }

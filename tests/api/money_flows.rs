@@ -2,8 +2,7 @@
 //! end to end (docs/contract.md §9–§12): the real binary in sandbox mode, its embedded Stripe
 //! answering at `/v1` on the same port, exactly as a front end and Stripe would use them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -153,79 +152,6 @@ impl Shop {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-    }
-}
-
-/// The platform's fulfilment endpoint, in the test: records what it acknowledges; the first
-/// `fail_first` deliveries of each notification are answered 500.
-struct Receiver {
-    url: String,
-    secret: String,
-    acknowledged: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
-        use axum::routing::post;
-        let acknowledged: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let tries: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let (kept, seen) = (acknowledged.clone(), tries.clone());
-        let app = axum::Router::new().route(
-            "/",
-            post(move |body: axum::body::Bytes| {
-                let (kept, seen) = (kept.clone(), seen.clone());
-                async move {
-                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let id = body["id"].as_str().unwrap_or_default().to_string();
-                    let n = {
-                        let mut seen = seen.lock().unwrap();
-                        let n = seen.entry(id).or_insert(0);
-                        *n += 1;
-                        *n
-                    };
-                    if n <= fail_first {
-                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-                    }
-                    kept.lock().unwrap().push(body);
-                    axum::http::StatusCode::OK
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver {
-            url,
-            secret: "whsec_fulfilment_test_0123456789".into(),
-            acknowledged,
-        }
-    }
-
-    fn env(&self) -> [(&str, &str); 2] {
-        [
-            ("FULFILMENT_URL", self.url.as_str()),
-            ("FULFILMENT_SECRET", self.secret.as_str()),
-        ]
-    }
-
-    /// The acknowledged notifications of `kind` for `pi`.
-    fn of(&self, pi: &str, kind: &str) -> Vec<Value> {
-        self.acknowledged
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|n| n["type"] == kind && n["data"]["paymentIntentId"] == pi)
-            .cloned()
-            .collect()
-    }
-
-    async fn expect(&self, pi: &str, kind: &str) -> Value {
-        eventually(
-            &format!("a {kind} notification for {pi}"),
-            PATIENCE * 2,
-            || async { self.of(pi, kind).into_iter().next() },
-        )
-        .await
     }
 }
 
