@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Slow, idle and stalled clients against a tmt-payments binary (SPEC §16). Standard library only.
+"""Slow, idle and stalled clients against a tmt-payments binary (docs/contract.md §13). Standard library only.
 
     bench/slowloris.py bodies   [--bin B] [--clients 1000] [--watch 25]
         N clients each send a webhook head with Content-Length 1 MiB and 900 KiB of body, then
