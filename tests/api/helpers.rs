@@ -15,20 +15,27 @@
 //! - Start: [`spawn_app`] / [`spawn_app_with`] (in process, with a `Config` to adjust);
 //!   [`spawn_binary`] (the binary as a child, for what is process-wide such as the Prometheus
 //!   recorder; the same `TestApp` calls work on it); [`Server::start`] / [`Server::keyed`] (the
-//!   binary with the environment a test gives it; [`Server::sigterm`],
-//!   [`Server::exit_code`]); [`command`] and [`run`] (its command line).
+//!   binary with the environment a test gives it; [`Server::port`], [`Server::sigterm`],
+//!   [`Server::exit_code`]); [`command`] and [`run`] (its command line), [`assert_exit`] and
+//!   [`printed_json`] (what a run of it must end with and printed).
 //! - Call: [`TestApp::create`], [`TestApp::create_with_key`], [`TestApp::confirm`],
 //!   [`TestApp::get_pi`], [`TestApp::refund`], [`TestApp::cancel`], [`TestApp::post_with`]
 //!   (other headers: `Authorization`, `X-Forwarded-For`, …), [`TestApp::post`],
-//!   [`TestApp::post_raw`], [`TestApp::get`]. Each answers an [`Answer`]: status, headers and
-//!   the body as JSON (`Null` when it is not JSON). Check a refusal with
-//!   `assert_eq!(code(status, &body), (400, "amount_invalid"))` or [`refusal`] (with the
-//!   message); [`ID_REQUIRED`] and [`ID_INVALID`] are the two `payment_intent_id` refusals.
-//! - Webhooks: [`TestApp::deliver`] (signed now with the test secret),
-//!   [`TestApp::deliver_in_background`], [`TestApp::webhook`] (any header or none).
+//!   [`TestApp::post_raw`], [`TestApp::post_in_background`], [`TestApp::get`]. Each answers an
+//!   [`Answer`]: status, headers and the body as JSON (`Null` when it is not JSON). Check a
+//!   refusal with `assert_eq!(code(status, &body), (400, "amount_invalid"))` or [`refusal`]
+//!   (with the message); [`ID_REQUIRED`] and [`ID_INVALID`] are the two `payment_intent_id`
+//!   refusals. [`created_id`] is a successful create's id; [`content_type`] an answer's type.
+//! - Webhooks: [`TestApp::deliver`] (signed now with the test secret), [`TestApp::delivered`]
+//!   (the event built, and answered 200), [`TestApp::deliver_in_background`],
+//!   [`TestApp::webhook`] (any header or none); [`CREATED`], [`SUCCEEDED`], … are
+//!   PaymentIntent event types with the status they carry.
 //! - The ledger: [`TestApp::ledger`], [`TestApp::payment`] (the row, or a panic naming it),
-//!   [`TestApp::status_of`] (`None` without a row), [`TestApp::outcomes`] (of a payment's
-//!   events), [`TestApp::event_count`], [`TestApp::key_state`] (an Idempotency-Key's).
+//!   [`TestApp::status_of`] (`None` without a row), [`TestApp::outcomes`] and
+//!   [`TestApp::events_of`] (of a payment's events), [`ledger_events`] (all of them, newest
+//!   first), [`TestApp::event_count`], [`TestApp::key_state`] (an Idempotency-Key's).
+//! - The platform: [`Receiver`] records the fulfilment notifications it acknowledges
+//!   ([`Receiver::expect`], [`Receiver::expect_each_once`]).
 //! - Stripe (wiremock at `app.stripe`): [`TestApp::mount_create`], [`TestApp::mount_pi`],
 //!   [`stub`], [`stub_first`] (the first request only, e.g. a 500 before a success),
 //!   [`stub_reads`], [`stripe_error`], [`unreachable_base`]; then [`TestApp::stripe_calls`]
@@ -53,12 +60,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
+use reqwest::RequestBuilder;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tmt_payments::app::Application;
 use tmt_payments::config::Config;
 use tmt_payments::http::CorsOrigins;
-use tmt_payments::ledger::{Ledger, PaymentRow, PoolSettings};
+use tmt_payments::ledger::{EventRow, Ledger, PaymentRow, PoolSettings};
 use tmt_payments::stripe::client::DEFAULT_API_VERSION;
 use tmt_payments::stripe::signature;
 use wiremock::matchers::{method, path};
@@ -161,6 +169,14 @@ pub fn payment_intent(id: &str, amount: i64, currency: &str, status: &str) -> Va
     pi["metadata"] = json!({"platform": "TMT"});
     pi
 }
+
+/// PaymentIntent event types, each with the status its PaymentIntent has when Stripe sends it.
+pub const CREATED: (&str, &str) = ("payment_intent.created", "requires_payment_method");
+pub const REQUIRES_ACTION: (&str, &str) = ("payment_intent.requires_action", "requires_action");
+pub const FAILED: (&str, &str) = ("payment_intent.payment_failed", "requires_payment_method");
+pub const PROCESSING: (&str, &str) = ("payment_intent.processing", "processing");
+pub const SUCCEEDED: (&str, &str) = ("payment_intent.succeeded", "succeeded");
+pub const CANCELED: (&str, &str) = ("payment_intent.canceled", "canceled");
 
 pub fn event(id: &str, event_type: &str, object: Value, created: i64) -> Value {
     let mut e = fixture("event");
@@ -438,6 +454,10 @@ impl TestApp {
     }
 
     async fn send(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+        read(self.request(path, body, headers).send().await.unwrap()).await
+    }
+
+    fn request(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> RequestBuilder {
         let mut request = self
             .http
             .post(self.url(path))
@@ -446,7 +466,19 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        read(request.send().await.unwrap()).await
+        request
+    }
+
+    /// [`TestApp::post_with`] from a task of its own (one caller among many at once); its
+    /// answer.
+    pub fn post_in_background(
+        &self,
+        path: &str,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> tokio::task::JoinHandle<Answer> {
+        let request = self.request(path, body.to_string().into_bytes(), headers);
+        tokio::spawn(async move { read(request.send().await.unwrap()).await })
     }
 
     /// `GET path`: status, headers and the body as text.
@@ -524,6 +556,13 @@ impl TestApp {
         self.webhook(&body, Some(&header)).await
     }
 
+    /// Delivers the event `id` of type `kind` about `object`, created at `created`, as
+    /// [`TestApp::deliver`] does; it must be answered 200.
+    pub async fn delivered(&self, id: &str, kind: &str, object: Value, created: i64) {
+        let (status, body) = self.deliver(&event(id, kind, object, created)).await;
+        assert_eq!(status, 200, "{id}: {body}");
+    }
+
     /// Sends a signed delivery of `body` from a task of its own; the answer's status.
     pub fn deliver_in_background(&self, body: String) -> tokio::task::JoinHandle<u16> {
         let header = signature::sign(body.as_bytes(), WEBHOOK_SECRET, now());
@@ -566,6 +605,20 @@ impl TestApp {
     pub async fn outcomes(&self, pi: &str) -> Vec<String> {
         let events = self.ledger().await.events_for(pi).await.unwrap();
         events.into_iter().map(|e| e.outcome).collect()
+    }
+
+    /// The events recorded for `pi`, in the ledger's order, each as the `fields` chosen, e.g.
+    /// `|e| [&e.id, &e.outcome]`.
+    pub async fn events_of<const N: usize>(
+        &self,
+        pi: &str,
+        fields: fn(&EventRow) -> [&str; N],
+    ) -> Vec<[String; N]> {
+        let events = self.ledger().await.events_for(pi).await.unwrap();
+        events
+            .iter()
+            .map(|e| fields(e).map(str::to_string))
+            .collect()
     }
 
     /// How many webhook events the ledger has recorded.
@@ -650,6 +703,21 @@ pub fn refusal(status: u16, body: &Value) -> (u16, &str, &str) {
     (status, text("code"), text("error"))
 }
 
+/// The `paymentIntentId` of a create's answer, which must be a 200 (else the test fails,
+/// showing the body).
+pub fn created_id((status, _, body): &Answer) -> String {
+    assert_eq!(*status, 200, "{body}");
+    body["data"]["paymentIntentId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// An answer's `Content-Type`.
+pub fn content_type(headers: &HeaderMap) -> &str {
+    headers["content-type"].to_str().unwrap()
+}
+
 pub async fn read(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -671,6 +739,19 @@ pub async fn open_ledger(url: &str) -> Ledger {
     )
     .await
     .unwrap()
+}
+
+/// Every webhook event `ledger` has recorded, newest first, each as the `fields` chosen, e.g.
+/// `|e| [&e.id]`.
+pub async fn ledger_events<const N: usize>(
+    ledger: &Ledger,
+    fields: fn(&EventRow) -> [&str; N],
+) -> Vec<[String; N]> {
+    let events = ledger.list_events(1000).await.unwrap();
+    events
+        .iter()
+        .map(|e| fields(e).map(str::to_string))
+        .collect()
 }
 
 /// `TMT_TEST_BACKEND=postgres` runs the suite on PostgreSQL (a database of its own per test);
@@ -802,6 +883,23 @@ impl Receiver {
         )
         .await
     }
+
+    /// Waits (for at most `within`) until every payment of `pis` has a `kind` notification,
+    /// then checks that each has exactly one (one notification id, however often delivered).
+    pub async fn expect_each_once(&self, pis: &[String], kind: &str, within: Duration) {
+        eventually(&format!("every {kind} announced"), within, || async {
+            pis.iter().all(|pi| !self.of(pi, kind).is_empty())
+        })
+        .await;
+        for pi in pis {
+            let ids: std::collections::BTreeSet<String> = self
+                .of(pi, kind)
+                .iter()
+                .map(|n| n["id"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(ids.len(), 1, "{pi}: one {kind}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -883,6 +981,23 @@ pub fn run(db_url: &str, args: &[&str]) -> Output {
     command(db_url).args(args).output().unwrap()
 }
 
+/// Fails the test, saying `what` and showing standard error, unless the command that gave
+/// `output` exited with `code`.
+pub fn assert_exit(output: &Output, code: i32, what: &str) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The JSON a command printed, once it exited with `code` (see [`assert_exit`]).
+pub fn printed_json(output: &Output, code: i32) -> Value {
+    assert_exit(output, code, "the command's exit code");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Waits until something accepts connections at `address` (`http://host:port`); the first
 /// connection it accepted.
 pub async fn listening(address: &str) -> tokio::net::TcpStream {
@@ -950,6 +1065,11 @@ impl Server {
         let mut all = keyed_env(stripe_base);
         all.extend_from_slice(envs);
         Self::start_logging(db_url, &all, log).await
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> &str {
+        self.address.rsplit(':').next().unwrap()
     }
 
     /// Sends SIGTERM.

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use reqwest::header::HeaderMap;
+use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -12,6 +13,13 @@ use crate::helpers::*;
 
 async fn stripe_creates(app: &TestApp) -> Vec<wiremock::Request> {
     app.stripe_calls("POST", "/v1/payment_intents").await
+}
+
+/// A create under `key`, which must be answered 200; the answer's headers.
+async fn created_with_key(app: &TestApp, key: &str, data: Value) -> HeaderMap {
+    let (status, headers, body) = app.create_with_key(key, data).await;
+    assert_eq!(status, 200, "{body}");
+    headers
 }
 
 /// An app whose Stripe creates PaymentIntents, each after `delay`.
@@ -67,10 +75,7 @@ async fn same_key_and_data_replays_the_first_answer() {
 #[tokio::test]
 async fn same_key_with_other_data_is_422() {
     let app = app_creating(Duration::ZERO).await;
-    assert_eq!(
-        app.create_with_key("k-1", json!({"amount": 10})).await.0,
-        200
-    );
+    created_with_key(&app, "k-1", json!({"amount": 10})).await;
     let (status, _, body) = app.create_with_key("k-1", json!({"amount": 11})).await;
     assert_eq!(
         refusal(status, &body),
@@ -106,16 +111,9 @@ async fn malformed_keys_are_400() {
             "{key:?}"
         );
     }
-    assert_eq!(
-        app.create_with_key(&"k".repeat(255), json!({"amount": 10}))
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        app.create_with_key(" ~!", json!({"amount": 10})).await.0,
-        200
-    );
+    for key in [&"k".repeat(255), " ~!"] {
+        created_with_key(&app, key, json!({"amount": 10})).await;
+    }
 }
 
 #[tokio::test]
@@ -203,17 +201,13 @@ async fn a_key_left_by_a_dead_request_is_taken_over_after_the_stale_delay() {
     assert_eq!(code(status, &body), (409, "idempotency_key_in_progress"));
     // Past the stale delay (shortened to 300 ms for the test): the claim counts as dead.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (status, _, body) = app.create_with_key("orphan", data).await;
-    assert_eq!(status, 200, "{body}");
+    created_with_key(&app, "orphan", data).await;
 }
 
 #[tokio::test]
 async fn keys_expire_after_24_hours() {
     let app = app_creating(Duration::ZERO).await;
-    assert_eq!(
-        app.create_with_key("old", json!({"amount": 50})).await.0,
-        200
-    );
+    created_with_key(&app, "old", json!({"amount": 50})).await;
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&app.db_url).await.unwrap();
     let day_and_more = 25 * 3600 * 1000i64;
@@ -222,8 +216,7 @@ async fn keys_expire_after_24_hours() {
         .execute(&pool)
         .await
         .unwrap();
-    let (status, headers, _) = app.create_with_key("old", json!({"amount": 60})).await;
-    assert_eq!(status, 200);
+    let headers = created_with_key(&app, "old", json!({"amount": 60})).await;
     assert!(headers.get("idempotent-replayed").is_none());
     let sent = stripe_creates(&app).await;
     assert_eq!(sent.len(), 2);
@@ -266,8 +259,7 @@ async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
         || async { app.key_state("hang-up").await.as_deref() == Some("done") },
     )
     .await;
-    let (status, headers, body) = app.create_with_key("hang-up", json!({"amount": 70})).await;
-    assert_eq!(status, 200, "{body}");
+    let headers = created_with_key(&app, "hang-up", json!({"amount": 70})).await;
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(stripe_creates(&app).await.len(), 1);
     assert!(app.status_of("pi_3TestCreated000001").await.is_some());

@@ -56,11 +56,7 @@ impl SmallDisk {
             .arg(dir.path())
             .output()
             .unwrap();
-        assert!(
-            mounted.status.success(),
-            "needs root to mount a tmpfs: {}",
-            String::from_utf8_lossy(&mounted.stderr)
-        );
+        assert_exit(&mounted, 0, "needs root to mount a tmpfs");
         SmallDisk(dir)
     }
 

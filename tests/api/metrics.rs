@@ -24,79 +24,53 @@ async fn metrics_count_requests_stripe_calls_and_webhooks() {
     stub(&app.stripe, "POST", CreateResponder).await;
     app.create(json!({"amount": 50})).await;
     app.create(json!({"amount": 0})).await;
-    let pi = payment_intent("pi_metrics1", 100, "usd", "succeeded");
-    app.deliver(&event(
+    let paid = event(
         "evt_metrics_1",
         "payment_intent.succeeded",
-        pi.clone(),
+        payment_intent("pi_metrics1", 100, "usd", "succeeded"),
         now(),
-    ))
-    .await;
-    app.deliver(&event(
-        "evt_metrics_1",
-        "payment_intent.succeeded",
-        pi,
-        now(),
-    ))
-    .await;
+    );
+    // Delivered twice: applied, then a duplicate.
+    app.deliver(&paid).await;
+    app.deliver(&paid).await;
     app.webhook("{}", Some("t=1,v1=00")).await;
     let (status, headers, after) = app.get("/metrics").await;
     assert_eq!(status, 200);
-    assert!(headers["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(content_type(&headers).starts_with("text/plain"));
     let delta = |series: &str| sample(&after, series) - sample(&before, series);
-    assert_eq!(
-        delta(
-            r#"tmt_http_requests_total{route="/stripe_create_payment_intent",method="POST",status="200"}"#
+    for series in [
+        r#"tmt_http_requests_total{route="/stripe_create_payment_intent",method="POST",status="200"}"#,
+        r#"tmt_http_requests_total{route="/stripe_create_payment_intent",method="POST",status="400"}"#,
+        r#"tmt_stripe_requests_total{operation="create_payment_intent",outcome="api_error"}"#,
+        r#"tmt_stripe_requests_total{operation="create_payment_intent",outcome="ok"}"#,
+        r#"tmt_stripe_retries_total{operation="create_payment_intent"}"#,
+        r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="applied"}"#,
+        r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="duplicate"}"#,
+        r#"tmt_webhook_rejections_total{reason="signature_mismatch"}"#,
+    ] {
+        assert_eq!(delta(series), 1.0, "{series}");
+    }
+    for (series, at_least) in [
+        (
+            r#"tmt_http_request_duration_seconds_count{route="/stripe_create_payment_intent"}"#,
+            2.0,
         ),
-        1.0
-    );
-    assert_eq!(
-        delta(
-            r#"tmt_http_requests_total{route="/stripe_create_payment_intent",method="POST",status="400"}"#
+        (
+            r#"tmt_payment_status_updates_total{status="succeeded",source="webhook"}"#,
+            1.0,
         ),
-        1.0
-    );
-    assert!(
-        delta(r#"tmt_http_request_duration_seconds_count{route="/stripe_create_payment_intent"}"#)
-            >= 2.0
-    );
-    assert!(after.contains(r#"tmt_http_request_duration_seconds_bucket{route="/stripe_create_payment_intent",le="0.005"}"#));
-    assert_eq!(
-        delta(
-            r#"tmt_stripe_requests_total{operation="create_payment_intent",outcome="api_error"}"#
+        (
+            r#"tmt_payment_status_updates_total{status="requires_payment_method",source="api"}"#,
+            1.0,
         ),
-        1.0
-    );
-    assert_eq!(
-        delta(r#"tmt_stripe_requests_total{operation="create_payment_intent",outcome="ok"}"#),
-        1.0
-    );
-    assert_eq!(
-        delta(r#"tmt_stripe_retries_total{operation="create_payment_intent"}"#),
-        1.0
-    );
-    assert!(after.contains("tmt_stripe_request_duration_seconds_bucket"));
-    assert_eq!(
-        delta(r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="applied"}"#),
-        1.0
-    );
-    assert_eq!(
-        delta(r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="duplicate"}"#),
-        1.0
-    );
-    assert_eq!(
-        delta(r#"tmt_webhook_rejections_total{reason="signature_mismatch"}"#),
-        1.0
-    );
-    assert!(
-        delta(r#"tmt_payment_status_updates_total{status="succeeded",source="webhook"}"#) >= 1.0
-    );
-    assert!(
-        delta(r#"tmt_payment_status_updates_total{status="requires_payment_method",source="api"}"#)
-            >= 1.0
-    );
-    assert!(after.contains("# HELP tmt_http_requests_total"));
+    ] {
+        assert!(delta(series) >= at_least, "{series}");
+    }
+    for present in [
+        r#"tmt_http_request_duration_seconds_bucket{route="/stripe_create_payment_intent",le="0.005"}"#,
+        "tmt_stripe_request_duration_seconds_bucket",
+        "# HELP tmt_http_requests_total",
+    ] {
+        assert!(after.contains(present), "{present}");
+    }
 }

@@ -73,12 +73,7 @@ impl Shop {
 
     /// Creates a payment through the service; its id.
     async fn create(&self, data: Value) -> String {
-        let (status, _, body) = self.call("/stripe_create_payment_intent", data).await;
-        assert_eq!(status, 200, "{body}");
-        body["data"]["paymentIntentId"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        created_id(&self.call("/stripe_create_payment_intent", data).await)
     }
 
     /// The buyer pays with `payment_method`, as Stripe.js would.
@@ -89,6 +84,18 @@ impl Shop {
             &[("payment_method", payment_method)],
         )
         .await
+    }
+
+    /// The refunds Stripe (the sandbox) lists for a PaymentIntent.
+    async fn refunds_at_stripe(&self, pi: &str) -> Vec<Value> {
+        let (_, _, listed) = self
+            .stripe(
+                reqwest::Method::GET,
+                "/v1/refunds",
+                &[("payment_intent", pi)],
+            )
+            .await;
+        listed["data"].as_array().unwrap().clone()
     }
 
     /// What Stripe (the sandbox) says a PaymentIntent's status is.
@@ -140,6 +147,16 @@ impl Shop {
             .execute(ledger.pool())
             .await
             .unwrap();
+    }
+
+    /// `reconcile --since 1h --json` against the sandbox: its report.
+    fn reconcile(&self) -> Value {
+        let out = command(&self.db)
+            .args(["reconcile", "--since", "1h", "--json"])
+            .env("PORT", self.server.port())
+            .output()
+            .unwrap();
+        printed_json(&out, 0)
     }
 
     /// Stops the sandbox's deliveries to the service (lost webhooks).
@@ -208,18 +225,14 @@ async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger() 
 async fn a_hold_that_expires_cancels_the_payment_and_the_buyer_can_no_longer_pay() {
     let receiver = Receiver::start(0).await;
     let shop = Shop::start(&receiver.env()).await;
-    let (status, _, body) = shop
+    let created = shop
         .call(
             "/stripe_create_payment_intent",
             json!({"amount": 30, "holdSeconds": 60}),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
-    let pi = body["data"]["paymentIntentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let expires = body["data"]["holdExpiresAt"].as_str().unwrap();
+    let pi = created_id(&created);
+    let expires = created.2["data"]["holdExpiresAt"].as_str().unwrap();
     let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
     assert!((expires.timestamp() - now() - 60).abs() <= 5, "{expires}");
 
@@ -275,15 +288,8 @@ async fn under_the_refund_policy_a_late_payment_is_refunded_instead() {
     assert_eq!(refund.amount, 4500);
     assert_eq!(refund.metadata["tmt_reason"], "hold_expired");
     assert_eq!(refund.reason.as_deref(), Some("requested_by_customer"));
-    let (_, _, listed) = shop
-        .stripe(
-            reqwest::Method::GET,
-            "/v1/refunds",
-            &[("payment_intent", pi.as_str())],
-        )
-        .await;
     assert_eq!(
-        listed["data"].as_array().unwrap().len(),
+        shop.refunds_at_stripe(&pi).await.len(),
         1,
         "one refund at Stripe"
     );
@@ -402,18 +408,7 @@ async fn reconciliation_alone_brings_fifty_payments_to_their_true_status() {
         );
     }
 
-    let port = shop.server.address.rsplit(':').next().unwrap().to_string();
-    let out = command(&shop.db)
-        .args(["reconcile", "--since", "1h", "--json"])
-        .env("PORT", &port)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = shop.reconcile();
     // 40 successes, 5 declines, 50 creates and the orphan's own creation: the orphan may be
     // adopted by its payment_intent.created event or by the listing of PaymentIntents.
     assert!(report["events_applied"].as_u64().unwrap() >= 40, "{report}");
@@ -429,33 +424,17 @@ async fn reconciliation_alone_brings_fifty_payments_to_their_true_status() {
         shop.status(&orphan).await.is_some(),
         "the orphan is adopted"
     );
-    let succeeded: Vec<&String> = payments
+    let succeeded: Vec<String> = payments
         .iter()
         .enumerate()
         .filter(|(n, _)| n % 10 < 8)
-        .map(|(_, pi)| pi)
+        .map(|(_, pi)| pi.clone())
         .collect();
-    eventually("every success is announced", PATIENCE * 2, || async {
-        succeeded
-            .iter()
-            .all(|pi| !receiver.of(pi, "payment.succeeded").is_empty())
-    })
-    .await;
-    for pi in &succeeded {
-        let ids: BTreeSet<String> = receiver
-            .of(pi, "payment.succeeded")
-            .iter()
-            .map(|n| n["id"].as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(ids.len(), 1, "{pi}: one payment.succeeded");
-    }
+    receiver
+        .expect_each_once(&succeeded, "payment.succeeded", PATIENCE * 2)
+        .await;
     // A second round repairs nothing more.
-    let again = command(&shop.db)
-        .args(["reconcile", "--since", "1h", "--json"])
-        .env("PORT", &port)
-        .output()
-        .unwrap();
-    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    let again = shop.reconcile();
     assert_eq!(
         (
             again["events_recorded"].as_u64(),
@@ -602,7 +581,6 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let port = shop.server.address.rsplit(':').next().unwrap().to_string();
     let bulk = || {
         let mut c = command(&shop.db);
         c.args([
@@ -612,7 +590,7 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
             "event=E-CANCELED",
             "--json",
         ])
-        .env("PORT", &port)
+        .env("PORT", shop.server.port())
         .env("STRIPE_MAX_RPS", "0");
         c
     };
@@ -630,14 +608,7 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
     first.wait().unwrap();
 
     // The second resumes and stops at the refusal.
-    let second = bulk().output().unwrap();
-    assert_eq!(
-        second.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
-    let report: Value = serde_json::from_slice(&second.stdout).unwrap();
+    let report = printed_json(&bulk().output().unwrap(), 3);
     assert_eq!(report["resumed"], true);
     assert_eq!(report["counts"]["pending"], 1, "{}", report["counts"]);
     assert_eq!(report["counts"]["refunded"], 199);
@@ -665,14 +636,7 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
         &[("clear", "true")],
     )
     .await;
-    let third = bulk().output().unwrap();
-    assert_eq!(
-        third.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&third.stderr)
-    );
-    let report: Value = serde_json::from_slice(&third.stdout).unwrap();
+    let report = printed_json(&bulk().output().unwrap(), 0);
     assert_eq!(report["counts"]["refunded"], 200);
     let expected_total: i64 = (0..200).map(|n| 2000 + (n % 3) * 100).sum();
     assert_eq!(
@@ -682,28 +646,13 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
 
     // At Stripe: every payment of the event refunded exactly once, in full; the other not.
     for (n, pi) in payments.iter().enumerate() {
-        let (_, _, listed) = shop
-            .stripe(
-                reqwest::Method::GET,
-                "/v1/refunds",
-                &[("payment_intent", pi.as_str())],
-            )
-            .await;
-        let refunds = listed["data"].as_array().unwrap();
+        let refunds = shop.refunds_at_stripe(pi).await;
         assert_eq!(refunds.len(), 1, "{pi}: {refunds:?}");
         assert_eq!(refunds[0]["amount"], 2000 + (n as i64 % 3) * 100);
     }
-    let (_, _, listed) = shop
-        .stripe(
-            reqwest::Method::GET,
-            "/v1/refunds",
-            &[("payment_intent", other.as_str())],
-        )
-        .await;
-    assert!(listed["data"].as_array().unwrap().is_empty());
+    assert!(shop.refunds_at_stripe(&other).await.is_empty());
     // Once finished, running it again starts nothing.
-    let dry = bulk().arg("--dry-run").output().unwrap();
-    let preview: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let preview = printed_json(&bulk().arg("--dry-run").output().unwrap(), 0);
     assert!(preview["resumes"].is_null(), "{preview}");
     assert!(
         preview["totals"].as_array().unwrap().is_empty(),

@@ -245,12 +245,8 @@ async fn postgres_stopped_and_restarted_under_load() {
     );
     assert_eq!(ready().await.0, 200);
     let ledger = open_ledger(&cluster.url()).await;
-    let ids: Vec<_> = ledger
-        .list_events(10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
-    assert_eq!(ids, ["evt_outage_2", "evt_outage_1"]);
+    assert_eq!(
+        ledger_events(&ledger, |e| [&e.id]).await,
+        [["evt_outage_2"], ["evt_outage_1"]]
+    );
 }

@@ -14,17 +14,14 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
-/// Waits until `check` holds, failing after `within`.
-async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// An app whose budget starts at most `rps` Stripe calls a second, a call waiting at most
+/// `queue_timeout` for its turn.
+async fn with_budget(rps: u32, queue_timeout: Duration) -> TestApp {
+    spawn_app_with(|c| {
+        c.stripe_max_rps = rps;
+        c.stripe_queue_timeout = queue_timeout;
+    })
+    .await
 }
 
 /// Plays `GET /v1/payment_intents/{id}`: the id asked for, with `status`; notes each arrival.
@@ -100,29 +97,15 @@ fn assert_stripe_busy(status: u16, headers: &reqwest::header::HeaderMap, body: &
 
 #[tokio::test]
 async fn calls_beyond_the_budget_wait_and_reach_stripe_in_arrival_order() {
-    let app = spawn_app_with(|c| {
-        c.stripe_max_rps = 4;
-        c.stripe_queue_timeout = Duration::from_secs(30);
-    })
-    .await;
+    let app = with_budget(4, Duration::from_secs(30)).await;
     let arrivals = mount_retrieve(&app, "processing").await;
     let mut calls = Vec::new();
     for i in 0..9u64 {
-        let (http, url) = (
-            app.http.clone(),
-            format!("{}/stripe_get_payment_intent", app.address),
-        );
-        let body = get_body(&format!("pi_order{i}")).to_string();
-        calls.push(tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
-        }));
+        calls.push(app.post_in_background(
+            "/stripe_get_payment_intent",
+            get_body(&format!("pi_order{i}")),
+            &[],
+        ));
         // The next buyer arrives only once this one has asked for its turn.
         eventually(
             "the call asked for its turn",
@@ -135,7 +118,7 @@ async fn calls_beyond_the_budget_wait_and_reach_stripe_in_arrival_order() {
         .await;
     }
     for call in calls {
-        assert_eq!(call.await.unwrap(), 200);
+        assert_eq!(call.await.unwrap().0, 200);
     }
     let arrivals = arrivals.lock().unwrap().clone();
     let order: Vec<String> = arrivals.iter().map(|(_, id)| id.clone()).collect();
@@ -162,29 +145,12 @@ async fn calls_beyond_the_budget_wait_and_reach_stripe_in_arrival_order() {
 
 #[tokio::test]
 async fn past_the_queue_timeout_the_caller_gets_503_stripe_busy_with_retry_after() {
-    let app = spawn_app_with(|c| {
-        c.stripe_max_rps = 1;
-        c.stripe_queue_timeout = Duration::from_secs(2);
-    })
-    .await;
+    let app = with_budget(1, Duration::from_secs(2)).await;
     mount_retrieve(&app, "processing").await;
     let calls: Vec<_> = (0..10)
         .map(|i| {
-            let (http, url) = (
-                app.http.clone(),
-                format!("{}/stripe_get_payment_intent", app.address),
-            );
-            let body = get_body(&format!("pi_busy{i}")).to_string();
-            tokio::spawn(async move {
-                let r = http
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                read(r).await
-            })
+            let body = get_body(&format!("pi_busy{i}"));
+            app.post_in_background("/stripe_get_payment_intent", body, &[])
         })
         .collect();
     let (mut served, mut busy) = (0, 0);
@@ -209,35 +175,16 @@ async fn past_the_queue_timeout_the_caller_gets_503_stripe_busy_with_retry_after
 
 #[tokio::test]
 async fn a_create_refused_a_turn_frees_its_idempotency_key() {
-    let app = spawn_app_with(|c| {
-        c.stripe_max_rps = 1;
-        c.stripe_queue_timeout = Duration::ZERO;
-    })
-    .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
-    let create = |key: String, amount: &'static str| {
-        let (http, url) = (
-            app.http.clone(),
-            format!("{}/stripe_create_payment_intent", app.address),
-        );
-        async move {
-            let r = http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("Idempotency-Key", key)
-                .body(json!({"data": {"amount": amount}}).to_string())
-                .send()
-                .await
-                .unwrap();
-            read(r).await
-        }
-    };
+    let app = with_budget(1, Duration::ZERO).await;
+    app.mount_create().await;
     let buyers: Vec<_> = (0..6)
-        .map(|i| tokio::spawn(create(format!("buyer-{i}"), "10.00")))
+        .map(|i| {
+            app.post_in_background(
+                "/stripe_create_payment_intent",
+                json!({"data": {"amount": "10.00"}}),
+                &[("Idempotency-Key", &format!("buyer-{i}"))],
+            )
+        })
         .collect();
     let mut answers = Vec::new();
     for buyer in buyers {
@@ -260,7 +207,7 @@ async fn a_create_refused_a_turn_frees_its_idempotency_key() {
     let key = format!("buyer-{i}");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, headers, body) = create(key.clone(), "12.00").await;
+        let (status, headers, body) = app.create_with_key(&key, json!({"amount": "12.00"})).await;
         if status == 200 {
             assert_eq!(body["data"]["amount"].to_string(), "12.00");
             break;
@@ -287,11 +234,7 @@ async fn a_429_is_retried_within_the_budget_and_halves_it() {
         .with_priority(1)
         .mount(&app.stripe)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/payment_intents"))
-        .respond_with(CreateResponder)
-        .mount(&app.stripe)
-        .await;
+    app.mount_create().await;
     let (status, _, body) = app
         .post(
             "/stripe_create_payment_intent",
@@ -388,8 +331,7 @@ async fn final_payments_known_from_events_are_answered_without_stripe_byte_for_b
         ("evt_sd_pi", "payment_intent.succeeded", succeeded(id)),
         ("evt_sd_ch", "charge.succeeded", charge_of(id)),
     ] {
-        let (status, body) = app.deliver(&event(event_id, kind, object, created)).await;
-        assert_eq!(status, 200, "{body}");
+        app.delivered(event_id, kind, object, created).await;
     }
     for _ in 0..3 {
         let (status, body) = post_bytes(&app, "/stripe_get_payment_intent", get_body(id)).await;
@@ -417,15 +359,8 @@ async fn a_canceled_payment_is_answered_from_the_ledger_too() {
     let id = "pi_3SaledayCanceled1";
     let mut pi = payment_intent(id, 1000, "usd", "canceled");
     pi["cancellation_reason"] = json!("abandoned");
-    let (status, _) = app
-        .deliver(&event(
-            "evt_sd_cancel",
-            "payment_intent.canceled",
-            pi,
-            now(),
-        ))
+    app.delivered("evt_sd_cancel", "payment_intent.canceled", pi, now())
         .await;
-    assert_eq!(status, 200);
     let (status, _, body) = app.post("/stripe_get_payment_intent", get_body(id)).await;
     assert_eq!((status, &body["data"]["status"]), (200, &json!("canceled")));
     let (status, _, body) = app.post("/stripe_confirm_payment", get_body(id)).await;
@@ -441,15 +376,9 @@ async fn a_charge_never_seen_costs_one_call_once_and_unfinished_rows_still_ask_s
     let id = "pi_3SaledayNoCharge1";
     mount_payment(&app, id).await;
     // Only the PaymentIntent's event: the charge's has not arrived.
-    let (status, _) = app
-        .deliver(&event(
-            "evt_sd_only_pi",
-            "payment_intent.succeeded",
-            succeeded(id),
-            now(),
-        ))
+    let pi = succeeded(id);
+    app.delivered("evt_sd_only_pi", "payment_intent.succeeded", pi, now())
         .await;
-    assert_eq!(status, 200);
     let (status, first) = post_bytes(&app, "/stripe_confirm_payment", get_body(id)).await;
     assert_eq!(status, 200);
     let requests = app.stripe_requests().await;
@@ -471,17 +400,10 @@ async fn a_charge_never_seen_costs_one_call_once_and_unfinished_rows_still_ask_s
     // A row that is not final goes to Stripe; once a read says succeeded, polls stop there.
     let other = "pi_3SaledayPolled01";
     mount_payment(&app, other).await;
-    let mut processing = succeeded(other);
-    processing["status"] = json!("processing");
-    let (status, _) = app
-        .deliver(&event(
-            "evt_sd_proc",
-            "payment_intent.processing",
-            processing,
-            now(),
-        ))
+    let mut pi = succeeded(other);
+    pi["status"] = json!("processing");
+    app.delivered("evt_sd_proc", "payment_intent.processing", pi, now())
         .await;
-    assert_eq!(status, 200);
     let (status, from_stripe) =
         post_bytes(&app, "/stripe_get_payment_intent", get_body(other)).await;
     assert_eq!(status, 200);

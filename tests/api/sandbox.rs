@@ -32,28 +32,19 @@ async fn browser_confirm(app: &TestApp, id: &str, secret: &str, pm: &str) -> (u1
     (status, body)
 }
 
+/// Creates a payment through the service: its id and client secret.
 async fn create(app: &TestApp) -> (String, String) {
-    let (status, _, body) = app
+    let created = app
         .create(json!({"amount": "42.00", "currency": "mxn", "metadata": {"order": "X1"}}))
         .await;
-    assert_eq!(status, 200, "{body}");
-    (
-        body["data"]["paymentIntentId"]
-            .as_str()
-            .unwrap()
-            .to_string(),
-        body["data"]["clientSecret"].as_str().unwrap().to_string(),
-    )
+    let secret = created.2["data"]["clientSecret"].as_str().unwrap();
+    (created_id(&created), secret.to_string())
 }
 
-/// Waits for the ledger to show `status` with the event `event_type` applied.
-async fn ledger_reaches(app: &TestApp, id: &str, status: &str, event_type: &str) {
+/// Waits for the ledger to show the status of the event `(event_type, status)`, with that event
+/// applied.
+async fn ledger_reaches(app: &TestApp, id: &str, (event_type, status): (&str, &str)) {
     reaches(&app.ledger().await, id, status, Some(event_type)).await;
-}
-
-/// Waits for the ledger to have `id` as created (`payment_intent.created` applied).
-async fn ledger_reaches_created(app: &TestApp, id: &str) {
-    ledger_reaches(app, id, "requires_payment_method", "payment_intent.created").await;
 }
 
 /// Waits for `ledger` to show `status` for `id`, and the event `event_type` applied if given.
@@ -81,10 +72,10 @@ async fn offline_success_flow() {
     let app = sandbox_app().await;
     let (id, secret) = create(&app).await;
     assert!(secret.starts_with(&format!("{id}_secret_")));
-    ledger_reaches_created(&app, &id).await;
+    ledger_reaches(&app, &id, CREATED).await;
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
-    ledger_reaches(&app, &id, "succeeded", "payment_intent.succeeded").await;
+    ledger_reaches(&app, &id, SUCCEEDED).await;
     let (status, _, body) = app.confirm(&id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["amount"].to_string(), "42.00");
@@ -95,17 +86,12 @@ async fn offline_success_flow() {
         (charges[0]["status"].as_str(), charges[0]["amount"].as_i64()),
         (Some("succeeded"), Some(4200))
     );
-    let events = app.ledger().await.events_for(&id).await.unwrap();
-    let seen: Vec<_> = events
-        .iter()
-        .map(|e| (e.event_type.as_str(), e.outcome.as_str()))
-        .collect();
     assert_eq!(
-        seen,
+        app.events_of(&id, |e| [&e.event_type, &e.outcome]).await,
         [
-            ("payment_intent.created", "applied"),
-            ("charge.succeeded", "applied"),
-            ("payment_intent.succeeded", "applied")
+            ["payment_intent.created", "applied"],
+            ["charge.succeeded", "applied"],
+            ["payment_intent.succeeded", "applied"]
         ]
     );
     let row = app.payment(&id).await;
@@ -122,13 +108,7 @@ async fn offline_decline_flow() {
     let (status, error) = browser_confirm(&app, &id, &secret, "pm_card_visa_chargeDeclined").await;
     assert_eq!(status, 402);
     assert_eq!(error["error"]["decline_code"], "generic_decline");
-    ledger_reaches(
-        &app,
-        &id,
-        "requires_payment_method",
-        "payment_intent.payment_failed",
-    )
-    .await;
+    ledger_reaches(&app, &id, FAILED).await;
     let (status, _, body) = app.confirm(&id).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], "payment_not_completed");
@@ -139,7 +119,7 @@ async fn offline_decline_flow() {
     // The customer tries another card: the same PaymentIntent succeeds.
     let (status, _) = browser_confirm(&app, &id, &secret, "pm_card_mastercard").await;
     assert_eq!(status, 200);
-    ledger_reaches(&app, &id, "succeeded", "payment_intent.succeeded").await;
+    ledger_reaches(&app, &id, SUCCEEDED).await;
 }
 
 #[tokio::test]
@@ -151,13 +131,7 @@ async fn offline_3ds_flow() {
         (status, pi["status"].as_str()),
         (200, Some("requires_action"))
     );
-    ledger_reaches(
-        &app,
-        &id,
-        "requires_action",
-        "payment_intent.requires_action",
-    )
-    .await;
+    ledger_reaches(&app, &id, REQUIRES_ACTION).await;
     let (status, _, body) = app.get_pi(&id).await;
     assert_eq!(
         (status, body["data"]["status"].as_str()),
@@ -175,7 +149,7 @@ async fn offline_3ds_flow() {
     let pm = pi["payment_method"].as_str().unwrap().to_string();
     let (status, pi) = browser_confirm(&app, &id, &secret, &pm).await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
-    ledger_reaches(&app, &id, "succeeded", "payment_intent.succeeded").await;
+    ledger_reaches(&app, &id, SUCCEEDED).await;
 }
 
 #[tokio::test]
@@ -252,7 +226,7 @@ async fn drop_webhooks(app: &TestApp, drop: bool) {
 async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
     let app = sandbox_app().await;
     let (id, secret) = create(&app).await;
-    ledger_reaches_created(&app, &id).await;
+    ledger_reaches(&app, &id, CREATED).await;
     drop_webhooks(&app, true).await;
     let (status, pi) = browser_confirm(&app, &id, &secret, "pm_card_visa").await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
@@ -263,18 +237,13 @@ async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
     // First deliveries go out in order: once a later event has landed, a lost one that had been
     // sent would have landed before it.
     let (later, _) = create(&app).await;
-    ledger_reaches_created(&app, &later).await;
-    let ledger = app.ledger().await;
+    ledger_reaches(&app, &later, CREATED).await;
     let row = app.payment(&id).await;
     assert_eq!(row.status, "requires_payment_method");
-    let received: Vec<String> = ledger
-        .events_for(&id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event_type)
-        .collect();
-    assert_eq!(received, ["payment_intent.created"]);
+    assert_eq!(
+        app.events_of(&id, |e| [&e.event_type]).await,
+        [["payment_intent.created"]]
+    );
 }
 
 /// The service binary in sandbox mode, on a ledger in `dir`.
@@ -286,42 +255,31 @@ async fn sandbox_server(dir: &std::path::Path) -> Server {
 async fn the_sandbox_state_survives_a_restart_of_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let call = |address: String, path: &'static str, body: Value| {
-        http.post(format!("{address}{path}"))
+    let call = |server: &Server, path: &str, data: Value| {
+        let request = http
+            .post(format!("{}{path}", server.address))
             .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+            .body(json!({ "data": data }).to_string());
+        async move { read(request.send().await.unwrap()).await }
     };
     let first = sandbox_server(dir.path()).await;
-    let (status, _, created) = read(
-        call(
-            first.address.clone(),
-            "/stripe_create_payment_intent",
-            json!({"data": {"amount": "12.00", "currency": "eur"}}),
-        )
-        .await
-        .unwrap(),
+    let created = call(
+        &first,
+        "/stripe_create_payment_intent",
+        json!({"amount": "12.00", "currency": "eur"}),
     )
     .await;
-    assert_eq!(status, 200, "{created}");
-    let id = created["data"]["paymentIntentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = created_id(&created);
     drop(first);
     assert!(
         dir.path().join("ledger-stripe.db").exists(),
         "the sandbox's file sits beside the ledger"
     );
     let second = sandbox_server(dir.path()).await;
-    let (status, _, got) = read(
-        call(
-            second.address.clone(),
-            "/stripe_get_payment_intent",
-            json!({"data": {"payment_intent_id": id}}),
-        )
-        .await
-        .unwrap(),
+    let (status, _, got) = call(
+        &second,
+        "/stripe_get_payment_intent",
+        json!({"payment_intent_id": id}),
     )
     .await;
     assert_eq!(status, 200, "{got}");
@@ -409,10 +367,9 @@ async fn stripe_node_sdk_reaches_the_sandbox_at_the_services_host_and_port() {
     );
     let dir = tempfile::tempdir().unwrap();
     let server = sandbox_server(dir.path()).await;
-    let port = server.address.rsplit(':').next().unwrap().to_string();
     let output = std::process::Command::new("node")
         .arg(peer.join("sdk_sandbox.mjs"))
-        .args(["127.0.0.1", &port])
+        .args(["127.0.0.1", server.port()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

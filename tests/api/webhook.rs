@@ -9,8 +9,8 @@ use crate::helpers::*;
 
 const PI: &str = "pi_3Hook00000000001";
 
-/// An event about our PaymentIntent `PI` in `status`.
-fn ours(id: &str, kind: &str, status: &str, created: i64) -> Value {
+/// An event of type `kind` about our PaymentIntent `PI` in `status`.
+fn ours(id: &str, (kind, status): (&str, &str), created: i64) -> Value {
     event(id, kind, pi_object(status, "TMT"), created)
 }
 
@@ -23,12 +23,7 @@ fn pi_object(status: &str, platform: &str) -> Value {
 #[tokio::test]
 async fn good_event_creates_and_moves_the_row() {
     let app = spawn_app().await;
-    let created = ours(
-        "evt_good_1",
-        "payment_intent.created",
-        "requires_payment_method",
-        now() - 5,
-    );
+    let created = ours("evt_good_1", CREATED, now() - 5);
     assert_eq!(
         app.deliver(&created).await,
         (200, json!({"received": true}))
@@ -40,18 +35,13 @@ async fn good_event_creates_and_moves_the_row() {
         ("requires_payment_method", 2500, "eur")
     );
 
-    let succeeded = ours("evt_good_2", "payment_intent.succeeded", "succeeded", now());
+    let succeeded = ours("evt_good_2", SUCCEEDED, now());
     assert_eq!(app.deliver(&succeeded).await.0, 200);
     let row = app.payment(PI).await;
     assert_eq!(row.status, "succeeded");
-    let events = ledger.events_for(PI).await.unwrap();
-    let outcomes: Vec<_> = events
-        .iter()
-        .map(|e| (e.id.as_str(), e.outcome.as_str()))
-        .collect();
     assert_eq!(
-        outcomes,
-        [("evt_good_1", "applied"), ("evt_good_2", "applied")]
+        app.events_of(PI, |e| [&e.id, &e.outcome]).await,
+        [["evt_good_1", "applied"], ["evt_good_2", "applied"]]
     );
     // The raw payload is kept byte for byte.
     assert_eq!(
@@ -63,7 +53,7 @@ async fn good_event_creates_and_moves_the_row() {
 #[tokio::test]
 async fn bad_signatures_are_400_and_change_nothing() {
     let app = spawn_app().await;
-    let body = ours("evt_bad", "payment_intent.succeeded", "succeeded", now()).to_string();
+    let body = ours("evt_bad", SUCCEEDED, now()).to_string();
     let t = now();
     let good = sign(body.as_bytes(), WEBHOOK_SECRET, t);
     let cases: Vec<(Option<String>, &str)> = vec![
@@ -130,24 +120,12 @@ async fn rotated_secrets_each_verify() {
     })
     .await;
     for (i, secret) in ["whsec_old_one", "whsec_new_one"].iter().enumerate() {
-        let body = ours(
-            &format!("evt_rot_{i}"),
-            "payment_intent.processing",
-            "processing",
-            now(),
-        )
-        .to_string();
+        let body = ours(&format!("evt_rot_{i}"), PROCESSING, now()).to_string();
         let header = sign(body.as_bytes(), secret, now());
         assert_eq!(app.webhook(&body, Some(&header)).await.0, 200, "{secret}");
     }
     // Stripe's header during a rotation: one v1 per secret, only one of them ours.
-    let body = ours(
-        "evt_rot_2",
-        "payment_intent.processing",
-        "processing",
-        now(),
-    )
-    .to_string();
+    let body = ours("evt_rot_2", PROCESSING, now()).to_string();
     let theirs = sign(body.as_bytes(), "whsec_unknown", now());
     let ours = sign(body.as_bytes(), "whsec_new_one", now());
     let both = format!("{theirs},v1={}", ours.split("v1=").nth(1).unwrap());
@@ -162,11 +140,11 @@ async fn rotated_secrets_each_verify() {
 #[tokio::test]
 async fn duplicate_delivery_is_200_and_changes_nothing() {
     let app = spawn_app().await;
-    let first = ours("evt_dup", "payment_intent.processing", "processing", now());
+    let first = ours("evt_dup", PROCESSING, now());
     assert_eq!(app.deliver(&first).await.0, 200);
     let before = app.payment(PI).await;
     // Same id, different content: still the first one that counts.
-    let again = ours("evt_dup", "payment_intent.succeeded", "succeeded", now());
+    let again = ours("evt_dup", SUCCEEDED, now());
     assert_eq!(app.deliver(&again).await, (200, json!({"received": true})));
     assert_eq!(app.deliver(&first).await.0, 200);
     let after = app.payment(PI).await;
@@ -268,27 +246,13 @@ async fn unhandled_types_are_recorded_and_charges_of_others_are_foreign() {
 #[tokio::test]
 async fn final_statuses_are_never_overwritten() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.deliver(&ours(
-            "evt_f1",
-            "payment_intent.succeeded",
-            "succeeded",
-            now()
-        ))
-        .await
-        .0,
-        200
-    );
-    for (id, kind, status) in [
-        (
-            "evt_f2",
-            "payment_intent.payment_failed",
-            "requires_payment_method",
-        ),
-        ("evt_f3", "payment_intent.canceled", "canceled"),
-        ("evt_f4", "payment_intent.processing", "processing"),
+    assert_eq!(app.deliver(&ours("evt_f1", SUCCEEDED, now())).await.0, 200);
+    for (id, kind) in [
+        ("evt_f2", FAILED),
+        ("evt_f3", CANCELED),
+        ("evt_f4", PROCESSING),
     ] {
-        assert_eq!(app.deliver(&ours(id, kind, status, now() + 1)).await.0, 200);
+        assert_eq!(app.deliver(&ours(id, kind, now() + 1)).await.0, 200);
     }
     assert_eq!(app.payment(PI).await.status, "succeeded");
     assert_eq!(
@@ -319,32 +283,14 @@ async fn an_api_read_is_newer_than_older_events() {
     app.mount_pi(pi_object("requires_action", "TMT")).await;
     assert_eq!(app.get_pi(PI).await.0, 200);
     let t = now();
-    for (id, kind, status, created, then) in [
+    for (id, kind, created, then) in [
         // An event created before the read arrives late: it does not win.
-        (
-            "evt_late",
-            "payment_intent.created",
-            "requires_payment_method",
-            t - 120,
-            "requires_action",
-        ),
+        ("evt_late", CREATED, t - 120, "requires_action"),
         // A newer event does, and a final status always does.
-        (
-            "evt_newer",
-            "payment_intent.processing",
-            "processing",
-            t + 2,
-            "processing",
-        ),
-        (
-            "evt_old_final",
-            "payment_intent.canceled",
-            "canceled",
-            t - 300,
-            "canceled",
-        ),
+        ("evt_newer", PROCESSING, t + 2, "processing"),
+        ("evt_old_final", CANCELED, t - 300, "canceled"),
     ] {
-        assert_eq!(app.deliver(&ours(id, kind, status, created)).await.0, 200);
+        assert_eq!(app.deliver(&ours(id, kind, created)).await.0, 200);
         assert_eq!(app.payment(PI).await.status, then, "{id}");
     }
     assert_eq!(app.outcomes(PI).await, ["ignored", "applied", "applied"]);
@@ -359,12 +305,7 @@ async fn a_failure_to_record_is_500_and_the_retry_lands() {
         .execute(&pool)
         .await
         .unwrap();
-    let e = ours(
-        "evt_retry",
-        "payment_intent.processing",
-        "processing",
-        now(),
-    );
+    let e = ours("evt_retry", PROCESSING, now());
     let (status, body) = app.deliver(&e).await;
     assert_eq!(code(status, &body), (500, "webhook_not_recorded"));
     assert!(
@@ -384,18 +325,13 @@ async fn a_failure_to_record_is_500_and_the_retry_lands() {
 async fn non_final_statuses_follow_the_newest_event() {
     let app = spawn_app().await;
     let t = now();
-    for (i, (kind, status)) in [
-        ("payment_intent.created", "requires_payment_method"),
-        ("payment_intent.requires_action", "requires_action"),
-        ("payment_intent.payment_failed", "requires_payment_method"),
-        ("payment_intent.processing", "processing"),
-    ]
-    .iter()
-    .enumerate()
+    for (i, (kind, status)) in [CREATED, REQUIRES_ACTION, FAILED, PROCESSING]
+        .into_iter()
+        .enumerate()
     {
-        let e = ours(&format!("evt_seq_{i}"), kind, status, t + i as i64);
+        let e = ours(&format!("evt_seq_{i}"), (kind, status), t + i as i64);
         assert_eq!(app.deliver(&e).await.0, 200);
-        assert_eq!(app.payment(PI).await.status, *status, "{kind}");
+        assert_eq!(app.payment(PI).await.status, status, "{kind}");
     }
     assert_eq!(app.outcomes(PI).await, ["applied"; 4]);
 }
@@ -417,14 +353,9 @@ async fn ledger_commits_are_durable() {
 #[tokio::test]
 async fn webhook_method_and_header_details() {
     let app = spawn_app().await;
-    let r = app
-        .http
-        .get(format!("{}/stripe_webhook", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 405);
-    assert_eq!(r.headers()["allow"], "POST");
+    let (status, headers, _) = app.get("/stripe_webhook").await;
+    assert_eq!(status, 405);
+    assert_eq!(headers["allow"], "POST");
     let r = app
         .http
         .post(format!("{}/stripe_webhook", app.address))
@@ -443,12 +374,7 @@ async fn webhook_method_and_header_details() {
 #[tokio::test]
 async fn concurrent_copies_of_one_event_apply_once() {
     let app = spawn_app().await;
-    let e = ours(
-        "evt_race",
-        "payment_intent.created",
-        "requires_payment_method",
-        now(),
-    );
+    let e = ours("evt_race", CREATED, now());
     let mut tasks = Vec::new();
     for _ in 0..16 {
         tasks.push(app.deliver_in_background(e.to_string()));
@@ -466,8 +392,8 @@ async fn one_batch_keeps_each_events_rules() {
     let app = spawn_app().await;
     let ledger = app.ledger().await;
     let t = now();
-    let incoming = |id: &str, kind: &str, status: &str, created: i64| {
-        let body = ours(id, kind, status, created).to_string();
+    let incoming = |id: &str, kind: (&str, &str), created: i64| {
+        let body = ours(id, kind, created).to_string();
         let parsed: tmt_payments::stripe::types::Event = serde_json::from_str(&body).unwrap();
         tmt_payments::ledger::IncomingEvent::from_event(
             &parsed,
@@ -476,25 +402,10 @@ async fn one_batch_keeps_each_events_rules() {
         )
     };
     let batch = [
-        incoming(
-            "evt_b1",
-            "payment_intent.created",
-            "requires_payment_method",
-            t,
-        ),
-        incoming("evt_b2", "payment_intent.succeeded", "succeeded", t + 1),
-        incoming(
-            "evt_b1",
-            "payment_intent.created",
-            "requires_payment_method",
-            t,
-        ),
-        incoming(
-            "evt_b3",
-            "payment_intent.payment_failed",
-            "requires_payment_method",
-            t + 2,
-        ),
+        incoming("evt_b1", CREATED, t),
+        incoming("evt_b2", SUCCEEDED, t + 1),
+        incoming("evt_b1", CREATED, t),
+        incoming("evt_b3", FAILED, t + 2),
     ];
     let outcomes = ledger.apply_events(&batch).await.unwrap();
     use tmt_payments::ledger::Outcome::*;
@@ -589,28 +500,19 @@ async fn bodies_over_1_mib_get_the_json_413() {
     });
     let signature = sign(b"{}", WEBHOOK_SECRET, now());
 
+    let head = |length: &str| {
+        format!(
+            "POST /stripe_webhook HTTP/1.1\r\nHost: test\r\nStripe-Signature: {signature}\r\n\
+             Content-Type: application/json\r\n{length}\r\n\r\n"
+        )
+    };
     // A declared length one byte over the limit.
-    let head = format!(
-        "POST /stripe_webhook HTTP/1.1\r\nHost: test\r\nStripe-Signature: {signature}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        limit + 1
+    let declared = (
+        head(&format!("Content-Length: {}", limit + 1)),
+        vec![b' '; limit + 1],
     );
-    let (status, headers, body) = raw_exchange(&app, &head, &vec![b' '; limit + 1]).await;
-    assert_eq!(status, 413);
-    assert_eq!(body, expected);
-    assert!(
-        headers
-            .iter()
-            .any(|(k, v)| k == "content-type" && v == "application/json"),
-        "{headers:?}"
-    );
-
     // No length declared: a chunked body that grows past the limit (sixteen 64 KiB chunks are
     // exactly 1 MiB, then one byte more).
-    let head = format!(
-        "POST /stripe_webhook HTTP/1.1\r\nHost: test\r\nStripe-Signature: {signature}\r\n\
-         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
     let mut chunked = Vec::new();
     for _ in 0..16 {
         chunked.extend_from_slice(b"10000\r\n");
@@ -618,15 +520,18 @@ async fn bodies_over_1_mib_get_the_json_413() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"1\r\n \r\n");
-    let (status, headers, body) = raw_exchange(&app, &head, &chunked).await;
-    assert_eq!(status, 413);
-    assert_eq!(body, expected);
-    assert!(
-        headers
-            .iter()
-            .any(|(k, v)| k == "content-type" && v == "application/json"),
-        "{headers:?}"
-    );
+    let chunked = (head("Transfer-Encoding: chunked"), chunked);
+    for (head, sent) in [declared, chunked] {
+        let (status, headers, body) = raw_exchange(&app, &head, &sent).await;
+        assert_eq!(status, 413, "{head}");
+        assert_eq!(body, expected);
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "application/json"),
+            "{headers:?}"
+        );
+    }
     assert_eq!(app.event_count().await, 0);
 
     // Exactly 1 MiB is read, and then judged on its content.
@@ -647,8 +552,7 @@ async fn the_webhook_takes_any_content_type() {
     {
         let e = ours(
             &format!("evt_ct_{i}"),
-            "payment_intent.created",
-            "processing",
+            ("payment_intent.created", "processing"),
             now(),
         );
         let body = e.to_string();

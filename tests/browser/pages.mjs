@@ -1,5 +1,5 @@
 // The checkout demo and the dashboard in a real browser: Debian's Chromium, driven by
-// Playwright's core package. tests/browser.rs starts the service and runs this script:
+// Playwright's core package. tests/api/browser.rs starts the service and runs this script:
 //
 //   node tests/browser/pages.mjs
 //
@@ -123,6 +123,26 @@ async function payWith(page, number) {
   await page.click('#pay');
 }
 
+// A fresh checkout of the service at `base`: orders `tickets` ([currency, general, vip]; the
+// page's own order when absent) and pays with the card `number`.
+async function checkout(page, base, number, tickets) {
+  await page.goto(`${base}/demo`);
+  if (tickets) await chooseTickets(page, ...tickets);
+  await payWith(page, number);
+}
+
+// A checkout (see `checkout`) with a card that asks for 3-D Secure, whose challenge is answered
+// with `answer` ('Complete' or 'Fail') after `whileShown` ran on it; the result box.
+async function payThrough3ds(page, tickets, number, answer, whileShown = async () => {}) {
+  await checkout(page, OPEN, number, tickets);
+  await page.waitForURL(/\/_sandbox\/3ds\/pi_/);
+  const button = page.getByRole('button', { name: `${answer} authentication` });
+  await button.waitFor();
+  await whileShown();
+  await button.click();
+  return result(page);
+}
+
 // ---- service calls the tests make themselves, as the platform's back end would -------------
 
 async function call(base, path, data, token) {
@@ -202,8 +222,7 @@ const steps = [
 
   ['4000 0000 0000 0002 is declined with the card error’s message', async () => {
     const page = pages.desktop;
-    await page.goto(`${OPEN}/demo`);
-    await payWith(page, '4000 0000 0000 0002');
+    await checkout(page, OPEN, '4000 0000 0000 0002');
     const r = await result(page);
     equal(r.title, 'Payment declined', 'title');
     equal(r.message, 'Your card was declined.', 'the card error’s message');
@@ -235,14 +254,8 @@ const steps = [
 
   ['4000 0027 6000 3184 asks for 3-D Secure; Complete: success', async () => {
     const page = pages.desktop;
-    await page.goto(`${OPEN}/demo`);
-    await chooseTickets(page, 'mxn', 1, 0);
-    await payWith(page, '4000 0027 6000 3184');
-    await page.waitForURL(/\/_sandbox\/3ds\/pi_/);
-    await page.getByRole('button', { name: 'Complete authentication' }).waitFor();
-    await shot(page, '3ds-challenge.png', { doc: true });
-    await page.getByRole('button', { name: 'Complete authentication' }).click();
-    const r = await result(page);
+    const r = await payThrough3ds(page, ['mxn', 1, 0], '4000 0027 6000 3184', 'Complete',
+      () => shot(page, '3ds-challenge.png', { doc: true }));
     equal(r.title, 'Payment successful', 'title');
     equal(r.amount, 'MX$850.00', 'amount');
     equal(r.status, 'succeeded', 'status');
@@ -254,12 +267,7 @@ const steps = [
 
   ['3-D Secure, Fail: the payment fails with the reason', async () => {
     const page = pages.desktop;
-    await page.goto(`${OPEN}/demo`);
-    await chooseTickets(page, 'usd', 1, 1);
-    await payWith(page, '4000002760003184');
-    await page.waitForURL(/\/_sandbox\/3ds\/pi_/);
-    await page.getByRole('button', { name: 'Fail authentication' }).click();
-    const r = await result(page);
+    const r = await payThrough3ds(page, ['usd', 1, 1], '4000002760003184', 'Fail');
     equal(r.title, 'Payment failed', 'title');
     check(/unable to authenticate/.test(r.message), `the reason: ${r.message}`);
     equal(r.status, 'requires_payment_method', 'status');
@@ -439,8 +447,7 @@ const steps = [
 
   ['with API_TOKENS the checkout still pays, and the payment shows after login', async () => {
     const page = pages.locked;
-    await page.goto(`${LOCKED}/demo`);
-    await payWith(page, '4242 4242 4242 4242');
+    await checkout(page, LOCKED, '4242 4242 4242 4242');
     const r = await result(page);
     equal(r.title, 'Payment successful', 'title (from Stripe’s view: the service wants a token)');
     await page.goto(`${LOCKED}/dashboard/payments/${r.id}`);
