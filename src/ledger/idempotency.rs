@@ -234,21 +234,17 @@ impl Ledger {
         key: &OwnedKey,
         body: Option<&str>,
     ) -> Result<u64, LedgerError> {
-        let mut query = sqlx::query(sql).bind(&key.stored).bind(&key.owner);
+        let mut statement = sqlx::query(sql).bind(&key.stored).bind(&key.owner);
         if let Some(body) = body {
-            query = query.bind(body);
+            statement = statement.bind(body);
         }
-        let result = query.execute(&self.pool).await;
-        self.watch(result.map(|done| done.rows_affected()).map_err(Into::into))
+        self.write(statement).await
     }
 
     /// Deletes keys past their 24 hours.
     pub async fn purge_expired_keys(&self) -> Result<u64, LedgerError> {
         let cutoff = chrono::Utc::now().timestamp_millis() - IDEMPOTENCY_TTL.as_millis() as i64;
-        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await;
-        self.watch(result.map(|done| done.rows_affected()).map_err(Into::into))
+        let purge = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff);
+        self.write(purge).await
     }
 }

@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 
 use super::events::{IncomingEvent, Outcome};
 use super::notifications::{announce, Kind, LatePolicy, Outbox};
+use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
 
@@ -39,21 +40,21 @@ pub(super) const PAYMENT_COLUMNS: &str =
     "SELECT id, status, amount, currency, description, metadata, created, updated_at, \
      payment_method, settled FROM payments";
 
-pub(super) fn payment_row(r: &AnyRow) -> Result<PaymentRow, LedgerError> {
-    let metadata: String = column(r, "metadata")?;
-    Ok(PaymentRow {
-        id: column(r, "id")?,
-        status: PaymentIntentStatus::parse(&column::<String>(r, "status")?),
-        amount: column(r, "amount")?,
-        currency: column(r, "currency")?,
-        description: column(r, "description")?,
-        metadata: serde_json::from_str(&metadata)
-            .map_err(|e| LedgerError::Corrupt(format!("metadata of a payment: {e}")))?,
-        created: column(r, "created")?,
-        updated_at: column(r, "updated_at")?,
-        payment_method: column(r, "payment_method")?,
-        settled: column::<i64>(r, "settled")? == 1,
-    })
+impl FromLedgerRow for PaymentRow {
+    fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
+        Ok(PaymentRow {
+            id: column(r, "id")?,
+            status: PaymentIntentStatus::parse(&column::<String>(r, "status")?),
+            amount: column(r, "amount")?,
+            currency: column(r, "currency")?,
+            description: column(r, "description")?,
+            metadata: json_column(r, "metadata", "a payment")?,
+            created: column(r, "created")?,
+            updated_at: column(r, "updated_at")?,
+            payment_method: column(r, "payment_method")?,
+            settled: column::<i64>(r, "settled")? == 1,
+        })
+    }
 }
 
 /// "The row keeps its status": it is final, or it knows something newer than `$t`.
@@ -250,11 +251,8 @@ impl Ledger {
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
-        let row = sqlx::query(&format!("{PAYMENT_COLUMNS} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(payment_row).transpose()
+        let sql = format!("{PAYMENT_COLUMNS} WHERE id = $1");
+        self.fetch_optional(sqlx::query(&sql).bind(id)).await
     }
 
     /// Newest first (by Stripe's creation time).
@@ -263,15 +261,8 @@ impl Ledger {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PaymentRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{PAYMENT_COLUMNS} WHERE ($1 IS NULL OR status = $1)
-             ORDER BY created DESC, id DESC LIMIT $2"
-        ))
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(payment_row).collect()
+        self.fetch_by_status(PAYMENT_COLUMNS, status, NEWEST_FIRST, limit)
+            .await
     }
 }
 
@@ -507,16 +498,14 @@ impl Ledger {
         state: HoldState,
         late: bool,
     ) -> Result<(), LedgerError> {
-        let result = sqlx::query(
+        let update = sqlx::query(
             "UPDATE payments SET hold_state = $2, late = CASE WHEN $3 = 1 THEN 1 ELSE late END
              WHERE id = $1",
         )
         .bind(id)
         .bind(state.as_str())
-        .bind(i64::from(late))
-        .execute(&self.pool)
-        .await;
-        self.watch(result.map(drop).map_err(LedgerError::from))
+        .bind(i64::from(late));
+        self.write(update).await.map(drop)
     }
 
     /// A payment's hold: when it ends (Unix seconds) and what became of it.
