@@ -39,6 +39,16 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
         }
     }
+
+    /// A recorded change's outcome: `Applied` when the row took what it was told, `Ignored`
+    /// when it kept what it had.
+    pub(super) fn took(took: bool) -> Outcome {
+        if took {
+            Outcome::Applied
+        } else {
+            Outcome::Ignored
+        }
+    }
 }
 
 /// What an event does to the ledger once recorded.

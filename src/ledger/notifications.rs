@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::FromRow;
 
+use super::payments::payment_columns;
 use super::rows::read_all;
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;
@@ -128,12 +129,8 @@ pub(super) async fn announce(
     if !outbox.enabled {
         return Ok(());
     }
-    let Some(payment) =
-        sqlx::query("SELECT status, amount, currency, metadata, late FROM payments WHERE id = $1")
-            .bind(payment_intent_id)
-            .fetch_optional(&mut **tx)
-            .await?
-    else {
+    let columns = "status, amount, currency, metadata, late";
+    let Some(payment) = payment_columns(tx, payment_intent_id, columns).await? else {
         return Ok(());
     };
     let refunded: i64 = sqlx::query_scalar(&format!(

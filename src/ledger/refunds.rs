@@ -13,6 +13,7 @@ use sqlx::FromRow;
 
 use super::events::Outcome;
 use super::notifications::{announce, Kind, Outbox};
+use super::payments::payment_columns;
 use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST, OLDEST_FIRST};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -197,25 +198,31 @@ async fn follows(
     if metadata.get(OWNER_KEY).and_then(Value::as_str) == Some(OWNER_TAG) {
         return Ok(true);
     }
-    Ok(sqlx::query("SELECT 1 FROM payments WHERE id = $1")
-        .bind(payment_intent_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some())
+    Ok(payment_columns(tx, payment_intent_id, "1").await?.is_some())
 }
 
-/// The PaymentIntent of a charge the ledger has seen.
-async fn payment_of_charge(
+/// Inside a transaction: the payment a refund or dispute belongs to (its own PaymentIntent, or
+/// else its charge's, when the ledger has seen the charge), if the ledger follows it.
+async fn followed_payment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    payment_intent_id: Option<&str>,
     charge_id: Option<&str>,
+    metadata: &Map<String, Value>,
 ) -> Result<Option<String>, sqlx::Error> {
-    let Some(charge_id) = charge_id else {
+    let payment_intent_id = match (payment_intent_id, charge_id) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(charge_id)) => {
+            sqlx::query_scalar("SELECT payment_intent_id FROM charges WHERE id = $1")
+                .bind(charge_id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        (None, None) => None,
+    };
+    let Some(id) = payment_intent_id else {
         return Ok(None);
     };
-    sqlx::query_scalar("SELECT payment_intent_id FROM charges WHERE id = $1")
-        .bind(charge_id)
-        .fetch_optional(&mut **tx)
-        .await
+    Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
 
 /// Records a refund under the status rules, inside the caller's transaction; marks the
@@ -226,16 +233,11 @@ pub(super) async fn apply_refund(
     refund: &Refund,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    let payment_intent_id = match refund.payment_intent_id() {
-        Some(id) => Some(id.to_string()),
-        None => payment_of_charge(tx, refund.charge_id()).await?,
-    };
-    let Some(payment_intent_id) = payment_intent_id else {
+    let (charge_id, metadata) = (refund.charge_id(), &refund.metadata);
+    let followed = followed_payment(tx, refund.payment_intent_id(), charge_id, metadata).await?;
+    let Some(payment_intent_id) = followed else {
         return Ok(Outcome::Foreign);
     };
-    if !follows(tx, &payment_intent_id, &refund.metadata).await? {
-        return Ok(Outcome::Foreign);
-    }
     let status: String = sqlx::query_scalar(&REFUND_UPSERT)
         .bind(&refund.id)
         .bind(&payment_intent_id)
@@ -269,11 +271,7 @@ pub(super) async fn apply_refund(
         )
         .await?;
     }
-    Ok(if status == refund.status.as_str() {
-        Outcome::Applied
-    } else {
-        Outcome::Ignored
-    })
+    Ok(Outcome::took(status == refund.status.as_str()))
 }
 
 /// Records a dispute under the status rules, inside the caller's transaction.
@@ -283,16 +281,11 @@ pub(super) async fn apply_dispute(
     dispute: &Dispute,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    let payment_intent_id = match dispute.payment_intent_id() {
-        Some(id) => Some(id.to_string()),
-        None => payment_of_charge(tx, dispute.charge_id()).await?,
-    };
-    let Some(payment_intent_id) = payment_intent_id else {
+    let (charge_id, metadata) = (dispute.charge_id(), &Map::new());
+    let followed = followed_payment(tx, dispute.payment_intent_id(), charge_id, metadata).await?;
+    let Some(payment_intent_id) = followed else {
         return Ok(Outcome::Foreign);
     };
-    if !follows(tx, &payment_intent_id, &Map::new()).await? {
-        return Ok(Outcome::Foreign);
-    }
     let status: String = sqlx::query_scalar(&DISPUTE_UPSERT)
         .bind(&dispute.id)
         .bind(dispute.charge_id())
@@ -316,11 +309,7 @@ pub(super) async fn apply_dispute(
         Some(&dispute.id),
     )
     .await?;
-    Ok(if status == dispute.status.as_str() {
-        Outcome::Applied
-    } else {
-        Outcome::Ignored
-    })
+    Ok(Outcome::took(status == dispute.status.as_str()))
 }
 
 /// A Charge object kept under the newest-wins rule; `RETURNING status_at` tells whether it won.
@@ -398,11 +387,7 @@ pub(super) async fn apply_charge(
             apply_refund(tx, outbox, &refund, source).await?;
         }
     }
-    Ok(if kept == source.at {
-        Outcome::Applied
-    } else {
-        Outcome::Ignored
-    })
+    Ok(Outcome::took(kept == source.at))
 }
 
 impl Ledger {
@@ -429,10 +414,10 @@ impl Ledger {
             if locked == 0 {
                 return Ok(Err(Refusal::Unknown));
             }
-            let row = sqlx::query("SELECT amount, currency, status FROM payments WHERE id = $1")
-                .bind(payment_intent_id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let columns = "amount, currency, status";
+            let Some(row) = payment_columns(&mut tx, payment_intent_id, columns).await? else {
+                return Ok(Err(Refusal::Unknown));
+            };
             let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
             let (amount, currency): (i64, String) =
                 (column(&row, "amount")?, column(&row, "currency")?);
