@@ -2,8 +2,10 @@
 //! `KEY=VALUE`, their totals per currency and their count per day. They only read.
 
 use serde::Serialize;
+use sqlx::FromRow;
 
-use super::payments::{payment_row, PAYMENT_COLUMNS};
+use super::payments::PAYMENT_COLUMNS;
+use super::rows::Statement;
 use super::{column, Backend, Ledger, LedgerError, PaymentRow};
 use crate::stripe::types::RefundStatus;
 
@@ -16,7 +18,7 @@ pub struct PaymentFilter {
 }
 
 /// One currency's payments under a filter; amounts in minor units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct CurrencyTotal {
     pub currency: String,
     pub payments: i64,
@@ -27,7 +29,7 @@ pub struct CurrencyTotal {
 }
 
 /// The payments created on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 pub struct DayCount {
     /// Days since the Unix epoch.
     pub day: i64,
@@ -39,6 +41,17 @@ pub struct DayCount {
 pub(super) struct Condition {
     pub sql: String,
     pub binds: Vec<String>,
+}
+
+impl Condition {
+    /// `sql`, a statement that holds this condition, with the condition's values bound; the
+    /// statement's own values, numbered after them, are bound next.
+    pub fn statement<'q>(&'q self, sql: &'q str) -> Statement<'q> {
+        let statement = sqlx::query(sql);
+        self.binds
+            .iter()
+            .fold(statement, |s, value| s.bind(value.as_str()))
+    }
 }
 
 impl Ledger {
@@ -97,22 +110,11 @@ impl Ledger {
             c.sql,
             c.binds.len() + 1
         );
-        let mut query = sqlx::query(&sql);
-        for b in &c.binds {
-            query = query.bind(b.clone());
-        }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        let payments = rows
-            .iter()
-            .map(payment_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let payments = self.fetch_all(c.statement(&sql).bind(limit)).await?;
 
-        let sql = format!("SELECT COUNT(*) FROM payments WHERE {}", c.sql);
-        let mut count = sqlx::query_scalar::<_, i64>(&sql);
-        for b in &c.binds {
-            count = count.bind(b.clone());
-        }
-        Ok((payments, count.fetch_one(&self.pool).await?))
+        let sql = format!("SELECT COUNT(*) AS n FROM payments WHERE {}", c.sql);
+        let count = c.statement(&sql).fetch_one(&self.pool).await?;
+        Ok((payments, column(&count, "n")?))
     }
 
     /// Per currency (alphabetical): how many payments `filter` covers, how many succeeded and
@@ -138,22 +140,7 @@ impl Ledger {
             RefundStatus::counted_sql(),
             c.sql
         );
-        let mut query = sqlx::query(&sql);
-        for b in &c.binds {
-            query = query.bind(b.clone());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CurrencyTotal {
-                    currency: column(r, "currency")?,
-                    payments: column(r, "payments")?,
-                    succeeded: column(r, "succeeded")?,
-                    succeeded_amount: column(r, "succeeded_amount")?,
-                    refunded_amount: column(r, "refunded_amount")?,
-                })
-            })
-            .collect()
+        self.fetch_all(c.statement(&sql)).await
     }
 
     /// Payments under `filter` created from `since` (Unix seconds) on, counted per UTC day,
@@ -173,19 +160,6 @@ impl Ledger {
             c.sql,
             c.binds.len() + 1
         );
-        let mut query = sqlx::query(&sql);
-        for b in &c.binds {
-            query = query.bind(b.clone());
-        }
-        let rows = query.bind(since).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayCount {
-                    day: column(r, "day")?,
-                    payments: column(r, "payments")?,
-                    succeeded: column(r, "succeeded")?,
-                })
-            })
-            .collect()
+        self.fetch_all(c.statement(&sql).bind(since)).await
     }
 }

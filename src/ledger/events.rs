@@ -3,12 +3,12 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 use super::notifications::Outbox;
 use super::payments::apply_to_payment;
 use super::refunds::{apply_charge, apply_dispute, apply_refund, keep_listed_charges, Source};
-use super::{column, now_iso, Ledger, LedgerError};
+use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
 };
@@ -37,6 +37,16 @@ impl Outcome {
             Outcome::Foreign => "foreign",
             Outcome::Unhandled => "unhandled",
             Outcome::Duplicate => "duplicate",
+        }
+    }
+
+    /// A recorded change's outcome: `Applied` when the row took what it was told, `Ignored`
+    /// when it kept what it had.
+    pub(super) fn took(took: bool) -> Outcome {
+        if took {
+            Outcome::Applied
+        } else {
+            Outcome::Ignored
         }
     }
 }
@@ -145,10 +155,11 @@ impl IncomingEvent {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct EventRow {
     pub id: String,
     #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
     pub event_type: String,
     pub payment_intent_id: Option<String>,
     pub received_at: String,
@@ -159,17 +170,6 @@ pub struct EventRow {
 
 const EVENT_COLUMNS: &str =
     "SELECT id, type, payment_intent_id, received_at, outcome, source FROM webhook_events";
-
-fn event_row(r: &AnyRow) -> Result<EventRow, LedgerError> {
-    Ok(EventRow {
-        id: column(r, "id")?,
-        event_type: column(r, "type")?,
-        payment_intent_id: column(r, "payment_intent_id")?,
-        received_at: column(r, "received_at")?,
-        outcome: column(r, "outcome")?,
-        source: column(r, "source")?,
-    })
-}
 
 impl Ledger {
     /// Records the event and applies it, in one transaction. A repeated id writes nothing.
@@ -199,22 +199,14 @@ impl Ledger {
 
     /// Newest first (by arrival).
     pub async fn list_events(&self, limit: i64) -> Result<Vec<EventRow>, LedgerError> {
-        let rows = sqlx::query(&format!("{EVENT_COLUMNS} ORDER BY seq DESC LIMIT $1"))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_row).collect()
+        let sql = format!("{EVENT_COLUMNS} ORDER BY seq DESC LIMIT $1");
+        self.fetch_all(sqlx::query(&sql).bind(limit)).await
     }
 
     /// Every event received for one PaymentIntent, in arrival order.
     pub async fn events_for(&self, payment_intent_id: &str) -> Result<Vec<EventRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{EVENT_COLUMNS} WHERE payment_intent_id = $1 ORDER BY seq"
-        ))
-        .bind(payment_intent_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event_row).collect()
+        self.fetch_of_payment(EVENT_COLUMNS, payment_intent_id, "seq")
+            .await
     }
 
     /// The raw payload of one event, as Stripe signed it.

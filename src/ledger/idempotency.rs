@@ -78,6 +78,14 @@ pub enum Claim {
     InProgress,
 }
 
+/// A key's row changing hands: from `theirs` to `owner`, at `now` (Unix ms).
+struct Takeover<'a> {
+    key: &'a str,
+    theirs: &'a str,
+    owner: &'a str,
+    now: i64,
+}
+
 fn fresh_owner() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -141,23 +149,19 @@ impl Ledger {
             let theirs: String = column(&row, "owner")?;
             let created_at: i64 = column(&row, "created_at")?;
             let locked_at: i64 = column(&row, "locked_at")?;
+            let takeover = Takeover {
+                key,
+                theirs: &theirs,
+                owner: &owner,
+                now,
+            };
             if now - created_at > IDEMPOTENCY_TTL.as_millis() as i64 {
                 // Expired: the key starts a new life with this request's data.
-                let taken = sqlx::query(
-                    "UPDATE idempotency_keys SET fingerprint = $2, state = 'in_progress', owner = $3,
-                            created_at = $4, locked_at = $4, response_status = NULL,
-                            response_body = NULL
-                     WHERE key = $1 AND owner = $5",
-                )
-                .bind(key)
-                .bind(fingerprint)
-                .bind(&owner)
-                .bind(now)
-                .bind(&theirs)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                if taken == 1 {
+                let renew = "UPDATE idempotency_keys
+                     SET owner = $3, locked_at = $4, fingerprint = $5, created_at = $4,
+                         state = 'in_progress', response_status = NULL, response_body = NULL
+                     WHERE key = $1 AND owner = $2";
+                if self.take_over(renew, takeover, Some(fingerprint)).await? {
                     return Ok(owned(now));
                 }
                 continue;
@@ -173,18 +177,9 @@ impl Ledger {
                 return Ok(Claim::InProgress);
             }
             // The owner has been silent past any Stripe timeout: it died. Take over.
-            let taken = sqlx::query(
-                "UPDATE idempotency_keys SET owner = $2, locked_at = $3
-                 WHERE key = $1 AND owner = $4 AND state = 'in_progress'",
-            )
-            .bind(key)
-            .bind(&owner)
-            .bind(now)
-            .bind(&theirs)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if taken == 1 {
+            let relock = "UPDATE idempotency_keys SET owner = $3, locked_at = $4
+                          WHERE key = $1 AND owner = $2 AND state = 'in_progress'";
+            if self.take_over(relock, takeover, None).await? {
                 if locked_at != 0 {
                     tracing::warn!(
                         idempotency_key = key,
@@ -195,6 +190,27 @@ impl Ledger {
             }
         }
         Ok(Claim::InProgress)
+    }
+
+    /// Moves a key's row from the request that holds it to this one, by `sql`: `$1` the key,
+    /// `$2` its holder, `$3` this request, `$4` now, `$5` the fingerprint of the data the key
+    /// is to stand for from now on, when given. Whether the row moved (its holder may have
+    /// finished, or someone else taken over, meanwhile).
+    async fn take_over(
+        &self,
+        sql: &str,
+        takeover: Takeover<'_>,
+        fingerprint: Option<&str>,
+    ) -> Result<bool, LedgerError> {
+        let mut statement = sqlx::query(sql)
+            .bind(takeover.key)
+            .bind(takeover.theirs)
+            .bind(takeover.owner)
+            .bind(takeover.now);
+        if let Some(fingerprint) = fingerprint {
+            statement = statement.bind(fingerprint);
+        }
+        Ok(statement.execute(&self.pool).await?.rows_affected() == 1)
     }
 
     /// Saves the response data of a successful request under its key.
@@ -234,21 +250,17 @@ impl Ledger {
         key: &OwnedKey,
         body: Option<&str>,
     ) -> Result<u64, LedgerError> {
-        let mut query = sqlx::query(sql).bind(&key.stored).bind(&key.owner);
+        let mut statement = sqlx::query(sql).bind(&key.stored).bind(&key.owner);
         if let Some(body) = body {
-            query = query.bind(body);
+            statement = statement.bind(body);
         }
-        let result = query.execute(&self.pool).await;
-        self.watch(result.map(|done| done.rows_affected()).map_err(Into::into))
+        self.write(statement).await
     }
 
     /// Deletes keys past their 24 hours.
     pub async fn purge_expired_keys(&self) -> Result<u64, LedgerError> {
         let cutoff = chrono::Utc::now().timestamp_millis() - IDEMPOTENCY_TTL.as_millis() as i64;
-        let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(&self.pool)
-            .await;
-        self.watch(result.map(|done| done.rows_affected()).map_err(Into::into))
+        let purge = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(cutoff);
+        self.write(purge).await
     }
 }

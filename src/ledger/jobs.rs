@@ -3,10 +3,10 @@
 //! resumed by the next one.
 
 use serde::Serialize;
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 use super::dashboard::PaymentFilter;
-use super::{column, now_iso, Ledger, LedgerError, PaymentRow};
+use super::{now_iso, Ledger, LedgerError, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
 /// Where a payment of a job stands.
@@ -32,9 +32,12 @@ impl ItemState {
             ItemState::Failed => "failed",
         }
     }
+}
 
-    fn parse(text: &str) -> Self {
-        match text {
+/// A state as the ledger wrote it.
+impl From<String> for ItemState {
+    fn from(text: String) -> Self {
+        match text.as_str() {
             "refunded" => ItemState::Refunded,
             "skipped" => ItemState::Skipped,
             "failed" => ItemState::Failed,
@@ -43,7 +46,7 @@ impl ItemState {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct Job {
     pub id: String,
     /// `KEY=VALUE` pairs, sorted, comma-separated.
@@ -53,9 +56,10 @@ pub struct Job {
     pub finished_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct JobItem {
     pub payment_intent_id: String,
+    #[sqlx(try_from = "String")]
     pub state: ItemState,
     /// Minor units refunded (or asked for), once known.
     pub amount: Option<i64>,
@@ -64,28 +68,6 @@ pub struct JobItem {
     pub error: Option<String>,
     /// Refusals so far: each new try after a refusal is a new request at Stripe.
     pub attempts: i64,
-}
-
-fn job_row(r: &AnyRow) -> Result<Job, LedgerError> {
-    Ok(Job {
-        id: column(r, "id")?,
-        selector: column(r, "selector")?,
-        reason: column(r, "reason")?,
-        created_at: column(r, "created_at")?,
-        finished_at: column(r, "finished_at")?,
-    })
-}
-
-fn item_row(r: &AnyRow) -> Result<JobItem, LedgerError> {
-    Ok(JobItem {
-        payment_intent_id: column(r, "payment_intent_id")?,
-        state: ItemState::parse(&column::<String>(r, "state")?),
-        amount: column(r, "amount")?,
-        currency: column(r, "currency")?,
-        refund_id: column(r, "refund_id")?,
-        error: column(r, "error")?,
-        attempts: column(r, "attempts")?,
-    })
 }
 
 const JOB_COLUMNS: &str = "SELECT id, selector, reason, created_at, finished_at FROM refund_jobs";
@@ -108,23 +90,15 @@ impl Ledger {
             super::payments::PAYMENT_COLUMNS,
             c.sql
         );
-        let mut query = sqlx::query(&sql);
-        for value in &c.binds {
-            query = query.bind(value.clone());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(super::payments::payment_row).collect()
+        self.fetch_all(c.statement(&sql)).await
     }
 
     /// The unfinished job for `selector`, if there is one.
     pub async fn unfinished_job(&self, selector: &str) -> Result<Option<Job>, LedgerError> {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "{JOB_COLUMNS} WHERE selector = $1 AND finished_at IS NULL ORDER BY created_at LIMIT 1"
-        ))
-        .bind(selector)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(job_row).transpose()
+        );
+        self.fetch_optional(sqlx::query(&sql).bind(selector)).await
     }
 
     pub async fn create_job(&self, selector: &str, reason: &str) -> Result<Job, LedgerError> {
@@ -135,16 +109,14 @@ impl Ledger {
             created_at: now_iso(),
             finished_at: None,
         };
-        let result = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO refund_jobs (id, selector, reason, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&job.id)
         .bind(&job.selector)
         .bind(&job.reason)
-        .bind(&job.created_at)
-        .execute(&self.pool)
-        .await;
-        self.watch(result.map(drop).map_err(Into::into))?;
+        .bind(&job.created_at);
+        self.write(insert).await?;
         Ok(job)
     }
 
@@ -180,18 +152,13 @@ impl Ledger {
 
     /// A job's payments, in the order they are worked through.
     pub async fn job_items(&self, job_id: &str) -> Result<Vec<JobItem>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{ITEM_COLUMNS} WHERE job_id = $1 ORDER BY payment_intent_id"
-        ))
-        .bind(job_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(item_row).collect()
+        let sql = format!("{ITEM_COLUMNS} WHERE job_id = $1 ORDER BY payment_intent_id");
+        self.fetch_all(sqlx::query(&sql).bind(job_id)).await
     }
 
     /// Saves where a job's payment stands.
     pub async fn update_job_item(&self, job_id: &str, item: &JobItem) -> Result<(), LedgerError> {
-        let result = sqlx::query(
+        let update = sqlx::query(
             "UPDATE refund_job_items SET state = $3, amount = $4, refund_id = $5, error = $6,
                     attempts = $7, updated_at = $8
              WHERE job_id = $1 AND payment_intent_id = $2",
@@ -203,18 +170,14 @@ impl Ledger {
         .bind(&item.refund_id)
         .bind(&item.error)
         .bind(item.attempts)
-        .bind(now_iso())
-        .execute(&self.pool)
-        .await;
-        self.watch(result.map(drop).map_err(Into::into))
+        .bind(now_iso());
+        self.write(update).await.map(drop)
     }
 
     pub async fn finish_job(&self, job_id: &str) -> Result<(), LedgerError> {
-        let result = sqlx::query("UPDATE refund_jobs SET finished_at = $2 WHERE id = $1")
+        let update = sqlx::query("UPDATE refund_jobs SET finished_at = $2 WHERE id = $1")
             .bind(job_id)
-            .bind(now_iso())
-            .execute(&self.pool)
-            .await;
-        self.watch(result.map(drop).map_err(Into::into))
+            .bind(now_iso());
+        self.write(update).await.map(drop)
     }
 }

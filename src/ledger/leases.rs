@@ -30,12 +30,10 @@ impl Ledger {
 
     /// Gives the lease up, so that another instance need not wait for it to lapse.
     pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
-        let result = sqlx::query("UPDATE leases SET until = 0 WHERE name = $1 AND owner = $2")
+        let release = sqlx::query("UPDATE leases SET until = 0 WHERE name = $1 AND owner = $2")
             .bind(name)
-            .bind(owner)
-            .execute(&self.pool)
-            .await;
-        self.watch(result.map(drop).map_err(LedgerError::from))
+            .bind(owner);
+        self.write(release).await.map(drop)
     }
 
     /// What the job keeps between rounds.
@@ -55,15 +53,10 @@ impl Ledger {
         owner: &str,
         state: &str,
     ) -> Result<bool, LedgerError> {
-        let result = sqlx::query("UPDATE leases SET state = $3 WHERE name = $1 AND owner = $2")
+        let save = sqlx::query("UPDATE leases SET state = $3 WHERE name = $1 AND owner = $2")
             .bind(name)
             .bind(owner)
-            .bind(state)
-            .execute(&self.pool)
-            .await;
-        Ok(self
-            .watch(result.map_err(LedgerError::from))?
-            .rows_affected()
-            == 1)
+            .bind(state);
+        Ok(self.write(save).await? == 1)
     }
 }

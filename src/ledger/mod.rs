@@ -9,7 +9,8 @@
 //! - [`payments`]: payment rows, brought up to date by reads and by events;
 //! - [`events`]: the webhook events, recorded and applied once each;
 //! - [`idempotency`]: the callers' Idempotency-Keys;
-//! - [`writer`]: group commit of concurrent webhook events.
+//! - [`writer`]: group commit of concurrent webhook events;
+//! - [`rows`]: single statements on the pool, their rows read back by column name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ mod leases;
 mod notifications;
 mod payments;
 mod refunds;
+mod rows;
 mod writer;
 
 pub use dashboard::{CurrencyTotal, DayCount, PaymentFilter};

@@ -5,8 +5,10 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
+use super::payments::payment_columns;
+use super::rows::read_all;
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;
 use crate::stripe::types::RefundStatus;
@@ -63,14 +65,12 @@ impl Ledger {
                 LatePolicy::Refund => "refund",
             }
         );
-        let result = sqlx::query(
+        let save = sqlx::query(
             "INSERT INTO settings (name, value) VALUES ('outbox', $1)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
         )
-        .bind(value)
-        .execute(&self.pool)
-        .await;
-        self.watch(result.map(drop).map_err(LedgerError::from))
+        .bind(value);
+        self.write(save).await.map(drop)
     }
 
     /// The same ledger, writing notifications as the service that serves it does (as it last
@@ -95,11 +95,12 @@ impl Ledger {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct NotificationRow {
     pub id: String,
     pub payment_intent_id: String,
     #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub status: String,
     pub attempts: i64,
@@ -116,21 +117,6 @@ pub struct NotificationRow {
 const COLUMNS: &str = "SELECT id, payment_intent_id, type, status, attempts, created, \
      next_attempt_at, last_error, delivered_at, body FROM notifications";
 
-fn row(r: &AnyRow) -> Result<NotificationRow, LedgerError> {
-    Ok(NotificationRow {
-        id: column(r, "id")?,
-        payment_intent_id: column(r, "payment_intent_id")?,
-        kind: column(r, "type")?,
-        status: column(r, "status")?,
-        attempts: column(r, "attempts")?,
-        created: column(r, "created")?,
-        next_attempt_at: column(r, "next_attempt_at")?,
-        last_error: column(r, "last_error")?,
-        delivered_at: column(r, "delivered_at")?,
-        body: column(r, "body")?,
-    })
-}
-
 /// Inside the transaction of a change: writes the notification it calls for, unless one was
 /// written for it already (then nothing happens). `subject` is the refund's or dispute's id.
 pub(super) async fn announce(
@@ -143,12 +129,8 @@ pub(super) async fn announce(
     if !outbox.enabled {
         return Ok(());
     }
-    let Some(payment) =
-        sqlx::query("SELECT status, amount, currency, metadata, late FROM payments WHERE id = $1")
-            .bind(payment_intent_id)
-            .fetch_optional(&mut **tx)
-            .await?
-    else {
+    let columns = "status, amount, currency, metadata, late";
+    let Some(payment) = payment_columns(tx, payment_intent_id, columns).await? else {
         return Ok(());
     };
     let refunded: i64 = sqlx::query_scalar(&format!(
@@ -197,7 +179,7 @@ pub(super) async fn announce(
 }
 
 /// A notification taken for sending by this instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct Leased {
     pub id: String,
     pub payment_intent_id: String,
@@ -242,18 +224,7 @@ impl Ledger {
             .bind(now + lease_ms)
             .fetch_all(&self.pool)
             .await;
-        let rows = self.watch(result.map_err(LedgerError::from))?;
-        rows.iter()
-            .map(|r| {
-                Ok(Leased {
-                    id: column(r, "id")?,
-                    payment_intent_id: column(r, "payment_intent_id")?,
-                    body: column(r, "body")?,
-                    attempts: column(r, "attempts")?,
-                    created: column(r, "created")?,
-                })
-            })
-            .collect()
+        read_all(&self.watch(result.map_err(LedgerError::from))?)
     }
 
     /// Records the outcome of one try by `owner`: delivered, retried at `retry_at` (Unix ms),
@@ -292,9 +263,7 @@ impl Ledger {
             .bind(owner)
             .bind(error.clone()),
         };
-        let result = query.execute(&self.pool).await;
-        let done = self.watch(result.map_err(LedgerError::from))?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.write(query).await? == 1)
     }
 
     /// Newest first.
@@ -303,14 +272,8 @@ impl Ledger {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<NotificationRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{COLUMNS} WHERE ($1 IS NULL OR status = $1) ORDER BY seq DESC LIMIT $2"
-        ))
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row).collect()
+        self.fetch_by_status(COLUMNS, status, "seq DESC", limit)
+            .await
     }
 
     /// A payment's notifications, in the order they are delivered.
@@ -318,30 +281,21 @@ impl Ledger {
         &self,
         payment_intent_id: &str,
     ) -> Result<Vec<NotificationRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{COLUMNS} WHERE payment_intent_id = $1 ORDER BY seq"
-        ))
-        .bind(payment_intent_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row).collect()
+        self.fetch_of_payment(COLUMNS, payment_intent_id, "seq")
+            .await
     }
 
     /// Puts failed notifications (one, or all of them) back to pending, due now; how many.
     pub async fn retry_notifications(&self, id: Option<&str>) -> Result<u64, LedgerError> {
         let now = chrono::Utc::now().timestamp_millis();
-        let result = sqlx::query(
+        let update = sqlx::query(
             "UPDATE notifications SET status = 'pending', next_attempt_at = $2,
                     lease_owner = NULL, lease_until = NULL
              WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
         )
         .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await;
-        Ok(self
-            .watch(result.map_err(LedgerError::from))?
-            .rows_affected())
+        .bind(now);
+        self.write(update).await
     }
 
     /// How many notifications are pending, and the age in seconds of the oldest.

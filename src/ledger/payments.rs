@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 
 use super::events::{IncomingEvent, Outcome};
 use super::notifications::{announce, Kind, LatePolicy, Outbox};
+use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
 
@@ -39,21 +40,21 @@ pub(super) const PAYMENT_COLUMNS: &str =
     "SELECT id, status, amount, currency, description, metadata, created, updated_at, \
      payment_method, settled FROM payments";
 
-pub(super) fn payment_row(r: &AnyRow) -> Result<PaymentRow, LedgerError> {
-    let metadata: String = column(r, "metadata")?;
-    Ok(PaymentRow {
-        id: column(r, "id")?,
-        status: PaymentIntentStatus::parse(&column::<String>(r, "status")?),
-        amount: column(r, "amount")?,
-        currency: column(r, "currency")?,
-        description: column(r, "description")?,
-        metadata: serde_json::from_str(&metadata)
-            .map_err(|e| LedgerError::Corrupt(format!("metadata of a payment: {e}")))?,
-        created: column(r, "created")?,
-        updated_at: column(r, "updated_at")?,
-        payment_method: column(r, "payment_method")?,
-        settled: column::<i64>(r, "settled")? == 1,
-    })
+impl FromLedgerRow for PaymentRow {
+    fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
+        Ok(PaymentRow {
+            id: column(r, "id")?,
+            status: PaymentIntentStatus::parse(&column::<String>(r, "status")?),
+            amount: column(r, "amount")?,
+            currency: column(r, "currency")?,
+            description: column(r, "description")?,
+            metadata: json_column(r, "metadata", "a payment")?,
+            created: column(r, "created")?,
+            updated_at: column(r, "updated_at")?,
+            payment_method: column(r, "payment_method")?,
+            settled: column::<i64>(r, "settled")? == 1,
+        })
+    }
 }
 
 /// "The row keeps its status": it is final, or it knows something newer than `$t`.
@@ -250,11 +251,8 @@ impl Ledger {
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
-        let row = sqlx::query(&format!("{PAYMENT_COLUMNS} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(payment_row).transpose()
+        let sql = format!("{PAYMENT_COLUMNS} WHERE id = $1");
+        self.fetch_optional(sqlx::query(&sql).bind(id)).await
     }
 
     /// Newest first (by Stripe's creation time).
@@ -263,15 +261,8 @@ impl Ledger {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PaymentRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{PAYMENT_COLUMNS} WHERE ($1 IS NULL OR status = $1)
-             ORDER BY created DESC, id DESC LIMIT $2"
-        ))
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(payment_row).collect()
+        self.fetch_by_status(PAYMENT_COLUMNS, status, NEWEST_FIRST, limit)
+            .await
     }
 }
 
@@ -352,46 +343,52 @@ async fn write_event_status(
             return Ok(Outcome::Applied);
         }
     }
-    let updated = if pi.is_final() {
-        sqlx::query(&UPDATE_FROM_FINAL_EVENT)
-            .bind(&pi.id)
-            .bind(pi.status.as_str())
-            .bind(event.created)
-            .bind(now)
-            .bind(&event.id)
+    let sql: &str = if pi.is_final() {
+        &UPDATE_FROM_FINAL_EVENT
+    } else {
+        &UPDATE_FROM_EVENT
+    };
+    // Both statements take the event's status, time, arrival and id first.
+    let update = sqlx::query(sql)
+        .bind(&pi.id)
+        .bind(pi.status.as_str())
+        .bind(event.created)
+        .bind(now)
+        .bind(&event.id);
+    let update = if pi.is_final() {
+        update
             .bind(pi.amount)
             .bind(&pi.currency)
             .bind(&pi.description)
             .bind(metadata_text(pi))
             .bind(pi.created)
             .bind(pi.payment_method_id())
-            .execute(&mut **tx)
-            .await?
     } else {
-        sqlx::query(&UPDATE_FROM_EVENT)
-            .bind(&pi.id)
-            .bind(pi.status.as_str())
-            .bind(event.created)
-            .bind(now)
-            .bind(&event.id)
-            .bind(0i64)
-            .execute(&mut **tx)
-            .await?
-    }
-    .rows_affected();
-    if updated == 1 {
+        // The event's status is not final.
+        update.bind(0i64)
+    };
+    if update.execute(&mut **tx).await?.rows_affected() == 1 {
         return Ok(Outcome::Applied);
     }
-    let exists = sqlx::query("SELECT 1 FROM payments WHERE id = $1")
-        .bind(&pi.id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some();
+    let exists = payment_columns(tx, &pi.id, "1").await?.is_some();
     Ok(if exists || pi.is_ours() {
         Outcome::Ignored
     } else {
         Outcome::Foreign
     })
+}
+
+/// Inside a transaction: the `columns` (comma-separated) of a payment's row, if the ledger has
+/// the payment.
+pub(super) async fn payment_columns(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    columns: &str,
+) -> Result<Option<AnyRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {columns} FROM payments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Inside the transaction that wrote a payment's row, with information dated `info_at` (Unix
@@ -404,12 +401,7 @@ pub(super) async fn after_payment_change(
     id: &str,
     info_at: i64,
 ) -> Result<(), sqlx::Error> {
-    let Some(row) =
-        sqlx::query("SELECT status, hold_expires_at, hold_state FROM payments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-    else {
+    let Some(row) = payment_columns(tx, id, "status, hold_expires_at, hold_state").await? else {
         return Ok(());
     };
     let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
@@ -476,27 +468,18 @@ impl Ledger {
     /// Payments whose seat hold ended at or before `now` (Unix seconds) and that nothing has
     /// been done about yet: not final, hold undecided. Oldest first.
     pub async fn expired_holds(&self, now: i64, limit: i64) -> Result<Vec<String>, LedgerError> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT id FROM payments
-             WHERE hold_expires_at <= $1 AND hold_state IS NULL AND status NOT IN {}
-             ORDER BY hold_expires_at LIMIT $2",
-            PaymentIntentStatus::final_sql()
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let final_sql = PaymentIntentStatus::final_sql();
+        let condition =
+            format!("hold_expires_at <= $1 AND hold_state IS NULL AND status NOT IN {final_sql}");
+        self.payment_ids(&condition, now, "hold_expires_at", limit)
+            .await
     }
 
     /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`.
     pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM payments WHERE hold_state = $1 ORDER BY hold_expires_at LIMIT $2",
-        )
-        .bind(HoldState::RefundDue.as_str())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let due = HoldState::RefundDue.as_str().to_string();
+        self.payment_ids("hold_state = $1", due, "hold_expires_at", limit)
+            .await
     }
 
     /// Records what became of a payment's hold. `late` marks the payment late too (it was
@@ -507,16 +490,14 @@ impl Ledger {
         state: HoldState,
         late: bool,
     ) -> Result<(), LedgerError> {
-        let result = sqlx::query(
+        let update = sqlx::query(
             "UPDATE payments SET hold_state = $2, late = CASE WHEN $3 = 1 THEN 1 ELSE late END
              WHERE id = $1",
         )
         .bind(id)
         .bind(state.as_str())
-        .bind(i64::from(late))
-        .execute(&self.pool)
-        .await;
-        self.watch(result.map(drop).map_err(LedgerError::from))
+        .bind(i64::from(late));
+        self.write(update).await.map(drop)
     }
 
     /// A payment's hold: when it ends (Unix seconds) and what became of it.
@@ -550,15 +531,30 @@ impl Ledger {
     ) -> Result<Vec<String>, LedgerError> {
         let cutoff = chrono::Utc::now() - chrono::Duration::seconds(stale_secs);
         let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT id FROM payments WHERE status NOT IN {} AND updated_at < $1
-             ORDER BY updated_at LIMIT $2",
-            PaymentIntentStatus::final_sql()
-        ))
-        .bind(cutoff)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let final_sql = PaymentIntentStatus::final_sql();
+        let condition = format!("status NOT IN {final_sql} AND updated_at < $1");
+        self.payment_ids(&condition, cutoff, "updated_at", limit)
+            .await
+    }
+
+    /// The ids of the payments that `condition` (SQL, whose `$1` is `value`) chooses, in
+    /// `order`, `limit` at the most.
+    async fn payment_ids<T>(
+        &self,
+        condition: &str,
+        value: T,
+        order: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, LedgerError>
+    where
+        T: 'static + Send + for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let sql = format!("SELECT id FROM payments WHERE {condition} ORDER BY {order} LIMIT $2");
+        Ok(sqlx::query_scalar(&sql)
+            .bind(value)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }
 

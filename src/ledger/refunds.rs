@@ -9,9 +9,12 @@ use std::sync::LazyLock;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
+use sqlx::FromRow;
 
 use super::events::Outcome;
 use super::notifications::{announce, Kind, Outbox};
+use super::payments::payment_columns;
+use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST, OLDEST_FIRST};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, DisputeStatus, Lifecycle, PaymentIntentStatus, Refund, RefundStatus,
@@ -37,7 +40,7 @@ pub struct RefundRow {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct DisputeRow {
     pub id: String,
     pub charge_id: Option<String>,
@@ -46,6 +49,7 @@ pub struct DisputeRow {
     pub amount: i64,
     pub currency: String,
     pub reason: Option<String>,
+    #[sqlx(try_from = "String")]
     pub status: DisputeStatus,
     pub evidence_due_by: Option<i64>,
     pub created: i64,
@@ -78,40 +82,29 @@ const REFUND_COLUMNS: &str = "SELECT id, payment_intent_id, charge_id, amount, c
 const DISPUTE_COLUMNS: &str = "SELECT id, charge_id, payment_intent_id, amount, currency, \
      reason, status, evidence_due_by, created, updated_at FROM disputes";
 
-fn json_column(r: &AnyRow, name: &str) -> Result<Value, LedgerError> {
-    let text: String = column(r, name)?;
-    serde_json::from_str(&text).map_err(|e| LedgerError::Corrupt(format!("{name}: {e}")))
+impl FromLedgerRow for RefundRow {
+    fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
+        Ok(RefundRow {
+            id: column(r, "id")?,
+            payment_intent_id: column(r, "payment_intent_id")?,
+            charge_id: column(r, "charge_id")?,
+            amount: column(r, "amount")?,
+            currency: column(r, "currency")?,
+            status: RefundStatus::parse(&column::<String>(r, "status")?),
+            reason: column(r, "reason")?,
+            failure_reason: column(r, "failure_reason")?,
+            metadata: json_column(r, "metadata", "a refund")?,
+            created: column(r, "created")?,
+            updated_at: column(r, "updated_at")?,
+        })
+    }
 }
 
-fn refund_row(r: &AnyRow) -> Result<RefundRow, LedgerError> {
-    Ok(RefundRow {
-        id: column(r, "id")?,
-        payment_intent_id: column(r, "payment_intent_id")?,
-        charge_id: column(r, "charge_id")?,
-        amount: column(r, "amount")?,
-        currency: column(r, "currency")?,
-        status: RefundStatus::parse(&column::<String>(r, "status")?),
-        reason: column(r, "reason")?,
-        failure_reason: column(r, "failure_reason")?,
-        metadata: json_column(r, "metadata")?,
-        created: column(r, "created")?,
-        updated_at: column(r, "updated_at")?,
-    })
-}
-
-fn dispute_row(r: &AnyRow) -> Result<DisputeRow, LedgerError> {
-    Ok(DisputeRow {
-        id: column(r, "id")?,
-        charge_id: column(r, "charge_id")?,
-        payment_intent_id: column(r, "payment_intent_id")?,
-        amount: column(r, "amount")?,
-        currency: column(r, "currency")?,
-        reason: column(r, "reason")?,
-        status: DisputeStatus::parse(&column::<String>(r, "status")?),
-        evidence_due_by: column(r, "evidence_due_by")?,
-        created: column(r, "created")?,
-        updated_at: column(r, "updated_at")?,
-    })
+/// A dispute's status as the ledger wrote it, read as leniently as Stripe's.
+impl From<String> for DisputeStatus {
+    fn from(text: String) -> Self {
+        DisputeStatus::parse(&text)
+    }
 }
 
 /// The upsert of a status-carrying row: everything is refreshed, but the status (and what goes
@@ -205,25 +198,31 @@ async fn follows(
     if metadata.get(OWNER_KEY).and_then(Value::as_str) == Some(OWNER_TAG) {
         return Ok(true);
     }
-    Ok(sqlx::query("SELECT 1 FROM payments WHERE id = $1")
-        .bind(payment_intent_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some())
+    Ok(payment_columns(tx, payment_intent_id, "1").await?.is_some())
 }
 
-/// The PaymentIntent of a charge the ledger has seen.
-async fn payment_of_charge(
+/// Inside a transaction: the payment a refund or dispute belongs to (its own PaymentIntent, or
+/// else its charge's, when the ledger has seen the charge), if the ledger follows it.
+async fn followed_payment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    payment_intent_id: Option<&str>,
     charge_id: Option<&str>,
+    metadata: &Map<String, Value>,
 ) -> Result<Option<String>, sqlx::Error> {
-    let Some(charge_id) = charge_id else {
+    let payment_intent_id = match (payment_intent_id, charge_id) {
+        (Some(id), _) => Some(id.to_string()),
+        (None, Some(charge_id)) => {
+            sqlx::query_scalar("SELECT payment_intent_id FROM charges WHERE id = $1")
+                .bind(charge_id)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        (None, None) => None,
+    };
+    let Some(id) = payment_intent_id else {
         return Ok(None);
     };
-    sqlx::query_scalar("SELECT payment_intent_id FROM charges WHERE id = $1")
-        .bind(charge_id)
-        .fetch_optional(&mut **tx)
-        .await
+    Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
 
 /// Records a refund under the status rules, inside the caller's transaction; marks the
@@ -234,16 +233,11 @@ pub(super) async fn apply_refund(
     refund: &Refund,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    let payment_intent_id = match refund.payment_intent_id() {
-        Some(id) => Some(id.to_string()),
-        None => payment_of_charge(tx, refund.charge_id()).await?,
-    };
-    let Some(payment_intent_id) = payment_intent_id else {
+    let (charge_id, metadata) = (refund.charge_id(), &refund.metadata);
+    let followed = followed_payment(tx, refund.payment_intent_id(), charge_id, metadata).await?;
+    let Some(payment_intent_id) = followed else {
         return Ok(Outcome::Foreign);
     };
-    if !follows(tx, &payment_intent_id, &refund.metadata).await? {
-        return Ok(Outcome::Foreign);
-    }
     let status: String = sqlx::query_scalar(&REFUND_UPSERT)
         .bind(&refund.id)
         .bind(&payment_intent_id)
@@ -277,11 +271,7 @@ pub(super) async fn apply_refund(
         )
         .await?;
     }
-    Ok(if status == refund.status.as_str() {
-        Outcome::Applied
-    } else {
-        Outcome::Ignored
-    })
+    Ok(Outcome::took(status == refund.status.as_str()))
 }
 
 /// Records a dispute under the status rules, inside the caller's transaction.
@@ -291,16 +281,11 @@ pub(super) async fn apply_dispute(
     dispute: &Dispute,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    let payment_intent_id = match dispute.payment_intent_id() {
-        Some(id) => Some(id.to_string()),
-        None => payment_of_charge(tx, dispute.charge_id()).await?,
-    };
-    let Some(payment_intent_id) = payment_intent_id else {
+    let (charge_id, metadata) = (dispute.charge_id(), &Map::new());
+    let followed = followed_payment(tx, dispute.payment_intent_id(), charge_id, metadata).await?;
+    let Some(payment_intent_id) = followed else {
         return Ok(Outcome::Foreign);
     };
-    if !follows(tx, &payment_intent_id, &Map::new()).await? {
-        return Ok(Outcome::Foreign);
-    }
     let status: String = sqlx::query_scalar(&DISPUTE_UPSERT)
         .bind(&dispute.id)
         .bind(dispute.charge_id())
@@ -324,11 +309,7 @@ pub(super) async fn apply_dispute(
         Some(&dispute.id),
     )
     .await?;
-    Ok(if status == dispute.status.as_str() {
-        Outcome::Applied
-    } else {
-        Outcome::Ignored
-    })
+    Ok(Outcome::took(status == dispute.status.as_str()))
 }
 
 /// A Charge object kept under the newest-wins rule; `RETURNING status_at` tells whether it won.
@@ -406,11 +387,7 @@ pub(super) async fn apply_charge(
             apply_refund(tx, outbox, &refund, source).await?;
         }
     }
-    Ok(if kept == source.at {
-        Outcome::Applied
-    } else {
-        Outcome::Ignored
-    })
+    Ok(Outcome::took(kept == source.at))
 }
 
 impl Ledger {
@@ -437,10 +414,10 @@ impl Ledger {
             if locked == 0 {
                 return Ok(Err(Refusal::Unknown));
             }
-            let row = sqlx::query("SELECT amount, currency, status FROM payments WHERE id = $1")
-                .bind(payment_intent_id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let columns = "amount, currency, status";
+            let Some(row) = payment_columns(&mut tx, payment_intent_id, columns).await? else {
+                return Ok(Err(Refusal::Unknown));
+            };
             let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
             let (amount, currency): (i64, String) =
                 (column(&row, "amount")?, column(&row, "currency")?);
@@ -515,12 +492,10 @@ impl Ledger {
 
     /// Ends a reservation whose refund Stripe refused (nothing was refunded).
     pub async fn release_reservation(&self, id: &str) -> Result<(), LedgerError> {
-        let result =
+        let delete =
             sqlx::query("DELETE FROM refund_reservations WHERE id = $1 AND refund_id IS NULL")
-                .bind(id)
-                .execute(&self.pool)
-                .await;
-        self.watch(result.map(drop).map_err(Into::into))
+                .bind(id);
+        self.write(delete).await.map(drop)
     }
 
     /// What is left to refund of a payment, minor units, as the ledger knows it.
@@ -572,11 +547,8 @@ impl Ledger {
     }
 
     pub async fn refund(&self, id: &str) -> Result<Option<RefundRow>, LedgerError> {
-        let row = sqlx::query(&format!("{REFUND_COLUMNS} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(refund_row).transpose()
+        let sql = format!("{REFUND_COLUMNS} WHERE id = $1");
+        self.fetch_optional(sqlx::query(&sql).bind(id)).await
     }
 
     /// A payment's refunds, oldest first.
@@ -584,13 +556,8 @@ impl Ledger {
         &self,
         payment_intent_id: &str,
     ) -> Result<Vec<RefundRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{REFUND_COLUMNS} WHERE payment_intent_id = $1 ORDER BY created, id"
-        ))
-        .bind(payment_intent_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(refund_row).collect()
+        self.fetch_of_payment(REFUND_COLUMNS, payment_intent_id, OLDEST_FIRST)
+            .await
     }
 
     /// Newest first.
@@ -599,15 +566,8 @@ impl Ledger {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RefundRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{REFUND_COLUMNS} WHERE ($1 IS NULL OR status = $1)
-             ORDER BY created DESC, id DESC LIMIT $2"
-        ))
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(refund_row).collect()
+        self.fetch_by_status(REFUND_COLUMNS, status, NEWEST_FIRST, limit)
+            .await
     }
 
     /// A payment's disputes, oldest first.
@@ -615,13 +575,8 @@ impl Ledger {
         &self,
         payment_intent_id: &str,
     ) -> Result<Vec<DisputeRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{DISPUTE_COLUMNS} WHERE payment_intent_id = $1 ORDER BY created, id"
-        ))
-        .bind(payment_intent_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(dispute_row).collect()
+        self.fetch_of_payment(DISPUTE_COLUMNS, payment_intent_id, OLDEST_FIRST)
+            .await
     }
 
     /// Newest first.
@@ -630,15 +585,8 @@ impl Ledger {
         status: Option<&str>,
         limit: i64,
     ) -> Result<Vec<DisputeRow>, LedgerError> {
-        let rows = sqlx::query(&format!(
-            "{DISPUTE_COLUMNS} WHERE ($1 IS NULL OR status = $1)
-             ORDER BY created DESC, id DESC LIMIT $2"
-        ))
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(dispute_row).collect()
+        self.fetch_by_status(DISPUTE_COLUMNS, status, NEWEST_FIRST, limit)
+            .await
     }
 
     /// Keeps the Charge objects Stripe listed (or embedded) for a payment, read at `read_at`
