@@ -15,6 +15,9 @@ use super::budget::{Budget, BudgetSettings};
 use super::form::Form;
 use super::types::{EventType, List, PaymentIntent, PaymentIntentId, Refund};
 
+/// Stripe's own API, where calls go unless `STRIPE_API_BASE` names another.
+pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+
 /// The Stripe API version this service is written against, sent as `Stripe-Version`.
 pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
 
