@@ -2,7 +2,10 @@
 //! checked here, so that a bad one stops start-up with one line naming the variable — and a
 //! secret's value is never echoed back in that line.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Args;
@@ -11,7 +14,7 @@ use secrecy::SecretString;
 use crate::http::access::{Network, RateLimit};
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
-use crate::stripe::client::DEFAULT_API_VERSION;
+use crate::stripe::client::{DEFAULT_API_BASE, DEFAULT_API_VERSION};
 use crate::stripe::{BudgetSettings, ClientSettings};
 
 /// The settings shared by every subcommand.
@@ -52,12 +55,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
     /// Base URL of Stripe's API (an emulator's for tests).
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "https://api.stripe.com",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "STRIPE_API_BASE", default_value = DEFAULT_API_BASE, hide_env_values = true)]
     pub stripe_api_base: String,
     /// Sent as `Stripe-Version` on every call.
     #[arg(long, env = "STRIPE_API_VERSION", default_value = DEFAULT_API_VERSION)]
@@ -154,12 +152,7 @@ pub struct StripeArgs {
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
     /// Base URL of Stripe's API (with a key).
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "https://api.stripe.com",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "STRIPE_API_BASE", default_value = DEFAULT_API_BASE, hide_env_values = true)]
     pub stripe_api_base: String,
     /// Sent as `Stripe-Version` on every call.
     #[arg(long, env = "STRIPE_API_VERSION", default_value = DEFAULT_API_VERSION)]
@@ -175,44 +168,20 @@ pub struct StripeArgs {
 
 impl StripeArgs {
     pub fn client_settings(&self) -> Result<ClientSettings, ConfigError> {
-        let (api_base, secret_key) = match self.stripe_secret_key.as_deref().map(str::trim) {
-            None | Some("") => {
+        let (api_base, secret_key) = match given(&self.stripe_secret_key) {
+            None => {
                 let port: u16 = number("PORT", &self.port, "a port number (0-65535)")?;
                 (
                     format!("http://127.0.0.1:{port}/sandbox"),
                     SecretString::from(crate::app::SANDBOX_SECRET_KEY.to_string()),
                 )
             }
-            Some(k) if !is_secret_key(k) => {
-                return Err(bad(
-                    "STRIPE_SECRET_KEY",
-                    "not a Stripe secret key (expected sk_test_…, sk_live_… or rk_…)",
-                ))
-            }
             Some(k) => {
-                let base = url::Url::parse(self.stripe_api_base.trim())
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| {
-                        bad(
-                            "STRIPE_API_BASE",
-                            format!(
-                                "'{}' is not an http(s) URL",
-                                redact_url(&self.stripe_api_base)
-                            ),
-                        )
-                    })?;
-                (
-                    base.as_str().trim_end_matches('/').to_string(),
-                    SecretString::from(k.to_string()),
-                )
+                let key = secret_key(k)?;
+                (stripe_api_base(&self.stripe_api_base, |_| true)?, key)
             }
         };
-        let max_rps: u32 = number(
-            "STRIPE_MAX_RPS",
-            &self.stripe_max_rps,
-            "a whole number of calls per second",
-        )?;
+        let max_rps: u32 = number("STRIPE_MAX_RPS", &self.stripe_max_rps, PER_SECOND)?;
         Ok(ClientSettings {
             api_base,
             secret_key,
@@ -288,14 +257,97 @@ fn bad(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-fn number<T: std::str::FromStr>(
-    variable: &'static str,
-    text: &str,
-    what: &str,
-) -> Result<T, ConfigError> {
+// What a refusal by `number` says a setting must be.
+const WHOLE: &str = "a whole number";
+const SECONDS: &str = "a whole number of seconds";
+const PER_SECOND: &str = "a whole number of calls per second";
+
+/// `text` read as a `T`, or a refusal saying it is not `what`.
+fn number<T: FromStr>(variable: &'static str, text: &str, what: &str) -> Result<T, ConfigError> {
     text.trim()
         .parse::<T>()
         .map_err(|_| bad(variable, format!("'{text}' is not {what}")))
+}
+
+/// A [`number`] that must also lie within `range`.
+fn number_in<T: FromStr + PartialOrd + fmt::Display>(
+    variable: &'static str,
+    text: &str,
+    what: &str,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    let value = number(variable, text, what)?;
+    if !range.contains(&value) {
+        let (least, most) = range.into_inner();
+        return Err(bad(variable, format!("must be between {least} and {most}")));
+    }
+    Ok(value)
+}
+
+/// Whole seconds within `range`.
+fn seconds_in(
+    variable: &'static str,
+    text: &str,
+    range: RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    number_in(variable, text, SECONDS, range).map(Duration::from_secs)
+}
+
+/// An optional setting: `None` when unset or blank, else its trimmed text.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The entries of a comma-separated setting, trimmed, empty ones skipped.
+fn entries(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',').map(str::trim).filter(|e| !e.is_empty())
+}
+
+/// The entries of a comma-separated list of secrets, each of which must be `valid`.
+fn secrets(
+    variable: &'static str,
+    text: &str,
+    valid: impl Fn(&str) -> bool,
+    problem: &'static str,
+) -> Result<Vec<SecretString>, ConfigError> {
+    entries(text)
+        .map(|entry| {
+            if valid(entry) {
+                Ok(SecretString::from(entry.to_string()))
+            } else {
+                Err(bad(variable, problem))
+            }
+        })
+        .collect()
+}
+
+/// `whsec_` followed by at least `least` visible ASCII characters.
+fn is_signing_secret(text: &str, least: usize) -> bool {
+    text.strip_prefix("whsec_")
+        .is_some_and(|rest| rest.len() >= least && rest.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// An http(s) URL that `fits`; a refusal echoes it as [`redact_url`] prints it.
+fn http_url(
+    variable: &'static str,
+    text: &str,
+    fits: impl Fn(&url::Url) -> bool,
+) -> Result<url::Url, ConfigError> {
+    url::Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && fits(u))
+        .ok_or_else(|| {
+            bad(
+                variable,
+                format!("'{}' is not an http(s) URL", redact_url(text)),
+            )
+        })
+}
+
+/// `STRIPE_API_BASE` without a trailing `/`, since paths are appended to it.
+fn stripe_api_base(text: &str, fits: impl Fn(&url::Url) -> bool) -> Result<String, ConfigError> {
+    let base = http_url("STRIPE_API_BASE", text, fits)?;
+    Ok(base.as_str().trim_end_matches('/').to_string())
 }
 
 pub fn is_secret_key(key: &str) -> bool {
@@ -308,21 +360,24 @@ pub fn is_secret_key(key: &str) -> bool {
         })
 }
 
-pub fn parse_webhook_secrets(text: &str) -> Result<Vec<SecretString>, ConfigError> {
-    let mut secrets = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let ok = part
-            .strip_prefix("whsec_")
-            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_graphic()));
-        if !ok {
-            return Err(bad(
-                "STRIPE_WEBHOOK_SECRET",
-                "every entry must be a webhook signing secret starting with whsec_",
-            ));
-        }
-        secrets.push(SecretString::from(part.to_string()));
+/// A given `STRIPE_SECRET_KEY`, which must be a secret key.
+fn secret_key(key: &str) -> Result<SecretString, ConfigError> {
+    if !is_secret_key(key) {
+        return Err(bad(
+            "STRIPE_SECRET_KEY",
+            "not a Stripe secret key (expected sk_test_…, sk_live_… or rk_…)",
+        ));
     }
-    Ok(secrets)
+    Ok(SecretString::from(key.to_string()))
+}
+
+pub fn parse_webhook_secrets(text: &str) -> Result<Vec<SecretString>, ConfigError> {
+    secrets(
+        "STRIPE_WEBHOOK_SECRET",
+        text,
+        |entry| is_signing_secret(entry, 1),
+        "every entry must be a webhook signing secret starting with whsec_",
+    )
 }
 
 /// `url` fit to print: the password of its user information and any `password` query
@@ -385,21 +440,15 @@ pub fn check_database_url(url: &str) -> Result<(), ConfigError> {
 
 impl Config {
     pub fn from_args(common: &CommonArgs, args: &ServeArgs) -> Result<Config, ConfigError> {
-        let key = match args.stripe_secret_key.as_deref().map(str::trim) {
-            None | Some("") => None,
+        let key = match given(&args.stripe_secret_key) {
+            None => None,
             Some(k) if k.starts_with("pk_") => {
                 return Err(bad(
                     "STRIPE_SECRET_KEY",
                     "this is a publishable key (pk_…); the server needs the secret key (sk_…)",
                 ))
             }
-            Some(k) if !is_secret_key(k) => {
-                return Err(bad(
-                    "STRIPE_SECRET_KEY",
-                    "not a Stripe secret key (expected sk_test_…, sk_live_… or rk_…)",
-                ))
-            }
-            Some(k) => Some(SecretString::from(k.to_string())),
+            Some(k) => Some(secret_key(k)?),
         };
         let database_url = common.database_url(key.is_none());
         check_database_url(&database_url)?;
@@ -410,28 +459,15 @@ impl Config {
                  (several instances) needs STRIPE_SECRET_KEY",
             ));
         }
-        let webhook_secrets = match &args.stripe_webhook_secret {
-            Some(s) => parse_webhook_secrets(s)?,
-            None => Vec::new(),
-        };
+        let webhook_secrets =
+            parse_webhook_secrets(args.stripe_webhook_secret.as_deref().unwrap_or(""))?;
         if key.is_some() && webhook_secrets.is_empty() {
             return Err(bad(
                 "STRIPE_WEBHOOK_SECRET",
                 "not set; with a Stripe key the webhook endpoint needs its signing secret (whsec_…)",
             ));
         }
-        let api_base = url::Url::parse(args.stripe_api_base.trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.query().is_none())
-            .ok_or_else(|| {
-                bad(
-                    "STRIPE_API_BASE",
-                    format!(
-                        "'{}' is not an http(s) URL",
-                        redact_url(&args.stripe_api_base)
-                    ),
-                )
-            })?;
+        let api_base = stripe_api_base(&args.stripe_api_base, |u| u.query().is_none())?;
         let api_version = args.stripe_api_version.trim().to_string();
         if api_version.is_empty() || !api_version.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad(
@@ -439,89 +475,61 @@ impl Config {
                 "must be a version such as 2025-03-31.basil",
             ));
         }
-        let timeout_secs: u64 = number(
-            "STRIPE_TIMEOUT_SECS",
-            &args.stripe_timeout_secs,
-            "a whole number of seconds",
-        )?;
-        if timeout_secs == 0 || timeout_secs > 600 {
-            return Err(bad("STRIPE_TIMEOUT_SECS", "must be between 1 and 600"));
-        }
-        let max_retries: u32 = number(
+        let timeout = seconds_in("STRIPE_TIMEOUT_SECS", &args.stripe_timeout_secs, 1..=600)?;
+        let max_retries = number_in(
             "STRIPE_MAX_RETRIES",
             &args.stripe_max_retries,
-            "a whole number",
+            WHOLE,
+            0..=10,
         )?;
-        if max_retries > 10 {
-            return Err(bad("STRIPE_MAX_RETRIES", "must be between 0 and 10"));
-        }
-        let max_rps: u32 = number(
+        let max_rps = number_in(
             "STRIPE_MAX_RPS",
             &args.stripe_max_rps,
-            "a whole number of calls per second",
+            PER_SECOND,
+            0..=10_000,
         )?;
-        if max_rps > 10_000 {
-            return Err(bad("STRIPE_MAX_RPS", "must be between 0 and 10000"));
-        }
-        let queue_secs: u64 = number(
+        let queue_timeout = seconds_in(
             "STRIPE_QUEUE_TIMEOUT_SECS",
             &args.stripe_queue_timeout_secs,
-            "a whole number of seconds",
+            0..=300,
         )?;
-        if queue_secs > 300 {
-            return Err(bad(
-                "STRIPE_QUEUE_TIMEOUT_SECS",
-                "must be between 0 and 300",
-            ));
-        }
         let bind: IpAddr = number("BIND", &args.bind, "an IP address")?;
         let port: u16 = number("PORT", &args.port, "a port number (0-65535)")?;
         let cors = parse_cors(&args.cors_origins)?;
         let tolerance: i64 = number(
             "WEBHOOK_TOLERANCE_SECS",
             &args.webhook_tolerance_secs,
-            "a whole number of seconds",
+            SECONDS,
         )?;
         if tolerance <= 0 {
             return Err(bad("WEBHOOK_TOLERANCE_SECS", "must be greater than 0"));
         }
-        let max_connections: u32 = number(
+        let max_connections = number_in(
             "DATABASE_MAX_CONNECTIONS",
             &args.database_max_connections,
-            "a whole number",
+            WHOLE,
+            1..=1000,
         )?;
-        if max_connections == 0 || max_connections > 1000 {
-            return Err(bad(
-                "DATABASE_MAX_CONNECTIONS",
-                "must be between 1 and 1000",
-            ));
-        }
-        let acquire: u64 = number(
+        let acquire_timeout = seconds_in(
             "DATABASE_ACQUIRE_TIMEOUT_SECS",
             &args.database_acquire_timeout_secs,
-            "a whole number of seconds",
+            1..=300,
         )?;
-        if acquire == 0 || acquire > 300 {
-            return Err(bad(
-                "DATABASE_ACQUIRE_TIMEOUT_SECS",
-                "must be between 1 and 300",
-            ));
-        }
-        let stale: u64 = number(
+        let stale = Duration::from_secs(number(
             "IDEMPOTENCY_STALE_SECS",
             &args.idempotency_stale_secs,
-            "a whole number of seconds",
-        )?;
+            SECONDS,
+        )?);
         // A create may wait its turn and then use its whole call budget before it finishes.
-        if stale <= timeout_secs + queue_secs || stale > 86_400 {
+        if stale <= timeout + queue_timeout || stale > Duration::from_secs(86_400) {
             return Err(bad(
                 "IDEMPOTENCY_STALE_SECS",
                 "must be longer than STRIPE_TIMEOUT_SECS plus STRIPE_QUEUE_TIMEOUT_SECS and at most 86400",
             ));
         }
         let api_tokens = parse_api_tokens(args.api_tokens.as_deref().unwrap_or(""))?;
-        let create_rate_limit = match args.create_rate_limit.as_deref().map(str::trim) {
-            None | Some("") => None,
+        let create_rate_limit = match given(&args.create_rate_limit) {
+            None => None,
             Some(text) => Some(RateLimit::parse(text).ok_or_else(|| {
                 bad(
                     "CREATE_RATE_LIMIT",
@@ -529,38 +537,34 @@ impl Config {
                 )
             })?),
         };
-        let mut trusted_proxies = Vec::new();
-        for entry in args
-            .trusted_proxies
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
-            trusted_proxies.push(Network::parse(entry).ok_or_else(|| {
-                bad(
-                    "TRUSTED_PROXIES",
-                    format!("'{entry}' is not an address or network such as 10.0.0.0/8"),
-                )
-            })?);
-        }
+        let trusted_proxies = entries(args.trusted_proxies.as_deref().unwrap_or(""))
+            .map(|entry| {
+                Network::parse(entry).ok_or_else(|| {
+                    bad(
+                        "TRUSTED_PROXIES",
+                        format!("'{entry}' is not an address or network such as 10.0.0.0/8"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let shutdown: u64 = number(
             "SHUTDOWN_TIMEOUT_SECS",
             &args.shutdown_timeout_secs,
-            "a whole number of seconds",
+            SECONDS,
         )?;
         if shutdown > 3600 {
             return Err(bad("SHUTDOWN_TIMEOUT_SECS", "must be at most 3600"));
         }
-        let header_timeout = seconds("HEADER_TIMEOUT_SECS", &args.header_timeout_secs)?;
-        let body_timeout = seconds("BODY_TIMEOUT_SECS", &args.body_timeout_secs)?;
-        let idle_timeout = seconds("IDLE_TIMEOUT_SECS", &args.idle_timeout_secs)?;
-        let open_connections: usize =
-            number("MAX_CONNECTIONS", &args.max_connections, "a whole number")?;
-        if open_connections == 0 || open_connections > 1_000_000 {
-            return Err(bad("MAX_CONNECTIONS", "must be between 1 and 1000000"));
-        }
+        let header_timeout =
+            seconds_in("HEADER_TIMEOUT_SECS", &args.header_timeout_secs, CONNECTION)?;
+        let body_timeout = seconds_in("BODY_TIMEOUT_SECS", &args.body_timeout_secs, CONNECTION)?;
+        let idle_timeout = seconds_in("IDLE_TIMEOUT_SECS", &args.idle_timeout_secs, CONNECTION)?;
+        let open_connections = number_in(
+            "MAX_CONNECTIONS",
+            &args.max_connections,
+            WHOLE,
+            1..=1_000_000,
+        )?;
         let inflight_body_bytes: usize = number(
             "MAX_INFLIGHT_BODY_BYTES",
             &args.max_inflight_body_bytes,
@@ -576,16 +580,7 @@ impl Config {
                 ),
             ));
         }
-        let fulfilment = match (
-            args.fulfilment_url
-                .as_deref()
-                .map(str::trim)
-                .filter(|u| !u.is_empty()),
-            args.fulfilment_secret
-                .as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty()),
-        ) {
+        let fulfilment = match (given(&args.fulfilment_url), given(&args.fulfilment_secret)) {
             (None, None) => None,
             (None, Some(_)) => {
                 return Err(bad(
@@ -600,19 +595,8 @@ impl Config {
                 ))
             }
             (Some(url), Some(secret)) => {
-                let url = url::Url::parse(url)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| {
-                        bad(
-                            "FULFILMENT_URL",
-                            format!("'{}' is not an http(s) URL", redact_url(url)),
-                        )
-                    })?;
-                let ok = secret.strip_prefix("whsec_").is_some_and(|rest| {
-                    rest.len() >= 16 && rest.bytes().all(|b| b.is_ascii_graphic())
-                });
-                if !ok {
+                let url = http_url("FULFILMENT_URL", url, |_| true)?;
+                if !is_signing_secret(secret, 16) {
                     return Err(bad(
                         "FULFILMENT_SECRET",
                         "must be whsec_ followed by at least 16 characters",
@@ -637,7 +621,7 @@ impl Config {
         let reconcile: u64 = number(
             "RECONCILE_INTERVAL_SECS",
             &args.reconcile_interval_secs,
-            "a whole number of seconds",
+            SECONDS,
         )?;
         if reconcile > 86_400 || (1..60).contains(&reconcile) {
             return Err(bad(
@@ -656,18 +640,18 @@ impl Config {
             database_url,
             database_pool: PoolSettings {
                 max_connections,
-                acquire_timeout: Duration::from_secs(acquire),
+                acquire_timeout,
             },
-            idempotency_stale: Duration::from_secs(stale),
+            idempotency_stale: stale,
             stripe_secret_key: key,
             stripe_webhook_secrets: webhook_secrets,
-            stripe_api_base: api_base.as_str().trim_end_matches('/').to_string(),
+            stripe_api_base: api_base,
             stripe_api_version: api_version,
-            stripe_timeout: Duration::from_secs(timeout_secs),
+            stripe_timeout: timeout,
             stripe_max_retries: max_retries,
             stripe_initial_retry_delay: Duration::from_millis(500),
             stripe_max_rps: max_rps,
-            stripe_queue_timeout: Duration::from_secs(queue_secs),
+            stripe_queue_timeout: queue_timeout,
             bind,
             port,
             cors,
@@ -685,36 +669,20 @@ impl Config {
 const MAX_INFLIGHT_BODY_BYTES: usize = 1 << 36;
 
 /// A connection timeout: 1 to 3600 whole seconds.
-fn seconds(variable: &'static str, text: &str) -> Result<Duration, ConfigError> {
-    let secs: u64 = number(variable, text, "a whole number of seconds")?;
-    if secs == 0 || secs > 3600 {
-        return Err(bad(variable, "must be between 1 and 3600"));
-    }
-    Ok(Duration::from_secs(secs))
-}
+const CONNECTION: RangeInclusive<u64> = 1..=3600;
 
 /// API tokens: at least 16 visible characters each, so that they cannot be guessed.
 fn parse_api_tokens(text: &str) -> Result<Vec<SecretString>, ConfigError> {
-    let mut tokens = Vec::new();
-    for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        if token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(bad(
-                "API_TOKENS",
-                "every token must be at least 16 visible ASCII characters without spaces",
-            ));
-        }
-        tokens.push(SecretString::from(token.to_string()));
-    }
-    Ok(tokens)
+    secrets(
+        "API_TOKENS",
+        text,
+        |token| token.len() >= 16 && token.bytes().all(|b| b.is_ascii_graphic()),
+        "every token must be at least 16 visible ASCII characters without spaces",
+    )
 }
 
 fn parse_cors(text: &str) -> Result<CorsOrigins, ConfigError> {
-    let origins: Vec<String> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_string)
-        .collect();
+    let origins: Vec<String> = entries(text).map(str::to_string).collect();
     if origins.is_empty() || origins.iter().any(|o| o == "*") {
         return Ok(CorsOrigins::Any);
     }
@@ -736,43 +704,36 @@ fn parse_cors(text: &str) -> Result<CorsOrigins, ConfigError> {
 mod tests {
     use super::*;
 
-    fn serve(f: impl FnOnce(&mut ServeArgs)) -> Result<Config, ConfigError> {
+    /// `serve`'s settings as its flags give them, the environment unread: a Stripe key, a
+    /// webhook secret and the flags' defaults, then `flags`.
+    fn flags(flags: &[&str]) -> ServeArgs {
+        use clap::{Args, FromArgMatches};
+        let command = ServeArgs::augment_args(clap::Command::new("tmt-payments"))
+            .mut_args(|arg| arg.env(None))
+            .args_override_self(true);
+        let base = [
+            "tmt-payments",
+            "--stripe-secret-key=sk_test_abc123",
+            "--stripe-webhook-secret=whsec_a",
+        ];
+        let matches = command
+            .try_get_matches_from(base.iter().chain(flags))
+            .unwrap();
+        ServeArgs::from_arg_matches(&matches).unwrap()
+    }
+
+    fn config(args: &ServeArgs) -> Result<Config, ConfigError> {
         let common = CommonArgs {
             database_url: None,
             log_format: "pretty".into(),
         };
-        let mut args = ServeArgs {
-            stripe_secret_key: Some("sk_test_abc123".into()),
-            stripe_webhook_secret: Some("whsec_a".into()),
-            stripe_api_base: "https://api.stripe.com".into(),
-            stripe_api_version: DEFAULT_API_VERSION.into(),
-            stripe_timeout_secs: "30".into(),
-            stripe_max_retries: "2".into(),
-            stripe_max_rps: "25".into(),
-            stripe_queue_timeout_secs: "10".into(),
-            bind: "0.0.0.0".into(),
-            port: "8080".into(),
-            cors_origins: "*".into(),
-            webhook_tolerance_secs: "300".into(),
-            database_max_connections: "8".into(),
-            database_acquire_timeout_secs: "5".into(),
-            idempotency_stale_secs: "60".into(),
-            api_tokens: None,
-            create_rate_limit: None,
-            trusted_proxies: None,
-            shutdown_timeout_secs: "20".into(),
-            header_timeout_secs: "10".into(),
-            body_timeout_secs: "15".into(),
-            idle_timeout_secs: "60".into(),
-            max_connections: "10000".into(),
-            max_inflight_body_bytes: "67108864".into(),
-            fulfilment_url: None,
-            fulfilment_secret: None,
-            late_payment_policy: "notify".into(),
-            reconcile_interval_secs: "300".into(),
-        };
+        Config::from_args(&common, args)
+    }
+
+    fn serve(f: impl FnOnce(&mut ServeArgs)) -> Result<Config, ConfigError> {
+        let mut args = flags(&[]);
         f(&mut args);
-        Config::from_args(&common, &args)
+        config(&args)
     }
 
     #[test]
@@ -834,20 +795,7 @@ mod tests {
     /// The flags' own defaults, as `serve` parses them, are SPEC §16's.
     #[test]
     fn connection_defaults() {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            serve: ServeArgs,
-        }
-        let flags = <Flags as clap::Parser>::try_parse_from(["tmt-payments"]).unwrap();
-        let c = serve(|a| {
-            a.header_timeout_secs = flags.serve.header_timeout_secs;
-            a.body_timeout_secs = flags.serve.body_timeout_secs;
-            a.idle_timeout_secs = flags.serve.idle_timeout_secs;
-            a.max_connections = flags.serve.max_connections;
-            a.max_inflight_body_bytes = flags.serve.max_inflight_body_bytes;
-        })
-        .unwrap();
+        let c = serve(|_| {}).unwrap();
         assert_eq!(c.header_timeout, Duration::from_secs(10));
         assert_eq!(c.body_timeout, Duration::from_secs(15));
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
@@ -857,134 +805,57 @@ mod tests {
 
     #[test]
     fn each_bad_value_names_its_variable() {
-        type Change = Box<dyn FnOnce(&mut ServeArgs)>;
-        let cases: Vec<(&str, Change)> = vec![
-            (
-                "STRIPE_WEBHOOK_SECRET",
-                Box::new(|a| a.stripe_webhook_secret = None),
-            ),
-            (
-                "STRIPE_SECRET_KEY",
-                Box::new(|a| a.stripe_secret_key = Some("pk_test_1".into())),
-            ),
-            (
-                "STRIPE_SECRET_KEY",
-                Box::new(|a| a.stripe_secret_key = Some("sk_nope".into())),
-            ),
-            (
-                "STRIPE_WEBHOOK_SECRET",
-                Box::new(|a| a.stripe_webhook_secret = Some("whsec_a,bad".into())),
-            ),
-            (
-                "STRIPE_API_BASE",
-                Box::new(|a| a.stripe_api_base = "not a url".into()),
-            ),
-            (
-                "STRIPE_API_BASE",
-                Box::new(|a| a.stripe_api_base = "ftp://x".into()),
-            ),
-            (
-                "STRIPE_TIMEOUT_SECS",
-                Box::new(|a| a.stripe_timeout_secs = "0".into()),
-            ),
-            (
-                "STRIPE_MAX_RETRIES",
-                Box::new(|a| a.stripe_max_retries = "-1".into()),
-            ),
-            (
-                "STRIPE_MAX_RPS",
-                Box::new(|a| a.stripe_max_rps = "fast".into()),
-            ),
-            (
-                "STRIPE_MAX_RPS",
-                Box::new(|a| a.stripe_max_rps = "100000".into()),
-            ),
-            (
-                "STRIPE_QUEUE_TIMEOUT_SECS",
-                Box::new(|a| a.stripe_queue_timeout_secs = "-1".into()),
-            ),
-            (
-                "IDEMPOTENCY_STALE_SECS",
-                Box::new(|a| a.stripe_queue_timeout_secs = "40".into()),
-            ),
-            ("BIND", Box::new(|a| a.bind = "localhost:1".into())),
-            ("PORT", Box::new(|a| a.port = "70000".into())),
-            ("PORT", Box::new(|a| a.port = "http".into())),
-            (
-                "CORS_ORIGINS",
-                Box::new(|a| a.cors_origins = "example.com".into()),
-            ),
-            (
-                "WEBHOOK_TOLERANCE_SECS",
-                Box::new(|a| a.webhook_tolerance_secs = "0".into()),
-            ),
-            (
-                "DATABASE_MAX_CONNECTIONS",
-                Box::new(|a| a.database_max_connections = "0".into()),
-            ),
-            (
-                "API_TOKENS",
-                Box::new(|a| a.api_tokens = Some("short".into())),
-            ),
-            (
-                "CREATE_RATE_LIMIT",
-                Box::new(|a| a.create_rate_limit = Some("lots".into())),
-            ),
-            (
-                "TRUSTED_PROXIES",
-                Box::new(|a| a.trusted_proxies = Some("10.0.0.0/99".into())),
-            ),
-            (
-                "SHUTDOWN_TIMEOUT_SECS",
-                Box::new(|a| a.shutdown_timeout_secs = "soon".into()),
-            ),
-            (
-                "HEADER_TIMEOUT_SECS",
-                Box::new(|a| a.header_timeout_secs = "0".into()),
-            ),
-            (
-                "HEADER_TIMEOUT_SECS",
-                Box::new(|a| a.header_timeout_secs = "10s".into()),
-            ),
-            (
-                "BODY_TIMEOUT_SECS",
-                Box::new(|a| a.body_timeout_secs = "-1".into()),
-            ),
-            (
-                "BODY_TIMEOUT_SECS",
-                Box::new(|a| a.body_timeout_secs = "3601".into()),
-            ),
-            (
-                "IDLE_TIMEOUT_SECS",
-                Box::new(|a| a.idle_timeout_secs = "0".into()),
-            ),
-            (
-                "IDLE_TIMEOUT_SECS",
-                Box::new(|a| a.idle_timeout_secs = "1.5".into()),
-            ),
-            (
-                "MAX_CONNECTIONS",
-                Box::new(|a| a.max_connections = "0".into()),
-            ),
-            (
-                "MAX_CONNECTIONS",
-                Box::new(|a| a.max_connections = "many".into()),
-            ),
-            (
-                "MAX_INFLIGHT_BODY_BYTES",
-                Box::new(|a| a.max_inflight_body_bytes = "64MiB".into()),
-            ),
-            (
-                "MAX_INFLIGHT_BODY_BYTES",
-                Box::new(|a| a.max_inflight_body_bytes = "1000".into()),
-            ),
-        ];
-        for (variable, change) in cases {
-            let err = serve(change).err().unwrap();
+        let refused = |variable: &str, config: Result<Config, ConfigError>| {
+            let err = config.err().unwrap();
             assert_eq!(err.variable, variable);
             let line = err.to_string();
             assert!(!line.contains('\n'));
             assert!(line.contains(variable));
+        };
+        refused(
+            "STRIPE_WEBHOOK_SECRET",
+            serve(|a| a.stripe_webhook_secret = None),
+        );
+        // A queue timeout that the idempotency stale time does not outlast is the latter's fault.
+        refused(
+            "IDEMPOTENCY_STALE_SECS",
+            serve(|a| a.stripe_queue_timeout_secs = "40".into()),
+        );
+        for (variable, value) in [
+            ("STRIPE_SECRET_KEY", "pk_test_1"),
+            ("STRIPE_SECRET_KEY", "sk_nope"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_a,bad"),
+            ("STRIPE_API_BASE", "not a url"),
+            ("STRIPE_API_BASE", "ftp://x"),
+            ("STRIPE_TIMEOUT_SECS", "0"),
+            ("STRIPE_MAX_RETRIES", "-1"),
+            ("STRIPE_MAX_RPS", "fast"),
+            ("STRIPE_MAX_RPS", "100000"),
+            ("STRIPE_QUEUE_TIMEOUT_SECS", "-1"),
+            ("BIND", "localhost:1"),
+            ("PORT", "70000"),
+            ("PORT", "http"),
+            ("CORS_ORIGINS", "example.com"),
+            ("WEBHOOK_TOLERANCE_SECS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("API_TOKENS", "short"),
+            ("CREATE_RATE_LIMIT", "lots"),
+            ("TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("SHUTDOWN_TIMEOUT_SECS", "soon"),
+            ("HEADER_TIMEOUT_SECS", "0"),
+            ("HEADER_TIMEOUT_SECS", "10s"),
+            ("BODY_TIMEOUT_SECS", "-1"),
+            ("BODY_TIMEOUT_SECS", "3601"),
+            ("IDLE_TIMEOUT_SECS", "0"),
+            ("IDLE_TIMEOUT_SECS", "1.5"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "many"),
+            ("MAX_INFLIGHT_BODY_BYTES", "64MiB"),
+            ("MAX_INFLIGHT_BODY_BYTES", "1000"),
+        ] {
+            // A setting's flag is its variable in lower case, with `-` for `_`.
+            let flag = format!("--{}={value}", variable.to_lowercase().replace('_', "-"));
+            refused(variable, config(&flags(&[&flag])));
         }
     }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::ListArgs;
 use crate::ledger::Ledger;
 use crate::money::Major;
 
@@ -41,30 +42,46 @@ fn money(minor: i64, currency: &str) -> String {
     format!("{} {currency}", Major::of(minor, currency))
 }
 
-pub async fn payments(
-    ledger: &Ledger,
-    status: Option<&str>,
-    limit: i64,
+/// `rows` as JSON, or as a table under `headers` with the cells `cells` gives each row.
+fn listing<T: Serialize>(
+    rows: &[T],
     as_json: bool,
+    headers: &[&str],
+    cells: impl Fn(&T) -> Vec<String>,
 ) -> anyhow::Result<()> {
-    let rows = ledger.list_payments(status, limit.max(0)).await?;
     if as_json {
         return json(&rows);
     }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|p| {
-            vec![
-                p.id.clone(),
-                p.status.to_string(),
-                money(p.amount, &p.currency),
-                p.created.to_string(),
-                p.updated_at.clone(),
-            ]
-        })
-        .collect();
-    table(&["ID", "STATUS", "AMOUNT", "CREATED", "UPDATED"], &cells);
+    let cells: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    table(headers, &cells);
     Ok(())
+}
+
+/// Prints one field of a record: `label`, then `value` in the column after it.
+fn field(label: &str, value: impl std::fmt::Display) {
+    println!("{label:<16}{value}");
+}
+
+/// Prints `label` with how many `items` there are, then a line for each.
+fn items<T>(label: &str, items: &[T], item: impl Fn(&T) -> String) {
+    field(label, items.len());
+    for each in items {
+        println!("  {}", item(each));
+    }
+}
+
+pub async fn payments(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
+    let rows = ledger.list_payments(list.status(), list.limit()).await?;
+    let headers = ["ID", "STATUS", "AMOUNT", "CREATED", "UPDATED"];
+    listing(&rows, list.json, &headers, |p| {
+        vec![
+            p.id.clone(),
+            p.status.to_string(),
+            money(p.amount, &p.currency),
+            p.created.to_string(),
+            p.updated_at.clone(),
+        ]
+    })
 }
 
 pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result<()> {
@@ -102,10 +119,9 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
         )?;
         return json(&object);
     }
-    let line = |label: &str, value: String| println!("{label:<16}{value}");
-    line("id", row.id.clone());
-    line("status", row.status.to_string());
-    line(
+    field("id", row.id.clone());
+    field("status", row.status.to_string());
+    field(
         "amount",
         format!(
             "{} ({} minor units)",
@@ -113,13 +129,13 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
             row.amount
         ),
     );
-    line("amount_refunded", money(refunded, &row.currency));
-    line("description", row.description.clone().unwrap_or_default());
-    line("metadata", row.metadata.to_string());
-    line("created", row.created.to_string());
-    line("updated_at", row.updated_at.clone());
+    field("amount_refunded", money(refunded, &row.currency));
+    field("description", row.description.clone().unwrap_or_default());
+    field("metadata", row.metadata.to_string());
+    field("created", row.created.to_string());
+    field("updated_at", row.updated_at.clone());
     if let Some((expires, state, late)) = hold {
-        line(
+        field(
             "hold",
             format!(
                 "until {expires} ({}){}",
@@ -128,190 +144,123 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
             ),
         );
     }
-    line("refunds", refunds.len().to_string());
-    for r in &refunds {
-        println!(
-            "  {} {} {} {}",
-            r.id,
-            r.status,
-            money(r.amount, &r.currency),
-            r.failure_reason.as_deref().unwrap_or("")
-        );
-    }
-    line("disputes", disputes.len().to_string());
-    for d in &disputes {
-        println!(
-            "  {} {} {} {}",
-            d.id,
-            d.status,
-            money(d.amount, &d.currency),
-            d.reason.as_deref().unwrap_or("")
-        );
-    }
-    line("events", events.len().to_string());
-    for e in &events {
-        println!(
-            "  {} {} {} {} ({})",
-            e.received_at, e.id, e.event_type, e.outcome, e.source
-        );
-    }
+    items("refunds", &refunds, |r| {
+        let amount = money(r.amount, &r.currency);
+        let failure = r.failure_reason.as_deref().unwrap_or("");
+        format!("{} {} {amount} {failure}", r.id, r.status)
+    });
+    items("disputes", &disputes, |d| {
+        let amount = money(d.amount, &d.currency);
+        let reason = d.reason.as_deref().unwrap_or("");
+        format!("{} {} {amount} {reason}", d.id, d.status)
+    });
+    items("events", &events, |e| {
+        let (received, id, kind) = (&e.received_at, &e.id, &e.event_type);
+        format!("{received} {id} {kind} {} ({})", e.outcome, e.source)
+    });
     if !notifications.is_empty() {
-        line("notifications", notifications.len().to_string());
-        for n in &notifications {
-            println!("  {} {} {} ({} tries)", n.id, n.kind, n.status, n.attempts);
-        }
+        items("notifications", &notifications, |n| {
+            format!("{} {} {} ({} tries)", n.id, n.kind, n.status, n.attempts)
+        });
     }
     Ok(())
 }
 
 pub async fn events(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Result<()> {
-    let events = ledger.list_events(limit.max(0)).await?;
-    if as_json {
-        return json(&events);
-    }
-    let cells: Vec<Vec<String>> = events
-        .into_iter()
-        .map(|e| {
-            vec![
-                e.id,
-                e.event_type,
-                e.payment_intent_id.unwrap_or_else(|| "-".into()),
-                e.outcome,
-                e.source,
-                e.received_at,
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "TYPE",
-            "PAYMENT INTENT",
-            "OUTCOME",
-            "SOURCE",
-            "RECEIVED",
-        ],
-        &cells,
-    );
-    Ok(())
+    let rows = ledger.list_events(limit.max(0)).await?;
+    let headers = [
+        "ID",
+        "TYPE",
+        "PAYMENT INTENT",
+        "OUTCOME",
+        "SOURCE",
+        "RECEIVED",
+    ];
+    listing(&rows, as_json, &headers, |e| {
+        vec![
+            e.id.clone(),
+            e.event_type.clone(),
+            e.payment_intent_id.clone().unwrap_or_else(|| "-".into()),
+            e.outcome.clone(),
+            e.source.clone(),
+            e.received_at.clone(),
+        ]
+    })
 }
 
-pub async fn refunds(
-    ledger: &Ledger,
-    status: Option<&str>,
-    limit: i64,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    let rows = ledger.list_refunds(status, limit.max(0)).await?;
-    if as_json {
-        return json(&rows);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.clone(),
-                r.payment_intent_id.clone(),
-                r.status.to_string(),
-                money(r.amount, &r.currency),
-                r.reason.clone().unwrap_or_else(|| "-".into()),
-                r.created.to_string(),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "PAYMENT INTENT",
-            "STATUS",
-            "AMOUNT",
-            "REASON",
-            "CREATED",
-        ],
-        &cells,
-    );
-    Ok(())
+pub async fn refunds(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
+    let rows = ledger.list_refunds(list.status(), list.limit()).await?;
+    let headers = [
+        "ID",
+        "PAYMENT INTENT",
+        "STATUS",
+        "AMOUNT",
+        "REASON",
+        "CREATED",
+    ];
+    listing(&rows, list.json, &headers, |r| {
+        vec![
+            r.id.clone(),
+            r.payment_intent_id.clone(),
+            r.status.to_string(),
+            money(r.amount, &r.currency),
+            r.reason.clone().unwrap_or_else(|| "-".into()),
+            r.created.to_string(),
+        ]
+    })
 }
 
-pub async fn disputes(
-    ledger: &Ledger,
-    status: Option<&str>,
-    limit: i64,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    let rows = ledger.list_disputes(status, limit.max(0)).await?;
-    if as_json {
-        return json(&rows);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|d| {
-            vec![
-                d.id.clone(),
-                d.payment_intent_id.clone(),
-                d.status.to_string(),
-                money(d.amount, &d.currency),
-                d.reason.clone().unwrap_or_else(|| "-".into()),
-                d.evidence_due_by
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "PAYMENT INTENT",
-            "STATUS",
-            "AMOUNT",
-            "REASON",
-            "EVIDENCE DUE",
-        ],
-        &cells,
-    );
-    Ok(())
+pub async fn disputes(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
+    let rows = ledger.list_disputes(list.status(), list.limit()).await?;
+    let headers = [
+        "ID",
+        "PAYMENT INTENT",
+        "STATUS",
+        "AMOUNT",
+        "REASON",
+        "EVIDENCE DUE",
+    ];
+    listing(&rows, list.json, &headers, |d| {
+        vec![
+            d.id.clone(),
+            d.payment_intent_id.clone(),
+            d.status.to_string(),
+            money(d.amount, &d.currency),
+            d.reason.clone().unwrap_or_else(|| "-".into()),
+            d.evidence_due_by
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+        ]
+    })
 }
 
-pub async fn notifications(
-    ledger: &Ledger,
-    status: Option<&str>,
-    limit: i64,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    if let Some(s) = status {
+pub async fn notifications(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
+    if let Some(s) = list.status() {
         if !matches!(s, "pending" | "delivered" | "failed") {
             anyhow::bail!("--status must be pending, delivered or failed");
         }
     }
-    let rows = ledger.list_notifications(status, limit.max(0)).await?;
-    if as_json {
-        return json(&rows);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|n| {
-            vec![
-                n.id,
-                n.kind,
-                n.payment_intent_id,
-                n.status,
-                n.attempts.to_string(),
-                n.last_error.unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "TYPE",
-            "PAYMENT INTENT",
-            "STATUS",
-            "TRIES",
-            "LAST ERROR",
-        ],
-        &cells,
-    );
-    Ok(())
+    let rows = ledger
+        .list_notifications(list.status(), list.limit())
+        .await?;
+    let headers = [
+        "ID",
+        "TYPE",
+        "PAYMENT INTENT",
+        "STATUS",
+        "TRIES",
+        "LAST ERROR",
+    ];
+    listing(&rows, list.json, &headers, |n| {
+        vec![
+            n.id.clone(),
+            n.kind.clone(),
+            n.payment_intent_id.clone(),
+            n.status.clone(),
+            n.attempts.to_string(),
+            n.last_error.clone().unwrap_or_else(|| "-".into()),
+        ]
+    })
 }
 
 pub async fn retry_notifications(ledger: &Ledger, id: Option<&str>) -> anyhow::Result<()> {

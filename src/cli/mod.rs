@@ -8,7 +8,7 @@ mod operate;
 use std::io::Read;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::app::{shutdown_signal, Application};
@@ -79,14 +79,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum PaymentsCommand {
     /// Payments, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// One payment with every event received for it.
     Show {
         id: String,
@@ -109,14 +102,7 @@ enum EventsCommand {
 #[derive(Debug, Subcommand)]
 enum RefundsCommand {
     /// Refunds, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
     /// Refund what is left of every succeeded payment whose metadata has KEY=VALUE (a canceled
     /// event): a job kept in the ledger, resumed by running the same command again.
     Bulk(operate::BulkArgs),
@@ -125,28 +111,14 @@ enum RefundsCommand {
 #[derive(Debug, Subcommand)]
 enum DisputesCommand {
     /// Disputes, newest first.
-    List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(ListArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum NotificationsCommand {
     /// Notifications, newest first.
-    List {
-        /// pending, delivered or failed.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(mut_arg("status", |status| status.help("pending, delivered or failed")))]
+    List(ListArgs),
     /// Send a failed notification again (or every failed one with --failed).
     Retry {
         #[arg(required_unless_present = "failed")]
@@ -154,6 +126,28 @@ enum NotificationsCommand {
         #[arg(long, conflicts_with = "id")]
         failed: bool,
     },
+}
+
+/// What the `list` commands of the ledger's records take.
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+impl ListArgs {
+    fn status(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    /// How many rows at most; a negative limit lists none.
+    fn limit(&self) -> i64 {
+        self.limit.max(0)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,73 +261,40 @@ pub fn main() -> ExitCode {
             println!("ledger at {} is up to date", redact_url(&database_url));
             Ok(())
         }),
-        Command::Payments { command } => runtime.block_on(async {
-            let ledger = open_for_reading(&database_url).await?;
-            let done = match command {
-                PaymentsCommand::List {
-                    status,
-                    limit,
-                    json,
-                } => inspect::payments(&ledger, status.as_deref(), limit, json).await,
-                PaymentsCommand::Show { id, json } => inspect::payment(&ledger, &id, json).await,
-            };
-            ledger.close().await;
-            done
-        }),
+        Command::Payments { command } => {
+            runtime.block_on(reading(&database_url, async |ledger| match command {
+                PaymentsCommand::List(list) => inspect::payments(ledger, &list).await,
+                PaymentsCommand::Show { id, json } => inspect::payment(ledger, &id, json).await,
+            }))
+        }
         Command::Events {
             command: EventsCommand::List { limit, json },
-        } => runtime.block_on(async {
-            let ledger = open_for_reading(&database_url).await?;
-            let done = inspect::events(&ledger, limit, json).await;
-            ledger.close().await;
-            done
-        }),
+        } => runtime.block_on(reading(&database_url, async |ledger| {
+            inspect::events(ledger, limit, json).await
+        })),
         Command::Refunds {
-            command:
-                RefundsCommand::List {
-                    status,
-                    limit,
-                    json,
-                },
-        } => runtime.block_on(async {
-            let ledger = open_for_reading(&database_url).await?;
-            let done = inspect::refunds(&ledger, status.as_deref(), limit, json).await;
-            ledger.close().await;
-            done
-        }),
+            command: RefundsCommand::List(list),
+        } => runtime.block_on(reading(&database_url, async |ledger| {
+            inspect::refunds(ledger, &list).await
+        })),
         Command::Disputes {
-            command:
-                DisputesCommand::List {
-                    status,
-                    limit,
-                    json,
-                },
+            command: DisputesCommand::List(list),
+        } => runtime.block_on(reading(&database_url, async |ledger| {
+            inspect::disputes(ledger, &list).await
+        })),
+        Command::Notifications {
+            command: NotificationsCommand::List(list),
+        } => runtime.block_on(reading(&database_url, async |ledger| {
+            inspect::notifications(ledger, &list).await
+        })),
+        Command::Notifications {
+            command: NotificationsCommand::Retry { id, failed: _ },
         } => runtime.block_on(async {
-            let ledger = open_for_reading(&database_url).await?;
-            let done = inspect::disputes(&ledger, status.as_deref(), limit, json).await;
-            ledger.close().await;
-            done
-        }),
-        Command::Notifications { command } => runtime.block_on(async {
-            match command {
-                NotificationsCommand::List {
-                    status,
-                    limit,
-                    json,
-                } => {
-                    let ledger = open_for_reading(&database_url).await?;
-                    let done =
-                        inspect::notifications(&ledger, status.as_deref(), limit, json).await;
-                    ledger.close().await;
-                    done
-                }
-                NotificationsCommand::Retry { id, failed: _ } => {
-                    let ledger = open_existing(&database_url).await?;
-                    let done = inspect::retry_notifications(&ledger, id.as_deref()).await;
-                    ledger.close().await;
-                    done
-                }
-            }
+            let ledger = open_existing(&database_url).await?;
+            closing(ledger, async |ledger| {
+                inspect::retry_notifications(ledger, id.as_deref()).await
+            })
+            .await
         }),
         Command::Refunds {
             command: RefundsCommand::Bulk(args),
@@ -444,6 +405,24 @@ async fn open_existing(database_url: &str) -> anyhow::Result<Ledger> {
         .await?
         .with_saved_outbox()
         .await?)
+}
+
+/// Runs `command` on the ledger opened for reading.
+async fn reading(
+    database_url: &str,
+    command: impl AsyncFnOnce(&Ledger) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    closing(open_for_reading(database_url).await?, command).await
+}
+
+/// Runs `command` on `ledger`, then closes it, whatever `command` answered.
+async fn closing(
+    ledger: Ledger,
+    command: impl AsyncFnOnce(&Ledger) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let done = command(&ledger).await;
+    ledger.close().await;
+    done
 }
 
 async fn open_checked(database_url: &str, read_only: bool) -> anyhow::Result<Ledger> {

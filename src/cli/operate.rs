@@ -60,8 +60,14 @@ fn failed(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// The service's use cases over `ledger`, calling Stripe as `stripe` says.
-fn payments(ledger: Ledger, stripe: &StripeArgs) -> Result<Payments, ExitCode> {
+/// The service's use cases over the ledger at `database_url` (opened to write to it when
+/// `writes`), calling Stripe as `stripe` says.
+async fn payments(
+    database_url: &str,
+    writes: bool,
+    stripe: &StripeArgs,
+) -> Result<Payments, ExitCode> {
+    let ledger = ledger(database_url, writes).await?;
     let settings = stripe.client_settings().map_err(refuse)?;
     let client = StripeClient::new(settings).map_err(failed)?;
     Ok(Payments {
@@ -103,11 +109,7 @@ pub async fn bulk(database_url: &str, args: BulkArgs) -> ExitCode {
             args.reason
         ));
     };
-    let ledger = match ledger(database_url, !args.dry_run).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let payments = match payments(ledger, &args.stripe) {
+    let payments = match payments(database_url, !args.dry_run, &args.stripe).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -289,11 +291,7 @@ pub async fn reconcile(database_url: &str, args: ReconcileArgs) -> ExitCode {
     if span > MAX_SINCE {
         return refuse("configuration error: --since: at most 30d (Stripe keeps events 30 days)");
     }
-    let ledger = match ledger(database_url, true).await {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let payments = match payments(ledger, &args.stripe) {
+    let payments = match payments(database_url, true, &args.stripe).await {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -13,7 +13,10 @@ use tokio::time::Instant;
 use super::budget::{Budget, BudgetSettings};
 
 use super::form::Form;
-use super::types::{EventType, List, PaymentIntent, PaymentIntentId, Refund};
+use super::types::{EventType, HasId, List, PaymentIntent, PaymentIntentId, Refund};
+
+/// Stripe's own API, where calls go unless `STRIPE_API_BASE` names another.
+pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 
 /// The Stripe API version this service is written against, sent as `Stripe-Version`.
 pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
@@ -139,15 +142,13 @@ impl StripeClient {
         form: &Form,
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError> {
-        let pi: PaymentIntent = self
-            .call(
-                "create_payment_intent",
-                Method::POST,
-                "/v1/payment_intents",
-                Some((form, idempotency_key)),
-            )
-            .await?;
-        Ok(pi)
+        self.post(
+            "create_payment_intent",
+            "/v1/payment_intents",
+            form,
+            idempotency_key,
+        )
+        .await
     }
 
     /// `GET /v1/payment_intents/{id}`.
@@ -156,8 +157,7 @@ impl StripeClient {
         id: &PaymentIntentId,
     ) -> Result<PaymentIntent, StripeError> {
         let path = format!("/v1/payment_intents/{id}");
-        self.call("retrieve_payment_intent", Method::GET, &path, None)
-            .await
+        self.get("retrieve_payment_intent", &path).await
     }
 
     /// `POST /v1/refunds`.
@@ -166,13 +166,8 @@ impl StripeClient {
         form: &Form,
         idempotency_key: &str,
     ) -> Result<Refund, StripeError> {
-        self.call(
-            "create_refund",
-            Method::POST,
-            "/v1/refunds",
-            Some((form, idempotency_key)),
-        )
-        .await
+        self.post("create_refund", "/v1/refunds", form, idempotency_key)
+            .await
     }
 
     /// `POST /v1/payment_intents/{id}/cancel`.
@@ -183,13 +178,8 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError> {
         let path = format!("/v1/payment_intents/{id}/cancel");
-        self.call(
-            "cancel_payment_intent",
-            Method::POST,
-            &path,
-            Some((form, idempotency_key)),
-        )
-        .await
+        self.post("cancel_payment_intent", &path, form, idempotency_key)
+            .await
     }
 
     /// `POST /v1/payment_intents/{id}/capture`.
@@ -200,13 +190,8 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError> {
         let path = format!("/v1/payment_intents/{id}/capture");
-        self.call(
-            "capture_payment_intent",
-            Method::POST,
-            &path,
-            Some((form, idempotency_key)),
-        )
-        .await
+        self.post("capture_payment_intent", &path, form, idempotency_key)
+            .await
     }
 
     /// `GET /v1/events`: one page of events created at or after `since` (Unix seconds), of
@@ -217,18 +202,9 @@ impl StripeClient {
         types: &[EventType],
         starting_after: Option<&str>,
     ) -> Result<List<Value>, StripeError> {
-        let mut query = Form::new();
-        query
-            .push("limit", "100")
-            .push("created[gte]", since.to_string());
-        for t in types {
-            query.push("types[]", t.as_str());
-        }
-        if let Some(after) = starting_after {
-            query.push("starting_after", after);
-        }
-        let path = format!("/v1/events?{}", query.encode());
-        self.call("list_events", Method::GET, &path, None).await
+        let types: Vec<_> = types.iter().map(|t| ("types[]", t.as_str())).collect();
+        self.page("list_events", "/v1/events", since, &types, starting_after)
+            .await
     }
 
     /// `GET /v1/payment_intents`: one page of PaymentIntents created at or after `since`.
@@ -237,24 +213,67 @@ impl StripeClient {
         since: i64,
         starting_after: Option<&str>,
     ) -> Result<List<Value>, StripeError> {
-        let mut query = Form::new();
-        query
-            .push("limit", "100")
-            .push("created[gte]", since.to_string());
-        if let Some(after) = starting_after {
-            query.push("starting_after", after);
-        }
-        let path = format!("/v1/payment_intents?{}", query.encode());
-        self.call("list_payment_intents", Method::GET, &path, None)
-            .await
+        self.page(
+            "list_payment_intents",
+            "/v1/payment_intents",
+            since,
+            &[],
+            starting_after,
+        )
+        .await
     }
 
     /// `GET /v1/charges?payment_intent={id}`: the PaymentIntent's charges, newest first, as
     /// Stripe sent them.
     pub async fn list_charges(&self, id: &PaymentIntentId) -> Result<Vec<Value>, StripeError> {
         let path = format!("/v1/charges?payment_intent={id}&limit=100");
-        let list: List<Value> = self.call("list_charges", Method::GET, &path, None).await?;
+        let list: List<Value> = self.get("list_charges", &path).await?;
         Ok(list.data)
+    }
+
+    /// A GET of `path`, which carries any query.
+    async fn get<T: DeserializeOwned + Readable>(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<T, StripeError> {
+        self.call(operation, Method::GET, path, None).await
+    }
+
+    /// A POST of `form`, every attempt with the same idempotency key.
+    async fn post<T: DeserializeOwned + Readable>(
+        &self,
+        operation: &'static str,
+        path: &str,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<T, StripeError> {
+        let body = Some((form, idempotency_key));
+        self.call(operation, Method::POST, path, body).await
+    }
+
+    /// One page of a list endpoint, newest first: the objects created at or after `since`
+    /// (Unix seconds) that match `filters`, after `starting_after` when given.
+    async fn page(
+        &self,
+        operation: &'static str,
+        path: &str,
+        since: i64,
+        filters: &[(&str, &str)],
+        starting_after: Option<&str>,
+    ) -> Result<List<Value>, StripeError> {
+        let mut query = Form::new();
+        query
+            .push("limit", "100")
+            .push("created[gte]", since.to_string());
+        for (key, value) in filters {
+            query.push(*key, *value);
+        }
+        if let Some(after) = starting_after {
+            query.push("starting_after", after);
+        }
+        self.get(operation, &format!("{path}?{}", query.encode()))
+            .await
     }
 
     /// One logical call: the first attempt plus retries, every attempt of a POST carrying the
@@ -454,19 +473,14 @@ pub trait Readable {
     }
 }
 
-impl Readable for PaymentIntent {
+/// An object, when it has an id.
+impl<T: HasId> Readable for T {
     fn is_usable(&self) -> bool {
-        !self.id.is_empty()
+        !self.id().is_empty()
     }
 }
 
 impl<T> Readable for List<T> {}
-
-impl Readable for Refund {
-    fn is_usable(&self) -> bool {
-        !self.id.is_empty()
-    }
-}
 
 enum Failure {
     Transport(Transport),

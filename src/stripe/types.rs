@@ -41,6 +41,12 @@ macro_rules! lenient_enum {
             }
         }
 
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.as_str() == other
@@ -98,16 +104,14 @@ macro_rules! lenient_enum {
 /// The statuses an object kind goes through, and which of them never change again
 /// (docs/contract.md §8). The ledger's SQL is built from [`Lifecycle::FINAL`], so the rule has
 /// one definition per object kind.
-pub trait Lifecycle: Sized {
+pub trait Lifecycle: Sized + AsRef<str> {
     const FINAL: &'static [&'static str];
     /// Moves out of a final status that Stripe documents nonetheless, `(from, to)`: a refund
     /// that succeeded can still fail later (the bank returns it).
     const LATE_CHANGES: &'static [(&'static str, &'static str)] = &[];
 
-    fn text(&self) -> &str;
-
     fn is_final(&self) -> bool {
-        Self::FINAL.contains(&self.text())
+        Self::FINAL.contains(&self.as_ref())
     }
 
     /// `('succeeded', 'canceled')`: the final statuses as an SQL list.
@@ -146,13 +150,6 @@ lenient_enum! {
     }
 }
 
-impl Lifecycle for PaymentIntentStatus {
-    const FINAL: &'static [&'static str] = &["succeeded", "canceled"];
-    fn text(&self) -> &str {
-        self.as_str()
-    }
-}
-
 lenient_enum! {
     /// A Refund's `status`.
     RefundStatus {
@@ -161,14 +158,6 @@ lenient_enum! {
         Succeeded = "succeeded",
         Failed = "failed",
         Canceled = "canceled",
-    }
-}
-
-impl Lifecycle for RefundStatus {
-    const FINAL: &'static [&'static str] = &["succeeded", "failed", "canceled"];
-    const LATE_CHANGES: &'static [(&'static str, &'static str)] = &[("succeeded", "failed")];
-    fn text(&self) -> &str {
-        self.as_str()
     }
 }
 
@@ -186,6 +175,19 @@ lenient_enum! {
     }
 }
 
+impl Lifecycle for PaymentIntentStatus {
+    const FINAL: &'static [&'static str] = &["succeeded", "canceled"];
+}
+
+impl Lifecycle for RefundStatus {
+    const FINAL: &'static [&'static str] = &["succeeded", "failed", "canceled"];
+    const LATE_CHANGES: &'static [(&'static str, &'static str)] = &[("succeeded", "failed")];
+}
+
+impl Lifecycle for DisputeStatus {
+    const FINAL: &'static [&'static str] = &["won", "lost"];
+}
+
 impl RefundStatus {
     /// The statuses whose money has left or is leaving: what a payment counts as refunded.
     pub const COUNTED: &'static [&'static str] = &["pending", "succeeded"];
@@ -199,13 +201,6 @@ impl RefundStatus {
 
     pub fn committed_sql() -> String {
         quoted_list(Self::COMMITTED)
-    }
-}
-
-impl Lifecycle for DisputeStatus {
-    const FINAL: &'static [&'static str] = &["won", "lost"];
-    fn text(&self) -> &str {
-        self.as_str()
     }
 }
 
@@ -272,19 +267,10 @@ impl EventType {
         }
     }
 
-    /// The PaymentIntent event types that move a payment's status (docs/contract.md §6).
+    /// Whether the event moves a payment's status (docs/contract.md §6): every PaymentIntent
+    /// event does.
     pub fn moves_payment(&self) -> bool {
-        use EventType::*;
-        matches!(
-            self,
-            PaymentIntentCreated
-                | PaymentIntentSucceeded
-                | PaymentIntentPaymentFailed
-                | PaymentIntentProcessing
-                | PaymentIntentCanceled
-                | PaymentIntentRequiresAction
-                | PaymentIntentAmountCapturableUpdated
-        )
+        self.object_kind() == EventObjectKind::PaymentIntent
     }
 
     /// The types the reconciliation lists from Stripe's event log: every type that moves the
@@ -317,6 +303,36 @@ impl<T: HasId> Expandable<T> {
             Expandable::Object(object) => object.id(),
         }
     }
+}
+
+/// What every object modelled here has: an id, a reader from JSON, and for each `getter: field`
+/// given, a getter of the id in an [`Expandable`] field.
+macro_rules! stripe_object {
+    ($name:ident $(, $getter:ident: $field:ident)* $(,)?) => {
+        impl HasId for $name {
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+
+        impl $name {
+            /// Reads the fields we need from any JSON value Stripe (or an emulator) sent for one;
+            /// `None` when it has no usable id.
+            pub fn from_value(value: &Value) -> Option<Self> {
+                Self::deserialize(value).ok().filter(|o| !o.id.is_empty())
+            }
+
+            $(
+                #[doc = concat!(
+                    "The id in `", stringify!($field), "`, whether Stripe sent the id or the ",
+                    "expanded object."
+                )]
+                pub fn $getter(&self) -> Option<&str> {
+                    self.$field.as_ref().map(Expandable::id)
+                }
+            )*
+        }
+    };
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Expandable<T> {
@@ -456,21 +472,9 @@ pub struct PaymentIntent {
 pub const OWNER_KEY: &str = "platform";
 pub const OWNER_TAG: &str = "TMT";
 
-impl HasId for PaymentIntent {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
+stripe_object!(PaymentIntent);
 
 impl PaymentIntent {
-    /// Reads the fields we need from any JSON value Stripe (or an emulator) called a
-    /// PaymentIntent; `None` when it has no usable id.
-    pub fn from_value(value: &Value) -> Option<Self> {
-        PaymentIntent::deserialize(value)
-            .ok()
-            .filter(|pi| !pi.id.is_empty())
-    }
-
     pub fn is_final(&self) -> bool {
         self.status.is_final()
     }
@@ -515,25 +519,7 @@ pub struct Refund {
     pub charge: Option<Expandable<ObjectRef>>,
 }
 
-impl HasId for Refund {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Refund {
-    pub fn from_value(value: &Value) -> Option<Self> {
-        Refund::deserialize(value).ok().filter(|r| !r.id.is_empty())
-    }
-
-    pub fn payment_intent_id(&self) -> Option<&str> {
-        self.payment_intent.as_ref().map(Expandable::id)
-    }
-
-    pub fn charge_id(&self) -> Option<&str> {
-        self.charge.as_ref().map(Expandable::id)
-    }
-}
+stripe_object!(Refund, payment_intent_id: payment_intent, charge_id: charge);
 
 /// `evidence_details` of a Dispute: only when evidence is due.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -564,21 +550,7 @@ pub struct Dispute {
     pub evidence_details: EvidenceDetails,
 }
 
-impl Dispute {
-    pub fn from_value(value: &Value) -> Option<Self> {
-        Dispute::deserialize(value)
-            .ok()
-            .filter(|d| !d.id.is_empty())
-    }
-
-    pub fn payment_intent_id(&self) -> Option<&str> {
-        self.payment_intent.as_ref().map(Expandable::id)
-    }
-
-    pub fn charge_id(&self) -> Option<&str> {
-        self.charge.as_ref().map(Expandable::id)
-    }
-}
+stripe_object!(Dispute, payment_intent_id: payment_intent, charge_id: charge);
 
 /// A Charge reduced to what ties it to a payment; the object itself is kept raw.
 #[derive(Debug, Clone, Deserialize)]
@@ -593,17 +565,7 @@ pub struct ChargeRef {
     pub refunds: Option<List<Value>>,
 }
 
-impl ChargeRef {
-    pub fn from_value(value: &Value) -> Option<Self> {
-        ChargeRef::deserialize(value)
-            .ok()
-            .filter(|c| !c.id.is_empty())
-    }
-
-    pub fn payment_intent_id(&self) -> Option<&str> {
-        self.payment_intent.as_ref().map(Expandable::id)
-    }
-}
+stripe_object!(ChargeRef, payment_intent_id: payment_intent);
 
 /// An Event's envelope: its `data.object` stays raw until its type says what it is.
 #[derive(Debug, Clone, Deserialize)]
