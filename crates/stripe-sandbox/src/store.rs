@@ -73,6 +73,11 @@ impl Kind {
         }
     }
 
+    /// The path of Stripe's list of this kind.
+    pub fn list_url(self) -> String {
+        format!("/v1/{}s", self.name())
+    }
+
     fn parse(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
