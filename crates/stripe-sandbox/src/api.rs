@@ -9,7 +9,11 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::currency::Currency;
-use crate::error::{internal, invalid, missing, missing_param, unauthorized, StripeErr};
+use crate::error::{
+    below_one, doc_url, internal, invalid, invalid_array, invalid_boolean, invalid_hash,
+    invalid_integer, invalid_string, missing, missing_param, missing_required, unauthorized,
+    unknown_parameter, StripeErr,
+};
 use crate::lists::{ListQuery, LIST_PARAMS};
 use crate::objects::{self, CardResult, NewPaymentIntent, TestCard};
 use crate::store::{now, Kind, SavedResponse, Store};
@@ -83,6 +87,36 @@ struct Outcome {
     scheduled: bool,
 }
 
+impl Outcome {
+    /// An answer that was not replayed and leaves nothing to deliver or schedule.
+    fn plain(status: StatusCode, body: Value, request_id: String) -> Outcome {
+        Outcome {
+            status,
+            body,
+            request_id,
+            replayed: false,
+            outbox: Vec::new(),
+            scheduled: false,
+        }
+    }
+
+    fn failed(e: StripeErr, request_id: String) -> Outcome {
+        Outcome::plain(e.status, e.body(), request_id)
+    }
+}
+
+/// A JSON answer with the headers every API answer has: any origin may read it, and the id of
+/// the request that produced it.
+fn answer(status: StatusCode, body: Value, request_id: &str) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    let h = response.headers_mut();
+    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("request-id", v);
+    }
+    response
+}
+
 /// Where a browser reaches this sandbox: the request's scheme and host, and the path under
 /// which it is mounted (`/sandbox` when nested in another application, nothing at the root).
 fn public_base(mount: &str, headers: &HeaderMap) -> String {
@@ -145,15 +179,9 @@ pub(crate) async fn handle(
             .unwrap_or(None);
         if let Some(should_retry) = limited {
             let refused = crate::faults::rate_limit_error();
-            let mut response =
-                (refused.status, axum::Json(json!({"error": refused.error}))).into_response();
-            let h = response.headers_mut();
-            h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                h.insert("request-id", v);
-            }
+            let mut response = answer(refused.status, refused.body(), &request_id);
             if let Some(flag) = should_retry {
-                h.insert(
+                response.headers_mut().insert(
                     "stripe-should-retry",
                     HeaderValue::from_static(if flag { "true" } else { "false" }),
                 );
@@ -176,7 +204,7 @@ pub(crate) async fn handle(
         tracing::error!(error = %e, "the sandbox could not write its state");
         let failed = internal(format!("The sandbox could not save its state: {e}"));
         outcome.status = failed.status;
-        outcome.body = json!({"error": failed.error});
+        outcome.body = failed.body();
         outcome.outbox.clear();
     }
     drop(state);
@@ -188,12 +216,8 @@ pub(crate) async fn handle(
             delivery.enqueue(event);
         }
     }
-    let mut response = (outcome.status, axum::Json(outcome.body)).into_response();
+    let mut response = answer(outcome.status, outcome.body, &outcome.request_id);
     let h = response.headers_mut();
-    h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    if let Ok(v) = HeaderValue::from_str(&outcome.request_id) {
-        h.insert("request-id", v);
-    }
     let version = headers
         .get("stripe-version")
         .cloned()
@@ -216,22 +240,14 @@ fn process(
     request_id: String,
     base: String,
 ) -> Outcome {
-    let failed = |e: StripeErr, request_id: String| Outcome {
-        status: e.status,
-        body: json!({"error": e.error}),
-        request_id,
-        replayed: false,
-        outbox: Vec::new(),
-        scheduled: false,
-    };
     let mut params = match params::parse(uri.query().unwrap_or("").as_bytes()) {
         Ok(p) => p,
-        Err(e) => return failed(invalid(e.0, None, None), request_id),
+        Err(e) => return Outcome::failed(invalid(e.0, None, None), request_id),
     };
     if *method == Method::POST {
         match params::parse(body) {
             Ok(p) => params.extend(p),
-            Err(e) => return failed(invalid(e.0, None, None), request_id),
+            Err(e) => return Outcome::failed(invalid(e.0, None, None), request_id),
         }
     }
     // Stripe.js sends its publishable key as a `key` parameter rather than a header.
@@ -245,7 +261,7 @@ fn process(
     };
     let (caller, api_key) = match auth {
         Ok(c) => c,
-        Err(e) => return failed(e, request_id),
+        Err(e) => return Outcome::failed(e, request_id),
     };
     if caller == Caller::Publishable {
         // What Stripe.js adds to its calls and the sandbox has no use for.
@@ -280,15 +296,15 @@ fn process(
         if let Some(saved) = store.saved_response(&api_key, key) {
             if saved.fingerprint == fingerprint {
                 return Outcome {
-                    status: StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK),
-                    body: saved.body.clone(),
-                    request_id: saved.request_id.clone(),
                     replayed: true,
-                    outbox: Vec::new(),
-                    scheduled: false,
+                    ..Outcome::plain(
+                        StatusCode::from_u16(saved.status).unwrap_or(StatusCode::OK),
+                        saved.body.clone(),
+                        saved.request_id.clone(),
+                    )
                 };
             }
-            return failed(
+            return Outcome::failed(
                 StripeErr {
                     status: StatusCode::BAD_REQUEST,
                     error: json!({
@@ -318,7 +334,7 @@ fn process(
     let scheduled = ctx.scheduled;
     let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
-        Err(e) => (e.status, json!({"error": e.error})),
+        Err(e) => (e.status, e.body()),
     };
     // Stripe keeps the result of every request that started executing; validation failures
     // (400) are not kept, so a corrected retry with the same key goes through.
@@ -338,12 +354,9 @@ fn process(
         }
     }
     Outcome {
-        status,
-        body,
-        request_id,
-        replayed: false,
         outbox,
         scheduled,
+        ..Outcome::plain(status, body, request_id)
     }
 }
 
@@ -387,6 +400,17 @@ impl Ctx<'_> {
         self.scheduled = true;
     }
 
+    /// What an endpoint for the secret key checks first: the key, then that it was given no
+    /// parameter but those `known`.
+    pub fn secret_call(
+        &self,
+        params: &Map<String, Value>,
+        known: &[&str],
+    ) -> Result<(), StripeErr> {
+        self.require_secret()?;
+        check_known(params, known)
+    }
+
     pub fn require_secret(&self) -> Result<(), StripeErr> {
         if self.caller == Caller::Secret {
             Ok(())
@@ -417,11 +441,20 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
+    /// The object of `kind` the URL names, or Stripe's 404 naming `param`.
+    pub fn object(&self, kind: Kind, id: &str, param: &str) -> Result<Value, StripeErr> {
+        let name = match kind {
+            Kind::PaymentMethod => "PaymentMethod",
+            other => other.name(),
+        };
         self.store
-            .value(Kind::PaymentIntent, id)
+            .value(kind, id)
             .cloned()
-            .ok_or_else(|| missing("payment_intent", id, "intent"))
+            .ok_or_else(|| missing(name, id, param))
+    }
+
+    pub fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
+        self.object(Kind::PaymentIntent, id, "intent")
     }
 
     pub fn save_pi(&mut self, pi: &Value) {
@@ -445,7 +478,9 @@ fn route(
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let result = match (method.as_str(), segments.as_slice()) {
         ("POST", ["v1", "payment_intents"]) => create_payment_intent(ctx, params),
-        ("GET", ["v1", "payment_intents"]) => list_payment_intents(ctx, params),
+        ("GET", ["v1", "payment_intents"]) => {
+            list_by_fields(ctx, params, Kind::PaymentIntent, &["customer"])
+        }
         ("GET", ["v1", "payment_intents", id]) => retrieve_payment_intent(ctx, id, params),
         ("POST", ["v1", "payment_intents", id]) => update_payment_intent(ctx, id, params),
         ("POST", ["v1", "payment_intents", id, "confirm"]) => {
@@ -455,16 +490,22 @@ fn route(
         ("POST", ["v1", "payment_intents", id, "capture"]) => {
             capture_payment_intent(ctx, id, params)
         }
-        ("GET", ["v1", "charges"]) => list_charges(ctx, params),
+        ("GET", ["v1", "charges"]) => {
+            list_by_fields(ctx, params, Kind::Charge, &["payment_intent", "customer"])
+        }
         ("GET", ["v1", "charges", id]) => retrieve(ctx, Kind::Charge, id, params),
         ("GET", ["v1", "charges", id, "refunds"]) => money::list_charge_refunds(ctx, id, params),
         ("POST", ["v1", "payment_methods"]) => create_payment_method(ctx, params),
         ("GET", ["v1", "payment_methods", id]) => retrieve(ctx, Kind::PaymentMethod, id, params),
         ("POST", ["v1", "refunds"]) => money::create_refund(ctx, params),
-        ("GET", ["v1", "refunds"]) => money::list_refunds(ctx, params),
+        ("GET", ["v1", "refunds"]) => {
+            list_by_fields(ctx, params, Kind::Refund, &["payment_intent", "charge"])
+        }
         ("GET", ["v1", "refunds", id]) => retrieve(ctx, Kind::Refund, id, params),
         ("POST", ["v1", "refunds", id]) => money::update_refund(ctx, id, params),
-        ("GET", ["v1", "disputes"]) => money::list_disputes(ctx, params),
+        ("GET", ["v1", "disputes"]) => {
+            list_by_fields(ctx, params, Kind::Dispute, &["payment_intent", "charge"])
+        }
         ("GET", ["v1", "disputes", id]) => retrieve(ctx, Kind::Dispute, id, params),
         ("POST", ["v1", "disputes", id]) => money::update_dispute(ctx, id, params),
         ("POST", ["v1", "disputes", id, "close"]) => money::close_dispute(ctx, id, params),
@@ -492,16 +533,8 @@ pub(crate) fn retrieve(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &["expand"])?;
-    let name = match kind {
-        Kind::PaymentMethod => "PaymentMethod",
-        other => other.name(),
-    };
-    ctx.store
-        .value(kind, id)
-        .cloned()
-        .ok_or_else(|| missing(name, id, "id"))
+    ctx.secret_call(params, &["expand"])?;
+    ctx.object(kind, id, "id")
 }
 
 /// `expand[]=…` of the ids an object names (`latest_charge`, `payment_method`, `payment_intent`,
@@ -550,19 +583,37 @@ fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
 }
 
 pub(crate) fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), StripeErr> {
+    check_known_as(params, known, str::to_string)
+}
+
+/// [`check_known`] for parameters nested in another, which `name` names in full.
+fn check_known_as(
+    params: &Map<String, Value>,
+    known: &[&str],
+    name: impl Fn(&str) -> String,
+) -> Result<(), StripeErr> {
     match params.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(invalid(
-            format!("Received unknown parameter: {unknown}"),
-            Some(unknown),
-            Some("parameter_unknown"),
-        )),
+        Some(unknown) => Err(unknown_parameter(&name(unknown))),
         None => Ok(()),
     }
 }
 
-pub(crate) fn known_with_lists(extra: &[&'static str]) -> Vec<&'static str> {
-    LIST_PARAMS.iter().chain(extra).copied().collect()
+/// The parameters an endpoint takes: those of its kind (`LIST_PARAMS` of every list) and its own.
+pub(crate) fn known_with(common: &[&'static str], own: &[&'static str]) -> Vec<&'static str> {
+    common.iter().chain(own).copied().collect()
 }
+
+/// What a confirmation takes, and so creating a PaymentIntent with `confirm=true` too; the
+/// publishable key confirms with `client_secret` besides.
+const CONFIRM_PARAMS: &[&str] = &[
+    "payment_method",
+    "payment_method_data",
+    "return_url",
+    "expand",
+    "use_stripe_sdk",
+    "mandate_data",
+    "capture_method",
+];
 
 pub(crate) fn string_param<'a>(
     params: &'a Map<String, Value>,
@@ -571,24 +622,36 @@ pub(crate) fn string_param<'a>(
     match params.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid(
-            format!("Invalid string: {name}"),
-            Some(name),
-            Some("parameter_invalid_string"),
-        )),
+        Some(_) => Err(invalid_string(name)),
     }
 }
 
-pub(crate) fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr> {
+/// `true` or `false`, if given.
+pub(crate) fn flag_param(
+    params: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<bool>, StripeErr> {
     match string_param(params, name)? {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(other) => Err(invalid(
-            format!("Invalid boolean: {other}"),
-            Some(name),
-            Some("parameter_invalid_boolean"),
-        )),
+        None => Ok(None),
+        Some("false") => Ok(Some(false)),
+        Some("true") => Ok(Some(true)),
+        Some(other) => Err(invalid_boolean(other, name)),
     }
+}
+
+/// `true` or `false`; false when not given.
+pub(crate) fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr> {
+    Ok(flag_param(params, name)?.unwrap_or(false))
+}
+
+/// A whole number, if given.
+pub(crate) fn integer_param<T: std::str::FromStr>(
+    params: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<T>, StripeErr> {
+    string_param(params, name)?
+        .map(|text| text.parse().map_err(|_| invalid_integer(text, name)))
+        .transpose()
 }
 
 /// Stripe's metadata rules: at most 50 keys, keys up to 40 characters, values up to 500;
@@ -605,11 +668,7 @@ pub(crate) fn apply_metadata(
             target.clear();
             return Ok(());
         }
-        return Err(invalid(
-            "Invalid hash",
-            Some("metadata"),
-            Some("parameter_invalid_hash"),
-        ));
+        return Err(invalid_hash("metadata"));
     };
     for (k, v) in given {
         let Some(v) = v.as_str() else {
@@ -649,30 +708,34 @@ pub(crate) fn apply_metadata(
     Ok(())
 }
 
+/// Applies the request's `metadata` to the object's.
+pub(crate) fn update_metadata(
+    object: &mut Value,
+    params: &Map<String, Value>,
+) -> Result<(), StripeErr> {
+    let mut metadata = object["metadata"].as_object().cloned().unwrap_or_default();
+    apply_metadata(&mut metadata, params)?;
+    object["metadata"] = Value::Object(metadata);
+    Ok(())
+}
+
 fn create_payment_intent(
     ctx: &mut Ctx<'_>,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(
-        params,
+    let known = known_with(
+        CONFIRM_PARAMS,
         &[
             "amount",
             "currency",
             "description",
             "metadata",
             "automatic_payment_methods",
-            "payment_method",
             "payment_method_types",
             "confirm",
-            "expand",
-            "return_url",
-            "use_stripe_sdk",
-            "capture_method",
-            "payment_method_data",
-            "mandate_data",
         ],
-    )?;
+    );
+    ctx.secret_call(params, &known)?;
     let capture_method = match string_param(params, "capture_method")? {
         None => "automatic_async",
         Some(m @ ("automatic" | "automatic_async" | "manual")) => m,
@@ -684,27 +747,9 @@ fn create_payment_intent(
             ))
         }
     };
-    let amount_text = string_param(params, "amount")?.ok_or_else(|| {
-        invalid(
-            "Missing required param: amount.",
-            Some("amount"),
-            Some("parameter_missing"),
-        )
-    })?;
-    let amount: i64 = amount_text.parse().map_err(|_| {
-        invalid(
-            format!("Invalid integer: {amount_text}"),
-            Some("amount"),
-            Some("parameter_invalid_integer"),
-        )
-    })?;
-    let currency_text = string_param(params, "currency")?.ok_or_else(|| {
-        invalid(
-            "Missing required param: currency.",
-            Some("currency"),
-            Some("parameter_missing"),
-        )
-    })?;
+    let amount: i64 = integer_param(params, "amount")?.ok_or_else(|| missing_required("amount"))?;
+    let currency_text =
+        string_param(params, "currency")?.ok_or_else(|| missing_required("currency"))?;
     let currency = Currency::parse(currency_text).ok_or_else(|| {
         invalid(
             format!("Invalid currency: {}. Stripe currently supports these currencies: usd, eur, gbp, jpy, mxn, …",
@@ -780,11 +825,7 @@ fn given_payment_method(
                 .ok_or_else(|| internal("a new PaymentMethod is unknown"))?;
             Ok(Some((id, card)))
         }
-        Some(_) => Err(invalid(
-            "Invalid hash",
-            Some("payment_method_data"),
-            Some("parameter_invalid_hash"),
-        )),
+        Some(_) => Err(invalid_hash("payment_method_data")),
     }
 }
 
@@ -796,7 +837,7 @@ fn card_error(code: &str, message: &str, param: &str) -> StripeErr {
             "code": code,
             "message": message,
             "param": param,
-            "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
+            "doc_url": doc_url(code),
         }),
     }
 }
@@ -836,18 +877,19 @@ fn payment_method_from(
             }
         }
     };
-    for key in data.keys() {
-        if !matches!(
-            key.as_str(),
-            "type" | "card" | "billing_details" | "metadata" | "allow_redisplay" | "expand"
-        ) {
-            return Err(invalid(
-                format!("Received unknown parameter: {}", name(key)),
-                Some(&name(key)),
-                Some("parameter_unknown"),
-            ));
-        }
-    }
+    let card_param = |key: &str| name(&format!("card[{key}]"));
+    check_known_as(
+        data,
+        &[
+            "type",
+            "card",
+            "billing_details",
+            "metadata",
+            "allow_redisplay",
+            "expand",
+        ],
+        name,
+    )?;
     match data.get("type").and_then(Value::as_str) {
         Some("card") => {}
         Some(other) => {
@@ -857,55 +899,25 @@ fn payment_method_from(
                 Some("parameter_invalid_string"),
             ))
         }
-        None => {
-            return Err(invalid(
-                format!("Missing required param: {}.", name("type")),
-                Some(&name("type")),
-                Some("parameter_missing"),
-            ))
-        }
+        None => return Err(missing_required(&name("type"))),
     }
     let Some(Value::Object(card)) = data.get("card") else {
-        return Err(invalid(
-            format!("Missing required param: {}.", name("card")),
-            Some(&name("card")),
-            Some("parameter_missing"),
-        ));
+        return Err(missing_required(&name("card")));
     };
     let field = |key: &str| -> Result<Option<String>, StripeErr> {
         match card.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-            Some(_) => Err(invalid(
-                format!("Invalid string: {}", name(&format!("card[{key}]"))),
-                Some(&name(&format!("card[{key}]"))),
-                Some("parameter_invalid_string"),
-            )),
+            Some(_) => Err(invalid_string(&card_param(key))),
         }
     };
-    for key in card.keys() {
-        if !matches!(
-            key.as_str(),
-            "number" | "exp_month" | "exp_year" | "cvc" | "networks"
-        ) {
-            let param = name(&format!("card[{key}]"));
-            return Err(invalid(
-                format!("Received unknown parameter: {param}"),
-                Some(&param),
-                Some("parameter_unknown"),
-            ));
-        }
-    }
-    let required = |key: &str, value: Option<String>| {
-        value.ok_or_else(|| {
-            let param = name(&format!("card[{key}]"));
-            invalid(
-                format!("Missing required param: {param}."),
-                Some(&param),
-                Some("parameter_missing"),
-            )
-        })
-    };
+    check_known_as(
+        card,
+        &["number", "exp_month", "exp_year", "cvc", "networks"],
+        card_param,
+    )?;
+    let required =
+        |key: &str, value: Option<String>| value.ok_or_else(|| missing_required(&card_param(key)));
     let number: String = required("number", field("number")?)?
         .chars()
         .filter(|c| !matches!(c, ' ' | '-'))
@@ -980,20 +992,11 @@ fn payment_method_from(
                         }
                     }
                 }
-                _ => {
-                    let param = name(&format!("billing_details[{k}]"));
-                    return Err(invalid(
-                        format!("Received unknown parameter: {param}"),
-                        Some(&param),
-                        Some("parameter_unknown"),
-                    ));
-                }
+                _ => return Err(unknown_parameter(&name(&format!("billing_details[{k}]")))),
             }
         }
     }
-    let mut metadata = Map::new();
-    apply_metadata(&mut metadata, data)?;
-    pm["metadata"] = Value::Object(metadata);
+    update_metadata(&mut pm, data)?;
     ctx.store.put(Kind::PaymentMethod, pm.clone(), Some(alias));
     Ok(pm)
 }
@@ -1042,8 +1045,7 @@ fn update_payment_intent(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(
+    ctx.secret_call(
         params,
         &["metadata", "description", "payment_method", "expand"],
     )?;
@@ -1055,23 +1057,14 @@ fn update_payment_intent(
             json!(description)
         };
     }
-    let mut metadata = pi["metadata"].as_object().cloned().unwrap_or_default();
-    apply_metadata(&mut metadata, params)?;
-    pi["metadata"] = Value::Object(metadata);
+    update_metadata(&mut pi, params)?;
     if let Some(pm) = string_param(params, "payment_method")? {
         let status = pi["status"].as_str().unwrap_or_default();
-        if !matches!(
-            status,
-            "requires_payment_method" | "requires_confirmation" | "requires_action"
-        ) {
+        if !CONFIRMABLE.contains(&status) {
             return Err(unexpected_state(
                 "update the payment method of",
                 status,
-                &[
-                    "requires_payment_method",
-                    "requires_confirmation",
-                    "requires_action",
-                ],
+                CONFIRMABLE,
             ));
         }
         let (pm_id, _) = resolve_payment_method(ctx, pm)?;
@@ -1081,6 +1074,13 @@ fn update_payment_intent(
     ctx.save_pi(&pi);
     Ok(pi)
 }
+
+/// The statuses in which a PaymentIntent can be confirmed, or given another payment method.
+const CONFIRMABLE: &[&str] = &[
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+];
 
 pub(crate) fn unexpected_state(action: &str, status: &str, allowed: &[&str]) -> StripeErr {
     invalid(
@@ -1106,27 +1106,10 @@ fn confirm_payment_intent(
         Caller::Publishable if client_secret_matches(&pi, params) => {}
         Caller::Publishable => return Err(missing("payment_intent", id, "intent")),
     }
-    check_known(
-        params,
-        &[
-            "payment_method",
-            "payment_method_data",
-            "client_secret",
-            "return_url",
-            "expand",
-            "use_stripe_sdk",
-            "mandate_data",
-            "capture_method",
-        ],
-    )?;
+    check_known(params, &known_with(CONFIRM_PARAMS, &["client_secret"]))?;
     let status = pi["status"].as_str().unwrap_or_default().to_string();
-    let allowed = [
-        "requires_payment_method",
-        "requires_confirmation",
-        "requires_action",
-    ];
-    if !allowed.contains(&status.as_str()) {
-        return Err(unexpected_state("confirm", &status, &allowed));
+    if !CONFIRMABLE.contains(&status.as_str()) {
+        return Err(unexpected_state("confirm", &status, CONFIRMABLE));
     }
     if let Some(method) = string_param(params, "capture_method")? {
         if !matches!(method, "automatic" | "automatic_async" | "manual") {
@@ -1245,7 +1228,7 @@ fn confirm_payment_intent(
                 "charge": charge["id"],
                 "code": code,
                 "decline_code": decline_code,
-                "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
+                "doc_url": doc_url(code),
                 "message": message,
                 "payment_method": pm_object,
                 "type": "card_error"
@@ -1347,8 +1330,7 @@ fn capture_payment_intent(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(
+    ctx.secret_call(
         params,
         &["amount_to_capture", "metadata", "expand", "final_capture"],
     )?;
@@ -1371,13 +1353,7 @@ fn capture_payment_intent(
             .parse::<i64>()
             .ok()
             .filter(|a| *a >= 0)
-            .ok_or_else(|| {
-                invalid(
-                    format!("Invalid integer: {text}"),
-                    Some("amount_to_capture"),
-                    Some("parameter_invalid_integer"),
-                )
-            })?,
+            .ok_or_else(|| invalid_integer(text, "amount_to_capture"))?,
     };
     if amount > capturable {
         return Err(invalid(
@@ -1390,15 +1366,9 @@ fn capture_payment_intent(
         ));
     }
     if amount == 0 {
-        return Err(invalid(
-            "This value must be greater than or equal to 1.",
-            Some("amount_to_capture"),
-            None,
-        ));
+        return Err(below_one("amount_to_capture"));
     }
-    let mut metadata = pi["metadata"].as_object().cloned().unwrap_or_default();
-    apply_metadata(&mut metadata, params)?;
-    pi["metadata"] = Value::Object(metadata);
+    update_metadata(&mut pi, params)?;
     let charge_id = pi["latest_charge"].as_str().unwrap_or_default().to_string();
     let mut charge = ctx
         .store
@@ -1434,8 +1404,7 @@ fn cancel_payment_intent(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &["cancellation_reason", "expand"])?;
+    ctx.secret_call(params, &["cancellation_reason", "expand"])?;
     let mut pi = ctx.payment_intent(id)?;
     let reason = string_param(params, "cancellation_reason")?;
     if let Some(r) = reason {
@@ -1497,45 +1466,31 @@ fn cancel_payment_intent(
     Ok(pi)
 }
 
-pub(crate) fn field_filter<'a>(
-    params: &'a Map<String, Value>,
-    name: &str,
-) -> Result<impl Fn(&Value) -> bool + 'a, StripeErr> {
-    let wanted = string_param(params, name)?;
-    let field = name.to_string();
-    Ok(move |v: &Value| wanted.is_none_or(|w| v[&field].as_str() == Some(w)))
-}
-
-fn list_payment_intents(
+/// `GET /v1/{kind}s`: the list of `kind`, where each parameter named in `fields` keeps the
+/// objects whose field of that name is the value given.
+fn list_by_fields(
     ctx: &mut Ctx<'_>,
     params: &Map<String, Value>,
+    kind: Kind,
+    fields: &[&'static str],
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &known_with_lists(&["customer"]))?;
+    ctx.secret_call(params, &known_with(LIST_PARAMS, fields))?;
     let query = ListQuery::parse(params)?;
-    let customer = field_filter(params, "customer")?;
-    query.page(
-        ctx.store,
-        Kind::PaymentIntent,
-        "/v1/payment_intents",
-        customer,
-    )
-}
-
-fn list_charges(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &known_with_lists(&["payment_intent", "customer"]))?;
-    let query = ListQuery::parse(params)?;
-    let payment_intent = field_filter(params, "payment_intent")?;
-    let customer = field_filter(params, "customer")?;
-    query.page(ctx.store, Kind::Charge, "/v1/charges", |c| {
-        payment_intent(c) && customer(c)
+    let mut wanted = Vec::new();
+    for field in fields {
+        if let Some(value) = string_param(params, field)? {
+            wanted.push((*field, value));
+        }
+    }
+    query.page(ctx.store, kind, &kind.list_url(), |object| {
+        wanted
+            .iter()
+            .all(|(field, value)| object[*field].as_str() == Some(*value))
     })
 }
 
 fn list_events(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &known_with_lists(&["type", "types"]))?;
+    ctx.secret_call(params, &known_with(LIST_PARAMS, &["type", "types"]))?;
     let query = ListQuery::parse(params)?;
     let single = string_param(params, "type")?;
     let many: Option<Vec<&str>> = match params.get("types") {
@@ -1551,13 +1506,7 @@ fn list_events(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, 
             }
             Some(names)
         }
-        Some(_) => {
-            return Err(invalid(
-                "Invalid array",
-                Some("types"),
-                Some("parameter_invalid_array"),
-            ))
-        }
+        Some(_) => return Err(invalid_array("types")),
     };
     if single.is_some() && many.is_some() {
         return Err(invalid(
@@ -1566,7 +1515,7 @@ fn list_events(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, 
             None,
         ));
     }
-    query.page(ctx.store, Kind::Event, "/v1/events", |e| {
+    query.page(ctx.store, Kind::Event, &Kind::Event.list_url(), |e| {
         let t = e["type"].as_str().unwrap_or("");
         single.is_none_or(|f| type_matches(f, t))
             && many
@@ -1583,25 +1532,32 @@ fn type_matches(filter: &str, event_type: &str) -> bool {
     }
 }
 
-/// `GET|POST /_sandbox/webhooks`: where events go and whether they are being dropped. Not a
-/// Stripe endpoint.
+/// The sandbox's own controls under `/_sandbox/`, which Stripe does not have, for the secret key
+/// only: a GET takes no parameters and shows the control's state; a POST takes those `known`,
+/// which are returned to change the state by before it is shown.
+fn control_change<'p>(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    params: &'p Map<String, Value>,
+    known: &[&str],
+) -> Result<Option<&'p Map<String, Value>>, StripeErr> {
+    let posted = *method == Method::POST;
+    ctx.secret_call(params, if posted { known } else { &[] })?;
+    Ok(posted.then_some(params))
+}
+
+/// `GET|POST /_sandbox/webhooks`: where events go and whether they are being dropped
+/// (`drop=true|false`).
 fn control_webhooks(
     ctx: &mut Ctx<'_>,
     method: &Method,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    if *method == Method::POST {
-        check_known(params, &["drop"])?;
-        if params.contains_key("drop") {
-            let drop = bool_param(params, "drop")?;
-            ctx.inner
-                .drop_webhooks
-                .store(drop, std::sync::atomic::Ordering::SeqCst);
+    if let Some(change) = control_change(ctx, method, params, &["drop"])? {
+        if let Some(drop) = flag_param(change, "drop")? {
+            ctx.inner.set_dropping(drop);
             tracing::warn!(drop, "sandbox webhook dropping switched");
         }
-    } else {
-        check_known(params, &[])?;
     }
     Ok(json!({
         "object": "sandbox.webhooks",
@@ -1611,7 +1567,7 @@ fn control_webhooks(
     }))
 }
 
-/// `GET|POST /_sandbox/faults`: failures on demand, for tests. Not a Stripe endpoint.
+/// `GET|POST /_sandbox/faults`: failures on demand, for tests.
 ///
 /// `clear=true` switches everything off first; `refund_balance_insufficient[]=pi_…` makes
 /// refunds of that PaymentIntent fail with `balance_insufficient` until cleared;
@@ -1623,17 +1579,9 @@ fn control_faults(
     method: &Method,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    let mut faults = ctx
-        .inner
-        .faults
-        .lock()
-        .map_err(|_| internal("the fault switches are unusable"))?;
-    if *method == Method::GET {
-        check_known(params, &[])?;
-        return Ok(faults.describe());
-    }
-    check_known(
+    let change = control_change(
+        ctx,
+        method,
         params,
         &[
             "clear",
@@ -1643,47 +1591,32 @@ fn control_faults(
             "rate_limit_should_retry",
         ],
     )?;
+    let mut faults = ctx
+        .inner
+        .faults
+        .lock()
+        .map_err(|_| internal("the fault switches are unusable"))?;
+    let Some(params) = change else {
+        return Ok(faults.describe());
+    };
     let mut pis = Vec::new();
-    match params.get("refund_balance_insufficient") {
-        None => {}
-        Some(Value::Array(items)) => {
-            for item in items {
-                let id = item.as_str().ok_or_else(|| {
-                    invalid(
-                        "Invalid array",
-                        Some("refund_balance_insufficient"),
-                        Some("parameter_invalid_array"),
-                    )
-                })?;
-                ctx.payment_intent(id).map_err(|_| {
-                    missing_param("payment_intent", id, "refund_balance_insufficient")
-                })?;
-                pis.push(id.to_string());
-            }
-        }
-        Some(_) => {
-            return Err(invalid(
-                "Invalid array",
-                Some("refund_balance_insufficient"),
-                Some("parameter_invalid_array"),
-            ))
-        }
+    let listed: &[Value] = match params.get("refund_balance_insufficient") {
+        None => &[],
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid_array("refund_balance_insufficient")),
+    };
+    for item in listed {
+        let id = item
+            .as_str()
+            .ok_or_else(|| invalid_array("refund_balance_insufficient"))?;
+        ctx.payment_intent(id)
+            .map_err(|_| missing_param("payment_intent", id, "refund_balance_insufficient"))?;
+        pis.push(id.to_string());
     }
-    let rate_limit = match string_param(params, "rate_limit_requests")? {
+    let rate_limit = match integer_param::<u64>(params, "rate_limit_requests")? {
         None => None,
-        Some(text) => {
-            let remaining = text.parse::<u64>().map_err(|_| {
-                invalid(
-                    format!("Invalid integer: {text}"),
-                    Some("rate_limit_requests"),
-                    Some("parameter_invalid_integer"),
-                )
-            })?;
-            let should_retry = if params.contains_key("rate_limit_should_retry") {
-                Some(bool_param(params, "rate_limit_should_retry")?)
-            } else {
-                None
-            };
+        Some(remaining) => {
+            let should_retry = flag_param(params, "rate_limit_should_retry")?;
             let path_prefix = string_param(params, "rate_limit_path_prefix")?
                 .filter(|p| !p.is_empty())
                 .map(str::to_string);
@@ -1707,33 +1640,19 @@ fn control_faults(
 
 /// `GET|POST /_sandbox/timers`: what the sandbox will do by itself, and when. `delay_ms=N` sets
 /// the wait for timers scheduled from now on; `run=true` makes every pending timer due now.
-/// Not a Stripe endpoint.
 fn control_timers(
     ctx: &mut Ctx<'_>,
     method: &Method,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    if *method == Method::POST {
-        check_known(params, &["delay_ms", "run"])?;
-        if let Some(text) = string_param(params, "delay_ms")? {
-            let ms = text.parse::<u64>().map_err(|_| {
-                invalid(
-                    format!("Invalid integer: {text}"),
-                    Some("delay_ms"),
-                    Some("parameter_invalid_integer"),
-                )
-            })?;
-            ctx.inner
-                .delay_ms
-                .store(ms, std::sync::atomic::Ordering::SeqCst);
+    if let Some(change) = control_change(ctx, method, params, &["delay_ms", "run"])? {
+        if let Some(ms) = integer_param(change, "delay_ms")? {
+            ctx.inner.set_delay_ms(ms);
         }
-        if bool_param(params, "run")? {
+        if bool_param(change, "run")? {
             ctx.store.hurry_timers(crate::store::now_ms());
             ctx.scheduled = true;
         }
-    } else {
-        check_known(params, &[])?;
     }
     let pending: Vec<Value> = ctx
         .store

@@ -1,4 +1,5 @@
-//! Stripe's error envelope: an HTTP status and `{"error": {...}}`.
+//! Stripe's error envelope: an HTTP status and `{"error": {...}}`, and the errors Stripe gives
+//! for parameters, worded as Stripe words them.
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -9,6 +10,21 @@ pub struct StripeErr {
     pub error: Value,
 }
 
+impl StripeErr {
+    /// The response body: `{"error": {...}}`.
+    pub fn body(self) -> Value {
+        json!({"error": self.error})
+    }
+}
+
+/// Stripe's page about an error code.
+pub fn doc_url(code: &str) -> String {
+    format!(
+        "https://stripe.com/docs/error-codes/{}",
+        code.replace('_', "-")
+    )
+}
+
 pub fn invalid(message: impl Into<String>, param: Option<&str>, code: Option<&str>) -> StripeErr {
     let mut error = json!({"type": "invalid_request_error", "message": message.into()});
     if let Some(p) = param {
@@ -16,15 +32,76 @@ pub fn invalid(message: impl Into<String>, param: Option<&str>, code: Option<&st
     }
     if let Some(c) = code {
         error["code"] = json!(c);
-        error["doc_url"] = json!(format!(
-            "https://stripe.com/docs/error-codes/{}",
-            c.replace('_', "-")
-        ));
+        error["doc_url"] = json!(doc_url(c));
     }
     StripeErr {
         status: StatusCode::BAD_REQUEST,
         error,
     }
+}
+
+/// A parameter the endpoint does not take.
+pub fn unknown_parameter(param: &str) -> StripeErr {
+    invalid(
+        format!("Received unknown parameter: {param}"),
+        Some(param),
+        Some("parameter_unknown"),
+    )
+}
+
+/// A required parameter that was not given.
+pub fn missing_required(param: &str) -> StripeErr {
+    invalid(
+        format!("Missing required param: {param}."),
+        Some(param),
+        Some("parameter_missing"),
+    )
+}
+
+/// A number parameter below 1.
+pub fn below_one(param: &str) -> StripeErr {
+    invalid(
+        "This value must be greater than or equal to 1.",
+        Some(param),
+        None,
+    )
+}
+
+/// A parameter that is not of the `kind` the endpoint takes (`Invalid {kind}`, then `: {shown}`
+/// when given), with the code `parameter_invalid_{kind}`.
+fn not_a(kind: &str, shown: Option<&str>, param: &str) -> StripeErr {
+    let message = match shown {
+        Some(shown) => format!("Invalid {kind}: {shown}"),
+        None => format!("Invalid {kind}"),
+    };
+    invalid(
+        message,
+        Some(param),
+        Some(&format!("parameter_invalid_{kind}")),
+    )
+}
+
+/// Not a string: Stripe names the parameter.
+pub fn invalid_string(param: &str) -> StripeErr {
+    not_a("string", Some(param), param)
+}
+
+/// Not an integer: Stripe shows what was given.
+pub fn invalid_integer(given: &str, param: &str) -> StripeErr {
+    not_a("integer", Some(given), param)
+}
+
+/// Neither `true` nor `false`: Stripe shows what was given.
+pub fn invalid_boolean(given: &str, param: &str) -> StripeErr {
+    not_a("boolean", Some(given), param)
+}
+
+pub fn invalid_hash(param: &str) -> StripeErr {
+    not_a("hash", None, param)
+}
+
+pub fn invalid_array(param: &str) -> StripeErr {
+    not_a("array", None, param)
 }
 
 /// An object named in the URL that does not exist: 404.

@@ -101,6 +101,14 @@ impl Inner {
     fn delay_ms(&self) -> i64 {
         i64::try_from(self.delay_ms.load(Ordering::SeqCst)).unwrap_or(i64::MAX)
     }
+
+    fn set_delay_ms(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    fn set_dropping(&self, drop: bool) {
+        self.drop_webhooks.store(drop, Ordering::SeqCst);
+    }
 }
 
 /// A running sandbox. Cloning shares the same state.
@@ -165,14 +173,12 @@ impl Sandbox {
     /// `pm_card_refundFail` failing, disputes of `pm_card_createDispute` opening and closing,
     /// `processing` payments succeeding), as `POST /_sandbox/timers delay_ms=…` does.
     pub fn set_delay(&self, delay: Duration) {
-        self.inner
-            .delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.inner.set_delay_ms(delay.as_millis() as u64);
     }
 
     /// Stops (or resumes) delivering webhook events, as `POST /_sandbox/webhooks` does.
     pub fn drop_webhooks(&self, drop: bool) {
-        self.inner.drop_webhooks.store(drop, Ordering::SeqCst);
+        self.inner.set_dropping(drop);
     }
 }
 

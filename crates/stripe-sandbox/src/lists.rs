@@ -6,7 +6,10 @@ use std::cmp::Reverse;
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{invalid, missing_param, StripeErr};
+use crate::api::string_param;
+use crate::error::{
+    below_one, invalid, invalid_integer, missing_param, unknown_parameter, StripeErr,
+};
 use crate::store::{Kind, Store};
 
 /// The parameters every list endpoint takes; endpoints add their own filters to this.
@@ -30,40 +33,19 @@ pub struct ListQuery {
     created: Vec<(&'static str, i64)>,
 }
 
-fn text<'a>(params: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, StripeErr> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid(
-            format!("Invalid string: {name}"),
-            Some(name),
-            Some("parameter_invalid_string"),
-        )),
-    }
-}
-
+/// Lists read integers with white space around them too.
 fn integer(text: &str, param: &str) -> Result<i64, StripeErr> {
-    text.trim().parse().map_err(|_| {
-        invalid(
-            format!("Invalid integer: {text}"),
-            Some(param),
-            Some("parameter_invalid_integer"),
-        )
-    })
+    text.trim()
+        .parse()
+        .map_err(|_| invalid_integer(text, param))
 }
 
 impl ListQuery {
     pub fn parse(params: &Map<String, Value>) -> Result<ListQuery, StripeErr> {
-        let limit = match text(params, "limit")? {
+        let limit = match string_param(params, "limit")? {
             None => 10,
             Some(t) => match integer(t, "limit")? {
-                n if n < 1 => {
-                    return Err(invalid(
-                        "This value must be greater than or equal to 1.",
-                        Some("limit"),
-                        None,
-                    ))
-                }
+                n if n < 1 => return Err(below_one("limit")),
                 n if n > 100 => {
                     return Err(invalid(
                         format!(
@@ -77,7 +59,7 @@ impl ListQuery {
             },
         };
         let non_empty = |name: &str| -> Result<Option<String>, StripeErr> {
-            Ok(text(params, name)?
+            Ok(string_param(params, name)?
                 .filter(|s| !s.is_empty())
                 .map(str::to_string))
         };
@@ -104,32 +86,16 @@ impl ListQuery {
                         "gte" => "gte",
                         "lt" => "lt",
                         "lte" => "lte",
-                        _ => {
-                            return Err(invalid(
-                                format!("Received unknown parameter: {param}"),
-                                Some(&param),
-                                Some("parameter_unknown"),
-                            ))
-                        }
+                        _ => return Err(unknown_parameter(&param)),
                     };
-                    let t = v.as_str().ok_or_else(|| {
-                        invalid(
-                            format!("Invalid integer: {v}"),
-                            Some(&param),
-                            Some("parameter_invalid_integer"),
-                        )
-                    })?;
+                    let t = v
+                        .as_str()
+                        .ok_or_else(|| invalid_integer(&v.to_string(), &param))?;
                     bounds.push((op, integer(t, &param)?));
                 }
                 bounds
             }
-            Some(other) => {
-                return Err(invalid(
-                    format!("Invalid integer: {other}"),
-                    Some("created"),
-                    Some("parameter_invalid_integer"),
-                ))
-            }
+            Some(other) => return Err(invalid_integer(&other.to_string(), "created")),
         };
         Ok(ListQuery {
             limit,

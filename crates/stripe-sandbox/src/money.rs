@@ -4,10 +4,12 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::{apply_metadata, check_known, field_filter, known_with_lists, string_param, Ctx};
+use crate::api::{apply_metadata, flag_param, integer_param, string_param, update_metadata, Ctx};
 use crate::currency::Currency;
-use crate::error::{invalid, missing, missing_param, StripeErr};
-use crate::lists::{list, ListQuery};
+use crate::error::{
+    below_one, invalid, invalid_hash, invalid_string, missing_param, unknown_parameter, StripeErr,
+};
+use crate::lists::{list, ListQuery, LIST_PARAMS};
 use crate::objects::{self, After};
 use crate::store::{now, Kind, Store};
 use crate::Inner;
@@ -39,17 +41,22 @@ pub(crate) fn charge_refunds_list(store: &Store, charge_id: &str) -> Value {
     )
 }
 
+/// What the charge's refunds that count take back.
+fn refunded(store: &Store, charge_id: &str) -> i64 {
+    refunds_of(store, charge_id)
+        .into_iter()
+        .filter(|r| active(r))
+        .map(|r| r["amount"].as_i64().unwrap_or(0))
+        .sum()
+}
+
 /// Sets the charge's `amount_refunded` and `refunded` from its refunds and from what was
 /// released of its authorisation (the part not captured, or all of it when the PaymentIntent
 /// was canceled before capture). Returns the charge as saved.
 pub(crate) fn recompute_charge(store: &mut Store, charge_id: &str) -> Option<Value> {
     let mut charge = store.value(Kind::Charge, charge_id)?.clone();
     let amount = charge["amount"].as_i64().unwrap_or(0);
-    let refunded: i64 = refunds_of(store, charge_id)
-        .into_iter()
-        .filter(|r| active(r))
-        .map(|r| r["amount"].as_i64().unwrap_or(0))
-        .sum();
+    let refunded = refunded(store, charge_id);
     let pi_canceled = charge["payment_intent"]
         .as_str()
         .and_then(|pi| store.value(Kind::PaymentIntent, pi))
@@ -87,8 +94,7 @@ pub(crate) fn create_refund(
     ctx: &mut Ctx<'_>,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(
+    ctx.secret_call(
         params,
         &[
             "payment_intent",
@@ -150,26 +156,10 @@ pub(crate) fn create_refund(
             None,
         ));
     }
-    let amount = match string_param(params, "amount")? {
-        None => None,
-        Some(text) => {
-            let n = text.parse::<i64>().map_err(|_| {
-                invalid(
-                    format!("Invalid integer: {text}"),
-                    Some("amount"),
-                    Some("parameter_invalid_integer"),
-                )
-            })?;
-            if n < 1 {
-                return Err(invalid(
-                    "This value must be greater than or equal to 1.",
-                    Some("amount"),
-                    None,
-                ));
-            }
-            Some(n)
-        }
-    };
+    let amount = integer_param::<i64>(params, "amount")?;
+    if amount.is_some_and(|n| n < 1) {
+        return Err(below_one("amount"));
+    }
     let reason = string_param(params, "reason")?;
     if let Some(r) = reason {
         if !["duplicate", "fraudulent", "requested_by_customer"].contains(&r) {
@@ -206,12 +196,7 @@ pub(crate) fn create_refund(
         ));
     }
     let captured = charge["amount_captured"].as_i64().unwrap_or(0);
-    let refunded: i64 = refunds_of(ctx.store, &charge_id)
-        .into_iter()
-        .filter(|r| active(r))
-        .map(|r| r["amount"].as_i64().unwrap_or(0))
-        .sum();
-    let left = captured - refunded;
+    let left = captured - refunded(ctx.store, &charge_id);
     if left <= 0 {
         return Err(invalid(
             format!("Charge {charge_id} has already been refunded."),
@@ -271,37 +256,16 @@ pub(crate) fn update_refund(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &["metadata", "expand"])?;
-    let mut refund = ctx
-        .store
-        .value(Kind::Refund, id)
-        .cloned()
-        .ok_or_else(|| missing("refund", id, "id"))?;
-    let mut metadata = refund["metadata"].as_object().cloned().unwrap_or_default();
-    apply_metadata(&mut metadata, params)?;
-    if Value::Object(metadata.clone()) != refund["metadata"] {
-        refund["metadata"] = Value::Object(metadata);
+    ctx.secret_call(params, &["metadata", "expand"])?;
+    let mut refund = ctx.object(Kind::Refund, id, "id")?;
+    let before = refund.clone();
+    update_metadata(&mut refund, params)?;
+    if refund != before {
         ctx.store.put(Kind::Refund, refund.clone(), None);
         ctx.emit("refund.updated", refund.clone());
         ctx.emit("charge.refund.updated", refund.clone());
     }
     Ok(refund)
-}
-
-/// `GET /v1/refunds`, filters `payment_intent` and `charge`.
-pub(crate) fn list_refunds(
-    ctx: &mut Ctx<'_>,
-    params: &Map<String, Value>,
-) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &known_with_lists(&["payment_intent", "charge"]))?;
-    let query = ListQuery::parse(params)?;
-    let payment_intent = field_filter(params, "payment_intent")?;
-    let charge = field_filter(params, "charge")?;
-    query.page(ctx.store, Kind::Refund, "/v1/refunds", |r| {
-        payment_intent(r) && charge(r)
-    })
 }
 
 /// `GET /v1/charges/:id/refunds`.
@@ -310,11 +274,8 @@ pub(crate) fn list_charge_refunds(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &known_with_lists(&[]))?;
-    if ctx.store.get(Kind::Charge, id).is_none() {
-        return Err(missing("charge", id, "charge"));
-    }
+    ctx.secret_call(params, LIST_PARAMS)?;
+    ctx.object(Kind::Charge, id, "charge")?;
     let query = ListQuery::parse(params)?;
     query.page(
         ctx.store,
@@ -322,28 +283,6 @@ pub(crate) fn list_charge_refunds(
         &format!("/v1/charges/{id}/refunds"),
         |r| r["charge"] == id,
     )
-}
-
-/// `GET /v1/disputes`, filters `charge` and `payment_intent`.
-pub(crate) fn list_disputes(
-    ctx: &mut Ctx<'_>,
-    params: &Map<String, Value>,
-) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &known_with_lists(&["payment_intent", "charge"]))?;
-    let query = ListQuery::parse(params)?;
-    let payment_intent = field_filter(params, "payment_intent")?;
-    let charge = field_filter(params, "charge")?;
-    query.page(ctx.store, Kind::Dispute, "/v1/disputes", |d| {
-        payment_intent(d) && charge(d)
-    })
-}
-
-fn dispute(ctx: &Ctx<'_>, id: &str) -> Result<Value, StripeErr> {
-    ctx.store
-        .value(Kind::Dispute, id)
-        .cloned()
-        .ok_or_else(|| missing("dispute", id, "dispute"))
 }
 
 fn responding(dispute: &Value) -> bool {
@@ -361,34 +300,15 @@ pub(crate) fn update_dispute(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &["evidence", "metadata", "submit", "expand"])?;
-    let mut dispute = dispute(ctx, id)?;
+    ctx.secret_call(params, &["evidence", "metadata", "submit", "expand"])?;
+    let mut dispute = ctx.object(Kind::Dispute, id, "dispute")?;
     let before = dispute.clone();
-    let mut metadata = dispute["metadata"].as_object().cloned().unwrap_or_default();
-    apply_metadata(&mut metadata, params)?;
-    dispute["metadata"] = Value::Object(metadata);
-    let submit = match string_param(params, "submit")? {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(other) => {
-            return Err(invalid(
-                format!("Invalid boolean: {other}"),
-                Some("submit"),
-                Some("parameter_invalid_boolean"),
-            ))
-        }
-    };
+    update_metadata(&mut dispute, params)?;
+    let submit = flag_param(params, "submit")?.unwrap_or(true);
     let evidence = match params.get("evidence") {
         None => None,
         Some(Value::Object(given)) => Some(given),
-        Some(_) => {
-            return Err(invalid(
-                "Invalid hash",
-                Some("evidence"),
-                Some("parameter_invalid_hash"),
-            ))
-        }
+        Some(_) => return Err(invalid_hash("evidence")),
     };
     if evidence.is_some() || params.contains_key("submit") {
         if !responding(&dispute) {
@@ -404,18 +324,10 @@ pub(crate) fn update_dispute(
         for (field, value) in evidence.into_iter().flatten() {
             let param = format!("evidence[{field}]");
             if !objects::EVIDENCE_FIELDS.contains(&field.as_str()) {
-                return Err(invalid(
-                    format!("Received unknown parameter: {param}"),
-                    Some(&param),
-                    Some("parameter_unknown"),
-                ));
+                return Err(unknown_parameter(&param));
             }
             let Some(text) = value.as_str() else {
-                return Err(invalid(
-                    format!("Invalid string: {param}"),
-                    Some(&param),
-                    Some("parameter_invalid_string"),
-                ));
+                return Err(invalid_string(&param));
             };
             dispute["evidence"][field.as_str()] = if text.is_empty() {
                 Value::Null
@@ -459,9 +371,8 @@ pub(crate) fn close_dispute(
     id: &str,
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
-    ctx.require_secret()?;
-    check_known(params, &["expand"])?;
-    let mut dispute = dispute(ctx, id)?;
+    ctx.secret_call(params, &["expand"])?;
+    let mut dispute = ctx.object(Kind::Dispute, id, "dispute")?;
     if !responding(&dispute) {
         return Err(invalid(
             format!(

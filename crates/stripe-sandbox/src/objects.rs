@@ -70,43 +70,40 @@ pub struct TestCard {
     pub after: After,
 }
 
-const GENERIC_DECLINE: CardResult = CardResult::Declines {
-    code: "card_declined",
-    decline_code: "generic_decline",
-    message: "Your card was declined.",
-};
-const INSUFFICIENT_FUNDS: CardResult = CardResult::Declines {
-    code: "card_declined",
-    decline_code: "insufficient_funds",
-    message: "Your card has insufficient funds.",
-};
-const EXPIRED: CardResult = CardResult::Declines {
-    code: "expired_card",
-    decline_code: "expired_card",
-    message: "Your card has expired.",
-};
-const INCORRECT_CVC: CardResult = CardResult::Declines {
-    code: "incorrect_cvc",
-    decline_code: "incorrect_cvc",
-    message: "Your card's security code is incorrect.",
-};
-const LOST: CardResult = CardResult::Declines {
-    code: "card_declined",
-    decline_code: "lost_card",
-    message: "Your card was declined.",
-};
-const STOLEN: CardResult = CardResult::Declines {
-    code: "card_declined",
-    decline_code: "stolen_card",
-    message: "Your card was declined.",
-};
+const fn declines(
+    code: &'static str,
+    decline_code: &'static str,
+    message: &'static str,
+) -> CardResult {
+    CardResult::Declines {
+        code,
+        decline_code,
+        message,
+    }
+}
+
+const DECLINED: &str = "Your card was declined.";
+const GENERIC_DECLINE: CardResult = declines("card_declined", "generic_decline", DECLINED);
+const INSUFFICIENT_FUNDS: CardResult = declines(
+    "card_declined",
+    "insufficient_funds",
+    "Your card has insufficient funds.",
+);
+const EXPIRED: CardResult = declines("expired_card", "expired_card", "Your card has expired.");
+const INCORRECT_CVC: CardResult = declines(
+    "incorrect_cvc",
+    "incorrect_cvc",
+    "Your card's security code is incorrect.",
+);
+const LOST: CardResult = declines("card_declined", "lost_card", DECLINED);
+const STOLEN: CardResult = declines("card_declined", "stolen_card", DECLINED);
 /// A card number that is not one of Stripe's test numbers, used with a test key.
-const LIVE_CARD: CardResult = CardResult::Declines {
-    code: "card_declined",
-    decline_code: "test_mode_live_card",
-    message: "Your card was declined. Your request was in test mode, but used a non test (live) \
-              card. For a list of valid test cards, visit: https://stripe.com/docs/testing.",
-};
+const LIVE_CARD: CardResult = declines(
+    "card_declined",
+    "test_mode_live_card",
+    "Your card was declined. Your request was in test mode, but used a non test (live) \
+     card. For a list of valid test cards, visit: https://stripe.com/docs/testing.",
+);
 
 /// The prefix of the alias kept for a PaymentMethod made from one of Stripe's test numbers.
 pub const NUMBER_ALIAS: &str = "card:";
@@ -149,6 +146,18 @@ pub const TEST_NUMBERS: &[(&str, &str)] = &[
     ("4000000000000259", "pm_card_createDispute"),
 ];
 
+/// A credit card that does nothing after it is paid with.
+fn card(brand: &'static str, last4: &str, result: CardResult) -> TestCard {
+    TestCard {
+        method: MethodType::Card,
+        brand,
+        last4: last4.to_string(),
+        funding: "credit",
+        result,
+        after: After::Nothing,
+    }
+}
+
 /// Stripe's documented test PaymentMethods and what they do; also `card:NUMBER` for a
 /// PaymentMethod made from a card number.
 pub fn test_card(alias: &str) -> Option<TestCard> {
@@ -161,23 +170,8 @@ pub fn test_card(alias: &str) -> Option<TestCard> {
             .into_iter()
             .find(|b| *b == brand)
             .unwrap_or("unknown");
-        return Some(TestCard {
-            method: MethodType::Card,
-            brand,
-            last4: last4.to_string(),
-            funding: "credit",
-            result: LIVE_CARD,
-            after: After::Nothing,
-        });
+        return Some(card(brand, last4, LIVE_CARD));
     }
-    let card = |brand, last4: &str, result| TestCard {
-        method: MethodType::Card,
-        brand,
-        last4: last4.to_string(),
-        funding: "credit",
-        result,
-        after: After::Nothing,
-    };
     Some(match alias {
         "pm_card_visa" => card("visa", "4242", CardResult::Succeeds),
         "pm_card_visa_debit" => TestCard {

@@ -73,6 +73,11 @@ impl Kind {
         }
     }
 
+    /// The path of Stripe's list of this kind.
+    pub fn list_url(self) -> String {
+        format!("/v1/{}s", self.name())
+    }
+
     fn parse(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
@@ -401,7 +406,7 @@ impl Db {
     async fn write(&mut self, store: &Store, journal: Vec<Change>) -> Result<(), sqlx::Error> {
         let mut tx = self.conn.begin().await?;
         for change in journal {
-            match change {
+            let query = match change {
                 Change::Object(id) => {
                     let Some(r) = store.records.get(&id) else {
                         continue;
@@ -411,14 +416,12 @@ impl Db {
                          VALUES (?, ?, ?, ?, ?, ?)
                          ON CONFLICT (id) DO UPDATE SET body = excluded.body, alias = excluded.alias",
                     )
-                    .bind(&id)
+                    .bind(id)
                     .bind(r.kind.name())
                     .bind(r.seq)
                     .bind(r.created)
                     .bind(&r.alias)
                     .bind(r.value.to_string())
-                    .execute(&mut *tx)
-                    .await?;
                 }
                 Change::Idempotency(api_key, key) => {
                     let Some(s) = store.idempotency.get(&(api_key.clone(), key.clone())) else {
@@ -429,27 +432,19 @@ impl Db {
                          (api_key, key, fingerprint, status, body, request_id, created)
                          VALUES (?, ?, ?, ?, ?, ?, ?)",
                     )
-                    .bind(&api_key)
-                    .bind(&key)
+                    .bind(api_key)
+                    .bind(key)
                     .bind(&s.fingerprint)
                     .bind(i64::from(s.status))
                     .bind(s.body.to_string())
                     .bind(&s.request_id)
                     .bind(s.created)
-                    .execute(&mut *tx)
-                    .await?;
                 }
                 Change::DeliveryAdded(id) => {
-                    sqlx::query("INSERT OR IGNORE INTO deliveries (event_id) VALUES (?)")
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query("INSERT OR IGNORE INTO deliveries (event_id) VALUES (?)").bind(id)
                 }
                 Change::DeliveryDone(id) => {
-                    sqlx::query("DELETE FROM deliveries WHERE event_id = ?")
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query("DELETE FROM deliveries WHERE event_id = ?").bind(id)
                 }
                 Change::TimerAdded(id) => {
                     let Some(t) = store.timers.get(&id) else {
@@ -458,19 +453,13 @@ impl Db {
                     sqlx::query(
                         "INSERT OR REPLACE INTO timers (id, due_ms, action) VALUES (?, ?, ?)",
                     )
-                    .bind(&id)
+                    .bind(id)
                     .bind(t.due_ms)
                     .bind(t.action.to_string())
-                    .execute(&mut *tx)
-                    .await?;
                 }
-                Change::TimerDone(id) => {
-                    sqlx::query("DELETE FROM timers WHERE id = ?")
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+                Change::TimerDone(id) => sqlx::query("DELETE FROM timers WHERE id = ?").bind(id),
+            };
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await
     }

@@ -50,6 +50,16 @@ pub struct Report {
     pub events: Vec<(String, String)>,
 }
 
+impl Report {
+    /// Records an object the trigger made or changed; returns its id.
+    fn note(&mut self, object: &str, value: &Value) -> String {
+        let text = |field: &str| value[field].as_str().unwrap_or_default().to_string();
+        self.objects
+            .push((object.to_string(), text("id"), text("status")));
+        text("id")
+    }
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (object, id, status) in &self.objects {
@@ -120,6 +130,14 @@ impl Api {
         }
         Ok(body)
     }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<Value> {
+        self.expect(200, reqwest::Method::GET, path, &[]).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(String, String)]) -> anyhow::Result<Value> {
+        self.expect(200, reqwest::Method::POST, path, form).await
+    }
 }
 
 fn pair(k: &str, v: &str) -> (String, String) {
@@ -146,13 +164,6 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
         request_ids: Vec::new(),
     };
     let mut report = Report::default();
-    let note = |report: &mut Report, pi: &Value| {
-        report.objects.push((
-            "payment_intent".into(),
-            pi["id"].as_str().unwrap_or_default().into(),
-            pi["status"].as_str().unwrap_or_default().into(),
-        ));
-    };
     let event = t.event.as_str();
     // The test payment method whose behaviour produces the event.
     let method = match event {
@@ -164,15 +175,7 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
         _ => "pm_card_visa",
     };
     let pi = match &t.payment_intent {
-        Some(id) => {
-            api.expect(
-                200,
-                reqwest::Method::GET,
-                &format!("/v1/payment_intents/{id}"),
-                &[],
-            )
-            .await?
-        }
+        Some(id) => api.get(&format!("/v1/payment_intents/{id}")).await?,
         None => {
             let mut form = vec![
                 pair("amount", &t.amount.to_string()),
@@ -190,10 +193,8 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
             for (k, v) in &t.metadata {
                 form.push((format!("metadata[{k}]"), v.clone()));
             }
-            let pi = api
-                .expect(200, reqwest::Method::POST, "/v1/payment_intents", &form)
-                .await?;
-            note(&mut report, &pi);
+            let pi = api.post("/v1/payment_intents", &form).await?;
+            report.note("payment_intent", &pi);
             pi
         }
     };
@@ -210,13 +211,8 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
         "payment_intent.created" => {}
         "payment_intent.canceled" => {
             outcome = Some(
-                api.expect(
-                    200,
-                    reqwest::Method::POST,
-                    &format!("/v1/payment_intents/{id}/cancel"),
-                    &[],
-                )
-                .await?,
+                api.post(&format!("/v1/payment_intents/{id}/cancel"), &[])
+                    .await?,
             )
         }
         "payment_intent.payment_failed" | "charge.failed" => {
@@ -245,41 +241,20 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
                     );
                 }
                 current = api
-                    .expect(
-                        200,
-                        reqwest::Method::POST,
-                        &confirm,
-                        &[pair("payment_method", method)],
-                    )
+                    .post(&confirm, &[pair("payment_method", method)])
                     .await?;
             }
             match event {
                 "charge.captured" => {
                     current = api
-                        .expect(
-                            200,
-                            reqwest::Method::POST,
-                            &format!("/v1/payment_intents/{id}/capture"),
-                            &[],
-                        )
+                        .post(&format!("/v1/payment_intents/{id}/capture"), &[])
                         .await?;
                 }
                 "charge.refunded" | "refund.created" | "refund.failed" => {
                     let refund = api
-                        .expect(
-                            200,
-                            reqwest::Method::POST,
-                            "/v1/refunds",
-                            &[pair("payment_intent", &id)],
-                        )
+                        .post("/v1/refunds", &[pair("payment_intent", &id)])
                         .await?;
-                    let refund_id = refund["id"].as_str().unwrap_or_default().to_string();
-                    report.objects.push((
-                        "refund".into(),
-                        refund_id.clone(),
-                        refund["status"].as_str().unwrap_or_default().into(),
-                    ));
-                    ours.push(refund_id);
+                    ours.push(report.note("refund", &refund));
                 }
                 _ => {}
             }
@@ -287,23 +262,10 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
         }
     }
     if let Some(pi) = &outcome {
-        note(&mut report, pi);
+        report.note("payment_intent", pi);
         if let Some(charge) = pi["latest_charge"].as_str() {
-            let charge = api
-                .expect(
-                    200,
-                    reqwest::Method::GET,
-                    &format!("/v1/charges/{charge}"),
-                    &[],
-                )
-                .await?;
-            let charge_id = charge["id"].as_str().unwrap_or_default().to_string();
-            report.objects.push((
-                "charge".into(),
-                charge_id.clone(),
-                charge["status"].as_str().unwrap_or_default().into(),
-            ));
-            ours.push(charge_id);
+            let charge = api.get(&format!("/v1/charges/{charge}")).await?;
+            ours.push(report.note("charge", &charge));
         }
     }
     // The events this run caused: those of its requests, and those the sandbox produced later
@@ -312,9 +274,7 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
     let deadline = std::time::Instant::now() + LATER_EVENT_TIMEOUT;
     let events = loop {
         let requests = api.request_ids.clone();
-        let listed = api
-            .expect(200, reqwest::Method::GET, "/v1/events?limit=100", &[])
-            .await?;
+        let listed = api.get("/v1/events?limit=100").await?;
         let about_ours = |e: &Value| {
             let object = &e["data"]["object"];
             ["id", "charge", "payment_intent"].iter().any(|field| {

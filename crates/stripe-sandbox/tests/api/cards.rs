@@ -6,10 +6,6 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
 fn browser(a: &Api) -> Api {
     Api {
         base: a.base.clone(),
@@ -23,6 +19,15 @@ fn browser(a: &Api) -> Api {
 
 fn card(number: &str) -> String {
     format!("type=card&card[number]={number}&card[exp_month]=12&card[exp_year]=2040&card[cvc]=123")
+}
+
+/// Confirms `pi` as Stripe.js does: with the publishable key, `form` and the client secret.
+async fn confirm_in_browser(js: &Api, pi: &Value, form: &str) -> (u16, Value) {
+    js.confirm(
+        s(&pi["id"]),
+        &format!("{form}&client_secret={}", s(&pi["client_secret"])),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -52,16 +57,8 @@ async fn card_numbers_behave_as_stripes_test_cards() {
             (Some(12), Some(2040))
         );
         let pi = a.create("amount=2000&currency=usd").await;
-        let (status, body) = js
-            .post(
-                &format!("/v1/payment_intents/{}/confirm", s(&pi["id"])),
-                &format!(
-                    "payment_method={}&client_secret={}",
-                    s(&pm["id"]),
-                    s(&pi["client_secret"])
-                ),
-            )
-            .await;
+        let (status, body) =
+            confirm_in_browser(&js, &pi, &format!("payment_method={}", s(&pm["id"]))).await;
         match outcome {
             "succeeded" | "requires_action" => {
                 assert_eq!(
@@ -167,41 +164,27 @@ async fn payment_method_data_on_confirm() {
     let a = api(None).await;
     let js = browser(&a);
     let pi = a.create("amount=3100&currency=eur").await;
-    let form = format!(
-        "client_secret={}&payment_method_data[type]=card&payment_method_data[card][number]=4242424242424242\
-         &payment_method_data[card][exp_month]=4&payment_method_data[card][exp_year]=2041\
-         &payment_method_data[card][cvc]=999&payment_method_data[billing_details][name]=Ana",
-        s(&pi["client_secret"])
-    );
-    let (status, paid) = js
-        .post(
-            &format!("/v1/payment_intents/{}/confirm", s(&pi["id"])),
-            &form,
+    let card_data = |number: &str| {
+        format!(
+            "payment_method_data[type]=card&payment_method_data[card][number]={number}\
+             &payment_method_data[card][exp_month]=4&payment_method_data[card][exp_year]=2041"
         )
-        .await;
+    };
+    let form = format!(
+        "{}&payment_method_data[card][cvc]=999&payment_method_data[billing_details][name]=Ana",
+        card_data("4242424242424242")
+    );
+    let (status, paid) = confirm_in_browser(&js, &pi, &form).await;
     assert_eq!((status, s(&paid["status"])), (200, "succeeded"), "{paid}");
-    let (_, pm) = a
-        .get(&format!(
-            "/v1/payment_methods/{}",
-            s(&paid["payment_method"])
-        ))
-        .await;
+    let pm = a.payment_method_of(&paid).await;
     assert_eq!(
         (s(&pm["card"]["last4"]), s(&pm["billing_details"]["name"])),
         ("4242", "Ana")
     );
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&paid["latest_charge"])))
-        .await;
+    let charge = a.charge_of(&paid).await;
     assert_eq!(charge["payment_method_details"]["card"]["exp_year"], 2041);
     let other = a.create("amount=3100&currency=eur").await;
-    let (status, body) = js
-        .post(
-            &format!("/v1/payment_intents/{}/confirm", s(&other["id"])),
-            &format!("client_secret={}&payment_method_data[type]=card&payment_method_data[card][number]=4242424242424241\
-                      &payment_method_data[card][exp_month]=4&payment_method_data[card][exp_year]=2041", s(&other["client_secret"])),
-        )
-        .await;
+    let (status, body) = confirm_in_browser(&js, &other, &card_data("4242424242424241")).await;
     assert_eq!(
         (status, s(&body["error"]["param"])),
         (402, "payment_method_data[card][number]"),
@@ -213,16 +196,15 @@ async fn payment_method_data_on_confirm() {
 async fn challenged(a: &Api, js: &Api, number: &str, extra: &str) -> (Value, String) {
     let pi = a.create(&format!("amount=4200&currency=usd{extra}")).await;
     let (_, pm) = js.post("/v1/payment_methods", &card(number)).await;
-    let (status, pi) = js
-        .post(
-            &format!("/v1/payment_intents/{}/confirm", s(&pi["id"])),
-            &format!(
-                "payment_method={}&client_secret={}&return_url=https://shop.example/done%3Forder%3D9",
-                s(&pm["id"]),
-                s(&pi["client_secret"])
-            ),
-        )
-        .await;
+    let (status, pi) = confirm_in_browser(
+        js,
+        &pi,
+        &format!(
+            "payment_method={}&return_url=https://shop.example/done%3Forder%3D9",
+            s(&pm["id"])
+        ),
+    )
+    .await;
     assert_eq!((status, s(&pi["status"])), (200, "requires_action"), "{pi}");
     assert_eq!(pi["next_action"]["type"], "redirect_to_url");
     assert_eq!(
@@ -384,17 +366,17 @@ async fn the_challenge_url_follows_the_mount_and_host() {
     // Without a return URL, Stripe.js's flow as before: confirming again passes.
     let a = Api::new(address.clone());
     let pi = a.create("amount=900&currency=usd").await;
-    let path = format!("/v1/payment_intents/{}/confirm", s(&pi["id"]));
+    let id = s(&pi["id"]);
     let (_, first) = a
-        .post(&path, "payment_method=pm_card_authenticationRequired")
+        .confirm(id, "payment_method=pm_card_authenticationRequired")
         .await;
     assert_eq!(
         (s(&first["status"]), s(&first["next_action"]["type"])),
         ("requires_action", "use_stripe_sdk")
     );
     let (_, second) = a
-        .post(
-            &path,
+        .confirm(
+            id,
             &format!("payment_method={}", s(&first["payment_method"])),
         )
         .await;

@@ -2,47 +2,27 @@
 //! cleared, and Stripe's 429 for the next requests, which change nothing and leave no
 //! idempotent result, so that the same request with the same key goes through afterwards.
 
-use serde_json::Value;
-
 use crate::helpers::*;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 #[tokio::test]
 async fn refunds_of_a_payment_fail_with_balance_insufficient_until_cleared() {
     let a = api(None).await;
     let blocked = a.paid(5000, "pm_card_visa", "").await;
     let other = a.paid(5000, "pm_card_visa", "").await;
-    let (status, faults) = a
-        .post(
+    let faults = a
+        .post_ok(
             "/_sandbox/faults",
             &format!("refund_balance_insufficient[]={}", s(&blocked["id"])),
         )
         .await;
-    assert_eq!(status, 200, "{faults}");
     assert_eq!(faults["refund_balance_insufficient"][0], blocked["id"]);
-    let (status, body) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}", s(&blocked["id"])),
-        )
-        .await;
+    let (status, body) = a.refund(s(&blocked["id"]), "").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["code"], "balance_insufficient");
-    let (status, _) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}", s(&other["id"])),
-        )
-        .await;
+    let (status, _) = a.refund(s(&other["id"]), "").await;
     assert_eq!(status, 200, "only the named PaymentIntent is refused");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&blocked["latest_charge"])))
-        .await;
-    assert_eq!(charge["amount_refunded"], 0);
+    assert_eq!(a.charge_of(&blocked).await["amount_refunded"], 0);
     let (status, _) = a
         .post(
             "/_sandbox/faults",
@@ -56,12 +36,7 @@ async fn refunds_of_a_payment_fail_with_balance_insufficient_until_cleared() {
         cleared["refund_balance_insufficient"],
         serde_json::json!([])
     );
-    let (status, refund) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}", s(&blocked["id"])),
-        )
-        .await;
+    let (status, refund) = a.refund(s(&blocked["id"]), "").await;
     assert_eq!((status, refund["amount"].as_i64()), (200, Some(5000)));
     let (status, shown) = a.get("/_sandbox/faults").await;
     assert_eq!((status, shown["rate_limit"].is_null()), (200, true));
@@ -71,13 +46,12 @@ async fn refunds_of_a_payment_fail_with_balance_insufficient_until_cleared() {
 async fn rate_limited_requests_change_nothing_and_can_be_retried_with_their_key() {
     let a = api(None).await;
     let pi = a.paid(5000, "pm_card_visa", "").await;
-    let (status, faults) = a
-        .post(
+    let faults = a
+        .post_ok(
             "/_sandbox/faults",
             "rate_limit_requests=2&rate_limit_path_prefix=/v1/refunds&rate_limit_should_retry=false",
         )
         .await;
-    assert_eq!(status, 200, "{faults}");
     assert_eq!(faults["rate_limit"]["remaining"], 2);
     let form = format!("payment_intent={}&amount=1000", s(&pi["id"]));
     // Other paths are not limited.
@@ -86,9 +60,7 @@ async fn rate_limited_requests_change_nothing_and_can_be_retried_with_their_key(
         .await;
     assert_eq!(status, 200);
     for _ in 0..2 {
-        let (status, headers, body) = a
-            .call(reqwest::Method::POST, "/v1/refunds", &form, Some("bulk-1"))
-            .await;
+        let (status, headers, body) = a.post_keyed("/v1/refunds", &form, "bulk-1").await;
         assert_eq!(status, 429, "{body}");
         assert_eq!(body["error"]["code"], "rate_limit");
         assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -100,14 +72,10 @@ async fn rate_limited_requests_change_nothing_and_can_be_retried_with_their_key(
     assert!(ids(&refunds).is_empty(), "a refused request did nothing");
     let (_, events) = a.get("/v1/events?type=refund.created").await;
     assert!(ids(&events).is_empty());
-    let (status, headers, refund) = a
-        .call(reqwest::Method::POST, "/v1/refunds", &form, Some("bulk-1"))
-        .await;
+    let (status, headers, refund) = a.post_keyed("/v1/refunds", &form, "bulk-1").await;
     assert_eq!(status, 200, "the same key runs the request now: {refund}");
     assert!(headers.get("idempotent-replayed").is_none());
-    let (status, headers, replay) = a
-        .call(reqwest::Method::POST, "/v1/refunds", &form, Some("bulk-1"))
-        .await;
+    let (status, headers, replay) = a.post_keyed("/v1/refunds", &form, "bulk-1").await;
     assert_eq!((status, &replay), (200, &refund));
     assert_eq!(headers["idempotent-replayed"], "true");
     // Every path, without the header.

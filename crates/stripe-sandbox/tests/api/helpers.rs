@@ -12,6 +12,11 @@ use stripe_sandbox::{Options, Sandbox, Storage, WebhookTarget};
 pub const BIN: &str = env!("CARGO_BIN_EXE_stripe-sandbox");
 pub const KEY: &str = "sk_test_sandbox_tests";
 
+/// A string field's text, empty when it is not a string.
+pub fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
 pub async fn serve(sandbox: Sandbox) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -80,11 +85,90 @@ impl Api {
         (s, b)
     }
 
+    /// A `POST` that must answer 200; returns the body.
+    pub async fn post_ok(&self, path: &str, form: &str) -> Value {
+        let (status, body) = self.post(path, form).await;
+        assert_eq!(status, 200, "{path} {form}: {body}");
+        body
+    }
+
+    /// A `GET` that must answer 200; returns the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// A `POST` with an `Idempotency-Key`.
+    pub async fn post_keyed(
+        &self,
+        path: &str,
+        form: &str,
+        key: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.call(reqwest::Method::POST, path, form, Some(key))
+            .await
+    }
+
+    /// Sends `form`, then `again` (the same parameters), with one `Idempotency-Key`: the second
+    /// answer must replay the first, status, body and all. Returns the first.
+    pub async fn replayed(&self, path: &str, form: &str, again: &str, key: &str) -> (u16, Value) {
+        let (status, _, first) = self.post_keyed(path, form, key).await;
+        let (replay_status, headers, replay) = self.post_keyed(path, again, key).await;
+        assert_eq!((replay_status, &replay), (status, &first), "{key}");
+        assert_eq!(headers["idempotent-replayed"], "true", "{key}");
+        (status, first)
+    }
+
+    /// `POST /v1/payment_intents/{id}/confirm`.
+    pub async fn confirm(&self, id: &str, form: &str) -> (u16, Value) {
+        self.intent_action(id, "confirm", form).await
+    }
+
+    /// `POST /v1/disputes/{id}`: evidence, metadata, `submit`.
+    pub async fn update_dispute(&self, id: &str, form: &str) -> (u16, Value) {
+        self.post(&format!("/v1/disputes/{id}"), form).await
+    }
+
+    /// `POST /v1/payment_intents/{id}/{action}`: `confirm`, `capture` or `cancel`.
+    pub async fn intent_action(&self, id: &str, action: &str, form: &str) -> (u16, Value) {
+        self.post(&format!("/v1/payment_intents/{id}/{action}"), form)
+            .await
+    }
+
+    /// A refund of the PaymentIntent `id`; `extra` (`&amount=…`) follows `payment_intent=…`.
+    pub async fn refund(&self, id: &str, extra: &str) -> (u16, Value) {
+        self.post("/v1/refunds", &format!("payment_intent={id}{extra}"))
+            .await
+    }
+
+    /// The PaymentIntent's `latest_charge`, retrieved.
+    pub async fn charge_of(&self, pi: &Value) -> Value {
+        self.get_ok(&format!("/v1/charges/{}", s(&pi["latest_charge"])))
+            .await
+    }
+
+    /// The PaymentIntent's (or charge's) `payment_method`, retrieved.
+    pub async fn payment_method_of(&self, object: &Value) -> Value {
+        self.get_ok(&format!(
+            "/v1/payment_methods/{}",
+            s(&object["payment_method"])
+        ))
+        .await
+    }
+
+    /// Waits until `/v1/disputes?{filter}` lists a dispute; returns the newest.
+    pub async fn dispute_of(&self, filter: &str) -> Value {
+        eventually(&format!("a dispute of {filter}"), || async {
+            let (_, list) = self.get(&format!("/v1/disputes?{filter}")).await;
+            list["data"].as_array()?.first().cloned()
+        })
+        .await
+    }
+
     /// Creates a PaymentIntent and returns it, asserting it was created.
     pub async fn create(&self, form: &str) -> Value {
-        let (status, pi) = self.post("/v1/payment_intents", form).await;
-        assert_eq!(status, 200, "{pi}");
-        pi
+        self.post_ok("/v1/payment_intents", form).await
     }
 
     /// A PaymentIntent of `amount` USD paid with `payment_method`, asserting the answer.
@@ -102,6 +186,17 @@ impl Api {
             "{pi}"
         );
         pi
+    }
+
+    /// A PaymentIntent of `amount` USD paid by Stripe's test bank account: `processing` until
+    /// the sandbox's timer makes it succeed.
+    pub async fn bank_debit(&self, amount: i64) -> Value {
+        self.paid(
+            amount,
+            "pm_usBankAccount_success",
+            "&payment_method_types[]=us_bank_account",
+        )
+        .await
     }
 
     /// The types of the events about the object `id` (as `data.object.id`), oldest first.
@@ -143,6 +238,33 @@ pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderM
     (status, headers, body)
 }
 
+/// An answer's status and Stripe error code (empty when it has none).
+pub fn code_of((status, body): &(u16, Value)) -> (u16, &str) {
+    (*status, s(&body["error"]["code"]))
+}
+
+/// The `type` of each event of a list, in its order.
+pub fn types(list: &Value) -> Vec<&str> {
+    list["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect()
+}
+
+/// A charge's `amount_refunded` and `refunded`.
+pub fn assert_refunded(charge: &Value, amount: i64, refunded: bool) {
+    assert_eq!(
+        (
+            charge["amount_refunded"].as_i64(),
+            charge["refunded"].as_bool()
+        ),
+        (Some(amount), Some(refunded)),
+        "{charge}"
+    );
+}
+
 pub fn ids(list: &Value) -> Vec<String> {
     list["data"]
         .as_array()
@@ -166,6 +288,13 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A state file for the sandbox binary, in a directory removed when the guard is dropped.
+pub fn state_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    (dir, state)
 }
 
 pub fn free_port() -> u16 {
@@ -220,6 +349,11 @@ impl Process {
             child,
             base: format!("http://{address}"),
         }
+    }
+
+    /// A client of this sandbox with the tests' key.
+    pub fn api(&self) -> Api {
+        Api::new(self.base.clone())
     }
 
     pub fn port(&self) -> u16 {

@@ -6,10 +6,6 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn refunds_full_partial_over_and_again() {
     let a = api(None).await;
@@ -18,9 +14,9 @@ async fn refunds_full_partial_over_and_again() {
     let charge_id = s(&pi["latest_charge"]).to_string();
 
     let (status, first) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={pi_id}&amount=1500&reason=requested_by_customer&metadata[ticket]=T-1"),
+        .refund(
+            pi_id,
+            "&amount=1500&reason=requested_by_customer&metadata[ticket]=T-1",
         )
         .await;
     assert_eq!(status, 200, "{first}");
@@ -40,26 +36,15 @@ async fn refunds_full_partial_over_and_again() {
     );
     assert_eq!(first["reason"], "requested_by_customer");
     assert_eq!(first["metadata"]["ticket"], "T-1");
-    let (_, charge) = a.get(&format!("/v1/charges/{charge_id}")).await;
-    assert_eq!(
-        (
-            charge["amount_refunded"].as_i64(),
-            charge["refunded"].as_bool()
-        ),
-        (Some(1500), Some(false))
-    );
+    let charge = a.charge_of(&pi).await;
+    assert_refunded(&charge, 1500, false);
     assert!(
         charge.get("refunds").is_none(),
         "only when expanded, as since 2022-11-15"
     );
 
     // More than what is left.
-    let (status, over) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={pi_id}&amount=3501"),
-        )
-        .await;
+    let (status, over) = a.refund(pi_id, "&amount=3501").await;
     assert_eq!(status, 400, "{over}");
     assert_eq!(over["error"]["type"], "invalid_request_error");
     assert_eq!(over["error"]["code"], "amount_too_large");
@@ -77,21 +62,14 @@ async fn refunds_full_partial_over_and_again() {
     let (_, charge) = a
         .get(&format!("/v1/charges/{charge_id}?expand[]=refunds"))
         .await;
-    assert_eq!(
-        (
-            charge["amount_refunded"].as_i64(),
-            charge["refunded"].as_bool()
-        ),
-        (Some(5000), Some(true))
-    );
+    assert_refunded(&charge, 5000, true);
     assert_eq!(ids(&charge["refunds"]), [s(&rest["id"]), s(&first["id"])]);
 
     // Nothing is left.
-    let (status, again) = a
-        .post("/v1/refunds", &format!("payment_intent={pi_id}"))
-        .await;
-    assert_eq!(status, 400, "{again}");
-    assert_eq!(again["error"]["code"], "charge_already_refunded");
+    assert_eq!(
+        code_of(&a.refund(pi_id, "").await),
+        (400, "charge_already_refunded")
+    );
 
     // Retrieve, update, list with filters.
     let (status, got) = a.get(&format!("/v1/refunds/{}", s(&first["id"]))).await;
@@ -105,12 +83,7 @@ async fn refunds_full_partial_over_and_again() {
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["metadata"], serde_json::json!({"desk": "B"}));
     let other = a.paid(900, "pm_card_visa", "").await;
-    let (_, other_refund) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}", s(&other["id"])),
-        )
-        .await;
+    let (_, other_refund) = a.refund(s(&other["id"]), "").await;
     let (_, listed) = a.get(&format!("/v1/refunds?payment_intent={pi_id}")).await;
     assert_eq!(ids(&listed), [s(&rest["id"]), s(&first["id"])]);
     assert_eq!(listed["url"], "/v1/refunds");
@@ -143,12 +116,7 @@ async fn refunds_full_partial_over_and_again() {
 async fn refund_errors_are_stripes() {
     let a = api(None).await;
     let unpaid = a.create("amount=5000&currency=usd").await;
-    let (status, body) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}", s(&unpaid["id"])),
-        )
-        .await;
+    let (status, body) = a.refund(s(&unpaid["id"]), "").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "payment_intent_unexpected_state");
     assert_eq!(body["error"]["param"], "payment_intent");
@@ -181,12 +149,7 @@ async fn refund_errors_are_stripes() {
         ("amount=ten", "amount"),
         ("reason=because", "reason"),
     ] {
-        let (status, body) = a
-            .post(
-                "/v1/refunds",
-                &format!("payment_intent={}&{form}", s(&paid["id"])),
-            )
-            .await;
+        let (status, body) = a.refund(s(&paid["id"]), &format!("&{form}")).await;
         assert_eq!(
             (status, s(&body["error"]["param"])),
             (400, param),
@@ -195,8 +158,7 @@ async fn refund_errors_are_stripes() {
     }
     let (_, refunds) = a.get("/v1/refunds").await;
     assert!(ids(&refunds).is_empty(), "a refused refund made nothing");
-    let (status, _) = a.get("/v1/refunds/re_missing").await;
-    assert_eq!(status, 404);
+    assert_eq!(a.get("/v1/refunds/re_missing").await.0, 404);
 }
 
 #[tokio::test]
@@ -204,49 +166,29 @@ async fn a_refund_is_idempotent_by_key() {
     let a = api(None).await;
     let pi = a.paid(4000, "pm_card_visa", "").await;
     let form = format!("payment_intent={}&amount=1000", s(&pi["id"]));
-    let (s1, _, first) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/refunds",
-            &form,
-            Some("refund-1"),
-        )
-        .await;
-    let (s2, h2, second) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/refunds",
-            &form,
-            Some("refund-1"),
-        )
-        .await;
-    assert_eq!((s1, s2), (200, 200));
-    assert_eq!(first, second);
-    assert_eq!(h2["idempotent-replayed"], "true");
-    let (s3, _, third) = a
-        .call(
-            reqwest::Method::POST,
+    let (status, first) = a.replayed("/v1/refunds", &form, &form, "refund-1").await;
+    assert_eq!(status, 200, "{first}");
+    let (status, _, third) = a
+        .post_keyed(
             "/v1/refunds",
             &format!("payment_intent={}&amount=2000", s(&pi["id"])),
-            Some("refund-1"),
+            "refund-1",
         )
         .await;
-    assert_eq!((s3, s(&third["error"]["type"])), (400, "idempotency_error"));
+    assert_eq!(
+        (status, s(&third["error"]["type"])),
+        (400, "idempotency_error")
+    );
     let (_, refunds) = a.get("/v1/refunds").await;
     assert_eq!(ids(&refunds), [s(&first["id"])], "one refund for one key");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&pi["latest_charge"])))
-        .await;
-    assert_eq!(charge["amount_refunded"], 1000);
+    assert_eq!(a.charge_of(&pi).await["amount_refunded"], 1000);
 }
 
 #[tokio::test]
 async fn refund_fail_succeeds_first_then_fails_and_gives_the_amount_back() {
     let a = api(None).await;
     let pi = a.paid(3000, "pm_card_refundFail", "").await;
-    let (status, refund) = a
-        .post("/v1/refunds", &format!("payment_intent={}", s(&pi["id"])))
-        .await;
+    let (status, refund) = a.refund(s(&pi["id"]), "").await;
     assert_eq!(status, 200, "{refund}");
     assert_eq!(
         refund["status"], "succeeded",
@@ -259,16 +201,7 @@ async fn refund_fail_succeeds_first_then_fails_and_gives_the_amount_back() {
     assert!(s(&failed["failure_balance_transaction"]).starts_with("txn_"));
     let (_, got) = a.get(&format!("/v1/refunds/{id}")).await;
     assert_eq!(got["status"], "failed");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&pi["latest_charge"])))
-        .await;
-    assert_eq!(
-        (
-            charge["amount_refunded"].as_i64(),
-            charge["refunded"].as_bool()
-        ),
-        (Some(0), Some(false))
-    );
+    assert_refunded(&a.charge_of(&pi).await, 0, false);
     assert_eq!(
         a.event_types(&id).await,
         [
@@ -285,9 +218,7 @@ async fn refund_fail_succeeds_first_then_fails_and_gives_the_amount_back() {
         "not caused by a request"
     );
     // The amount can be refunded again (and fails again, later).
-    let (status, second) = a
-        .post("/v1/refunds", &format!("payment_intent={}", s(&pi["id"])))
-        .await;
+    let (status, second) = a.refund(s(&pi["id"]), "").await;
     assert_eq!((status, second["amount"].as_i64()), (200, Some(3000)));
 }
 
@@ -295,17 +226,13 @@ async fn refund_fail_succeeds_first_then_fails_and_gives_the_amount_back() {
 async fn pending_refund_settles_later() {
     let a = api(None).await;
     let pi = a.paid(3000, "pm_card_pendingRefund", "").await;
-    let (_, refund) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}&amount=1000", s(&pi["id"])),
-        )
-        .await;
+    let (_, refund) = a.refund(s(&pi["id"]), "&amount=1000").await;
     assert_eq!(refund["status"], "pending");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&pi["latest_charge"])))
-        .await;
-    assert_eq!(charge["amount_refunded"], 1000, "a pending refund counts");
+    assert_eq!(
+        a.charge_of(&pi).await["amount_refunded"],
+        1000,
+        "a pending refund counts"
+    );
     let settled = a.wait_event("refund.updated", s(&refund["id"])).await;
     assert_eq!(settled["status"], "succeeded");
 }
@@ -317,13 +244,9 @@ async fn a_dispute_opens_and_is_won_with_winning_evidence() {
     let charge_id = s(&pi["latest_charge"]).to_string();
     let (_, disputes) = a.get(&format!("/v1/disputes?charge={charge_id}")).await;
     assert_eq!(disputes["url"], "/v1/disputes");
-    let opened = eventually("the dispute", || async {
-        let (_, list) = a
-            .get(&format!("/v1/disputes?payment_intent={}", s(&pi["id"])))
-            .await;
-        list["data"].as_array()?.first().cloned()
-    })
-    .await;
+    let opened = a
+        .dispute_of(&format!("payment_intent={}", s(&pi["id"])))
+        .await;
     let id = s(&opened["id"]).to_string();
     assert!(id.starts_with("dp_"));
     assert_eq!(
@@ -343,17 +266,15 @@ async fn a_dispute_opens_and_is_won_with_winning_evidence() {
     assert_eq!(opened["balance_transactions"][0]["amount"], -7000);
     a.wait_event("charge.dispute.created", &id).await;
     a.wait_event("charge.dispute.funds_withdrawn", &id).await;
-    let (_, charge) = a.get(&format!("/v1/charges/{charge_id}")).await;
-    assert_eq!(charge["disputed"], true);
-    let (status, refused) = a.post("/v1/refunds", &format!("charge={charge_id}")).await;
+    assert_eq!(a.charge_of(&pi).await["disputed"], true);
     assert_eq!(
-        (status, s(&refused["error"]["code"])),
+        code_of(&a.post("/v1/refunds", &format!("charge={charge_id}")).await),
         (400, "charge_disputed")
     );
 
     let (status, submitted) = a
-        .post(
-            &format!("/v1/disputes/{id}"),
+        .update_dispute(
+            &id,
             "evidence[uncategorized_text]=winning_evidence&evidence[customer_name]=Ana&metadata[case]=7",
         )
         .await;
@@ -383,18 +304,12 @@ async fn a_dispute_opens_and_is_won_with_winning_evidence() {
     let (_, listed) = a
         .get("/v1/events?types[]=charge.dispute.created&types[]=charge.dispute.closed")
         .await;
-    let types: Vec<&str> = listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(types, ["charge.dispute.closed", "charge.dispute.created"]);
+    assert_eq!(
+        types(&listed),
+        ["charge.dispute.closed", "charge.dispute.created"]
+    );
     let (status, late) = a
-        .post(
-            &format!("/v1/disputes/{id}"),
-            "evidence[uncategorized_text]=more",
-        )
+        .update_dispute(&id, "evidence[uncategorized_text]=more")
         .await;
     assert_eq!(status, 400, "{late}");
     let (status, _) = a.post(&format!("/v1/disputes/{id}/close"), "").await;
@@ -407,25 +322,20 @@ async fn a_dispute_is_lost_with_losing_evidence_or_by_closing_it() {
     let mut disputes = Vec::new();
     for _ in 0..2 {
         let pi = a.paid(2000, "pm_card_createDispute", "").await;
-        let charge = s(&pi["latest_charge"]).to_string();
-        let dispute = eventually("a dispute", || async {
-            let (_, list) = a.get(&format!("/v1/disputes?charge={charge}")).await;
-            list["data"].as_array()?.first().cloned()
-        })
-        .await;
+        let dispute = a
+            .dispute_of(&format!("charge={}", s(&pi["latest_charge"])))
+            .await;
         disputes.push(s(&dispute["id"]).to_string());
     }
     let (status, staged) = a
-        .post(
-            &format!("/v1/disputes/{}", disputes[0]),
+        .update_dispute(
+            &disputes[0],
             "evidence[uncategorized_text]=losing_evidence&submit=false",
         )
         .await;
     assert_eq!(status, 200, "{staged}");
     assert_eq!(staged["status"], "needs_response", "staged, not submitted");
-    let (_, submitted) = a
-        .post(&format!("/v1/disputes/{}", disputes[0]), "submit=true")
-        .await;
+    let (_, submitted) = a.update_dispute(&disputes[0], "submit=true").await;
     assert_eq!(submitted["status"], "under_review");
     let closed = a.wait_event("charge.dispute.closed", &disputes[0]).await;
     assert_eq!(closed["status"], "lost");
@@ -447,8 +357,7 @@ async fn a_dispute_is_lost_with_losing_evidence_or_by_closing_it() {
         (ids(&all), all["has_more"].as_bool()),
         (vec![disputes[1].clone()], Some(true))
     );
-    let (status, _) = a.get("/v1/disputes/dp_missing").await;
-    assert_eq!(status, 404);
+    assert_eq!(a.get("/v1/disputes/dp_missing").await.0, 404);
 }
 
 #[tokio::test]
@@ -465,9 +374,7 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
         ),
         (Some(5000), Some(0))
     );
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&held["latest_charge"])))
-        .await;
+    let charge = a.charge_of(&held).await;
     assert_eq!(
         (
             s(&charge["status"]),
@@ -485,14 +392,11 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
         ]
     );
     assert_eq!(a.event_types(s(&charge["id"])).await, ["charge.succeeded"]);
-    let (status, refused) = a.post("/v1/refunds", &format!("payment_intent={id}")).await;
+    let (status, refused) = a.refund(&id, "").await;
     assert_eq!(status, 400, "an authorisation is not refunded: {refused}");
 
     let (status, over) = a
-        .post(
-            &format!("/v1/payment_intents/{id}/capture"),
-            "amount_to_capture=5001",
-        )
+        .intent_action(&id, "capture", "amount_to_capture=5001")
         .await;
     assert_eq!(status, 400, "{over}");
     assert_eq!(
@@ -501,10 +405,7 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
     );
 
     let (status, captured) = a
-        .post(
-            &format!("/v1/payment_intents/{id}/capture"),
-            "amount_to_capture=3000",
-        )
+        .intent_action(&id, "capture", "amount_to_capture=3000")
         .await;
     assert_eq!(status, 200, "{captured}");
     assert_eq!(
@@ -515,18 +416,15 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
         ),
         ("succeeded", Some(3000), Some(0))
     );
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&held["latest_charge"])))
-        .await;
+    let charge = a.charge_of(&held).await;
     assert_eq!(
         (
             charge["captured"].as_bool(),
-            charge["amount_captured"].as_i64(),
-            charge["amount_refunded"].as_i64(),
-            charge["refunded"].as_bool()
+            charge["amount_captured"].as_i64()
         ),
-        (Some(true), Some(3000), Some(2000), Some(false))
+        (Some(true), Some(3000))
     );
+    assert_refunded(&charge, 2000, false);
     assert_eq!(
         a.event_types(s(&charge["id"])).await,
         ["charge.succeeded", "charge.captured"]
@@ -536,58 +434,29 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
         Some("payment_intent.succeeded")
     );
     // Only what was captured can be refunded.
-    let (status, over) = a
-        .post("/v1/refunds", &format!("payment_intent={id}&amount=3001"))
-        .await;
     assert_eq!(
-        (status, s(&over["error"]["code"])),
+        code_of(&a.refund(&id, "&amount=3001").await),
         (400, "amount_too_large")
     );
-    let (status, refund) = a.post("/v1/refunds", &format!("payment_intent={id}")).await;
+    let (status, refund) = a.refund(&id, "").await;
     assert_eq!((status, refund["amount"].as_i64()), (200, Some(3000)));
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&held["latest_charge"])))
-        .await;
-    assert_eq!(
-        (
-            charge["amount_refunded"].as_i64(),
-            charge["refunded"].as_bool()
-        ),
-        (Some(5000), Some(true))
-    );
+    assert_refunded(&a.charge_of(&held).await, 5000, true);
 
     // Capturing again, or what was never authorised.
-    let (status, again) = a
-        .post(&format!("/v1/payment_intents/{id}/capture"), "")
-        .await;
-    assert_eq!(
-        (status, s(&again["error"]["code"])),
-        (400, "payment_intent_unexpected_state")
-    );
     let unpaid = a.create("amount=5000&currency=usd").await;
-    let (status, body) = a
-        .post(
-            &format!("/v1/payment_intents/{}/capture", s(&unpaid["id"])),
-            "",
-        )
-        .await;
-    assert_eq!(
-        (status, s(&body["error"]["code"])),
-        (400, "payment_intent_unexpected_state")
-    );
+    for never in [id.as_str(), s(&unpaid["id"])] {
+        assert_eq!(
+            code_of(&a.intent_action(never, "capture", "").await),
+            (400, "payment_intent_unexpected_state"),
+            "{never}"
+        );
+    }
 
     // All of it.
     let full = a.paid(2500, "pm_card_visa", "&capture_method=manual").await;
-    let (_, captured) = a
-        .post(
-            &format!("/v1/payment_intents/{}/capture", s(&full["id"])),
-            "",
-        )
-        .await;
+    let (_, captured) = a.intent_action(s(&full["id"]), "capture", "").await;
     assert_eq!(captured["amount_received"], 2500);
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&full["latest_charge"])))
-        .await;
+    let charge = a.charge_of(&full).await;
     assert_eq!(
         (
             charge["amount_captured"].as_i64(),
@@ -598,12 +467,7 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
 
     // Cancelling an authorisation releases it.
     let released = a.paid(1800, "pm_card_visa", "&capture_method=manual").await;
-    let (status, canceled) = a
-        .post(
-            &format!("/v1/payment_intents/{}/cancel", s(&released["id"])),
-            "",
-        )
-        .await;
+    let (status, canceled) = a.intent_action(s(&released["id"]), "cancel", "").await;
     assert_eq!(status, 200, "{canceled}");
     assert_eq!(
         (
@@ -612,17 +476,9 @@ async fn manual_capture_full_partial_too_much_and_cancel() {
         ),
         ("canceled", Some(0))
     );
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&released["latest_charge"])))
-        .await;
-    assert_eq!(
-        (
-            charge["captured"].as_bool(),
-            charge["refunded"].as_bool(),
-            charge["amount_refunded"].as_i64()
-        ),
-        (Some(false), Some(true), Some(1800))
-    );
+    let charge = a.charge_of(&released).await;
+    assert_eq!(charge["captured"], false);
+    assert_refunded(&charge, 1800, true);
     assert_eq!(
         a.event_types(s(&charge["id"])).await,
         ["charge.succeeded", "charge.refunded"]
@@ -648,36 +504,25 @@ async fn a_bank_debit_is_processing_then_succeeds() {
         .await;
     let id = s(&pi["id"]).to_string();
     let (status, processing) = a
-        .post(
-            &format!("/v1/payment_intents/{id}/confirm"),
-            "payment_method=pm_usBankAccount_success&mandate_data[customer_acceptance][type]=offline",
+        .confirm(&id, "payment_method=pm_usBankAccount_success&mandate_data[customer_acceptance][type]=offline",
         )
         .await;
     assert_eq!(status, 200, "{processing}");
     assert_eq!(processing["status"], "processing");
     let charge_id = s(&processing["latest_charge"]).to_string();
-    let (_, charge) = a.get(&format!("/v1/charges/{charge_id}")).await;
+    let charge = a.charge_of(&processing).await;
     assert_eq!(charge["status"], "pending");
     assert_eq!(charge["payment_method_details"]["type"], "us_bank_account");
-    let (_, pm) = a
-        .get(&format!(
-            "/v1/payment_methods/{}",
-            s(&processing["payment_method"])
-        ))
-        .await;
+    let pm = a.payment_method_of(&processing).await;
     assert_eq!(
         (s(&pm["type"]), s(&pm["us_bank_account"]["last4"])),
         ("us_bank_account", "6789")
     );
-    let (status, refused) = a
-        .post(&format!("/v1/payment_intents/{id}/cancel"), "")
-        .await;
     assert_eq!(
-        (status, s(&refused["error"]["code"])),
+        code_of(&a.intent_action(&id, "cancel", "").await),
         (400, "payment_intent_unexpected_state")
     );
-    let (status, timers) = a.post("/_sandbox/timers", "run=true").await;
-    assert_eq!(status, 200, "{timers}");
+    a.post_ok("/_sandbox/timers", "run=true").await;
     let succeeded = a.wait_event("payment_intent.succeeded", &id).await;
     assert_eq!(succeeded["amount_received"], 12000);
     assert_eq!(
@@ -692,21 +537,21 @@ async fn a_bank_debit_is_processing_then_succeeds() {
         a.event_types(&charge_id).await,
         ["charge.pending", "charge.succeeded"]
     );
-    let (_, charge) = a.get(&format!("/v1/charges/{charge_id}")).await;
+    let charge = a.charge_of(&processing).await;
     assert_eq!(
         (s(&charge["status"]), charge["paid"].as_bool()),
         ("succeeded", Some(true))
     );
     // A card-only PaymentIntent does not take a bank account.
     let card_only = a.create("amount=12000&currency=usd").await;
-    let (status, body) = a
-        .post(
-            &format!("/v1/payment_intents/{}/confirm", s(&card_only["id"])),
+    let confirmed = a
+        .confirm(
+            s(&card_only["id"]),
             "payment_method=pm_usBankAccount_success",
         )
         .await;
     assert_eq!(
-        (status, s(&body["error"]["code"])),
+        code_of(&confirmed),
         (400, "payment_intent_incompatible_payment_method")
     );
 }

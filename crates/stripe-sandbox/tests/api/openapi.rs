@@ -170,9 +170,7 @@ async fn every_object_the_sandbox_returns_fits_stripes_schemas() {
         .create("amount=2500&currency=usd&metadata[order]=1&description=x&automatic_payment_methods[enabled]=true")
         .await;
     assert_fits(&created, "payment_intent");
-    let paid = a
-        .create("amount=2500&currency=usd&payment_method=pm_card_visa&confirm=true")
-        .await;
+    let paid = a.paid(2500, "pm_card_visa", "").await;
     assert_fits(&paid, "payment_intent");
     let id = paid["id"].as_str().unwrap();
     let (_, expanded) = a
@@ -183,45 +181,24 @@ async fn every_object_the_sandbox_returns_fits_stripes_schemas() {
     assert_fits(&expanded, "payment_intent");
     assert_fits(&expanded["latest_charge"], "charge");
     assert_fits(&expanded["payment_method"], "payment_method");
-    let three_ds = a.create("amount=2500&currency=usd").await;
+    let three_ds = s(&a.create("amount=2500&currency=usd").await["id"]).to_string();
     let (_, requires_action) = a
-        .post(
-            &format!(
-                "/v1/payment_intents/{}/confirm",
-                three_ds["id"].as_str().unwrap()
-            ),
-            "payment_method=pm_card_authenticationRequired",
-        )
+        .confirm(&three_ds, "payment_method=pm_card_authenticationRequired")
         .await;
     assert_eq!(requires_action["status"], "requires_action");
     assert_fits(&requires_action, "payment_intent");
     let (_, canceled) = a
-        .post(
-            &format!(
-                "/v1/payment_intents/{}/cancel",
-                three_ds["id"].as_str().unwrap()
-            ),
-            "cancellation_reason=abandoned",
-        )
+        .intent_action(&three_ds, "cancel", "cancellation_reason=abandoned")
         .await;
     assert_fits(&canceled, "payment_intent");
-    let declined = a.create("amount=2500&currency=usd").await;
+    let declined = s(&a.create("amount=2500&currency=usd").await["id"]).to_string();
     let (status, error) = a
-        .post(
-            &format!(
-                "/v1/payment_intents/{}/confirm",
-                declined["id"].as_str().unwrap()
-            ),
-            "payment_method=pm_card_visa_chargeDeclined",
-        )
+        .confirm(&declined, "payment_method=pm_card_visa_chargeDeclined")
         .await;
     assert_eq!(status, 402);
     assert_fits(&error["error"]["payment_intent"], "payment_intent");
     let (_, failed) = a
-        .get(&format!(
-            "/v1/charges?payment_intent={}",
-            declined["id"].as_str().unwrap()
-        ))
+        .get(&format!("/v1/charges?payment_intent={declined}"))
         .await;
     assert_fits(&failed, "charge_list");
     assert_eq!(failed["data"][0]["status"], "failed");
@@ -249,12 +226,9 @@ async fn every_object_the_sandbox_returns_fits_stripes_schemas() {
 /// Refunds (succeeded, failed), disputes (open, won), manual capture (held, captured in part),
 /// a bank debit in `processing`, card PaymentMethods from numbers and the 3-D Secure redirect.
 async fn money_objects_fit(a: &Api) {
-    let s = |v: &Value| v.as_str().unwrap().to_string();
-    let paid = a
-        .create("amount=5000&currency=usd&payment_method=pm_card_visa&confirm=true")
-        .await;
-    let (status, refund) = a
-        .post(
+    let paid = a.paid(5000, "pm_card_visa", "").await;
+    let refund = a
+        .post_ok(
             "/v1/refunds",
             &format!(
                 "payment_intent={}&amount=1000&reason=duplicate&metadata[k]=v",
@@ -262,7 +236,6 @@ async fn money_objects_fit(a: &Api) {
             ),
         )
         .await;
-    assert_eq!(status, 200, "{refund}");
     assert_fits(&refund, "refund");
     let (_, charge) = a
         .get(&format!(
@@ -273,97 +246,62 @@ async fn money_objects_fit(a: &Api) {
     assert_fits(&charge, "charge");
     assert_eq!(charge["refunds"]["data"][0]["id"], refund["id"]);
 
-    let failing = a
-        .create("amount=5000&currency=usd&payment_method=pm_card_refundFail&confirm=true")
-        .await;
-    let (_, refund) = a
-        .post(
-            "/v1/refunds",
-            &format!("payment_intent={}", s(&failing["id"])),
-        )
-        .await;
-    let failed = a.wait_event("refund.failed", &s(&refund["id"])).await;
+    let failing = a.paid(5000, "pm_card_refundFail", "").await;
+    let (_, refund) = a.refund(s(&failing["id"]), "").await;
+    let failed = a.wait_event("refund.failed", s(&refund["id"])).await;
     assert_fits(&failed, "refund");
 
-    let disputed = a
-        .create("amount=5000&currency=usd&payment_method=pm_card_createDispute&confirm=true")
+    let disputed = a.paid(5000, "pm_card_createDispute", "").await;
+    let dispute = a
+        .dispute_of(&format!("charge={}", s(&disputed["latest_charge"])))
         .await;
-    let charge = s(&disputed["latest_charge"]);
-    let dispute = eventually("a dispute", || async {
-        let (_, list) = a.get(&format!("/v1/disputes?charge={charge}")).await;
-        list["data"].as_array()?.first().cloned()
-    })
-    .await;
     assert_fits(&dispute, "dispute");
     let (_, submitted) = a
-        .post(
-            &format!("/v1/disputes/{}", s(&dispute["id"])),
+        .update_dispute(
+            s(&dispute["id"]),
             "evidence[uncategorized_text]=winning_evidence",
         )
         .await;
     assert_fits(&submitted, "dispute");
     let won = a
-        .wait_event("charge.dispute.funds_reinstated", &s(&dispute["id"]))
+        .wait_event("charge.dispute.funds_reinstated", s(&dispute["id"]))
         .await;
     assert_fits(&won, "dispute");
-    let (_, charge) = a.get(&format!("/v1/charges/{charge}")).await;
-    assert_fits(&charge, "charge");
+    assert_fits(&a.charge_of(&disputed).await, "charge");
 
-    let held = a
-        .create("amount=5000&currency=usd&capture_method=manual&payment_method=pm_card_visa&confirm=true")
-        .await;
+    let held = a.paid(5000, "pm_card_visa", "&capture_method=manual").await;
     assert_eq!(held["status"], "requires_capture");
     assert_fits(&held, "payment_intent");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&held["latest_charge"])))
-        .await;
-    assert_fits(&charge, "charge");
+    assert_fits(&a.charge_of(&held).await, "charge");
     let (_, captured) = a
-        .post(
-            &format!("/v1/payment_intents/{}/capture", s(&held["id"])),
-            "amount_to_capture=2000",
-        )
+        .intent_action(s(&held["id"]), "capture", "amount_to_capture=2000")
         .await;
     assert_fits(&captured, "payment_intent");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&held["latest_charge"])))
-        .await;
+    let charge = a.charge_of(&held).await;
     assert_eq!(charge["amount_captured"], 2000);
     assert_fits(&charge, "charge");
 
-    let bank = a
-        .create("amount=5000&currency=usd&payment_method_types[]=us_bank_account&payment_method=pm_usBankAccount_success&confirm=true")
-        .await;
+    let bank = a.bank_debit(5000).await;
     assert_eq!(bank["status"], "processing");
     assert_fits(&bank, "payment_intent");
-    let (_, charge) = a
-        .get(&format!("/v1/charges/{}", s(&bank["latest_charge"])))
-        .await;
-    assert_fits(&charge, "charge");
-    let (_, pm) = a
-        .get(&format!(
-            "/v1/payment_methods/{}",
-            s(&bank["payment_method"])
-        ))
-        .await;
-    assert_fits(&pm, "payment_method");
+    assert_fits(&a.charge_of(&bank).await, "charge");
+    assert_fits(&a.payment_method_of(&bank).await, "payment_method");
 
     let js = Api {
         key: "pk_test_schema".into(),
         ..Api::new(a.base.clone())
     };
-    let (status, pm) = js
-        .post(
+    let pm = js
+        .post_ok(
             "/v1/payment_methods",
             "type=card&card[number]=4000002760003184&card[exp_month]=3&card[exp_year]=2042&card[cvc]=314",
         )
         .await;
-    assert_eq!(status, 200, "{pm}");
     assert_fits(&pm, "payment_method");
     let pi = a.create("amount=5000&currency=usd").await;
     let (_, redirected) = a
-        .post(
-            &format!("/v1/payment_intents/{}/confirm", s(&pi["id"])),
+        .confirm(
+            s(&pi["id"]),
             &format!(
                 "payment_method={}&return_url=https://shop.example/back",
                 s(&pm["id"])

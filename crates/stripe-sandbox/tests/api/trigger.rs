@@ -5,13 +5,25 @@ use std::process::{Command, Output};
 
 use crate::helpers::*;
 
-fn trigger(base: &str, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("trigger")
-        .args(args)
-        .args(["--api-base", base])
-        .output()
+/// Runs `stripe-sandbox trigger ARGS --api-base BASE` to its end, off the async runtime.
+async fn trigger(base: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command.arg("trigger").args(args).args(["--api-base", base]);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
         .unwrap()
+}
+
+/// Runs a trigger that must succeed; returns what it printed.
+async fn triggered(base: &str, args: &[&str]) -> String {
+    let output = trigger(base, args).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// The ids printed on lines starting with `object`.
@@ -25,9 +37,9 @@ fn printed(stdout: &str, object: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_supported_event_is_produced() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = Process::start(&dir.path().join("state.db"), None);
-    let a = Api::new(sandbox.base.clone());
+    let (_dir, state) = state_file();
+    let sandbox = Process::start(&state, None);
+    let a = sandbox.api();
     for (event, statuses) in [
         ("payment_intent.created", &["requires_payment_method"][..]),
         ("payment_intent.succeeded", &["succeeded"]),
@@ -51,17 +63,7 @@ async fn every_supported_event_is_produced() {
         // It goes on to succeed by itself a little later.
         ("payment_intent.processing", &["processing", "succeeded"]),
     ] {
-        let base = sandbox.base.clone();
-        let args = [event, "--metadata", "source=trigger"];
-        let output = tokio::task::spawn_blocking(move || trigger(&base, &args))
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        assert!(
-            output.status.success(),
-            "{event}: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stdout = triggered(&sandbox.base, &[event, "--metadata", "source=trigger"]).await;
         let intents = printed(&stdout, "payment_intent");
         let id = intents
             .last()
@@ -93,21 +95,11 @@ async fn every_supported_event_is_produced() {
 #[tokio::test]
 async fn acts_on_a_given_payment_intent_and_refuses_what_it_cannot_do() {
     let sandbox = Process::start(std::path::Path::new(":memory:"), None);
-    let a = Api::new(sandbox.base.clone());
+    let a = sandbox.api();
     let pi = a.create("amount=1234&currency=eur").await;
     let id = pi["id"].as_str().unwrap().to_string();
-    let base = sandbox.base.clone();
-    let given = id.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        trigger(
-            &base,
-            &["payment_intent.succeeded", "--payment-intent", &given],
-        )
-    })
-    .await
-    .unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let on = |event| [event, "--payment-intent", &id];
+    let stdout = triggered(&sandbox.base, &on("payment_intent.succeeded")).await;
     assert_eq!(
         printed(&stdout, "payment_intent"),
         std::slice::from_ref(&id),
@@ -121,36 +113,18 @@ async fn acts_on_a_given_payment_intent_and_refuses_what_it_cannot_do() {
     let (_, intents) = a.get("/v1/payment_intents").await;
     assert_eq!(ids(&intents), std::slice::from_ref(&id));
     // A refund of that succeeded PaymentIntent, and the capture of a held one.
-    let base = sandbox.base.clone();
-    let given = id.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        trigger(&base, &["refund.created", "--payment-intent", &given])
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    triggered(&sandbox.base, &on("refund.created")).await;
     let (_, refunds) = a.get(&format!("/v1/refunds?payment_intent={id}")).await;
     assert_eq!(refunds["data"][0]["amount"], 1234);
     let held = a
         .create("amount=999&currency=eur&capture_method=manual&payment_method=pm_card_visa&confirm=true")
         .await;
     let held_id = held["id"].as_str().unwrap().to_string();
-    let base = sandbox.base.clone();
-    let given = held_id.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        trigger(&base, &["charge.captured", "--payment-intent", &given])
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    triggered(
+        &sandbox.base,
+        &["charge.captured", "--payment-intent", &held_id],
+    )
+    .await;
     let (_, captured) = a.get(&format!("/v1/payment_intents/{held_id}")).await;
     assert_eq!(
         (
@@ -159,32 +133,16 @@ async fn acts_on_a_given_payment_intent_and_refuses_what_it_cannot_do() {
         ),
         (Some("succeeded"), Some(999))
     );
-    let base = sandbox.base.clone();
     for args in [
-        vec!["invoice.paid".to_string()],
-        vec![
-            "payment_intent.canceled".into(),
-            "--payment-intent".into(),
-            id.clone(),
-        ],
-        vec![
-            "payment_intent.succeeded".into(),
-            "--payment-intent".into(),
-            "pi_missing".into(),
-        ],
+        &["invoice.paid"][..],
+        &on("payment_intent.canceled"),
+        &["payment_intent.succeeded", "--payment-intent", "pi_missing"],
     ] {
-        let base = base.clone();
-        let shown = args.join(" ");
-        let output = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            trigger(&base, &refs)
-        })
-        .await
-        .unwrap();
-        assert!(!output.status.success(), "{shown} should fail");
+        let output = trigger(&sandbox.base, args).await;
+        assert!(!output.status.success(), "{args:?} should fail");
         assert!(
             String::from_utf8_lossy(&output.stderr).contains("error:"),
-            "{shown}"
+            "{args:?}"
         );
     }
 }

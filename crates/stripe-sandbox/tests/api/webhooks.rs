@@ -135,8 +135,7 @@ async fn dropped_webhooks_are_listed_but_never_delivered() {
 
 #[tokio::test]
 async fn deliveries_owed_before_a_restart_are_made_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.db");
+    let (_dir, state) = state_file();
     let refusing = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503))

@@ -43,18 +43,13 @@ async fn auth_request_ids_and_errors_speak_stripes_protocol() {
         (status, body["error"]["param"].as_str()),
         (400, Some("colour"))
     );
-    let (status, body) = a.post("/v1/payment_intents", "currency=usd").await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("parameter_missing"))
-    );
-    let (status, body) = a
-        .post("/v1/payment_intents", "amount=10&currency=usd")
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("amount_too_small"))
-    );
+    for (form, code) in [
+        ("currency=usd", "parameter_missing"),
+        ("amount=10&currency=usd", "amount_too_small"),
+    ] {
+        let answer = a.post("/v1/payment_intents", form).await;
+        assert_eq!(code_of(&answer), (400, code), "{form}");
+    }
     let (status, body) = a.get("/v1/customers").await;
     assert_eq!(status, 404);
     assert!(body["error"]["message"]
@@ -66,13 +61,11 @@ async fn auth_request_ids_and_errors_speak_stripes_protocol() {
 #[tokio::test]
 async fn objects_and_expansion() {
     let a = api(None).await;
-    let (status, pi) = a
-        .post(
-            "/v1/payment_intents",
+    let pi = a
+        .create(
             "amount=5000&currency=usd&metadata[order]=7&payment_method=pm_card_visa&confirm=true",
         )
         .await;
-    assert_eq!(status, 200, "{pi}");
     let id = pi["id"].as_str().unwrap();
     assert_eq!(pi["status"], "succeeded");
     for (query, expanded) in [
@@ -87,14 +80,8 @@ async fn objects_and_expansion() {
     assert_eq!(charges["object"], "list");
     assert_eq!(charges["data"][0]["payment_intent"], id);
     let (_, events) = a.get("/v1/events?type=payment_intent.*").await;
-    let types: Vec<_> = events["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        types(&events),
         ["payment_intent.succeeded", "payment_intent.created"]
     );
     assert_eq!(
@@ -106,9 +93,7 @@ async fn objects_and_expansion() {
 #[tokio::test]
 async fn publishable_key_confirms_with_the_client_secret_only() {
     let a = api(None).await;
-    let (_, pi) = a
-        .post("/v1/payment_intents", "amount=5000&currency=usd")
-        .await;
+    let pi = a.create("amount=5000&currency=usd").await;
     let id = pi["id"].as_str().unwrap();
     let secret = pi["client_secret"].as_str().unwrap();
     let browser = Api {
@@ -116,10 +101,7 @@ async fn publishable_key_confirms_with_the_client_secret_only() {
         ..a
     };
     let (status, _) = browser
-        .post(
-            &format!("/v1/payment_intents/{id}/confirm"),
-            "payment_method=pm_card_visa&client_secret=wrong",
-        )
+        .confirm(id, "payment_method=pm_card_visa&client_secret=wrong")
         .await;
     assert_eq!(status, 404);
     let (status, _) = browser
@@ -127,8 +109,8 @@ async fn publishable_key_confirms_with_the_client_secret_only() {
         .await;
     assert_eq!(status, 401, "a publishable key cannot create");
     let (status, confirmed) = browser
-        .post(
-            &format!("/v1/payment_intents/{id}/confirm"),
+        .confirm(
+            id,
             &format!("payment_method=pm_card_visa&client_secret={secret}"),
         )
         .await;
@@ -141,60 +123,28 @@ async fn publishable_key_confirms_with_the_client_secret_only() {
 #[tokio::test]
 async fn idempotency_keys_replay_and_refuse_other_parameters() {
     let a = api(None).await;
-    let (s1, _, first) = a
-        .call(
-            reqwest::Method::POST,
+    let (status, first) = a
+        .replayed(
             "/v1/payment_intents",
             "amount=700&currency=eur&metadata[a]=1&metadata[b]=2",
-            Some("k1"),
-        )
-        .await;
-    let (s2, h2, second) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
             "metadata[b]=2&currency=eur&metadata[a]=1&amount=700",
-            Some("k1"),
+            "k1",
         )
         .await;
-    assert_eq!((s1, s2), (200, 200));
-    assert_eq!(first, second);
-    assert_eq!(h2["idempotent-replayed"], "true");
-    let (s3, _, third) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            "amount=701&currency=eur",
-            Some("k1"),
-        )
+    assert_eq!(status, 200, "{first}");
+    let (status, _, third) = a
+        .post_keyed("/v1/payment_intents", "amount=701&currency=eur", "k1")
         .await;
     assert_eq!(
-        (s3, third["error"]["type"].as_str()),
+        (status, third["error"]["type"].as_str()),
         (400, Some("idempotency_error"))
     );
     // A declined confirmation is replayed as the same 402.
-    let (_, pi) = a
-        .post("/v1/payment_intents", "amount=700&currency=eur")
-        .await;
+    let pi = a.create("amount=700&currency=eur").await;
     let path = format!("/v1/payment_intents/{}/confirm", pi["id"].as_str().unwrap());
-    let (d1, _, e1) = a
-        .call(
-            reqwest::Method::POST,
-            &path,
-            "payment_method=pm_card_visa_chargeDeclined",
-            Some("k2"),
-        )
-        .await;
-    let (d2, _, e2) = a
-        .call(
-            reqwest::Method::POST,
-            &path,
-            "payment_method=pm_card_visa_chargeDeclined",
-            Some("k2"),
-        )
-        .await;
-    assert_eq!((d1, d2), (402, 402));
-    assert_eq!(e1, e2);
+    let declined = "payment_method=pm_card_visa_chargeDeclined";
+    let (status, _) = a.replayed(&path, declined, declined, "k2").await;
+    assert_eq!(status, 402);
     let (_, charges) = a
         .get(&format!(
             "/v1/charges?payment_intent={}",
@@ -211,13 +161,9 @@ async fn idempotency_keys_replay_and_refuse_other_parameters() {
 #[tokio::test]
 async fn events_name_the_request_that_caused_them() {
     let a = api(None).await;
+    let paying = "amount=900&currency=usd&payment_method=pm_card_visa&confirm=true";
     let (status, headers, pi) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            "amount=900&currency=usd&payment_method=pm_card_visa&confirm=true",
-            Some("order-77"),
-        )
+        .post_keyed("/v1/payment_intents", paying, "order-77")
         .await;
     assert_eq!((status, pi["status"].as_str()), (200, Some("succeeded")));
     let request_id = headers["request-id"].to_str().unwrap().to_string();
@@ -242,12 +188,7 @@ async fn events_name_the_request_that_caused_them() {
         .all(|e| e["request"]["idempotency_key"] == "order-77"));
     // A replay answers with the original request's id, the one its events carry.
     let (_, replay_headers, _) = a
-        .call(
-            reqwest::Method::POST,
-            "/v1/payment_intents",
-            "amount=900&currency=usd&payment_method=pm_card_visa&confirm=true",
-            Some("order-77"),
-        )
+        .post_keyed("/v1/payment_intents", paying, "order-77")
         .await;
     assert_eq!(replay_headers["request-id"], request_id.as_str());
     assert_eq!(replay_headers["idempotent-replayed"], "true");

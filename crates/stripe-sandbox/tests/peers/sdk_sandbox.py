@@ -66,6 +66,15 @@ def check(name):
     return wrap
 
 
+def refused(error, why, call):
+    """Runs call, which must raise `error` (else AssertionError(why)); returns the exception."""
+    try:
+        call()
+    except error as e:
+        return e
+    raise AssertionError(why)
+
+
 def create(**extra):
     params = {
         "amount": 2500,
@@ -159,15 +168,14 @@ def _():
 
 def expect_decline(pm, code, decline_code):
     pi = create()
-    try:
-        client.v1.payment_intents.confirm(pi.id, params={"payment_method": pm})
-    except stripe.CardError as e:
-        assert e.http_status == 402
-        assert e.code == code, e.code
-        assert e.error.decline_code == decline_code, e.error.decline_code
-        assert e.error.payment_intent.id == pi.id
-    else:
-        raise AssertionError("no CardError")
+    e = refused(
+        stripe.CardError, "no CardError",
+        lambda: client.v1.payment_intents.confirm(pi.id, params={"payment_method": pm}),
+    )
+    assert e.http_status == 402
+    assert e.code == code, e.code
+    assert e.error.decline_code == decline_code, e.error.decline_code
+    assert e.error.payment_intent.id == pi.id
     after = client.v1.payment_intents.retrieve(pi.id)
     assert after.status == "requires_payment_method", after.status
     assert after.last_payment_error.code == code
@@ -205,24 +213,22 @@ def _():
 def _():
     pi = client.v1.payment_intents.cancel(state["3ds"], params={"cancellation_reason": "abandoned"})
     assert pi.status == "canceled" and pi.cancellation_reason == "abandoned"
-    try:
-        client.v1.payment_intents.cancel(pi.id)
-    except stripe.InvalidRequestError as e:
-        assert e.code == "payment_intent_unexpected_state"
-    else:
-        raise AssertionError("a canceled PaymentIntent was canceled again")
+    e = refused(
+        stripe.InvalidRequestError, "a canceled PaymentIntent was canceled again",
+        lambda: client.v1.payment_intents.cancel(pi.id),
+    )
+    assert e.code == "payment_intent_unexpected_state"
 
 
 @check("retrieve a missing id")
 def _():
-    try:
-        client.v1.payment_intents.retrieve("pi_doesnotexist")
-    except stripe.InvalidRequestError as e:
-        assert e.http_status == 404
-        assert e.code == "resource_missing"
-        assert "pi_doesnotexist" in e.user_message
-    else:
-        raise AssertionError("no InvalidRequestError")
+    e = refused(
+        stripe.InvalidRequestError, "no InvalidRequestError",
+        lambda: client.v1.payment_intents.retrieve("pi_doesnotexist"),
+    )
+    assert e.http_status == 404
+    assert e.code == "resource_missing"
+    assert "pi_doesnotexist" in e.user_message
 
 
 @check("idempotent create: replay and mismatch")
@@ -238,25 +244,23 @@ def _():
     assert again.last_response.headers.get("Idempotent-Replayed") == "true"
     assert again.last_response.request_id == first.last_response.request_id
     state["keyed"] = (first, key)
-    try:
-        client.v1.payment_intents.create(
+    e = refused(
+        stripe.IdempotencyError, "no IdempotencyError",
+        lambda: client.v1.payment_intents.create(
             params={"amount": 2000, "currency": "eur"}, options={"idempotency_key": key}
-        )
-    except stripe.IdempotencyError as e:
-        assert e.http_status == 400
-    else:
-        raise AssertionError("no IdempotencyError")
+        ),
+    )
+    assert e.http_status == 400
 
 
 @check("bad key")
 def _():
     bad = stripe.StripeClient("sk_live_nope", base_addresses={"api": API_BASE}, max_network_retries=0)
-    try:
-        bad.v1.payment_intents.retrieve(state["pi"].id)
-    except stripe.AuthenticationError as e:
-        assert e.http_status == 401
-    else:
-        raise AssertionError("no AuthenticationError")
+    e = refused(
+        stripe.AuthenticationError, "no AuthenticationError",
+        lambda: bad.v1.payment_intents.retrieve(state["pi"].id),
+    )
+    assert e.http_status == 401
 
 
 @check("events are listed and retrievable")
@@ -294,12 +298,11 @@ def _():
         client.v1.events.list(params={"type": "payment_intent.created", "limit": 10}).auto_paging_iter()
     )
     assert len(created) >= 29 and len({e.id for e in created}) == len(created), len(created)
-    try:
-        client.v1.events.list(params={"limit": 0})
-    except stripe.InvalidRequestError as e:
-        assert e.param == "limit"
-    else:
-        raise AssertionError("limit=0 accepted")
+    e = refused(
+        stripe.InvalidRequestError, "limit=0 accepted",
+        lambda: client.v1.events.list(params={"limit": 0}),
+    )
+    assert e.param == "limit"
 
 
 def eventually(what, fn, timeout=20):
@@ -337,12 +340,11 @@ def _():
     charge = client.v1.charges.retrieve(pi.latest_charge, params={"expand": ["refunds"]})
     assert charge.amount_refunded == 2500 and charge.refunded is True
     assert [r.id for r in charge.refunds.data] == [rest.id, partial.id]
-    try:
-        client.v1.refunds.create(params={"payment_intent": pi.id})
-    except stripe.InvalidRequestError as e:
-        assert e.code == "charge_already_refunded", e.code
-    else:
-        raise AssertionError("a refunded charge was refunded again")
+    e = refused(
+        stripe.InvalidRequestError, "a refunded charge was refunded again",
+        lambda: client.v1.refunds.create(params={"payment_intent": pi.id}),
+    )
+    assert e.code == "charge_already_refunded", e.code
     got = client.v1.refunds.retrieve(partial.id)
     assert got.id == partial.id and got.amount == 1000
     state["refunded"] = pi
@@ -356,12 +358,11 @@ def _():
     assert first.has_more and len(first.data) == 3 and first.url == "/v1/refunds"
     seen = [r.id for r in first.auto_paging_iter()]
     assert seen == list(reversed(made)), seen
-    try:
-        client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 2000})
-    except stripe.InvalidRequestError as e:
-        assert e.code == "amount_too_large" and e.param == "amount", (e.code, e.param)
-    else:
-        raise AssertionError("more than what is left was refunded")
+    e = refused(
+        stripe.InvalidRequestError, "more than what is left was refunded",
+        lambda: client.v1.refunds.create(params={"payment_intent": pi.id, "amount": 2000}),
+    )
+    assert e.code == "amount_too_large" and e.param == "amount", (e.code, e.param)
 
 
 @check("refunds: pm_card_refundFail succeeds at first, then refund.failed")
@@ -413,22 +414,20 @@ def _():
     assert pi.status == "requires_capture" and pi.amount_capturable == 2500
     charge = client.v1.charges.retrieve(pi.latest_charge)
     assert charge.captured is False and charge.amount_captured == 0 and charge.status == "succeeded"
-    try:
-        client.v1.payment_intents.capture(pi.id, params={"amount_to_capture": 2501})
-    except stripe.InvalidRequestError as e:
-        assert e.param == "amount_to_capture", e.param
-    else:
-        raise AssertionError("more than authorised was captured")
+    e = refused(
+        stripe.InvalidRequestError, "more than authorised was captured",
+        lambda: client.v1.payment_intents.capture(pi.id, params={"amount_to_capture": 2501}),
+    )
+    assert e.param == "amount_to_capture", e.param
     captured = client.v1.payment_intents.capture(pi.id, params={"amount_to_capture": 2000})
     assert captured.status == "succeeded" and captured.amount_received == 2000
     charge = client.v1.charges.retrieve(pi.latest_charge)
     assert charge.captured is True and charge.amount_captured == 2000
-    try:
-        client.v1.payment_intents.capture(pi.id)
-    except stripe.InvalidRequestError as e:
-        assert e.code == "payment_intent_unexpected_state", e.code
-    else:
-        raise AssertionError("captured twice")
+    e = refused(
+        stripe.InvalidRequestError, "captured twice",
+        lambda: client.v1.payment_intents.capture(pi.id),
+    )
+    assert e.code == "payment_intent_unexpected_state", e.code
 
 
 if server is not None:
