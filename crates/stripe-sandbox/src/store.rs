@@ -3,7 +3,8 @@
 //! SQLite file so that a restart loses nothing.
 //!
 //! Changes are journalled while a request runs under the sandbox's lock and written in one
-//! transaction before the lock is released, so what a client was told is what is on disk.
+//! transaction before the lock is released, so what a client was told survives the process being
+//! killed (`synchronous=NORMAL`: not necessarily a power cut).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
