@@ -6,7 +6,6 @@
 //! (`header_read_timeout`); this module feeds it the right clock, caps the connections with a
 //! semaphore and drives shutdown per connection.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -148,19 +147,15 @@ pub async fn serve(
     }
 }
 
+/// What makes each connection's service from the router.
+type MakeService = IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
+
 /// The router as one connection sees it: with the peer's address as `ConnectInfo`, as
 /// `into_make_service_with_connect_info` gives it under `axum::serve`.
-async fn connection_service(
-    make_service: &mut IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
-    peer: SocketAddr,
-) -> impl Service<
-    axum::extract::Request,
-    Response = axum::response::Response,
-    Error = Infallible,
-    Future: Send,
-> + Clone
-       + Send
-       + 'static {
+type ConnectionService = <MakeService as Service<SocketAddr>>::Response;
+
+/// The service for a connection from `peer`.
+async fn connection_service(make_service: &mut MakeService, peer: SocketAddr) -> ConnectionService {
     let ready = ServiceExt::<SocketAddr>::ready(make_service)
         .await
         .unwrap_or_else(|never| match never {});
@@ -170,21 +165,12 @@ async fn connection_service(
         .unwrap_or_else(|never| match never {})
 }
 
-async fn serve_connection<S>(
+async fn serve_connection(
     stream: TcpStream,
-    service: S,
+    service: ConnectionService,
     limits: ConnectionLimits,
     mut phase: watch::Receiver<Phase>,
-) where
-    S: Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = Infallible,
-            Future: Send,
-        > + Clone
-        + Send
-        + 'static,
-{
+) {
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(Counted {
         stream,
