@@ -446,6 +446,32 @@ struct Entry {
     kind: &'static str,
 }
 
+impl Entry {
+    /// A refund or dispute: `(kind, what)` names it, `details` are what it says of itself
+    /// (those it has), joined.
+    fn stripe_object(
+        (kind, what): (&'static str, &str),
+        id: &str,
+        created: i64,
+        status: &str,
+        details: [Option<String>; 3],
+    ) -> Entry {
+        Entry {
+            at_ms: created * 1000,
+            precise: false,
+            what: what.into(),
+            status: Some(status.to_string()),
+            detail: details
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            id: id.to_string(),
+            kind,
+        }
+    }
+}
+
 pub async fn payment(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
@@ -507,44 +533,20 @@ pub async fn payment(
         id: e.id.clone(),
         kind: "event",
     }));
+    const REFUND: (&str, &str) = ("refund", "Refund");
+    const DISPUTE: (&str, &str) = ("dispute", "Dispute");
+    let money = |amount, currency: &str| Some(format::money(amount, currency));
     timeline.extend(refunds.iter().map(|r| {
-        Entry {
-            at_ms: r.created * 1000,
-            precise: false,
-            what: "Refund".into(),
-            status: Some(r.status.as_str().to_string()),
-            detail: [
-                Some(format::money(r.amount, &r.currency)),
-                r.reason.clone(),
-                r.failure_reason.as_ref().map(|f| format!("failure: {f}")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · "),
-            id: r.id.clone(),
-            kind: "refund",
-        }
+        let failure = r.failure_reason.as_ref().map(|f| format!("failure: {f}"));
+        let details = [money(r.amount, &r.currency), r.reason.clone(), failure];
+        Entry::stripe_object(REFUND, &r.id, r.created, r.status.as_str(), details)
     }));
     timeline.extend(disputes.iter().map(|d| {
-        Entry {
-            at_ms: d.created * 1000,
-            precise: false,
-            what: "Dispute".into(),
-            status: Some(d.status.as_str().to_string()),
-            detail: [
-                Some(format::money(d.amount, &d.currency)),
-                d.reason.clone(),
-                d.evidence_due_by
-                    .map(|t| format!("evidence due {}", format::unix(t))),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · "),
-            id: d.id.clone(),
-            kind: "dispute",
-        }
+        let due = d
+            .evidence_due_by
+            .map(|t| format!("evidence due {}", format::unix(t)));
+        let details = [money(d.amount, &d.currency), d.reason.clone(), due];
+        Entry::stripe_object(DISPUTE, &d.id, d.created, d.status.as_str(), details)
     }));
     // A notification is written by the change it announces, so it goes after whatever else
     // happened in its second; Stripe's objects above were made before anything here heard of

@@ -60,25 +60,15 @@ pub fn routes(ledger: Ledger, tokens: &[SecretString], sandbox: bool) -> Router 
         .route(
             "/dashboard/logout",
             post(dashboard::logout).fallback(|| async { ApiError::MethodNotAllowed("POST") }),
-        )
-        .route(
-            "/assets/pages.css",
-            get(|| asset(CSS, PAGES_CSS)).fallback(only_get),
-        )
-        .route(
-            "/assets/dashboard.js",
-            get(|| asset(JS, DASHBOARD_JS)).fallback(only_get),
         );
-    if sandbox {
-        router = router
-            .route(
-                "/demo",
-                get(|| asset(HTML, CHECKOUT_HTML)).fallback(only_get),
-            )
-            .route(
-                "/assets/checkout.js",
-                get(|| asset(JS, CHECKOUT_JS)).fallback(only_get),
-            );
+    let files = STATIC_FILES
+        .iter()
+        .chain(if sandbox { CHECKOUT_FILES } else { &[] });
+    for &(path, content_type, body) in files {
+        router = router.route(
+            path,
+            get(move || asset(content_type, body)).fallback(only_get),
+        );
     }
     router
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
@@ -104,10 +94,27 @@ const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
-const CHECKOUT_HTML: &str = include_str!("static/checkout.html");
-const CHECKOUT_JS: &str = include_str!("static/checkout.js");
-const DASHBOARD_JS: &str = include_str!("static/dashboard.js");
-const PAGES_CSS: &str = include_str!("static/pages.css");
+/// The compiled-in files: path, content type and body.
+type StaticFile = (&'static str, &'static str, &'static str);
+
+const STATIC_FILES: &[StaticFile] = &[
+    ("/assets/pages.css", CSS, include_str!("static/pages.css")),
+    (
+        "/assets/dashboard.js",
+        JS,
+        include_str!("static/dashboard.js"),
+    ),
+];
+
+/// The checkout demo's files, served in sandbox mode only.
+const CHECKOUT_FILES: &[StaticFile] = &[
+    ("/demo", HTML, include_str!("static/checkout.html")),
+    (
+        "/assets/checkout.js",
+        JS,
+        include_str!("static/checkout.js"),
+    ),
+];
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
     (

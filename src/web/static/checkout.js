@@ -338,6 +338,14 @@
 
   // ---- wiring ------------------------------------------------------------------------------
 
+  for (const [ticket, name] of Object.entries(TICKETS)) {
+    const li = $('ticket').content.firstElementChild.cloneNode(true);
+    li.dataset.ticket = ticket;
+    li.querySelector('.name').textContent = name;
+    li.querySelector('[data-step="-1"]').setAttribute('aria-label', 'One ticket fewer: ' + name);
+    li.querySelector('[data-step="1"]').setAttribute('aria-label', 'One ticket more: ' + name);
+    $('tickets').append(li);
+  }
   $('currency').addEventListener('change', render);
   for (const button of document.querySelectorAll('[data-step]')) {
     button.addEventListener('click', () => {
