@@ -8,11 +8,13 @@
 //! recorded then. A refusal (`balance_insufficient`) leaves the payment pending, and the next
 //! try is a new request. A 429 slows the job down; nothing stops it but the caller.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::idempotent::derived_key;
 use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
 use super::{Error, Payments};
@@ -85,41 +87,46 @@ pub struct CurrencyTotal {
     pub payments: usize,
 }
 
+impl CurrencyTotal {
+    /// The totals of `(currency, minor units)`, one a payment, by currency in its order.
+    fn sum(amounts: impl Iterator<Item = (String, i64)>) -> Vec<CurrencyTotal> {
+        let mut totals: BTreeMap<String, (i64, usize)> = BTreeMap::new();
+        for (currency, minor) in amounts {
+            let total = totals.entry(currency).or_default();
+            total.0 += minor;
+            total.1 += 1;
+        }
+        totals
+            .into_iter()
+            .map(|(currency, (minor, payments))| CurrencyTotal {
+                refunded: Major::of(minor, &currency),
+                currency,
+                payments,
+            })
+            .collect()
+    }
+}
+
 impl Report {
     fn of(job: Job, resumed: bool, items: Vec<JobItem>) -> Report {
         let mut counts = Counts::default();
-        let mut totals: Vec<(String, i64, usize)> = Vec::new();
         for item in &items {
             match item.state {
-                ItemState::Refunded => {
-                    counts.refunded += 1;
-                    let amount = item.amount.unwrap_or(0);
-                    match totals.iter_mut().find(|t| t.0 == item.currency) {
-                        Some(t) => {
-                            t.1 += amount;
-                            t.2 += 1;
-                        }
-                        None => totals.push((item.currency.clone(), amount, 1)),
-                    }
-                }
+                ItemState::Refunded => counts.refunded += 1,
                 ItemState::Skipped => counts.skipped += 1,
                 ItemState::Pending => counts.pending += 1,
                 ItemState::Failed => counts.failed += 1,
             }
         }
-        totals.sort();
+        let refunded = items
+            .iter()
+            .filter(|item| item.state == ItemState::Refunded)
+            .map(|item| (item.currency.clone(), item.amount.unwrap_or(0)));
         Report {
             job,
             resumed,
+            totals: CurrencyTotal::sum(refunded),
             items,
-            totals: totals
-                .into_iter()
-                .map(|(currency, minor, payments)| CurrencyTotal {
-                    refunded: Major::of(minor, &currency),
-                    currency,
-                    payments,
-                })
-                .collect(),
             counts,
         }
     }
@@ -156,40 +163,26 @@ impl Payments {
     pub async fn bulk_preview(&self, selector: &Selector) -> Result<Preview, Error> {
         let resumes = self.ledger.unfinished_job(&selector.text()).await?;
         let mut payments = Vec::new();
-        let mut totals: Vec<(String, i64, usize)> = Vec::new();
         for payment in self
             .ledger
             .succeeded_payments_with(selector.pairs())
             .await?
         {
             let remaining = self.ledger.refundable(&payment.id).await?;
-            if remaining > 0 {
-                match totals.iter_mut().find(|t| t.0 == payment.currency) {
-                    Some(t) => {
-                        t.1 += remaining;
-                        t.2 += 1;
-                    }
-                    None => totals.push((payment.currency.clone(), remaining, 1)),
-                }
-            }
             payments.push(PreviewItem {
                 payment_intent_id: payment.id,
                 currency: payment.currency,
                 remaining,
             });
         }
-        totals.sort();
+        let left = payments
+            .iter()
+            .filter(|p| p.remaining > 0)
+            .map(|p| (p.currency.clone(), p.remaining));
         Ok(Preview {
             resumes,
+            totals: CurrencyTotal::sum(left),
             payments,
-            totals: totals
-                .into_iter()
-                .map(|(currency, minor, payments)| CurrencyTotal {
-                    refunded: Major::of(minor, &currency),
-                    currency,
-                    payments,
-                })
-                .collect(),
         })
     }
 
@@ -347,16 +340,12 @@ enum Attempt {
 
 /// The Stripe-side key of a job's refund of one payment, at its `attempts`-th try.
 fn bulk_stripe_key(job_id: &str, payment_intent_id: &str, attempts: i64) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::new()
-        .chain_update(b"bulk\0")
-        .chain_update(job_id.as_bytes())
-        .chain_update([0])
-        .chain_update(payment_intent_id.as_bytes())
-        .chain_update([0])
-        .chain_update(attempts.to_be_bytes())
-        .finalize();
-    format!("tmt-{}", &hex::encode(digest)[..48])
+    derived_key(&[
+        b"bulk",
+        job_id.as_bytes(),
+        payment_intent_id.as_bytes(),
+        &attempts.to_be_bytes(),
+    ])
 }
 
 #[cfg(test)]
@@ -385,5 +374,10 @@ mod tests {
         assert_ne!(a, bulk_stripe_key("job_1", "pi_1", 1));
         assert_ne!(a, bulk_stripe_key("job_2", "pi_1", 0));
         assert_ne!(a, bulk_stripe_key("job_1", "pi_2", 0));
+        // As derived since the first release: a resumed job must meet its own refunds again.
+        assert_eq!(
+            bulk_stripe_key("job_1", "pi_1", 2),
+            "tmt-9792eaa1720b611d9e1c6c801b9367ed5d18cfbd7088cacf"
+        );
     }
 }
