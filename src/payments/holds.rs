@@ -3,6 +3,7 @@
 //! can no longer pay for seats the platform has released. One that succeeded meanwhile (or is
 //! processing) goes on and is late; under `LATE_PAYMENT_POLICY=refund` it is refunded instead.
 
+use super::idempotent::derived_key;
 use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
 use super::{count_api_write, Error, Payments};
@@ -93,13 +94,7 @@ impl Payments {
             metadata: Vec::new(),
             service_reason: Some("hold_expired"),
         };
-        let key = {
-            use sha2::{Digest, Sha256};
-            format!(
-                "tmt-{}",
-                &hex::encode(Sha256::digest(format!("late-refund\0{id}")))[..48]
-            )
-        };
+        let key = derived_key(&[b"late-refund", id.as_bytes()]);
         match refund_at_stripe(&self.stripe, &self.ledger, &request, &key).await {
             Ok(_) | Err(Error::RefundExceedsRemaining { .. }) => {
                 self.ledger

@@ -18,6 +18,20 @@ pub struct Answer<T> {
     pub replayed: bool,
 }
 
+/// A Stripe-side key derived from `parts`, hashed with a zero byte between them: the same parts
+/// always give the same key.
+pub(super) fn derived_key(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            hasher.update([0]);
+        }
+        hasher.update(part);
+    }
+    format!("tmt-{}", &hex::encode(hasher.finalize())[..48])
+}
+
 /// The Stripe-side key for a caller's key: the same request always maps to the same key, a key
 /// reused after its 24 hours maps to a new one, and functions never share one.
 fn derived_stripe_key(
@@ -26,22 +40,14 @@ fn derived_stripe_key(
     fingerprint: &str,
     created_at: i64,
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
+    let (key, fingerprint) = (key.as_str().as_bytes(), fingerprint.as_bytes());
+    let created_at = created_at.to_be_bytes();
     // Create's keys predate scopes: its derivation stays as it was, so that a retry across an
     // upgrade still sends Stripe the same key.
-    if scope != Scope::Create {
-        hasher.update(scope.as_str().as_bytes());
-        hasher.update([0]);
+    match scope {
+        Scope::Create => derived_key(&[key, fingerprint, &created_at]),
+        _ => derived_key(&[scope.as_str().as_bytes(), key, fingerprint, &created_at]),
     }
-    let digest = hasher
-        .chain_update(key.as_str().as_bytes())
-        .chain_update([0])
-        .chain_update(fingerprint.as_bytes())
-        .chain_update([0])
-        .chain_update(created_at.to_be_bytes())
-        .finalize();
-    format!("tmt-{}", &hex::encode(digest)[..48])
 }
 
 /// What identifies a request's data whatever its key order.
@@ -140,4 +146,29 @@ async fn settle_key<T: Serialize>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys already sent to Stripe must be derived again the same way after an upgrade.
+    #[test]
+    fn stripe_keys_stay_as_they_were() {
+        let key = IdempotencyKey::parse("key-1").unwrap();
+        let at = 1_700_000_000_000;
+        assert_eq!(
+            derived_stripe_key(Scope::Create, &key, "fp", at),
+            "tmt-20d3c5efe4869247e5c5e5637dba806ea3c1c3cc8434a519"
+        );
+        assert_eq!(
+            derived_stripe_key(Scope::Refund, &key, "fp", at),
+            "tmt-7cef99165ac09f214ad75be878c7621d5a48432bf0f89822"
+        );
+        // A late payment's refund (holds.rs).
+        assert_eq!(
+            derived_key(&[b"late-refund", b"pi_1"]),
+            "tmt-b1b157106a5c97a7571e2353a3a78b3bf06bab8a9d8ba895"
+        );
+    }
 }
