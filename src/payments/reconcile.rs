@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Error, Payments};
 use crate::ledger::{EventSource, IncomingEvent, Outcome};
-use crate::stripe::types::{Event, EventType, PaymentIntent, PaymentIntentId};
+use crate::stripe::types::{Event, EventType, List, PaymentIntent, PaymentIntentId};
 
 /// Payments that are not final are read again once they have not changed for this long.
 pub const STALE_SECS: i64 = 600;
@@ -80,15 +80,9 @@ impl Payments {
                     .stripe
                     .list_events(since, group, after.as_deref())
                     .await?;
-                after = page
-                    .data
-                    .last()
-                    .and_then(|e| e.get("id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
-                let more = page.has_more && after.is_some();
+                after = next_after(&page);
                 listed.extend(page.data);
-                if !more {
+                if after.is_none() {
                     break;
                 }
             }
@@ -140,13 +134,8 @@ impl Payments {
                     tracing::warn!(payment_intent_id = %pi.id, status = %pi.status, "adopted a PaymentIntent the ledger lacked");
                 }
             }
-            after = page
-                .data
-                .last()
-                .and_then(|p| p.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if !page.has_more || after.is_none() {
+            after = next_after(&page);
+            if after.is_none() {
                 return Ok(());
             }
         }
@@ -165,4 +154,13 @@ impl Payments {
         }
         Ok(())
     }
+}
+
+/// Where a listing goes on after `page`: its last object's id, when Stripe has more.
+fn next_after(page: &List<Value>) -> Option<String> {
+    if !page.has_more {
+        return None;
+    }
+    let last = page.data.last()?;
+    last.get("id").and_then(Value::as_str).map(str::to_string)
 }
