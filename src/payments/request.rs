@@ -257,6 +257,26 @@ fn truncate(s: &str) -> String {
     s.chars().take(MAX_METADATA_KEY_CHARS).collect()
 }
 
+/// An optional amount in major units; one that is not an amount is `invalid`.
+fn optional_amount(value: Option<&Value>, invalid: Error) -> Result<Option<Decimal>, Error> {
+    value
+        .map(|v| money::parse_amount(v).map_err(|_| invalid))
+        .transpose()
+}
+
+/// An optional field holding one of the words `parse` knows; anything else is `invalid`.
+fn optional_word<T>(
+    value: Option<&Value>,
+    parse: fn(&str) -> Option<T>,
+    invalid: Error,
+) -> Result<Option<T>, Error> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(s)) => parse(s).map(Some).ok_or(invalid),
+        Some(_) => Err(invalid),
+    }
+}
+
 /// `payment_intent_id` from a request's data, checked before it can reach a URL.
 pub fn parse_payment_intent_id(data: &Map<String, Value>) -> Result<PaymentIntentId, Error> {
     let input: PaymentIntentInput = input(data);
@@ -268,37 +288,50 @@ pub fn parse_payment_intent_id(data: &Map<String, Value>) -> Result<PaymentInten
     }
 }
 
-/// Why a payment is refunded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefundReason {
-    RequestedByCustomer,
-    Duplicate,
-    Fraudulent,
-    /// The event was canceled: Stripe knows no such reason, so it is sent as
-    /// `requested_by_customer` with `metadata[tmt_reason]=event_canceled`.
-    EventCanceled,
+/// An enum whose values are words of the contract: `parse` and `as_str` from one list.
+macro_rules! words {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $word:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($word => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                }
+            }
+        }
+    };
+}
+
+words! {
+    /// Why a payment is refunded.
+    pub enum RefundReason {
+        RequestedByCustomer = "requested_by_customer",
+        Duplicate = "duplicate",
+        Fraudulent = "fraudulent",
+        /// The event was canceled: Stripe knows no such reason, so it is sent as
+        /// `requested_by_customer` with `metadata[tmt_reason]=event_canceled`.
+        EventCanceled = "event_canceled",
+    }
 }
 
 impl RefundReason {
-    pub fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "requested_by_customer" => RefundReason::RequestedByCustomer,
-            "duplicate" => RefundReason::Duplicate,
-            "fraudulent" => RefundReason::Fraudulent,
-            "event_canceled" => RefundReason::EventCanceled,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RefundReason::RequestedByCustomer => "requested_by_customer",
-            RefundReason::Duplicate => "duplicate",
-            RefundReason::Fraudulent => "fraudulent",
-            RefundReason::EventCanceled => "event_canceled",
-        }
-    }
-
     /// What Stripe is sent as `reason`.
     pub fn stripe_reason(&self) -> &'static str {
         match self {
@@ -324,20 +357,12 @@ impl RefundRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
         let payment_intent_id = parse_payment_intent_id(data)?;
         let input: RefundInput = input(data);
-        let amount = match &input.amount {
-            None => None,
-            Some(v) => match money::parse_amount(v) {
-                Ok(a) => Some(a),
-                Err(_) => return Err(Error::RefundAmountInvalid),
-            },
-        };
-        let reason = match &input.reason {
-            None => None,
-            Some(Value::String(s)) => {
-                Some(RefundReason::parse(s).ok_or(Error::RefundReasonInvalid)?)
-            }
-            Some(_) => return Err(Error::RefundReasonInvalid),
-        };
+        let amount = optional_amount(input.amount.as_ref(), Error::RefundAmountInvalid)?;
+        let reason = optional_word(
+            input.reason.as_ref(),
+            RefundReason::parse,
+            Error::RefundReasonInvalid,
+        )?;
         let metadata = parse_metadata(input.metadata.as_ref())?;
         Ok(RefundRequest {
             payment_intent_id,
@@ -351,26 +376,9 @@ impl RefundRequest {
     /// The amount in the payment's minor units, by the same conversion as create; an amount
     /// that rounds to nothing is invalid.
     pub fn minor_amount(&self, currency: &str) -> Result<Option<i64>, Error> {
-        let Some(amount) = self.amount else {
-            return Ok(None);
-        };
-        let minor = match Currency::parse(currency) {
-            Some(c) => c.to_minor(amount),
-            // A currency this build does not know: Stripe's default of two decimals.
-            None => amount
-                .checked_mul(Decimal::ONE_HUNDRED)
-                .map(|m| {
-                    m.round_dp_with_strategy(
-                        0,
-                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                    )
-                })
-                .and_then(|m| i64::try_from(m).ok()),
-        };
-        match minor {
-            Some(m) if m > 0 => Ok(Some(m)),
-            _ => Err(Error::RefundAmountInvalid),
-        }
+        self.amount
+            .map(|amount| to_minor(amount, currency).ok_or(Error::RefundAmountInvalid))
+            .transpose()
     }
 
     /// The form sent to `POST /v1/refunds`, with the reservation's id in the metadata.
@@ -406,23 +414,13 @@ impl RefundRequest {
 /// Where the service notes a reason Stripe has no value for (`event_canceled`, `hold_expired`).
 pub const REASON_KEY: &str = "tmt_reason";
 
-/// Why a payment is canceled: Stripe's `cancellation_reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelReason {
-    Abandoned,
-    RequestedByCustomer,
-    Duplicate,
-    Fraudulent,
-}
-
-impl CancelReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CancelReason::Abandoned => "abandoned",
-            CancelReason::RequestedByCustomer => "requested_by_customer",
-            CancelReason::Duplicate => "duplicate",
-            CancelReason::Fraudulent => "fraudulent",
-        }
+words! {
+    /// Why a payment is canceled: Stripe's `cancellation_reason`.
+    pub enum CancelReason {
+        Abandoned = "abandoned",
+        RequestedByCustomer = "requested_by_customer",
+        Duplicate = "duplicate",
+        Fraudulent = "fraudulent",
     }
 }
 
@@ -447,10 +445,7 @@ impl CaptureRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
         let payment_intent_id = parse_payment_intent_id(data)?;
         let input: CaptureInput = input(data);
-        let amount = match &input.amount {
-            None => None,
-            Some(v) => Some(money::parse_amount(v).map_err(|_| Error::CaptureAmountInvalid)?),
-        };
+        let amount = optional_amount(input.amount.as_ref(), Error::CaptureAmountInvalid)?;
         Ok(CaptureRequest {
             payment_intent_id,
             amount,
@@ -483,17 +478,12 @@ impl CancelRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
         let payment_intent_id = parse_payment_intent_id(data)?;
         let input: CancelInput = input(data);
-        let reason = match &input.reason {
-            None => CancelReason::Abandoned,
-            Some(Value::String(s)) => match s.as_str() {
-                "abandoned" => CancelReason::Abandoned,
-                "requested_by_customer" => CancelReason::RequestedByCustomer,
-                "duplicate" => CancelReason::Duplicate,
-                "fraudulent" => CancelReason::Fraudulent,
-                _ => return Err(Error::CancelReasonInvalid),
-            },
-            Some(_) => return Err(Error::CancelReasonInvalid),
-        };
+        let reason = optional_word(
+            input.reason.as_ref(),
+            CancelReason::parse,
+            Error::CancelReasonInvalid,
+        )?
+        .unwrap_or(CancelReason::Abandoned);
         Ok(CancelRequest {
             payment_intent_id,
             reason,
