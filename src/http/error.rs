@@ -1,11 +1,13 @@
 //! `ApiError`: the one place that decides status, code and Spanish message for every failure,
 //! whether it comes from the HTTP layer itself or from a use case (`payments::Error`).
 
+use std::collections::BTreeMap;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::{RefOr, Schema};
+use utoipa::openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::ledger::LedgerError;
@@ -446,6 +448,24 @@ pub struct ErrorBody {
     /// On `/readyz` and write failures: what is not working, for operators.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+}
+
+/// Error answers for the OpenAPI document: each status with its description, all of them
+/// `ErrorBody`.
+pub fn documented(answers: &[(u16, &str)]) -> BTreeMap<String, RefOr<openapi::Response>> {
+    answers
+        .iter()
+        .map(|&(status, description)| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
 }
 
 /// A stable, English, machine-readable error code.

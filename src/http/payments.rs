@@ -1,11 +1,15 @@
 //! The client endpoints of the payment functions: each hands the request's `data` to its use
 //! case and answers with the success envelope or the error table's answer.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::openapi::{RefOr, Response as Documented};
+use utoipa::IntoResponses;
 
 use super::envelope::{Envelope, Success};
 use super::error::{self, ApiError};
@@ -35,6 +39,42 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIdempotencyKey {
     }
 }
 
+/// The answers every client route can give whatever its use case, for the OpenAPI document:
+/// the router's refusals (method, size, media type) and Stripe failing.
+pub struct ClientRouteErrors;
+
+/// The answer of a route that takes an API token, when the token is missing or wrong.
+pub struct TokenErrors;
+
+/// The answers of a write that takes an Idempotency-Key, when the key is busy or reused.
+pub struct KeyErrors;
+
+impl IntoResponses for ClientRouteErrors {
+    fn responses() -> BTreeMap<String, RefOr<Documented>> {
+        error::documented(&[
+            (405, "Not POST or OPTIONS"),
+            (413, "Body over 64 KiB"),
+            (415, "Content-Type is not application/json"),
+            (500, "Stripe failed (stripe_error, stripe_unreachable)"),
+        ])
+    }
+}
+
+impl IntoResponses for TokenErrors {
+    fn responses() -> BTreeMap<String, RefOr<Documented>> {
+        error::documented(&[(401, "API_TOKENS is set and the token is missing or wrong")])
+    }
+}
+
+impl IntoResponses for KeyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Documented>> {
+        error::documented(&[
+            (409, "A request with the same Idempotency-Key is in flight"),
+            (422, "Idempotency-Key used with other data"),
+        ])
+    }
+}
+
 /// A write's answer in the success envelope, marked when it is a replay.
 fn answer<T: Serialize>(answer: Answer<T>) -> Response {
     let mut response = Success::new(answer.data).into_response();
@@ -57,15 +97,10 @@ fn answer<T: Serialize>(answer: Answer<T>) -> Response {
         (status = 200, description = "Created", body = Success<CreatedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
         (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
         (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
+        KeyErrors, ClientRouteErrors,
     )
 )]
 pub async fn create(
@@ -86,12 +121,8 @@ pub async fn create(
     responses(
         (status = 200, description = "The payment succeeded", body = Success<ConfirmedData>),
         (status = 400, description = "Invalid body or id, or payment_not_completed", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
+        TokenErrors, ClientRouteErrors,
     )
 )]
 pub async fn confirm(
@@ -111,12 +142,8 @@ pub async fn confirm(
     responses(
         (status = 200, description = "The PaymentIntent", body = Success<PaymentIntentData>),
         (status = 400, description = "Invalid body or id", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
+        TokenErrors, ClientRouteErrors,
     )
 )]
 pub async fn get_payment_intent(
@@ -139,14 +166,8 @@ pub async fn get_payment_intent(
         (status = 200, description = "Refunded (the refund's own status says whether it went through)", body = Success<RefundedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
         (status = 400, description = "Invalid body, id, amount, reason, metadata or Idempotency-Key; payment_not_refundable; refund_exceeds_remaining", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
+        TokenErrors, KeyErrors, ClientRouteErrors,
     )
 )]
 pub async fn refund(
@@ -167,12 +188,8 @@ pub async fn refund(
     responses(
         (status = 200, description = "Canceled (also when it already was)", body = Success<CanceledData>),
         (status = 400, description = "Invalid body, id or reason; payment_already_succeeded; payment_processing", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
+        TokenErrors, ClientRouteErrors,
     )
 )]
 pub async fn cancel(
@@ -195,14 +212,8 @@ pub async fn cancel(
         (status = 200, description = "Captured", body = Success<CapturedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
         (status = 400, description = "Invalid body, id or amount; payment_not_capturable; amount_exceeds_authorized", body = error::ErrorBody),
-        (status = 401, description = "API_TOKENS is set and the token is missing or wrong", body = error::ErrorBody),
-        (status = 405, description = "Not POST or OPTIONS", body = error::ErrorBody),
-        (status = 409, description = "A request with the same Idempotency-Key is in flight", body = error::ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = error::ErrorBody),
-        (status = 415, description = "Content-Type is not application/json", body = error::ErrorBody),
-        (status = 422, description = "Idempotency-Key used with other data", body = error::ErrorBody),
-        (status = 500, description = "Stripe failed (stripe_error, stripe_unreachable)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+        TokenErrors, KeyErrors, ClientRouteErrors,
     )
 )]
 pub async fn capture(
