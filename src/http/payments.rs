@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde_json::{Map, Value};
 use utoipa::openapi::{RefOr, Response as Documented};
 use utoipa::IntoResponses;
 
@@ -16,8 +16,9 @@ use super::error::{self, ApiError};
 use super::{AppState, Authorized, WithinRateLimit};
 use crate::ledger::IdempotencyKey;
 use crate::payments::{
-    Answer, CancelInput, CanceledData, CaptureInput, CapturedData, ConfirmedData, CreateInput,
-    CreatedData, PaymentIntentData, PaymentIntentInput, RefundInput, RefundedData,
+    CancelInput, CanceledData, CaptureInput, CaptureRequest, CapturedData, ConfirmedData,
+    CreateInput, CreateRequest, CreatedData, Error as PaymentsError, IdempotentWrite,
+    PaymentIntentData, PaymentIntentInput, RefundInput, RefundRequest, RefundedData,
 };
 
 /// The `Idempotency-Key` header, when there is one: 1–255 printable ASCII characters.
@@ -75,15 +76,22 @@ impl IntoResponses for KeyErrors {
     }
 }
 
-/// A write's answer in the success envelope, marked when it is a replay.
-fn answer<T: Serialize>(answer: Answer<T>) -> Response {
+/// Makes the write that `parse` reads from `data`, once per Idempotency-Key; its answer in the
+/// success envelope, marked when it is a replay.
+async fn write<W: IdempotentWrite>(
+    state: &AppState,
+    data: &Map<String, Value>,
+    key: Option<IdempotencyKey>,
+    parse: fn(&Map<String, Value>) -> Result<W, PaymentsError>,
+) -> Result<Response, ApiError> {
+    let answer = state.payments.write(data, key.as_ref(), parse).await?;
     let mut response = Success::new(answer.data).into_response();
     if answer.replayed {
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    response
+    Ok(response)
 }
 
 #[utoipa::path(
@@ -109,7 +117,7 @@ pub async fn create(
     OptionalIdempotencyKey(key): OptionalIdempotencyKey,
     Envelope { data }: Envelope,
 ) -> Result<Response, ApiError> {
-    Ok(answer(state.payments.create(&data, key.as_ref()).await?))
+    write(&state, &data, key, CreateRequest::parse).await
 }
 
 #[utoipa::path(
@@ -176,7 +184,7 @@ pub async fn refund(
     OptionalIdempotencyKey(key): OptionalIdempotencyKey,
     Envelope { data }: Envelope,
 ) -> Result<Response, ApiError> {
-    Ok(answer(state.payments.refund(&data, key.as_ref()).await?))
+    write(&state, &data, key, RefundRequest::parse).await
 }
 
 #[utoipa::path(
@@ -222,5 +230,5 @@ pub async fn capture(
     OptionalIdempotencyKey(key): OptionalIdempotencyKey,
     Envelope { data }: Envelope,
 ) -> Result<Response, ApiError> {
-    Ok(answer(state.payments.capture(&data, key.as_ref()).await?))
+    write(&state, &data, key, CaptureRequest::parse).await
 }

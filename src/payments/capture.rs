@@ -3,17 +3,16 @@
 //! platform captures it when the tickets are issued.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::idempotent::Answer;
+use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::{to_minor, CaptureRequest};
-use super::{count_api_write, Error, Payments};
-use crate::ledger::{IdempotencyKey, Ledger, Scope};
+use super::{count_api_write, Error};
+use crate::ledger::Scope;
 use crate::money::Major;
 use crate::stripe::form::Form;
 use crate::stripe::types::PaymentIntentStatus;
-use crate::stripe::{StripeClient, StripeError};
+use crate::stripe::StripeError;
 
 /// `data` of a successful capture.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -28,78 +27,63 @@ pub struct CapturedData {
     pub currency: String,
 }
 
-impl Payments {
-    /// Captures all or part of an authorised payment, once per caller's Idempotency-Key.
-    pub async fn capture(
-        &self,
-        data: &Map<String, Value>,
-        idempotency_key: Option<&IdempotencyKey>,
-    ) -> Result<Answer<CapturedData>, Error> {
-        let request = CaptureRequest::parse(data)?;
-        self.ledger.ensure_writable().await?;
-        let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
-        self.once(
-            Scope::Capture,
-            idempotency_key,
-            data,
-            move |stripe_key, _| async move {
-                capture_at_stripe(&stripe, &ledger, &request, &stripe_key).await
-            },
-        )
-        .await
-    }
-}
+impl IdempotentWrite for CaptureRequest {
+    const SCOPE: Scope = Scope::Capture;
+    type Data = CapturedData;
 
-async fn capture_at_stripe(
-    stripe: &StripeClient,
-    ledger: &Ledger,
-    request: &CaptureRequest,
-    stripe_key: &str,
-) -> Result<CapturedData, Error> {
-    let id = &request.payment_intent_id;
-    // The ledger may not know of the authorisation yet: Stripe says what can be captured.
-    let read_at = chrono::Utc::now().timestamp();
-    let pi = stripe.retrieve_payment_intent(id).await?;
-    ledger.record_from_api(&pi, read_at).await?;
-    if pi.status != PaymentIntentStatus::RequiresCapture {
-        return Err(Error::PaymentNotCapturable(pi.status));
-    }
-    let authorised = match pi.amount_capturable {
-        0 => pi.amount,
-        capturable => capturable,
-    };
-    let amount = match request.amount {
-        None => authorised,
-        Some(major) => to_minor(major, &pi.currency).ok_or(Error::CaptureAmountInvalid)?,
-    };
-    if amount > authorised {
-        return Err(Error::AmountExceedsAuthorized);
-    }
-    let mut form = Form::new();
-    form.push("amount_to_capture", amount.to_string());
-    let read_at = chrono::Utc::now().timestamp();
-    let captured = match stripe.capture_payment_intent(id, &form, stripe_key).await {
-        Ok(captured) => captured,
-        // Captured or canceled meanwhile (a hold expiring): say what it is now.
-        Err(StripeError::Api { status: 400, .. }) => {
-            let now = stripe.retrieve_payment_intent(id).await?;
-            ledger.record_from_api(&now, read_at).await?;
-            return Err(Error::PaymentNotCapturable(now.status));
+    /// Captures all or part of the authorised payment.
+    async fn at_stripe(self, call: StripeCall) -> Result<CapturedData, Error> {
+        let StripeCall {
+            stripe,
+            ledger,
+            stripe_key,
+            ..
+        } = call;
+        let id = &self.payment_intent_id;
+        // The ledger may not know of the authorisation yet: Stripe says what can be captured.
+        let read_at = chrono::Utc::now().timestamp();
+        let pi = stripe.retrieve_payment_intent(id).await?;
+        ledger.record_from_api(&pi, read_at).await?;
+        if pi.status != PaymentIntentStatus::RequiresCapture {
+            return Err(Error::PaymentNotCapturable(pi.status));
         }
-        Err(e) => return Err(e.into()),
-    };
-    ledger.record_from_api(&captured, read_at).await?;
-    count_api_write(&captured);
-    let received = match captured.amount_received {
-        0 => amount,
-        received => received,
-    };
-    tracing::info!(payment_intent_id = %id, amount = received, "PaymentIntent captured");
-    Ok(CapturedData {
-        success: true,
-        payment_intent_id: captured.id,
-        status: captured.status,
-        amount: Major::of(received, &captured.currency),
-        currency: captured.currency,
-    })
+        let authorised = match pi.amount_capturable {
+            0 => pi.amount,
+            capturable => capturable,
+        };
+        let amount = match self.amount {
+            None => authorised,
+            Some(major) => to_minor(major, &pi.currency).ok_or(Error::CaptureAmountInvalid)?,
+        };
+        if amount > authorised {
+            return Err(Error::AmountExceedsAuthorized);
+        }
+        let mut form = Form::new();
+        form.push("amount_to_capture", amount.to_string());
+        let read_at = chrono::Utc::now().timestamp();
+        let captured = match stripe.capture_payment_intent(id, &form, &stripe_key).await {
+            Ok(captured) => captured,
+            // Captured or canceled meanwhile (a hold expiring): say what it is now.
+            Err(StripeError::Api { status: 400, .. }) => {
+                let now = stripe.retrieve_payment_intent(id).await?;
+                ledger.record_from_api(&now, read_at).await?;
+                return Err(Error::PaymentNotCapturable(now.status));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        ledger.record_from_api(&captured, read_at).await?;
+        count_api_write(&captured);
+        let received = match captured.amount_received {
+            0 => amount,
+            received => received,
+        };
+        tracing::info!(payment_intent_id = %id, amount = received, "PaymentIntent captured");
+        Ok(CapturedData {
+            success: true,
+            payment_intent_id: captured.id,
+            status: captured.status,
+            amount: Major::of(received, &captured.currency),
+            currency: captured.currency,
+        })
+    }
 }

@@ -11,11 +11,36 @@ use serde_json::{Map, Value};
 
 use super::{Error, Payments};
 use crate::ledger::{Claim, IdempotencyKey, Ledger, OwnedKey, Scope};
+use crate::stripe::{StripeClient, StripeError};
 
 /// A write's answer, and whether it is a replay of an earlier one.
 pub struct Answer<T> {
     pub data: T,
     pub replayed: bool,
+}
+
+/// A Stripe write that a caller may retry safely under an Idempotency-Key: a create, a refund
+/// or a capture. [`Payments::write`] makes it once per key.
+pub trait IdempotentWrite: Send + 'static {
+    /// The function the caller's keys belong to.
+    const SCOPE: Scope;
+    /// Whether Stripe's call budget is asked before the key is claimed.
+    const BUDGET_FIRST: bool = false;
+    /// The write's answer, saved for replays.
+    type Data: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// Makes the write at Stripe and records it in the ledger.
+    fn at_stripe(self, call: StripeCall) -> impl Future<Output = Result<Self::Data, Error>> + Send;
+}
+
+/// What a write at Stripe works with.
+pub struct StripeCall {
+    pub stripe: StripeClient,
+    pub ledger: Ledger,
+    /// The Stripe-side idempotency key of this request.
+    pub stripe_key: String,
+    /// When the caller's key was first used (Unix ms); now, without a key.
+    pub first_use: i64,
 }
 
 /// A Stripe-side key derived from `parts`, hashed with a zero byte between them: the same parts
@@ -62,9 +87,42 @@ pub(super) fn random_stripe_key() -> String {
 }
 
 impl Payments {
+    /// Makes the write that `parse` reads from `data`, once per caller's Idempotency-Key.
+    pub async fn write<W: IdempotentWrite>(
+        &self,
+        data: &Map<String, Value>,
+        idempotency_key: Option<&IdempotencyKey>,
+        parse: fn(&Map<String, Value>) -> Result<W, Error>,
+    ) -> Result<Answer<W::Data>, Error> {
+        let request = parse(data)?;
+        // On a sale day most creates beyond Stripe's budget are told to come back: before the
+        // Idempotency-Key is claimed, which would cost two ledger writes for nothing.
+        let budget = W::BUDGET_FIRST.then(|| self.stripe.budget().refuses_now());
+        if let Some(busy) = budget.flatten() {
+            return Err(StripeError::Busy {
+                retry_after: busy.retry_after,
+                maybe_reached: false,
+            }
+            .into());
+        }
+        // Whatever Stripe does must be recorded: a ledger that cannot write refuses the write
+        // before Stripe is called.
+        self.ledger.ensure_writable().await?;
+        let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
+        self.once(W::SCOPE, idempotency_key, data, |stripe_key, first_use| {
+            request.at_stripe(StripeCall {
+                stripe,
+                ledger,
+                stripe_key,
+                first_use,
+            })
+        })
+        .await
+    }
+
     /// Runs `work(stripe_key, first_use_ms)` once for the caller's key and `data`. Without a key
     /// it runs with a random Stripe-side key.
-    pub(super) async fn once<T, F, Fut>(
+    async fn once<T, F, Fut>(
         &self,
         scope: Scope,
         key: Option<&IdempotencyKey>,

@@ -19,12 +19,12 @@ use secrecy::SecretString;
 pub use capture::CapturedData;
 pub use create::CreatedData;
 pub use error::Error;
-pub use idempotent::Answer;
+pub use idempotent::{Answer, IdempotentWrite};
 pub use read::{ConfirmedData, PaymentIntentData};
 pub use refunds::{CanceledData, RefundedData};
 pub use request::{
-    CancelInput, CaptureInput, CreateInput, CreateRequest, PaymentIntentInput, RefundInput,
-    DEFAULT_DESCRIPTION,
+    CancelInput, CaptureInput, CaptureRequest, CreateInput, CreateRequest, PaymentIntentInput,
+    RefundInput, RefundRequest, DEFAULT_DESCRIPTION,
 };
 
 use crate::ledger::{EventWriter, Ledger};

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::idempotent::Answer;
+use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::{CancelRequest, RefundRequest};
 use super::{count_api_write, Error, Payments};
-use crate::ledger::{IdempotencyKey, Ledger, Refusal, Scope};
+use crate::ledger::{Ledger, Refusal, Scope};
 use crate::money::Major;
 use crate::stripe::form::Form;
 use crate::stripe::types::{Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
@@ -64,28 +64,18 @@ fn reservation_id(stripe_key: &str) -> String {
     )
 }
 
-impl Payments {
-    /// Refunds all or part of a succeeded payment, once per caller's Idempotency-Key.
-    pub async fn refund(
-        &self,
-        data: &Map<String, Value>,
-        idempotency_key: Option<&IdempotencyKey>,
-    ) -> Result<Answer<RefundedData>, Error> {
-        let request = RefundRequest::parse(data)?;
-        self.ledger.ensure_writable().await?;
-        let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
-        self.once(
-            Scope::Refund,
-            idempotency_key,
-            data,
-            move |stripe_key, _| async move {
-                let done = refund_at_stripe(&stripe, &ledger, &request, &stripe_key).await?;
-                Ok(done.data())
-            },
-        )
-        .await
-    }
+impl IdempotentWrite for RefundRequest {
+    const SCOPE: Scope = Scope::Refund;
+    type Data = RefundedData;
 
+    /// Refunds all or part of the succeeded payment.
+    async fn at_stripe(self, call: StripeCall) -> Result<RefundedData, Error> {
+        let done = refund_at_stripe(&call.stripe, &call.ledger, &self, &call.stripe_key).await?;
+        Ok(done.data())
+    }
+}
+
+impl Payments {
     /// Cancels a payment that has not succeeded; a canceled one answers the same again.
     pub async fn cancel(&self, data: &Map<String, Value>) -> Result<CanceledData, Error> {
         let request = CancelRequest::parse(data)?;
