@@ -59,258 +59,188 @@ impl From<StripeError> for ApiError {
     }
 }
 
-/// Status, code and Spanish message of one failure: the whole table, in one match.
+/// Status, code and Spanish message of one failure: the code and message of every failure in
+/// one match; each code's status is in the `codes!` table.
 fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
     use ApiError as A;
+    use Code as C;
     use PaymentsError as P;
-    use StatusCode as S;
-    let fixed = |status, code, message: &str| (status, code, message.to_string());
-    match error {
-        A::InvalidBody => fixed(
-            S::BAD_REQUEST,
-            "invalid_body",
-            "El cuerpo debe ser JSON con la forma {\"data\": {...}}",
+    let (code, message): (Code, String) = match error {
+        A::InvalidBody => (
+            C::InvalidBody,
+            "El cuerpo debe ser JSON con la forma {\"data\": {...}}".into(),
         ),
-        A::BodyTooLarge => fixed(
-            S::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "El cuerpo excede el tamaño máximo permitido",
+        A::BodyTooLarge => (
+            C::BodyTooLarge,
+            "El cuerpo excede el tamaño máximo permitido".into(),
         ),
-        A::UnsupportedMediaType => fixed(
-            S::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "El Content-Type debe ser application/json",
+        A::UnsupportedMediaType => (
+            C::UnsupportedMediaType,
+            "El Content-Type debe ser application/json".into(),
         ),
-        A::MethodNotAllowed(_) => fixed(
-            S::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Método no permitido",
+        A::MethodNotAllowed(_) => (C::MethodNotAllowed, "Método no permitido".into()),
+        A::NotFound => (C::NotFound, "Ruta no encontrada".into()),
+        A::IdempotencyKeyInvalid => (
+            C::IdempotencyKeyInvalid,
+            "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles".into(),
         ),
-        A::NotFound => fixed(S::NOT_FOUND, "not_found", "Ruta no encontrada"),
-        A::IdempotencyKeyInvalid => fixed(
-            S::BAD_REQUEST,
-            "idempotency_key_invalid",
-            "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles",
-        ),
-        A::Unauthorized => fixed(S::UNAUTHORIZED, "unauthorized", "No autorizado"),
-        A::RateLimited { .. } => fixed(
-            S::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "Demasiadas solicitudes",
-        ),
-        A::NotReady(_) => fixed(
-            S::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "Servicio no disponible",
-        ),
-        A::RequestTimeout => fixed(
-            S::REQUEST_TIMEOUT,
-            "request_timeout",
-            "La solicitud tardó demasiado",
-        ),
-        A::Overloaded { .. } => fixed(
-            S::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "Servicio sobrecargado; intente de nuevo en unos segundos",
+        A::Unauthorized => (C::Unauthorized, "No autorizado".into()),
+        A::RateLimited { .. } => (C::RateLimited, "Demasiadas solicitudes".into()),
+        A::NotReady(_) => (C::NotReady, "Servicio no disponible".into()),
+        A::RequestTimeout => (C::RequestTimeout, "La solicitud tardó demasiado".into()),
+        A::Overloaded { .. } => (
+            C::Overloaded,
+            "Servicio sobrecargado; intente de nuevo en unos segundos".into(),
         ),
         A::Payments(e) => match e {
-            P::AmountInvalid => fixed(
-                S::BAD_REQUEST,
-                "amount_invalid",
-                "El monto es requerido y debe ser mayor a 0",
+            P::AmountInvalid => (
+                C::AmountInvalid,
+                "El monto es requerido y debe ser mayor a 0".into(),
             ),
-            P::CurrencyInvalid(c) => (
-                S::BAD_REQUEST,
-                "currency_invalid",
-                format!("Moneda no soportada: {c}"),
-            ),
+            P::CurrencyInvalid(c) => (C::CurrencyInvalid, format!("Moneda no soportada: {c}")),
             P::AmountTooSmall { currency, minimum } => (
-                S::BAD_REQUEST,
-                "amount_too_small",
+                C::AmountTooSmall,
                 format!("El monto mínimo para {currency} es {minimum}"),
             ),
-            P::AmountTooLarge => fixed(
-                S::BAD_REQUEST,
-                "amount_too_large",
-                "El monto excede el máximo permitido",
+            P::AmountTooLarge => (
+                C::AmountTooLarge,
+                "El monto excede el máximo permitido".into(),
             ),
-            P::DescriptionInvalid => fixed(
-                S::BAD_REQUEST,
-                "description_invalid",
-                "Descripción inválida",
+            P::DescriptionInvalid => (C::DescriptionInvalid, "Descripción inválida".into()),
+            P::MetadataInvalid(detail) => {
+                (C::MetadataInvalid, format!("Metadata inválida: {detail}"))
+            }
+            P::HoldInvalid => (
+                C::HoldInvalid,
+                "Tiempo de reserva inválido (60–86400 segundos)".into(),
             ),
-            P::MetadataInvalid(detail) => (
-                S::BAD_REQUEST,
-                "metadata_invalid",
-                format!("Metadata inválida: {detail}"),
-            ),
-            P::HoldInvalid => fixed(
-                S::BAD_REQUEST,
-                "hold_invalid",
-                "Tiempo de reserva inválido (60–86400 segundos)",
-            ),
-            P::CaptureMethodInvalid => fixed(
-                S::BAD_REQUEST,
-                "capture_method_invalid",
-                "Método de captura inválido",
-            ),
-            P::CaptureAmountInvalid => fixed(
-                S::BAD_REQUEST,
-                "amount_invalid",
-                "El monto a capturar debe ser mayor a 0",
+            P::CaptureMethodInvalid => {
+                (C::CaptureMethodInvalid, "Método de captura inválido".into())
+            }
+            P::CaptureAmountInvalid => (
+                C::AmountInvalid,
+                "El monto a capturar debe ser mayor a 0".into(),
             ),
             P::PaymentNotCapturable(status) => (
-                S::BAD_REQUEST,
-                "payment_not_capturable",
+                C::PaymentNotCapturable,
                 format!("El pago no puede ser capturado. Estado: {status}"),
             ),
-            P::AmountExceedsAuthorized => fixed(
-                S::BAD_REQUEST,
-                "amount_exceeds_authorized",
-                "El monto excede lo autorizado",
+            P::AmountExceedsAuthorized => (
+                C::AmountExceedsAuthorized,
+                "El monto excede lo autorizado".into(),
             ),
-            P::PaymentIntentIdRequired => fixed(
-                S::BAD_REQUEST,
-                "payment_intent_id_required",
-                "ID de Payment Intent es requerido",
+            P::PaymentIntentIdRequired => (
+                C::PaymentIntentIdRequired,
+                "ID de Payment Intent es requerido".into(),
             ),
-            P::PaymentIntentIdInvalid => fixed(
-                S::BAD_REQUEST,
-                "payment_intent_id_invalid",
-                "ID de Payment Intent inválido",
+            P::PaymentIntentIdInvalid => (
+                C::PaymentIntentIdInvalid,
+                "ID de Payment Intent inválido".into(),
             ),
             P::PaymentNotCompleted(status) => (
-                S::BAD_REQUEST,
-                "payment_not_completed",
+                C::PaymentNotCompleted,
                 format!("El pago no fue completado. Estado: {status}"),
             ),
-            P::RefundAmountInvalid => fixed(
-                S::BAD_REQUEST,
-                "amount_invalid",
-                "El monto del reembolso debe ser mayor a 0",
+            P::RefundAmountInvalid => (
+                C::AmountInvalid,
+                "El monto del reembolso debe ser mayor a 0".into(),
             ),
-            P::RefundReasonInvalid => fixed(
-                S::BAD_REQUEST,
-                "reason_invalid",
-                "Motivo de reembolso inválido",
-            ),
-            P::CancelReasonInvalid => fixed(
-                S::BAD_REQUEST,
-                "reason_invalid",
-                "Motivo de cancelación inválido",
-            ),
+            P::RefundReasonInvalid => (C::ReasonInvalid, "Motivo de reembolso inválido".into()),
+            P::CancelReasonInvalid => (C::ReasonInvalid, "Motivo de cancelación inválido".into()),
             P::PaymentNotRefundable(status) => (
-                S::BAD_REQUEST,
-                "payment_not_refundable",
+                C::PaymentNotRefundable,
                 format!("El pago no puede ser reembolsado. Estado: {status}"),
             ),
             P::RefundExceedsRemaining {
                 remaining,
                 currency,
             } => (
-                S::BAD_REQUEST,
-                "refund_exceeds_remaining",
+                C::RefundExceedsRemaining,
                 format!("El monto excede lo que queda por reembolsar: {remaining} {currency}"),
             ),
-            P::PaymentAlreadySucceeded => fixed(
-                S::BAD_REQUEST,
-                "payment_already_succeeded",
-                "El pago ya fue completado; use un reembolso",
+            P::PaymentAlreadySucceeded => (
+                C::PaymentAlreadySucceeded,
+                "El pago ya fue completado; use un reembolso".into(),
             ),
-            P::PaymentProcessing => fixed(
-                S::BAD_REQUEST,
-                "payment_processing",
-                "El pago está en proceso y no puede cancelarse",
+            P::PaymentProcessing => (
+                C::PaymentProcessing,
+                "El pago está en proceso y no puede cancelarse".into(),
             ),
-            P::IdempotencyKeyReused => fixed(
-                S::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "La Idempotency-Key ya fue usada con otros parámetros",
+            P::IdempotencyKeyReused => (
+                C::IdempotencyKeyReused,
+                "La Idempotency-Key ya fue usada con otros parámetros".into(),
             ),
-            P::IdempotencyKeyInProgress => fixed(
-                S::CONFLICT,
-                "idempotency_key_in_progress",
-                "Una solicitud con la misma Idempotency-Key está en curso",
+            P::IdempotencyKeyInProgress => (
+                C::IdempotencyKeyInProgress,
+                "Una solicitud con la misma Idempotency-Key está en curso".into(),
             ),
             P::Signature(e) => {
                 let (code, message) = match e {
                     SignatureError::MissingHeader => {
-                        ("signature_missing", "Falta la cabecera Stripe-Signature")
+                        (C::SignatureMissing, "Falta la cabecera Stripe-Signature")
                     }
                     SignatureError::MalformedHeader => {
-                        ("signature_malformed", "Cabecera Stripe-Signature ilegible")
+                        (C::SignatureMalformed, "Cabecera Stripe-Signature ilegible")
                     }
                     SignatureError::NoV1 => (
-                        "signature_no_v1",
+                        C::SignatureNoV1,
                         "La cabecera Stripe-Signature no tiene firma v1",
                     ),
-                    SignatureError::NoMatch => ("signature_mismatch", "Ninguna firma coincide"),
+                    SignatureError::NoMatch => (C::SignatureMismatch, "Ninguna firma coincide"),
                     SignatureError::OutsideTolerance => (
-                        "signature_expired",
+                        C::SignatureExpired,
                         "La marca de tiempo de la firma está fuera de la tolerancia",
                     ),
                 };
-                fixed(S::BAD_REQUEST, code, message)
+                (code, message.into())
             }
-            P::EventInvalid => fixed(
-                S::BAD_REQUEST,
-                "event_invalid",
-                "El cuerpo no es un evento de Stripe",
+            P::EventInvalid => (
+                C::EventInvalid,
+                "El cuerpo no es un evento de Stripe".into(),
             ),
-            P::WebhookNotRecorded(_) => fixed(
-                S::INTERNAL_SERVER_ERROR,
-                "webhook_not_recorded",
-                "No se pudo registrar el evento",
+            P::WebhookNotRecorded(_) => (
+                C::WebhookNotRecorded,
+                "No se pudo registrar el evento".into(),
             ),
             // The seed's rule: Stripe's own message, when it gave one.
             P::Stripe(stripe) => match stripe.as_ref() {
                 StripeError::Api {
                     status, message, ..
                 } => (
-                    S::INTERNAL_SERVER_ERROR,
-                    "stripe_error",
+                    C::StripeError,
                     message
                         .clone()
                         .unwrap_or_else(|| format!("Stripe respondió con el estado HTTP {status}")),
                 ),
-                StripeError::Unreadable { .. } => fixed(
-                    S::INTERNAL_SERVER_ERROR,
-                    "stripe_error",
-                    "Respuesta de Stripe ilegible",
-                ),
-                StripeError::Unreachable(_) => fixed(
-                    S::INTERNAL_SERVER_ERROR,
-                    "stripe_unreachable",
-                    "No se pudo contactar con Stripe",
+                StripeError::Unreadable { .. } => {
+                    (C::StripeError, "Respuesta de Stripe ilegible".into())
+                }
+                StripeError::Unreachable(_) => (
+                    C::StripeUnreachable,
+                    "No se pudo contactar con Stripe".into(),
                 ),
                 // Stripe's rate limit, or this instance's share of it, is what ran out: a
                 // buyer told when to come back retries; a 500 would read as a broken payment.
                 StripeError::Busy { retry_after, .. } => (
-                    S::SERVICE_UNAVAILABLE,
-                    "stripe_busy",
+                    C::StripeBusy,
                     format!(
                         "Demasiadas solicitudes; intente de nuevo en {} segundos",
                         retry_after.as_secs()
                     ),
                 ),
             },
-            P::Ledger(LedgerError::NotWritable(_)) => fixed(
-                S::SERVICE_UNAVAILABLE,
-                "ledger_not_writable",
-                "No se puede escribir en el registro de pagos; intente de nuevo más tarde",
+            P::Ledger(LedgerError::NotWritable(_)) => (
+                C::LedgerNotWritable,
+                "No se puede escribir en el registro de pagos; intente de nuevo más tarde".into(),
             ),
-            P::Ledger(_) => fixed(
-                S::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "Servicio no disponible temporalmente",
+            P::Ledger(_) => (
+                C::DatabaseUnavailable,
+                "Servicio no disponible temporalmente".into(),
             ),
-            P::Internal(_) => fixed(
-                S::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Error interno del servicio",
-            ),
+            P::Internal(_) => (C::InternalError, "Error interno del servicio".into()),
         },
-    }
+    };
+    (code.status(), code.as_str(), message)
 }
 
 impl ApiError {
@@ -384,54 +314,82 @@ impl ApiError {
     }
 }
 
-/// Every `code` the service answers with (the OpenAPI document lists them; a test checks that
-/// each error produces one of these and each of these is produced).
-pub const ERROR_CODES: &[&str] = &[
-    "invalid_body",
-    "body_too_large",
-    "unsupported_media_type",
-    "method_not_allowed",
-    "not_found",
-    "amount_invalid",
-    "currency_invalid",
-    "amount_too_small",
-    "amount_too_large",
-    "description_invalid",
-    "metadata_invalid",
-    "hold_invalid",
-    "capture_method_invalid",
-    "payment_not_capturable",
-    "amount_exceeds_authorized",
-    "idempotency_key_invalid",
-    "idempotency_key_reused",
-    "idempotency_key_in_progress",
-    "unauthorized",
-    "rate_limited",
-    "payment_intent_id_required",
-    "payment_intent_id_invalid",
-    "payment_not_completed",
-    "reason_invalid",
-    "payment_not_refundable",
-    "refund_exceeds_remaining",
-    "payment_already_succeeded",
-    "payment_processing",
-    "stripe_error",
-    "stripe_unreachable",
-    "stripe_busy",
-    "signature_missing",
-    "signature_malformed",
-    "signature_no_v1",
-    "signature_mismatch",
-    "signature_expired",
-    "event_invalid",
-    "webhook_not_recorded",
-    "database_unavailable",
-    "ledger_not_writable",
-    "internal_error",
-    "request_timeout",
-    "overloaded",
-    "not_ready",
-];
+/// Declares [`Code`] and [`ERROR_CODES`] from one list: each code, and the status it is answered
+/// with.
+macro_rules! codes {
+    ($($code:ident = $text:literal: $status:ident,)+) => {
+        /// The `code` of a failure's answer.
+        #[derive(Debug, Clone, Copy)]
+        enum Code {
+            $($code,)+
+        }
+
+        impl Code {
+            fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$code => $text,)+
+                }
+            }
+
+            fn status(self) -> StatusCode {
+                match self {
+                    $(Code::$code => StatusCode::$status,)+
+                }
+            }
+        }
+
+        /// Every `code` the service answers with (the OpenAPI document lists them; a test checks
+        /// that each error produces one of these and each of these is produced).
+        pub const ERROR_CODES: &[&str] = &[$($text,)+];
+    };
+}
+
+codes! {
+    InvalidBody = "invalid_body": BAD_REQUEST,
+    BodyTooLarge = "body_too_large": PAYLOAD_TOO_LARGE,
+    UnsupportedMediaType = "unsupported_media_type": UNSUPPORTED_MEDIA_TYPE,
+    MethodNotAllowed = "method_not_allowed": METHOD_NOT_ALLOWED,
+    NotFound = "not_found": NOT_FOUND,
+    AmountInvalid = "amount_invalid": BAD_REQUEST,
+    CurrencyInvalid = "currency_invalid": BAD_REQUEST,
+    AmountTooSmall = "amount_too_small": BAD_REQUEST,
+    AmountTooLarge = "amount_too_large": BAD_REQUEST,
+    DescriptionInvalid = "description_invalid": BAD_REQUEST,
+    MetadataInvalid = "metadata_invalid": BAD_REQUEST,
+    HoldInvalid = "hold_invalid": BAD_REQUEST,
+    CaptureMethodInvalid = "capture_method_invalid": BAD_REQUEST,
+    PaymentNotCapturable = "payment_not_capturable": BAD_REQUEST,
+    AmountExceedsAuthorized = "amount_exceeds_authorized": BAD_REQUEST,
+    IdempotencyKeyInvalid = "idempotency_key_invalid": BAD_REQUEST,
+    IdempotencyKeyReused = "idempotency_key_reused": UNPROCESSABLE_ENTITY,
+    IdempotencyKeyInProgress = "idempotency_key_in_progress": CONFLICT,
+    Unauthorized = "unauthorized": UNAUTHORIZED,
+    RateLimited = "rate_limited": TOO_MANY_REQUESTS,
+    PaymentIntentIdRequired = "payment_intent_id_required": BAD_REQUEST,
+    PaymentIntentIdInvalid = "payment_intent_id_invalid": BAD_REQUEST,
+    PaymentNotCompleted = "payment_not_completed": BAD_REQUEST,
+    ReasonInvalid = "reason_invalid": BAD_REQUEST,
+    PaymentNotRefundable = "payment_not_refundable": BAD_REQUEST,
+    RefundExceedsRemaining = "refund_exceeds_remaining": BAD_REQUEST,
+    PaymentAlreadySucceeded = "payment_already_succeeded": BAD_REQUEST,
+    PaymentProcessing = "payment_processing": BAD_REQUEST,
+    StripeError = "stripe_error": INTERNAL_SERVER_ERROR,
+    StripeUnreachable = "stripe_unreachable": INTERNAL_SERVER_ERROR,
+    StripeBusy = "stripe_busy": SERVICE_UNAVAILABLE,
+    SignatureMissing = "signature_missing": BAD_REQUEST,
+    SignatureMalformed = "signature_malformed": BAD_REQUEST,
+    SignatureNoV1 = "signature_no_v1": BAD_REQUEST,
+    SignatureMismatch = "signature_mismatch": BAD_REQUEST,
+    SignatureExpired = "signature_expired": BAD_REQUEST,
+    EventInvalid = "event_invalid": BAD_REQUEST,
+    WebhookNotRecorded = "webhook_not_recorded": INTERNAL_SERVER_ERROR,
+    DatabaseUnavailable = "database_unavailable": SERVICE_UNAVAILABLE,
+    LedgerNotWritable = "ledger_not_writable": SERVICE_UNAVAILABLE,
+    InternalError = "internal_error": INTERNAL_SERVER_ERROR,
+    RequestTimeout = "request_timeout": REQUEST_TIMEOUT,
+    Overloaded = "overloaded": SERVICE_UNAVAILABLE,
+    NotReady = "not_ready": SERVICE_UNAVAILABLE,
+}
 
 /// The error envelope: `{"status", "error", "code"}` and, where they apply, `stripe` and
 /// `reason`.
