@@ -23,6 +23,7 @@ pub struct CurrencyTotal {
     pub currency: String,
     pub payments: i64,
     pub succeeded: i64,
+    /// What the succeeded ones charged (after a partial capture, what was captured).
     pub succeeded_amount: i64,
     /// Pending and succeeded refunds of those payments, as `amount_refunded` counts them.
     pub refunded_amount: i64,
@@ -128,7 +129,8 @@ impl Ledger {
             "SELECT p.currency AS currency, COUNT(*) AS payments,
                     CAST(SUM(CASE WHEN p.status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT)
                         AS succeeded,
-                    CAST(SUM(CASE WHEN p.status = 'succeeded' THEN p.amount ELSE 0 END) AS BIGINT)
+                    CAST(SUM(CASE WHEN p.status = 'succeeded'
+                                  THEN COALESCE(p.amount_received, p.amount) ELSE 0 END) AS BIGINT)
                         AS succeeded_amount,
                     CAST(COALESCE(SUM(r.refunded), 0) AS BIGINT) AS refunded_amount
              FROM payments p

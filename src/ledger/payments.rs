@@ -19,8 +19,12 @@ use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
 pub struct PaymentRow {
     pub id: String,
     pub status: PaymentIntentStatus,
-    /// Minor units, as Stripe counts them.
+    /// Minor units, as Stripe counts them: what was asked for (authorised, under manual capture).
     pub amount: i64,
+    /// What a succeeded payment charged, minor units: `amount`, or less after a partial capture.
+    /// `None` until it succeeded (and on rows from before the ledger kept it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_received: Option<i64>,
     pub currency: String,
     pub description: Option<String>,
     pub metadata: Value,
@@ -37,8 +41,8 @@ pub struct PaymentRow {
 }
 
 pub(super) const PAYMENT_COLUMNS: &str =
-    "SELECT id, status, amount, currency, description, metadata, created, updated_at, \
-     payment_method, settled FROM payments";
+    "SELECT id, status, amount, amount_received, currency, description, metadata, created, \
+     updated_at, payment_method, settled FROM payments";
 
 impl FromLedgerRow for PaymentRow {
     fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
@@ -46,6 +50,7 @@ impl FromLedgerRow for PaymentRow {
             id: column(r, "id")?,
             status: PaymentIntentStatus::parse(&column::<String>(r, "status")?),
             amount: column(r, "amount")?,
+            amount_received: column(r, "amount_received")?,
             currency: column(r, "currency")?,
             description: column(r, "description")?,
             metadata: json_column(r, "metadata", "a payment")?,
@@ -54,6 +59,16 @@ impl FromLedgerRow for PaymentRow {
             payment_method: column(r, "payment_method")?,
             settled: column::<i64>(r, "settled")? == 1,
         })
+    }
+}
+
+/// What a payment charged, as an SQL expression over its row: what a refund can give back.
+pub(super) const CHARGED: &str = "CAST(COALESCE(amount_received, amount) AS BIGINT)";
+
+impl PaymentRow {
+    /// What the payment charged, minor units (once it succeeded): what refunds can give back.
+    pub fn charged(&self) -> i64 {
+        self.amount_received.unwrap_or(self.amount)
     }
 }
 
@@ -77,6 +92,7 @@ static UPSERT_FROM_READ: LazyLock<String> = LazyLock::new(|| {
     format!(
         "ON CONFLICT (id) DO UPDATE SET
             amount = excluded.amount, currency = excluded.currency,
+            amount_received = COALESCE(excluded.amount_received, payments.amount_received),
             hold_expires_at = COALESCE(payments.hold_expires_at, excluded.hold_expires_at),
             description = excluded.description, metadata = excluded.metadata,
             created = excluded.created, updated_at = excluded.updated_at,
@@ -92,6 +108,7 @@ static UPDATE_FROM_READ: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE payments SET amount = $2, currency = $3, description = $4, metadata = $5,
                 created = $6, updated_at = $7, payment_method = $10, settled = $11,
+                amount_received = COALESCE($12, amount_received),
                 status = CASE WHEN {keeps} THEN status ELSE $8 END,
                 status_at = CASE WHEN {keeps} THEN status_at ELSE $9 END
          WHERE id = $1"
@@ -118,7 +135,8 @@ static UPDATE_FROM_FINAL_EVENT: LazyLock<String> = LazyLock::new(|| {
         "UPDATE payments SET status = $2, updated_at = $4, last_event_id = $5,
                 status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END,
                 amount = $6, currency = $7, description = $8, metadata = $9, created = $10,
-                payment_method = $11, settled = 1
+                payment_method = $11, amount_received = COALESCE($12, amount_received),
+                settled = 1
          WHERE id = $1 AND (status NOT IN {} OR (status = $2 AND settled = 0))",
         PaymentIntentStatus::final_sql()
     )
@@ -154,6 +172,7 @@ fn settled_fingerprint(pi: &PaymentIntent, metadata: &str) -> u64 {
     (
         pi.status.as_str(),
         pi.amount,
+        received(pi),
         &pi.currency,
         &pi.description,
         metadata,
@@ -174,6 +193,14 @@ fn hold_expires_at(pi: &PaymentIntent) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.timestamp())
+}
+
+/// What the payment charged, when it has succeeded: Stripe's `amount_received` (less than
+/// `amount` after a partial capture). Anything else, or an object without the field, says
+/// nothing, and the row keeps what it knew.
+fn received(pi: &PaymentIntent) -> Option<i64> {
+    (pi.status == PaymentIntentStatus::Succeeded && pi.amount_received > 0)
+        .then_some(pi.amount_received)
 }
 
 fn metadata_text(pi: &PaymentIntent) -> String {
@@ -204,6 +231,7 @@ impl Ledger {
                 && row.status == pi.status
                 && row.payment_method == pi.payment_method_id()
                 && row.amount == pi.amount
+                && (received(pi).is_none() || row.amount_received == received(pi))
                 && row.currency == pi.currency
                 && row.description == pi.description
                 && row.metadata == Value::Object(pi.metadata.clone())
@@ -231,6 +259,7 @@ impl Ledger {
                     .bind(read_at)
                     .bind(pi.payment_method_id())
                     .bind(i64::from(pi.is_final()))
+                    .bind(received(pi))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
@@ -282,8 +311,8 @@ where
     sqlx::query(&format!(
         "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
                                updated_at, status_at, last_event_id, hold_expires_at,
-                               payment_method, settled)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
+                               payment_method, settled, amount_received)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {on_conflict}"
     ))
     .bind(&pi.id)
     .bind(pi.amount)
@@ -298,6 +327,7 @@ where
     .bind(hold_expires_at(pi))
     .bind(pi.payment_method_id())
     .bind(i64::from(pi.is_final()))
+    .bind(received(pi))
     .execute(executor)
     .await
     .map(|done| done.rows_affected())
@@ -363,6 +393,7 @@ async fn write_event_status(
             .bind(metadata_text(pi))
             .bind(pi.created)
             .bind(pi.payment_method_id())
+            .bind(received(pi))
     } else {
         // The event's status is not final.
         update.bind(0i64)
@@ -475,11 +506,24 @@ impl Ledger {
             .await
     }
 
-    /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`.
+    /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`: those that have succeeded
+    /// (one still processing when its hold ended waits for its outcome).
     pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
         let due = HoldState::RefundDue.as_str().to_string();
-        self.payment_ids("hold_state = $1", due, "hold_expires_at", limit)
+        let condition = "hold_state = $1 AND status = 'succeeded'";
+        self.payment_ids(condition, due, "hold_expires_at", limit)
             .await
+    }
+
+    /// A payment still processing when its hold ended: whatever it becomes is late, so that
+    /// when it succeeds it is announced late (`LATE_PAYMENT_POLICY=notify`) or refunded
+    /// (`refund`), never announced as if it had been in time.
+    pub async fn mark_late(&self, id: &str) -> Result<(), LedgerError> {
+        let state = match self.outbox.late {
+            LatePolicy::Notify => HoldState::Late,
+            LatePolicy::Refund => HoldState::RefundDue,
+        };
+        self.set_hold_state(id, state, true).await
     }
 
     /// Records what became of a payment's hold. `late` marks the payment late too (it was

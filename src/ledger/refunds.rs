@@ -13,7 +13,7 @@ use sqlx::FromRow;
 
 use super::events::Outcome;
 use super::notifications::{announce, Kind, Outbox};
-use super::payments::payment_columns;
+use super::payments::{payment_columns, CHARGED};
 use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST, OLDEST_FIRST};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -414,7 +414,7 @@ impl Ledger {
             if locked == 0 {
                 return Ok(Err(Refusal::Unknown));
             }
-            let columns = "amount, currency, status";
+            let columns = &format!("{CHARGED} AS amount, currency, status");
             let Some(row) = payment_columns(&mut tx, payment_intent_id, columns).await? else {
                 return Ok(Err(Refusal::Unknown));
             };
@@ -501,7 +501,7 @@ impl Ledger {
     /// What is left to refund of a payment, minor units, as the ledger knows it.
     pub async fn refundable(&self, payment_intent_id: &str) -> Result<i64, LedgerError> {
         let left: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT CAST(amount - (SELECT COALESCE(SUM(amount), 0) FROM refunds
+            "SELECT CAST({CHARGED} - (SELECT COALESCE(SUM(amount), 0) FROM refunds
                                    WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)
              FROM payments WHERE id = $1",
             RefundStatus::committed_sql()

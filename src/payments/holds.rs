@@ -1,7 +1,8 @@
 //! What happens when a seat hold expires (docs/contract.md §10): a payment that has not
 //! succeeded is read from Stripe and, if it still can be, canceled (`abandoned`), so the buyer
 //! can no longer pay for seats the platform has released. One that succeeded meanwhile (or is
-//! processing) goes on and is late; under `LATE_PAYMENT_POLICY=refund` it is refunded instead.
+//! processing) goes on and is late; under `LATE_PAYMENT_POLICY=refund` it is refunded instead
+//! (one still processing, once it succeeds).
 
 use super::idempotent::derived_key;
 use super::refunds::refund_at_stripe;
@@ -44,11 +45,10 @@ impl Payments {
                     .await?
             }
             // The ledger decided when it recorded the success; processing is marked late now,
-            // so that the success, whenever it comes, is announced as late.
+            // so that the success, whenever it comes, is announced as late or refunded, as
+            // `LATE_PAYMENT_POLICY` says.
             Expiry::Late(PaymentIntentStatus::Processing) => {
-                self.ledger
-                    .set_hold_state(id.as_str(), HoldState::Late, true)
-                    .await?
+                self.ledger.mark_late(id.as_str()).await?
             }
             Expiry::Late(_) => {}
         }

@@ -130,7 +130,8 @@ pub(super) struct Refunded {
     pub refund: Refund,
     pub payment_intent_id: String,
     pub currency: String,
-    /// The payment's amount and what it counts as refunded now, minor units.
+    /// What the payment charged (after a partial capture, what was captured) and what it counts
+    /// as refunded now, minor units.
     pub payment_amount: i64,
     pub refunded: i64,
 }
@@ -235,8 +236,8 @@ pub(super) async fn refund_at_stripe(
     Ok(Refunded {
         refund,
         payment_intent_id: id.to_string(),
+        payment_amount: row.charged(),
         currency: row.currency,
-        payment_amount: row.amount,
         refunded,
     })
 }

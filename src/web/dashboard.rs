@@ -685,6 +685,7 @@ mod tests {
             id: "pi_1".into(),
             status: PaymentIntentStatus::Succeeded,
             amount: 100,
+            amount_received: Some(100),
             currency: "usd".into(),
             description: Some("<script>alert(1)</script>".into()),
             metadata: serde_json::json!({"<b>k</b>": "\"><img src=x onerror=alert(1)>"}),

@@ -301,6 +301,46 @@ async fn under_the_refund_policy_a_late_payment_is_refunded_instead() {
 }
 
 #[tokio::test]
+async fn under_the_refund_policy_a_payment_processing_when_its_hold_ends_is_refunded_once_it_succeeds(
+) {
+    let receiver = Receiver::start(0).await;
+    let mut envs = receiver.env().to_vec();
+    envs.push(("LATE_PAYMENT_POLICY", "refund"));
+    // The bank debit stays processing long enough for the hold worker (every 5 s) to find it.
+    envs.push(("STRIPE_SANDBOX_DELAY_MS", "12000"));
+    let shop = Shop::start(&envs).await;
+    let pi = shop.create(json!({"amount": 25, "holdSeconds": 60})).await;
+    let (status, _, body) = shop.pay(&pi, "pm_usBankAccount_success").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("processing")));
+    shop.reaches(&pi, "processing").await;
+    shop.expire_hold(&pi).await;
+    let ledger = shop.ledger().await;
+    eventually("the hold's end is dealt with", PATIENCE, || async {
+        match ledger.hold_of(&pi).await.unwrap() {
+            Some((_, Some(state), true)) if state == "refund_due" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        ledger.refunds_for(&pi).await.unwrap().is_empty(),
+        "nothing to refund while it is processing"
+    );
+    shop.reaches(&pi, "succeeded").await;
+    let refund = eventually("the late payment is refunded", PATIENCE * 2, || async {
+        ledger.refunds_for(&pi).await.unwrap().into_iter().next()
+    })
+    .await;
+    assert_eq!(refund.amount, 2500);
+    assert_eq!(refund.metadata["tmt_reason"], "hold_expired");
+    receiver.expect(&pi, "payment.refunded").await;
+    assert!(
+        receiver.of(&pi, "payment.succeeded").is_empty(),
+        "refunded instead of announced"
+    );
+}
+
+#[tokio::test]
 async fn manual_capture_partial_and_an_authorisation_released_when_its_hold_expires() {
     let shop = Shop::start(&[]).await;
     let pi = shop
@@ -339,6 +379,28 @@ async fn manual_capture_partial_and_an_authorisation_released_when_its_hold_expi
     assert_eq!(body["data"]["status"], "succeeded");
     assert_eq!(body["data"]["amount"].to_string(), "60.00");
     shop.reaches(&pi, "succeeded").await;
+    // What can be refunded is what was captured, not what was authorised.
+    let (status, _, body) = shop
+        .call("/stripe_refund_payment", json!({"payment_intent_id": pi}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["amount"].to_string(), "60.00");
+    assert_eq!(body["data"]["amountRefunded"].to_string(), "60.00");
+    assert_eq!(body["data"]["fullyRefunded"], true);
+    let (status, _, body) = shop
+        .call(
+            "/stripe_refund_payment",
+            json!({"payment_intent_id": pi, "amount": "0.01"}),
+        )
+        .await;
+    assert_eq!(code(status, &body), (400, "refund_exceeds_remaining"));
+    assert_eq!(
+        shop.refunds_at_stripe(&pi).await.len(),
+        1,
+        "nothing more sent"
+    );
+    let row = shop.ledger().await.payment(&pi).await.unwrap().unwrap();
+    assert_eq!((row.amount, row.amount_received), (8000, Some(6000)));
     let (status, _, body) = shop
         .call("/stripe_capture_payment", json!({"payment_intent_id": pi}))
         .await;
