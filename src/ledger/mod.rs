@@ -349,15 +349,16 @@ impl Ledger {
         Ok(())
     }
 
-    /// Before a call whose result must be recorded (a create at Stripe): the database answers,
-    /// and if writes have been failing, a probe shows they work again. A create that Stripe
-    /// carries out but the ledger cannot record would leave a PaymentIntent only reconciliation
-    /// can find.
+    /// Before a call whose result must be recorded (a create at Stripe): the ledger can make a
+    /// write durable, as a write probe found at most a second ago. A create that Stripe carries
+    /// out but the ledger cannot record would leave a PaymentIntent only reconciliation can
+    /// find. The probe's answer is shared by every create of that second, so a sale-day rush
+    /// costs one extra write a second, not one per buyer.
+    /// An unreachable database is told apart first (503 `database_unavailable`, not
+    /// `ledger_not_writable`).
     pub async fn ensure_writable(&self) -> Result<(), LedgerError> {
-        if self.health.failing.load(Ordering::Relaxed) {
-            return self.probe_write().await;
-        }
-        self.ping().await
+        self.ping().await?;
+        self.probe_write().await
     }
 
     /// The durability settings a pooled connection runs with, as the database reports them:
