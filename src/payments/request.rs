@@ -15,7 +15,9 @@ use crate::stripe::types::{PaymentIntentId, OWNER_KEY, OWNER_TAG};
 
 pub const DEFAULT_DESCRIPTION: &str = "Compra de tickets";
 const MAX_DESCRIPTION_CHARS: usize = 1000;
-const MAX_CALLER_METADATA_KEYS: usize = 48;
+/// Stripe takes at most 50 metadata keys; the service's own (`platform`, `timestamp`, and
+/// `hold_expires_at` or a refund's `tmt_reservation` and `tmt_reason`) come out of them.
+const STRIPE_METADATA_KEYS: usize = 50;
 const MAX_METADATA_KEY_CHARS: usize = 40;
 const MAX_METADATA_VALUE_CHARS: usize = 500;
 /// Set by the service on every PaymentIntent it creates, winning over caller keys.
@@ -134,7 +136,9 @@ impl CreateRequest {
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(Error::DescriptionInvalid),
         };
-        let metadata = parse_metadata(input.metadata.as_ref())?;
+        // Room for the service's own keys: two, and the hold's end when there is a hold.
+        let ours = 2 + usize::from(input.hold_seconds.is_some());
+        let metadata = parse_metadata(input.metadata.as_ref(), ours)?;
         let hold_seconds = match &input.hold_seconds {
             None => None,
             Some(Value::Number(n)) => match n.as_i64() {
@@ -208,16 +212,16 @@ fn convert(amount: Decimal, currency: Currency) -> Result<Money, Error> {
     Ok(Money { minor, currency })
 }
 
-fn parse_metadata(value: Option<&Value>) -> Result<Vec<(String, String)>, Error> {
+/// The caller's metadata, leaving room for `ours` keys of the service's own within Stripe's 50.
+fn parse_metadata(value: Option<&Value>, ours: usize) -> Result<Vec<(String, String)>, Error> {
     let map = match value {
         None => return Ok(Vec::new()),
         Some(Value::Object(map)) => map,
         Some(_) => return Err(Error::MetadataInvalid("debe ser un objeto".into())),
     };
-    if map.len() > MAX_CALLER_METADATA_KEYS {
-        return Err(Error::MetadataInvalid(format!(
-            "máximo {MAX_CALLER_METADATA_KEYS} claves"
-        )));
+    let most = STRIPE_METADATA_KEYS - ours;
+    if map.len() > most {
+        return Err(Error::MetadataInvalid(format!("máximo {most} claves")));
     }
     let mut out = Vec::with_capacity(map.len());
     for (key, value) in map {
@@ -363,7 +367,9 @@ impl RefundRequest {
             RefundReason::parse,
             Error::RefundReasonInvalid,
         )?;
-        let metadata = parse_metadata(input.metadata.as_ref())?;
+        // The owner and reservation keys, and `tmt_reason` for a canceled event.
+        let ours = 2 + usize::from(reason == Some(RefundReason::EventCanceled));
+        let metadata = parse_metadata(input.metadata.as_ref(), ours)?;
         Ok(RefundRequest {
             payment_intent_id,
             amount,

@@ -130,6 +130,9 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
     app.mount_create().await;
     let many_keys: serde_json::Map<String, Value> =
         (0..49).map(|i| (format!("k{i}"), json!("v"))).collect();
+    // With a hold, the service's third key leaves 47 of Stripe's 50 to the caller.
+    let keys_48: serde_json::Map<String, Value> =
+        (0..48).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({}), "amount_invalid", "El monto es requerido y debe ser mayor a 0"),
         (json!({"amount": null}), "amount_invalid", "El monto es requerido y debe ser mayor a 0"),
@@ -158,6 +161,13 @@ async fn every_validation_row_answers_400_and_sends_nothing() {
         (json!({"amount": 50, "metadata": {"a": []}}), "metadata_invalid", "Metadata inválida: el valor de 'a' debe ser texto, número o booleano"),
         (json!({"amount": 50, "metadata": {"a": null}}), "metadata_invalid", "Metadata inválida: el valor de 'a' debe ser texto, número o booleano"),
         (json!({"amount": 50, "metadata": many_keys}), "metadata_invalid", "Metadata inválida: máximo 48 claves"),
+        (json!({"amount": 50, "holdSeconds": 600, "metadata": keys_48}), "metadata_invalid", "Metadata inválida: máximo 47 claves"),
+        (json!({"amount": 50, "holdSeconds": 59}), "hold_invalid", "Tiempo de reserva inválido (60–86400 segundos)"),
+        (json!({"amount": 50, "holdSeconds": 86401}), "hold_invalid", "Tiempo de reserva inválido (60–86400 segundos)"),
+        (json!({"amount": 50, "holdSeconds": "600"}), "hold_invalid", "Tiempo de reserva inválido (60–86400 segundos)"),
+        (json!({"amount": 50, "holdSeconds": 600.5}), "hold_invalid", "Tiempo de reserva inválido (60–86400 segundos)"),
+        (json!({"amount": 50, "captureMethod": "later"}), "capture_method_invalid", "Método de captura inválido"),
+        (json!({"amount": 50, "captureMethod": true}), "capture_method_invalid", "Método de captura inválido"),
         (json!({"amount": 50, "metadata": {"k".repeat(41): "v"}}), "metadata_invalid", "Metadata inválida: la clave 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk' debe tener entre 1 y 40 caracteres"),
         (json!({"amount": 50, "metadata": {"a[b]": "v"}}), "metadata_invalid", "Metadata inválida: la clave 'a[b]' no puede contener '[' ni ']'"),
         (json!({"amount": 50, "metadata": {"a": "v".repeat(501)}}), "metadata_invalid", "Metadata inválida: el valor de 'a' excede 500 caracteres"),

@@ -289,6 +289,9 @@ async fn bad_requests_never_reach_stripe() {
         "El monto del reembolso debe ser mayor a 0",
     );
     let reason_invalid = ("reason_invalid", "Motivo de reembolso inválido");
+    // `event_canceled` adds the service's third key: 47 of Stripe's 50 are left to the caller.
+    let keys_48: serde_json::Map<String, Value> =
+        (0..48).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases = [
         (json!({}), ID_REQUIRED),
         (json!({"payment_intent_id": "pi_1/../x"}), ID_INVALID),
@@ -322,6 +325,10 @@ async fn bad_requests_never_reach_stripe() {
                 "metadata_invalid",
                 "Metadata inválida: la clave 'a[b]' no puede contener '[' ni ']'",
             ),
+        ),
+        (
+            json!({"payment_intent_id": PI, "reason": "event_canceled", "metadata": keys_48}),
+            ("metadata_invalid", "Metadata inválida: máximo 47 claves"),
         ),
     ];
     for (data, (code, error)) in cases {
