@@ -27,8 +27,8 @@ pub use request::{
     RefundInput, RefundRequest, DEFAULT_DESCRIPTION,
 };
 
-use crate::ledger::{EventWriter, Ledger};
-use crate::stripe::types::PaymentIntent;
+use crate::ledger::{EventWriter, Ledger, Outcome};
+use crate::stripe::types::{EventType, PaymentIntent};
 use crate::stripe::StripeClient;
 
 pub struct WebhookSettings {
@@ -53,4 +53,12 @@ fn count_api_write(pi: &PaymentIntent) {
         "source" => "api"
     )
     .increment(1);
+}
+
+/// A dispute the ledger learnt of, from a webhook or from reconciliation: counted once, when
+/// its event is applied.
+fn count_dispute_opened(event_type: &EventType, outcome: Outcome) {
+    if outcome == Outcome::Applied && *event_type == EventType::DisputeCreated {
+        metrics::counter!("tmt_disputes_opened_total").increment(1);
+    }
 }

@@ -1,7 +1,7 @@
 //! Stripe's webhook deliveries (docs/contract.md, "Webhook"): verified on the raw bytes,
 //! recorded and applied once each, on disk before they are acknowledged.
 
-use super::{Error, Payments};
+use super::{count_dispute_opened, Error, Payments};
 use crate::ledger::{EventSource, IncomingEvent, Outcome};
 use crate::stripe::signature;
 use crate::stripe::types::{Event, EventType};
@@ -41,9 +41,7 @@ impl Payments {
             "outcome" => outcome.as_str()
         )
         .increment(1);
-        if outcome == Outcome::Applied && event.event_type == EventType::DisputeCreated {
-            metrics::counter!("tmt_disputes_opened_total").increment(1);
-        }
+        count_dispute_opened(&event.event_type, outcome);
         if let (Outcome::Applied, Some(status)) = (outcome, status) {
             metrics::counter!(
                 "tmt_payment_status_updates_total",
