@@ -13,7 +13,7 @@ use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState};
 use crate::ledger::{EventWriter, Ledger, Outbox};
 use crate::payments::{Payments, WebhookSettings};
-use crate::stripe::{Budget, BudgetSettings, ClientSettings, StripeClient};
+use crate::stripe::{Budget, StripeClient};
 use crate::workers;
 use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
 
@@ -26,7 +26,6 @@ pub struct Application {
     router: axum::Router,
     ledger: Ledger,
     access: Arc<Access>,
-    shutdown_timeout: std::time::Duration,
     connections: ConnectionLimits,
     workers: Workers,
     budget: Budget,
@@ -89,35 +88,31 @@ impl Application {
     /// no path prefix, on the same listener; the client talks to it over loopback HTTP, exactly
     /// as it would talk to Stripe. Its state is a SQLite file beside the ledger's.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(SocketAddr::new(config.bind, config.port)).await?;
+        let listener = TcpListener::bind(config.listen).await?;
         let local = listener.local_addr()?;
+        let outbox = Outbox {
+            enabled: config.fulfilment.is_some(),
+            late: config.late_payment_policy,
+        };
         let ledger = Ledger::connect(&config.database_url, config.database_pool)
             .await?
-            .with_outbox(Outbox {
-                enabled: config.fulfilment.is_some(),
-                late: config.late_payment_policy,
-            });
+            .with_outbox(outbox);
         ledger.migrate().await?;
-        ledger
-            .save_outbox(Outbox {
-                enabled: config.fulfilment.is_some(),
-                late: config.late_payment_policy,
-            })
-            .await?;
+        ledger.save_outbox(outbox).await?;
 
-        let (api_base, secret_key, webhook_secrets, sandbox) = match &config.stripe_secret_key {
+        let (api_base, secret_key, webhook, sandbox) = match &config.stripe.secret_key {
             Some(key) => (
-                config.stripe_api_base.clone(),
+                config.stripe.api_base.clone(),
                 key.clone(),
-                config.stripe_webhook_secrets.clone(),
+                config.stripe.webhook.clone(),
                 None,
             ),
             None => {
                 let origin = format!(
                     "http://{}",
-                    SocketAddr::new(loopback_for(config.bind), local.port())
+                    SocketAddr::new(loopback_for(config.listen.ip()), local.port())
                 );
-                let secret = match config.stripe_webhook_secrets.first() {
+                let secret = match config.stripe.webhook.secrets.first() {
                     Some(s) => s.expose_secret().to_string(),
                     None => format!("whsec_{}", random_alnum(32)),
                 };
@@ -134,39 +129,24 @@ impl Application {
                     // The same key on every start: the sandbox keeps idempotency keys per API
                     // key across restarts.
                     SecretString::from(SANDBOX_SECRET_KEY.to_string()),
-                    vec![SecretString::from(secret)],
+                    WebhookSettings {
+                        secrets: vec![SecretString::from(secret)],
+                        tolerance_secs: config.stripe.webhook.tolerance_secs,
+                    },
                     Some(sandbox),
                 )
             }
         };
-        let stripe = StripeClient::new(ClientSettings {
-            api_base: api_base.clone(),
-            secret_key: secret_key.clone(),
-            api_version: config.stripe_api_version.clone(),
-            max_retries: config.stripe_max_retries,
-            timeout: config.stripe_timeout,
-            initial_retry_delay: config.stripe_initial_retry_delay,
-            budget: BudgetSettings {
-                max_rps: (config.stripe_max_rps > 0).then_some(config.stripe_max_rps),
-                queue_timeout: config.stripe_queue_timeout,
-            },
-        })?;
+        let stripe = StripeClient::new(config.stripe.client(api_base.clone(), secret_key.clone()))?;
         let budget = stripe.budget().clone();
         let payments = Payments {
             stripe,
             events: EventWriter::start(ledger.clone()),
             ledger: ledger.clone(),
-            webhook: WebhookSettings {
-                secrets: webhook_secrets,
-                tolerance_secs: config.webhook_tolerance_secs,
-            },
+            webhook,
             idempotency_stale: config.idempotency_stale,
         };
-        let access = Arc::new(Access::new(
-            &config.api_tokens,
-            config.create_rate_limit,
-            config.trusted_proxies.clone(),
-        ));
+        let access = Arc::new(Access::new(&config.access));
         if !access.tokens_required() {
             tracing::warn!(
                 "API_TOKENS is not set: stripe_confirm_payment and stripe_get_payment_intent \
@@ -193,11 +173,14 @@ impl Application {
             },
         };
         crate::prometheus::handle();
-        let bodies = BodyLimits::new(config.max_inflight_body_bytes, config.body_timeout);
+        let bodies = BodyLimits::new(
+            config.connections.max_inflight_body_bytes,
+            config.connections.body_timeout,
+        );
         let mut router = http::router(state, bodies.clone());
         // The pages: the dashboard always, the checkout demo with the sandbox only.
         router = router.merge(
-            crate::web::routes(ledger.clone(), &config.api_tokens, sandbox.is_some())
+            crate::web::routes(ledger.clone(), &config.access.tokens, sandbox.is_some())
                 .layer(axum::middleware::from_fn_with_state(
                     bodies.clone(),
                     http::bodies::limit_bodies,
@@ -223,7 +206,7 @@ impl Application {
             None => tracing::info!(
                 address = %local,
                 stripe_api_base = %crate::config::redact_url(&api_base),
-                stripe_api_version = %config.stripe_api_version,
+                stripe_api_version = %config.stripe.api_version,
                 live = is_live(&secret_key),
                 "tmt-payments listening"
             ),
@@ -233,12 +216,7 @@ impl Application {
             router,
             ledger,
             access,
-            shutdown_timeout: config.shutdown_timeout,
-            connections: ConnectionLimits {
-                header_timeout: config.header_timeout,
-                idle_timeout: config.idle_timeout,
-                max_connections: config.max_connections,
-            },
+            connections: config.connections,
             workers,
             budget,
         })
@@ -282,14 +260,7 @@ impl Application {
                 }
             }
         });
-        http::server::serve(
-            self.listener,
-            self.router,
-            self.connections,
-            shutdown,
-            self.shutdown_timeout,
-        )
-        .await;
+        http::server::serve(self.listener, self.router, self.connections, shutdown).await;
         housekeeping.abort();
         for task in background {
             task.abort();

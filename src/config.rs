@@ -3,7 +3,7 @@
 //! secret's value is never echoed back in that line.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,9 +11,11 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::SecretString;
 
-use crate::http::access::{Network, RateLimit};
+use crate::http::access::{AccessSettings, Network, RateLimit};
+use crate::http::server::ConnectionLimits;
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
+use crate::payments::WebhookSettings;
 use crate::stripe::client::{DEFAULT_API_BASE, DEFAULT_API_VERSION};
 use crate::stripe::{BudgetSettings, ClientSettings};
 
@@ -204,35 +206,52 @@ pub struct Config {
     pub database_url: String,
     pub database_pool: PoolSettings,
     pub idempotency_stale: Duration,
-    /// `None` runs the embedded sandbox (docs/sandbox.md).
-    pub stripe_secret_key: Option<SecretString>,
-    pub stripe_webhook_secrets: Vec<SecretString>,
-    pub stripe_api_base: String,
-    pub stripe_api_version: String,
-    pub stripe_timeout: Duration,
-    pub stripe_max_retries: u32,
-    pub stripe_initial_retry_delay: Duration,
-    /// Stripe calls started per second at most; 0: no budget.
-    pub stripe_max_rps: u32,
-    pub stripe_queue_timeout: Duration,
-    pub bind: IpAddr,
-    pub port: u16,
+    pub stripe: StripeSettings,
+    /// `BIND` and `PORT`.
+    pub listen: SocketAddr,
     pub cors: CorsOrigins,
-    pub webhook_tolerance_secs: i64,
-    pub api_tokens: Vec<SecretString>,
-    pub create_rate_limit: Option<RateLimit>,
-    pub trusted_proxies: Vec<Network>,
-    pub shutdown_timeout: Duration,
-    pub header_timeout: Duration,
-    pub body_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
-    pub max_inflight_body_bytes: usize,
+    pub access: AccessSettings,
+    /// How clients may use their connections, and how those end on shutdown.
+    pub connections: ConnectionLimits,
     /// Where and how fulfilment notifications are sent; `None`: they are not.
     pub fulfilment: Option<Fulfilment>,
     pub late_payment_policy: LatePolicy,
     /// `None`: reconciliation is off.
     pub reconcile_interval: Option<Duration>,
+}
+
+/// How `serve` calls Stripe and checks the webhooks Stripe sends.
+#[derive(Clone)]
+pub struct StripeSettings {
+    /// `None` runs the embedded sandbox (docs/sandbox.md).
+    pub secret_key: Option<SecretString>,
+    /// Where the key is used; the sandbox's base is known once the listener is bound.
+    pub api_base: String,
+    pub api_version: String,
+    /// Budget for one call, retries and their waits included.
+    pub timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    pub initial_retry_delay: Duration,
+    pub budget: BudgetSettings,
+    /// With a key, Stripe's signing secrets; the sandbox signs with the first, or a random one.
+    pub webhook: WebhookSettings,
+}
+
+impl StripeSettings {
+    /// What the client takes to call the Stripe at `api_base` with `secret_key`: the configured
+    /// ones, or the embedded sandbox's.
+    pub fn client(&self, api_base: String, secret_key: SecretString) -> ClientSettings {
+        ClientSettings {
+            api_base,
+            secret_key,
+            api_version: self.api_version.clone(),
+            max_retries: self.max_retries,
+            timeout: self.timeout,
+            initial_retry_delay: self.initial_retry_delay,
+            budget: self.budget,
+        }
+    }
 }
 
 /// The platform's fulfilment endpoint and the secret its notifications are signed with.
@@ -633,34 +652,43 @@ impl Config {
             fulfilment,
             late_payment_policy,
             reconcile_interval: (reconcile > 0).then(|| Duration::from_secs(reconcile)),
-            api_tokens,
-            create_rate_limit,
-            trusted_proxies,
-            shutdown_timeout: Duration::from_secs(shutdown),
+            access: AccessSettings {
+                tokens: api_tokens,
+                create_rate_limit,
+                trusted_proxies,
+            },
             database_url,
             database_pool: PoolSettings {
                 max_connections,
                 acquire_timeout,
             },
             idempotency_stale: stale,
-            stripe_secret_key: key,
-            stripe_webhook_secrets: webhook_secrets,
-            stripe_api_base: api_base,
-            stripe_api_version: api_version,
-            stripe_timeout: timeout,
-            stripe_max_retries: max_retries,
-            stripe_initial_retry_delay: Duration::from_millis(500),
-            stripe_max_rps: max_rps,
-            stripe_queue_timeout: queue_timeout,
-            bind,
-            port,
+            stripe: StripeSettings {
+                secret_key: key,
+                api_base,
+                api_version,
+                timeout,
+                max_retries,
+                initial_retry_delay: Duration::from_millis(500),
+                budget: BudgetSettings {
+                    max_rps: (max_rps > 0).then_some(max_rps),
+                    queue_timeout,
+                },
+                webhook: WebhookSettings {
+                    secrets: webhook_secrets,
+                    tolerance_secs: tolerance,
+                },
+            },
+            listen: SocketAddr::new(bind, port),
             cors,
-            webhook_tolerance_secs: tolerance,
-            header_timeout,
-            body_timeout,
-            idle_timeout,
-            max_connections: open_connections,
-            max_inflight_body_bytes: inflight_body_bytes,
+            connections: ConnectionLimits {
+                header_timeout,
+                idle_timeout,
+                max_connections: open_connections,
+                body_timeout,
+                max_inflight_body_bytes: inflight_body_bytes,
+                shutdown_timeout: Duration::from_secs(shutdown),
+            },
         })
     }
 }
@@ -787,20 +815,20 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let c = serve(|_| {}).unwrap();
-        assert_eq!(c.port, 8080);
+        assert_eq!(c.listen.port(), 8080);
         assert_eq!(c.cors, CorsOrigins::Any);
-        assert_eq!(c.stripe_webhook_secrets.len(), 1);
+        assert_eq!(c.stripe.webhook.secrets.len(), 1);
     }
 
     /// The flags' own defaults, as `serve` parses them, are SPEC §16's.
     #[test]
     fn connection_defaults() {
         let c = serve(|_| {}).unwrap();
-        assert_eq!(c.header_timeout, Duration::from_secs(10));
-        assert_eq!(c.body_timeout, Duration::from_secs(15));
-        assert_eq!(c.idle_timeout, Duration::from_secs(60));
-        assert_eq!(c.max_connections, 10_000);
-        assert_eq!(c.max_inflight_body_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.connections.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.connections.body_timeout, Duration::from_secs(15));
+        assert_eq!(c.connections.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.connections.max_connections, 10_000);
+        assert_eq!(c.connections.max_inflight_body_bytes, 64 * 1024 * 1024);
     }
 
     #[test]
@@ -878,9 +906,9 @@ mod tests {
             a.stripe_webhook_secret = None;
         })
         .unwrap();
-        assert!(c.stripe_secret_key.is_none());
+        assert!(c.stripe.secret_key.is_none());
         let c = serve(|a| a.stripe_secret_key = Some("  ".into())).unwrap();
-        assert!(c.stripe_secret_key.is_none());
+        assert!(c.stripe.secret_key.is_none());
     }
 
     #[test]
@@ -912,6 +940,6 @@ mod tests {
             ])
         );
         let c = serve(|a| a.stripe_webhook_secret = Some("whsec_old, whsec_new".into())).unwrap();
-        assert_eq!(c.stripe_webhook_secrets.len(), 2);
+        assert_eq!(c.stripe.webhook.secrets.len(), 2);
     }
 }

@@ -82,6 +82,17 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Who may call what: `API_TOKENS`, `CREATE_RATE_LIMIT` and `TRUSTED_PROXIES`.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSettings {
+    /// Tokens that `stripe_confirm_payment` and `stripe_get_payment_intent` require; none: open.
+    pub tokens: Vec<SecretString>,
+    /// Per-client limit on creates; `None`: no limit.
+    pub create_rate_limit: Option<RateLimit>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<Network>,
+}
+
 pub struct Access {
     /// SHA-256 of each accepted token: compared in constant time, lengths never leak.
     tokens: Vec<[u8; 32]>,
@@ -90,12 +101,8 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(
-        tokens: &[SecretString],
-        limit: Option<RateLimit>,
-        trusted_proxies: Vec<Network>,
-    ) -> Self {
-        let limiter = limit.map(|l| {
+    pub fn new(settings: &AccessSettings) -> Self {
+        let limiter = settings.create_rate_limit.map(|l| {
             let replenish = l.per / l.count.get();
             let quota = Quota::with_period(replenish.max(Duration::from_nanos(1)))
                 .expect("a positive period")
@@ -103,9 +110,13 @@ impl Access {
             RateLimiter::keyed(quota)
         });
         Access {
-            tokens: tokens.iter().map(|t| digest(t.expose_secret())).collect(),
+            tokens: settings
+                .tokens
+                .iter()
+                .map(|t| digest(t.expose_secret()))
+                .collect(),
             limiter,
-            trusted_proxies,
+            trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
 
@@ -211,6 +222,14 @@ fn digest(token: &str) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    /// No tokens and no trusted proxies; creates limited to `limit` per client.
+    fn limited(limit: &str) -> Access {
+        Access::new(&AccessSettings {
+            create_rate_limit: RateLimit::parse(limit),
+            ..AccessSettings::default()
+        })
+    }
+
     #[test]
     fn rate_limits_parse() {
         let l = RateLimit::parse("20/min").unwrap();
@@ -244,7 +263,10 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let access = Access::new(&[], None, vec![Network::parse("10.0.0.0/8").unwrap()]);
+        let access = Access::new(&AccessSettings {
+            trusted_proxies: vec![Network::parse("10.0.0.0/8").unwrap()],
+            ..AccessSettings::default()
+        });
         let mut h = HeaderMap::new();
         h.insert(
             "x-forwarded-for",
@@ -262,11 +284,10 @@ mod tests {
 
     #[test]
     fn tokens() {
-        let access = Access::new(
-            &[SecretString::from("a-long-enough-token-1".to_string())],
-            None,
-            vec![],
-        );
+        let access = Access::new(&AccessSettings {
+            tokens: vec![SecretString::from("a-long-enough-token-1".to_string())],
+            ..AccessSettings::default()
+        });
         let mut h = HeaderMap::new();
         assert!(access.check_token(&h).is_err());
         for (authorization, accepted) in [
@@ -287,14 +308,14 @@ mod tests {
             let answer = access.check_token(&h);
             assert_eq!(answer.is_ok(), accepted, "{authorization}");
         }
-        assert!(Access::new(&[], None, vec![])
+        assert!(Access::new(&AccessSettings::default())
             .check_token(&HeaderMap::new())
             .is_ok());
     }
 
     #[test]
     fn limiter_refuses_past_the_burst_with_a_wait() {
-        let access = Access::new(&[], RateLimit::parse("3/min"), vec![]);
+        let access = limited("3/min");
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             assert!(access.check_rate(ip).is_ok());
@@ -330,7 +351,7 @@ mod tests {
         assert_ne!(rate_key(ip("192.0.2.7")), rate_key(ip("192.0.2.8")));
 
         // Two creates a minute: in order, each client and whether it may create.
-        let access = Access::new(&[], RateLimit::parse("2/min"), vec![]);
+        let access = limited("2/min");
         for (client, allowed, why) in [
             ("2001:db8:1:2::1", true, "the first of a /64"),
             ("2001:db8:1:2:ffff::9", true, "the second of the same /64"),

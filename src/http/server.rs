@@ -26,7 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::{Service, ServiceExt};
 
-/// The connection settings of `serve` (SPEC §16).
+/// The connection settings of `serve` (SPEC §16), with those of the request bodies that
+/// [`super::bodies::BodyLimits`] enforces on the way in.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     /// A request head must be complete this long after the connection opened, or after its
@@ -36,6 +37,13 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Connections open at once; the rest wait in the kernel's listen queue.
     pub max_connections: usize,
+    /// A request body must be whole this long after its head; then 408.
+    pub body_timeout: Duration,
+    /// Bytes that request bodies being received may hold together; past it, requests with a
+    /// body get 503 `overloaded`.
+    pub max_inflight_body_bytes: usize,
+    /// On shutdown, how long requests in flight may take to finish.
+    pub shutdown_timeout: Duration,
 }
 
 /// What the connections are told to do.
@@ -63,14 +71,13 @@ const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Serves `router` on `listener` until `shutdown` resolves. Then it stops accepting (the
 /// listener is closed, so a load balancer sees refused connections and goes elsewhere), closes
 /// at once every connection without a request under way, lets requests in flight finish for
-/// up to `shutdown_timeout`, and drops whatever is still running at that deadline: its client
-/// gets no answer, in particular no 200 for something not on disk.
+/// up to `limits.shutdown_timeout`, and drops whatever is still running at that deadline: its
+/// client gets no answer, in particular no 200 for something not on disk.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
-    shutdown_timeout: Duration,
 ) {
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -134,13 +141,13 @@ pub async fn serve(
     tracing::info!(open, "stopped accepting; closing idle connections");
     let _ = phase_tx.send(Phase::Draining);
     // Every connection task holds a receiver: `closed` resolves when the last one has ended.
-    if tokio::time::timeout(shutdown_timeout, phase_tx.closed())
+    if tokio::time::timeout(limits.shutdown_timeout, phase_tx.closed())
         .await
         .is_err()
     {
         tracing::warn!(
             "requests still in flight after SHUTDOWN_TIMEOUT_SECS ({} s): dropped",
-            shutdown_timeout.as_secs()
+            limits.shutdown_timeout.as_secs()
         );
         let _ = phase_tx.send(Phase::Abort);
         phase_tx.closed().await;

@@ -31,6 +31,7 @@ use crate::ledger::{EventWriter, Ledger, Outcome};
 use crate::stripe::types::{EventType, PaymentIntent};
 use crate::stripe::StripeClient;
 
+#[derive(Clone)]
 pub struct WebhookSettings {
     pub secrets: Vec<SecretString>,
     pub tolerance_secs: i64,

@@ -111,8 +111,8 @@ async fn answered_connection(address: &str) -> TcpStream {
 /// has answered once.
 async fn kept_alive(idle_timeout: Duration) -> (TestApp, TcpStream) {
     let app = spawn_app_with(|c| {
-        c.header_timeout = Duration::from_secs(1);
-        c.idle_timeout = idle_timeout;
+        c.connections.header_timeout = Duration::from_secs(1);
+        c.connections.idle_timeout = idle_timeout;
     })
     .await;
     let stream = answered_connection(&app.address).await;
@@ -128,7 +128,7 @@ fn webhook_head(content_length: usize) -> String {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_head_is_cut_off() {
-    let app = spawn_app_with(|c| c.header_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.connections.header_timeout = Duration::from_secs(1)).await;
     let started = Instant::now();
     let mut slow = connect(&app.address).await;
     slow.write_all(b"POST /stripe_webhook HTTP/1.1\r\nHost: tmt\r\nContent-Le")
@@ -205,7 +205,7 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes() {
-    let app = spawn_app_with(|c| c.body_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.connections.body_timeout = Duration::from_secs(1)).await;
     for (path, extra) in [
         ("/stripe_webhook", "Stripe-Signature: t=1,v1=00\r\n"),
         ("/stripe_create_payment_intent", ""),
@@ -242,7 +242,7 @@ async fn a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
 /// not stretch it.
 #[tokio::test]
 async fn a_trickled_body_is_cut_off_at_the_deadline() {
-    let app = spawn_app_with(|c| c.body_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.connections.body_timeout = Duration::from_secs(1)).await;
     let mut stream = connect(&app.address).await;
     stream
         .write_all(webhook_head(1000).as_bytes())
@@ -272,8 +272,8 @@ async fn bodies_past_the_memory_budget_get_503_until_room_is_made() {
     const BUDGET: usize = 100_000;
     const LENGTH: usize = 40_000;
     let app = spawn_app_with(|c| {
-        c.max_inflight_body_bytes = BUDGET;
-        c.body_timeout = Duration::from_secs(600);
+        c.connections.max_inflight_body_bytes = BUDGET;
+        c.connections.body_timeout = Duration::from_secs(600);
     })
     .await;
     // Two bodies that stall hold 80 000 of the 100 000 bytes.
@@ -359,7 +359,7 @@ async fn bodies_past_the_memory_budget_get_503_until_room_is_made() {
 
 #[tokio::test]
 async fn connections_past_max_connections_wait_for_a_free_slot() {
-    let app = spawn_app_with(|c| c.max_connections = 2).await;
+    let app = spawn_app_with(|c| c.connections.max_connections = 2).await;
     let first = answered_connection(&app.address).await;
     let _second = answered_connection(&app.address).await;
     let mut third = connect(&app.address).await;

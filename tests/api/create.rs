@@ -290,7 +290,7 @@ async fn should_retry_header_decides() {
 
 #[tokio::test]
 async fn stripe_timeout_is_stripe_unreachable() {
-    let app = spawn_app_with(|c| c.stripe_timeout = std::time::Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.stripe.timeout = std::time::Duration::from_secs(1)).await;
     // Stripe answers after 3 s: past the whole budget.
     stub(&app.stripe, "POST", delayed_payment_intent()).await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
@@ -317,7 +317,7 @@ fn delayed_payment_intent() -> ResponseTemplate {
 
 #[tokio::test]
 async fn api_version_is_configurable() {
-    let app = spawn_app_with(|c| c.stripe_api_version = "2024-06-20".into()).await;
+    let app = spawn_app_with(|c| c.stripe.api_version = "2024-06-20".into()).await;
     app.mount_create().await;
     app.create(json!({"amount": 50})).await;
     assert_eq!(
@@ -365,7 +365,7 @@ async fn the_first_failing_rule_of_the_table_is_reported() {
 #[tokio::test]
 async fn unreachable_stripe_is_retried_then_reported() {
     // A port nothing listens on: every attempt is refused at once.
-    let app = spawn_app_with(|c| c.stripe_api_base = unreachable_base()).await;
+    let app = spawn_app_with(|c| c.stripe.api_base = unreachable_base()).await;
     let (status, _, body) = app.create(json!({"amount": 50})).await;
     assert_eq!(status, 500);
     assert_eq!(body["code"], "stripe_unreachable");

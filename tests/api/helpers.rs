@@ -53,7 +53,7 @@
 //!   machine without a server. [`KillOnDrop`] ends a peer's process with the test.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -64,11 +64,14 @@ use reqwest::RequestBuilder;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use tmt_payments::app::Application;
-use tmt_payments::config::Config;
+use tmt_payments::config::{Config, StripeSettings};
+use tmt_payments::http::access::AccessSettings;
+use tmt_payments::http::server::ConnectionLimits;
 use tmt_payments::http::CorsOrigins;
 use tmt_payments::ledger::{EventRow, Ledger, PaymentRow, PoolSettings};
+use tmt_payments::payments::WebhookSettings;
 use tmt_payments::stripe::client::DEFAULT_API_VERSION;
-use tmt_payments::stripe::signature;
+use tmt_payments::stripe::{signature, BudgetSettings};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -328,30 +331,35 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
             acquire_timeout: Duration::from_secs(5),
         },
         idempotency_stale: Duration::from_secs(60),
-        stripe_secret_key: Some(SecretString::from(SECRET_KEY.to_string())),
-        stripe_webhook_secrets: vec![SecretString::from(WEBHOOK_SECRET.to_string())],
-        stripe_api_base: stripe_base.to_string(),
-        stripe_api_version: DEFAULT_API_VERSION.to_string(),
-        stripe_timeout: Duration::from_secs(10),
-        stripe_max_retries: 2,
-        stripe_initial_retry_delay: Duration::from_millis(20),
-        // Far above what any test asks of Stripe, so that only the sale-day tests meet the
-        // budget.
-        stripe_max_rps: 1000,
-        stripe_queue_timeout: Duration::from_secs(10),
-        bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 0,
+        stripe: StripeSettings {
+            secret_key: Some(SecretString::from(SECRET_KEY.to_string())),
+            api_base: stripe_base.to_string(),
+            api_version: DEFAULT_API_VERSION.to_string(),
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            initial_retry_delay: Duration::from_millis(20),
+            budget: BudgetSettings {
+                // Far above what any test asks of Stripe, so that only the sale-day tests meet
+                // the budget.
+                max_rps: Some(1000),
+                queue_timeout: Duration::from_secs(10),
+            },
+            webhook: WebhookSettings {
+                secrets: vec![SecretString::from(WEBHOOK_SECRET.to_string())],
+                tolerance_secs: 300,
+            },
+        },
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         cors: CorsOrigins::Any,
-        webhook_tolerance_secs: 300,
-        api_tokens: Vec::new(),
-        create_rate_limit: None,
-        trusted_proxies: Vec::new(),
-        shutdown_timeout: Duration::from_secs(20),
-        header_timeout: Duration::from_secs(10),
-        body_timeout: Duration::from_secs(15),
-        idle_timeout: Duration::from_secs(60),
-        max_connections: 10_000,
-        max_inflight_body_bytes: 64 * 1024 * 1024,
+        access: AccessSettings::default(),
+        connections: ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            body_timeout: Duration::from_secs(15),
+            max_inflight_body_bytes: 64 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(20),
+        },
         fulfilment: None,
         late_payment_policy: tmt_payments::ledger::LatePolicy::Notify,
         reconcile_interval: None,

@@ -219,7 +219,7 @@ async fn client_endpoints_take_only_application_json() {
 
 #[tokio::test]
 async fn refused_media_types_do_not_count_against_the_rate_limit() {
-    let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("1/min")).await;
+    let app = spawn_app_with(|c| c.access.create_rate_limit = RateLimit::parse("1/min")).await;
     Mock::given(method("POST"))
         .respond_with(CreateResponder)
         .mount(&app.stripe)

@@ -139,7 +139,7 @@ async fn a_second_request_while_the_first_runs_is_409() {
 
 #[tokio::test]
 async fn after_a_failure_the_retry_sends_stripe_the_identical_request() {
-    let app = spawn_app_with(|c| c.stripe_max_retries = 0).await;
+    let app = spawn_app_with(|c| c.stripe.max_retries = 0).await;
     stub_first(&app.stripe, "POST", stripe_error(500, "api_error", "down")).await;
     mount(&app, Duration::ZERO).await;
     let data = json!({"amount": 30, "metadata": {"seat": "A1"}});
@@ -267,7 +267,7 @@ async fn a_caller_that_hangs_up_gets_the_replay_when_it_retries() {
 
 #[tokio::test]
 async fn a_key_whose_request_never_reached_stripe_is_free_again() {
-    let app = spawn_app_with(|c| c.stripe_api_base = unreachable_base()).await;
+    let app = spawn_app_with(|c| c.stripe.api_base = unreachable_base()).await;
     let (status, _, body) = app.create_with_key("refused", json!({"amount": 80})).await;
     assert_eq!(code(status, &body), (500, "stripe_unreachable"));
     // Nothing happened at Stripe, so corrected data under the same key is not a reuse.

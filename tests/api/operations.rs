@@ -22,7 +22,7 @@ async fn health_and_readiness() {
         body,
         json!({"status": "ready", "database": "ok", "stripe": "configured"})
     );
-    let sandbox = spawn_app_with(|c| c.stripe_secret_key = None).await;
+    let sandbox = spawn_app_with(|c| c.stripe.secret_key = None).await;
     let (_, _, body) = sandbox.get("/readyz").await;
     assert!(body.contains(r#""stripe":"sandbox""#), "{body}");
 }
@@ -142,7 +142,7 @@ const TOKEN: &str = "tok_0123456789abcdef";
 #[tokio::test]
 async fn api_tokens_guard_every_client_endpoint_but_create() {
     let app = spawn_app_with(|c| {
-        c.api_tokens = vec![
+        c.access.tokens = vec![
             SecretString::from("tok_old_0123456789ab".to_string()),
             SecretString::from(TOKEN.to_string()),
         ]
@@ -219,8 +219,8 @@ async fn api_tokens_guard_every_client_endpoint_but_create() {
 /// An app allowing 3 creates a minute per client, behind a trusted proxy at 127.0.0.1.
 async fn behind_a_proxy_with_3_creates_a_minute() -> TestApp {
     let app = spawn_app_with(|c| {
-        c.create_rate_limit = RateLimit::parse("3/min");
-        c.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
+        c.access.create_rate_limit = RateLimit::parse("3/min");
+        c.access.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
     })
     .await;
     app.mount_create().await;
@@ -296,7 +296,8 @@ async fn create_rate_limit_counts_an_ipv6_client_by_its_64() {
 
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
-    let app = spawn_app_with(|c| c.api_tokens = vec![SecretString::from(TOKEN.to_string())]).await;
+    let app =
+        spawn_app_with(|c| c.access.tokens = vec![SecretString::from(TOKEN.to_string())]).await;
     stub_reads(
         &app.stripe,
         payment_intent("pi_tok1", 500, "usd", "succeeded"),
@@ -326,7 +327,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 #[tokio::test]
 async fn forwarded_for_is_ignored_without_trusted_proxies() {
-    let app = spawn_app_with(|c| c.create_rate_limit = RateLimit::parse("2/min")).await;
+    let app = spawn_app_with(|c| c.access.create_rate_limit = RateLimit::parse("2/min")).await;
     app.mount_create().await;
     let mut statuses = Vec::new();
     for i in 0..3 {
@@ -395,7 +396,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn arbitrary_input_never_panics_nor_answers_an_undocumented_status() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let app = runtime.block_on(async {
-        let app = spawn_app_with(|c| c.stripe_max_retries = 0).await;
+        let app = spawn_app_with(|c| c.stripe.max_retries = 0).await;
         Mock::given(method("POST")).respond_with(CreateResponder).mount(&app.stripe).await;
         Mock::given(method("GET"))
             .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such payment_intent"}})))

@@ -169,9 +169,9 @@ async fn localstripe_get_confirm_decline_and_signed_webhook() {
     let ls = Localstripe::start(&python).await;
     let base = ls.base.clone();
     let app = spawn_app_with(|c| {
-        c.stripe_api_base = base;
-        c.stripe_secret_key = Some(SecretString::from("sk_test_localstripe".to_string()));
-        c.stripe_webhook_secrets = vec![SecretString::from(LOCALSTRIPE_SECRET.to_string())];
+        c.stripe.api_base = base;
+        c.stripe.secret_key = Some(SecretString::from("sk_test_localstripe".to_string()));
+        c.stripe.webhook.secrets = vec![SecretString::from(LOCALSTRIPE_SECRET.to_string())];
     })
     .await;
     let (status, _) = ls

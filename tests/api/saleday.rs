@@ -18,8 +18,8 @@ use wiremock::{Mock, Request, Respond, ResponseTemplate};
 /// `queue_timeout` for its turn.
 async fn with_budget(rps: u32, queue_timeout: Duration) -> TestApp {
     spawn_app_with(|c| {
-        c.stripe_max_rps = rps;
-        c.stripe_queue_timeout = queue_timeout;
+        c.stripe.budget.max_rps = Some(rps);
+        c.stripe.budget.queue_timeout = queue_timeout;
     })
     .await
 }
@@ -222,9 +222,9 @@ async fn a_create_refused_a_turn_frees_its_idempotency_key() {
 #[tokio::test]
 async fn a_429_is_retried_within_the_budget_and_halves_it() {
     let app = spawn_app_with(|c| {
-        c.stripe_max_rps = 20;
+        c.stripe.budget.max_rps = Some(20);
         // A 429 does not use up the retries of failures.
-        c.stripe_max_retries = 0;
+        c.stripe.max_retries = 0;
     })
     .await;
     Mock::given(method("POST"))
@@ -260,7 +260,7 @@ async fn a_429_is_retried_within_the_budget_and_halves_it() {
 #[tokio::test]
 async fn stripe_429s_that_outlast_the_call_are_a_503_never_a_500() {
     let app = spawn_app_with(|c| {
-        c.stripe_timeout = Duration::from_secs(1);
+        c.stripe.timeout = Duration::from_secs(1);
     })
     .await;
     Mock::given(method("GET"))

@@ -9,8 +9,8 @@ use crate::helpers::*;
 
 async fn sandbox_app() -> TestApp {
     spawn_app_with(|c| {
-        c.stripe_secret_key = None;
-        c.stripe_webhook_secrets.clear();
+        c.stripe.secret_key = None;
+        c.stripe.webhook.secrets.clear();
     })
     .await
 }

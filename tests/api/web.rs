@@ -261,8 +261,8 @@ async fn the_checkout_demo_exists_in_sandbox_mode_only() {
     assert_eq!(status, 200, "the dashboard works with a real key too");
 
     let sandbox = spawn_app_with(|c| {
-        c.stripe_secret_key = None;
-        c.stripe_webhook_secrets.clear();
+        c.stripe.secret_key = None;
+        c.stripe.webhook.secrets.clear();
     })
     .await;
     let (status, headers, page) = sandbox.get("/demo").await;
@@ -282,7 +282,7 @@ const TOKEN: &str = "dashboard-operator-token-0001";
 
 #[tokio::test]
 async fn with_api_tokens_the_dashboard_wants_a_login_whose_cookie_is_not_the_token() {
-    let app = spawn_app_with(|c| c.api_tokens = vec![TOKEN.to_string().into()]).await;
+    let app = spawn_app_with(|c| c.access.tokens = vec![TOKEN.to_string().into()]).await;
     stored(&app, "pi_locked1", 4500, "eur", "succeeded", 0, json!({})).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

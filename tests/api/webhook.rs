@@ -113,7 +113,7 @@ async fn body_that_is_not_an_event_is_400() {
 #[tokio::test]
 async fn rotated_secrets_each_verify() {
     let app = spawn_app_with(|c| {
-        c.stripe_webhook_secrets = vec![
+        c.stripe.webhook.secrets = vec![
             SecretString::from("whsec_old_one".to_string()),
             SecretString::from("whsec_new_one".to_string()),
         ]
