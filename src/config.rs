@@ -820,7 +820,7 @@ mod tests {
         assert_eq!(c.stripe.webhook.secrets.len(), 1);
     }
 
-    /// The flags' own defaults, as `serve` parses them, are SPEC §16's.
+    /// The flags' own defaults, as `serve` parses them, are those docs/contract.md §13 gives.
     #[test]
     fn connection_defaults() {
         let c = serve(|_| {}).unwrap();

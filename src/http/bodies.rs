@@ -1,4 +1,4 @@
-//! Request bodies while they arrive (SPEC §16): each must be complete within
+//! Request bodies while they arrive (docs/contract.md §13): each must be complete within
 //! `BODY_TIMEOUT_SECS` of its head, and together they hold at most `MAX_INFLIGHT_BODY_BYTES`.
 //! Without that budget, a thousand clients each sending most of a 1 MiB webhook and then
 //! stalling held a gigabyte.

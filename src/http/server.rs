@@ -1,4 +1,4 @@
-//! The accept loop and the life of one connection (SPEC §16, "Slow and idle clients"): how long
+//! The accept loop and the life of one connection (docs/contract.md §13, "Slow and idle clients"): how long
 //! a client may take over a request head or sit idle, how many connections are open at once,
 //! what happens at the file-descriptor limit, and how connections end on shutdown.
 //!
@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::{Service, ServiceExt};
 
-/// The connection settings of `serve` (SPEC §16), with those of the request bodies that
+/// The connection settings of `serve` (docs/contract.md §13), with those of the request bodies that
 /// [`super::bodies::BodyLimits`] enforces on the way in.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
