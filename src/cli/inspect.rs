@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::ListArgs;
-use crate::ledger::Ledger;
+use crate::ledger::{DisputeRow, EventRow, Ledger, NotificationRow, PaymentRow, RefundRow};
 use crate::money::Major;
 
 /// Prints `rows` under `headers`, each column as wide as its widest cell (the last one as is).
@@ -71,7 +71,7 @@ fn items<T>(label: &str, items: &[T], item: impl Fn(&T) -> String) {
 }
 
 pub async fn payments(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
-    let rows = ledger.list_payments(list.status(), list.limit()).await?;
+    let rows: Vec<PaymentRow> = ledger.list(list.status(), list.limit()).await?;
     let headers = ["ID", "STATUS", "AMOUNT", "CREATED", "UPDATED"];
     listing(&rows, list.json, &headers, |p| {
         vec![
@@ -88,10 +88,10 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
     let Some(row) = ledger.payment(id).await? else {
         anyhow::bail!("no payment {id} in the ledger");
     };
-    let events = ledger.events_for(id).await?;
-    let refunds = ledger.refunds_for(id).await?;
-    let disputes = ledger.disputes_for(id).await?;
-    let notifications = ledger.notifications_for(id).await?;
+    let events = ledger.of_payment::<EventRow>(id).await?;
+    let refunds = ledger.of_payment::<RefundRow>(id).await?;
+    let disputes = ledger.of_payment::<DisputeRow>(id).await?;
+    let notifications = ledger.of_payment::<NotificationRow>(id).await?;
     let refunded = ledger.amount_refunded(id).await?;
     let hold = ledger.hold_of(id).await?;
     if as_json {
@@ -189,7 +189,7 @@ pub async fn events(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Resul
 }
 
 pub async fn refunds(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
-    let rows = ledger.list_refunds(list.status(), list.limit()).await?;
+    let rows: Vec<RefundRow> = ledger.list(list.status(), list.limit()).await?;
     let headers = [
         "ID",
         "PAYMENT INTENT",
@@ -211,7 +211,7 @@ pub async fn refunds(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
 }
 
 pub async fn disputes(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
-    let rows = ledger.list_disputes(list.status(), list.limit()).await?;
+    let rows: Vec<DisputeRow> = ledger.list(list.status(), list.limit()).await?;
     let headers = [
         "ID",
         "PAYMENT INTENT",
@@ -240,9 +240,7 @@ pub async fn notifications(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<(
             anyhow::bail!("--status must be pending, delivered or failed");
         }
     }
-    let rows = ledger
-        .list_notifications(list.status(), list.limit())
-        .await?;
+    let rows: Vec<NotificationRow> = ledger.list(list.status(), list.limit()).await?;
     let headers = [
         "ID",
         "TYPE",

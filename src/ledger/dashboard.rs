@@ -4,8 +4,7 @@
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::payments::PAYMENT_COLUMNS;
-use super::rows::Statement;
+use super::rows::{Listed, Statement};
 use super::{column, Backend, Ledger, LedgerError, PaymentRow};
 use crate::stripe::types::RefundStatus;
 
@@ -107,8 +106,10 @@ impl Ledger {
     ) -> Result<(Vec<PaymentRow>, i64), LedgerError> {
         let c = self.condition(filter, "");
         let sql = format!(
-            "{PAYMENT_COLUMNS} WHERE {} ORDER BY created DESC, id DESC LIMIT ${}",
+            "{} WHERE {} ORDER BY {} LIMIT ${}",
+            PaymentRow::SELECT,
             c.sql,
+            PaymentRow::ORDER.newest_first(),
             c.binds.len() + 1
         );
         let payments = self.fetch_all(c.statement(&sql).bind(limit)).await?;

@@ -8,6 +8,7 @@ use sqlx::FromRow;
 use super::notifications::Outbox;
 use super::payments::apply_to_payment;
 use super::refunds::{apply_charge, apply_dispute, apply_refund, keep_listed_charges, Source};
+use super::rows::{Chronology, Listed, OfPayment};
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
@@ -168,8 +169,12 @@ pub struct EventRow {
     pub source: String,
 }
 
-const EVENT_COLUMNS: &str =
-    "SELECT id, type, payment_intent_id, received_at, outcome, source FROM webhook_events";
+impl Listed for EventRow {
+    const SELECT: &'static str =
+        "SELECT id, type, payment_intent_id, received_at, outcome, source FROM webhook_events";
+    const ORDER: Chronology = Chronology::Written;
+}
+impl OfPayment for EventRow {}
 
 impl Ledger {
     /// Records the event and applies it, in one transaction. A repeated id writes nothing.
@@ -199,14 +204,12 @@ impl Ledger {
 
     /// Newest first (by arrival).
     pub async fn list_events(&self, limit: i64) -> Result<Vec<EventRow>, LedgerError> {
-        let sql = format!("{EVENT_COLUMNS} ORDER BY seq DESC LIMIT $1");
+        let sql = format!(
+            "{} ORDER BY {} LIMIT $1",
+            EventRow::SELECT,
+            EventRow::ORDER.newest_first()
+        );
         self.fetch_all(sqlx::query(&sql).bind(limit)).await
-    }
-
-    /// Every event received for one PaymentIntent, in arrival order.
-    pub async fn events_for(&self, payment_intent_id: &str) -> Result<Vec<EventRow>, LedgerError> {
-        self.fetch_of_payment(EVENT_COLUMNS, payment_intent_id, "seq")
-            .await
     }
 
     /// The raw payload of one event, as Stripe signed it.

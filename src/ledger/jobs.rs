@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::dashboard::PaymentFilter;
+use super::rows::Listed;
 use super::{now_iso, Ledger, LedgerError, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -86,9 +87,10 @@ impl Ledger {
         };
         let c = self.condition(&filter, "");
         let sql = format!(
-            "{} WHERE {} ORDER BY created, id",
-            super::payments::PAYMENT_COLUMNS,
-            c.sql
+            "{} WHERE {} ORDER BY {}",
+            PaymentRow::SELECT,
+            c.sql,
+            PaymentRow::ORDER.oldest_first()
         );
         self.fetch_all(c.statement(&sql)).await
     }

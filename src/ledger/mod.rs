@@ -10,7 +10,8 @@
 //! - [`events`]: the webhook events, recorded and applied once each;
 //! - [`idempotency`]: the callers' Idempotency-Keys;
 //! - [`writer`]: group commit of concurrent webhook events;
-//! - [`rows`]: single statements on the pool, their rows read back by column name.
+//! - [`rows`]: single statements on the pool, their rows read back by column name, and the
+//!   lists of each kind of row.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use sqlx::FromRow;
 
 use super::payments::payment_columns;
-use super::rows::read_all;
+use super::rows::{read_all, ByStatus, Chronology, Listed, OfPayment};
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;
 use crate::stripe::types::RefundStatus;
@@ -114,8 +114,13 @@ pub struct NotificationRow {
     pub body: String,
 }
 
-const COLUMNS: &str = "SELECT id, payment_intent_id, type, status, attempts, created, \
-     next_attempt_at, last_error, delivered_at, body FROM notifications";
+impl Listed for NotificationRow {
+    const SELECT: &'static str = "SELECT id, payment_intent_id, type, status, attempts, created, \
+         next_attempt_at, last_error, delivered_at, body FROM notifications";
+    const ORDER: Chronology = Chronology::Written;
+}
+impl ByStatus for NotificationRow {}
+impl OfPayment for NotificationRow {}
 
 /// Inside the transaction of a change: writes the notification it calls for, unless one was
 /// written for it already (then nothing happens). `subject` is the refund's or dispute's id.
@@ -264,25 +269,6 @@ impl Ledger {
             .bind(error.clone()),
         };
         Ok(self.write(query).await? == 1)
-    }
-
-    /// Newest first.
-    pub async fn list_notifications(
-        &self,
-        status: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<NotificationRow>, LedgerError> {
-        self.fetch_by_status(COLUMNS, status, "seq DESC", limit)
-            .await
-    }
-
-    /// A payment's notifications, in the order they are delivered.
-    pub async fn notifications_for(
-        &self,
-        payment_intent_id: &str,
-    ) -> Result<Vec<NotificationRow>, LedgerError> {
-        self.fetch_of_payment(COLUMNS, payment_intent_id, "seq")
-            .await
     }
 
     /// Puts failed notifications (one, or all of them) back to pending, due now; how many.

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 
 use super::events::{IncomingEvent, Outcome};
 use super::notifications::{announce, Kind, LatePolicy, Outbox};
-use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST};
+use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
 
@@ -40,10 +40,6 @@ pub struct PaymentRow {
     pub settled: bool,
 }
 
-pub(super) const PAYMENT_COLUMNS: &str =
-    "SELECT id, status, amount, amount_received, currency, description, metadata, created, \
-     updated_at, payment_method, settled FROM payments";
-
 impl FromLedgerRow for PaymentRow {
     fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
         Ok(PaymentRow {
@@ -61,6 +57,13 @@ impl FromLedgerRow for PaymentRow {
         })
     }
 }
+
+impl Listed for PaymentRow {
+    const SELECT: &'static str = "SELECT id, status, amount, amount_received, currency, \
+         description, metadata, created, updated_at, payment_method, settled FROM payments";
+    const ORDER: Chronology = Chronology::Created;
+}
+impl ByStatus for PaymentRow {}
 
 /// What a payment charged, as an SQL expression over its row: what a refund can give back.
 pub(super) const CHARGED: &str = "CAST(COALESCE(amount_received, amount) AS BIGINT)";
@@ -280,18 +283,8 @@ impl Ledger {
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
-        let sql = format!("{PAYMENT_COLUMNS} WHERE id = $1");
+        let sql = format!("{} WHERE id = $1", PaymentRow::SELECT);
         self.fetch_optional(sqlx::query(&sql).bind(id)).await
-    }
-
-    /// Newest first (by Stripe's creation time).
-    pub async fn list_payments(
-        &self,
-        status: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<PaymentRow>, LedgerError> {
-        self.fetch_by_status(PAYMENT_COLUMNS, status, NEWEST_FIRST, limit)
-            .await
     }
 }
 

@@ -14,7 +14,7 @@ use sqlx::FromRow;
 use super::events::Outcome;
 use super::notifications::{announce, Kind, Outbox};
 use super::payments::{payment_columns, CHARGED};
-use super::rows::{json_column, FromLedgerRow, NEWEST_FIRST, OLDEST_FIRST};
+use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, DisputeStatus, Lifecycle, PaymentIntentStatus, Refund, RefundStatus,
@@ -77,11 +77,6 @@ pub struct Reservation {
     pub currency: String,
 }
 
-const REFUND_COLUMNS: &str = "SELECT id, payment_intent_id, charge_id, amount, currency, status, \
-     reason, failure_reason, metadata, created, updated_at FROM refunds";
-const DISPUTE_COLUMNS: &str = "SELECT id, charge_id, payment_intent_id, amount, currency, \
-     reason, status, evidence_due_by, created, updated_at FROM disputes";
-
 impl FromLedgerRow for RefundRow {
     fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
         Ok(RefundRow {
@@ -100,12 +95,28 @@ impl FromLedgerRow for RefundRow {
     }
 }
 
+impl Listed for RefundRow {
+    const SELECT: &'static str = "SELECT id, payment_intent_id, charge_id, amount, currency, \
+         status, reason, failure_reason, metadata, created, updated_at FROM refunds";
+    const ORDER: Chronology = Chronology::Created;
+}
+impl ByStatus for RefundRow {}
+impl OfPayment for RefundRow {}
+
 /// A dispute's status as the ledger wrote it, read as leniently as Stripe's.
 impl From<String> for DisputeStatus {
     fn from(text: String) -> Self {
         DisputeStatus::parse(&text)
     }
 }
+
+impl Listed for DisputeRow {
+    const SELECT: &'static str = "SELECT id, charge_id, payment_intent_id, amount, currency, \
+         reason, status, evidence_due_by, created, updated_at FROM disputes";
+    const ORDER: Chronology = Chronology::Created;
+}
+impl ByStatus for DisputeRow {}
+impl OfPayment for DisputeRow {}
 
 /// The upsert of a status-carrying row: everything is refreshed, but the status (and what goes
 /// with it) only moves when the row's status is not final (but for a late change) and the
@@ -547,46 +558,8 @@ impl Ledger {
     }
 
     pub async fn refund(&self, id: &str) -> Result<Option<RefundRow>, LedgerError> {
-        let sql = format!("{REFUND_COLUMNS} WHERE id = $1");
+        let sql = format!("{} WHERE id = $1", RefundRow::SELECT);
         self.fetch_optional(sqlx::query(&sql).bind(id)).await
-    }
-
-    /// A payment's refunds, oldest first.
-    pub async fn refunds_for(
-        &self,
-        payment_intent_id: &str,
-    ) -> Result<Vec<RefundRow>, LedgerError> {
-        self.fetch_of_payment(REFUND_COLUMNS, payment_intent_id, OLDEST_FIRST)
-            .await
-    }
-
-    /// Newest first.
-    pub async fn list_refunds(
-        &self,
-        status: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<RefundRow>, LedgerError> {
-        self.fetch_by_status(REFUND_COLUMNS, status, NEWEST_FIRST, limit)
-            .await
-    }
-
-    /// A payment's disputes, oldest first.
-    pub async fn disputes_for(
-        &self,
-        payment_intent_id: &str,
-    ) -> Result<Vec<DisputeRow>, LedgerError> {
-        self.fetch_of_payment(DISPUTE_COLUMNS, payment_intent_id, OLDEST_FIRST)
-            .await
-    }
-
-    /// Newest first.
-    pub async fn list_disputes(
-        &self,
-        status: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<DisputeRow>, LedgerError> {
-        self.fetch_by_status(DISPUTE_COLUMNS, status, NEWEST_FIRST, limit)
-            .await
     }
 
     /// Keeps the Charge objects Stripe listed (or embedded) for a payment, read at `read_at`

@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use super::auth::{clear_cookie, set_cookie};
 use super::{chart, format, Web};
-use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
+use crate::ledger::{
+    DisputeRow, EventRow, LedgerError, NotificationRow, PaymentFilter, PaymentRow, RefundRow,
+};
 use crate::stripe::types::PaymentIntentStatus;
 
 /// How many payments the list shows unless asked for more, and the most it shows.
@@ -489,10 +491,10 @@ pub async fn payment(
             p,
             ledger.amount_refunded(&id).await?,
             ledger.hold_of(&id).await?,
-            ledger.events_for(&id).await?,
-            ledger.refunds_for(&id).await?,
-            ledger.disputes_for(&id).await?,
-            ledger.notifications_for(&id).await?,
+            ledger.of_payment::<EventRow>(&id).await?,
+            ledger.of_payment::<RefundRow>(&id).await?,
+            ledger.of_payment::<DisputeRow>(&id).await?,
+            ledger.of_payment::<NotificationRow>(&id).await?,
         )))
     };
     let (p, refunded, hold, events, refunds, disputes, notifications) = match read.await {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tmt_payments::ledger::PaymentRow;
 use tmt_payments::stripe::signature::sign;
 
 use crate::helpers::*;
@@ -133,7 +134,7 @@ async fn sigkill_during_webhook_delivery_loses_nothing_acknowledged() {
             e.id
         );
     }
-    let payments_before = ledger.list_payments(None, 10_000).await.unwrap();
+    let payments_before = ledger.list::<PaymentRow>(None, 10_000).await.unwrap();
     assert_eq!(
         payments_before.len(),
         recorded.len(),
@@ -149,7 +150,7 @@ async fn sigkill_during_webhook_delivery_loses_nothing_acknowledged() {
     let recorded = ledger.list_events(10_000).await.unwrap();
     assert_eq!(recorded.len(), EVENTS, "one row per event id");
     assert!(recorded.iter().all(|e| e.outcome == "applied"));
-    let payments = ledger.list_payments(None, 10_000).await.unwrap();
+    let payments = ledger.list::<PaymentRow>(None, 10_000).await.unwrap();
     assert_eq!(payments.len(), EVENTS);
     // Rows written before the crash were not touched by the re-deliveries.
     for before in payments_before {

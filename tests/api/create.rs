@@ -1,6 +1,7 @@
 //! `POST /stripe_create_payment_intent` through the HTTP surface, Stripe played by wiremock.
 
 use serde_json::{json, Value};
+use tmt_payments::ledger::PaymentRow;
 use wiremock::ResponseTemplate;
 
 use crate::helpers::*;
@@ -298,7 +299,7 @@ async fn stripe_timeout_is_stripe_unreachable() {
     assert_eq!(body["code"], "stripe_unreachable");
     assert_eq!(body["error"], "No se pudo contactar con Stripe");
     assert!(body.get("stripe").is_none());
-    let none = app.ledger().await.list_payments(None, 10).await.unwrap();
+    let none: Vec<PaymentRow> = app.ledger().await.list(None, 10).await.unwrap();
     assert!(none.is_empty());
     // The budget is for the whole call: the attempt that used it up is not retried.
     assert_eq!(app.stripe_requests().await.len(), 1);

@@ -611,7 +611,7 @@ impl TestApp {
 
     /// The outcomes of the events recorded for `pi`, in the ledger's order.
     pub async fn outcomes(&self, pi: &str) -> Vec<String> {
-        let events = self.ledger().await.events_for(pi).await.unwrap();
+        let events: Vec<EventRow> = self.ledger().await.of_payment(pi).await.unwrap();
         events.into_iter().map(|e| e.outcome).collect()
     }
 
@@ -622,7 +622,7 @@ impl TestApp {
         pi: &str,
         fields: fn(&EventRow) -> [&str; N],
     ) -> Vec<[String; N]> {
-        let events = self.ledger().await.events_for(pi).await.unwrap();
+        let events: Vec<EventRow> = self.ledger().await.of_payment(pi).await.unwrap();
         events
             .iter()
             .map(|e| fields(e).map(str::to_string))

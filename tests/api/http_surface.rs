@@ -4,6 +4,7 @@
 use serde_json::json;
 use tmt_payments::http::access::RateLimit;
 use tmt_payments::http::CorsOrigins;
+use tmt_payments::ledger::PaymentRow;
 use wiremock::matchers::method;
 use wiremock::Mock;
 
@@ -198,7 +199,8 @@ async fn client_endpoints_take_only_application_json() {
         "nothing reached Stripe"
     );
     let ledger = app.ledger().await;
-    assert!(ledger.list_payments(None, 10).await.unwrap().is_empty());
+    let payments: Vec<PaymentRow> = ledger.list(None, 10).await.unwrap();
+    assert!(payments.is_empty());
     // Nor the idempotency table: the key is still free, so this is a first create, not a replay.
     let (status, headers, _) = send(CLIENT_PATHS[0], Some("application/json"), "ct-key-1").await;
     assert_eq!(status, 200);

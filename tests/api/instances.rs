@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
+use tmt_payments::ledger::{DisputeRow, EventRow, NotificationRow, RefundRow};
 use tmt_payments::stripe::signature::sign;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
@@ -198,11 +199,11 @@ async fn check_storm_outcome(c: &Cluster, acked: &HashSet<String>) {
         if row.status != "succeeded" {
             eprintln!(
                 "{id} ended as {row:?} after {:#?}",
-                ledger.events_for(&id).await.unwrap()
+                ledger.of_payment::<EventRow>(&id).await.unwrap()
             );
         }
         assert_eq!(row.status, "succeeded", "{id}");
-        let for_it = ledger.events_for(&id).await.unwrap();
+        let for_it = ledger.of_payment::<EventRow>(&id).await.unwrap();
         assert_eq!(for_it.len(), TYPES.len(), "{id}");
         let succeeded = for_it
             .iter()
@@ -392,11 +393,11 @@ async fn postgres_refund_and_dispute_storm() {
     );
     for p in 0..8 {
         let pi = format!("pi_rstorm{p:02}");
-        let refunds = ledger.refunds_for(&pi).await.unwrap();
+        let refunds = ledger.of_payment::<RefundRow>(&pi).await.unwrap();
         assert_eq!(refunds.len(), 1, "{pi}");
         assert_eq!(refunds[0].status, "succeeded", "{pi}");
         assert_eq!(ledger.amount_refunded(&pi).await.unwrap(), 1500, "{pi}");
-        let disputes = ledger.disputes_for(&pi).await.unwrap();
+        let disputes = ledger.of_payment::<DisputeRow>(&pi).await.unwrap();
         assert_eq!(disputes.len(), 1, "{pi}");
         assert_eq!(
             disputes[0].status,
@@ -427,7 +428,7 @@ async fn postgres_notifications_exactly_once_through_a_killed_instance() {
         .expect_each_once(&payments, "payment.succeeded", Duration::from_secs(90))
         .await;
     let ledger = open_ledger(&c.db).await;
-    let written = ledger.list_notifications(None, 1000).await.unwrap();
+    let written = ledger.list::<NotificationRow>(None, 1000).await.unwrap();
     assert_eq!(
         written
             .iter()

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tmt_payments::ledger::{DisputeRow, PaymentRow, RefundRow};
 
 use crate::helpers::*;
 
@@ -199,7 +200,7 @@ async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger() 
         let disputed = shop.create(json!({"amount": 25})).await;
         assert_eq!(shop.pay(&disputed, "pm_card_createDispute").await.0, 200);
         let dispute = eventually("a dispute opens", PATIENCE, || async {
-            let rows = ledger.disputes_for(&disputed).await.unwrap();
+            let rows = ledger.of_payment::<DisputeRow>(&disputed).await.unwrap();
             rows.into_iter().next()
         })
         .await;
@@ -214,7 +215,7 @@ async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger() 
             .await;
         assert_eq!(status, 200, "{body}");
         eventually(&format!("the dispute is {outcome}"), PATIENCE, || async {
-            let rows = ledger.disputes_for(&disputed).await.unwrap();
+            let rows = ledger.of_payment::<DisputeRow>(&disputed).await.unwrap();
             rows.into_iter().find(|d| d.status == outcome)
         })
         .await;
@@ -282,7 +283,8 @@ async fn under_the_refund_policy_a_late_payment_is_refunded_instead() {
     shop.expire_hold(&pi).await;
     let ledger = shop.ledger().await;
     let refund = eventually("the late payment is refunded", PATIENCE, || async {
-        ledger.refunds_for(&pi).await.unwrap().into_iter().next()
+        let rows = ledger.of_payment::<RefundRow>(&pi).await.unwrap();
+        rows.into_iter().next()
     })
     .await;
     assert_eq!(refund.amount, 4500);
@@ -322,13 +324,15 @@ async fn under_the_refund_policy_a_payment_processing_when_its_hold_ends_is_refu
         }
     })
     .await;
+    let refunds: Vec<RefundRow> = ledger.of_payment(&pi).await.unwrap();
     assert!(
-        ledger.refunds_for(&pi).await.unwrap().is_empty(),
+        refunds.is_empty(),
         "nothing to refund while it is processing"
     );
     shop.reaches(&pi, "succeeded").await;
     let refund = eventually("the late payment is refunded", PATIENCE * 2, || async {
-        ledger.refunds_for(&pi).await.unwrap().into_iter().next()
+        let rows = ledger.of_payment::<RefundRow>(&pi).await.unwrap();
+        rows.into_iter().next()
     })
     .await;
     assert_eq!(refund.amount, 2500);
@@ -628,7 +632,7 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
         "every payment succeeded in the ledger",
         PATIENCE * 2,
         || async {
-            let rows = ledger.list_payments(Some("succeeded"), 1000).await.unwrap();
+            let rows: Vec<PaymentRow> = ledger.list(Some("succeeded"), 1000).await.unwrap();
             rows.len() == 201
         },
     )
@@ -663,7 +667,7 @@ async fn a_whole_event_is_refunded_once_through_a_kill_and_a_refusal() {
         .spawn()
         .unwrap();
     eventually("half the event is refunded", PATIENCE * 4, || async {
-        ledger.list_refunds(None, 1000).await.unwrap().len() >= 80
+        ledger.list::<RefundRow>(None, 1000).await.unwrap().len() >= 80
     })
     .await;
     first.kill().unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use tmt_payments::ledger::EventRow;
 use tmt_payments::stripe::signature;
 
 use crate::helpers::*;
@@ -249,7 +250,7 @@ async fn localstripe_get_confirm_decline_and_signed_webhook() {
         "the signed webhook arrives",
         Duration::from_secs(20),
         || async {
-            let events = ledger.events_for(&hooked).await.unwrap();
+            let events = ledger.of_payment::<EventRow>(&hooked).await.unwrap();
             events
                 .into_iter()
                 .find(|e| e.event_type == "payment_intent.succeeded")
@@ -267,7 +268,7 @@ async fn localstripe_get_confirm_decline_and_signed_webhook() {
     eventually(
         "the first webhook arrives",
         Duration::from_secs(20),
-        || async { !ledger.events_for(&id).await.unwrap().is_empty() },
+        || async { !ledger.of_payment::<EventRow>(&id).await.unwrap().is_empty() },
     )
     .await;
     assert_eq!(app.payment(&id).await.status, "succeeded");

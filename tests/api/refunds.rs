@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+use tmt_payments::ledger::{DisputeRow, RefundRow};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
@@ -148,7 +149,7 @@ async fn partial_then_the_rest_then_nothing_is_left() {
     assert_eq!(refund_posts(&app).await.len(), 2);
     let ledger = app.ledger().await;
     assert_eq!(ledger.amount_refunded(PI).await.unwrap(), 5000);
-    assert_eq!(ledger.refunds_for(PI).await.unwrap().len(), 2);
+    assert_eq!(ledger.of_payment::<RefundRow>(PI).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -375,7 +376,7 @@ async fn reasons_and_metadata_reach_stripe() {
         form_value(last, "metadata[platform]").as_deref(),
         Some("TMT")
     );
-    let row = app.ledger().await.refunds_for(PI).await.unwrap();
+    let row: Vec<RefundRow> = app.ledger().await.of_payment(PI).await.unwrap();
     assert_eq!(row.len(), 4);
     assert_eq!(row[3].metadata["order"], "A-7");
 }
@@ -547,7 +548,7 @@ async fn a_dashboard_refund_reaches_the_ledger_from_its_events_alone() {
         app.delivered(id, kind, object, at).await;
     }
     let ledger = app.ledger().await;
-    let refunds = ledger.refunds_for(PI).await.unwrap();
+    let refunds = ledger.of_payment::<RefundRow>(PI).await.unwrap();
     assert_eq!(refunds.len(), 1);
     assert_eq!(
         (
@@ -641,7 +642,7 @@ async fn disputes_go_to_won_and_to_lost() {
         ))
         .await;
     }
-    let disputes = app.ledger().await.disputes_for(PI).await.unwrap();
+    let disputes: Vec<DisputeRow> = app.ledger().await.of_payment(PI).await.unwrap();
     let seen: Vec<_> = disputes
         .iter()
         .map(|d| (d.id.as_str(), d.status.as_str(), d.evidence_due_by))
@@ -668,7 +669,8 @@ async fn refunds_and_disputes_of_another_applications_payment_are_foreign() {
         .await;
     let ledger = app.ledger().await;
     assert!(ledger.refund("re_other").await.unwrap().is_none());
-    assert!(ledger.list_disputes(None, 10).await.unwrap().is_empty());
+    let disputes: Vec<DisputeRow> = ledger.list(None, 10).await.unwrap();
+    assert!(disputes.is_empty());
     assert_eq!(
         ledger_events(&ledger, |e| [&e.outcome]).await,
         [["foreign"], ["foreign"]]

@@ -3,7 +3,7 @@
 //! own port, and none of it with a real key.
 
 use serde_json::{json, Value};
-use tmt_payments::ledger::Ledger;
+use tmt_payments::ledger::{EventRow, Ledger};
 
 use crate::helpers::*;
 
@@ -52,7 +52,7 @@ async fn reaches(ledger: &Ledger, id: &str, status: &str, event_type: Option<&st
     let what = format!("the ledger reaches {status}/{event_type:?} for {id}");
     eventually(&what, PATIENCE, || async {
         let row = ledger.payment(id).await.unwrap();
-        let events = ledger.events_for(id).await.unwrap();
+        let events = ledger.of_payment::<EventRow>(id).await.unwrap();
         let applied = event_type.is_none_or(|event_type| {
             events
                 .iter()

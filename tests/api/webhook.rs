@@ -3,6 +3,7 @@
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use tmt_payments::ledger::{EventRow, PaymentRow};
 use tmt_payments::stripe::signature::sign;
 
 use crate::helpers::*;
@@ -131,7 +132,7 @@ async fn rotated_secrets_each_verify() {
     let both = format!("{theirs},v1={}", ours.split("v1=").nth(1).unwrap());
     assert_eq!(app.webhook(&body, Some(&both)).await.0, 200);
     let ledger = app.ledger().await;
-    let events = ledger.events_for(PI).await.unwrap();
+    let events = ledger.of_payment::<EventRow>(PI).await.unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[0].outcome, "applied");
     assert_eq!(app.payment(PI).await.status, "processing");
@@ -435,7 +436,10 @@ async fn sixty_four_concurrent_deliveries_all_land() {
     }
     let ledger = app.ledger().await;
     assert_eq!(ledger.list_events(100).await.unwrap().len(), 64);
-    assert_eq!(ledger.list_payments(None, 100).await.unwrap().len(), 64);
+    assert_eq!(
+        ledger.list::<PaymentRow>(None, 100).await.unwrap().len(),
+        64
+    );
 }
 
 /// Sends `head` and then `body` over a connection of its own, without ending a chunked body,
