@@ -35,7 +35,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the four payment functions (the default when no command is given).
+    /// Serve the payment functions, the webhook and the pages (the default when no command is
+    /// given).
     Serve(Box<ServeArgs>),
     /// Run only the Stripe sandbox (the emulator the service embeds when it has no key), or
     /// `sandbox trigger <event>` to make a running one produce an event.
