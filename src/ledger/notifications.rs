@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::FromRow;
 
-use super::payments::payment_columns;
+use super::payments::{payment_columns, CHARGED};
 use super::rows::{read_all, ByStatus, Chronology, Listed, OfPayment};
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;
@@ -134,7 +134,8 @@ pub(super) async fn announce(
     if !outbox.enabled {
         return Ok(());
     }
-    let columns = "status, amount, currency, metadata, late";
+    // The amount is what the payment charged (after a partial capture, what was captured).
+    let columns = &format!("status, {CHARGED} AS amount, currency, metadata, late");
     let Some(payment) = payment_columns(tx, payment_intent_id, columns).await? else {
         return Ok(());
     };

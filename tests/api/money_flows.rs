@@ -346,7 +346,8 @@ async fn under_the_refund_policy_a_payment_processing_when_its_hold_ends_is_refu
 
 #[tokio::test]
 async fn manual_capture_partial_and_an_authorisation_released_when_its_hold_expires() {
-    let shop = Shop::start(&[]).await;
+    let receiver = Receiver::start(0).await;
+    let shop = Shop::start(&receiver.env()).await;
     let pi = shop
         .create(json!({"amount": 80, "captureMethod": "manual"}))
         .await;
@@ -405,6 +406,9 @@ async fn manual_capture_partial_and_an_authorisation_released_when_its_hold_expi
     );
     let row = shop.ledger().await.payment(&pi).await.unwrap().unwrap();
     assert_eq!((row.amount, row.amount_received), (8000, Some(6000)));
+    // The platform is told what was charged, not what was authorised.
+    let announced = receiver.expect(&pi, "payment.succeeded").await;
+    assert_eq!(announced["data"]["amount"].to_string(), "60.00");
     let (status, _, body) = shop
         .call("/stripe_capture_payment", json!({"payment_intent_id": pi}))
         .await;
