@@ -285,6 +285,43 @@ async fn sqlite_disk_full_webhooks_500_readyz_503_nothing_lost_recovers() {
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
 }
 
+/// The first create after the disk fills, before any write has failed and told the ledger so,
+/// is refused before Stripe is called: the create's check is a real write, not a ping.
+#[tokio::test]
+#[ignore = "needs root to mount a tmpfs"]
+async fn sqlite_disk_full_the_first_create_is_refused_before_stripe() {
+    let disk = SmallDisk::mount();
+    let stripe = MockServer::start().await;
+    let url = disk.url();
+    let server = Server::keyed(&url, &stripe.uri(), &[]).await;
+    // Accepting connections is not being ready: the ledger is migrated by then.
+    let http = reqwest::Client::new();
+    eventually("the service is ready", PATIENCE, || async {
+        let r = http.get(format!("{}/readyz", server.address)).send().await;
+        r.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    disk.fill();
+    // The write probe's answer is reused for a second: the one taken while the server started
+    // (its readiness) must have run out, so that this create's check is a write on a full disk.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = http
+        .post(format!("{}/stripe_create_payment_intent", server.address))
+        .header("content-type", "application/json")
+        .body(json!({"data": {"amount": 10}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(r).await;
+    assert_eq!(code(status, &body), (503, "ledger_not_writable"));
+    let posts = stripe.received_requests().await.unwrap();
+    assert!(
+        posts.iter().all(|r| r.method.as_str() != "POST"),
+        "the create reached Stripe"
+    );
+    disk.free();
+}
+
 /// The app on a PostgreSQL database of its own: the app, that database's URL and name, and a
 /// handle on the server as its administrator.
 async fn app_on_postgres() -> (TestApp, String, String, Ledger) {
