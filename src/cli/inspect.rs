@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use super::ListArgs;
-use crate::ledger::{DisputeRow, EventRow, Ledger, NotificationRow, PaymentRow, RefundRow};
+use crate::ledger::{
+    DisputeRow, EventRow, Ledger, MovementRow, NotificationRow, PaymentRow, RefundRow,
+};
 use crate::money::Major;
 
 /// Prints `rows` under `headers`, each column as wide as its widest cell (the last one as is).
@@ -146,7 +148,7 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
     }
     items("refunds", &refunds, |r| {
         let amount = money(r.amount, &r.currency);
-        let failure = r.failure_reason.as_deref().unwrap_or("");
+        let failure = r.own.failure_reason.as_deref().unwrap_or("");
         format!("{} {} {amount} {failure}", r.id, r.status)
     });
     items("disputes", &disputes, |d| {
@@ -188,49 +190,35 @@ pub async fn events(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Resul
     })
 }
 
+/// The columns refunds and disputes share, then the one of their own (`last`).
+fn movement_headers(last: &'static str) -> [&'static str; 6] {
+    ["ID", "PAYMENT INTENT", "STATUS", "AMOUNT", "REASON", last]
+}
+
+/// A refund's or dispute's row under `movement_headers`, `last` its own column.
+fn movement<S: std::fmt::Display, X>(row: &MovementRow<S, X>, last: String) -> Vec<String> {
+    vec![
+        row.id.clone(),
+        row.payment_intent_id.clone(),
+        row.status.to_string(),
+        money(row.amount, &row.currency),
+        row.reason.clone().unwrap_or_else(|| "-".into()),
+        last,
+    ]
+}
+
 pub async fn refunds(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
     let rows: Vec<RefundRow> = ledger.list(list.status(), list.limit()).await?;
-    let headers = [
-        "ID",
-        "PAYMENT INTENT",
-        "STATUS",
-        "AMOUNT",
-        "REASON",
-        "CREATED",
-    ];
-    listing(&rows, list.json, &headers, |r| {
-        vec![
-            r.id.clone(),
-            r.payment_intent_id.clone(),
-            r.status.to_string(),
-            money(r.amount, &r.currency),
-            r.reason.clone().unwrap_or_else(|| "-".into()),
-            r.created.to_string(),
-        ]
+    listing(&rows, list.json, &movement_headers("CREATED"), |r| {
+        movement(r, r.created.to_string())
     })
 }
 
 pub async fn disputes(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
     let rows: Vec<DisputeRow> = ledger.list(list.status(), list.limit()).await?;
-    let headers = [
-        "ID",
-        "PAYMENT INTENT",
-        "STATUS",
-        "AMOUNT",
-        "REASON",
-        "EVIDENCE DUE",
-    ];
-    listing(&rows, list.json, &headers, |d| {
-        vec![
-            d.id.clone(),
-            d.payment_intent_id.clone(),
-            d.status.to_string(),
-            money(d.amount, &d.currency),
-            d.reason.clone().unwrap_or_else(|| "-".into()),
-            d.evidence_due_by
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "-".into()),
-        ]
+    listing(&rows, list.json, &movement_headers("EVIDENCE DUE"), |d| {
+        let due = d.own.evidence_due_by;
+        movement(d, due.map_or_else(|| "-".into(), |t| t.to_string()))
     })
 }
 

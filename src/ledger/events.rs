@@ -7,7 +7,7 @@ use sqlx::FromRow;
 
 use super::notifications::Outbox;
 use super::payments::apply_to_payment;
-use super::refunds::{apply_charge, apply_dispute, apply_refund, keep_listed_charges, Source};
+use super::refunds::{apply_charge, apply_movement, keep_listed_charges, Source};
 use super::rows::{Chronology, Listed, OfPayment};
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -268,8 +268,8 @@ async fn record_and_apply(
             }
             outcome
         }
-        Effect::Refund(refund) => apply_refund(tx, outbox, refund, source).await?,
-        Effect::Dispute(dispute) => apply_dispute(tx, outbox, dispute, source).await?,
+        Effect::Refund(refund) => apply_movement(tx, outbox, refund.as_ref(), source).await?,
+        Effect::Dispute(dispute) => apply_movement(tx, outbox, dispute.as_ref(), source).await?,
         Effect::Charge(charge, raw) => apply_charge(tx, outbox, charge, raw, source).await?,
     };
     if outcome != likely {

@@ -37,7 +37,10 @@ pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{ItemState, Job, JobItem};
 pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Outbox};
 pub use payments::{HoldState, PaymentRow, HOLD_KEY};
-pub use refunds::{DisputeRow, RefundRow, Refusal, Reservation, RESERVATION_KEY};
+pub use refunds::{
+    DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
+    RESERVATION_KEY,
+};
 pub use writer::EventWriter;
 
 #[derive(Debug, thiserror::Error)]

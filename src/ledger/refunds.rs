@@ -17,43 +17,45 @@ use super::payments::{payment_columns, CHARGED};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
-    ChargeRef, Dispute, DisputeStatus, Lifecycle, PaymentIntentStatus, Refund, RefundStatus,
-    OWNER_KEY, OWNER_TAG,
+    ChargeRef, DisputeDetails, DisputeStatus, Lifecycle, Movement, PaymentIntentStatus, Refund,
+    RefundDetails, RefundStatus, OWNER_KEY, OWNER_TAG,
 };
 
 /// The metadata key that ties a refund to the reservation made for it before Stripe was asked.
 pub const RESERVATION_KEY: &str = "tmt_request";
 
+/// A refund or dispute as the ledger keeps it; `X` is what only that kind has.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RefundRow {
+pub struct MovementRow<S, X> {
     pub id: String,
     pub payment_intent_id: String,
     pub charge_id: Option<String>,
     /// Minor units.
     pub amount: i64,
     pub currency: String,
-    pub status: RefundStatus,
+    pub status: S,
     pub reason: Option<String>,
-    pub failure_reason: Option<String>,
-    pub metadata: Value,
     pub created: i64,
     pub updated_at: String,
+    #[serde(flatten)]
+    pub own: X,
 }
 
+pub type RefundRow = MovementRow<RefundStatus, RefundColumns>;
+pub type DisputeRow = MovementRow<DisputeStatus, DisputeColumns>;
+
+/// What only a refund's row has.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefundColumns {
+    pub failure_reason: Option<String>,
+    pub metadata: Value,
+}
+
+/// What only a dispute's row has.
 #[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
-pub struct DisputeRow {
-    pub id: String,
-    pub charge_id: Option<String>,
-    pub payment_intent_id: String,
-    /// Minor units.
-    pub amount: i64,
-    pub currency: String,
-    pub reason: Option<String>,
-    #[sqlx(try_from = "String")]
-    pub status: DisputeStatus,
+pub struct DisputeColumns {
+    /// Unix seconds.
     pub evidence_due_by: Option<i64>,
-    pub created: i64,
-    pub updated_at: String,
 }
 
 /// Why a refund cannot be reserved.
@@ -77,20 +79,28 @@ pub struct Reservation {
     pub currency: String,
 }
 
-impl FromLedgerRow for RefundRow {
+impl<S: From<String>, X: FromLedgerRow> FromLedgerRow for MovementRow<S, X> {
     fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
-        Ok(RefundRow {
+        Ok(MovementRow {
             id: column(r, "id")?,
             payment_intent_id: column(r, "payment_intent_id")?,
             charge_id: column(r, "charge_id")?,
             amount: column(r, "amount")?,
             currency: column(r, "currency")?,
-            status: RefundStatus::parse(&column::<String>(r, "status")?),
+            status: S::from(column::<String>(r, "status")?),
             reason: column(r, "reason")?,
-            failure_reason: column(r, "failure_reason")?,
-            metadata: json_column(r, "metadata", "a refund")?,
             created: column(r, "created")?,
             updated_at: column(r, "updated_at")?,
+            own: X::from_ledger_row(r)?,
+        })
+    }
+}
+
+impl FromLedgerRow for RefundColumns {
+    fn from_ledger_row(r: &AnyRow) -> Result<Self, LedgerError> {
+        Ok(RefundColumns {
+            failure_reason: column(r, "failure_reason")?,
+            metadata: json_column(r, "metadata", "a refund")?,
         })
     }
 }
@@ -102,13 +112,6 @@ impl Listed for RefundRow {
 }
 impl ByStatus for RefundRow {}
 impl OfPayment for RefundRow {}
-
-/// A dispute's status as the ledger wrote it, read as leniently as Stripe's.
-impl From<String> for DisputeStatus {
-    fn from(text: String) -> Self {
-        DisputeStatus::parse(&text)
-    }
-}
 
 impl Listed for DisputeRow {
     const SELECT: &'static str = "SELECT id, charge_id, payment_intent_id, amount, currency, \
@@ -147,47 +150,36 @@ fn status_upsert<S: Lifecycle>(table: &str, columns: &[&str], with_status: &[&st
     )
 }
 
+/// The columns every refund and dispute row has, in the order `apply_movement` binds them;
+/// each kind's own columns follow.
+const MOVEMENT_COLUMNS: [&str; 11] = [
+    "id",
+    "payment_intent_id",
+    "charge_id",
+    "amount",
+    "currency",
+    "status",
+    "reason",
+    "created",
+    "updated_at",
+    "status_at",
+    "last_event_id",
+];
+
+/// `own` are the kind's own columns; `own_with_status` those of them that move only with the
+/// status (the others are refreshed by every update).
+fn movement_upsert<S: Lifecycle>(table: &str, own: &[&str], own_with_status: &str) -> String {
+    let columns: Vec<&str> = MOVEMENT_COLUMNS.iter().chain(own).copied().collect();
+    let with_status = ["status", own_with_status, "last_event_id"];
+    status_upsert::<S>(table, &columns, &with_status)
+}
+
 static REFUND_UPSERT: LazyLock<String> = LazyLock::new(|| {
-    status_upsert::<RefundStatus>(
-        "refunds",
-        &[
-            "id",
-            "payment_intent_id",
-            "charge_id",
-            "amount",
-            "currency",
-            "status",
-            "reason",
-            "failure_reason",
-            "metadata",
-            "created",
-            "updated_at",
-            "status_at",
-            "last_event_id",
-        ],
-        &["status", "failure_reason", "last_event_id"],
-    )
+    movement_upsert::<RefundStatus>("refunds", &["failure_reason", "metadata"], "failure_reason")
 });
 
 static DISPUTE_UPSERT: LazyLock<String> = LazyLock::new(|| {
-    status_upsert::<DisputeStatus>(
-        "disputes",
-        &[
-            "id",
-            "charge_id",
-            "payment_intent_id",
-            "amount",
-            "currency",
-            "reason",
-            "status",
-            "evidence_due_by",
-            "created",
-            "updated_at",
-            "status_at",
-            "last_event_id",
-        ],
-        &["status", "evidence_due_by", "last_event_id"],
-    )
+    movement_upsert::<DisputeStatus>("disputes", &["evidence_due_by"], "evidence_due_by")
 });
 
 /// Where a refund, dispute or charge came from: an event (its id and creation time) or an API
@@ -236,91 +228,95 @@ async fn followed_payment(
     Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
 
-/// Records a refund under the status rules, inside the caller's transaction; marks the
-/// reservation it was made under, if any, as done.
-pub(super) async fn apply_refund(
+/// A refund's or dispute's upsert, bound and ready to run.
+type Upsert<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, String, sqlx::any::AnyArguments<'q>>;
+
+/// What differs between refunds and disputes in the ledger: their table, the columns only
+/// they have, and what the platform hears of them.
+pub(super) trait Details {
+    /// The upsert of their table: the columns of `MOVEMENT_COLUMNS`, then their own.
+    fn upsert() -> &'static str;
+    /// Binds their own columns, after the common ones.
+    fn bind_own<'q>(&'q self, query: Upsert<'q>) -> Upsert<'q>;
+    /// Metadata that may carry our tag.
+    fn metadata(&self) -> &Map<String, Value>;
+    /// What the platform is told once the row holds `kept`, if anything.
+    fn announced(kept: &str) -> Option<Kind>;
+}
+
+impl Details for RefundDetails {
+    fn upsert() -> &'static str {
+        &REFUND_UPSERT
+    }
+    fn bind_own<'q>(&'q self, query: Upsert<'q>) -> Upsert<'q> {
+        let metadata = Value::Object(self.metadata.clone()).to_string();
+        query.bind(&self.failure_reason).bind(metadata)
+    }
+    fn metadata(&self) -> &Map<String, Value> {
+        &self.metadata
+    }
+    fn announced(kept: &str) -> Option<Kind> {
+        (kept == RefundStatus::Succeeded.as_str()).then_some(Kind::Refunded)
+    }
+}
+
+/// Disputes carry no metadata of ours: they are followed through their payment.
+static NO_METADATA: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+
+impl Details for DisputeDetails {
+    fn upsert() -> &'static str {
+        &DISPUTE_UPSERT
+    }
+    fn bind_own<'q>(&'q self, query: Upsert<'q>) -> Upsert<'q> {
+        query.bind(self.evidence_details.due_by)
+    }
+    fn metadata(&self) -> &Map<String, Value> {
+        &NO_METADATA
+    }
+    fn announced(_kept: &str) -> Option<Kind> {
+        Some(Kind::Disputed)
+    }
+}
+
+/// Records a refund or dispute under its status rules, inside the caller's transaction, and
+/// tells the platform what it should hear of it. A refund made under a reservation marks the
+/// reservation as done.
+pub(super) async fn apply_movement<S: Lifecycle, X: Details>(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     outbox: Outbox,
-    refund: &Refund,
+    movement: &Movement<S, X>,
     source: Source<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    let (charge_id, metadata) = (refund.charge_id(), &refund.metadata);
-    let followed = followed_payment(tx, refund.payment_intent_id(), charge_id, metadata).await?;
+    let (charge_id, metadata) = (movement.charge_id(), movement.own.metadata());
+    let followed = followed_payment(tx, movement.payment_intent_id(), charge_id, metadata).await?;
     let Some(payment_intent_id) = followed else {
         return Ok(Outcome::Foreign);
     };
-    let status: String = sqlx::query_scalar(&REFUND_UPSERT)
-        .bind(&refund.id)
+    let status = movement.status.as_ref();
+    let common = sqlx::query_scalar(X::upsert())
+        .bind(&movement.id)
         .bind(&payment_intent_id)
-        .bind(refund.charge_id())
-        .bind(refund.amount)
-        .bind(&refund.currency)
-        .bind(refund.status.as_str())
-        .bind(&refund.reason)
-        .bind(&refund.failure_reason)
-        .bind(Value::Object(refund.metadata.clone()).to_string())
-        .bind(refund.created)
+        .bind(charge_id)
+        .bind(movement.amount)
+        .bind(&movement.currency)
+        .bind(status)
+        .bind(&movement.reason)
+        .bind(movement.created)
         .bind(now_iso())
         .bind(source.at)
-        .bind(source.event_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    if let Some(reservation) = refund.metadata.get(RESERVATION_KEY).and_then(Value::as_str) {
+        .bind(source.event_id);
+    let kept: String = movement.own.bind_own(common).fetch_one(&mut **tx).await?;
+    if let Some(reservation) = metadata.get(RESERVATION_KEY).and_then(Value::as_str) {
         sqlx::query("UPDATE refund_reservations SET refund_id = $2 WHERE id = $1")
             .bind(reservation)
-            .bind(&refund.id)
+            .bind(&movement.id)
             .execute(&mut **tx)
             .await?;
     }
-    if status == RefundStatus::Succeeded.as_str() {
-        announce(
-            tx,
-            outbox,
-            &payment_intent_id,
-            Kind::Refunded,
-            Some(&refund.id),
-        )
-        .await?;
+    if let Some(kind) = X::announced(&kept) {
+        announce(tx, outbox, &payment_intent_id, kind, Some(&movement.id)).await?;
     }
-    Ok(Outcome::took(status == refund.status.as_str()))
-}
-
-/// Records a dispute under the status rules, inside the caller's transaction.
-pub(super) async fn apply_dispute(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    outbox: Outbox,
-    dispute: &Dispute,
-    source: Source<'_>,
-) -> Result<Outcome, sqlx::Error> {
-    let (charge_id, metadata) = (dispute.charge_id(), &Map::new());
-    let followed = followed_payment(tx, dispute.payment_intent_id(), charge_id, metadata).await?;
-    let Some(payment_intent_id) = followed else {
-        return Ok(Outcome::Foreign);
-    };
-    let status: String = sqlx::query_scalar(&DISPUTE_UPSERT)
-        .bind(&dispute.id)
-        .bind(dispute.charge_id())
-        .bind(&payment_intent_id)
-        .bind(dispute.amount)
-        .bind(&dispute.currency)
-        .bind(&dispute.reason)
-        .bind(dispute.status.as_str())
-        .bind(dispute.evidence_details.due_by)
-        .bind(dispute.created)
-        .bind(now_iso())
-        .bind(source.at)
-        .bind(source.event_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    announce(
-        tx,
-        outbox,
-        &payment_intent_id,
-        Kind::Disputed,
-        Some(&dispute.id),
-    )
-    .await?;
-    Ok(Outcome::took(status == dispute.status.as_str()))
+    Ok(Outcome::took(kept == status))
 }
 
 /// A Charge object kept under the newest-wins rule; `RETURNING status_at` tells whether it won.
@@ -395,7 +391,7 @@ pub(super) async fn apply_charge(
             if refund.payment_intent.is_none() {
                 refund.payment_intent = charge.payment_intent.clone();
             }
-            apply_refund(tx, outbox, &refund, source).await?;
+            apply_movement(tx, outbox, &refund, source).await?;
         }
     }
     Ok(Outcome::took(kept == source.at))
@@ -528,7 +524,7 @@ impl Ledger {
     pub async fn record_refund(&self, refund: &Refund, read_at: i64) -> Result<(), LedgerError> {
         let result = async {
             let mut tx = self.pool.begin().await?;
-            apply_refund(
+            apply_movement(
                 &mut tx,
                 self.outbox,
                 refund,

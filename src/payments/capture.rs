@@ -10,6 +10,7 @@ use super::request::{to_minor, CaptureRequest};
 use super::{count_api_write, Error};
 use crate::ledger::Scope;
 use crate::money::Major;
+use crate::stripe::client::Action;
 use crate::stripe::form::Form;
 use crate::stripe::types::PaymentIntentStatus;
 use crate::stripe::StripeError;
@@ -61,7 +62,10 @@ impl IdempotentWrite for CaptureRequest {
         let mut form = Form::new();
         form.push("amount_to_capture", amount.to_string());
         let read_at = chrono::Utc::now().timestamp();
-        let captured = match stripe.capture_payment_intent(id, &form, &stripe_key).await {
+        let captured = match stripe
+            .act_on_payment_intent(id, Action::Capture, &form, &stripe_key)
+            .await
+        {
             Ok(captured) => captured,
             // Captured or canceled meanwhile (a hold expiring): say what it is now.
             Err(StripeError::Api { status: 400, .. }) => {

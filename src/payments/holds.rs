@@ -9,6 +9,7 @@ use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
 use super::{count_api_write, Error, Payments};
 use crate::ledger::HoldState;
+use crate::stripe::client::Action;
 use crate::stripe::form::Form;
 use crate::stripe::types::{PaymentIntentId, PaymentIntentStatus};
 use crate::stripe::StripeError;
@@ -69,7 +70,7 @@ impl Payments {
         let read_at = chrono::Utc::now().timestamp();
         match self
             .stripe
-            .cancel_payment_intent(id, &form, &format!("tmt-hold-{id}"))
+            .act_on_payment_intent(id, Action::Cancel, &form, &format!("tmt-hold-{id}"))
             .await
         {
             Ok(pi) => {

@@ -12,6 +12,7 @@ use super::request::{CancelRequest, RefundRequest};
 use super::{count_api_write, Error, Payments};
 use crate::ledger::{Ledger, Refusal, Scope};
 use crate::money::Major;
+use crate::stripe::client::Action;
 use crate::stripe::form::Form;
 use crate::stripe::types::{Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
 use crate::stripe::{StripeClient, StripeError};
@@ -94,7 +95,11 @@ impl Payments {
                 form.push("cancellation_reason", request.reason.as_str());
                 let read_at = chrono::Utc::now().timestamp();
                 let key = format!("tmt-cancel-{id}");
-                match self.stripe.cancel_payment_intent(id, &form, &key).await {
+                match self
+                    .stripe
+                    .act_on_payment_intent(id, Action::Cancel, &form, &key)
+                    .await
+                {
                     Ok(pi) => {
                         self.ledger.record_from_api(&pi, read_at).await?;
                         count_api_write(&pi);

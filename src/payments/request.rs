@@ -63,9 +63,9 @@ pub struct PaymentIntentInput {
 /// `data` of a refund request, as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct RefundInput {
-    /// `pi_` followed by 1-250 letters or digits.
-    #[schema(value_type = String, example = "pi_3PxyzABC")]
-    pub payment_intent_id: Option<Value>,
+    /// The payment, as on confirm and get.
+    #[serde(flatten)]
+    pub payment: PaymentIntentInput,
     /// Major units in the payment's currency; absent refunds everything not yet refunded.
     #[schema(value_type = Option<String>, example = "10.00")]
     pub amount: Option<Value>,
@@ -80,8 +80,9 @@ pub struct RefundInput {
 /// `data` of a cancel request, as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CancelInput {
-    #[schema(value_type = String, example = "pi_3PxyzABC")]
-    pub payment_intent_id: Option<Value>,
+    /// The payment, as on confirm and get.
+    #[serde(flatten)]
+    pub payment: PaymentIntentInput,
     /// `abandoned` (default), `requested_by_customer`, `duplicate` or `fraudulent`.
     #[schema(value_type = Option<String>, example = "abandoned")]
     pub reason: Option<Value>,
@@ -433,8 +434,9 @@ words! {
 /// `data` of a capture request, as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CaptureInput {
-    #[schema(value_type = String, example = "pi_3PxyzABC")]
-    pub payment_intent_id: Option<Value>,
+    /// The payment, as on confirm and get.
+    #[serde(flatten)]
+    pub payment: PaymentIntentInput,
     /// Major units, at most what was authorised (the rest is released); absent captures all.
     #[schema(value_type = Option<String>, example = "40.00")]
     pub amount: Option<Value>,

@@ -109,6 +109,15 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` of a 429 that is honoured as such (Stripe's libraries cap it too).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// What can be done to a PaymentIntent once it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Cancel it (release an authorisation).
+    Cancel,
+    /// Capture an authorised amount.
+    Capture,
+}
+
 #[derive(Clone)]
 pub struct StripeClient {
     http: reqwest::Client,
@@ -170,28 +179,20 @@ impl StripeClient {
             .await
     }
 
-    /// `POST /v1/payment_intents/{id}/cancel`.
-    pub async fn cancel_payment_intent(
+    /// `POST /v1/payment_intents/{id}/cancel` or `.../capture`.
+    pub async fn act_on_payment_intent(
         &self,
         id: &PaymentIntentId,
+        action: Action,
         form: &Form,
         idempotency_key: &str,
     ) -> Result<PaymentIntent, StripeError> {
-        let path = format!("/v1/payment_intents/{id}/cancel");
-        self.post("cancel_payment_intent", &path, form, idempotency_key)
-            .await
-    }
-
-    /// `POST /v1/payment_intents/{id}/capture`.
-    pub async fn capture_payment_intent(
-        &self,
-        id: &PaymentIntentId,
-        form: &Form,
-        idempotency_key: &str,
-    ) -> Result<PaymentIntent, StripeError> {
-        let path = format!("/v1/payment_intents/{id}/capture");
-        self.post("capture_payment_intent", &path, form, idempotency_key)
-            .await
+        let (operation, verb) = match action {
+            Action::Cancel => ("cancel_payment_intent", "cancel"),
+            Action::Capture => ("capture_payment_intent", "capture"),
+        };
+        let path = format!("/v1/payment_intents/{id}/{verb}");
+        self.post(operation, &path, form, idempotency_key).await
     }
 
     /// `GET /v1/events`: one page of events created at or after `since` (Unix seconds), of

@@ -47,6 +47,13 @@ macro_rules! lenient_enum {
             }
         }
 
+        /// A status as the ledger wrote it, read as leniently as Stripe's.
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                Self::parse(&text)
+            }
+        }
+
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
                 self.as_str() == other
@@ -495,31 +502,51 @@ impl PaymentIntent {
     }
 }
 
-/// A Refund as far as this service cares.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Refund {
+/// Money going back from a payment, as far as this service cares: a Refund or a Dispute. `S` is
+/// its status; `X` what only that kind of object carries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Movement<S, X> {
     pub id: String,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub amount: i64,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub currency: String,
-    #[serde(default)]
-    pub status: RefundStatus,
-    #[serde(default)]
+    pub status: S,
     pub reason: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub created: i64,
+    #[serde(deserialize_with = "lenient_expandable")]
+    pub payment_intent: Option<Expandable<ObjectRef>>,
+    #[serde(deserialize_with = "lenient_expandable")]
+    pub charge: Option<Expandable<ObjectRef>>,
+    #[serde(flatten)]
+    pub own: X,
+}
+
+/// A Refund.
+pub type Refund = Movement<RefundStatus, RefundDetails>;
+
+/// What only a Refund carries.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RefundDetails {
     #[serde(default)]
     pub failure_reason: Option<String>,
     #[serde(default, deserialize_with = "lenient_map")]
     pub metadata: Map<String, Value>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub created: i64,
-    #[serde(default, deserialize_with = "lenient_expandable")]
-    pub payment_intent: Option<Expandable<ObjectRef>>,
-    #[serde(default, deserialize_with = "lenient_expandable")]
-    pub charge: Option<Expandable<ObjectRef>>,
 }
 
-stripe_object!(Refund, payment_intent_id: payment_intent, charge_id: charge);
+stripe_object!(Refund);
+
+/// A Dispute.
+pub type Dispute = Movement<DisputeStatus, DisputeDetails>;
+
+/// What only a Dispute carries.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DisputeDetails {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub evidence_details: EvidenceDetails,
+}
 
 /// `evidence_details` of a Dispute: only when evidence is due.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -528,29 +555,19 @@ pub struct EvidenceDetails {
     pub due_by: Option<i64>,
 }
 
-/// A Dispute as far as this service cares.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Dispute {
-    pub id: String,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub amount: i64,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub currency: String,
-    #[serde(default)]
-    pub status: DisputeStatus,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub created: i64,
-    #[serde(default, deserialize_with = "lenient_expandable")]
-    pub payment_intent: Option<Expandable<ObjectRef>>,
-    #[serde(default, deserialize_with = "lenient_expandable")]
-    pub charge: Option<Expandable<ObjectRef>>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub evidence_details: EvidenceDetails,
-}
+stripe_object!(Dispute);
 
-stripe_object!(Dispute, payment_intent_id: payment_intent, charge_id: charge);
+impl<S, X> Movement<S, X> {
+    /// The id in `payment_intent`, whether Stripe sent the id or the expanded object.
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.payment_intent.as_ref().map(Expandable::id)
+    }
+
+    /// The id in `charge`, whether Stripe sent the id or the expanded object.
+    pub fn charge_id(&self) -> Option<&str> {
+        self.charge.as_ref().map(Expandable::id)
+    }
+}
 
 /// A Charge reduced to what ties it to a payment; the object itself is kept raw.
 #[derive(Debug, Clone, Deserialize)]

@@ -539,12 +539,17 @@ pub async fn payment(
     const DISPUTE: (&str, &str) = ("dispute", "Dispute");
     let money = |amount, currency: &str| Some(format::money(amount, currency));
     timeline.extend(refunds.iter().map(|r| {
-        let failure = r.failure_reason.as_ref().map(|f| format!("failure: {f}"));
+        let failure = r
+            .own
+            .failure_reason
+            .as_ref()
+            .map(|f| format!("failure: {f}"));
         let details = [money(r.amount, &r.currency), r.reason.clone(), failure];
         Entry::stripe_object(REFUND, &r.id, r.created, r.status.as_str(), details)
     }));
     timeline.extend(disputes.iter().map(|d| {
         let due = d
+            .own
             .evidence_due_by
             .map(|t| format!("evidence due {}", format::unix(t)));
         let details = [money(d.amount, &d.currency), d.reason.clone(), due];

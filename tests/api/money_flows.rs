@@ -288,7 +288,7 @@ async fn under_the_refund_policy_a_late_payment_is_refunded_instead() {
     })
     .await;
     assert_eq!(refund.amount, 4500);
-    assert_eq!(refund.metadata["tmt_reason"], "hold_expired");
+    assert_eq!(refund.own.metadata["tmt_reason"], "hold_expired");
     assert_eq!(refund.reason.as_deref(), Some("requested_by_customer"));
     assert_eq!(
         shop.refunds_at_stripe(&pi).await.len(),
@@ -336,7 +336,7 @@ async fn under_the_refund_policy_a_payment_processing_when_its_hold_ends_is_refu
     })
     .await;
     assert_eq!(refund.amount, 2500);
-    assert_eq!(refund.metadata["tmt_reason"], "hold_expired");
+    assert_eq!(refund.own.metadata["tmt_reason"], "hold_expired");
     receiver.expect(&pi, "payment.refunded").await;
     assert!(
         receiver.of(&pi, "payment.succeeded").is_empty(),

@@ -378,7 +378,7 @@ async fn reasons_and_metadata_reach_stripe() {
     );
     let row: Vec<RefundRow> = app.ledger().await.of_payment(PI).await.unwrap();
     assert_eq!(row.len(), 4);
-    assert_eq!(row[3].metadata["order"], "A-7");
+    assert_eq!(row[3].own.metadata["order"], "A-7");
 }
 
 #[tokio::test]
@@ -589,7 +589,7 @@ async fn a_refund_that_fails_later_stops_counting() {
         .await;
     let row = ledger.refund("re_fail").await.unwrap().unwrap();
     assert_eq!(
-        (row.status.as_str(), row.failure_reason.as_deref()),
+        (row.status.as_str(), row.own.failure_reason.as_deref()),
         ("failed", Some("expired_or_canceled_card"))
     );
     assert_eq!(ledger.amount_refunded(PI).await.unwrap(), 0);
@@ -645,7 +645,7 @@ async fn disputes_go_to_won_and_to_lost() {
     let disputes: Vec<DisputeRow> = app.ledger().await.of_payment(PI).await.unwrap();
     let seen: Vec<_> = disputes
         .iter()
-        .map(|d| (d.id.as_str(), d.status.as_str(), d.evidence_due_by))
+        .map(|d| (d.id.as_str(), d.status.as_str(), d.own.evidence_due_by))
         .collect();
     assert_eq!(
         seen,
