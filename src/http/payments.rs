@@ -220,7 +220,7 @@ pub async fn cancel(
         (status = 200, description = "Captured", body = Success<CapturedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
         (status = 400, description = "Invalid body, id or amount; payment_not_capturable; amount_exceeds_authorized", body = error::ErrorBody),
-        (status = 503, description = "Database unavailable or not writable", body = error::ErrorBody),
+        (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,
     )
 )]
