@@ -183,6 +183,12 @@ impl Traffic {
             }
         })
         .await;
+        let (status, body) = self.create_without_stripe(stripe).await;
+        assert_eq!(status, 503, "{body}");
+    }
+
+    /// Asks for a create, which must not reach Stripe; its status and body.
+    async fn create_without_stripe(&self, stripe: &MockServer) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/stripe_create_payment_intent", self.base))
@@ -192,12 +198,12 @@ impl Traffic {
             .await
             .unwrap();
         let (status, _, body) = read(r).await;
-        assert_eq!(status, 503, "{body}");
         let posts = stripe.received_requests().await.unwrap();
         assert!(
             posts.iter().all(|r| r.method.as_str() != "POST"),
             "a create reached Stripe while the ledger could not write"
         );
+        (status, body)
     }
 
     /// Once the cause is gone: ready again, and Stripe's retries of `refused` land, then `more`.
@@ -295,30 +301,17 @@ async fn sqlite_disk_full_the_first_create_is_refused_before_stripe() {
     let url = disk.url();
     let server = Server::keyed(&url, &stripe.uri(), &[]).await;
     // Accepting connections is not being ready: the ledger is migrated by then.
-    let http = reqwest::Client::new();
+    let traffic = Traffic::to(&server.address);
     eventually("the service is ready", PATIENCE, || async {
-        let r = http.get(format!("{}/readyz", server.address)).send().await;
-        r.is_ok_and(|r| r.status() == 200)
+        traffic.readyz().await.0 == 200
     })
     .await;
     disk.fill();
     // The write probe's answer is reused for a second: the one taken while the server started
     // (its readiness) must have run out, so that this create's check is a write on a full disk.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = http
-        .post(format!("{}/stripe_create_payment_intent", server.address))
-        .header("content-type", "application/json")
-        .body(json!({"data": {"amount": 10}}).to_string())
-        .send()
-        .await
-        .unwrap();
-    let (status, _, body) = read(r).await;
+    let (status, body) = traffic.create_without_stripe(&stripe).await;
     assert_eq!(code(status, &body), (503, "ledger_not_writable"));
-    let posts = stripe.received_requests().await.unwrap();
-    assert!(
-        posts.iter().all(|r| r.method.as_str() != "POST"),
-        "the create reached Stripe"
-    );
     disk.free();
 }
 
