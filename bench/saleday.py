@@ -2,8 +2,6 @@
 config), the rush of buyers (asyncio, standard library only), and the analysis of the
 stand-in's access log. Standard library only, so that it runs on a fresh machine."""
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -14,25 +12,18 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tools import fixture  # noqa: E402
+from tools import fixture, free_port, nginx_literal, stripe_signature  # noqa: E402
 
 
 # ---------------------------------------------------------------- the stand-in
-def free_port():
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
-    back_port = free_port()
     """Stripe's fixed answers (as bench/run.sh serves them) behind Stripe's limits: 25
     requests/s per endpoint and 100/s per account, then 429 with Stripe's error body. Each
     service instance talks to its own port, so the access log tells instances apart; the
     limits are shared by all ports, as Stripe's are per account. Create answers a distinct
     PaymentIntent id per request ($request_id), retrieve a succeeded PaymentIntent of the id
     asked for, the charges list one charge of the PaymentIntent asked for."""
+    back_port = free_port()
     pi = fixture("payment_intent")
     pi.update(amount=2550, currency="eur", created=1700000000,
               metadata={"platform": "TMT"}, description="Compra de tickets")
@@ -45,15 +36,9 @@ def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
     too_many = {"error": {"type": "invalid_request_error", "code": "rate_limit",
                           "message": "Too many requests hit the API too quickly."}}
 
-    def literal(obj, ident=None):
-        text = json.dumps(obj, separators=(",", ":"))
-        assert "$" not in text
-        text = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        return text.replace("@ID@", ident) if ident else text
-
-    create_body = literal(created, "pi_${request_id}")
-    retrieve_body = literal(succeeded, "${pi}")
-    charges_body = literal(charges, "${arg_payment_intent}")
+    create_body = nginx_literal(created, "pi_${request_id}")
+    retrieve_body = nginx_literal(succeeded, "${pi}")
+    charges_body = nginx_literal(charges, "${arg_payment_intent}")
     # `return` runs before limit_req would, so the limits sit in front servers (one port per
     # service instance) that pass what they let through to the server of fixed answers.
     back = f"""
@@ -79,7 +64,7 @@ def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
-        location @too_many {{ return 429 {literal(too_many)}; }}
+        location @too_many {{ return 429 {nginx_literal(too_many)}; }}
     }}""" for port in ports)
     balancer = ""
     if balancer_port:
@@ -189,9 +174,7 @@ class Pool:
 
 def signed(event, secret):
     body = json.dumps(event, separators=(",", ":")).encode()
-    t = int(time.time())
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, (("Stripe-Signature", f"t={t},v1={mac}"),)
+    return body, (("Stripe-Signature", stripe_signature(secret, int(time.time()), body)),)
 
 
 def events_for(pi_id, n):

@@ -21,6 +21,26 @@ def fixture(name):
         return json.load(f)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nginx_literal(obj, ident=None):
+    """`obj` as a quoted nginx string of compact JSON; `@ID@` in it replaced by `ident`."""
+    text = json.dumps(obj, separators=(",", ":"))
+    assert "$" not in text
+    text = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return text.replace("@ID@", ident) if ident else text
+
+
+def stripe_signature(secret, t, body):
+    """The `Stripe-Signature` header of `body` (bytes) signed with `secret` at Unix time `t`."""
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
 def nginx_conf(out_dir, port):
     """A fixed-response Stripe: create, retrieve (succeeded) and the charges list."""
     pi = fixture("payment_intent")
@@ -31,11 +51,6 @@ def nginx_conf(out_dir, port):
     charge = fixture("charge")
     charge.update(id="ch_1Bench", payment_intent=pi["id"], amount=2550, currency="eur")
     charges = {"object": "list", "data": [charge], "has_more": False, "url": "/v1/charges"}
-
-    def literal(obj):
-        text = json.dumps(obj, separators=(",", ":"))
-        assert "$" not in text
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     conf = f"""
 worker_processes 1;
@@ -50,9 +65,9 @@ http {{
         listen 127.0.0.1:{port};
         default_type application/json;
         add_header Request-Id req_bench always;
-        location = /v1/payment_intents {{ return 200 {literal(created)}; }}
-        location /v1/payment_intents/ {{ return 200 {literal(succeeded)}; }}
-        location = /v1/charges {{ return 200 {literal(charges)}; }}
+        location = /v1/payment_intents {{ return 200 {nginx_literal(created)}; }}
+        location /v1/payment_intents/ {{ return 200 {nginx_literal(succeeded)}; }}
+        location = /v1/charges {{ return 200 {nginx_literal(charges)}; }}
     }}
 }}
 """
@@ -72,8 +87,8 @@ def events(path, count, secret, threads):
                                 "currency": "eur", "status": "succeeded", "created": now,
                                 "metadata": {"platform": "TMT", "order": f"B-{i}"}}},
         }, separators=(",", ":"))
-        mac = hmac.new(secret.encode(), f"{now}.{body}".encode(), hashlib.sha256).hexdigest()
-        files[i % threads].write(f"t={now},v1={mac}\t{body}\n")
+        header = stripe_signature(secret, now, body.encode())
+        files[i % threads].write(f"{header}\t{body}\n")
     for f in files:
         f.close()
 
