@@ -5,7 +5,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import statistics
 import sys
 import time
