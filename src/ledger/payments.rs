@@ -89,11 +89,22 @@ fn keeps_status(table: &str, newer_than: &str) -> String {
     )
 }
 
-/// Brings an existing row up to date with a read (whose time is `excluded.status_at`).
+/// A new payment row from a PaymentIntent; an upsert's or an insert's conflict clause follows.
+const INSERT_PAYMENT: &str = "INSERT INTO payments (id, amount, currency, description, metadata,
+        status, created, updated_at, status_at, last_event_id, hold_expires_at, payment_method,
+        settled, amount_received)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// A payment first seen in an event: inserted, or left to the event's UPDATE when it exists.
+static INSERT_FROM_EVENT: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_PAYMENT} ON CONFLICT (id) DO NOTHING"));
+
+/// Inserts a payment from a read, or brings an existing row up to date with it (the read's
+/// time is `excluded.status_at`).
 static UPSERT_FROM_READ: LazyLock<String> = LazyLock::new(|| {
     let keeps = keeps_status("payments", "excluded.status_at");
     format!(
-        "ON CONFLICT (id) DO UPDATE SET
+        "{INSERT_PAYMENT} ON CONFLICT (id) DO UPDATE SET
             amount = excluded.amount, currency = excluded.currency,
             amount_received = COALESCE(excluded.amount_received, payments.amount_received),
             hold_expires_at = COALESCE(payments.hold_expires_at, excluded.hold_expires_at),
@@ -229,7 +240,14 @@ impl Ledger {
         if pi.is_final() && self.settled.knows(&pi.id, fingerprint) {
             return Ok(());
         }
-        if let Some(row) = self.payment(&pi.id).await? {
+        // Only a final PaymentIntent can find its row settled and unchanged: a non-final one
+        // is written without reading the row first (every create, every pending poll).
+        let known = if pi.is_final() {
+            self.payment(&pi.id).await?
+        } else {
+            None
+        };
+        if let Some(row) = known {
             let unchanged = row.settled
                 && row.status == pi.status
                 && row.payment_method == pi.payment_method_id()
@@ -283,47 +301,43 @@ impl Ledger {
     }
 
     pub async fn payment(&self, id: &str) -> Result<Option<PaymentRow>, LedgerError> {
-        let sql = format!("{} WHERE id = $1", PaymentRow::SELECT);
-        self.fetch_optional(sqlx::query(&sql).bind(id)).await
+        static ONE: LazyLock<String> =
+            LazyLock::new(|| format!("{} WHERE id = $1", PaymentRow::SELECT));
+        self.fetch_optional(sqlx::query(&ONE).bind(id)).await
     }
 }
 
-/// Inserts a payment row, with `on_conflict` deciding what happens to an existing one; returns
-/// how many rows were written.
+/// Inserts a payment row with `statement` ([`INSERT_FROM_EVENT`] or [`UPSERT_FROM_READ`]);
+/// returns how many rows were written.
 async fn insert_payment<'e, E>(
     executor: E,
     pi: &PaymentIntent,
     now: &str,
     status_at: i64,
     event_id: Option<&str>,
-    on_conflict: &str,
+    statement: &str,
 ) -> Result<u64, sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(&format!(
-        "INSERT INTO payments (id, amount, currency, description, metadata, status, created,
-                               updated_at, status_at, last_event_id, hold_expires_at,
-                               payment_method, settled, amount_received)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) {on_conflict}"
-    ))
-    .bind(&pi.id)
-    .bind(pi.amount)
-    .bind(&pi.currency)
-    .bind(&pi.description)
-    .bind(metadata_text(pi))
-    .bind(pi.status.as_str())
-    .bind(pi.created)
-    .bind(now)
-    .bind(status_at)
-    .bind(event_id)
-    .bind(hold_expires_at(pi))
-    .bind(pi.payment_method_id())
-    .bind(i64::from(pi.is_final()))
-    .bind(received(pi))
-    .execute(executor)
-    .await
-    .map(|done| done.rows_affected())
+    sqlx::query(statement)
+        .bind(&pi.id)
+        .bind(pi.amount)
+        .bind(&pi.currency)
+        .bind(&pi.description)
+        .bind(metadata_text(pi))
+        .bind(pi.status.as_str())
+        .bind(pi.created)
+        .bind(now)
+        .bind(status_at)
+        .bind(event_id)
+        .bind(hold_expires_at(pi))
+        .bind(pi.payment_method_id())
+        .bind(i64::from(pi.is_final()))
+        .bind(received(pi))
+        .execute(executor)
+        .await
+        .map(|done| done.rows_affected())
 }
 
 /// Applies a PaymentIntent event to its row under the status rules, inside the event's
@@ -359,7 +373,7 @@ async fn write_event_status(
             now,
             event.created,
             Some(&event.id),
-            "ON CONFLICT (id) DO NOTHING",
+            &INSERT_FROM_EVENT,
         )
         .await?;
         if inserted == 1 {
