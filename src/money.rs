@@ -185,12 +185,6 @@ pub struct Money {
     pub currency: Currency,
 }
 
-impl Money {
-    pub fn major(&self) -> Major {
-        Major(self.currency.to_major(self.minor))
-    }
-}
-
 /// Major units for a response (`25.50`): written as a JSON number with exactly the currency's
 /// decimals, never through binary floating point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,14 +28,6 @@ impl Ledger {
         Ok(self.watch(result.map_err(LedgerError::from))?.is_some())
     }
 
-    /// Gives the lease up, so that another instance need not wait for it to lapse.
-    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<(), LedgerError> {
-        let release = sqlx::query("UPDATE leases SET until = 0 WHERE name = $1 AND owner = $2")
-            .bind(name)
-            .bind(owner);
-        self.write(release).await.map(drop)
-    }
-
     /// What the job keeps between rounds.
     pub async fn lease_state(&self, name: &str) -> Result<Option<String>, LedgerError> {
         let state: Option<Option<String>> =
