@@ -33,7 +33,10 @@ impl Payments {
             PaymentIntentStatus::Succeeded
             | PaymentIntentStatus::Processing
             | PaymentIntentStatus::Canceled => pi.status,
-            _ => self.cancel_expired(&id).await?,
+            _ => {
+                self.cancel_at_stripe(&id, "abandoned", &format!("tmt-hold-{id}"))
+                    .await?
+            }
         };
         let outcome = match status {
             PaymentIntentStatus::Canceled => Expiry::Released,
@@ -62,15 +65,21 @@ impl Payments {
         Ok(outcome)
     }
 
-    /// Cancels a payment whose hold expired; the status it ends in (a payment that succeeded
-    /// or went processing at the last second cannot be canceled any more).
-    async fn cancel_expired(&self, id: &PaymentIntentId) -> Result<PaymentIntentStatus, Error> {
+    /// Cancels `id` at Stripe for `reason` under the Stripe-side `key`; the status it ends in
+    /// (a payment that succeeded or went processing meanwhile cannot be canceled any more:
+    /// Stripe refuses, and a read says which it is).
+    pub(super) async fn cancel_at_stripe(
+        &self,
+        id: &PaymentIntentId,
+        reason: &str,
+        key: &str,
+    ) -> Result<PaymentIntentStatus, Error> {
         let mut form = Form::new();
-        form.push("cancellation_reason", "abandoned");
+        form.push("cancellation_reason", reason);
         let read_at = chrono::Utc::now().timestamp();
         match self
             .stripe
-            .act_on_payment_intent(id, Action::Cancel, &form, &format!("tmt-hold-{id}"))
+            .act_on_payment_intent(id, Action::Cancel, &form, key)
             .await
         {
             Ok(pi) => {

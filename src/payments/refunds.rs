@@ -9,11 +9,9 @@ use utoipa::ToSchema;
 
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::{CancelRequest, RefundRequest};
-use super::{count_api_write, Error, Payments};
+use super::{Error, Payments};
 use crate::ledger::{Ledger, Refusal, Scope};
 use crate::money::Major;
-use crate::stripe::client::Action;
-use crate::stripe::form::Form;
 use crate::stripe::types::{Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
 use crate::stripe::{StripeClient, StripeError};
 
@@ -91,25 +89,9 @@ impl Payments {
             Some(status) if status.is_final() => status,
             _ => {
                 self.ledger.ensure_writable().await?;
-                let mut form = Form::new();
-                form.push("cancellation_reason", request.reason.as_str());
-                let read_at = chrono::Utc::now().timestamp();
                 let key = format!("tmt-cancel-{id}");
-                match self
-                    .stripe
-                    .act_on_payment_intent(id, Action::Cancel, &form, &key)
-                    .await
-                {
-                    Ok(pi) => {
-                        self.ledger.record_from_api(&pi, read_at).await?;
-                        count_api_write(&pi);
-                        pi.status
-                    }
-                    // Stripe refuses to cancel a PaymentIntent in a state that cannot be: read
-                    // it to say which.
-                    Err(StripeError::Api { status: 400, .. }) => self.read(id).await?.status,
-                    Err(e) => return Err(e.into()),
-                }
+                self.cancel_at_stripe(id, request.reason.as_str(), &key)
+                    .await?
             }
         };
         match status {
