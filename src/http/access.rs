@@ -93,9 +93,46 @@ pub struct AccessSettings {
     pub trusted_proxies: Vec<Network>,
 }
 
+/// The accepted API tokens, kept as their SHA-256 digests: compared in constant time, so that
+/// neither which token matched nor how close a guess came, nor their lengths, can leak.
+pub struct Tokens(Vec<[u8; 32]>);
+
+impl Tokens {
+    pub fn new(tokens: &[SecretString]) -> Self {
+        Tokens(tokens.iter().map(|t| digest(t.expose_secret())).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The digest of the configured token equal to `presented`, if one is. Every token is
+    /// compared, whatever matched.
+    pub fn known(&self, presented: &str) -> Option<[u8; 32]> {
+        let presented = digest(presented);
+        let mut matched = subtle::Choice::from(0);
+        for token in &self.0 {
+            matched |= token.ct_eq(&presented);
+        }
+        bool::from(matched).then_some(presented)
+    }
+
+    /// Every configured token's digest.
+    pub fn digests(&self) -> &[[u8; 32]] {
+        &self.0
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+}
+
 pub struct Access {
-    /// SHA-256 of each accepted token: compared in constant time, lengths never leak.
-    tokens: Vec<[u8; 32]>,
+    tokens: Tokens,
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     trusted_proxies: Vec<Network>,
 }
@@ -110,11 +147,7 @@ impl Access {
             RateLimiter::keyed(quota)
         });
         Access {
-            tokens: settings
-                .tokens
-                .iter()
-                .map(|t| digest(t.expose_secret()))
-                .collect(),
+            tokens: Tokens::new(&settings.tokens),
             limiter,
             trusted_proxies: settings.trusted_proxies.clone(),
         }
@@ -129,21 +162,7 @@ impl Access {
         if self.tokens.is_empty() {
             return Ok(());
         }
-        let presented = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token)
-            .map(digest);
-        let Some(presented) = presented else {
-            metrics::counter!("tmt_unauthorized_total").increment(1);
-            return Err(ApiError::Unauthorized);
-        };
-        // Every token is compared, whatever matched, so timing says nothing about which.
-        let mut matched = subtle::Choice::from(0);
-        for token in &self.tokens {
-            matched |= token.ct_eq(&presented);
-        }
-        if bool::from(matched) {
+        if bearer(headers).and_then(|t| self.tokens.known(t)).is_some() {
             Ok(())
         } else {
             metrics::counter!("tmt_unauthorized_total").increment(1);
@@ -214,7 +233,7 @@ fn rate_key(client: IpAddr) -> IpAddr {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

@@ -9,9 +9,11 @@
 //! `API_TOKENS` ends that token's sessions. Only someone who holds a token can make one.
 
 use axum::http::{header, HeaderMap};
+
+use crate::http::access::{bearer, Tokens};
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use secrecy::SecretString;
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub const COOKIE: &str = "tmt_dashboard";
@@ -24,12 +26,7 @@ pub const SESSION_SECS: i64 = 12 * 3600;
 const PURPOSE: &[u8] = b"tmt-payments dashboard session v1.";
 
 pub struct DashboardAuth {
-    /// SHA-256 of each accepted token, as `http::access` keeps them.
-    tokens: Vec<[u8; 32]>,
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    tokens: Tokens,
 }
 
 fn mac(key: &[u8; 32], expires: i64) -> [u8; 32] {
@@ -42,7 +39,7 @@ fn mac(key: &[u8; 32], expires: i64) -> [u8; 32] {
 impl DashboardAuth {
     pub fn new(tokens: &[SecretString]) -> Self {
         DashboardAuth {
-            tokens: tokens.iter().map(|t| digest(t.expose_secret())).collect(),
+            tokens: Tokens::new(tokens),
         }
     }
 
@@ -51,20 +48,9 @@ impl DashboardAuth {
         !self.tokens.is_empty()
     }
 
-    /// The digest of the configured token equal to `presented`. Every token is compared,
-    /// whatever matched, so timing says nothing about which one or how close.
-    fn known(&self, presented: &str) -> Option<[u8; 32]> {
-        let presented = digest(presented);
-        let mut matched = subtle::Choice::from(0);
-        for token in &self.tokens {
-            matched |= token.ct_eq(&presented);
-        }
-        bool::from(matched).then_some(presented)
-    }
-
     /// The cookie value of a session for `token`, or `None` when it is not one of the tokens.
     pub fn login(&self, token: &str, now: i64) -> Option<String> {
-        let key = self.known(token.trim())?;
+        let key = self.tokens.known(token.trim())?;
         let expires = now + SESSION_SECS;
         Some(format!("{expires}.{}", hex::encode(mac(&key, expires))))
     }
@@ -81,7 +67,7 @@ impl DashboardAuth {
             return false;
         }
         let mut matched = subtle::Choice::from(0);
-        for key in &self.tokens {
+        for key in self.tokens.digests() {
             matched |= mac(key, expires).ct_eq(presented.as_slice());
         }
         bool::from(matched)
@@ -92,14 +78,8 @@ impl DashboardAuth {
         if !self.required() {
             return true;
         }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        if let Some(token) = bearer {
-            return self.known(token).is_some();
+        if let Some(token) = bearer(headers) {
+            return self.tokens.known(token).is_some();
         }
         cookie(headers, COOKIE).is_some_and(|v| self.session_valid(v, now))
     }
@@ -133,6 +113,7 @@ pub fn clear_cookie() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::access::digest;
 
     const TOKEN: &str = "a-long-enough-dashboard-token";
 
