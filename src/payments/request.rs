@@ -284,12 +284,23 @@ fn optional_word<T>(
 
 /// `payment_intent_id` from a request's data, checked before it can reach a URL.
 pub fn parse_payment_intent_id(data: &Map<String, Value>) -> Result<PaymentIntentId, Error> {
-    let input: PaymentIntentInput = input(data);
-    match input.payment_intent_id {
-        None => Err(Error::PaymentIntentIdRequired),
+    payment_intent_id(data.get("payment_intent_id"))
+}
+
+/// A `payment_intent_id` as sent (absent, `null` and `""` are all missing).
+fn payment_intent_id(value: Option<&Value>) -> Result<PaymentIntentId, Error> {
+    match value {
+        None | Some(Value::Null) => Err(Error::PaymentIntentIdRequired),
         Some(Value::String(s)) if s.is_empty() => Err(Error::PaymentIntentIdRequired),
-        Some(Value::String(s)) => PaymentIntentId::parse(&s).ok_or(Error::PaymentIntentIdInvalid),
+        Some(Value::String(s)) => PaymentIntentId::parse(s).ok_or(Error::PaymentIntentIdInvalid),
         Some(_) => Err(Error::PaymentIntentIdInvalid),
+    }
+}
+
+impl PaymentIntentInput {
+    /// The payment's id, checked as [`parse_payment_intent_id`] checks it.
+    fn id(&self) -> Result<PaymentIntentId, Error> {
+        payment_intent_id(self.payment_intent_id.as_ref())
     }
 }
 
@@ -360,8 +371,8 @@ pub struct RefundRequest {
 
 impl RefundRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
-        let payment_intent_id = parse_payment_intent_id(data)?;
         let input: RefundInput = input(data);
+        let payment_intent_id = input.payment.id()?;
         let amount = optional_amount(input.amount.as_ref(), Error::RefundAmountInvalid)?;
         let reason = optional_word(
             input.reason.as_ref(),
@@ -451,8 +462,8 @@ pub struct CaptureRequest {
 
 impl CaptureRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
-        let payment_intent_id = parse_payment_intent_id(data)?;
         let input: CaptureInput = input(data);
+        let payment_intent_id = input.payment.id()?;
         let amount = optional_amount(input.amount.as_ref(), Error::CaptureAmountInvalid)?;
         Ok(CaptureRequest {
             payment_intent_id,
@@ -484,8 +495,8 @@ pub struct CancelRequest {
 
 impl CancelRequest {
     pub fn parse(data: &Map<String, Value>) -> Result<Self, Error> {
-        let payment_intent_id = parse_payment_intent_id(data)?;
         let input: CancelInput = input(data);
+        let payment_intent_id = input.payment.id()?;
         let reason = optional_word(
             input.reason.as_ref(),
             CancelReason::parse,
@@ -582,6 +593,10 @@ mod tests {
         ));
         assert!(matches!(
             parse(json!({"payment_intent_id": ""})),
+            Err(Error::PaymentIntentIdRequired)
+        ));
+        assert!(matches!(
+            parse(json!({"payment_intent_id": null})),
             Err(Error::PaymentIntentIdRequired)
         ));
         assert!(matches!(
