@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::ListArgs;
 use crate::ledger::{
-    DisputeRow, EventRow, Ledger, MovementRow, NotificationRow, PaymentRow, RefundRow,
+    DisputeRow, Ledger, MovementRow, NotificationRow, PaymentDetail, PaymentRow, RefundRow,
 };
 use crate::money::Major;
 
@@ -87,15 +87,18 @@ pub async fn payments(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
 }
 
 pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result<()> {
-    let Some(row) = ledger.payment(id).await? else {
+    let Some(detail) = ledger.payment_detail(id).await? else {
         anyhow::bail!("no payment {id} in the ledger");
     };
-    let events = ledger.of_payment::<EventRow>(id).await?;
-    let refunds = ledger.of_payment::<RefundRow>(id).await?;
-    let disputes = ledger.of_payment::<DisputeRow>(id).await?;
-    let notifications = ledger.of_payment::<NotificationRow>(id).await?;
-    let refunded = ledger.amount_refunded(id).await?;
-    let hold = ledger.hold_of(id).await?;
+    let PaymentDetail {
+        payment: row,
+        refunded,
+        hold,
+        events,
+        refunds,
+        disputes,
+        notifications,
+    } = detail;
     if as_json {
         let mut object = serde_json::to_value(&row)?;
         object["amount_refunded"] = refunded.into();

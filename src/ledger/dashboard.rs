@@ -5,8 +5,44 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::rows::{Listed, Statement};
-use super::{column, Backend, Ledger, LedgerError, PaymentRow};
+use super::{
+    column, Backend, DisputeRow, EventRow, Ledger, LedgerError, NotificationRow, PaymentRow,
+    RefundRow,
+};
 use crate::stripe::types::RefundStatus;
+
+/// Everything the ledger knows of one payment, as the dashboard and `payments show` present it.
+#[derive(Debug, Clone)]
+pub struct PaymentDetail {
+    pub payment: PaymentRow,
+    /// Minor units refunded or being refunded.
+    pub refunded: i64,
+    /// Its seat hold: when it expires (Unix seconds), what became of it, whether it was late.
+    pub hold: Option<(i64, Option<String>, bool)>,
+    pub events: Vec<EventRow>,
+    pub refunds: Vec<RefundRow>,
+    pub disputes: Vec<DisputeRow>,
+    pub notifications: Vec<NotificationRow>,
+}
+
+impl Ledger {
+    /// The payment `id` with its refunds, disputes, events, notifications and hold, or `None`
+    /// when the ledger has no such payment.
+    pub async fn payment_detail(&self, id: &str) -> Result<Option<PaymentDetail>, LedgerError> {
+        let Some(payment) = self.payment(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PaymentDetail {
+            payment,
+            refunded: self.amount_refunded(id).await?,
+            hold: self.hold_of(id).await?,
+            events: self.of_payment(id).await?,
+            refunds: self.of_payment(id).await?,
+            disputes: self.of_payment(id).await?,
+            notifications: self.of_payment(id).await?,
+        }))
+    }
+}
 
 /// Which payments a dashboard view covers. Empty means all of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

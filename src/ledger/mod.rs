@@ -31,7 +31,7 @@ mod refunds;
 mod rows;
 mod writer;
 
-pub use dashboard::{CurrencyTotal, DayCount, PaymentFilter};
+pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
 pub use events::{Effect, EventRow, EventSource, IncomingEvent, Outcome};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{ItemState, Job, JobItem};

@@ -14,9 +14,7 @@ use serde_json::Value;
 
 use super::auth::{clear_cookie, set_cookie};
 use super::{chart, format, Web};
-use crate::ledger::{
-    DisputeRow, EventRow, LedgerError, NotificationRow, PaymentFilter, PaymentRow, RefundRow,
-};
+use crate::ledger::{LedgerError, PaymentDetail, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
 /// How many payments the list shows unless asked for more, and the most it shows.
@@ -482,22 +480,7 @@ pub async fn payment(
     if let Some(r) = refused(&web, &headers, &format!("/dashboard/payments/{id}")) {
         return r;
     }
-    let ledger = &web.ledger;
-    let read = async {
-        let Some(p) = ledger.payment(&id).await? else {
-            return Ok(None);
-        };
-        Ok::<_, LedgerError>(Some((
-            p,
-            ledger.amount_refunded(&id).await?,
-            ledger.hold_of(&id).await?,
-            ledger.of_payment::<EventRow>(&id).await?,
-            ledger.of_payment::<RefundRow>(&id).await?,
-            ledger.of_payment::<DisputeRow>(&id).await?,
-            ledger.of_payment::<NotificationRow>(&id).await?,
-        )))
-    };
-    let (p, refunded, hold, events, refunds, disputes, notifications) = match read.await {
+    let detail = match web.ledger.payment_detail(&id).await {
         Ok(Some(found)) => found,
         Ok(None) => {
             return html_response(
@@ -517,6 +500,15 @@ pub async fn payment(
         }
         Err(e) => return unavailable(&web, e),
     };
+    let PaymentDetail {
+        payment: p,
+        refunded,
+        hold,
+        events,
+        refunds,
+        disputes,
+        notifications,
+    } = detail;
     let mut timeline = vec![Entry {
         at_ms: p.created * 1000,
         precise: false,
