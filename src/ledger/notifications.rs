@@ -3,15 +3,17 @@
 //! thanks to a unique key, and delivered later by the notifier: per payment in order, each by
 //! one instance at a time under a lease that another instance takes over when it lapses.
 
+use std::sync::LazyLock;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::FromRow;
 
 use super::payments::{payment_columns, CHARGED};
+use super::refunds::AMOUNT_REFUNDED;
 use super::rows::{read_all, ByStatus, Chronology, Listed, OfPayment};
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;
-use crate::stripe::types::RefundStatus;
 
 /// Why the platform is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,18 +137,15 @@ pub(super) async fn announce(
         return Ok(());
     }
     // The amount is what the payment charged (after a partial capture, what was captured).
-    let columns = &format!("status, {CHARGED} AS amount, currency, metadata, late");
-    let Some(payment) = payment_columns(tx, payment_intent_id, columns).await? else {
+    static COLUMNS: LazyLock<String> =
+        LazyLock::new(|| format!("status, {CHARGED} AS amount, currency, metadata, late"));
+    let Some(payment) = payment_columns(tx, payment_intent_id, &COLUMNS).await? else {
         return Ok(());
     };
-    let refunded: i64 = sqlx::query_scalar(&format!(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
-         WHERE payment_intent_id = $1 AND status IN {}",
-        RefundStatus::counted_sql()
-    ))
-    .bind(payment_intent_id)
-    .fetch_one(&mut **tx)
-    .await?;
+    let refunded: i64 = sqlx::query_scalar(&AMOUNT_REFUNDED)
+        .bind(payment_intent_id)
+        .fetch_one(&mut **tx)
+        .await?;
     let currency: String = column(&payment, "currency")?;
     let metadata: String = column(&payment, "metadata")?;
     let id = format!("ntf_{:024x}", rand::random::<u128>() >> 32);

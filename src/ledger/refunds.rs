@@ -228,6 +228,15 @@ async fn followed_payment(
     Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
 
+/// What a payment ($1) has refunded or is refunding, minor units.
+pub(super) static AMOUNT_REFUNDED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
+         WHERE payment_intent_id = $1 AND status IN {}",
+        RefundStatus::counted_sql()
+    )
+});
+
 /// A refund's or dispute's upsert, bound and ready to run.
 type Upsert<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, String, sqlx::any::AnyArguments<'q>>;
 
@@ -543,19 +552,16 @@ impl Ledger {
 
     /// What a payment counts as refunded: its pending and succeeded refunds, minor units.
     pub async fn amount_refunded(&self, payment_intent_id: &str) -> Result<i64, LedgerError> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
-             WHERE payment_intent_id = $1 AND status IN {}",
-            RefundStatus::counted_sql()
-        ))
-        .bind(payment_intent_id)
-        .fetch_one(&self.pool)
-        .await?)
+        Ok(sqlx::query_scalar(&AMOUNT_REFUNDED)
+            .bind(payment_intent_id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn refund(&self, id: &str) -> Result<Option<RefundRow>, LedgerError> {
-        let sql = format!("{} WHERE id = $1", RefundRow::SELECT);
-        self.fetch_optional(sqlx::query(&sql).bind(id)).await
+        static ONE: LazyLock<String> =
+            LazyLock::new(|| format!("{} WHERE id = $1", RefundRow::SELECT));
+        self.fetch_optional(sqlx::query(&ONE).bind(id)).await
     }
 
     /// Keeps the Charge objects Stripe listed (or embedded) for a payment, read at `read_at`
