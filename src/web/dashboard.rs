@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::auth::{clear_cookie, set_cookie};
 use super::{chart, format, Web};
-use crate::ledger::{LedgerError, PaymentDetail, PaymentFilter, PaymentRow};
+use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
 /// How many payments the list shows unless asked for more, and the most it shows.
@@ -500,15 +500,7 @@ pub async fn payment(
         }
         Err(e) => return unavailable(&web, e),
     };
-    let PaymentDetail {
-        payment: p,
-        refunded,
-        hold,
-        events,
-        refunds,
-        disputes,
-        notifications,
-    } = detail;
+    let p = &detail.payment;
     let mut timeline = vec![Entry {
         at_ms: p.created * 1000,
         precise: false,
@@ -518,7 +510,7 @@ pub async fn payment(
         id: p.id.clone(),
         kind: "payment",
     }];
-    timeline.extend(events.iter().map(|e| Entry {
+    timeline.extend(detail.events.iter().map(|e| Entry {
         at_ms: format::iso_ms(&e.received_at),
         precise: true,
         what: format!("Event {}", e.event_type),
@@ -530,7 +522,7 @@ pub async fn payment(
     const REFUND: (&str, &str) = ("refund", "Refund");
     const DISPUTE: (&str, &str) = ("dispute", "Dispute");
     let money = |amount, currency: &str| Some(format::money(amount, currency));
-    timeline.extend(refunds.iter().map(|r| {
+    timeline.extend(detail.refunds.iter().map(|r| {
         let failure = r
             .own
             .failure_reason
@@ -539,7 +531,7 @@ pub async fn payment(
         let details = [money(r.amount, &r.currency), r.reason.clone(), failure];
         Entry::stripe_object(REFUND, &r.id, r.created, r.status.as_str(), details)
     }));
-    timeline.extend(disputes.iter().map(|d| {
+    timeline.extend(detail.disputes.iter().map(|d| {
         let due = d
             .own
             .evidence_due_by
@@ -550,7 +542,7 @@ pub async fn payment(
     // A notification is written by the change it announces, so it goes after whatever else
     // happened in its second; Stripe's objects above were made before anything here heard of
     // them, so they go first in theirs.
-    timeline.extend(notifications.iter().map(|n| Entry {
+    timeline.extend(detail.notifications.iter().map(|n| Entry {
         at_ms: n.created * 1000 + 999,
         precise: false,
         what: format!("Notification {}", n.kind),
@@ -578,11 +570,11 @@ pub async fn payment(
             dl.facts #facts {
                 dt { "Status" } dd #status { (status_badge(p.status.as_str())) }
                 dt { "Amount" } dd #amount { (format::money(p.amount, &p.currency)) }
-                dt { "Refunded" } dd #refunded { (format::money(refunded, &p.currency)) }
+                dt { "Refunded" } dd #refunded { (format::money(detail.refunded, &p.currency)) }
                 dt { "Description" } dd { (p.description.as_deref().unwrap_or("—")) }
                 dt { "Created" } dd { (format::unix(p.created)) }
                 dt { "Last change here" } dd { (format::unix_ms(format::iso_ms(&p.updated_at))) }
-                @if let Some((ends, state, late)) = &hold {
+                @if let Some((ends, state, late)) = &detail.hold {
                     dt { "Seat hold" }
                     dd {
                         "until " (format::unix(*ends))
