@@ -190,16 +190,24 @@ pub(crate) async fn handle(
         }
     }
     let mut state = inner.state.lock().await;
-    let mut outcome = process(
-        inner,
-        &mut state.store,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        request_id,
-        base,
-    );
+    // A fault of the sandbox's own is answered as Stripe answers one (500 `api_error`) rather
+    // than by dropping the client's connection.
+    let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        process(
+            inner,
+            &mut state.store,
+            &method,
+            &uri,
+            &headers,
+            &body,
+            request_id.clone(),
+            base,
+        )
+    }));
+    let mut outcome = processed.unwrap_or_else(|_| {
+        tracing::error!(%method, path = uri.path(), "the sandbox failed on a request");
+        Outcome::failed(internal("The sandbox failed on this request."), request_id)
+    });
     if let Err(e) = state.persist().await {
         tracing::error!(error = %e, "the sandbox could not write its state");
         let failed = internal(format!("The sandbox could not save its state: {e}"));
@@ -465,7 +473,7 @@ impl Ctx<'_> {
         self.store
             .get(Kind::PaymentMethod, pm_id)
             .and_then(|r| r.alias.as_deref())
-            .and_then(objects::test_card)
+            .and_then(objects::card_of_alias)
     }
 }
 
@@ -969,7 +977,7 @@ fn payment_method_from(
     }
     let alias = objects::alias_for_number(&number);
     let behaviour =
-        objects::test_card(&alias).ok_or_else(|| internal("a card number has no behaviour"))?;
+        objects::card_of_alias(&alias).ok_or_else(|| internal("a card number has no behaviour"))?;
     let id = objects::new_id("pm");
     let mut pm = objects::payment_method(&id, &behaviour, now());
     pm["card"]["exp_month"] = json!(exp_month);

@@ -116,9 +116,15 @@ pub fn alias_for_number(number: &str) -> String {
     if TEST_NUMBERS.iter().any(|(n, _)| *n == number) {
         format!("{NUMBER_ALIAS}{number}")
     } else {
-        let last4 = &number[number.len().saturating_sub(4)..];
-        format!("{LIVE_ALIAS}{}:{last4}", brand_of(number))
+        format!("{LIVE_ALIAS}{}:{}", brand_of(number), last4(number))
     }
+}
+
+/// The last four characters, counted as characters: text that reaches here may not be ASCII,
+/// and a byte offset could fall inside a character.
+fn last4(number: &str) -> String {
+    let skip = number.chars().count().saturating_sub(4);
+    number.chars().skip(skip).collect()
 }
 
 /// Stripe's documented test card numbers, by the test PaymentMethod that behaves the same.
@@ -158,9 +164,11 @@ fn card(brand: &'static str, last4: &str, result: CardResult) -> TestCard {
     }
 }
 
-/// Stripe's documented test PaymentMethods and what they do; also `card:NUMBER` for a
-/// PaymentMethod made from a card number.
-pub fn test_card(alias: &str) -> Option<TestCard> {
+/// How the PaymentMethod the sandbox stored with `alias` behaves: a test PaymentMethod's name,
+/// or `card:NUMBER` and `live:BRAND:LAST4` for one made from a card number. Only the sandbox
+/// writes aliases; what a caller names goes through [`test_card`], so that a caller cannot
+/// pass an alias of its own making.
+pub fn card_of_alias(alias: &str) -> Option<TestCard> {
     if let Some(number) = alias.strip_prefix(NUMBER_ALIAS) {
         return Some(card_by_number(number));
     }
@@ -172,7 +180,12 @@ pub fn test_card(alias: &str) -> Option<TestCard> {
             .unwrap_or("unknown");
         return Some(card(brand, last4, LIVE_CARD));
     }
-    Some(match alias {
+    test_card(alias)
+}
+
+/// Stripe's documented test PaymentMethods (`pm_card_visa`, …) and what they do.
+pub fn test_card(name: &str) -> Option<TestCard> {
+    Some(match name {
         "pm_card_visa" => card("visa", "4242", CardResult::Succeeds),
         "pm_card_visa_debit" => TestCard {
             funding: "debit",
@@ -223,7 +236,7 @@ pub fn test_card(alias: &str) -> Option<TestCard> {
 /// A card number, already checked to be well formed: Stripe's test numbers behave as their
 /// PaymentMethods; any other number is a live card, declined in test mode.
 pub fn card_by_number(number: &str) -> TestCard {
-    let last4 = number[number.len().saturating_sub(4)..].to_string();
+    let last4 = last4(number);
     if let Some((_, alias)) = TEST_NUMBERS.iter().find(|(n, _)| *n == number) {
         if let Some(card) = test_card(alias) {
             return TestCard { last4, ..card };
@@ -231,7 +244,7 @@ pub fn card_by_number(number: &str) -> TestCard {
     }
     TestCard {
         brand: brand_of(number),
-        ..test_card(&format!("{LIVE_ALIAS}x:{last4}")).expect("a live alias always parses")
+        ..card_of_alias(&format!("{LIVE_ALIAS}x:{last4}")).expect("a live alias always parses")
     }
 }
 

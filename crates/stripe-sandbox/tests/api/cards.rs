@@ -159,6 +159,105 @@ async fn bad_cards_get_stripes_errors() {
     );
 }
 
+/// A form body with each value percent-encoded, as a client sends text outside ASCII.
+fn encoded(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+#[tokio::test]
+async fn card_input_outside_ascii_is_refused_as_stripe_does_on_a_connection_that_stays_open() {
+    let a = api(None).await;
+    let mut connection = Connection::open(&a.base).await;
+    let card_fields = [
+        ("card[exp_month]", "12"),
+        ("card[exp_year]", "2040"),
+        ("card[cvc]", "123"),
+    ];
+    for number in [
+        "4242424242424242é",
+        "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢",
+        "4242 4242 4242 424€",
+        "€€",
+    ] {
+        let mut form = vec![("type", "card"), ("card[number]", number)];
+        form.extend(card_fields);
+        let (status, body) = connection
+            .send(
+                "POST",
+                "/v1/payment_methods",
+                "pk_test_checkout",
+                &encoded(&form),
+            )
+            .await
+            .unwrap_or_else(|| panic!("{number}: the connection was dropped"));
+        assert_eq!(status, 402, "{number}: {body}");
+        assert_eq!(
+            (
+                s(&body["error"]["type"]),
+                s(&body["error"]["code"]),
+                s(&body["error"]["param"])
+            ),
+            ("card_error", "invalid_number", "card[number]"),
+            "{number}"
+        );
+    }
+    // The same through `payment_method_data` on a confirmation, and names of PaymentMethods
+    // that are the sandbox's own aliases (never Stripe's): Stripe knows no such PaymentMethod.
+    let pi = a.create("amount=2000&currency=usd").await;
+    let confirm = format!("/v1/payment_intents/{}/confirm", s(&pi["id"]));
+    let data = encoded(&[
+        ("payment_method_data[type]", "card"),
+        ("payment_method_data[card][number]", "٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢"),
+        ("payment_method_data[card][exp_month]", "12"),
+        ("payment_method_data[card][exp_year]", "2040"),
+    ]);
+    let (status, body) = connection
+        .send("POST", &confirm, KEY, &data)
+        .await
+        .expect("the connection was dropped");
+    assert_eq!(
+        (
+            status,
+            s(&body["error"]["code"]),
+            s(&body["error"]["param"])
+        ),
+        (402, "invalid_number", "payment_method_data[card][number]"),
+        "{body}"
+    );
+    for name in ["card:€€", "card:4242424242424242", "live:visa:42€"] {
+        let form = encoded(&[
+            ("amount", "2000"),
+            ("currency", "usd"),
+            ("confirm", "true"),
+            ("payment_method", name),
+        ]);
+        let (status, body) = connection
+            .send("POST", "/v1/payment_intents", KEY, &form)
+            .await
+            .unwrap_or_else(|| panic!("{name}: the connection was dropped"));
+        assert_eq!(
+            (
+                status,
+                s(&body["error"]["code"]),
+                s(&body["error"]["param"])
+            ),
+            (400, "resource_missing", "payment_method"),
+            "{name}: {body}"
+        );
+        assert_eq!(
+            s(&body["error"]["message"]),
+            format!("No such PaymentMethod: '{name}'")
+        );
+    }
+    let (status, list) = connection
+        .send("GET", "/v1/payment_intents?limit=1", KEY, "")
+        .await
+        .expect("the connection was dropped");
+    assert_eq!((status, &list["object"]), (200, &Value::from("list")));
+}
+
 #[tokio::test]
 async fn payment_method_data_on_confirm() {
     let a = api(None).await;

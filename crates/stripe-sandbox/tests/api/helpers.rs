@@ -230,6 +230,73 @@ impl Api {
     }
 }
 
+/// One keep-alive HTTP/1.1 connection to a sandbox, spoken by hand, so that a test sees whether
+/// the sandbox answered on it and kept it open (a client library would quietly reconnect).
+pub struct Connection {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    host: String,
+}
+
+impl Connection {
+    pub async fn open(base: &str) -> Connection {
+        let host = base.trim_start_matches("http://").to_string();
+        let stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        Connection {
+            stream: tokio::io::BufReader::new(stream),
+            host,
+        }
+    }
+
+    /// Sends `form` with Basic auth for `key`; the answer's status and JSON body, or `None`
+    /// when the sandbox closed the connection instead of answering.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        key: &str,
+        form: &str,
+    ) -> Option<(u16, Value)> {
+        use base64::Engine;
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {auth}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            self.host,
+            form.len()
+        );
+        self.stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .ok()?;
+        let mut status_line = String::new();
+        if self.stream.read_line(&mut status_line).await.ok()? == 0 {
+            return None;
+        }
+        let status = status_line.split(' ').nth(1)?.parse().ok()?;
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if self.stream.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().ok()?;
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.ok()?;
+        Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    }
+}
+
 pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
     let status = response.status().as_u16();
     let headers = response.headers().clone();

@@ -5,6 +5,7 @@
 mod cards;
 mod faults;
 mod helpers;
+mod inputs;
 mod lists;
 mod money;
 mod openapi;
