@@ -8,14 +8,19 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use crate::cards::{self, CardResult, TestCard};
 use crate::currency::Currency;
 use crate::error::{
-    below_one, doc_url, internal, invalid, invalid_array, invalid_boolean, invalid_hash,
-    invalid_integer, invalid_string, missing, missing_param, missing_required, unauthorized,
-    unknown_parameter, StripeErr,
+    below_one, doc_url, internal, invalid, invalid_array, invalid_hash, invalid_integer,
+    invalid_string, missing, missing_param, missing_required, unauthorized, unknown_parameter,
+    StripeErr,
 };
 use crate::lists::{ListQuery, LIST_PARAMS};
-use crate::objects::{self, CardResult, NewPaymentIntent, TestCard};
+use crate::objects::{self, NewPaymentIntent};
+use crate::params::{
+    apply_metadata, bool_param, check_known, check_known_as, flag_param, integer_param, known_with,
+    string_param, update_metadata,
+};
 use crate::store::{now, Kind, SavedResponse, Store};
 use crate::{money, params, Inner, Sandbox};
 
@@ -229,7 +234,7 @@ pub(crate) async fn handle(
     let version = headers
         .get("stripe-version")
         .cloned()
-        .unwrap_or(HeaderValue::from_static(crate::DEFAULT_API_VERSION));
+        .unwrap_or(HeaderValue::from_static(objects::DEFAULT_API_VERSION));
     h.insert("stripe-version", version);
     if outcome.replayed {
         h.insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -473,7 +478,7 @@ impl Ctx<'_> {
         self.store
             .get(Kind::PaymentMethod, pm_id)
             .and_then(|r| r.alias.as_deref())
-            .and_then(objects::card_of_alias)
+            .and_then(cards::card_of_alias)
     }
 }
 
@@ -590,27 +595,6 @@ fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
     }
 }
 
-pub(crate) fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), StripeErr> {
-    check_known_as(params, known, str::to_string)
-}
-
-/// [`check_known`] for parameters nested in another, which `name` names in full.
-fn check_known_as(
-    params: &Map<String, Value>,
-    known: &[&str],
-    name: impl Fn(&str) -> String,
-) -> Result<(), StripeErr> {
-    match params.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(unknown) => Err(unknown_parameter(&name(unknown))),
-        None => Ok(()),
-    }
-}
-
-/// The parameters an endpoint takes: those of its kind (`LIST_PARAMS` of every list) and its own.
-pub(crate) fn known_with(common: &[&'static str], own: &[&'static str]) -> Vec<&'static str> {
-    common.iter().chain(own).copied().collect()
-}
-
 /// What a confirmation takes, and so creating a PaymentIntent with `confirm=true` too; the
 /// publishable key confirms with `client_secret` besides.
 const CONFIRM_PARAMS: &[&str] = &[
@@ -622,110 +606,6 @@ const CONFIRM_PARAMS: &[&str] = &[
     "mandate_data",
     "capture_method",
 ];
-
-pub(crate) fn string_param<'a>(
-    params: &'a Map<String, Value>,
-    name: &str,
-) -> Result<Option<&'a str>, StripeErr> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid_string(name)),
-    }
-}
-
-/// `true` or `false`, if given.
-pub(crate) fn flag_param(
-    params: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<bool>, StripeErr> {
-    match string_param(params, name)? {
-        None => Ok(None),
-        Some("false") => Ok(Some(false)),
-        Some("true") => Ok(Some(true)),
-        Some(other) => Err(invalid_boolean(other, name)),
-    }
-}
-
-/// `true` or `false`; false when not given.
-pub(crate) fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr> {
-    Ok(flag_param(params, name)?.unwrap_or(false))
-}
-
-/// A whole number, if given.
-pub(crate) fn integer_param<T: std::str::FromStr>(
-    params: &Map<String, Value>,
-    name: &str,
-) -> Result<Option<T>, StripeErr> {
-    string_param(params, name)?
-        .map(|text| text.parse().map_err(|_| invalid_integer(text, name)))
-        .transpose()
-}
-
-/// Stripe's metadata rules: at most 50 keys, keys up to 40 characters, values up to 500;
-/// an empty value deletes the key on update.
-pub(crate) fn apply_metadata(
-    target: &mut Map<String, Value>,
-    params: &Map<String, Value>,
-) -> Result<(), StripeErr> {
-    let Some(given) = params.get("metadata") else {
-        return Ok(());
-    };
-    let Value::Object(given) = given else {
-        if given.as_str() == Some("") {
-            target.clear();
-            return Ok(());
-        }
-        return Err(invalid_hash("metadata"));
-    };
-    for (k, v) in given {
-        let Some(v) = v.as_str() else {
-            return Err(invalid(
-                "Invalid metadata value",
-                Some(&format!("metadata[{k}]")),
-                None,
-            ));
-        };
-        if k.chars().count() > 40 {
-            return Err(invalid(
-                format!("Metadata keys can have up to 40 characters. Key '{k}' is too long."),
-                Some("metadata"),
-                None,
-            ));
-        }
-        if v.chars().count() > 500 {
-            return Err(invalid(
-                format!("Metadata values can have up to 500 characters, but you passed in a value that is {} characters. Invalid value: {k}", v.chars().count()),
-                Some(&format!("metadata[{k}]")),
-                None,
-            ));
-        }
-        if v.is_empty() {
-            target.remove(k);
-        } else {
-            target.insert(k.clone(), json!(v));
-        }
-    }
-    if target.len() > 50 {
-        return Err(invalid(
-            "Metadata can have up to 50 keys.",
-            Some("metadata"),
-            None,
-        ));
-    }
-    Ok(())
-}
-
-/// Applies the request's `metadata` to the object's.
-pub(crate) fn update_metadata(
-    object: &mut Value,
-    params: &Map<String, Value>,
-) -> Result<(), StripeErr> {
-    let mut metadata = object["metadata"].as_object().cloned().unwrap_or_default();
-    apply_metadata(&mut metadata, params)?;
-    object["metadata"] = Value::Object(metadata);
-    Ok(())
-}
 
 fn create_payment_intent(
     ctx: &mut Ctx<'_>,
@@ -930,7 +810,7 @@ fn payment_method_from(
         .chars()
         .filter(|c| !matches!(c, ' ' | '-'))
         .collect();
-    objects::check_card_number(&number)
+    cards::check_card_number(&number)
         .map_err(|(code, message)| card_error(code, message, &name("card[number]")))?;
     let exp_month_text = required("exp_month", field("exp_month")?)?;
     let exp_year_text = required("exp_year", field("exp_year")?)?;
@@ -975,9 +855,9 @@ fn payment_method_from(
             ));
         }
     }
-    let alias = objects::alias_for_number(&number);
+    let alias = cards::alias_for_number(&number);
     let behaviour =
-        objects::card_of_alias(&alias).ok_or_else(|| internal("a card number has no behaviour"))?;
+        cards::card_of_alias(&alias).ok_or_else(|| internal("a card number has no behaviour"))?;
     let id = objects::new_id("pm");
     let mut pm = objects::payment_method(&id, &behaviour, now());
     pm["card"]["exp_month"] = json!(exp_month);
@@ -1023,7 +903,7 @@ fn resolve_payment_method(ctx: &mut Ctx<'_>, given: &str) -> Result<(String, Tes
     if let Some(card) = ctx.card_of(given) {
         return Ok((given.to_string(), card));
     }
-    let card = objects::test_card(given)
+    let card = cards::test_card(given)
         .ok_or_else(|| missing_param("PaymentMethod", given, "payment_method"))?;
     let id = objects::new_id("pm");
     let object = objects::payment_method(&id, &card, now());
@@ -1325,7 +1205,7 @@ pub(crate) fn pay(
     ctx.save_pi(&pi);
     ctx.emit("charge.succeeded", charge.clone());
     ctx.emit("payment_intent.succeeded", pi.clone());
-    if card.after == objects::After::Dispute {
+    if card.after == cards::After::Dispute {
         ctx.schedule(json!({"do": "dispute_open", "charge": charge["id"]}));
     }
     Ok(pi)
@@ -1398,7 +1278,7 @@ fn capture_payment_intent(
         let pm = pi["payment_method"].as_str().unwrap_or_default();
         if ctx
             .card_of(pm)
-            .is_some_and(|c| c.after == objects::After::Dispute)
+            .is_some_and(|c| c.after == cards::After::Dispute)
         {
             ctx.schedule(json!({"do": "dispute_open", "charge": charge["id"]}));
         }

@@ -26,6 +26,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+pub mod cards;
 pub mod cli;
 pub mod currency;
 mod error;
@@ -46,11 +47,9 @@ use std::time::Duration;
 
 use axum::Router;
 
+pub use objects::DEFAULT_API_VERSION;
 pub use store::Storage;
 pub use webhooks::WebhookTarget;
-
-/// The Stripe API version the sandbox answers with when a client does not send one.
-pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
 
 /// The prefix of the sandbox's own control endpoints, which Stripe does not have.
 pub const CONTROL_PREFIX: &str = "/_sandbox";

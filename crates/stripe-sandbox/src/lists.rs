@@ -6,10 +6,10 @@ use std::cmp::Reverse;
 
 use serde_json::{json, Map, Value};
 
-use crate::api::string_param;
 use crate::error::{
     below_one, invalid, invalid_integer, missing_param, unknown_parameter, StripeErr,
 };
+use crate::params::string_param;
 use crate::store::{Kind, Store};
 
 /// The parameters every list endpoint takes; endpoints add their own filters to this.

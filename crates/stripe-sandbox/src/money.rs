@@ -4,13 +4,15 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::{apply_metadata, flag_param, integer_param, string_param, update_metadata, Ctx};
+use crate::api::Ctx;
+use crate::cards::After;
 use crate::currency::Currency;
 use crate::error::{
     below_one, invalid, invalid_hash, invalid_string, missing_param, unknown_parameter, StripeErr,
 };
 use crate::lists::{list, ListQuery, LIST_PARAMS};
-use crate::objects::{self, After};
+use crate::objects;
+use crate::params::{apply_metadata, flag_param, integer_param, string_param, update_metadata};
 use crate::store::{now, Kind, Store};
 use crate::Inner;
 

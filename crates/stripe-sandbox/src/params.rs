@@ -1,8 +1,16 @@
 //! Stripe's request parameters: form bodies (and query strings) with bracket nesting, decoded
 //! into a JSON tree. `metadata[k]=v` becomes `{"metadata": {"k": "v"}}`; both `expand[]=x` and
 //! `expand[0]=x` become `{"expand": ["x"]}`. Every leaf stays a string, as it was sent.
+//!
+//! Then the endpoints' readers of that tree, which answer Stripe's errors: unknown parameters,
+//! strings, flags, integers and metadata.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use crate::error::{
+    invalid, invalid_boolean, invalid_hash, invalid_integer, invalid_string, unknown_parameter,
+    StripeErr,
+};
 
 /// Why a parameter string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +146,133 @@ fn normalise_value(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(normalise_value),
         _ => {}
     }
+}
+
+/// Stripe's refusal of the first parameter that is not one of those `known`.
+pub(crate) fn check_known(params: &Map<String, Value>, known: &[&str]) -> Result<(), StripeErr> {
+    check_known_as(params, known, str::to_string)
+}
+
+/// [`check_known`] for parameters nested in another, which `name` names in full.
+pub(crate) fn check_known_as(
+    params: &Map<String, Value>,
+    known: &[&str],
+    name: impl Fn(&str) -> String,
+) -> Result<(), StripeErr> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(unknown_parameter(&name(unknown))),
+        None => Ok(()),
+    }
+}
+
+/// The parameters an endpoint takes: those of its kind (`LIST_PARAMS` of every list) and its own.
+pub(crate) fn known_with(common: &[&'static str], own: &[&'static str]) -> Vec<&'static str> {
+    common.iter().chain(own).copied().collect()
+}
+
+/// A text, if given; anything else (a hash, a list) is refused.
+pub(crate) fn string_param<'a>(
+    params: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, StripeErr> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid_string(name)),
+    }
+}
+
+/// `true` or `false`, if given.
+pub(crate) fn flag_param(
+    params: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<bool>, StripeErr> {
+    match string_param(params, name)? {
+        None => Ok(None),
+        Some("false") => Ok(Some(false)),
+        Some("true") => Ok(Some(true)),
+        Some(other) => Err(invalid_boolean(other, name)),
+    }
+}
+
+/// `true` or `false`; false when not given.
+pub(crate) fn bool_param(params: &Map<String, Value>, name: &str) -> Result<bool, StripeErr> {
+    Ok(flag_param(params, name)?.unwrap_or(false))
+}
+
+/// A whole number, if given.
+pub(crate) fn integer_param<T: std::str::FromStr>(
+    params: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<T>, StripeErr> {
+    string_param(params, name)?
+        .map(|text| text.parse().map_err(|_| invalid_integer(text, name)))
+        .transpose()
+}
+
+/// Stripe's metadata rules: at most 50 keys, keys up to 40 characters, values up to 500;
+/// an empty value deletes the key on update.
+pub(crate) fn apply_metadata(
+    target: &mut Map<String, Value>,
+    params: &Map<String, Value>,
+) -> Result<(), StripeErr> {
+    let Some(given) = params.get("metadata") else {
+        return Ok(());
+    };
+    let Value::Object(given) = given else {
+        if given.as_str() == Some("") {
+            target.clear();
+            return Ok(());
+        }
+        return Err(invalid_hash("metadata"));
+    };
+    for (k, v) in given {
+        let Some(v) = v.as_str() else {
+            return Err(invalid(
+                "Invalid metadata value",
+                Some(&format!("metadata[{k}]")),
+                None,
+            ));
+        };
+        if k.chars().count() > 40 {
+            return Err(invalid(
+                format!("Metadata keys can have up to 40 characters. Key '{k}' is too long."),
+                Some("metadata"),
+                None,
+            ));
+        }
+        if v.chars().count() > 500 {
+            return Err(invalid(
+                format!("Metadata values can have up to 500 characters, but you passed in a value that is {} characters. Invalid value: {k}", v.chars().count()),
+                Some(&format!("metadata[{k}]")),
+                None,
+            ));
+        }
+        if v.is_empty() {
+            target.remove(k);
+        } else {
+            target.insert(k.clone(), json!(v));
+        }
+    }
+    if target.len() > 50 {
+        return Err(invalid(
+            "Metadata can have up to 50 keys.",
+            Some("metadata"),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Applies the request's `metadata` to the object's.
+pub(crate) fn update_metadata(
+    object: &mut Value,
+    params: &Map<String, Value>,
+) -> Result<(), StripeErr> {
+    let mut metadata = object["metadata"].as_object().cloned().unwrap_or_default();
+    apply_metadata(&mut metadata, params)?;
+    object["metadata"] = Value::Object(metadata);
+    Ok(())
 }
 
 #[cfg(test)]
