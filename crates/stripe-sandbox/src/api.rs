@@ -1,6 +1,8 @@
 //! Requests: authentication, idempotency, routing and the handlers of Stripe's endpoints, plus
 //! the sandbox's own control endpoints under [`crate::CONTROL_PREFIX`].
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{NestedPath, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -9,6 +11,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::cards::{self, CardResult, TestCard};
+use crate::ctx::{Caller, Ctx, Origin};
 use crate::currency::Currency;
 use crate::error::{
     below_one, doc_url, internal, invalid, invalid_array, invalid_hash, invalid_integer,
@@ -21,15 +24,9 @@ use crate::params::{
     apply_metadata, bool_param, check_known, check_known_as, flag_param, integer_param, known_with,
     string_param, update_metadata,
 };
+use crate::shared::{Effects, Shared};
 use crate::store::{now, Kind, SavedResponse, Store};
-use crate::{money, params, Inner, Sandbox};
-
-/// Who is calling: a secret key can do everything; a publishable key only what Stripe.js does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Caller {
-    Secret,
-    Publishable,
-}
+use crate::{money, params};
 
 fn authenticate(headers: &HeaderMap) -> Result<(Caller, String), StripeErr> {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
@@ -86,10 +83,7 @@ struct Outcome {
     /// The id of the request that produced the body: a replay keeps the original's.
     request_id: String,
     replayed: bool,
-    /// Events to deliver once the lock is released.
-    outbox: Vec<String>,
-    /// Whether the request scheduled a timer.
-    scheduled: bool,
+    effects: Effects,
 }
 
 impl Outcome {
@@ -100,8 +94,7 @@ impl Outcome {
             body,
             request_id,
             replayed: false,
-            outbox: Vec::new(),
-            scheduled: false,
+            effects: Effects::default(),
         }
     }
 
@@ -139,7 +132,7 @@ fn public_base(mount: &str, headers: &HeaderMap) -> String {
 }
 
 pub(crate) async fn handle(
-    State(sandbox): State<Sandbox>,
+    State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
     extensions: axum::http::Extensions,
@@ -170,14 +163,13 @@ pub(crate) async fn handle(
         .unwrap_or_default();
     let base = public_base(&mount, &headers);
     if uri.path().starts_with(crate::threeds::PREFIX) {
-        return crate::threeds::handle(&sandbox, &method, &uri, &body, &base).await;
+        return crate::threeds::handle(&shared, &method, &uri, &body, &base).await;
     }
     let request_id = format!("req_{}", objects::random_alnum(14));
-    let inner = &sandbox.inner;
     // Refused before anything else, so that a refused request changes nothing and leaves no
     // idempotent result behind.
     if uri.path().starts_with("/v1/") {
-        let limited = inner
+        let limited = shared
             .faults
             .lock()
             .map(|mut f| f.rate_limited(uri.path()))
@@ -194,12 +186,12 @@ pub(crate) async fn handle(
             return response;
         }
     }
-    let mut state = inner.state.lock().await;
+    let mut state = shared.state.lock().await;
     // A fault of the sandbox's own is answered as Stripe answers one (500 `api_error`) rather
     // than by dropping the client's connection.
     let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         process(
-            inner,
+            &shared,
             &mut state.store,
             &method,
             &uri,
@@ -213,21 +205,11 @@ pub(crate) async fn handle(
         tracing::error!(%method, path = uri.path(), "the sandbox failed on a request");
         Outcome::failed(internal("The sandbox failed on this request."), request_id)
     });
-    if let Err(e) = state.persist().await {
-        tracing::error!(error = %e, "the sandbox could not write its state");
+    let effects = std::mem::take(&mut outcome.effects);
+    if let Err(e) = shared.commit(state, effects).await {
         let failed = internal(format!("The sandbox could not save its state: {e}"));
         outcome.status = failed.status;
         outcome.body = failed.body();
-        outcome.outbox.clear();
-    }
-    drop(state);
-    if outcome.scheduled {
-        inner.timer_wake.notify_one();
-    }
-    if let Some(delivery) = &inner.delivery {
-        for event in std::mem::take(&mut outcome.outbox) {
-            delivery.enqueue(event);
-        }
     }
     let mut response = answer(outcome.status, outcome.body, &outcome.request_id);
     let h = response.headers_mut();
@@ -244,7 +226,7 @@ pub(crate) async fn handle(
 
 #[allow(clippy::too_many_arguments)]
 fn process(
-    inner: &Inner,
+    shared: &Shared,
     store: &mut Store,
     method: &Method,
     uri: &Uri,
@@ -332,19 +314,15 @@ fn process(
             );
         }
     }
-    let mut ctx = Ctx {
-        store,
-        inner,
+    let origin = Origin {
         caller,
         request_id: Some(request_id.clone()),
         idempotency_key: idempotency_key.clone(),
-        outbox: Vec::new(),
         base,
-        scheduled: false,
     };
+    let mut ctx = Ctx::new(store, shared, origin);
     let result = route(&mut ctx, method, uri.path(), &params);
-    let outbox = std::mem::take(&mut ctx.outbox);
-    let scheduled = ctx.scheduled;
+    let effects = ctx.finish();
     let (status, body) = match result {
         Ok(v) => (StatusCode::OK, v),
         Err(e) => (e.status, e.body()),
@@ -367,118 +345,8 @@ fn process(
         }
     }
     Outcome {
-        outbox,
-        scheduled,
+        effects,
         ..Outcome::plain(status, body, request_id)
-    }
-}
-
-/// What a handler works with: the state, and what it produced besides its answer. Timers run
-/// their actions through one too, with no request.
-pub(crate) struct Ctx<'a> {
-    pub store: &'a mut Store,
-    pub inner: &'a Inner,
-    pub caller: Caller,
-    pub request_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    /// Events created by this request that are to be delivered.
-    pub outbox: Vec<String>,
-    /// Where a browser reaches the sandbox (for the 3-D Secure page).
-    pub base: String,
-    /// Whether a timer was scheduled.
-    pub scheduled: bool,
-}
-
-impl<'a> Ctx<'a> {
-    /// A context for what the sandbox does by itself, outside any request.
-    pub fn internal(store: &'a mut Store, inner: &'a Inner) -> Ctx<'a> {
-        Ctx {
-            store,
-            inner,
-            caller: Caller::Secret,
-            request_id: None,
-            idempotency_key: None,
-            outbox: Vec::new(),
-            base: String::new(),
-            scheduled: false,
-        }
-    }
-}
-
-impl Ctx<'_> {
-    /// Runs `action` (see `money::fire`) after the sandbox's delay.
-    pub fn schedule(&mut self, action: Value) {
-        let due = crate::store::now_ms().saturating_add(self.inner.delay_ms());
-        self.store.add_timer(due, action);
-        self.scheduled = true;
-    }
-
-    /// What an endpoint for the secret key checks first: the key, then that it was given no
-    /// parameter but those `known`.
-    pub fn secret_call(
-        &self,
-        params: &Map<String, Value>,
-        known: &[&str],
-    ) -> Result<(), StripeErr> {
-        self.require_secret()?;
-        check_known(params, known)
-    }
-
-    pub fn require_secret(&self) -> Result<(), StripeErr> {
-        if self.caller == Caller::Secret {
-            Ok(())
-        } else {
-            Err(unauthorized(
-                "This API call cannot be made with a publishable API key. Please use a secret API key.",
-            ))
-        }
-    }
-
-    pub fn emit(&mut self, event_type: &str, object: Value) {
-        // Stripe counts endpoints that have not received the event yet; a dropped delivery is
-        // one that never will.
-        let endpoint = self.inner.delivery.is_some();
-        let event = objects::event(
-            event_type,
-            object,
-            now(),
-            i64::from(endpoint),
-            self.request_id.as_deref(),
-            self.idempotency_key.as_deref(),
-        );
-        let id = event["id"].as_str().unwrap_or_default().to_string();
-        self.store.put(Kind::Event, event, None);
-        if endpoint && !self.inner.dropping() {
-            self.store.add_delivery(&id);
-            self.outbox.push(id);
-        }
-    }
-
-    /// The object of `kind` the URL names, or Stripe's 404 naming `param`.
-    pub fn object(&self, kind: Kind, id: &str, param: &str) -> Result<Value, StripeErr> {
-        let name = match kind {
-            Kind::PaymentMethod => "PaymentMethod",
-            other => other.name(),
-        };
-        self.store
-            .value(kind, id)
-            .cloned()
-            .ok_or_else(|| missing(name, id, param))
-    }
-
-    pub fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
-        self.object(Kind::PaymentIntent, id, "intent")
-    }
-
-    pub fn save_pi(&mut self, pi: &Value) {
-        self.store.put(Kind::PaymentIntent, pi.clone(), None);
-    }
-
-    pub fn card_of(&self, pm_id: &str) -> Option<TestCard> {
-        self.store
-            .get(Kind::PaymentMethod, pm_id)
-            .and_then(|r| r.alias.as_deref())
-            .and_then(cards::card_of_alias)
     }
 }
 
@@ -577,7 +445,7 @@ fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
     for field in fields {
         if *field == "refunds" && value["object"] == "charge" {
             let id = value["id"].as_str().unwrap_or_default().to_string();
-            value["refunds"] = money::charge_refunds_list(ctx.store, &id);
+            value["refunds"] = money::charge_refunds_list(ctx, &id);
             continue;
         }
         let kind = match *field {
@@ -586,10 +454,7 @@ fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
             "payment_intent" => Kind::PaymentIntent,
             _ => continue,
         };
-        if let Some(found) = value[*field]
-            .as_str()
-            .and_then(|id| ctx.store.value(kind, id))
-        {
+        if let Some(found) = value[*field].as_str().and_then(|id| ctx.find(kind, id)) {
             value[*field] = found.clone();
         }
     }
@@ -885,7 +750,7 @@ fn payment_method_from(
         }
     }
     update_metadata(&mut pm, data)?;
-    ctx.store.put(Kind::PaymentMethod, pm.clone(), Some(alias));
+    ctx.put_payment_method(pm.clone(), alias);
     Ok(pm)
 }
 
@@ -907,8 +772,7 @@ fn resolve_payment_method(ctx: &mut Ctx<'_>, given: &str) -> Result<(String, Tes
         .ok_or_else(|| missing_param("PaymentMethod", given, "payment_method"))?;
     let id = objects::new_id("pm");
     let object = objects::payment_method(&id, &card, now());
-    ctx.store
-        .put(Kind::PaymentMethod, object, Some(given.to_string()));
+    ctx.put_payment_method(object, given.to_string());
     Ok((id, card))
 }
 
@@ -922,7 +786,7 @@ fn retrieve_payment_intent(
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
     let pi = ctx.payment_intent(id)?;
-    if ctx.caller == Caller::Publishable && !client_secret_matches(&pi, params) {
+    if ctx.caller() == Caller::Publishable && !client_secret_matches(&pi, params) {
         return Err(missing("payment_intent", id, "intent"));
     }
     Ok(pi)
@@ -988,7 +852,7 @@ fn confirm_payment_intent(
     params: &Map<String, Value>,
 ) -> Result<Value, StripeErr> {
     let mut pi = ctx.payment_intent(id)?;
-    match ctx.caller {
+    match ctx.caller() {
         Caller::Secret => {}
         // Stripe.js confirms with the publishable key and the client secret.
         Caller::Publishable if client_secret_matches(&pi, params) => {}
@@ -1077,7 +941,7 @@ fn confirm_payment_intent(
                     "redirect_to_url": {
                         "url": format!(
                             "{}{}/{}?client_secret={}",
-                            ctx.base,
+                            ctx.origin.base,
                             crate::threeds::PREFIX,
                             pi["id"].as_str().unwrap_or_default(),
                             pi["client_secret"].as_str().unwrap_or_default()
@@ -1106,10 +970,9 @@ fn confirm_payment_intent(
             message,
         } => {
             let charge = objects::charge(&pi, &pm_id, &card, created);
-            ctx.store.put(Kind::Charge, charge.clone(), None);
+            ctx.put(Kind::Charge, charge.clone());
             let pm_object = ctx
-                .store
-                .value(Kind::PaymentMethod, &pm_id)
+                .find(Kind::PaymentMethod, &pm_id)
                 .cloned()
                 .unwrap_or(Value::Null);
             let error = json!({
@@ -1132,7 +995,7 @@ fn confirm_payment_intent(
             envelope["payment_intent"] = pi;
             envelope["request_log_url"] = json!(format!(
                 "https://dashboard.stripe.com/test/logs/{}",
-                ctx.request_id.as_deref().unwrap_or_default()
+                ctx.origin.request_id.as_deref().unwrap_or_default()
             ));
             Err(StripeErr {
                 status: StatusCode::PAYMENT_REQUIRED,
@@ -1152,7 +1015,7 @@ pub(crate) fn pay(
 ) -> Result<Value, StripeErr> {
     let created = now();
     let mut charge = objects::charge(&pi, pm_id, card, created);
-    if let Some(pm) = ctx.store.value(Kind::PaymentMethod, pm_id) {
+    if let Some(pm) = ctx.find(Kind::PaymentMethod, pm_id) {
         if let Some(details) = charge
             .pointer_mut("/payment_method_details/card")
             .and_then(Value::as_object_mut)
@@ -1170,7 +1033,7 @@ pub(crate) fn pay(
         charge["status"] = json!("pending");
         charge["paid"] = json!(false);
         charge["outcome"]["seller_message"] = json!("Payment processing.");
-        ctx.store.put(Kind::Charge, charge.clone(), None);
+        ctx.put(Kind::Charge, charge.clone());
         pi["status"] = json!("processing");
         ctx.save_pi(&pi);
         ctx.emit("charge.pending", charge.clone());
@@ -1191,7 +1054,7 @@ pub(crate) fn pay(
         {
             details.insert("capture_before".into(), json!(created + 7 * 24 * 60 * 60));
         }
-        ctx.store.put(Kind::Charge, charge.clone(), None);
+        ctx.put(Kind::Charge, charge.clone());
         pi["status"] = json!("requires_capture");
         pi["amount_capturable"] = amount;
         ctx.save_pi(&pi);
@@ -1199,7 +1062,7 @@ pub(crate) fn pay(
         ctx.emit("payment_intent.amount_capturable_updated", pi.clone());
         return Ok(pi);
     }
-    ctx.store.put(Kind::Charge, charge.clone(), None);
+    ctx.put(Kind::Charge, charge.clone());
     pi["status"] = json!("succeeded");
     pi["amount_received"] = amount;
     ctx.save_pi(&pi);
@@ -1259,16 +1122,15 @@ fn capture_payment_intent(
     update_metadata(&mut pi, params)?;
     let charge_id = pi["latest_charge"].as_str().unwrap_or_default().to_string();
     let mut charge = ctx
-        .store
-        .value(Kind::Charge, &charge_id)
+        .find(Kind::Charge, &charge_id)
         .cloned()
         .ok_or_else(|| internal("a PaymentIntent awaiting capture has no charge"))?;
     charge["captured"] = json!(true);
     charge["amount_captured"] = json!(amount);
     charge["balance_transaction"] = json!(objects::new_id("txn"));
-    ctx.store.put(Kind::Charge, charge, None);
+    ctx.put(Kind::Charge, charge);
     // What was not captured is released, and counts as refunded on the charge, as at Stripe.
-    let charge = money::recompute_charge(ctx.store, &charge_id);
+    let charge = money::recompute_charge(ctx, &charge_id);
     pi["status"] = json!("succeeded");
     pi["amount_capturable"] = json!(0);
     pi["amount_received"] = json!(amount);
@@ -1343,7 +1205,7 @@ fn cancel_payment_intent(
         pi["latest_charge"]
             .as_str()
             .map(str::to_string)
-            .and_then(|charge| money::recompute_charge(ctx.store, &charge))
+            .and_then(|charge| money::recompute_charge(ctx, &charge))
     } else {
         None
     };
@@ -1370,7 +1232,7 @@ fn list_by_fields(
             wanted.push((*field, value));
         }
     }
-    query.page(ctx.store, kind, &kind.list_url(), |object| {
+    ctx.page(&query, kind, &kind.list_url(), |object| {
         wanted
             .iter()
             .all(|(field, value)| object[*field].as_str() == Some(*value))
@@ -1403,7 +1265,7 @@ fn list_events(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, 
             None,
         ));
     }
-    query.page(ctx.store, Kind::Event, &Kind::Event.list_url(), |e| {
+    ctx.page(&query, Kind::Event, &Kind::Event.list_url(), |e| {
         let t = e["type"].as_str().unwrap_or("");
         single.is_none_or(|f| type_matches(f, t))
             && many
@@ -1443,15 +1305,15 @@ fn control_webhooks(
 ) -> Result<Value, StripeErr> {
     if let Some(change) = control_change(ctx, method, params, &["drop"])? {
         if let Some(drop) = flag_param(change, "drop")? {
-            ctx.inner.set_dropping(drop);
+            ctx.shared.set_dropping(drop);
             tracing::warn!(drop, "sandbox webhook dropping switched");
         }
     }
     Ok(json!({
         "object": "sandbox.webhooks",
-        "url": ctx.inner.webhook_url,
-        "drop": ctx.inner.dropping(),
-        "pending": ctx.store.pending_deliveries().len(),
+        "url": ctx.shared.webhook_url,
+        "drop": ctx.shared.dropping(),
+        "pending": ctx.pending_deliveries(),
     }))
 }
 
@@ -1480,7 +1342,7 @@ fn control_faults(
         ],
     )?;
     let mut faults = ctx
-        .inner
+        .shared
         .faults
         .lock()
         .map_err(|_| internal("the fault switches are unusable"))?;
@@ -1535,22 +1397,20 @@ fn control_timers(
 ) -> Result<Value, StripeErr> {
     if let Some(change) = control_change(ctx, method, params, &["delay_ms", "run"])? {
         if let Some(ms) = integer_param(change, "delay_ms")? {
-            ctx.inner.set_delay_ms(ms);
+            ctx.shared.set_delay_ms(ms);
         }
         if bool_param(change, "run")? {
-            ctx.store.hurry_timers(crate::store::now_ms());
-            ctx.scheduled = true;
+            ctx.hurry_timers();
         }
     }
     let pending: Vec<Value> = ctx
-        .store
         .timers()
         .into_iter()
         .map(|(id, t)| json!({"id": id, "due_ms": t.due_ms, "action": t.action}))
         .collect();
     Ok(json!({
         "object": "sandbox.timers",
-        "delay_ms": ctx.inner.delay_ms(),
+        "delay_ms": ctx.shared.delay_ms(),
         "pending": pending,
     }))
 }

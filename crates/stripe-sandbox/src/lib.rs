@@ -28,6 +28,7 @@
 mod api;
 pub mod cards;
 pub mod cli;
+mod ctx;
 pub mod currency;
 mod error;
 mod faults;
@@ -35,19 +36,20 @@ mod lists;
 mod money;
 pub mod objects;
 pub mod params;
+mod shared;
 mod store;
 mod threeds;
 mod timers;
 pub mod trigger;
 pub mod webhooks;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 
 pub use objects::DEFAULT_API_VERSION;
+use shared::Shared;
 pub use store::Storage;
 pub use webhooks::WebhookTarget;
 
@@ -78,42 +80,10 @@ pub struct Options {
     pub webhook: Option<WebhookTarget>,
 }
 
-pub(crate) struct Inner {
-    state: tokio::sync::Mutex<store::State>,
-    delivery: Option<webhooks::Delivery>,
-    webhook_url: Option<String>,
-    /// While set, events are created but never delivered (lost webhooks, for tests).
-    drop_webhooks: AtomicBool,
-    /// The wait before delayed transitions, in milliseconds.
-    delay_ms: AtomicU64,
-    /// Wakes the timer task when a timer is added or hurried.
-    timer_wake: Arc<tokio::sync::Notify>,
-    /// Failures switched on for tests; kept in memory only.
-    faults: std::sync::Mutex<faults::Faults>,
-}
-
-impl Inner {
-    fn dropping(&self) -> bool {
-        self.drop_webhooks.load(Ordering::SeqCst)
-    }
-
-    fn delay_ms(&self) -> i64 {
-        i64::try_from(self.delay_ms.load(Ordering::SeqCst)).unwrap_or(i64::MAX)
-    }
-
-    fn set_delay_ms(&self, ms: u64) {
-        self.delay_ms.store(ms, Ordering::SeqCst);
-    }
-
-    fn set_dropping(&self, drop: bool) {
-        self.drop_webhooks.store(drop, Ordering::SeqCst);
-    }
-}
-
 /// A running sandbox. Cloning shares the same state.
 #[derive(Clone)]
 pub struct Sandbox {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 impl Sandbox {
@@ -126,34 +96,26 @@ impl Sandbox {
         })?;
         let pending = state.store.pending_deliveries();
         let webhook_url = options.webhook.as_ref().map(|w| w.url.clone());
-        let timer_wake = Arc::new(tokio::sync::Notify::new());
-        let inner = Arc::new_cyclic(|weak| Inner {
-            state: tokio::sync::Mutex::new(state),
-            delivery: options
+        let shared = Arc::new_cyclic(|weak| {
+            let deliveries = options
                 .webhook
-                .map(|target| webhooks::Delivery::start(target, weak.clone())),
-            webhook_url,
-            drop_webhooks: AtomicBool::new(false),
-            delay_ms: AtomicU64::new(delay_from_env().as_millis() as u64),
-            timer_wake: timer_wake.clone(),
-            faults: std::sync::Mutex::new(faults::Faults::default()),
+                .map(|target| webhooks::start(target, weak.clone()));
+            Shared::new(state, deliveries, webhook_url, delay_from_env())
         });
         // Timers a previous run left pending fire as soon as they are due (at once if overdue).
-        timers::start(Arc::downgrade(&inner), timer_wake);
-        if let Some(delivery) = &inner.delivery {
-            if !pending.is_empty() {
-                tracing::info!(pending = pending.len(), "resuming webhook deliveries");
-            }
-            for id in pending {
-                delivery.enqueue(id);
-            }
+        timers::start(Arc::downgrade(&shared), shared.timer_wake.clone());
+        if shared.delivers() && !pending.is_empty() {
+            tracing::info!(pending = pending.len(), "resuming webhook deliveries");
+            shared.enqueue(pending);
         }
-        Ok(Sandbox { inner })
+        Ok(Sandbox { shared })
     }
 
     /// Answers every path itself: `/v1/...` as Stripe, `/_sandbox/...` for its own controls.
     pub fn router(&self) -> Router {
-        Router::new().fallback(api::handle).with_state(self.clone())
+        Router::new()
+            .fallback(api::handle)
+            .with_state(self.shared.clone())
     }
 
     /// Only `/v1/...` and `/_sandbox/...`, for merging into another application's router, so
@@ -165,19 +127,20 @@ impl Sandbox {
                 &format!("{CONTROL_PREFIX}/{{*path}}"),
                 axum::routing::any(api::handle),
             )
-            .with_state(self.clone())
+            .with_state(self.shared.clone())
     }
 
     /// Sets the wait before delayed transitions scheduled from now on (refunds of
     /// `pm_card_refundFail` failing, disputes of `pm_card_createDispute` opening and closing,
     /// `processing` payments succeeding), as `POST /_sandbox/timers delay_ms=…` does.
     pub fn set_delay(&self, delay: Duration) {
-        self.inner.set_delay_ms(delay.as_millis() as u64);
+        self.shared
+            .set_delay_ms(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
     }
 
     /// Stops (or resumes) delivering webhook events, as `POST /_sandbox/webhooks` does.
     pub fn drop_webhooks(&self, drop: bool) {
-        self.inner.set_dropping(drop);
+        self.shared.set_dropping(drop);
     }
 }
 

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::Ctx;
 use crate::cards::After;
+use crate::ctx::{Ctx, Origin};
 use crate::currency::Currency;
 use crate::error::{
     below_one, invalid, invalid_hash, invalid_string, missing_param, unknown_parameter, StripeErr,
@@ -13,8 +13,8 @@ use crate::error::{
 use crate::lists::{list, ListQuery, LIST_PARAMS};
 use crate::objects;
 use crate::params::{apply_metadata, flag_param, integer_param, string_param, update_metadata};
+use crate::shared::{Effects, Shared};
 use crate::store::{now, Kind, Store};
-use crate::Inner;
 
 /// Refunds that count against a charge: those not failed or canceled.
 fn active(refund: &Value) -> bool {
@@ -22,19 +22,18 @@ fn active(refund: &Value) -> bool {
 }
 
 /// The charge's refunds, newest first.
-fn refunds_of<'a>(store: &'a Store, charge_id: &str) -> Vec<&'a Value> {
-    let mut found: Vec<&Value> = store
+fn refunds_of<'a>(ctx: &'a Ctx<'_>, charge_id: &str) -> Vec<&'a Value> {
+    let mut found: Vec<&Value> = ctx
         .all(Kind::Refund)
-        .filter(|r| r.value["charge"] == charge_id)
-        .map(|r| &r.value)
+        .filter(|r| r["charge"] == charge_id)
         .collect();
     found.reverse();
     found
 }
 
 /// The charge's `refunds` list, as `expand[]=refunds` shows it (the ten newest).
-pub(crate) fn charge_refunds_list(store: &Store, charge_id: &str) -> Value {
-    let all = refunds_of(store, charge_id);
+pub(crate) fn charge_refunds_list(ctx: &Ctx<'_>, charge_id: &str) -> Value {
+    let all = refunds_of(ctx, charge_id);
     let has_more = all.len() > 10;
     list(
         &format!("/v1/charges/{charge_id}/refunds"),
@@ -44,8 +43,8 @@ pub(crate) fn charge_refunds_list(store: &Store, charge_id: &str) -> Value {
 }
 
 /// What the charge's refunds that count take back.
-fn refunded(store: &Store, charge_id: &str) -> i64 {
-    refunds_of(store, charge_id)
+fn refunded(ctx: &Ctx<'_>, charge_id: &str) -> i64 {
+    refunds_of(ctx, charge_id)
         .into_iter()
         .filter(|r| active(r))
         .map(|r| r["amount"].as_i64().unwrap_or(0))
@@ -55,13 +54,13 @@ fn refunded(store: &Store, charge_id: &str) -> i64 {
 /// Sets the charge's `amount_refunded` and `refunded` from its refunds and from what was
 /// released of its authorisation (the part not captured, or all of it when the PaymentIntent
 /// was canceled before capture). Returns the charge as saved.
-pub(crate) fn recompute_charge(store: &mut Store, charge_id: &str) -> Option<Value> {
-    let mut charge = store.value(Kind::Charge, charge_id)?.clone();
+pub(crate) fn recompute_charge(ctx: &mut Ctx<'_>, charge_id: &str) -> Option<Value> {
+    let mut charge = ctx.find(Kind::Charge, charge_id)?.clone();
     let amount = charge["amount"].as_i64().unwrap_or(0);
-    let refunded = refunded(store, charge_id);
+    let refunded = refunded(ctx, charge_id);
     let pi_canceled = charge["payment_intent"]
         .as_str()
-        .and_then(|pi| store.value(Kind::PaymentIntent, pi))
+        .and_then(|pi| ctx.find(Kind::PaymentIntent, pi))
         .is_some_and(|pi| pi["status"] == "canceled");
     let released = if charge["captured"] == true {
         amount - charge["amount_captured"].as_i64().unwrap_or(amount)
@@ -73,7 +72,7 @@ pub(crate) fn recompute_charge(store: &mut Store, charge_id: &str) -> Option<Val
     let total = released + refunded;
     charge["amount_refunded"] = json!(total);
     charge["refunded"] = json!(charge["status"] == "succeeded" && total >= amount);
-    store.put(Kind::Charge, charge.clone(), None);
+    ctx.put(Kind::Charge, charge.clone());
     Some(charge)
 }
 
@@ -127,8 +126,7 @@ pub(crate) fn create_refund(
         }
         (Some(pi_id), None) => {
             let pi = ctx
-                .store
-                .value(Kind::PaymentIntent, pi_id)
+                .find(Kind::PaymentIntent, pi_id)
                 .ok_or_else(|| missing_param("payment_intent", pi_id, "payment_intent"))?;
             if pi["status"] != "succeeded" {
                 return Err(invalid(
@@ -144,8 +142,7 @@ pub(crate) fn create_refund(
         (None, Some(charge_id)) => charge_id.to_string(),
     };
     let charge = ctx
-        .store
-        .value(Kind::Charge, &charge_id)
+        .find(Kind::Charge, &charge_id)
         .cloned()
         .ok_or_else(|| missing_param("charge", &charge_id, "charge"))?;
     if charge["status"] != "succeeded" || charge["captured"] != true {
@@ -179,7 +176,7 @@ pub(crate) fn create_refund(
         .unwrap_or_default()
         .to_string();
     let faulty = ctx
-        .inner
+        .shared
         .faults
         .lock()
         .map(|f| f.refund_balance_insufficient.contains(&pi_id))
@@ -187,9 +184,9 @@ pub(crate) fn create_refund(
     if faulty {
         return Err(crate::faults::balance_insufficient());
     }
-    let disputed = ctx.store.all(Kind::Dispute).any(|d| {
-        d.value["charge"] == charge_id.as_str() && d.value["is_charge_refundable"] != true
-    });
+    let disputed = ctx
+        .all(Kind::Dispute)
+        .any(|d| d["charge"] == charge_id.as_str() && d["is_charge_refundable"] != true);
     if disputed {
         return Err(invalid(
             format!("Charge {charge_id} has been charged back; cannot issue a refund."),
@@ -198,7 +195,7 @@ pub(crate) fn create_refund(
         ));
     }
     let captured = charge["amount_captured"].as_i64().unwrap_or(0);
-    let left = captured - refunded(ctx.store, &charge_id);
+    let left = captured - refunded(ctx, &charge_id);
     if left <= 0 {
         return Err(invalid(
             format!("Charge {charge_id} has already been refunded."),
@@ -238,8 +235,8 @@ pub(crate) fn create_refund(
         status,
         created: now(),
     });
-    ctx.store.put(Kind::Refund, refund.clone(), None);
-    let charge = recompute_charge(ctx.store, &charge_id).unwrap_or(charge);
+    ctx.put(Kind::Refund, refund.clone());
+    let charge = recompute_charge(ctx, &charge_id).unwrap_or(charge);
     ctx.emit("refund.created", refund.clone());
     ctx.emit("charge.refunded", charge);
     match behaviour {
@@ -263,7 +260,7 @@ pub(crate) fn update_refund(
     let before = refund.clone();
     update_metadata(&mut refund, params)?;
     if refund != before {
-        ctx.store.put(Kind::Refund, refund.clone(), None);
+        ctx.put(Kind::Refund, refund.clone());
         ctx.emit("refund.updated", refund.clone());
         ctx.emit("charge.refund.updated", refund.clone());
     }
@@ -279,8 +276,8 @@ pub(crate) fn list_charge_refunds(
     ctx.secret_call(params, LIST_PARAMS)?;
     ctx.object(Kind::Charge, id, "charge")?;
     let query = ListQuery::parse(params)?;
-    query.page(
-        ctx.store,
+    ctx.page(
+        &query,
         Kind::Refund,
         &format!("/v1/charges/{id}/refunds"),
         |r| r["charge"] == id,
@@ -361,7 +358,7 @@ pub(crate) fn update_dispute(
         }
     }
     if dispute != before {
-        ctx.store.put(Kind::Dispute, dispute.clone(), None);
+        ctx.put(Kind::Dispute, dispute.clone());
         ctx.emit("charge.dispute.updated", dispute.clone());
     }
     Ok(dispute)
@@ -390,15 +387,15 @@ pub(crate) fn close_dispute(
     } else {
         "lost"
     });
-    ctx.store.put(Kind::Dispute, dispute.clone(), None);
+    ctx.put(Kind::Dispute, dispute.clone());
     ctx.emit("charge.dispute.closed", dispute.clone());
     Ok(dispute)
 }
 
 /// Runs a timer's action; returns the events to deliver. An action whose object has moved on
 /// (a refund already failed, a dispute already closed) does nothing.
-pub(crate) fn fire(inner: &Inner, store: &mut Store, action: &Value) -> Vec<String> {
-    let mut ctx = Ctx::internal(store, inner);
+pub(crate) fn fire(shared: &Shared, store: &mut Store, action: &Value) -> Effects {
+    let mut ctx = Ctx::new(store, shared, Origin::sandbox());
     let text = |key: &str| action[key].as_str().unwrap_or_default().to_string();
     match action["do"].as_str().unwrap_or_default() {
         "refund_fail" => refund_settles(&mut ctx, &text("refund"), false),
@@ -410,11 +407,11 @@ pub(crate) fn fire(inner: &Inner, store: &mut Store, action: &Value) -> Vec<Stri
         }
         other => tracing::warn!(action = other, "unknown sandbox timer skipped"),
     }
-    ctx.outbox
+    ctx.finish()
 }
 
 fn refund_settles(ctx: &mut Ctx<'_>, id: &str, succeeded: bool) {
-    let Some(mut refund) = ctx.store.value(Kind::Refund, id).cloned() else {
+    let Some(mut refund) = ctx.find(Kind::Refund, id).cloned() else {
         return;
     };
     if !active(&refund) {
@@ -427,9 +424,9 @@ fn refund_settles(ctx: &mut Ctx<'_>, id: &str, succeeded: bool) {
         refund["failure_reason"] = json!("expired_or_canceled_card");
         refund["failure_balance_transaction"] = json!(objects::new_id("txn"));
     }
-    ctx.store.put(Kind::Refund, refund.clone(), None);
+    ctx.put(Kind::Refund, refund.clone());
     if let Some(charge) = refund["charge"].as_str() {
-        recompute_charge(ctx.store, charge);
+        recompute_charge(ctx, charge);
     }
     ctx.emit("refund.updated", refund.clone());
     ctx.emit("charge.refund.updated", refund.clone());
@@ -439,22 +436,22 @@ fn refund_settles(ctx: &mut Ctx<'_>, id: &str, succeeded: bool) {
 }
 
 fn open_dispute(ctx: &mut Ctx<'_>, charge_id: &str) {
-    let Some(mut charge) = ctx.store.value(Kind::Charge, charge_id).cloned() else {
+    let Some(mut charge) = ctx.find(Kind::Charge, charge_id).cloned() else {
         return;
     };
     if charge["disputed"] == true {
         return;
     }
     let dispute = objects::dispute(&charge, now());
-    ctx.store.put(Kind::Dispute, dispute.clone(), None);
+    ctx.put(Kind::Dispute, dispute.clone());
     charge["disputed"] = json!(true);
-    ctx.store.put(Kind::Charge, charge, None);
+    ctx.put(Kind::Charge, charge);
     ctx.emit("charge.dispute.created", dispute.clone());
     ctx.emit("charge.dispute.funds_withdrawn", dispute);
 }
 
 fn close_after_review(ctx: &mut Ctx<'_>, id: &str, status: &str) {
-    let Some(mut dispute) = ctx.store.value(Kind::Dispute, id).cloned() else {
+    let Some(mut dispute) = ctx.find(Kind::Dispute, id).cloned() else {
         return;
     };
     if !matches!(
@@ -483,7 +480,7 @@ fn close_after_review(ctx: &mut Ctx<'_>, id: &str, status: &str) {
             list.push(txn);
         }
     }
-    ctx.store.put(Kind::Dispute, dispute.clone(), None);
+    ctx.put(Kind::Dispute, dispute.clone());
     ctx.emit("charge.dispute.closed", dispute.clone());
     if reinstated {
         ctx.emit("charge.dispute.funds_reinstated", dispute);
@@ -491,10 +488,10 @@ fn close_after_review(ctx: &mut Ctx<'_>, id: &str, status: &str) {
 }
 
 fn processing_succeeds(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &str) {
-    let Some(mut pi) = ctx.store.value(Kind::PaymentIntent, pi_id).cloned() else {
+    let Some(mut pi) = ctx.find(Kind::PaymentIntent, pi_id).cloned() else {
         return;
     };
-    let Some(mut charge) = ctx.store.value(Kind::Charge, charge_id).cloned() else {
+    let Some(mut charge) = ctx.find(Kind::Charge, charge_id).cloned() else {
         return;
     };
     if pi["status"] != "processing" || charge["status"] != "pending" {
@@ -503,7 +500,7 @@ fn processing_succeeds(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &str) {
     charge["status"] = json!("succeeded");
     charge["paid"] = json!(true);
     charge["outcome"]["seller_message"] = json!("Payment complete.");
-    ctx.store.put(Kind::Charge, charge.clone(), None);
+    ctx.put(Kind::Charge, charge.clone());
     pi["status"] = json!("succeeded");
     pi["amount_received"] = pi["amount"].clone();
     ctx.save_pi(&pi);

@@ -8,10 +8,11 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::api::{pay, Ctx};
+use crate::api::pay;
+use crate::ctx::{Ctx, Origin};
 use crate::currency::Currency;
+use crate::shared::Shared;
 use crate::store::Kind;
-use crate::Sandbox;
 
 pub const PREFIX: &str = "/_sandbox/3ds";
 
@@ -69,7 +70,7 @@ fn waiting(pi: Option<&Value>, secret: Option<&str>) -> Result<Value, (StatusCod
 }
 
 pub(crate) async fn handle(
-    sandbox: &Sandbox,
+    shared: &Shared,
     method: &Method,
     uri: &Uri,
     body: &[u8],
@@ -85,8 +86,7 @@ pub(crate) async fn handle(
     };
     let query = crate::params::parse(uri.query().unwrap_or("").as_bytes()).unwrap_or_default();
     let form = crate::params::parse(body).unwrap_or_default();
-    let inner = &sandbox.inner;
-    let mut state = inner.state.lock().await;
+    let mut state = shared.state.lock().await;
     if *method == Method::GET {
         let secret = query.get("client_secret").and_then(Value::as_str);
         let pi = match waiting(state.store.value(Kind::PaymentIntent, pi_id), secret) {
@@ -136,8 +136,7 @@ pub(crate) async fn handle(
         .unwrap_or_default()
         .to_string();
     let secret = pi["client_secret"].as_str().unwrap_or_default().to_string();
-    let store = &mut state.store;
-    let mut ctx = Ctx::internal(store, inner);
+    let mut ctx = Ctx::new(&mut state.store, shared, Origin::sandbox());
     let pm_id = pi["payment_method"]
         .as_str()
         .unwrap_or_default()
@@ -149,8 +148,7 @@ pub(crate) async fn handle(
         },
         None => {
             let pm_object = ctx
-                .store
-                .value(Kind::PaymentMethod, &pm_id)
+                .find(Kind::PaymentMethod, &pm_id)
                 .cloned()
                 .unwrap_or(Value::Null);
             pi["status"] = json!("requires_payment_method");
@@ -169,23 +167,12 @@ pub(crate) async fn handle(
             "failed"
         }
     };
-    let outbox = std::mem::take(&mut ctx.outbox);
-    let scheduled = ctx.scheduled;
-    if let Err(e) = state.persist().await {
-        tracing::error!(error = %e, "the sandbox could not write its state");
+    let effects = ctx.finish();
+    if let Err(e) = shared.commit(state, effects).await {
         return problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("The sandbox could not save its state: {e}"),
         );
-    }
-    drop(state);
-    if scheduled {
-        inner.timer_wake.notify_one();
-    }
-    if let Some(delivery) = &inner.delivery {
-        for event in outbox {
-            delivery.enqueue(event);
-        }
     }
     let mut target = match url::Url::parse(&return_url) {
         Ok(u) => u,

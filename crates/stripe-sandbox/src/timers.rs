@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::shared::{Effects, Shared};
 use crate::store::now_ms;
-use crate::Inner;
 
-pub(crate) fn start(sandbox: Weak<Inner>, wake: Arc<Notify>) {
+pub(crate) fn start(sandbox: Weak<Shared>, wake: Arc<Notify>) {
     tokio::spawn(async move {
         loop {
             let next = {
-                let Some(inner) = sandbox.upgrade() else {
+                let Some(shared) = sandbox.upgrade() else {
                     return;
                 };
-                let mut state = inner.state.lock().await;
+                let mut state = shared.state.lock().await;
                 let now = now_ms();
                 let due: Vec<String> = state
                     .store
@@ -30,20 +30,18 @@ pub(crate) fn start(sandbox: Weak<Inner>, wake: Arc<Notify>) {
                 let mut outbox = Vec::new();
                 for id in due {
                     if let Some(timer) = state.store.remove_timer(&id) {
-                        outbox.extend(crate::money::fire(&inner, &mut state.store, &timer.action));
+                        let done = crate::money::fire(&shared, &mut state.store, &timer.action);
+                        outbox.extend(done.outbox);
                     }
-                }
-                if let Err(e) = state.persist().await {
-                    tracing::error!(error = %e, "the sandbox could not write what its timers did");
-                    outbox.clear();
                 }
                 let next = state.store.timers().first().map(|(_, t)| t.due_ms);
-                drop(state);
-                if let Some(delivery) = &inner.delivery {
-                    for event in outbox {
-                        delivery.enqueue(event);
-                    }
-                }
+                // A timer scheduled by an action is already in `next`: no need to be woken.
+                let effects = Effects {
+                    outbox,
+                    scheduled: false,
+                };
+                // commit logs a failure; the events of what was not written are not sent.
+                let _ = shared.commit(state, effects).await;
                 next
             };
             match next {

@@ -9,8 +9,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
+use crate::shared::{Deliveries, Shared};
 use crate::store::Kind;
-use crate::Inner;
 
 #[derive(Clone)]
 pub struct WebhookTarget {
@@ -48,38 +48,29 @@ pub fn sign(body: &[u8], secret: &str, timestamp: i64) -> String {
     )
 }
 
-pub(crate) struct Delivery {
-    queue: mpsc::UnboundedSender<String>,
-}
-
-impl Delivery {
-    pub(crate) fn start(target: WebhookTarget, sandbox: Weak<Inner>) -> Self {
-        let (queue, mut pending) = mpsc::unbounded_channel::<String>();
-        tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
-                .build()
-                .expect("HTTP client builds");
-            // First attempts go out in order, one at a time; an event that fails is retried on
-            // its own schedule, so that it never holds up the ones behind it.
-            while let Some(event_id) = pending.recv().await {
-                match attempt(&http, &target, &sandbox, &event_id, 1).await {
-                    Attempt::Done => continue,
-                    Attempt::Failed => {}
-                }
-                let (http, target, sandbox) = (http.clone(), target.clone(), sandbox.clone());
-                tokio::spawn(async move {
-                    retry(&http, &target, &sandbox, &event_id).await;
-                });
+/// Starts delivering to `target` the events queued on the returned sender.
+pub(crate) fn start(target: WebhookTarget, sandbox: Weak<Shared>) -> Deliveries {
+    let (queue, mut pending) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+            .build()
+            .expect("HTTP client builds");
+        // First attempts go out in order, one at a time; an event that fails is retried on
+        // its own schedule, so that it never holds up the ones behind it.
+        while let Some(event_id) = pending.recv().await {
+            match attempt(&http, &target, &sandbox, &event_id, 1).await {
+                Attempt::Done => continue,
+                Attempt::Failed => {}
             }
-        });
-        Delivery { queue }
-    }
-
-    pub(crate) fn enqueue(&self, event_id: String) {
-        let _ = self.queue.send(event_id);
-    }
+            let (http, target, sandbox) = (http.clone(), target.clone(), sandbox.clone());
+            tokio::spawn(async move {
+                retry(&http, &target, &sandbox, &event_id).await;
+            });
+        }
+    });
+    queue
 }
 
 enum Attempt {
@@ -92,7 +83,7 @@ enum Attempt {
 async fn retry(
     http: &reqwest::Client,
     target: &WebhookTarget,
-    sandbox: &Weak<Inner>,
+    sandbox: &Weak<Shared>,
     event_id: &str,
 ) {
     let mut wait = target.first_retry;
@@ -115,7 +106,7 @@ async fn retry(
 }
 
 /// Removes the delivery from what is owed; `pending_webhooks` becomes `pending` when given.
-async fn finish(inner: &Inner, event_id: &str, pending: Option<i64>) {
+async fn finish(inner: &Shared, event_id: &str, pending: Option<i64>) {
     let mut state = inner.state.lock().await;
     state.store.remove_delivery(event_id);
     if let Some(p) = pending {
@@ -130,7 +121,7 @@ async fn finish(inner: &Inner, event_id: &str, pending: Option<i64>) {
 async fn attempt(
     http: &reqwest::Client,
     target: &WebhookTarget,
-    sandbox: &Weak<Inner>,
+    sandbox: &Weak<Shared>,
     event_id: &str,
     n: u32,
 ) -> Attempt {
