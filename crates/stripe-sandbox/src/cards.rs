@@ -6,14 +6,18 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardResult {
     Succeeds,
-    Declines {
-        code: &'static str,
-        decline_code: &'static str,
-        message: &'static str,
-    },
+    Declines(Decline),
     RequiresAuthentication,
     /// A delayed method (ACH debit): `processing`, then `succeeded` a little later.
     Processing,
+}
+
+/// How a card declines, as Stripe's error says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decline {
+    pub code: &'static str,
+    pub decline_code: &'static str,
+    pub message: &'static str,
 }
 
 /// What happens after a successful payment, as Stripe's test methods document it.
@@ -58,11 +62,11 @@ const fn declines(
     decline_code: &'static str,
     message: &'static str,
 ) -> CardResult {
-    CardResult::Declines {
+    CardResult::Declines(Decline {
         code,
         decline_code,
         message,
-    }
+    })
 }
 
 const DECLINED: &str = "Your card was declined.";

@@ -149,18 +149,14 @@ pub fn payment_intent(p: NewPaymentIntent<'_>) -> Value {
 pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64) -> Value {
     let id = new_id("ch");
     let (status, paid, failure_code, failure_message, outcome) = match &card.result {
-        CardResult::Declines {
-            code,
-            decline_code,
-            message,
-        } => (
+        CardResult::Declines(decline) => (
             "failed",
             false,
-            Value::from(*code),
-            Value::from(*message),
+            Value::from(decline.code),
+            Value::from(decline.message),
             json!({"advice_code": "try_again_later", "network_advice_code": null,
                    "network_decline_code": null, "network_status": "declined_by_network",
-                   "reason": decline_code, "risk_level": "normal", "risk_score": 20,
+                   "reason": decline.decline_code, "risk_level": "normal", "risk_score": 20,
                    "seller_message": "The bank did not return any further details with this decline.",
                    "type": "issuer_declined"}),
         ),

@@ -8,9 +8,9 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::api::pay;
 use crate::ctx::{Ctx, Origin};
 use crate::currency::Currency;
+use crate::pay::pay;
 use crate::shared::Shared;
 use crate::store::Kind;
 

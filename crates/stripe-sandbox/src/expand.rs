@@ -1,0 +1,54 @@
+//! `expand[]`: the ids an answer names, replaced by the objects they name.
+
+use serde_json::{Map, Value};
+
+use crate::ctx::Ctx;
+use crate::pay::charge_refunds_list;
+use crate::store::Kind;
+
+/// The fields that name an object by its id, and the kind of that object.
+const ID_FIELDS: &[(&str, Kind)] = &[
+    ("latest_charge", Kind::Charge),
+    ("charge", Kind::Charge),
+    ("payment_method", Kind::PaymentMethod),
+    ("payment_intent", Kind::PaymentIntent),
+];
+
+/// `expand[]=…` of the ids an object names (`latest_charge`, `payment_method`, `payment_intent`,
+/// `charge`), and `refunds` of a Charge, which API versions since 2022-11-15 include only when
+/// expanded; with `data.` in front of them on lists.
+pub(crate) fn expand(ctx: &Ctx<'_>, value: &mut Value, params: &Map<String, Value>) {
+    let Some(Value::Array(fields)) = params.get("expand") else {
+        return;
+    };
+    let fields: Vec<&str> = fields.iter().filter_map(Value::as_str).collect();
+    if value["object"] == "list" {
+        let inner: Vec<&str> = fields
+            .iter()
+            .filter_map(|f| f.strip_prefix("data."))
+            .collect();
+        if let Some(items) = value["data"].as_array_mut() {
+            for item in items {
+                expand_fields(ctx, item, &inner);
+            }
+        }
+    } else {
+        expand_fields(ctx, value, &fields);
+    }
+}
+
+fn expand_fields(ctx: &Ctx<'_>, value: &mut Value, fields: &[&str]) {
+    for field in fields {
+        if *field == "refunds" && value["object"] == "charge" {
+            let id = value["id"].as_str().unwrap_or_default().to_string();
+            value["refunds"] = charge_refunds_list(ctx, &id);
+            continue;
+        }
+        let Some((_, kind)) = ID_FIELDS.iter().find(|(name, _)| name == field) else {
+            continue;
+        };
+        if let Some(found) = value[*field].as_str().and_then(|id| ctx.find(*kind, id)) {
+            value[*field] = found.clone();
+        }
+    }
+}
