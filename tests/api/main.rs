@@ -13,6 +13,7 @@ mod create;
 mod http_surface;
 mod idempotency;
 mod instances;
+mod layers;
 mod ledger_faults;
 mod lifecycle;
 mod metrics;
