@@ -148,9 +148,9 @@ impl Application {
         };
         let access = Arc::new(Access::new(&config.access));
         if !access.tokens_required() {
+            let open = http::open_without_tokens().join(", ");
             tracing::warn!(
-                "API_TOKENS is not set: stripe_confirm_payment and stripe_get_payment_intent \
-                 answer anyone who can reach them"
+                "API_TOKENS is not set: {open} and the dashboard answer anyone who can reach them"
             );
         }
         let payments = Arc::new(payments);

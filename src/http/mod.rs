@@ -52,32 +52,81 @@ pub struct AppState {
     pub stripe_mode: &'static str,
 }
 
-const CLIENT_ROUTES: [&str; 6] = [
-    "/stripe_create_payment_intent",
-    "/stripe_confirm_payment",
-    "/stripe_get_payment_intent",
-    "/stripe_refund_payment",
-    "/stripe_cancel_payment_intent",
-    "/stripe_capture_payment",
+/// A client function's path and whether it needs one of `API_TOKENS` (when that is set). The
+/// router enforces the token from here, and the start-up warning without `API_TOKENS` names
+/// the functions it leaves open from here: the two cannot disagree.
+pub struct ClientRoute {
+    pub path: &'static str,
+    pub needs_token: bool,
+}
+
+pub const CLIENT_ROUTES: [ClientRoute; 6] = [
+    ClientRoute {
+        path: "/stripe_create_payment_intent",
+        needs_token: false,
+    },
+    ClientRoute {
+        path: "/stripe_confirm_payment",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_get_payment_intent",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_refund_payment",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_cancel_payment_intent",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_capture_payment",
+        needs_token: true,
+    },
 ];
+
+/// The functions that answer anyone when `API_TOKENS` is unset, by name.
+pub fn open_without_tokens() -> Vec<&'static str> {
+    CLIENT_ROUTES
+        .iter()
+        .filter(|r| r.needs_token)
+        .map(|r| r.path.trim_start_matches('/'))
+        .collect()
+}
 
 /// The service's routes. `bodies` bounds the time and memory of request bodies; it sits under
 /// CORS and the access log so that its refusals carry both.
 pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
-    let client = |route: MethodRouter<AppState>| {
-        route
+    let token = middleware::from_fn_with_state(state.clone(), require_token);
+    let client = |route: &ClientRoute, handler: MethodRouter<AppState>| {
+        // The token is asked of the function only: a preflight carries none.
+        let handler = if route.needs_token {
+            handler.route_layer(token.clone())
+        } else {
+            handler
+        };
+        handler
             .options(preflight)
             .fallback(|| async { ApiError::MethodNotAllowed("POST, OPTIONS") })
             .layer(DefaultBodyLimit::max(CLIENT_BODY_LIMIT))
             .layer(middleware::from_fn(require_json))
     };
-    Router::new()
-        .route(CLIENT_ROUTES[0], client(post(create)))
-        .route(CLIENT_ROUTES[1], client(post(confirm)))
-        .route(CLIENT_ROUTES[2], client(post(get_payment_intent)))
-        .route(CLIENT_ROUTES[3], client(post(refund)))
-        .route(CLIENT_ROUTES[4], client(post(cancel)))
-        .route(CLIENT_ROUTES[5], client(post(capture)))
+    // In the order of CLIENT_ROUTES.
+    let handlers = [
+        post(create),
+        post(confirm),
+        post(get_payment_intent),
+        post(refund),
+        post(cancel),
+        post(capture),
+    ];
+    let mut router = Router::new();
+    for (route, handler) in CLIENT_ROUTES.iter().zip(handlers) {
+        router = router.route(route.path, client(route, handler));
+    }
+    router
         .route(
             "/stripe_webhook",
             post(webhook)
@@ -107,17 +156,12 @@ async fn require_json(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Passes only requests that carry a configured API token (when `API_TOKENS` is set).
-pub struct Authorized;
-
-impl FromRequestParts<AppState> for Authorized {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
-            .access
-            .check_token(&parts.headers)
-            .map(|()| Authorized)
+/// Passes only requests that carry a configured API token (when `API_TOKENS` is set), before
+/// anything of the request is read.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.access.check_token(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -145,15 +189,15 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     // Known routes only, so that scanners cannot grow the label set.
     let route = CLIENT_ROUTES
         .iter()
-        .chain(&[
+        .map(|r| r.path)
+        .chain([
             "/stripe_webhook",
             "/healthz",
             "/readyz",
             "/metrics",
             "/openapi.json",
         ])
-        .find(|r| **r == path)
-        .copied()
+        .find(|r| *r == path)
         .or_else(|| crate::web::route_label(path))
         .unwrap_or(if path.starts_with("/sandbox/") {
             "/sandbox"
@@ -246,4 +290,33 @@ async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Re
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document's `security` is written by hand on each function; it must say what
+    /// the router enforces from `CLIENT_ROUTES`.
+    #[test]
+    fn the_openapi_document_asks_a_token_of_the_functions_that_need_one() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi::document_json()).unwrap();
+        for route in &CLIENT_ROUTES {
+            let security = &doc["paths"][route.path]["post"]["security"];
+            let asks = security
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("api_token").is_some()));
+            assert_eq!(asks, route.needs_token, "{}", route.path);
+        }
+        assert_eq!(
+            open_without_tokens(),
+            [
+                "stripe_confirm_payment",
+                "stripe_get_payment_intent",
+                "stripe_refund_payment",
+                "stripe_cancel_payment_intent",
+                "stripe_capture_payment"
+            ]
+        );
+    }
 }
