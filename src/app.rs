@@ -180,12 +180,17 @@ impl Application {
         let mut router = http::router(state, bodies.clone());
         // The pages: the dashboard always, the checkout demo with the sandbox only.
         router = router.merge(
-            crate::web::routes(ledger.clone(), &config.access.tokens, sandbox.is_some())
-                .layer(axum::middleware::from_fn_with_state(
-                    bodies.clone(),
-                    http::bodies::limit_bodies,
-                ))
-                .layer(axum::middleware::from_fn(http::observe)),
+            crate::web::routes(
+                ledger.clone(),
+                &config.access.tokens,
+                access.clone(),
+                sandbox.is_some(),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                bodies.clone(),
+                http::bodies::limit_bodies,
+            ))
+            .layer(axum::middleware::from_fn(http::observe)),
         );
         match sandbox {
             Some(sandbox) => {

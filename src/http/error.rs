@@ -28,6 +28,9 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("no such route")]
     NotFound,
+    /// A dashboard sign-in or sign-out sent from another site.
+    #[error("request from another site")]
+    ForbiddenOrigin,
     #[error("Idempotency-Key header invalid")]
     IdempotencyKeyInvalid,
     #[error("missing or wrong API token")]
@@ -80,6 +83,7 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
         ),
         A::MethodNotAllowed(_) => (C::MethodNotAllowed, "Método no permitido".into()),
         A::NotFound => (C::NotFound, "Ruta no encontrada".into()),
+        A::ForbiddenOrigin => (C::ForbiddenOrigin, "Origen no permitido".into()),
         A::IdempotencyKeyInvalid => (
             C::IdempotencyKeyInvalid,
             "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles".into(),
@@ -350,6 +354,7 @@ codes! {
     UnsupportedMediaType = "unsupported_media_type": UNSUPPORTED_MEDIA_TYPE,
     MethodNotAllowed = "method_not_allowed": METHOD_NOT_ALLOWED,
     NotFound = "not_found": NOT_FOUND,
+    ForbiddenOrigin = "forbidden_origin": FORBIDDEN,
     AmountInvalid = "amount_invalid": BAD_REQUEST,
     CurrencyInvalid = "currency_invalid": BAD_REQUEST,
     AmountTooSmall = "amount_too_small": BAD_REQUEST,
@@ -528,6 +533,7 @@ mod tests {
             ApiError::UnsupportedMediaType,
             ApiError::MethodNotAllowed("POST"),
             ApiError::NotFound,
+            ApiError::ForbiddenOrigin,
             ApiError::IdempotencyKeyInvalid,
             ApiError::Unauthorized,
             ApiError::RateLimited {

@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use secrecy::SecretString;
 
+use crate::http::access::Access;
 use crate::http::error::ApiError;
 use crate::ledger::Ledger;
 use auth::DashboardAuth;
@@ -24,6 +25,8 @@ use auth::DashboardAuth;
 pub struct Web {
     ledger: Ledger,
     auth: DashboardAuth,
+    /// Who the client is, and how many sign-ins it may still try.
+    access: Arc<Access>,
     /// Whether the embedded sandbox runs: the checkout demo exists only then.
     sandbox: bool,
 }
@@ -38,12 +41,19 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// The pages' routes; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is emulated here.
-pub fn routes(ledger: Ledger, tokens: &[SecretString], sandbox: bool) -> Router {
+pub fn routes(
+    ledger: Ledger,
+    tokens: &[SecretString],
+    access: Arc<Access>,
+    sandbox: bool,
+) -> Router {
     let web = Arc::new(Web {
         ledger,
         auth: DashboardAuth::new(tokens),
+        access,
         sandbox,
     });
+    let same_site = || middleware::from_fn(same_site_only);
     let only_get = || async { ApiError::MethodNotAllowed("GET") };
     let mut router = Router::new()
         .route("/dashboard", get(dashboard::list).fallback(only_get))
@@ -53,13 +63,16 @@ pub fn routes(ledger: Ledger, tokens: &[SecretString], sandbox: bool) -> Router 
         )
         .route(
             "/dashboard/login",
-            get(dashboard::login_form)
-                .post(dashboard::login)
+            post(dashboard::login)
+                .route_layer(same_site())
+                .get(dashboard::login_form)
                 .fallback(|| async { ApiError::MethodNotAllowed("GET, POST") }),
         )
         .route(
             "/dashboard/logout",
-            post(dashboard::logout).fallback(|| async { ApiError::MethodNotAllowed("POST") }),
+            post(dashboard::logout)
+                .route_layer(same_site())
+                .fallback(|| async { ApiError::MethodNotAllowed("POST") }),
         );
     let files = STATIC_FILES
         .iter()
@@ -127,6 +140,16 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Signing in and out are for the dashboard's own pages: a browser that sends either from
+/// another site (a forged form, a login CSRF) is refused before anything is read.
+async fn same_site_only(request: Request, next: Next) -> Response {
+    let host = auth::requested_host(request.headers(), request.uri());
+    if auth::from_another_site(request.headers(), host.as_ref()) {
+        return ApiError::ForbiddenOrigin.into_response();
+    }
+    next.run(request).await
 }
 
 async fn page_headers(request: Request, next: Next) -> Response {
