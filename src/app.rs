@@ -24,6 +24,8 @@ pub const SANDBOX_SECRET_KEY: &str = "sk_test_tmt_payments_sandbox";
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The path of every route the router has.
+    paths: Vec<String>,
     ledger: Ledger,
     access: Arc<Access>,
     connections: ConnectionLimits,
@@ -177,20 +179,22 @@ impl Application {
             config.connections.max_inflight_body_bytes,
             config.connections.body_timeout,
         );
-        let mut router = http::router(state, bodies.clone());
+        let (mut router, mut paths) = http::router(state, bodies.clone());
         // The pages: the dashboard always, the checkout demo with the sandbox only.
+        let (pages, page_paths) = crate::web::routes(
+            ledger.clone(),
+            &config.access.tokens,
+            access.clone(),
+            sandbox.is_some(),
+        );
+        paths.extend(page_paths);
         router = router.merge(
-            crate::web::routes(
-                ledger.clone(),
-                &config.access.tokens,
-                access.clone(),
-                sandbox.is_some(),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                bodies.clone(),
-                http::bodies::limit_bodies,
-            ))
-            .layer(axum::middleware::from_fn(http::observe)),
+            pages
+                .layer(axum::middleware::from_fn_with_state(
+                    bodies.clone(),
+                    http::bodies::limit_bodies,
+                ))
+                .layer(axum::middleware::from_fn(http::observe)),
         );
         match sandbox {
             Some(sandbox) => {
@@ -200,6 +204,10 @@ impl Application {
                 router = router
                     .nest("/sandbox", sandbox.router().layer(limits.clone()))
                     .merge(sandbox.api_routes().layer(limits));
+                // Where the sandbox answers (`api_routes` has the last two).
+                paths.extend(
+                    ["/sandbox/{*path}", "/v1/{*path}", "/_sandbox/{*path}"].map(String::from),
+                );
                 tracing::warn!(
                     address = %local,
                     stripe_api_base = %api_base,
@@ -216,9 +224,11 @@ impl Application {
                 "tmt-payments listening"
             ),
         }
+        let router = router.layer(axum::middleware::from_fn(http::json_errors));
         Ok(Self {
             listener,
             router,
+            paths,
             ledger,
             access,
             connections: config.connections,
@@ -230,6 +240,12 @@ impl Application {
     /// The instance's budget of Stripe calls, for operators' tooling and tests to watch.
     pub fn stripe_budget(&self) -> Budget {
         self.budget.clone()
+    }
+
+    /// The path of every route the service answers on (in axum's syntax: `{id}`, `{*path}`);
+    /// any other path is the JSON 404.
+    pub fn paths(&self) -> &[String] {
+        &self.paths
     }
 
     pub fn port(&self) -> u16 {

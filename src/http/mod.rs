@@ -95,9 +95,43 @@ pub fn open_without_tokens() -> Vec<&'static str> {
         .collect()
 }
 
-/// The service's routes. `bodies` bounds the time and memory of request bodies; it sits under
-/// CORS and the access log so that its refusals carry both.
-pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
+/// A router being built, and the path of every route mounted on it. Every route of the service
+/// is mounted through one, so that [`crate::app::Application::paths`] lists them all (a test
+/// walks each, so that no route can forget a rule that holds for all).
+pub struct Routes<S> {
+    router: Router<S>,
+    paths: Vec<String>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    pub fn route(mut self, path: &str, route: MethodRouter<S>) -> Self {
+        self.paths.push(path.to_string());
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    /// The router, to give layers and state to, and the paths it has.
+    pub fn into_parts(self) -> (Router<S>, Vec<String>) {
+        (self.router, self.paths)
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The service's routes, and their paths. `bodies` bounds the time and memory of request
+/// bodies; it sits under CORS and the access log so that its refusals carry both.
+pub fn router(state: AppState, bodies: bodies::BodyLimits) -> (Router, Vec<String>) {
     let token = middleware::from_fn_with_state(state.clone(), require_token);
     let client = |route: &ClientRoute, handler: MethodRouter<AppState>| {
         // The token is asked of the function only: a preflight carries none.
@@ -121,11 +155,11 @@ pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
         post(cancel),
         post(capture),
     ];
-    let mut router = Router::new();
+    let mut routes = Routes::new();
     for (route, handler) in CLIENT_ROUTES.iter().zip(handlers) {
-        router = router.route(route.path, client(route, handler));
+        routes = routes.route(route.path, client(route, handler));
     }
-    router
+    let (router, paths) = routes
         .route(
             "/stripe_webhook",
             post(webhook)
@@ -136,11 +170,14 @@ pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
+        .into_parts();
+    let router = router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(bodies, bodies::limit_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(middleware::from_fn(observe))
-        .with_state(state)
+        .with_state(state);
+    (router, paths)
 }
 
 /// A client endpoint reads only `application/json`. A page on any site may POST `text/plain`
@@ -174,6 +211,37 @@ impl FromRequestParts<AppState> for WithinRateLimit {
         let client = state.access.client(&parts.extensions, &parts.headers);
         state.access.check_rate(client).map(|()| WithinRateLimit)
     }
+}
+
+/// Every error the service answers is the JSON error of docs/contract.md §2, on every route,
+/// whoever made it. Routes answer their own failures with [`ApiError`]; what the framework
+/// answers by itself (its 405 with `Allow` on a route without a fallback, its 413 past a
+/// route's body limit, its 400 for a path it cannot decode) has no body or a text one, and is
+/// turned here into the table's error of that status, keeping the answer's headers (`Allow`,
+/// CORS, the request id). Pages for people (HTML) and JSON answers pass as they are: the
+/// sandbox's errors are Stripe's own JSON. The outermost layer, over every route.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let typed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if typed {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut answer = ApiError::of_status(status).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// Request id, access log line and request metrics for every request.

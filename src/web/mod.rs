@@ -19,6 +19,7 @@ use secrecy::SecretString;
 
 use crate::http::access::Access;
 use crate::http::error::ApiError;
+use crate::http::Routes;
 use crate::ledger::Ledger;
 use auth::DashboardAuth;
 
@@ -40,13 +41,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-/// The pages' routes; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is emulated here.
+/// The pages' routes, and their paths; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is
+/// emulated here.
 pub fn routes(
     ledger: Ledger,
     tokens: &[SecretString],
     access: Arc<Access>,
     sandbox: bool,
-) -> Router {
+) -> (Router, Vec<String>) {
     let web = Arc::new(Web {
         ledger,
         auth: DashboardAuth::new(tokens),
@@ -55,7 +57,7 @@ pub fn routes(
     });
     let same_site = || middleware::from_fn(same_site_only);
     let only_get = || async { ApiError::MethodNotAllowed("GET") };
-    let mut router = Router::new()
+    let mut routes = Routes::new()
         .route("/dashboard", get(dashboard::list).fallback(only_get))
         .route(
             "/dashboard/payments/{id}",
@@ -78,15 +80,17 @@ pub fn routes(
         .iter()
         .chain(if sandbox { CHECKOUT_FILES } else { &[] });
     for &(path, content_type, body) in files {
-        router = router.route(
+        routes = routes.route(
             path,
             get(move || asset(content_type, body)).fallback(only_get),
         );
     }
-    router
+    let (router, paths) = routes.into_parts();
+    let router = router
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(page_headers))
-        .with_state(web)
+        .with_state(web);
+    (router, paths)
 }
 
 /// The label of a page's path in the request metrics, so that payment ids do not each become
