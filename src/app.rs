@@ -24,6 +24,8 @@ pub const SANDBOX_SECRET_KEY: &str = "sk_test_tmt_payments_sandbox";
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The path of every route the router has.
+    paths: Vec<String>,
     ledger: Ledger,
     access: Arc<Access>,
     connections: ConnectionLimits,
@@ -148,9 +150,9 @@ impl Application {
         };
         let access = Arc::new(Access::new(&config.access));
         if !access.tokens_required() {
+            let open = http::open_without_tokens().join(", ");
             tracing::warn!(
-                "API_TOKENS is not set: stripe_confirm_payment and stripe_get_payment_intent \
-                 answer anyone who can reach them"
+                "API_TOKENS is not set: {open} and the dashboard answer anyone who can reach them"
             );
         }
         let payments = Arc::new(payments);
@@ -177,10 +179,17 @@ impl Application {
             config.connections.max_inflight_body_bytes,
             config.connections.body_timeout,
         );
-        let mut router = http::router(state, bodies.clone());
+        let (mut router, mut paths) = http::router(state, bodies.clone());
         // The pages: the dashboard always, the checkout demo with the sandbox only.
+        let (pages, page_paths) = crate::web::routes(
+            ledger.clone(),
+            &config.access.tokens,
+            access.clone(),
+            sandbox.is_some(),
+        );
+        paths.extend(page_paths);
         router = router.merge(
-            crate::web::routes(ledger.clone(), &config.access.tokens, sandbox.is_some())
+            pages
                 .layer(axum::middleware::from_fn_with_state(
                     bodies.clone(),
                     http::bodies::limit_bodies,
@@ -195,6 +204,10 @@ impl Application {
                 router = router
                     .nest("/sandbox", sandbox.router().layer(limits.clone()))
                     .merge(sandbox.api_routes().layer(limits));
+                // Where the sandbox answers (`api_routes` has the last two).
+                paths.extend(
+                    ["/sandbox/{*path}", "/v1/{*path}", "/_sandbox/{*path}"].map(String::from),
+                );
                 tracing::warn!(
                     address = %local,
                     stripe_api_base = %api_base,
@@ -211,9 +224,11 @@ impl Application {
                 "tmt-payments listening"
             ),
         }
+        let router = router.layer(axum::middleware::from_fn(http::json_errors));
         Ok(Self {
             listener,
             router,
+            paths,
             ledger,
             access,
             connections: config.connections,
@@ -225,6 +240,12 @@ impl Application {
     /// The instance's budget of Stripe calls, for operators' tooling and tests to watch.
     pub fn stripe_budget(&self) -> Budget {
         self.budget.clone()
+    }
+
+    /// The path of every route the service answers on (in axum's syntax: `{id}`, `{*path}`);
+    /// any other path is the JSON 404.
+    pub fn paths(&self) -> &[String] {
+        &self.paths
     }
 
     pub fn port(&self) -> u16 {

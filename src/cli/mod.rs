@@ -201,6 +201,14 @@ pub fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    let serves = match &cli.command {
+        Command::Serve(_) => true,
+        Command::Sandbox(args) => args.command.is_none(),
+        _ => false,
+    };
+    if !serves {
+        end_quietly_when_output_closes();
+    }
     // Without a key anywhere, the commands look at the sandbox's ledger, as `serve` would.
     let sandbox = match &cli.command {
         Command::Serve(args) => args
@@ -344,6 +352,21 @@ pub fn main() -> ExitCode {
         },
         |()| ExitCode::SUCCESS,
     )
+}
+
+/// A command that prints and exits (every one but the servers) ends as Unix tools do when
+/// whoever reads its output stops reading (`payments list | head -1`): at once and without a
+/// word, by SIGPIPE (status 141 in a shell), instead of panicking on the failed write. Rust
+/// ignores SIGPIPE in every program; this puts back its default action for the whole process,
+/// so that every print of every command is covered, whatever is added later. The servers keep
+/// ignoring it: a client or a log reader going away must not stop them.
+fn end_quietly_when_output_closes() {
+    // SAFETY: `signal` only sets the disposition of SIGPIPE to its default; no handler runs
+    // code of ours. It is called before the runtime starts any thread.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

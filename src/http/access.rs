@@ -1,11 +1,13 @@
-//! Access control for server-to-server calls (API tokens) and the card-testing defence on create
-//! (a per-client rate limit, the client taken from `X-Forwarded-For` only behind trusted proxies).
+//! Access control for server-to-server calls (API tokens), the card-testing defence on create and
+//! the guessing defence on the dashboard's login (per-client rate limits, the client taken from
+//! `X-Forwarded-For` only behind trusted proxies).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::extract::ConnectInfo;
+use axum::http::{Extensions, HeaderMap};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +16,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 
-/// `N/unit`: at most N creates per client per unit, in bursts of up to N.
+/// `N/unit`: at most N requests per client per unit, in bursts of up to N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub count: NonZeroU32,
@@ -131,24 +133,54 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(bearer_token)
 }
 
+/// Sign-ins to the dashboard a client may try per minute: a token cannot be guessed faster.
+pub const LOGIN_RATE_LIMIT: RateLimit = RateLimit {
+    count: NonZeroU32::new(10).expect("not zero"),
+    per: Duration::from_secs(60),
+};
+
+/// A [`RateLimit`] per client, the client counted by its [`rate_key`].
+struct ClientLimit(DefaultKeyedRateLimiter<IpAddr>);
+
+impl ClientLimit {
+    fn new(limit: RateLimit) -> Self {
+        let replenish = limit.per / limit.count.get();
+        let quota = Quota::with_period(replenish.max(Duration::from_nanos(1)))
+            .expect("a positive period")
+            .allow_burst(limit.count);
+        ClientLimit(RateLimiter::keyed(quota))
+    }
+
+    /// Counts one request of `client`; refuses with the seconds to wait when over the limit.
+    fn check(&self, client: IpAddr) -> Result<(), ApiError> {
+        self.0.check_key(&rate_key(client)).map_err(|not_until| {
+            metrics::counter!("tmt_rate_limited_total").increment(1);
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
+    fn forget_idle_clients(&self) {
+        self.0.retain_recent();
+        self.0.shrink_to_fit();
+    }
+}
+
 pub struct Access {
     tokens: Tokens,
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    creates: Option<ClientLimit>,
+    logins: ClientLimit,
     trusted_proxies: Vec<Network>,
 }
 
 impl Access {
     pub fn new(settings: &AccessSettings) -> Self {
-        let limiter = settings.create_rate_limit.map(|l| {
-            let replenish = l.per / l.count.get();
-            let quota = Quota::with_period(replenish.max(Duration::from_nanos(1)))
-                .expect("a positive period")
-                .allow_burst(l.count);
-            RateLimiter::keyed(quota)
-        });
         Access {
             tokens: Tokens::new(&settings.tokens),
-            limiter,
+            creates: settings.create_rate_limit.map(ClientLimit::new),
+            logins: ClientLimit::new(LOGIN_RATE_LIMIT),
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
@@ -192,27 +224,34 @@ impl Access {
             .unwrap_or(canonical(peer))
     }
 
-    /// Counts one create for `client` (by its [`rate_key`]); refuses with the seconds to wait
-    /// when over the limit.
-    pub fn check_rate(&self, client: IpAddr) -> Result<(), ApiError> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        limiter.check_key(&rate_key(client)).map_err(|not_until| {
-            metrics::counter!("tmt_rate_limited_total").increment(1);
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+    /// The client of a request: [`Access::client_ip`] of the connection's peer (the
+    /// unspecified address when the connection did not say).
+    pub fn client(&self, extensions: &Extensions, headers: &HeaderMap) -> IpAddr {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        self.client_ip(peer, headers)
     }
 
-    /// Forgets clients that are back under their limit (bounded memory).
+    /// Counts one create for `client` (when `CREATE_RATE_LIMIT` is set); refuses with the
+    /// seconds to wait when over the limit.
+    pub fn check_rate(&self, client: IpAddr) -> Result<(), ApiError> {
+        self.creates.as_ref().map_or(Ok(()), |l| l.check(client))
+    }
+
+    /// Counts one sign-in attempt of `client` against [`LOGIN_RATE_LIMIT`]; refuses with the
+    /// seconds to wait when over it.
+    pub fn check_login(&self, client: IpAddr) -> Result<(), ApiError> {
+        self.logins.check(client)
+    }
+
+    /// Forgets clients that are back under their limits (bounded memory).
     pub fn forget_idle_clients(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        if let Some(creates) = &self.creates {
+            creates.forget_idle_clients();
         }
+        self.logins.forget_idle_clients();
     }
 }
 
@@ -223,7 +262,7 @@ fn bearer_token(authorization: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// What the create limit counts a client by. One IPv6 subscriber usually gets a whole /64 and
+/// What the rate limits count a client by. One IPv6 subscriber usually gets a whole /64 and
 /// can pick any address in it, so counting single IPv6 addresses would give a card tester an
 /// unlimited budget; an IPv4 address (or IPv4-mapped IPv6 address) counts on its own.
 fn rate_key(client: IpAddr) -> IpAddr {

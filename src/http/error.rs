@@ -28,6 +28,13 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("no such route")]
     NotFound,
+    /// A request the service cannot read for another reason than its body (a path it cannot
+    /// decode).
+    #[error("unreadable request")]
+    InvalidRequest,
+    /// A dashboard sign-in or sign-out sent from another site.
+    #[error("request from another site")]
+    ForbiddenOrigin,
     #[error("Idempotency-Key header invalid")]
     IdempotencyKeyInvalid,
     #[error("missing or wrong API token")]
@@ -80,6 +87,8 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
         ),
         A::MethodNotAllowed(_) => (C::MethodNotAllowed, "Método no permitido".into()),
         A::NotFound => (C::NotFound, "Ruta no encontrada".into()),
+        A::InvalidRequest => (C::InvalidRequest, "Solicitud inválida".into()),
+        A::ForbiddenOrigin => (C::ForbiddenOrigin, "Origen no permitido".into()),
         A::IdempotencyKeyInvalid => (
             C::IdempotencyKeyInvalid,
             "Idempotency-Key inválida: de 1 a 255 caracteres ASCII imprimibles".into(),
@@ -244,6 +253,22 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
 }
 
 impl ApiError {
+    /// The error of the table that a bare answer of `status` stands for (see
+    /// [`super::json_errors`]); a 405's `Allow` is the answer's own.
+    pub fn of_status(status: StatusCode) -> ApiError {
+        match status {
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed(""),
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            s if s.is_client_error() => ApiError::InvalidRequest,
+            s => ApiError::Payments(PaymentsError::Internal(format!(
+                "answered {s} without an error body"
+            ))),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         describe(self).0
     }
@@ -350,6 +375,8 @@ codes! {
     UnsupportedMediaType = "unsupported_media_type": UNSUPPORTED_MEDIA_TYPE,
     MethodNotAllowed = "method_not_allowed": METHOD_NOT_ALLOWED,
     NotFound = "not_found": NOT_FOUND,
+    InvalidRequest = "invalid_request": BAD_REQUEST,
+    ForbiddenOrigin = "forbidden_origin": FORBIDDEN,
     AmountInvalid = "amount_invalid": BAD_REQUEST,
     CurrencyInvalid = "currency_invalid": BAD_REQUEST,
     AmountTooSmall = "amount_too_small": BAD_REQUEST,
@@ -471,7 +498,7 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         match self {
-            ApiError::MethodNotAllowed(allow) => {
+            ApiError::MethodNotAllowed(allow) if !allow.is_empty() => {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             ApiError::Unauthorized => {
@@ -528,6 +555,8 @@ mod tests {
             ApiError::UnsupportedMediaType,
             ApiError::MethodNotAllowed("POST"),
             ApiError::NotFound,
+            ApiError::InvalidRequest,
+            ApiError::ForbiddenOrigin,
             ApiError::IdempotencyKeyInvalid,
             ApiError::Unauthorized,
             ApiError::RateLimited {

@@ -12,11 +12,10 @@ pub mod payments;
 pub mod server;
 pub mod webhook;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -52,32 +51,115 @@ pub struct AppState {
     pub stripe_mode: &'static str,
 }
 
-const CLIENT_ROUTES: [&str; 6] = [
-    "/stripe_create_payment_intent",
-    "/stripe_confirm_payment",
-    "/stripe_get_payment_intent",
-    "/stripe_refund_payment",
-    "/stripe_cancel_payment_intent",
-    "/stripe_capture_payment",
+/// A client function's path and whether it needs one of `API_TOKENS` (when that is set). The
+/// router enforces the token from here, and the start-up warning without `API_TOKENS` names
+/// the functions it leaves open from here: the two cannot disagree.
+pub struct ClientRoute {
+    pub path: &'static str,
+    pub needs_token: bool,
+}
+
+pub const CLIENT_ROUTES: [ClientRoute; 6] = [
+    ClientRoute {
+        path: "/stripe_create_payment_intent",
+        needs_token: false,
+    },
+    ClientRoute {
+        path: "/stripe_confirm_payment",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_get_payment_intent",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_refund_payment",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_cancel_payment_intent",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_capture_payment",
+        needs_token: true,
+    },
 ];
 
-/// The service's routes. `bodies` bounds the time and memory of request bodies; it sits under
-/// CORS and the access log so that its refusals carry both.
-pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
-    let client = |route: MethodRouter<AppState>| {
-        route
+/// The functions that answer anyone when `API_TOKENS` is unset, by name.
+pub fn open_without_tokens() -> Vec<&'static str> {
+    CLIENT_ROUTES
+        .iter()
+        .filter(|r| r.needs_token)
+        .map(|r| r.path.trim_start_matches('/'))
+        .collect()
+}
+
+/// A router being built, and the path of every route mounted on it. Every route of the service
+/// is mounted through one, so that [`crate::app::Application::paths`] lists them all (a test
+/// walks each, so that no route can forget a rule that holds for all).
+pub struct Routes<S> {
+    router: Router<S>,
+    paths: Vec<String>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    pub fn new() -> Self {
+        Routes {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    pub fn route(mut self, path: &str, route: MethodRouter<S>) -> Self {
+        self.paths.push(path.to_string());
+        self.router = self.router.route(path, route);
+        self
+    }
+
+    /// The router, to give layers and state to, and the paths it has.
+    pub fn into_parts(self) -> (Router<S>, Vec<String>) {
+        (self.router, self.paths)
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The service's routes, and their paths. `bodies` bounds the time and memory of request
+/// bodies; it sits under CORS and the access log so that its refusals carry both.
+pub fn router(state: AppState, bodies: bodies::BodyLimits) -> (Router, Vec<String>) {
+    let token = middleware::from_fn_with_state(state.clone(), require_token);
+    let client = |route: &ClientRoute, handler: MethodRouter<AppState>| {
+        // The token is asked of the function only: a preflight carries none.
+        let handler = if route.needs_token {
+            handler.route_layer(token.clone())
+        } else {
+            handler
+        };
+        handler
             .options(preflight)
             .fallback(|| async { ApiError::MethodNotAllowed("POST, OPTIONS") })
             .layer(DefaultBodyLimit::max(CLIENT_BODY_LIMIT))
             .layer(middleware::from_fn(require_json))
     };
-    Router::new()
-        .route(CLIENT_ROUTES[0], client(post(create)))
-        .route(CLIENT_ROUTES[1], client(post(confirm)))
-        .route(CLIENT_ROUTES[2], client(post(get_payment_intent)))
-        .route(CLIENT_ROUTES[3], client(post(refund)))
-        .route(CLIENT_ROUTES[4], client(post(cancel)))
-        .route(CLIENT_ROUTES[5], client(post(capture)))
+    // In the order of CLIENT_ROUTES.
+    let handlers = [
+        post(create),
+        post(confirm),
+        post(get_payment_intent),
+        post(refund),
+        post(cancel),
+        post(capture),
+    ];
+    let mut routes = Routes::new();
+    for (route, handler) in CLIENT_ROUTES.iter().zip(handlers) {
+        routes = routes.route(route.path, client(route, handler));
+    }
+    let (router, paths) = routes
         .route(
             "/stripe_webhook",
             post(webhook)
@@ -88,11 +170,14 @@ pub fn router(state: AppState, bodies: bodies::BodyLimits) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
+        .into_parts();
+    let router = router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(bodies, bodies::limit_bodies))
         .layer(middleware::from_fn_with_state(state.clone(), cors))
         .layer(middleware::from_fn(observe))
-        .with_state(state)
+        .with_state(state);
+    (router, paths)
 }
 
 /// A client endpoint reads only `application/json`. A page on any site may POST `text/plain`
@@ -107,17 +192,12 @@ async fn require_json(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Passes only requests that carry a configured API token (when `API_TOKENS` is set).
-pub struct Authorized;
-
-impl FromRequestParts<AppState> for Authorized {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
-            .access
-            .check_token(&parts.headers)
-            .map(|()| Authorized)
+/// Passes only requests that carry a configured API token (when `API_TOKENS` is set), before
+/// anything of the request is read.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.access.check_token(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -128,14 +208,40 @@ impl FromRequestParts<AppState> for WithinRateLimit {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let client = state.access.client_ip(peer, &parts.headers);
+        let client = state.access.client(&parts.extensions, &parts.headers);
         state.access.check_rate(client).map(|()| WithinRateLimit)
     }
+}
+
+/// Every error the service answers is the JSON error of docs/contract.md §2, on every route,
+/// whoever made it. Routes answer their own failures with [`ApiError`]; what the framework
+/// answers by itself (its 405 with `Allow` on a route without a fallback, its 413 past a
+/// route's body limit, its 400 for a path it cannot decode) has no body or a text one, and is
+/// turned here into the table's error of that status, keeping the answer's headers (`Allow`,
+/// CORS, the request id). Pages for people (HTML) and JSON answers pass as they are: the
+/// sandbox's errors are Stripe's own JSON. The outermost layer, over every route.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let typed = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if typed {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut answer = ApiError::of_status(status).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
 }
 
 /// Request id, access log line and request metrics for every request.
@@ -145,15 +251,15 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     // Known routes only, so that scanners cannot grow the label set.
     let route = CLIENT_ROUTES
         .iter()
-        .chain(&[
+        .map(|r| r.path)
+        .chain([
             "/stripe_webhook",
             "/healthz",
             "/readyz",
             "/metrics",
             "/openapi.json",
         ])
-        .find(|r| **r == path)
-        .copied()
+        .find(|r| *r == path)
         .or_else(|| crate::web::route_label(path))
         .unwrap_or(if path.starts_with("/sandbox/") {
             "/sandbox"
@@ -246,4 +352,33 @@ async fn cors(State(state): State<AppState>, request: Request, next: Next) -> Re
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The OpenAPI document's `security` is written by hand on each function; it must say what
+    /// the router enforces from `CLIENT_ROUTES`.
+    #[test]
+    fn the_openapi_document_asks_a_token_of_the_functions_that_need_one() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi::document_json()).unwrap();
+        for route in &CLIENT_ROUTES {
+            let security = &doc["paths"][route.path]["post"]["security"];
+            let asks = security
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("api_token").is_some()));
+            assert_eq!(asks, route.needs_token, "{}", route.path);
+        }
+        assert_eq!(
+            open_without_tokens(),
+            [
+                "stripe_confirm_payment",
+                "stripe_get_payment_intent",
+                "stripe_refund_payment",
+                "stripe_cancel_payment_intent",
+                "stripe_capture_payment"
+            ]
+        );
+    }
 }

@@ -8,7 +8,8 @@
 //! restarts and deploys, it ends by itself after [`SESSION_SECS`], and removing a token from
 //! `API_TOKENS` ends that token's sessions. Only someone who holds a token can make one.
 
-use axum::http::{header, HeaderMap};
+use axum::http::uri::Authority;
+use axum::http::{header, HeaderMap, Uri};
 
 use crate::http::access::{bearer, Tokens};
 use hmac::{Hmac, Mac};
@@ -97,17 +98,78 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.trim())
 }
 
-/// The `Set-Cookie` value of a session. `secure` adds `Secure` (the page came over HTTPS).
+/// The `Set-Cookie` value of a session. `secure` adds `Secure` (see [`secure_cookie`]).
 pub fn set_cookie(value: &str, secure: bool) -> String {
+    session_cookie(value, SESSION_SECS, secure)
+}
+
+/// The `Set-Cookie` value that ends a session in the browser.
+pub fn clear_cookie(secure: bool) -> String {
+    session_cookie("", 0, secure)
+}
+
+fn session_cookie(value: &str, max_age: i64, secure: bool) -> String {
     format!(
-        "{COOKIE}={value}; Path=/dashboard; Max-Age={SESSION_SECS}; HttpOnly; SameSite=Strict{}",
+        "{COOKIE}={value}; Path=/dashboard; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
         if secure { "; Secure" } else { "" }
     )
 }
 
-/// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/dashboard; Max-Age=0; HttpOnly; SameSite=Strict")
+/// The host and port the request was asked for: its `Host` header (the URI's authority for a
+/// request in absolute form). Behind a proxy this is what the proxy passes on, which is why
+/// it must pass the browser's `Host` through (docs/pages.md).
+pub fn requested_host(headers: &HeaderMap, uri: &Uri) -> Option<Authority> {
+    match headers.get(header::HOST) {
+        Some(host) => host.to_str().ok()?.parse().ok(),
+        None => uri.authority().cloned(),
+    }
+}
+
+/// Whether a session cookie for a page asked for at `host` is `Secure`: always, unless the page
+/// was asked for by this machine (`localhost`, `127.0.0.1` or `[::1]`), where a browser reaches
+/// the service over plain HTTP. No header a client chooses can turn it off elsewhere.
+pub fn secure_cookie(host: Option<&Authority>) -> bool {
+    !host.is_some_and(|h| {
+        let name = h.host();
+        name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]"
+    })
+}
+
+/// Whether a browser sent the request from another site: it says so (`Sec-Fetch-Site:
+/// cross-site`), or its `Origin` is not the host and port the request was asked for (`host`),
+/// `Origin: null` (an opaque origin) included. The scheme is not compared: behind a proxy that
+/// ends TLS the service cannot know its own. A request without either header (a script, an
+/// old browser) is not refused: the session cookie is `SameSite=Strict` anyway.
+pub fn from_another_site(headers: &HeaderMap, host: Option<&Authority>) -> bool {
+    let cross_site = headers
+        .get_all("sec-fetch-site")
+        .iter()
+        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    if cross_site {
+        return true;
+    }
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    let Some(origin) = origins.next() else {
+        return false;
+    };
+    if origins.next().is_some() {
+        return true;
+    }
+    let origin = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok());
+    let (Some(origin), Some(host)) = (origin, host) else {
+        return true;
+    };
+    let (Some(origin_host), Some(origin_port)) =
+        (origin.host_str(), origin.port_or_known_default())
+    else {
+        return true;
+    };
+    // A `Host` without a port was asked for on a default one: so must the origin be.
+    let same_port = match host.port_u16() {
+        Some(port) => port == origin_port,
+        None => origin.port().is_none(),
+    };
+    !(origin_host.eq_ignore_ascii_case(host.host()) && same_port)
 }
 
 #[cfg(test)]
@@ -193,6 +255,90 @@ mod tests {
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"));
         assert!(!set.contains("Secure"));
         assert!(set_cookie("1.ab", true).ends_with("; Secure"));
-        assert!(clear_cookie().contains("Max-Age=0"));
+        assert!(clear_cookie(false).contains("Max-Age=0"));
+        assert!(clear_cookie(true).ends_with("; Secure"));
+    }
+
+    fn authority(host: &str) -> Option<Authority> {
+        Some(host.parse().unwrap())
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_asked_for_by_this_machine() {
+        for (host, secure) in [
+            ("localhost", false),
+            ("LocalHost:8080", false),
+            ("127.0.0.1:8080", false),
+            ("[::1]:8080", false),
+            ("[::1]", false),
+            ("pay.tmt.example", true),
+            ("127.0.0.2", true),
+            ("localhost.tmt.example", true),
+            ("10.0.0.5:8080", true),
+        ] {
+            assert_eq!(secure_cookie(authority(host).as_ref()), secure, "{host}");
+        }
+        assert!(secure_cookie(None), "no host: secure");
+    }
+
+    #[test]
+    fn requests_from_another_site_are_told_apart() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, v.parse().unwrap());
+            }
+            h
+        };
+        let here = authority("pay.tmt.example");
+        let local = authority("127.0.0.1:8080");
+        for (headers, host, another) in [
+            (vec![], &here, false),
+            (vec![("origin", "https://pay.tmt.example")], &here, false),
+            (vec![("origin", "http://pay.tmt.example")], &here, false),
+            (
+                vec![("origin", "https://PAY.tmt.example:443")],
+                &here,
+                false,
+            ),
+            (vec![("origin", "http://127.0.0.1:8080")], &local, false),
+            (vec![("sec-fetch-site", "same-origin")], &here, false),
+            (vec![("sec-fetch-site", "none")], &here, false),
+            (vec![("origin", "https://evil.example")], &here, true),
+            (vec![("origin", "https://tmt.example")], &here, true),
+            (
+                vec![("origin", "https://pay.tmt.example:8443")],
+                &here,
+                true,
+            ),
+            (vec![("origin", "http://127.0.0.1:9090")], &local, true),
+            (vec![("origin", "http://localhost:8080")], &local, true),
+            (vec![("origin", "null")], &here, true),
+            (vec![("origin", "not a url")], &here, true),
+            (vec![("origin", "https://pay.tmt.example")], &None, true),
+            (
+                vec![
+                    ("origin", "https://pay.tmt.example"),
+                    ("origin", "https://evil.example"),
+                ],
+                &here,
+                true,
+            ),
+            (vec![("sec-fetch-site", "cross-site")], &here, true),
+            (
+                vec![
+                    ("origin", "https://pay.tmt.example"),
+                    ("sec-fetch-site", "Cross-Site"),
+                ],
+                &here,
+                true,
+            ),
+        ] {
+            assert_eq!(
+                from_another_site(&with(&headers), host.as_ref()),
+                another,
+                "{headers:?} asking {host:?}"
+            );
+        }
     }
 }

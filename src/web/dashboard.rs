@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
-use super::auth::{clear_cookie, set_cookie};
+use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
 use super::{chart, format, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
@@ -185,8 +185,18 @@ pub async fn login_form(
     login_page(&web, StatusCode::OK, &next, false)
 }
 
-/// `token` and `next`, form-encoded. The token is never logged, echoed or put in a URL.
-pub async fn login(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes) -> Response {
+/// `token` and `next`, form-encoded. The token is never logged, echoed or put in a URL. Each
+/// try takes one of the client's turns ([`crate::http::access::LOGIN_RATE_LIMIT`]) before the
+/// token is looked at, so that a client out of turns learns nothing, whatever it sends; other
+/// clients keep theirs. (The rate limiter cannot look without counting, so a sign-in that
+/// succeeds takes a turn too.)
+pub async fn login(
+    State(web): State<Arc<Web>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let mut token = None;
     let mut next = None;
     for (k, v) in url::form_urlencoded::parse(&body) {
@@ -200,13 +210,15 @@ pub async fn login(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes)
     if !web.auth.required() {
         return Redirect::to(&next).into_response();
     }
+    let client = web.access.client(&extensions, &headers);
+    if let Err(refused) = web.access.check_login(client) {
+        return refused.into_response();
+    }
     let Some(session) = token.and_then(|t| web.auth.login(&t, now())) else {
         metrics::counter!("tmt_unauthorized_total").increment(1);
         return login_page(&web, StatusCode::UNAUTHORIZED, &next, true);
     };
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let secure = secure_cookie(requested_host(&headers, &uri).as_ref());
     (
         [(header::SET_COOKIE, set_cookie(&session, secure))],
         Redirect::to(&next),
@@ -214,9 +226,10 @@ pub async fn login(State(web): State<Arc<Web>>, headers: HeaderMap, body: Bytes)
         .into_response()
 }
 
-pub async fn logout() -> Response {
+pub async fn logout(headers: HeaderMap, uri: Uri) -> Response {
+    let secure = secure_cookie(requested_host(&headers, &uri).as_ref());
     (
-        [(header::SET_COOKIE, clear_cookie())],
+        [(header::SET_COOKIE, clear_cookie(secure))],
         Redirect::to("/dashboard/login"),
     )
         .into_response()

@@ -17,13 +17,17 @@ use axum::routing::{get, post};
 use axum::Router;
 use secrecy::SecretString;
 
+use crate::http::access::Access;
 use crate::http::error::ApiError;
+use crate::http::Routes;
 use crate::ledger::Ledger;
 use auth::DashboardAuth;
 
 pub struct Web {
     ledger: Ledger,
     auth: DashboardAuth,
+    /// Who the client is, and how many sign-ins it may still try.
+    access: Arc<Access>,
     /// Whether the embedded sandbox runs: the checkout demo exists only then.
     sandbox: bool,
 }
@@ -37,15 +41,23 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-/// The pages' routes; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is emulated here.
-pub fn routes(ledger: Ledger, tokens: &[SecretString], sandbox: bool) -> Router {
+/// The pages' routes, and their paths; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is
+/// emulated here.
+pub fn routes(
+    ledger: Ledger,
+    tokens: &[SecretString],
+    access: Arc<Access>,
+    sandbox: bool,
+) -> (Router, Vec<String>) {
     let web = Arc::new(Web {
         ledger,
         auth: DashboardAuth::new(tokens),
+        access,
         sandbox,
     });
+    let same_site = || middleware::from_fn(same_site_only);
     let only_get = || async { ApiError::MethodNotAllowed("GET") };
-    let mut router = Router::new()
+    let mut routes = Routes::new()
         .route("/dashboard", get(dashboard::list).fallback(only_get))
         .route(
             "/dashboard/payments/{id}",
@@ -53,27 +65,32 @@ pub fn routes(ledger: Ledger, tokens: &[SecretString], sandbox: bool) -> Router 
         )
         .route(
             "/dashboard/login",
-            get(dashboard::login_form)
-                .post(dashboard::login)
+            post(dashboard::login)
+                .route_layer(same_site())
+                .get(dashboard::login_form)
                 .fallback(|| async { ApiError::MethodNotAllowed("GET, POST") }),
         )
         .route(
             "/dashboard/logout",
-            post(dashboard::logout).fallback(|| async { ApiError::MethodNotAllowed("POST") }),
+            post(dashboard::logout)
+                .route_layer(same_site())
+                .fallback(|| async { ApiError::MethodNotAllowed("POST") }),
         );
     let files = STATIC_FILES
         .iter()
         .chain(if sandbox { CHECKOUT_FILES } else { &[] });
     for &(path, content_type, body) in files {
-        router = router.route(
+        routes = routes.route(
             path,
             get(move || asset(content_type, body)).fallback(only_get),
         );
     }
-    router
+    let (router, paths) = routes.into_parts();
+    let router = router
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(page_headers))
-        .with_state(web)
+        .with_state(web);
+    (router, paths)
 }
 
 /// The label of a page's path in the request metrics, so that payment ids do not each become
@@ -127,6 +144,16 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Signing in and out are for the dashboard's own pages: a browser that sends either from
+/// another site (a forged form, a login CSRF) is refused before anything is read.
+async fn same_site_only(request: Request, next: Next) -> Response {
+    let host = auth::requested_host(request.headers(), request.uri());
+    if auth::from_another_site(request.headers(), host.as_ref()) {
+        return ApiError::ForbiddenOrigin.into_response();
+    }
+    next.run(request).await
 }
 
 async fn page_headers(request: Request, next: Next) -> Response {

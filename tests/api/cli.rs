@@ -292,12 +292,31 @@ fn listed_commands(help: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every command of the binary, as the words that name it (the binary itself is the empty
+/// one), each with whether it has subcommands: walked from the binary's own help, so that a
+/// test going through them all meets a new command too.
+fn command_tree() -> Vec<(Vec<String>, bool)> {
+    let mut pending: Vec<Vec<String>> = vec![vec![]];
+    let mut tree = Vec::new();
+    while let Some(path) = pending.pop() {
+        let output = command(LEAKY_URL)
+            .args(&path)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let children = listed_commands(&String::from_utf8_lossy(&output.stdout));
+        tree.push((path.clone(), !children.is_empty()));
+        for name in children {
+            pending.push([path.clone(), vec![name]].concat());
+        }
+    }
+    tree
+}
+
 #[test]
 fn no_help_text_shows_a_secret() {
-    // Walk the command tree from the binary's own help, so that a new command is covered too.
-    let mut pending: Vec<Vec<String>> = vec![vec![]];
-    let mut seen = Vec::new();
-    while let Some(path) = pending.pop() {
+    let tree = command_tree();
+    for (path, _) in &tree {
         for form in [
             [path.clone(), vec!["--help".to_string()]].concat(),
             [path.clone(), vec!["-h".to_string()]].concat(),
@@ -314,17 +333,9 @@ fn no_help_text_shows_a_secret() {
                 "{form:?} shows a secret:\n{text}"
             );
         }
-        let output = command(LEAKY_URL)
-            .args(&path)
-            .arg("--help")
-            .output()
-            .unwrap();
-        for name in listed_commands(&String::from_utf8_lossy(&output.stdout)) {
-            pending.push([path.clone(), vec![name]].concat());
-        }
-        seen.push(path.join(" "));
     }
     // The walk reached the commands (every one there is, whatever is added later).
+    let seen: Vec<String> = tree.iter().map(|(path, _)| path.join(" ")).collect();
     for expected in [
         "",
         "events list",
@@ -336,6 +347,102 @@ fn no_help_text_shows_a_secret() {
         "webhook sign",
     ] {
         assert!(seen.iter().any(|s| s == expected), "{expected}: {seen:?}");
+    }
+}
+
+/// `tmt-payments … | head -1`: every command that prints and exits, its output closed before
+/// it writes a byte, ends at once and quietly (status 0, or killed by SIGPIPE: 141 in a shell),
+/// never with a panic. The commands are those of the binary's own help, so that a new one must
+/// be added here; only the servers (`serve`, `sandbox` without a subcommand) are left out.
+#[tokio::test]
+async fn commands_whose_output_is_closed_early_end_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let app = spawn_app().await;
+    let mut pi = payment_intent("pi_pipe0000001", 5000, "usd", "succeeded");
+    pi["metadata"]["event_id"] = json!("pipe");
+    app.delivered("evt_pipe_1", SUCCEEDED.0, pi, now()).await;
+    let mut refund = fixture("refund");
+    refund["payment_intent"] = json!("pi_pipe0000001");
+    refund["amount"] = json!(1000);
+    app.delivered("evt_pipe_2", "refund.created", refund, now())
+        .await;
+    // What reconcile and a bulk refund ask of Stripe: nothing to report, nothing to refund.
+    let empty = json!({"object": "list", "data": [], "has_more": false});
+    stub_reads(&app.stripe, empty).await;
+    let stripe = app.stripe.uri();
+    let sandbox = unreachable_base();
+    let show = ["payments", "show", "pi_pipe0000001"];
+    // A dry run lists the payment it would refund; a run refunds nothing and reports so.
+    let preview = [
+        "refunds",
+        "bulk",
+        "--metadata",
+        "event_id=pipe",
+        "--dry-run",
+    ];
+    let bulk = ["refunds", "bulk", "--metadata", "event_id=none"];
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["migrate"],
+        vec!["payments", "list"],
+        vec!["payments", "list", "--json"],
+        show.to_vec(),
+        [&show[..], &["--json"]].concat(),
+        vec!["events", "list"],
+        vec!["events", "list", "--json"],
+        vec!["refunds", "list"],
+        vec!["refunds", "list", "--json"],
+        preview.to_vec(),
+        [&preview[..], &["--json"]].concat(),
+        bulk.to_vec(),
+        [&bulk[..], &["--json"]].concat(),
+        vec!["disputes", "list"],
+        vec!["disputes", "list", "--json"],
+        vec!["notifications", "list"],
+        vec!["notifications", "list", "--json"],
+        vec!["notifications", "retry", "--failed"],
+        vec!["reconcile", "--since", "1h"],
+        vec!["reconcile", "--since", "1h", "--json"],
+        vec!["webhook", "sign"],
+        vec![
+            "sandbox",
+            "trigger",
+            "payment_intent.created",
+            "--api-base",
+            &sandbox,
+        ],
+    ];
+    for (path, has_subcommands) in command_tree() {
+        let servers = path.is_empty() || path == ["serve"] || path == ["sandbox"];
+        if has_subcommands || servers {
+            continue;
+        }
+        assert!(
+            runs.iter()
+                .any(|args| args.starts_with(&path.iter().map(String::as_str).collect::<Vec<_>>())),
+            "`{}` is not run here with its output closed",
+            path.join(" ")
+        );
+    }
+    for args in runs {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = command(&app.db_url)
+            .args(&args)
+            .envs(keyed_env(&stripe))
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let quiet =
+            output.status.code() == Some(0) || output.status.signal() == Some(libc::SIGPIPE);
+        assert!(quiet, "{args:?} ended {:?}: {stderr}", output.status);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
     }
 }
 

@@ -17,7 +17,8 @@
 //!   recorder; the same `TestApp` calls work on it); [`Server::start`] / [`Server::keyed`] (the
 //!   binary with the environment a test gives it; [`Server::port`], [`Server::sigterm`],
 //!   [`Server::exit_code`]); [`command`] and [`run`] (its command line), [`assert_exit`] and
-//!   [`printed_json`] (what a run of it must end with and printed).
+//!   [`printed_json`] (what a run of it must end with and printed). [`TestApp::paths`]: every
+//!   route of an instance started in process.
 //! - Call: [`TestApp::create`], [`TestApp::create_with_key`], [`TestApp::confirm`],
 //!   [`TestApp::get_pi`], [`TestApp::refund`], [`TestApp::cancel`], [`TestApp::post_with`]
 //!   (other headers: `Authorization`, `X-Forwarded-For`, …), [`TestApp::post`],
@@ -313,6 +314,8 @@ pub struct TestApp {
     ledger: tokio::sync::OnceCell<Ledger>,
     /// The in-process instance's budget of Stripe calls, to watch its queue.
     budget: Option<tmt_payments::stripe::Budget>,
+    /// The in-process instance's routes, by path.
+    paths: Vec<String>,
 }
 
 enum Running {
@@ -379,6 +382,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(config).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let budget = app.stripe_budget();
+    let paths = app.paths().to_vec();
     let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let _ = app
@@ -395,6 +399,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
         Running::Task { shutdown, handle },
     );
     app.budget = Some(budget);
+    app.paths = paths;
     app
 }
 
@@ -433,7 +438,18 @@ impl TestApp {
             running: Some(running),
             ledger: tokio::sync::OnceCell::new(),
             budget: None,
+            paths: Vec::new(),
         }
+    }
+
+    /// The path of every route of an instance started in process (axum's syntax: `{id}`,
+    /// `{*path}`).
+    pub fn paths(&self) -> &[String] {
+        assert!(
+            !self.paths.is_empty(),
+            "the routes are listed for an instance started in process"
+        );
+        &self.paths
     }
 
     /// The budget of Stripe calls of an instance started in process.

@@ -1,7 +1,7 @@
 //! The rules that hold for every client endpoint (docs/contract.md §2): envelope, CORS,
-//! methods, size, media type.
+//! methods, size, media type; and the one that holds for every route: its errors are JSON.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tmt_payments::http::access::RateLimit;
 use tmt_payments::http::CorsOrigins;
 use tmt_payments::ledger::PaymentRow;
@@ -243,4 +243,147 @@ async fn refused_media_types_do_not_count_against_the_rate_limit() {
         "the budget is intact"
     );
     assert_eq!(create("application/json").await, 429);
+}
+
+/// A route's path (axum's syntax) with every parameter filled in.
+fn concrete(route: &str) -> String {
+    route
+        .split('/')
+        .map(|part| if part.starts_with('{') { "walk" } else { part })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every route the application has (client functions, webhook, operational endpoints, pages
+/// and, in sandbox mode, the emulator's mounts), asked with every method and with a body over
+/// any route's limit: each error is the JSON error of docs/contract.md §2 with a code of the
+/// table, whoever answered it. The routes are the application's own list, so a new route is
+/// walked too. Two kinds of error are not the service's JSON by design: a dashboard page for a
+/// person (the login form, a missing payment's page) and the Stripe emulator's own errors,
+/// which are Stripe's JSON.
+#[tokio::test]
+async fn every_error_on_every_route_is_a_json_error_with_a_code() {
+    let app = spawn_app_with(|c| {
+        c.stripe.secret_key = None;
+        c.stripe.webhook.secrets.clear();
+    })
+    .await;
+    let routes = app.paths().to_vec();
+    for expected in [
+        "/stripe_create_payment_intent",
+        "/stripe_webhook",
+        "/healthz",
+        "/openapi.json",
+        "/dashboard/login",
+        "/dashboard/payments/{id}",
+        "/demo",
+        "/sandbox/{*path}",
+    ] {
+        assert!(
+            routes.iter().any(|r| r == expected),
+            "{expected}: {routes:?}"
+        );
+    }
+    // Past every route's limit: 64 KiB, 1 MiB on the webhook, 4 KiB on the pages, and the
+    // 2 MiB the framework applies where a route sets none.
+    let oversize = vec![b'x'; 2 * 1024 * 1024 + 1];
+    let methods = [
+        reqwest::Method::GET,
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+        reqwest::Method::OPTIONS,
+    ];
+    let mut asked = Vec::new();
+    for route in &routes {
+        let path = concrete(route);
+        for method in &methods {
+            asked.push((route, path.clone(), method.clone(), Vec::new()));
+        }
+        asked.push((route, path, reqwest::Method::POST, oversize.clone()));
+    }
+    let mut errors = 0;
+    for (route, path, method, body) in asked {
+        let what = format!("{method} {path} with {} bytes", body.len());
+        let response = app
+            .http
+            .request(method.clone(), app.url(&path))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        if status < 400 {
+            continue;
+        }
+        errors += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        let what = format!("{what}: {status} {text}");
+        let media = headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        if media.starts_with("text/html") {
+            assert!(
+                method == reqwest::Method::GET && route.starts_with("/dashboard"),
+                "only a dashboard page answers a person in HTML: {what}"
+            );
+            continue;
+        }
+        assert!(media.starts_with("application/json"), "{what}: {media:?}");
+        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let emulator = ["/sandbox/", "/v1/", "/_sandbox/"]
+            .iter()
+            .any(|mount| route.starts_with(mount));
+        if emulator && answer["error"]["type"].is_string() {
+            continue;
+        }
+        let code = answer["code"].as_str().unwrap_or_else(|| panic!("{what}"));
+        assert!(
+            tmt_payments::http::error::ERROR_CODES.contains(&code),
+            "{what}"
+        );
+        assert_eq!(answer["status"], status, "{what}");
+        assert!(answer["error"].is_string(), "{what}");
+        match status {
+            405 => {
+                assert_eq!(code, "method_not_allowed", "{what}");
+                let allow = headers.get("allow").map(|v| v.to_str().unwrap());
+                assert!(allow.is_some_and(|a| !a.is_empty()), "{what}: Allow");
+            }
+            413 => assert_eq!(code, "body_too_large", "{what}"),
+            _ => {}
+        }
+    }
+    assert!(errors > routes.len() * 3, "the walk met errors: {errors}");
+
+    // The two the issue names.
+    let (status, headers, body) =
+        read(app.http.post(app.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(
+        refusal(status, &body),
+        (405, "method_not_allowed", "Método no permitido")
+    );
+    assert_eq!(headers["allow"], "GET,HEAD");
+    let (status, _, body) = read(
+        app.http
+            .post(app.url("/dashboard/login"))
+            .form(&[("token", "x".repeat(5000))])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code(status, &body), (413, "body_too_large"));
+    for (path, expected) in [
+        ("/nowhere", (404, "not_found")),
+        ("/dashboard/payments/%FF", (400, "invalid_request")),
+    ] {
+        let (status, _, body) = read(app.http.get(app.url(path)).send().await.unwrap()).await;
+        assert_eq!(code(status, &body), expected, "{path}");
+    }
 }

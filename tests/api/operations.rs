@@ -139,6 +139,73 @@ async fn request_ids_are_taken_or_made_and_echoed() {
 
 const TOKEN: &str = "tok_0123456789abcdef";
 
+/// Without API_TOKENS the service warns at start-up, naming every function that then answers
+/// anyone: each one that a service with tokens refuses to a caller without one (asked of every
+/// function the OpenAPI document describes), and none of the others.
+#[tokio::test]
+async fn the_warning_without_api_tokens_names_every_function_it_leaves_open() {
+    let guarded =
+        spawn_app_with(|c| c.access.tokens = vec![SecretString::from(TOKEN.to_string())]).await;
+    let (_, _, doc) = guarded.get("/openapi.json").await;
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let (mut needs_token, mut open_anyway) = (Vec::new(), Vec::new());
+    for path in doc["paths"].as_object().unwrap().keys() {
+        if path == "/stripe_webhook" {
+            continue;
+        }
+        let (status, _, _) = guarded.post(path, json!({"data": {}})).await;
+        let name = path.trim_start_matches('/').to_string();
+        if status == 401 {
+            needs_token.push(name);
+        } else {
+            open_anyway.push(name);
+        }
+    }
+    for name in [
+        "stripe_confirm_payment",
+        "stripe_get_payment_intent",
+        "stripe_refund_payment",
+        "stripe_cancel_payment_intent",
+        "stripe_capture_payment",
+    ] {
+        assert!(
+            needs_token.iter().any(|n| n == name),
+            "{name}: {needs_token:?}"
+        );
+    }
+    assert_eq!(open_anyway, ["stripe_create_payment_intent"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let _server = Server::keyed_logging(
+        &sqlite_url(dir.path()),
+        &guarded.stripe.uri(),
+        &[("LOG_FORMAT", "json")],
+        Some(&log),
+    )
+    .await;
+    let warning = eventually("the start-up warning", PATIENCE, || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["level"] == "WARN"
+                    && l["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("API_TOKENS"))
+            })
+            .ok_or(text)
+    })
+    .await;
+    let message = warning["message"].as_str().unwrap();
+    for name in &needs_token {
+        assert!(message.contains(name.as_str()), "{name} in: {message}");
+    }
+    for name in &open_anyway {
+        assert!(!message.contains(name.as_str()), "{name} in: {message}");
+    }
+}
+
 #[tokio::test]
 async fn api_tokens_guard_every_client_endpoint_but_create() {
     let app = spawn_app_with(|c| {

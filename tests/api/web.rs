@@ -1,11 +1,12 @@
 //! The pages over HTTP, without a browser (browser.rs clicks through them in Chromium):
 //! the checkout demo exists in sandbox mode only; the dashboard's filters, totals and chart on
 //! the ledger's own backend, its escaping of what callers put in the ledger, and its login when
-//! API_TOKENS is set.
+//! API_TOKENS is set (the cookie, the limit on failed sign-ins, the refusal of other sites).
 
 use crate::helpers::*;
 use serde_json::{json, Value};
 use sha2::Digest;
+use tmt_payments::http::access::Network;
 use tmt_payments::ledger::{CurrencyTotal, PaymentFilter};
 
 /// A payment of ours made `days_ago` with the metadata `meta`, in the ledger as its webhook
@@ -375,4 +376,154 @@ async fn with_api_tokens_the_dashboard_wants_a_login_whose_cookie_is_not_the_tok
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+}
+
+/// A service with API_TOKENS whose requests all come through a proxy (the test) that names
+/// each client in `X-Forwarded-For`.
+async fn locked_behind_a_proxy() -> TestApp {
+    spawn_app_with(|c| {
+        c.access.tokens = vec![TOKEN.to_string().into()];
+        c.access.trusted_proxies = vec![Network::parse("127.0.0.1").unwrap()];
+    })
+    .await
+}
+
+/// A client that follows no redirect, to see each answer of the login itself.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_client_and_others_still_sign_in() {
+    let app = locked_behind_a_proxy().await;
+    let http = no_redirects();
+    let sign_in = |client: &'static str, token: &'static str| {
+        let request = http
+            .post(app.url("/dashboard/login"))
+            .header("x-forwarded-for", client)
+            .form(&[("token", token), ("next", "/dashboard")]);
+        async move { read(request.send().await.unwrap()).await }
+    };
+    const WRONG: &str = "not-the-token-at-all-0001";
+    for (guesser, neighbour, elsewhere) in [
+        ("203.0.113.7", "203.0.113.7", "203.0.113.8"),
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"),
+    ] {
+        for n in 1..=10 {
+            let (status, headers, _) = sign_in(guesser, WRONG).await;
+            assert_eq!(status, 401, "{guesser}: failed sign-in {n} is answered");
+            assert!(headers.get("set-cookie").is_none());
+        }
+        for (client, token) in [(guesser, WRONG), (neighbour, TOKEN)] {
+            let (status, headers, body) = sign_in(client, token).await;
+            assert_eq!(
+                refusal(status, &body),
+                (429, "rate_limited", "Demasiadas solicitudes"),
+                "{client}: out of sign-ins, even with the right token"
+            );
+            let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "Retry-After {wait}");
+            assert!(headers.get("set-cookie").is_none());
+        }
+        let (status, headers, _) = sign_in(elsewhere, TOKEN).await;
+        assert_eq!(
+            status, 303,
+            "{elsewhere}: failures elsewhere refuse nobody here"
+        );
+        assert!(headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("tmt_dashboard="));
+    }
+}
+
+#[tokio::test]
+async fn sign_ins_and_sign_outs_from_another_site_are_refused() {
+    let app = spawn_app_with(|c| c.access.tokens = vec![TOKEN.to_string().into()]).await;
+    let http = no_redirects();
+    let own = app.address.clone();
+    for path in ["/dashboard/login", "/dashboard/logout"] {
+        for (header, value) in [
+            ("origin", "https://evil.example"),
+            ("origin", "null"),
+            ("origin", "http://127.0.0.1:1"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let (status, headers, body) = read(
+                http.post(app.url(path))
+                    .header(header, value)
+                    .form(&[("token", TOKEN), ("next", "/dashboard")])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(
+                refusal(status, &body),
+                (403, "forbidden_origin", "Origen no permitido"),
+                "{path} {header}: {value}"
+            );
+            assert!(headers.get("set-cookie").is_none(), "{path} {value}");
+        }
+        // The dashboard's own form (as Chromium sends it), and a script that sends no Origin.
+        for headers in [
+            vec![("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+            vec![],
+        ] {
+            let mut request = http
+                .post(app.url(path))
+                .form(&[("token", TOKEN), ("next", "/dashboard")]);
+            for (name, value) in &headers {
+                request = request.header(*name, *value);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 303, "{path} {headers:?}");
+            assert!(response.headers().get("set-cookie").is_some());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_unless_the_page_was_asked_for_by_this_machine() {
+    let app = locked_behind_a_proxy().await;
+    let http = no_redirects();
+    // Each sign-in from a client of its own, so that none meets the limit on sign-ins.
+    let port = app.address.rsplit(':').next().unwrap().to_string();
+    let mut clients = (1..).map(|n| format!("198.51.100.{n}"));
+    for (host, secure) in [
+        ("pay.tmt.example".to_string(), true),
+        (format!("10.1.2.3:{port}"), true),
+        (format!("localhost:{port}"), false),
+        (format!("127.0.0.1:{port}"), false),
+        (format!("[::1]:{port}"), false),
+    ] {
+        // What a client says of the scheme changes nothing.
+        for proto in [None, Some("http"), Some("https")] {
+            for (path, form) in [
+                ("/dashboard/login", vec![("token", TOKEN)]),
+                ("/dashboard/logout", vec![]),
+            ] {
+                let mut request = http
+                    .post(app.url(path))
+                    .header("host", &host)
+                    .header("x-forwarded-for", clients.next().unwrap())
+                    .form(&form);
+                if let Some(proto) = proto {
+                    request = request.header("x-forwarded-proto", proto);
+                }
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 303, "{path} {host}");
+                let cookie = response.headers()["set-cookie"].to_str().unwrap();
+                assert_eq!(
+                    cookie.ends_with("; Secure"),
+                    secure,
+                    "{path} asked for by {host} (X-Forwarded-Proto {proto:?}): {cookie}"
+                );
+                assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+            }
+        }
+    }
 }

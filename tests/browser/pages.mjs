@@ -445,6 +445,25 @@ const steps = [
     equal(after.status(), 401, 'signed out');
   }],
 
+  ['a sign-in form posted from another site is refused and starts no session', async () => {
+    const page = await open('another-site', DESKTOP);
+    // A page of another site, played here: its form posts the right token to the dashboard.
+    await page.route(/elsewhere\.example/, (route) => route.fulfill({
+      contentType: 'text/html',
+      body: `<form method="post" action="${LOCKED}/dashboard/login">
+        <input name="token" value="${TOKEN}"><button type="submit">Go</button></form>`,
+    }));
+    await page.goto('http://elsewhere.example/');
+    const [answer] = await Promise.all([
+      page.waitForResponse(`${LOCKED}/dashboard/login`),
+      page.click('button'),
+    ]);
+    equal(answer.status(), 403, 'a sign-in from another site');
+    equal((await answer.json()).code, 'forbidden_origin', 'its code');
+    const cookies = await page.context().cookies();
+    check(!cookies.some((c) => c.name === 'tmt_dashboard'), 'no session cookie');
+  }],
+
   ['with API_TOKENS the checkout still pays, and the payment shows after login', async () => {
     const page = pages.locked;
     await checkout(page, LOCKED, '4242 4242 4242 4242');
