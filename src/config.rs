@@ -16,8 +16,9 @@ use crate::http::server::ConnectionLimits;
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::payments::WebhookSettings;
-use crate::stripe::client::{DEFAULT_API_BASE, DEFAULT_API_VERSION};
+use crate::stripe::client::{DEFAULT_API_BASE, DEFAULT_API_VERSION, SANDBOX_SECRET_KEY};
 use crate::stripe::{BudgetSettings, ClientSettings};
+use crate::workers::notifier::Fulfilment;
 
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -175,7 +176,7 @@ impl StripeArgs {
                 let port: u16 = number("PORT", &self.port, "a port number (0-65535)")?;
                 (
                     format!("http://127.0.0.1:{port}/sandbox"),
-                    SecretString::from(crate::app::SANDBOX_SECRET_KEY.to_string()),
+                    SecretString::from(SANDBOX_SECRET_KEY.to_string()),
                 )
             }
             Some(k) => {
@@ -252,13 +253,6 @@ impl StripeSettings {
             budget: self.budget,
         }
     }
-}
-
-/// The platform's fulfilment endpoint and the secret its notifications are signed with.
-#[derive(Clone)]
-pub struct Fulfilment {
-    pub url: url::Url,
-    pub secret: SecretString,
 }
 
 /// One line naming the variable at fault.
