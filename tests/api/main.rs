@@ -24,6 +24,7 @@ mod read;
 mod refunds;
 mod saleday;
 mod sandbox;
+mod schema;
 mod schemathesis;
 mod web;
 mod webhook;
