@@ -6,20 +6,18 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, Fulfilment};
+use crate::config::Config;
 use crate::http::access::Access;
 use crate::http::bodies::BodyLimits;
 use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState};
 use crate::ledger::{EventWriter, Ledger, Outbox};
 use crate::payments::{Payments, WebhookSettings};
+use crate::stripe::client::SANDBOX_SECRET_KEY;
 use crate::stripe::{Budget, StripeClient};
 use crate::workers;
+use crate::workers::notifier::Fulfilment;
 use stripe_sandbox::{Sandbox, Storage, WebhookTarget};
-
-/// The key the service uses with its embedded sandbox: the same on every start, because the
-/// sandbox keeps idempotency keys per API key across restarts (and the CLI uses it too).
-pub const SANDBOX_SECRET_KEY: &str = "sk_test_tmt_payments_sandbox";
 
 pub struct Application {
     listener: TcpListener,

@@ -8,16 +8,6 @@ pub enum LogFormat {
     Json,
 }
 
-impl LogFormat {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "pretty" | "" => Some(LogFormat::Pretty),
-            "json" => Some(LogFormat::Json),
-            _ => None,
-        }
-    }
-}
-
 /// Installs the global subscriber; `RUST_LOG` narrows or widens it (default `info`).
 pub fn init(format: LogFormat) {
     install(format, "info,sqlx=warn,hyper=warn,reqwest=warn");

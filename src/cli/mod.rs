@@ -8,17 +8,14 @@ mod operate;
 use std::io::Read;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
-use secrecy::ExposeSecret;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::{shutdown_signal, Application};
-use crate::config::{
-    check_database_url, parse_webhook_secrets, redact_url, CommonArgs, Config, ConfigError,
-    ServeArgs,
-};
+use crate::config::{redact_url, webhook_secrets, CommonArgs, Config, ConfigError, ServeArgs};
 use crate::ledger::{Backend, Ledger, PoolSettings};
 use crate::stripe::signature;
-use crate::telemetry::{self, LogFormat};
+use crate::telemetry;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -156,8 +153,9 @@ enum WebhookCommand {
     /// Print the Stripe-Signature header for the payload read from standard input.
     Sign {
         /// Defaults to the first secret of STRIPE_WEBHOOK_SECRET.
-        #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
-        secret: String,
+        #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true,
+              value_parser = webhook_secrets)]
+        secret: std::vec::Vec<SecretString>,
         /// Unix seconds; defaults to now.
         #[arg(long)]
         timestamp: Option<i64>,
@@ -193,13 +191,15 @@ fn with_default_command(mut args: Vec<String>) -> Vec<String> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(with_default_command(std::env::args().collect()));
-    let Some(format) = LogFormat::parse(&cli.common.log_format) else {
-        eprintln!(
-            "configuration error: LOG_FORMAT: '{}' is not pretty or json",
-            cli.common.log_format
-        );
-        return ExitCode::from(2);
+    let cli = match Cli::try_parse_from(with_default_command(std::env::args().collect())) {
+        Ok(cli) => cli,
+        Err(e) => match ConfigError::from_clap(&e, Cli::command()) {
+            Some(refusal) => {
+                eprintln!("{refusal}");
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
     };
     let serves = match &cli.command {
         Command::Serve(_) => true,
@@ -209,19 +209,13 @@ pub fn main() -> ExitCode {
     if !serves {
         end_quietly_when_output_closes();
     }
+    let format = cli.common.log_format;
     // Without a key anywhere, the commands look at the sandbox's ledger, as `serve` would.
     let sandbox = match &cli.command {
-        Command::Serve(args) => args
-            .stripe_secret_key
-            .as_deref()
-            .is_none_or(|k| k.trim().is_empty()),
+        Command::Serve(args) => args.stripe_secret_key.is_none(),
         _ => std::env::var("STRIPE_SECRET_KEY").map_or(true, |k| k.trim().is_empty()),
     };
     let database_url = cli.common.database_url(sandbox);
-    if let Err(e) = check_database_url(&database_url) {
-        eprintln!("{e}");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -318,16 +312,9 @@ pub fn main() -> ExitCode {
         Command::Webhook {
             command: WebhookCommand::Sign { secret, timestamp },
         } => {
-            let secrets = match parse_webhook_secrets(&secret) {
-                Ok(s) if !s.is_empty() => s,
-                Ok(_) => {
-                    eprintln!("configuration error: STRIPE_WEBHOOK_SECRET: empty");
-                    return ExitCode::from(2);
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+            let Some(first) = secret.first() else {
+                eprintln!("configuration error: STRIPE_WEBHOOK_SECRET: empty");
+                return ExitCode::from(2);
             };
             let mut body = Vec::new();
             if let Err(e) = std::io::stdin().read_to_end(&mut body) {
@@ -335,7 +322,7 @@ pub fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             let t = timestamp.unwrap_or_else(|| chrono::Utc::now().timestamp());
-            println!("{}", signature::sign(&body, secrets[0].expose_secret(), t));
+            println!("{}", signature::sign(&body, first.expose_secret(), t));
             Ok(())
         }
     }
@@ -458,7 +445,7 @@ async fn open_checked(database_url: &str, read_only: bool) -> anyhow::Result<Led
                 database_url.contains(":memory:") || database_url.contains("mode=memory");
             if !in_memory && !path.exists() {
                 return Err(ConfigError {
-                    variable: "DATABASE_URL",
+                    variable: "DATABASE_URL".into(),
                     problem: format!(
                         "no ledger at {}: the file does not exist (`tmt-payments migrate` \
                          creates one)",
@@ -506,6 +493,22 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         with_default_command(list.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// The webhook signer's secret prints as the settings' do: without its value.
+    #[test]
+    fn debug_prints_no_secret() {
+        let cli = Cli::try_parse_from([
+            "tmt",
+            "--database-url=postgres://u:Sup3rSecretPw@h/db",
+            "webhook",
+            "sign",
+            "--secret=whsec_Sup3rSecretHook",
+        ])
+        .unwrap();
+        let printed = format!("{cli:?}");
+        assert!(printed.contains("webhook") || printed.contains("Webhook"));
+        assert!(!printed.contains("Sup3rSecret"), "{printed}");
     }
 
     #[test]

@@ -68,8 +68,7 @@ async fn payments(
     stripe: &StripeArgs,
 ) -> Result<Payments, ExitCode> {
     let ledger = ledger(database_url, writes).await?;
-    let settings = stripe.client_settings().map_err(refuse)?;
-    let client = StripeClient::new(settings).map_err(failed)?;
+    let client = StripeClient::new(stripe.client_settings()).map_err(failed)?;
     Ok(Payments {
         stripe: client,
         events: EventWriter::start(ledger.clone()),

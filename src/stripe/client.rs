@@ -21,6 +21,11 @@ pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 /// The Stripe API version this service is written against, sent as `Stripe-Version`.
 pub const DEFAULT_API_VERSION: &str = "2025-03-31.basil";
 
+/// The key the service calls its embedded sandbox with (docs/sandbox.md): the same on every
+/// start, because the sandbox keeps idempotency keys per API key across restarts, and the same
+/// for the commands that use a running service's sandbox.
+pub const SANDBOX_SECRET_KEY: &str = "sk_test_tmt_payments_sandbox";
+
 #[derive(Clone)]
 pub struct ClientSettings {
     /// `https://api.stripe.com`, or an emulator's base (its path prefix is kept).

@@ -10,9 +10,8 @@
 
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::Fulfilment;
 use crate::ledger::{Delivery, Leased, Ledger};
 use crate::stripe::signature;
 
@@ -26,6 +25,14 @@ const GIVE_UP_AFTER_SECS: i64 = 3 * 24 * 3600;
 const BATCH: i64 = 16;
 /// How long an idle notifier waits before looking again.
 const IDLE: Duration = Duration::from_millis(250);
+
+/// The platform's fulfilment endpoint (`FULFILMENT_URL`) and the secret its notifications are
+/// signed with (`FULFILMENT_SECRET`).
+#[derive(Clone)]
+pub struct Fulfilment {
+    pub url: url::Url,
+    pub secret: SecretString,
+}
 
 pub struct Notifier {
     ledger: Ledger,

@@ -74,7 +74,7 @@ async fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     let db = sqlite_url(dir.path());
     let key = ("STRIPE_SECRET_KEY", SECRET_KEY);
     let hook = ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET);
-    let cases: [(&[(&str, &str)], &str); 9] = [
+    let cases: [(&[(&str, &str)], &str); 13] = [
         (
             &[("STRIPE_SECRET_KEY", "pk_test_abc"), hook],
             "STRIPE_SECRET_KEY",
@@ -100,6 +100,27 @@ async fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
             "DATABASE_URL",
         ),
         (&[("PORT", "nope")], "PORT"),
+        // A secret's refusal, a range, a choice, and a check across two settings.
+        (
+            &[("STRIPE_SECRET_KEY", "sk_test_not-a-secret"), hook],
+            "STRIPE_SECRET_KEY",
+        ),
+        (
+            &[key, hook, ("HEADER_TIMEOUT_SECS", "0")],
+            "HEADER_TIMEOUT_SECS",
+        ),
+        (
+            &[key, hook, ("LATE_PAYMENT_POLICY", "later")],
+            "LATE_PAYMENT_POLICY",
+        ),
+        (
+            &[
+                key,
+                hook,
+                ("FULFILMENT_URL", "https://tickets.example/hook"),
+            ],
+            "FULFILMENT_SECRET",
+        ),
     ];
     for (envs, variable) in cases {
         let output = refusal(&db, envs, variable).await;

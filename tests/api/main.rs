@@ -25,6 +25,7 @@ mod read;
 mod refunds;
 mod saleday;
 mod sandbox;
+mod schema;
 mod schemathesis;
 mod web;
 mod webhook;
