@@ -341,6 +341,12 @@ macro_rules! codes {
         /// Every `code` the service answers with (the OpenAPI document lists them; a test checks
         /// that each error produces one of these and each of these is produced).
         pub const ERROR_CODES: &[&str] = &[$($text,)+];
+
+        /// Every code with its status, for comparing with docs/contract.md's table.
+        #[cfg(test)]
+        fn code_statuses() -> Vec<(&'static str, u16)> {
+            vec![$(($text, StatusCode::$status.as_u16()),)+]
+        }
     };
 }
 
@@ -609,6 +615,80 @@ mod tests {
                 "{code} is never produced"
             );
         }
+    }
+
+    /// What differs between `table` (code, status) and the error table of the markdown
+    /// `contract` (the table under its "Error codes" heading: a row per code, or per message of
+    /// a code; the code in backticks in the first cell, the status in the second). Each
+    /// difference is a line; none means they agree.
+    fn differences(table: &[(&str, u16)], contract: &str) -> Vec<String> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let section = contract
+            .split("\n## ")
+            .find(|s| s.lines().next().is_some_and(|h| h.contains("Error codes")))
+            .expect("docs/contract.md has an \"Error codes\" section");
+        let mut documented: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+        let rows = section.lines().filter(|l| l.trim_start().starts_with('|'));
+        // The header, then the separator.
+        for row in rows.skip(2) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let code = cells
+                .get(1)
+                .and_then(|c| c.split('`').nth(1))
+                .unwrap_or_else(|| panic!("no code in the row {row}"));
+            let status: u16 = cells
+                .get(2)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("no status in the row {row}"));
+            documented
+                .entry(code.to_string())
+                .or_default()
+                .insert(status);
+        }
+        let mut found = Vec::new();
+        for (code, status) in table {
+            match documented.get(*code) {
+                None => found.push(format!("{code} is not in docs/contract.md")),
+                Some(statuses) if statuses.iter().ne([status]) => found.push(format!(
+                    "{code} is {status}, docs/contract.md says {statuses:?}"
+                )),
+                Some(_) => {}
+            }
+        }
+        for code in documented.keys() {
+            if !table.iter().any(|(c, _)| c == code) {
+                found.push(format!("{code} is documented but never answered"));
+            }
+        }
+        found
+    }
+
+    /// docs/contract.md's table of error codes is this one: the same codes, each with the same
+    /// status.
+    #[test]
+    fn the_contracts_error_table_is_the_services() {
+        let contract = include_str!("../../docs/contract.md");
+        let found = differences(&code_statuses(), contract);
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+
+    #[test]
+    fn the_comparison_finds_each_kind_of_difference() {
+        let doc = "# x\n\n## 9. Error codes\n\n| code | status | error |\n|---|---|---|\n\
+                   | `a` | 400 | `A` |\n| `b` (one) | 409 | `B` |\n| `b` (two) | 409 | `B2` |\n\n\
+                   ## 10. Next\n\n| `z` | 500 | not in the table |\n";
+        assert!(differences(&[("a", 400), ("b", 409)], doc).is_empty());
+        let missing_here = differences(&[("a", 400)], doc);
+        assert_eq!(missing_here, ["b is documented but never answered"]);
+        let missing_there = differences(&[("a", 400), ("b", 409), ("c", 404)], doc);
+        assert_eq!(missing_there, ["c is not in docs/contract.md"]);
+        let other_status = differences(&[("a", 404), ("b", 409)], doc);
+        assert_eq!(other_status, ["a is 404, docs/contract.md says {400}"]);
+        let split = doc.replace("| `b` (two) | 409 |", "| `b` (two) | 400 |");
+        assert_eq!(
+            differences(&[("a", 400), ("b", 409)], &split),
+            ["b is 409, docs/contract.md says {400, 409}"]
+        );
     }
 
     #[test]
