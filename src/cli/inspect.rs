@@ -103,8 +103,9 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
         let mut object = serde_json::to_value(&row)?;
         object["amount_refunded"] = refunded.into();
         object["disputed"] = (!disputes.is_empty()).into();
-        if let Some((expires, state, late)) = &hold {
-            object["hold_expires_at"] = (*expires).into();
+        if let Some((expires_ms, state, late)) = &hold {
+            object["hold_expires_at"] = expires_ms.div_euclid(1000).into();
+            object["hold_expires_at_ms"] = (*expires_ms).into();
             object["hold_state"] = serde_json::to_value(state)?;
             object["late"] = (*late).into();
         }
@@ -139,11 +140,14 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
     field("metadata", row.metadata.to_string());
     field("created", row.created.to_string());
     field("updated_at", row.updated_at.clone());
-    if let Some((expires, state, late)) = hold {
+    if let Some((expires_ms, state, late)) = hold {
+        let until = chrono::DateTime::from_timestamp_millis(expires_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_else(|| expires_ms.to_string());
         field(
             "hold",
             format!(
-                "until {expires} ({}){}",
+                "until {until} ({}){}",
                 state.as_deref().unwrap_or("open"),
                 if late { ", late" } else { "" }
             ),

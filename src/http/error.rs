@@ -166,6 +166,10 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 C::PaymentProcessing,
                 "El pago está en proceso y no puede cancelarse".into(),
             ),
+            P::HoldExpired => (
+                C::HoldExpired,
+                "La reserva expiró; el pago no puede ser capturado".into(),
+            ),
             P::IdempotencyKeyReused => (
                 C::IdempotencyKeyReused,
                 "La Idempotency-Key ya fue usada con otros parámetros".into(),
@@ -379,6 +383,7 @@ codes! {
     RefundExceedsRemaining = "refund_exceeds_remaining": BAD_REQUEST,
     PaymentAlreadySucceeded = "payment_already_succeeded": BAD_REQUEST,
     PaymentProcessing = "payment_processing": BAD_REQUEST,
+    HoldExpired = "hold_expired": CONFLICT,
     StripeError = "stripe_error": INTERNAL_SERVER_ERROR,
     StripeUnreachable = "stripe_unreachable": INTERNAL_SERVER_ERROR,
     StripeBusy = "stripe_busy": SERVICE_UNAVAILABLE,
@@ -577,6 +582,7 @@ mod tests {
             }),
             p(PaymentsError::PaymentAlreadySucceeded),
             p(PaymentsError::PaymentProcessing),
+            p(PaymentsError::HoldExpired),
             p(PaymentsError::IdempotencyKeyReused),
             p(PaymentsError::IdempotencyKeyInProgress),
             ApiError::from(stripe(Some("m"))),

@@ -222,6 +222,7 @@ pub async fn cancel(
         (status = 400, description = "Invalid body, id or amount; payment_not_capturable; amount_exceeds_authorized", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,
+        (status = 409, description = "hold_expired: the seat hold ended, nothing was sent to Stripe and the authorisation is released; idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
     )
 )]
 pub async fn capture(

@@ -52,6 +52,9 @@ pub enum Error {
     PaymentAlreadySucceeded,
     #[error("payment processing")]
     PaymentProcessing,
+    /// A capture asked for once the payment's seat hold had ended.
+    #[error("seat hold expired")]
+    HoldExpired,
     #[error("Idempotency-Key reused with other data")]
     IdempotencyKeyReused,
     #[error("Idempotency-Key in use by a request in flight")]

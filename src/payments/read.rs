@@ -13,9 +13,10 @@ use utoipa::ToSchema;
 
 use super::request::parse_payment_intent_id;
 use super::{count_api_write, Error, Payments};
-use crate::ledger::PaymentRow;
+use crate::ledger::{Ledger, PaymentRow};
 use crate::money::Major;
 use crate::stripe::types::{PaymentIntent, PaymentIntentId, PaymentIntentStatus};
+use crate::stripe::StripeClient;
 
 /// `data` of a successful confirm.
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,19 +141,28 @@ impl Payments {
 
     /// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
     pub(super) async fn read(&self, id: &PaymentIntentId) -> Result<PaymentIntent, Error> {
-        let read_at = chrono::Utc::now().timestamp();
-        let pi = self.stripe.retrieve_payment_intent(id).await?;
-        self.ledger.record_from_api(&pi, read_at).await?;
-        if let Some(charges) = pi.embedded_charges() {
-            // An object that embeds its charges (older API versions, emulators) brings what
-            // a later confirm needs: keep them with the row.
-            self.ledger
-                .record_charges(id.as_str(), &charges, read_at)
-                .await?;
-        }
-        count_api_write(&pi);
-        Ok(pi)
+        read_at_stripe(&self.stripe, &self.ledger, id).await
     }
+}
+
+/// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
+pub(super) async fn read_at_stripe(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    id: &PaymentIntentId,
+) -> Result<PaymentIntent, Error> {
+    let read_at = chrono::Utc::now().timestamp();
+    let pi = stripe.retrieve_payment_intent(id).await?;
+    ledger.record_from_api(&pi, read_at).await?;
+    if let Some(charges) = pi.embedded_charges() {
+        // An object that embeds its charges (older API versions, emulators) brings what a later
+        // confirm needs: keep them with the row.
+        ledger
+            .record_charges(id.as_str(), &charges, read_at)
+            .await?;
+    }
+    count_api_write(&pi);
+    Ok(pi)
 }
 
 fn into_map(value: Value) -> Map<String, Value> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::holds::cancel_at_stripe;
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::{CancelRequest, RefundRequest};
 use super::{Error, Payments};
@@ -90,8 +91,8 @@ impl Payments {
             _ => {
                 self.ledger.ensure_writable().await?;
                 let key = format!("tmt-cancel-{id}");
-                self.cancel_at_stripe(id, request.reason.as_str(), &key)
-                    .await?
+                let reason = request.reason.as_str();
+                cancel_at_stripe(&self.stripe, &self.ledger, id, reason, &key).await?
             }
         };
         match status {

@@ -577,7 +577,7 @@ pub async fn payment(
                 @if let Some((ends, state, late)) = &detail.hold {
                     dt { "Seat hold" }
                     dd {
-                        "until " (format::unix(*ends))
+                        "until " (format::unix_ms(*ends))
                         @if let Some(s) = state { " · " (s) }
                         @if *late { " · late" }
                     }

@@ -142,8 +142,8 @@ impl Shop {
     /// Makes the payment's hold end now, as if its time had come.
     async fn expire_hold(&self, pi: &str) {
         let ledger = self.ledger().await;
-        sqlx::query("UPDATE payments SET hold_expires_at = $1 WHERE id = $2")
-            .bind(now() - 1)
+        sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
+            .bind(chrono::Utc::now().timestamp_millis() - 1000)
             .bind(pi)
             .execute(ledger.pool())
             .await

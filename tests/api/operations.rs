@@ -73,6 +73,16 @@ async fn openapi_document_describes_every_function() {
             "{path} 415"
         );
     }
+    // The seat hold and Stripe's refusals on the routes that answer them; both 409s of a
+    // write under an Idempotency-Key are named.
+    let described = |path: &str, status: &str| {
+        let post = &doc["paths"][path]["post"]["responses"][status];
+        post["description"].as_str().unwrap_or_default().to_string()
+    };
+    let capture_409 = described("/stripe_capture_payment", "409");
+    for code in ["hold_expired", "idempotency_key_in_progress"] {
+        assert!(capture_409.contains(code), "{capture_409}");
+    }
     let hook = &doc["paths"]["/stripe_webhook"]["post"];
     assert!(
         hook["responses"]["415"].is_null(),
