@@ -11,7 +11,7 @@ use utoipa::openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder, Schema}
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::ledger::LedgerError;
-use crate::payments::Error as PaymentsError;
+use crate::payments::{Error as PaymentsError, StripeRefusal};
 use crate::stripe::signature::SignatureError;
 use crate::stripe::StripeError;
 
@@ -170,6 +170,14 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 C::HoldExpired,
                 "La reserva expiró; el pago no puede ser capturado".into(),
             ),
+            P::Refused(refusal, _) => match refusal {
+                StripeRefusal::PaymentMissing => (C::PaymentNotFound, "El pago no existe".into()),
+                StripeRefusal::Disputed => (C::PaymentDisputed, "El pago está en disputa".into()),
+                StripeRefusal::BalanceInsufficient => (
+                    C::BalanceInsufficient,
+                    "Saldo insuficiente en Stripe para el reembolso".into(),
+                ),
+            },
             P::IdempotencyKeyReused => (
                 C::IdempotencyKeyReused,
                 "La Idempotency-Key ya fue usada con otros parámetros".into(),
@@ -274,16 +282,16 @@ impl ApiError {
     }
 
     fn stripe_details(&self) -> Option<StripeDetails> {
-        let ApiError::Payments(PaymentsError::Stripe(stripe)) = self else {
+        let ApiError::Payments(payments) = self else {
             return None;
         };
-        let StripeError::Api {
+        let Some(StripeError::Api {
             error_type,
             code,
             decline_code,
             request_id,
             ..
-        } = stripe.as_ref()
+        }) = payments.stripe()
         else {
             return None;
         };
@@ -384,6 +392,9 @@ codes! {
     PaymentAlreadySucceeded = "payment_already_succeeded": BAD_REQUEST,
     PaymentProcessing = "payment_processing": BAD_REQUEST,
     HoldExpired = "hold_expired": CONFLICT,
+    PaymentNotFound = "payment_not_found": NOT_FOUND,
+    PaymentDisputed = "payment_disputed": CONFLICT,
+    BalanceInsufficient = "balance_insufficient": CONFLICT,
     StripeError = "stripe_error": INTERNAL_SERVER_ERROR,
     StripeUnreachable = "stripe_unreachable": INTERNAL_SERVER_ERROR,
     StripeBusy = "stripe_busy": SERVICE_UNAVAILABLE,
@@ -583,6 +594,18 @@ mod tests {
             p(PaymentsError::PaymentAlreadySucceeded),
             p(PaymentsError::PaymentProcessing),
             p(PaymentsError::HoldExpired),
+            p(PaymentsError::Refused(
+                StripeRefusal::PaymentMissing,
+                Box::new(stripe(Some("No such payment_intent"))),
+            )),
+            p(PaymentsError::Refused(
+                StripeRefusal::Disputed,
+                Box::new(stripe(None)),
+            )),
+            p(PaymentsError::Refused(
+                StripeRefusal::BalanceInsufficient,
+                Box::new(stripe(None)),
+            )),
             p(PaymentsError::IdempotencyKeyReused),
             p(PaymentsError::IdempotencyKeyInProgress),
             ApiError::from(stripe(Some("m"))),

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::idempotent::derived_key;
 use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
-use super::{Error, Payments};
+use super::{Error, Payments, StripeRefusal};
 use crate::ledger::{ItemState, Job, JobItem};
 use crate::money::Major;
 use crate::stripe::types::PaymentIntentId;
@@ -303,19 +303,15 @@ impl Payments {
                 next.state = ItemState::Failed;
                 next.error = Some(format!("the payment is {status}"));
             }
+            // A balance that cannot cover it may be topped up before the next run.
+            Err(Error::Refused(refusal, e)) => {
+                refused(&mut next, &e, refusal == StripeRefusal::BalanceInsufficient)
+            }
             Err(Error::Stripe(e)) => match e.as_ref() {
                 StripeError::Api { status: 429, .. } | StripeError::Busy { .. } => {
                     return Attempt::RateLimited
                 }
-                StripeError::Api { code, message, .. } => {
-                    // Stripe refused: nothing happened, and the next try is a new request.
-                    next.attempts += 1;
-                    next.error = Some(message.clone().unwrap_or_else(|| format!("{e}")));
-                    next.state = match code.as_deref() {
-                        Some("balance_insufficient") => ItemState::Pending,
-                        _ => ItemState::Failed,
-                    };
-                }
+                StripeError::Api { .. } => refused(&mut next, &e, false),
                 // No answer: the same request again next time, which Stripe replays if it
                 // got it.
                 other => {
@@ -330,6 +326,23 @@ impl Payments {
         }
         Attempt::Done(next)
     }
+}
+
+/// Stripe refused `item`'s refund: nothing happened, and the next try is a new request. It is
+/// `pending` when the refusal may pass by itself, `failed` otherwise, with Stripe's message.
+fn refused(item: &mut JobItem, e: &StripeError, may_pass: bool) {
+    item.attempts += 1;
+    item.error = Some(match e {
+        StripeError::Api {
+            message: Some(message),
+            ..
+        } => message.clone(),
+        other => other.to_string(),
+    });
+    item.state = match may_pass {
+        true => ItemState::Pending,
+        false => ItemState::Failed,
+    };
 }
 
 enum Attempt {

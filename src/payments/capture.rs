@@ -35,7 +35,9 @@ impl IdempotentWrite for CaptureRequest {
 
     /// Captures all or part of the authorised payment.
     async fn at_stripe(self, call: StripeCall) -> Result<CapturedData, Error> {
-        capture(self, call).await
+        capture(self, call)
+            .await
+            .map_err(Error::on_platform_function)
     }
 }
 
@@ -66,7 +68,7 @@ async fn capture(request: CaptureRequest, call: StripeCall) -> Result<CapturedDa
     };
     let amount = match request.amount {
         None => authorised,
-        Some(major) => to_minor(major, &pi.currency).ok_or(Error::CaptureAmountInvalid)?,
+        Some(major) => to_minor(major, &pi.currency, Error::CaptureAmountInvalid)?,
     };
     if amount > authorised {
         return Err(Error::AmountExceedsAuthorized);

@@ -4,8 +4,9 @@
 //! wiremock.
 
 use serde_json::{json, Value};
+use tmt_payments::ledger::RefundRow;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use wiremock::{Mock, Request, ResponseTemplate};
 
 use crate::helpers::*;
 
@@ -182,4 +183,221 @@ async fn a_capture_refused_as_not_capturable_does_not_make_a_later_payment_in_ti
         .await;
     let (_, state, late) = app.ledger().await.hold_of(id).await.unwrap().unwrap();
     assert_eq!((state.as_deref(), late), (Some("late"), true));
+}
+
+/// A payment of ours, succeeded in the ledger (its webhook arrived) and at "Stripe".
+async fn paid(app: &TestApp, id: &str, amount: i64) -> Value {
+    let pi = payment_intent(id, amount, "usd", "succeeded");
+    app.delivered(
+        &format!("evt_paid_{id}"),
+        "payment_intent.succeeded",
+        pi.clone(),
+        now(),
+    )
+    .await;
+    app.mount_pi(pi.clone()).await;
+    pi
+}
+
+/// Stripe's error envelope for a refusal with its `code`.
+fn stripe_refusal(status: u16, code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .insert_header("Request-Id", "req_refused")
+        .set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": code, "message": message}}))
+}
+
+#[tokio::test]
+async fn stripes_refusals_on_refund_cancel_and_capture_have_codes_of_their_own() {
+    let app = spawn_app().await;
+    let refusals = [
+        (
+            "pi_3RefusedMissing01",
+            stripe_refusal(
+                404,
+                "resource_missing",
+                "No such payment_intent: 'pi_3RefusedMissing01'",
+            ),
+            (404, "payment_not_found", "El pago no existe"),
+        ),
+        (
+            "pi_3RefusedDisputed1",
+            stripe_refusal(
+                400,
+                "charge_disputed",
+                "Charge ch_1 has been charged back; cannot issue a refund.",
+            ),
+            (409, "payment_disputed", "El pago está en disputa"),
+        ),
+        (
+            "pi_3RefusedBalance01",
+            stripe_refusal(
+                400,
+                "balance_insufficient",
+                "Insufficient funds in your Stripe balance to refund this amount.",
+            ),
+            (
+                409,
+                "balance_insufficient",
+                "Saldo insuficiente en Stripe para el reembolso",
+            ),
+        ),
+    ];
+    for (id, answer, expected) in refusals {
+        paid(&app, id, 4000).await;
+        Mock::given(method("POST"))
+            .and(path("/v1/refunds"))
+            .and(move |r: &Request| form_value(r, "payment_intent").as_deref() == Some(id))
+            .respond_with(answer)
+            .mount(&app.stripe)
+            .await;
+        let (status, _, body) = app.refund(json!({"payment_intent_id": id})).await;
+        assert_eq!(refusal(status, &body), expected, "{body}");
+        assert_eq!(body["stripe"]["request_id"], "req_refused", "{body}");
+        // Nothing was refunded: everything is still left.
+        let ledger = app.ledger().await;
+        assert_eq!(ledger.refundable(id).await.unwrap(), 4000);
+    }
+
+    // Cancel and capture of a PaymentIntent Stripe does not have.
+    let gone = "pi_3NotAtStripe00001";
+    let missing = || stripe_refusal(404, "resource_missing", "No such payment_intent");
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/payment_intents/{gone}")))
+        .respond_with(missing())
+        .mount(&app.stripe)
+        .await;
+    mount_action(&app, gone, "cancel", missing()).await;
+    let (status, _, body) = app.cancel(json!({"payment_intent_id": gone})).await;
+    assert_eq!(
+        refusal(status, &body),
+        (404, "payment_not_found", "El pago no existe")
+    );
+    let (status, _, body) = capture(&app, json!({"payment_intent_id": gone})).await;
+    assert_eq!(
+        refusal(status, &body),
+        (404, "payment_not_found", "El pago no existe")
+    );
+    // The seed's functions keep the seed's rule: Stripe's message, as a 500.
+    let (status, _, body) = app.confirm(gone).await;
+    assert_eq!(
+        refusal(status, &body),
+        (500, "stripe_error", "No such payment_intent")
+    );
+    let (status, _, body) = app.get_pi(gone).await;
+    assert_eq!(code(status, &body), (500, "stripe_error"));
+}
+
+#[tokio::test]
+async fn an_amount_that_does_not_fit_is_amount_too_large_on_refund_and_capture() {
+    let app = spawn_app().await;
+    let paid_id = "pi_3TooLargeRefund001";
+    paid(&app, paid_id, 4000).await;
+    let held = authorised("pi_3TooLargeCapture01", now_ms() + 3_600_000);
+    authorised_in_ledger(&app, &held).await;
+    let too_large = (
+        400,
+        "amount_too_large",
+        "El monto excede el máximo permitido",
+    );
+    for amount in [
+        json!("1e30"),
+        json!(1e30),
+        json!(1000000),
+        json!("999999.995"),
+    ] {
+        let (status, _, body) = app
+            .refund(json!({"payment_intent_id": paid_id, "amount": amount}))
+            .await;
+        assert_eq!(refusal(status, &body), too_large, "refund of {amount}");
+        let (status, _, body) = capture(
+            &app,
+            json!({"payment_intent_id": held["id"], "amount": amount}),
+        )
+        .await;
+        assert_eq!(refusal(status, &body), too_large, "capture of {amount}");
+    }
+    // What rounds to nothing is still not an amount.
+    let (status, _, body) = app
+        .refund(json!({"payment_intent_id": paid_id, "amount": "0.001"}))
+        .await;
+    assert_eq!(code(status, &body), (400, "amount_invalid"));
+    assert!(app.stripe_calls("POST", "/v1/refunds").await.is_empty());
+    let capture_path = format!(
+        "/v1/payment_intents/{}/capture",
+        held["id"].as_str().unwrap()
+    );
+    assert!(app.stripe_calls("POST", &capture_path).await.is_empty());
+}
+
+fn refund_of(pi: &str, id: &str, amount: i64) -> Value {
+    let mut r = fixture("refund");
+    r["id"] = json!(id);
+    r["amount"] = json!(amount);
+    r["currency"] = json!("usd");
+    r["payment_intent"] = json!(pi);
+    r["status"] = json!("succeeded");
+    r
+}
+
+/// 100.00 paid; the ledger knows of a refund of 29.00; another of 20.00 was made in the Stripe
+/// Dashboard and its events have not arrived. Stripe refuses 60.00: what is left is 51.00,
+/// not the 71.00 the ledger thought.
+#[tokio::test]
+async fn an_over_refund_stripe_refuses_is_answered_with_the_true_remainder() {
+    let app = spawn_app().await;
+    let id = "pi_3TrueRemainder0001";
+    paid(&app, id, 10000).await;
+    let ours = refund_of(id, "re_ours", 2900);
+    app.delivered("evt_ours", "refund.created", ours.clone(), now())
+        .await;
+    let dashboard = refund_of(id, "re_dashboard", 2000);
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(stripe_refusal(
+            400,
+            "amount_too_large",
+            "Refund amount ($60.00) is greater than unrefunded amount on charge ($51.00)",
+        ))
+        .mount(&app.stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/refunds", "has_more": false,
+            "data": [dashboard, ours]})))
+        .mount(&app.stripe)
+        .await;
+
+    let (status, _, body) = app
+        .refund(json!({"payment_intent_id": id, "amount": 60}))
+        .await;
+    assert_eq!(
+        refusal(status, &body),
+        (
+            400,
+            "refund_exceeds_remaining",
+            "El monto excede lo que queda por reembolsar: 51.00 USD"
+        )
+    );
+    let listed = app.stripe_calls("GET", "/v1/refunds").await;
+    assert_eq!(listed.len(), 1, "one call");
+    assert_eq!(
+        listed[0]
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "payment_intent")
+            .map(|(_, v)| v.into_owned()),
+        Some(id.to_string())
+    );
+    // The ledger knows now: the next over-refund is refused before Stripe.
+    let ledger = app.ledger().await;
+    let refunds = ledger.of_payment::<RefundRow>(id).await.unwrap();
+    assert_eq!(refunds.len(), 2);
+    assert_eq!(ledger.refundable(id).await.unwrap(), 5100);
+    let (status, _, body) = app
+        .refund(json!({"payment_intent_id": id, "amount": 52}))
+        .await;
+    assert_eq!(code(status, &body), (400, "refund_exceeds_remaining"));
+    assert_eq!(app.stripe_calls("POST", "/v1/refunds").await.len(), 1);
 }

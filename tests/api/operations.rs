@@ -83,6 +83,24 @@ async fn openapi_document_describes_every_function() {
     for code in ["hold_expired", "idempotency_key_in_progress"] {
         assert!(capture_409.contains(code), "{capture_409}");
     }
+    for path in [
+        "/stripe_refund_payment",
+        "/stripe_cancel_payment_intent",
+        "/stripe_capture_payment",
+    ] {
+        assert!(
+            described(path, "404").contains("payment_not_found"),
+            "{path}"
+        );
+    }
+    let refund_409 = described("/stripe_refund_payment", "409");
+    for code in [
+        "payment_disputed",
+        "balance_insufficient",
+        "idempotency_key_in_progress",
+    ] {
+        assert!(refund_409.contains(code), "{refund_409}");
+    }
     let hook = &doc["paths"]["/stripe_webhook"]["post"];
     assert!(
         hook["responses"]["415"].is_null(),
