@@ -170,6 +170,7 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 C::HoldExpired,
                 "La reserva expiró; el pago no puede ser capturado".into(),
             ),
+            P::PaymentRefunded => (C::PaymentRefunded, "El pago fue reembolsado".into()),
             P::Refused(refusal, _) => match refusal {
                 StripeRefusal::PaymentMissing => (C::PaymentNotFound, "El pago no existe".into()),
                 StripeRefusal::Disputed => (C::PaymentDisputed, "El pago está en disputa".into()),
@@ -391,6 +392,7 @@ codes! {
     RefundExceedsRemaining = "refund_exceeds_remaining": BAD_REQUEST,
     PaymentAlreadySucceeded = "payment_already_succeeded": BAD_REQUEST,
     PaymentProcessing = "payment_processing": BAD_REQUEST,
+    PaymentRefunded = "payment_refunded": BAD_REQUEST,
     HoldExpired = "hold_expired": CONFLICT,
     PaymentNotFound = "payment_not_found": NOT_FOUND,
     PaymentDisputed = "payment_disputed": CONFLICT,
@@ -594,6 +596,7 @@ mod tests {
             p(PaymentsError::PaymentAlreadySucceeded),
             p(PaymentsError::PaymentProcessing),
             p(PaymentsError::HoldExpired),
+            p(PaymentsError::PaymentRefunded),
             p(PaymentsError::Refused(
                 StripeRefusal::PaymentMissing,
                 Box::new(stripe(Some("No such payment_intent"))),

@@ -127,8 +127,8 @@ pub async fn create(
     request_body = Envelope<PaymentIntentInput>,
     security((), ("api_token" = [])),
     responses(
-        (status = 200, description = "The payment succeeded", body = Success<ConfirmedData>),
-        (status = 400, description = "Invalid body or id, or payment_not_completed", body = error::ErrorBody),
+        (status = 200, description = "The payment succeeded (and is not refunded in full)", body = Success<ConfirmedData>),
+        (status = 400, description = "Invalid body or id; payment_not_completed; payment_refunded (it succeeded, but its money is all going back)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, ClientRouteErrors,
     )

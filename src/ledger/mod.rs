@@ -39,7 +39,7 @@ pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Out
 pub use payments::{HoldCheck, HoldState, PaymentRow, HOLD_KEY};
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
-    RESERVATION_KEY,
+    Standing, RESERVATION_KEY,
 };
 pub use writer::EventWriter;
 

@@ -13,7 +13,7 @@ use sqlx::FromRow;
 
 use super::events::Outcome;
 use super::notifications::{announce, Kind, Outbox};
-use super::payments::{payment_columns, CHARGED};
+use super::payments::{payment_columns, HoldState, CHARGED};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -228,14 +228,30 @@ async fn followed_payment(
     Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
 
-/// What a payment ($1) has refunded or is refunding, minor units.
-pub(super) static AMOUNT_REFUNDED: LazyLock<String> = LazyLock::new(|| {
+/// What a payment ($1) has refunded or is refunding, minor units, as an SQL expression.
+static REFUNDED_OF_PAYMENT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
-         WHERE payment_intent_id = $1 AND status IN {}",
+        "CAST((SELECT COALESCE(SUM(amount), 0) FROM refunds
+               WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)",
         RefundStatus::counted_sql()
     )
 });
+
+/// What a payment ($1) has refunded or is refunding, minor units.
+pub(super) static AMOUNT_REFUNDED: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {}", *REFUNDED_OF_PAYMENT));
+
+/// What the platform is told of a payment besides its status: what it counts as refunded,
+/// whether it is late (§10), and whether its money is all going back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// Pending and succeeded refunds, minor units.
+    pub amount_refunded: i64,
+    pub late: bool,
+    /// Refunded in full (what it charged), or a late payment the service is about to refund
+    /// under `LATE_PAYMENT_POLICY=refund`.
+    pub refunded: bool,
+}
 
 /// A refund's or dispute's upsert, bound and ready to run.
 type Upsert<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, String, sqlx::any::AnyArguments<'q>>;
@@ -548,6 +564,34 @@ impl Ledger {
         };
         let result = result.await;
         self.watch(result)
+    }
+
+    /// Where a payment stands for the platform (zero and false for one the ledger does not
+    /// have), in one read.
+    pub async fn standing(&self, payment_intent_id: &str) -> Result<Standing, LedgerError> {
+        static STANDING: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {CHARGED} AS charged, late, hold_state, {} AS refunded
+                 FROM payments WHERE id = $1",
+                *REFUNDED_OF_PAYMENT
+            )
+        });
+        let row = sqlx::query(&STANDING)
+            .bind(payment_intent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Standing::default());
+        };
+        let charged: i64 = column(&row, "charged")?;
+        let amount_refunded: i64 = column(&row, "refunded")?;
+        let hold_state: Option<String> = column(&row, "hold_state")?;
+        let refund_due = hold_state.as_deref() == Some(HoldState::RefundDue.as_str());
+        Ok(Standing {
+            amount_refunded,
+            late: column::<i64>(&row, "late")? != 0,
+            refunded: amount_refunded >= charged || refund_due,
+        })
     }
 
     /// What a payment counts as refunded: its pending and succeeded refunds, minor units.

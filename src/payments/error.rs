@@ -55,6 +55,9 @@ pub enum Error {
     /// A capture asked for once the payment's seat hold had ended.
     #[error("seat hold expired")]
     HoldExpired,
+    /// Confirm of a payment that succeeded but is all going back.
+    #[error("payment refunded")]
+    PaymentRefunded,
     /// On refund, cancel and capture: a refusal of Stripe's that has a code of its own.
     #[error("Stripe refused ({0:?}): {1}")]
     Refused(StripeRefusal, Box<StripeError>),

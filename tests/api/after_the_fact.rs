@@ -401,3 +401,105 @@ async fn an_over_refund_stripe_refuses_is_answered_with_the_true_remainder() {
     assert_eq!(code(status, &body), (400, "refund_exceeds_remaining"));
     assert_eq!(app.stripe_calls("POST", "/v1/refunds").await.len(), 1);
 }
+
+/// Stripe's list of a payment's charges: its one succeeded charge.
+async fn mount_charges(app: &TestApp) {
+    Mock::given(method("GET"))
+        .and(path("/v1/charges"))
+        .respond_with(|r: &Request| {
+            let pi = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "payment_intent")
+                .map(|(_, v)| v.into_owned());
+            let mut charge = fixture("charge");
+            charge["id"] = json!(format!("ch_of_{}", pi.clone().unwrap_or_default()));
+            charge["payment_intent"] = json!(pi);
+            charge["status"] = json!("succeeded");
+            ResponseTemplate::new(200).set_body_json(json!({
+                "object": "list", "url": "/v1/charges", "has_more": false, "data": [charge]}))
+        })
+        .mount(&app.stripe)
+        .await;
+}
+
+/// Refunds of `pi` reach the ledger from their events, `(id, amount, status)` each.
+async fn refunded_by_events(app: &TestApp, pi: &str, refunds: &[(&str, i64, &str)]) {
+    for (n, (id, amount, status)) in refunds.iter().enumerate() {
+        let mut refund = refund_of(pi, id, *amount);
+        refund["status"] = json!(status);
+        let event_id = format!("evt_{id}_{status}_{n}");
+        app.delivered(&event_id, "refund.updated", refund, now() + n as i64)
+            .await;
+    }
+}
+
+fn major(body: &Value, field: &str) -> String {
+    body["data"][field].to_string()
+}
+
+#[tokio::test]
+async fn confirm_of_a_payment_refunded_in_full_is_payment_refunded_and_in_part_a_success() {
+    let app = spawn_app().await;
+    mount_charges(&app).await;
+    let refunded = (400, "payment_refunded", "El pago fue reembolsado");
+
+    // Settled in the ledger: answered without Stripe. One refund succeeded, one is pending:
+    // all of it is going back.
+    let full = "pi_3RefundedInFull001";
+    paid(&app, full, 4000).await;
+    refunded_by_events(&app, full, &[("re_full_a", 2900, "succeeded")]).await;
+    let (status, _, body) = app.confirm(full).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (major(&body, "amountRefunded"), &body["data"]["late"]),
+        ("29.00".to_string(), &json!(false))
+    );
+    refunded_by_events(&app, full, &[("re_full_b", 1100, "pending")]).await;
+    let (status, _, body) = app.confirm(full).await;
+    assert_eq!(refusal(status, &body), refunded);
+    // Get still reads it, with what was refunded.
+    let (status, _, body) = app.get_pi(full).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(major(&body, "amountRefunded"), "40.00");
+    assert_eq!(body["data"]["late"], false);
+    // The bank returns one of them: the payment is only partly refunded again.
+    let mut failed = refund_of(full, "re_full_b", 1100);
+    failed["status"] = json!("failed");
+    app.delivered("evt_full_b_failed", "refund.failed", failed, now() + 5)
+        .await;
+    let (status, _, body) = app.confirm(full).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(major(&body, "amountRefunded"), "29.00");
+
+    // Not settled: Stripe says it succeeded; the ledger knows of a refund of all of it (made
+    // in the Dashboard), and confirm refuses before listing its charges.
+    let unsettled = "pi_3RefundedUnsettled";
+    let created = payment_intent(unsettled, 2500, "usd", "requires_payment_method");
+    app.delivered("evt_unsettled_created", CREATED.0, created, now())
+        .await;
+    refunded_by_events(&app, unsettled, &[("re_unsettled", 2500, "succeeded")]).await;
+    app.mount_pi(payment_intent(unsettled, 2500, "usd", "succeeded"))
+        .await;
+    let (status, _, body) = app.confirm(unsettled).await;
+    assert_eq!(refusal(status, &body), refunded);
+    let listed = app.stripe_calls("GET", "/v1/charges").await;
+    assert!(
+        listed.iter().all(|r| !r.url.as_str().contains(unsettled)),
+        "no charges listed for a refused confirm"
+    );
+    let (status, _, body) = app.get_pi(unsettled).await;
+    assert_eq!(
+        (status, major(&body, "amountRefunded")),
+        (200, "25.00".into())
+    );
+
+    // A payment nothing was refunded of: zero, and not late, on either function.
+    let untouched = "pi_3NothingRefunded01";
+    paid(&app, untouched, 1000).await;
+    for (status, _, body) in [app.confirm(untouched).await, app.get_pi(untouched).await] {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(major(&body, "amountRefunded"), "0.00");
+        assert_eq!(body["data"]["late"], false);
+    }
+}

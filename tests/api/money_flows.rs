@@ -300,6 +300,24 @@ async fn under_the_refund_policy_a_late_payment_is_refunded_instead() {
         receiver.of(&pi, "payment.succeeded").is_empty(),
         "refunded instead of announced"
     );
+    // The platform that asks is told the same: the money went back.
+    let (status, _, body) = shop
+        .call("/stripe_confirm_payment", json!({"payment_intent_id": pi}))
+        .await;
+    assert_eq!(
+        refusal(status, &body),
+        (400, "payment_refunded", "El pago fue reembolsado")
+    );
+    let (status, _, body) = shop
+        .call(
+            "/stripe_get_payment_intent",
+            json!({"payment_intent_id": pi}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "succeeded");
+    assert_eq!(body["data"]["amountRefunded"].to_string(), "45.00");
+    assert_eq!(body["data"]["late"], true);
 }
 
 #[tokio::test]

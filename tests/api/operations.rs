@@ -101,6 +101,16 @@ async fn openapi_document_describes_every_function() {
     ] {
         assert!(refund_409.contains(code), "{refund_409}");
     }
+    assert!(described("/stripe_confirm_payment", "400").contains("payment_refunded"));
+    for (schema, fields) in [
+        ("ConfirmedData", ["amountRefunded", "late"]),
+        ("PaymentIntentData", ["amountRefunded", "late"]),
+    ] {
+        for field in fields {
+            let property = &doc["components"]["schemas"][schema]["properties"][field];
+            assert!(property.is_object(), "{schema}.{field}");
+        }
+    }
     let hook = &doc["paths"]["/stripe_webhook"]["post"];
     assert!(
         hook["responses"]["415"].is_null(),
