@@ -265,8 +265,9 @@ pub(super) trait Details {
     fn bind_own<'q>(&'q self, query: Upsert<'q>) -> Upsert<'q>;
     /// Metadata that may carry our tag.
     fn metadata(&self) -> &Map<String, Value>;
-    /// What the platform is told once the row holds `kept`, if anything.
-    fn announced(kept: &str) -> Option<Kind>;
+    /// What the platform is told once the row holds `kept`, in this order (each at most once
+    /// per row, ever: the outbox's unique key).
+    fn announced(kept: &str) -> &'static [Kind];
 }
 
 impl Details for RefundDetails {
@@ -280,8 +281,14 @@ impl Details for RefundDetails {
     fn metadata(&self) -> &Map<String, Value> {
         &self.metadata
     }
-    fn announced(kept: &str) -> Option<Kind> {
-        (kept == RefundStatus::Succeeded.as_str()).then_some(Kind::Refunded)
+    /// A refund that fails after it succeeded can only be told after `payment.refunded`: once
+    /// failed, the row never becomes `succeeded` again.
+    fn announced(kept: &str) -> &'static [Kind] {
+        match RefundStatus::parse(kept) {
+            RefundStatus::Succeeded => &[Kind::Refunded],
+            RefundStatus::Failed => &[Kind::RefundFailed],
+            _ => &[],
+        }
     }
 }
 
@@ -298,8 +305,12 @@ impl Details for DisputeDetails {
     fn metadata(&self) -> &Map<String, Value> {
         &NO_METADATA
     }
-    fn announced(_kept: &str) -> Option<Kind> {
-        Some(Kind::Disputed)
+    /// A dispute first heard of already decided is told opened, then closed.
+    fn announced(kept: &str) -> &'static [Kind] {
+        match DisputeStatus::parse(kept) {
+            DisputeStatus::Won | DisputeStatus::Lost => &[Kind::Disputed, Kind::DisputeClosed],
+            _ => &[Kind::Disputed],
+        }
     }
 }
 
@@ -338,8 +349,8 @@ pub(super) async fn apply_movement<S: Lifecycle, X: Details>(
             .execute(&mut **tx)
             .await?;
     }
-    if let Some(kind) = X::announced(&kept) {
-        announce(tx, outbox, &payment_intent_id, kind, Some(&movement.id)).await?;
+    for kind in X::announced(&kept) {
+        announce(tx, outbox, &payment_intent_id, *kind, Some(&movement.id)).await?;
     }
     Ok(Outcome::took(kept == status))
 }
