@@ -73,6 +73,12 @@ impl PaymentRow {
     pub fn charged(&self) -> i64 {
         self.amount_received.unwrap_or(self.amount)
     }
+
+    /// What was authorised, when the payment charged less than that (a partial capture): what
+    /// people are shown beside what it charged, never instead of it.
+    pub fn authorised_beyond_charged(&self) -> Option<i64> {
+        (self.charged() < self.amount).then_some(self.amount)
+    }
 }
 
 /// "The row keeps its status": it is final, or it knows something newer than `$t`.

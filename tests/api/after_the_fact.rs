@@ -503,3 +503,78 @@ async fn confirm_of_a_payment_refunded_in_full_is_payment_refunded_and_in_part_a
         assert_eq!(body["data"]["late"], false);
     }
 }
+
+/// The text of the element of `page` whose `id` (or `data-id`) attribute is `id`, tags and all,
+/// up to the end of its line of the table or list.
+fn element<'p>(page: &'p str, attribute: &str) -> &'p str {
+    let start = page
+        .find(attribute)
+        .unwrap_or_else(|| panic!("{attribute} not in the page"));
+    let rest = &page[start..];
+    let end = ["</tr>", "</dd>"]
+        .iter()
+        .filter_map(|close| rest.find(close))
+        .min()
+        .unwrap();
+    &rest[..end]
+}
+
+/// Authorised 100.00, captured 40.00, all 40.00 refunded: nothing is kept. Nowhere a person
+/// reads an amount may it say 100.00 alone (which reads as 60.00 kept).
+#[tokio::test]
+async fn a_partial_capture_shows_what_it_charged_with_what_was_authorised_beside_it() {
+    let app = spawn_app().await;
+    let id = "pi_3PartialCapture0001";
+    let mut captured = payment_intent(id, 10000, "usd", "succeeded");
+    captured["amount_received"] = json!(4000);
+    app.delivered("evt_partial", SUCCEEDED.0, captured, now())
+        .await;
+    refunded_by_events(&app, id, &[("re_partial", 4000, "succeeded")]).await;
+
+    let (status, _, list) = app.get("/dashboard").await;
+    assert_eq!(status, 200);
+    let line = element(&list, &format!("data-id=\"{id}\""));
+    assert!(line.contains(">40.00 USD<"), "{line}");
+    assert!(line.contains("authorised 100.00 USD"), "{line}");
+    let (status, _, page) = app.get(&format!("/dashboard/payments/{id}")).await;
+    assert_eq!(status, 200);
+    let amount = element(&page, "id=\"amount\"");
+    assert!(amount.contains(">40.00 USD<"), "{amount}");
+    assert!(amount.contains("authorised 100.00 USD"), "{amount}");
+    assert!(element(&page, "id=\"refunded\"").contains("40.00 USD"));
+
+    let shown = run(&app.db_url, &["payments", "show", id]);
+    assert_exit(&shown, 0, "payments show");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let line = text.lines().find(|l| l.starts_with("amount ")).unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>().join(" "),
+        "amount 40.00 usd (authorised 100.00 usd) (4000 minor units)"
+    );
+    let listed = run(&app.db_url, &["payments", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let line = text.lines().find(|l| l.starts_with(id)).unwrap();
+    assert!(line.contains("40.00 usd (authorised 100.00 usd)"), "{line}");
+
+    let shown = printed_json(&run(&app.db_url, &["payments", "show", id, "--json"]), 0);
+    let listed = printed_json(&run(&app.db_url, &["payments", "list", "--json"]), 0);
+    for payment in [&shown, &listed[0]] {
+        assert_eq!(payment["amount"], 4000, "{payment}");
+        assert_eq!(payment["amount_authorized"], 10000, "{payment}");
+    }
+    assert_eq!(shown["amount_refunded"], 4000);
+
+    // A payment that charged what it asked for shows that alone.
+    paid(&app, "pi_3WholeCapture00001", 2500).await;
+    let shown = printed_json(
+        &run(
+            &app.db_url,
+            &["payments", "show", "pi_3WholeCapture00001", "--json"],
+        ),
+        0,
+    );
+    assert_eq!(shown["amount"], 2500);
+    assert!(shown.get("amount_authorized").is_none(), "{shown}");
+    let (_, _, page) = app.get("/dashboard/payments/pi_3WholeCapture00001").await;
+    assert!(!element(&page, "id=\"amount\"").contains("authorised"));
+}
