@@ -5,8 +5,9 @@
 //! from the job, the payment and the number of refusals so far, and under the reservation that
 //! key derives, which fixes the amount at the first try. A run killed at any point is resumed by
 //! the next: a refund Stripe made but the ledger did not record is replayed by Stripe and
-//! recorded then. A refusal (`balance_insufficient`) leaves the payment pending, and the next
-//! try is a new request. A 429 slows the job down; nothing stops it but the caller.
+//! recorded then. A refusal leaves the payment pending (`balance_insufficient`) or failed, and
+//! the next run tries both again, as a new request. A 429 slows the job down; nothing stops it
+//! but the caller.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -216,8 +217,9 @@ impl Payments {
         Ok((job, resumed))
     }
 
-    /// Works through the job's pending payments, one at a time, calling `progress` after
-    /// each; stops early when `stop` is set (Ctrl-C). The report says where everything stands.
+    /// Works through the job's payments that are not done (pending, and failed ones, which a
+    /// new run tries again as a new request), one at a time, calling `progress` after each;
+    /// stops early when `stop` is set (Ctrl-C). The report says where everything stands.
     pub async fn bulk_run(
         &self,
         job: Job,
@@ -232,7 +234,7 @@ impl Payments {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            if items[i].state != ItemState::Pending {
+            if !items[i].state.to_try() {
                 continue;
             }
             if !pause.is_zero() {

@@ -578,3 +578,97 @@ async fn a_partial_capture_shows_what_it_charged_with_what_was_authorised_beside
     let (_, _, page) = app.get("/dashboard/payments/pi_3WholeCapture00001").await;
     assert!(!element(&page, "id=\"amount\"").contains("authorised"));
 }
+
+/// Stripe's refunds: each takes what it asks for, under an id of its own.
+fn refund_made(request: &Request) -> ResponseTemplate {
+    let pi = form_value(request, "payment_intent").unwrap_or_default();
+    let key = request.headers.get("idempotency-key").unwrap();
+    let mut refund = refund_of(&pi, &format!("re_{}", &key.to_str().unwrap()[4..20]), 0);
+    refund["amount"] = json!(form_value(request, "amount")
+        .unwrap()
+        .parse::<i64>()
+        .unwrap());
+    refund["metadata"] = form_metadata(request);
+    ResponseTemplate::new(200).set_body_json(refund)
+}
+
+/// A job whose payment Stripe refused (not for `balance_insufficient`: a refusal that does not
+/// pass by itself) says the next run will try it again, and the next run does.
+#[tokio::test]
+async fn running_a_bulk_refund_again_retries_its_failed_payments() {
+    let app = spawn_app().await;
+    for (id, amount) in [
+        ("pi_3BulkFailsOnce0001", 3000),
+        ("pi_3BulkRefunded00001", 2000),
+    ] {
+        let mut pi = payment_intent(id, amount, "usd", "succeeded");
+        pi["metadata"] = json!({"platform": "TMT", "event": "E-RETRY"});
+        app.delivered(&format!("evt_bulk_{id}"), SUCCEEDED.0, pi, now())
+            .await;
+    }
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .and(|r: &Request| {
+            form_value(r, "payment_intent").as_deref() == Some("pi_3BulkFailsOnce0001")
+        })
+        .respond_with(stripe_refusal(
+            400,
+            "charge_expired_for_refund",
+            "The charge has expired for refunds.",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(refund_made)
+        .mount(&app.stripe)
+        .await;
+    let uri = app.stripe.uri();
+    let bulk = |json: bool| {
+        let mut c = command(&app.db_url);
+        c.args(["refunds", "bulk", "--metadata", "event=E-RETRY"])
+            .envs(keyed_env(&uri))
+            .env("STRIPE_MAX_RPS", "0");
+        if json {
+            c.arg("--json");
+        }
+        c.output().unwrap()
+    };
+
+    let first = bulk(false);
+    assert_exit(&first, 3, "a payment failed");
+    let printed = String::from_utf8_lossy(&first.stdout);
+    let failed = printed
+        .lines()
+        .find(|l| l.starts_with("pi_3BulkFailsOnce0001"))
+        .unwrap();
+    assert!(
+        failed.contains("failed") && failed.contains("The charge has expired for refunds."),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("running the same command again tries the 0 pending and 1 failed"),
+        "{printed}"
+    );
+
+    let report = printed_json(&bulk(true), 0);
+    assert_eq!(report["resumed"], true);
+    assert_eq!(
+        report["counts"],
+        json!({"refunded": 2, "skipped": 0, "pending": 0, "failed": 0})
+    );
+    let posts = app.stripe_calls("POST", "/v1/refunds").await;
+    let retried: Vec<&Request> = posts
+        .iter()
+        .filter(|r| form_value(r, "payment_intent").as_deref() == Some("pi_3BulkFailsOnce0001"))
+        .collect();
+    assert_eq!(retried.len(), 2, "refused once, then retried");
+    assert_ne!(
+        retried[0].headers.get("idempotency-key"),
+        retried[1].headers.get("idempotency-key"),
+        "the retry is a new request at Stripe"
+    );
+    assert_eq!(posts.len(), 3, "the refunded payment is not refunded twice");
+}
