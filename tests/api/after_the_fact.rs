@@ -40,17 +40,17 @@ fn moved(pi: &Value, status: &str, received: i64) -> Value {
     pi
 }
 
+/// The ledger learns of `pi` from Stripe's event of type `kind`, and Stripe reads it back.
+async fn known_by_event(app: &TestApp, kind: &str, pi: &Value) {
+    let id = pi["id"].as_str().unwrap();
+    let event_id = format!("evt_{}_{id}", kind.rsplit('.').next().unwrap());
+    app.delivered(&event_id, kind, pi.clone(), now()).await;
+    app.mount_pi(pi.clone()).await;
+}
+
 /// The ledger learns of the authorisation as Stripe tells it, and Stripe reads it back.
 async fn authorised_in_ledger(app: &TestApp, pi: &Value) {
-    let id = pi["id"].as_str().unwrap();
-    app.delivered(
-        &format!("evt_auth_{id}"),
-        "payment_intent.amount_capturable_updated",
-        pi.clone(),
-        now(),
-    )
-    .await;
-    app.mount_pi(pi.clone()).await;
+    known_by_event(app, "payment_intent.amount_capturable_updated", pi).await;
 }
 
 /// Stripe answers `POST /v1/payment_intents/{id}/{action}` with `pi`.
@@ -186,17 +186,9 @@ async fn a_capture_refused_as_not_capturable_does_not_make_a_later_payment_in_ti
 }
 
 /// A payment of ours, succeeded in the ledger (its webhook arrived) and at "Stripe".
-async fn paid(app: &TestApp, id: &str, amount: i64) -> Value {
+async fn paid(app: &TestApp, id: &str, amount: i64) {
     let pi = payment_intent(id, amount, "usd", "succeeded");
-    app.delivered(
-        &format!("evt_paid_{id}"),
-        "payment_intent.succeeded",
-        pi.clone(),
-        now(),
-    )
-    .await;
-    app.mount_pi(pi.clone()).await;
-    pi
+    known_by_event(app, SUCCEEDED.0, &pi).await;
 }
 
 /// Stripe's error envelope for a refusal with its `code`.
