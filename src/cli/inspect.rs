@@ -44,6 +44,26 @@ fn money(minor: i64, currency: &str) -> String {
     format!("{} {currency}", Major::of(minor, currency))
 }
 
+/// What a payment charged, for people: after a partial capture, what was authorised beside it.
+fn charged(p: &PaymentRow) -> String {
+    let charged = money(p.charged(), &p.currency);
+    match p.authorised_beyond_charged() {
+        Some(authorised) => format!("{charged} (authorised {})", money(authorised, &p.currency)),
+        None => charged,
+    }
+}
+
+/// A payment as `--json` prints it: `amount` is what it charged (minor units), with
+/// `amount_authorized` beside it when a partial capture charged less than was authorised.
+fn payment_json(p: &PaymentRow) -> anyhow::Result<serde_json::Value> {
+    let mut object = serde_json::to_value(p)?;
+    object["amount"] = p.charged().into();
+    if let Some(authorised) = p.authorised_beyond_charged() {
+        object["amount_authorized"] = authorised.into();
+    }
+    Ok(object)
+}
+
 /// `rows` as JSON, or as a table under `headers` with the cells `cells` gives each row.
 fn listing<T: Serialize>(
     rows: &[T],
@@ -74,12 +94,19 @@ fn items<T>(label: &str, items: &[T], item: impl Fn(&T) -> String) {
 
 pub async fn payments(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
     let rows: Vec<PaymentRow> = ledger.list(list.status(), list.limit()).await?;
+    if list.json {
+        let rows = rows
+            .iter()
+            .map(payment_json)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return json(&rows);
+    }
     let headers = ["ID", "STATUS", "AMOUNT", "CREATED", "UPDATED"];
-    listing(&rows, list.json, &headers, |p| {
+    listing(&rows, false, &headers, |p| {
         vec![
             p.id.clone(),
             p.status.to_string(),
-            money(p.amount, &p.currency),
+            charged(p),
             p.created.to_string(),
             p.updated_at.clone(),
         ]
@@ -100,11 +127,12 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
         notifications,
     } = detail;
     if as_json {
-        let mut object = serde_json::to_value(&row)?;
+        let mut object = payment_json(&row)?;
         object["amount_refunded"] = refunded.into();
         object["disputed"] = (!disputes.is_empty()).into();
-        if let Some((expires, state, late)) = &hold {
-            object["hold_expires_at"] = (*expires).into();
+        if let Some((expires_ms, state, late)) = &hold {
+            object["hold_expires_at"] = expires_ms.div_euclid(1000).into();
+            object["hold_expires_at_ms"] = (*expires_ms).into();
             object["hold_state"] = serde_json::to_value(state)?;
             object["late"] = (*late).into();
         }
@@ -128,22 +156,21 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
     field("status", row.status.to_string());
     field(
         "amount",
-        format!(
-            "{} ({} minor units)",
-            money(row.amount, &row.currency),
-            row.amount
-        ),
+        format!("{} ({} minor units)", charged(&row), row.charged()),
     );
     field("amount_refunded", money(refunded, &row.currency));
     field("description", row.description.clone().unwrap_or_default());
     field("metadata", row.metadata.to_string());
     field("created", row.created.to_string());
     field("updated_at", row.updated_at.clone());
-    if let Some((expires, state, late)) = hold {
+    if let Some((expires_ms, state, late)) = hold {
+        let until = chrono::DateTime::from_timestamp_millis(expires_ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_else(|| expires_ms.to_string());
         field(
             "hold",
             format!(
-                "until {expires} ({}){}",
+                "until {until} ({}){}",
                 state.as_deref().unwrap_or("open"),
                 if late { ", late" } else { "" }
             ),

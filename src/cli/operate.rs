@@ -258,7 +258,11 @@ fn print_report(report: &Report) {
     );
     print_totals(&report.totals, "refunded");
     if !report.complete() {
-        println!("not finished: run the same command again to resume");
+        println!(
+            "not finished: running the same command again tries the {} pending and {} failed \
+             payment(s) again",
+            c.pending, c.failed
+        );
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa::openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder, Schema}
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::ledger::LedgerError;
-use crate::payments::Error as PaymentsError;
+use crate::payments::{Error as PaymentsError, StripeRefusal};
 use crate::stripe::signature::SignatureError;
 use crate::stripe::StripeError;
 
@@ -175,6 +175,19 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 C::PaymentProcessing,
                 "El pago está en proceso y no puede cancelarse".into(),
             ),
+            P::HoldExpired => (
+                C::HoldExpired,
+                "La reserva expiró; el pago no puede ser capturado".into(),
+            ),
+            P::PaymentRefunded => (C::PaymentRefunded, "El pago fue reembolsado".into()),
+            P::Refused(refusal, _) => match refusal {
+                StripeRefusal::PaymentMissing => (C::PaymentNotFound, "El pago no existe".into()),
+                StripeRefusal::Disputed => (C::PaymentDisputed, "El pago está en disputa".into()),
+                StripeRefusal::BalanceInsufficient => (
+                    C::BalanceInsufficient,
+                    "Saldo insuficiente en Stripe para el reembolso".into(),
+                ),
+            },
             P::IdempotencyKeyReused => (
                 C::IdempotencyKeyReused,
                 "La Idempotency-Key ya fue usada con otros parámetros".into(),
@@ -295,16 +308,16 @@ impl ApiError {
     }
 
     fn stripe_details(&self) -> Option<StripeDetails> {
-        let ApiError::Payments(PaymentsError::Stripe(stripe)) = self else {
+        let ApiError::Payments(payments) = self else {
             return None;
         };
-        let StripeError::Api {
+        let Some(StripeError::Api {
             error_type,
             code,
             decline_code,
             request_id,
             ..
-        } = stripe.as_ref()
+        }) = payments.stripe()
         else {
             return None;
         };
@@ -366,6 +379,12 @@ macro_rules! codes {
         /// Every `code` the service answers with (the OpenAPI document lists them; a test checks
         /// that each error produces one of these and each of these is produced).
         pub const ERROR_CODES: &[&str] = &[$($text,)+];
+
+        /// Every code with its status, for comparing with docs/contract.md's table.
+        #[cfg(test)]
+        fn code_statuses() -> Vec<(&'static str, u16)> {
+            vec![$(($text, StatusCode::$status.as_u16()),)+]
+        }
     };
 }
 
@@ -400,6 +419,11 @@ codes! {
     RefundExceedsRemaining = "refund_exceeds_remaining": BAD_REQUEST,
     PaymentAlreadySucceeded = "payment_already_succeeded": BAD_REQUEST,
     PaymentProcessing = "payment_processing": BAD_REQUEST,
+    PaymentRefunded = "payment_refunded": BAD_REQUEST,
+    HoldExpired = "hold_expired": CONFLICT,
+    PaymentNotFound = "payment_not_found": NOT_FOUND,
+    PaymentDisputed = "payment_disputed": CONFLICT,
+    BalanceInsufficient = "balance_insufficient": CONFLICT,
     StripeError = "stripe_error": INTERNAL_SERVER_ERROR,
     StripeUnreachable = "stripe_unreachable": INTERNAL_SERVER_ERROR,
     StripeBusy = "stripe_busy": SERVICE_UNAVAILABLE,
@@ -600,6 +624,20 @@ mod tests {
             }),
             p(PaymentsError::PaymentAlreadySucceeded),
             p(PaymentsError::PaymentProcessing),
+            p(PaymentsError::HoldExpired),
+            p(PaymentsError::PaymentRefunded),
+            p(PaymentsError::Refused(
+                StripeRefusal::PaymentMissing,
+                Box::new(stripe(Some("No such payment_intent"))),
+            )),
+            p(PaymentsError::Refused(
+                StripeRefusal::Disputed,
+                Box::new(stripe(None)),
+            )),
+            p(PaymentsError::Refused(
+                StripeRefusal::BalanceInsufficient,
+                Box::new(stripe(None)),
+            )),
             p(PaymentsError::IdempotencyKeyReused),
             p(PaymentsError::IdempotencyKeyInProgress),
             ApiError::from(stripe(Some("m"))),
@@ -638,6 +676,80 @@ mod tests {
                 "{code} is never produced"
             );
         }
+    }
+
+    /// What differs between `table` (code, status) and the error table of the markdown
+    /// `contract` (the table under its "Error codes" heading: a row per code, or per message of
+    /// a code; the code in backticks in the first cell, the status in the second). Each
+    /// difference is a line; none means they agree.
+    fn differences(table: &[(&str, u16)], contract: &str) -> Vec<String> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let section = contract
+            .split("\n## ")
+            .find(|s| s.lines().next().is_some_and(|h| h.contains("Error codes")))
+            .expect("docs/contract.md has an \"Error codes\" section");
+        let mut documented: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+        let rows = section.lines().filter(|l| l.trim_start().starts_with('|'));
+        // The header, then the separator.
+        for row in rows.skip(2) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let code = cells
+                .get(1)
+                .and_then(|c| c.split('`').nth(1))
+                .unwrap_or_else(|| panic!("no code in the row {row}"));
+            let status: u16 = cells
+                .get(2)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or_else(|| panic!("no status in the row {row}"));
+            documented
+                .entry(code.to_string())
+                .or_default()
+                .insert(status);
+        }
+        let mut found = Vec::new();
+        for (code, status) in table {
+            match documented.get(*code) {
+                None => found.push(format!("{code} is not in docs/contract.md")),
+                Some(statuses) if statuses.iter().ne([status]) => found.push(format!(
+                    "{code} is {status}, docs/contract.md says {statuses:?}"
+                )),
+                Some(_) => {}
+            }
+        }
+        for code in documented.keys() {
+            if !table.iter().any(|(c, _)| c == code) {
+                found.push(format!("{code} is documented but never answered"));
+            }
+        }
+        found
+    }
+
+    /// docs/contract.md's table of error codes is this one: the same codes, each with the same
+    /// status.
+    #[test]
+    fn the_contracts_error_table_is_the_services() {
+        let contract = include_str!("../../docs/contract.md");
+        let found = differences(&code_statuses(), contract);
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+
+    #[test]
+    fn the_comparison_finds_each_kind_of_difference() {
+        let doc = "# x\n\n## 9. Error codes\n\n| code | status | error |\n|---|---|---|\n\
+                   | `a` | 400 | `A` |\n| `b` (one) | 409 | `B` |\n| `b` (two) | 409 | `B2` |\n\n\
+                   ## 10. Next\n\n| `z` | 500 | not in the table |\n";
+        assert!(differences(&[("a", 400), ("b", 409)], doc).is_empty());
+        let missing_here = differences(&[("a", 400)], doc);
+        assert_eq!(missing_here, ["b is documented but never answered"]);
+        let missing_there = differences(&[("a", 400), ("b", 409), ("c", 404)], doc);
+        assert_eq!(missing_there, ["c is not in docs/contract.md"]);
+        let other_status = differences(&[("a", 404), ("b", 409)], doc);
+        assert_eq!(other_status, ["a is 404, docs/contract.md says {400}"]);
+        let split = doc.replace("| `b` (two) | 409 |", "| `b` (two) | 400 |");
+        assert_eq!(
+            differences(&[("a", 400), ("b", 409)], &split),
+            ["b is 409, docs/contract.md says {400, 409}"]
+        );
     }
 
     #[test]

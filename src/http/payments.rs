@@ -127,8 +127,8 @@ pub async fn create(
     request_body = Envelope<PaymentIntentInput>,
     security((), ("api_token" = [])),
     responses(
-        (status = 200, description = "The payment succeeded", body = Success<ConfirmedData>),
-        (status = 400, description = "Invalid body or id, or payment_not_completed", body = error::ErrorBody),
+        (status = 200, description = "The payment succeeded (and is not refunded in full)", body = Success<ConfirmedData>),
+        (status = 400, description = "Invalid body or id; payment_not_completed; payment_refunded (it succeeded, but its money is all going back)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, ClientRouteErrors,
     )
@@ -171,9 +171,11 @@ pub async fn get_payment_intent(
     responses(
         (status = 200, description = "Refunded (the refund's own status says whether it went through)", body = Success<RefundedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
-        (status = 400, description = "Invalid body, id, amount, reason, metadata or Idempotency-Key; payment_not_refundable; refund_exceeds_remaining", body = error::ErrorBody),
+        (status = 400, description = "Invalid body, id, amount (amount_invalid, amount_too_large), reason, metadata or Idempotency-Key; payment_not_refundable; refund_exceeds_remaining (with what is really left)", body = error::ErrorBody),
+        (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,
+        (status = 409, description = "payment_disputed or balance_insufficient (Stripe refused the refund); idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
     )
 )]
 pub async fn refund(
@@ -193,6 +195,7 @@ pub async fn refund(
     responses(
         (status = 200, description = "Canceled (also when it already was)", body = Success<CanceledData>),
         (status = 400, description = "Invalid body, id or reason; payment_already_succeeded; payment_processing", body = error::ErrorBody),
+        (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, ClientRouteErrors,
     )
@@ -215,9 +218,11 @@ pub async fn cancel(
     responses(
         (status = 200, description = "Captured", body = Success<CapturedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
-        (status = 400, description = "Invalid body, id or amount; payment_not_capturable; amount_exceeds_authorized", body = error::ErrorBody),
+        (status = 400, description = "Invalid body, id or amount (amount_invalid, amount_too_large); payment_not_capturable; amount_exceeds_authorized", body = error::ErrorBody),
+        (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,
+        (status = 409, description = "hold_expired: the seat hold ended, nothing was sent to Stripe and the authorisation is released; idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
     )
 )]
 pub async fn capture(

@@ -17,7 +17,8 @@ pub struct PaymentDetail {
     pub payment: PaymentRow,
     /// Minor units refunded or being refunded.
     pub refunded: i64,
-    /// Its seat hold: when it expires (Unix seconds), what became of it, whether it was late.
+    /// Its seat hold: when it expires (Unix milliseconds), what became of it, whether it was
+    /// late.
     pub hold: Option<(i64, Option<String>, bool)>,
     pub events: Vec<EventRow>,
     pub refunds: Vec<RefundRow>,

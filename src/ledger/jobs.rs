@@ -20,11 +20,17 @@ pub enum ItemState {
     Refunded,
     /// Nothing was left to refund.
     Skipped,
-    /// Stripe refused it for good; its message is kept.
+    /// Stripe refused it for a reason that does not pass by itself; its message is kept, and
+    /// the next run tries it again.
     Failed,
 }
 
 impl ItemState {
+    /// Whether a run of the job tries the payment: it is not refunded and not skipped.
+    pub fn to_try(&self) -> bool {
+        matches!(self, ItemState::Pending | ItemState::Failed)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             ItemState::Pending => "pending",

@@ -36,10 +36,10 @@ pub use events::{Effect, EventRow, EventSource, IncomingEvent, Outcome};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{ItemState, Job, JobItem};
 pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Outbox};
-pub use payments::{HoldState, PaymentRow, HOLD_KEY};
+pub use payments::{HoldCheck, HoldState, PaymentRow, HOLD_KEY};
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
-    RESERVATION_KEY,
+    Standing, RESERVATION_KEY,
 };
 pub use writer::EventWriter;
 

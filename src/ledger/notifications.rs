@@ -22,8 +22,12 @@ pub enum Kind {
     Canceled,
     /// A refund reached `succeeded` (its id).
     Refunded,
+    /// A refund ended `failed`: after it succeeded (the bank returned it), or before (its id).
+    RefundFailed,
     /// A dispute was opened (its id).
     Disputed,
+    /// A dispute was won or lost (its id).
+    DisputeClosed,
 }
 
 impl Kind {
@@ -32,7 +36,9 @@ impl Kind {
             Kind::Succeeded => "payment.succeeded",
             Kind::Canceled => "payment.canceled",
             Kind::Refunded => "payment.refunded",
+            Kind::RefundFailed => "payment.refund_failed",
             Kind::Disputed => "payment.disputed",
+            Kind::DisputeClosed => "payment.dispute_closed",
         }
     }
 }
@@ -160,8 +166,30 @@ pub(super) async fn announce(
         "late": column::<i64>(&payment, "late")? != 0,
     });
     match (kind, subject) {
-        (Kind::Refunded, Some(refund)) => data["refundId"] = json!(refund),
-        (Kind::Disputed, Some(dispute)) => data["disputeId"] = json!(dispute),
+        (Kind::Refunded | Kind::RefundFailed, Some(refund)) => {
+            data["refundId"] = json!(refund);
+            let row =
+                sqlx::query("SELECT amount, currency, failure_reason FROM refunds WHERE id = $1")
+                    .bind(refund)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let currency: String = column(&row, "currency")?;
+            data["refundAmount"] = json!(Major::of(column(&row, "amount")?, &currency));
+            if kind == Kind::RefundFailed {
+                data["failureReason"] = json!(column::<Option<String>>(&row, "failure_reason")?);
+            }
+        }
+        (Kind::Disputed | Kind::DisputeClosed, Some(dispute)) => {
+            data["disputeId"] = json!(dispute);
+            if kind == Kind::DisputeClosed {
+                let status: String =
+                    sqlx::query_scalar("SELECT status FROM disputes WHERE id = $1")
+                        .bind(dispute)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                data["disputeStatus"] = json!(status);
+            }
+        }
         _ => {}
     }
     let body = json!({"id": id, "type": kind.as_str(), "created": created, "data": data});

@@ -73,6 +73,12 @@ impl PaymentRow {
     pub fn charged(&self) -> i64 {
         self.amount_received.unwrap_or(self.amount)
     }
+
+    /// What was authorised, when the payment charged less than that (a partial capture): what
+    /// people are shown beside what it charged, never instead of it.
+    pub fn authorised_beyond_charged(&self) -> Option<i64> {
+        (self.charged() < self.amount).then_some(self.amount)
+    }
 }
 
 /// "The row keeps its status": it is final, or it knows something newer than `$t`.
@@ -91,7 +97,7 @@ fn keeps_status(table: &str, newer_than: &str) -> String {
 
 /// A new payment row from a PaymentIntent; an upsert's or an insert's conflict clause follows.
 const INSERT_PAYMENT: &str = "INSERT INTO payments (id, amount, currency, description, metadata,
-        status, created, updated_at, status_at, last_event_id, hold_expires_at, payment_method,
+        status, created, updated_at, status_at, last_event_id, hold_expires_ms, payment_method,
         settled, amount_received)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
@@ -107,7 +113,7 @@ static UPSERT_FROM_READ: LazyLock<String> = LazyLock::new(|| {
         "{INSERT_PAYMENT} ON CONFLICT (id) DO UPDATE SET
             amount = excluded.amount, currency = excluded.currency,
             amount_received = COALESCE(excluded.amount_received, payments.amount_received),
-            hold_expires_at = COALESCE(payments.hold_expires_at, excluded.hold_expires_at),
+            hold_expires_ms = COALESCE(payments.hold_expires_ms, excluded.hold_expires_ms),
             description = excluded.description, metadata = excluded.metadata,
             created = excluded.created, updated_at = excluded.updated_at,
             payment_method = excluded.payment_method, settled = excluded.settled,
@@ -200,13 +206,21 @@ fn settled_fingerprint(pi: &PaymentIntent, metadata: &str) -> u64 {
 /// The metadata key under which a create records its seat hold's end (ISO 8601 UTC).
 pub const HOLD_KEY: &str = "hold_expires_at";
 
-/// When the payment's seat hold ends (Unix seconds), from the mark its create left in the
+/// A hold nothing has been decided about yet, as SQL: undecided, or a capture asked for in time.
+static OPEN_HOLD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "(hold_state IS NULL OR hold_state = '{}')",
+        HoldState::Capturing.as_str()
+    )
+});
+
+/// When the payment's seat hold ends (Unix milliseconds), from the mark its create left in the
 /// metadata.
-fn hold_expires_at(pi: &PaymentIntent) -> Option<i64> {
+fn hold_expires_ms(pi: &PaymentIntent) -> Option<i64> {
     let text = pi.metadata.get(HOLD_KEY)?.as_str()?;
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
-        .map(|t| t.timestamp())
+        .map(|t| t.timestamp_millis())
 }
 
 /// What the payment charged, when it has succeeded: Stripe's `amount_received` (less than
@@ -331,7 +345,7 @@ where
         .bind(now)
         .bind(status_at)
         .bind(event_id)
-        .bind(hold_expires_at(pi))
+        .bind(hold_expires_ms(pi))
         .bind(pi.payment_method_id())
         .bind(i64::from(pi.is_final()))
         .bind(received(pi))
@@ -430,25 +444,31 @@ pub(super) async fn payment_columns(
 }
 
 /// Inside the transaction that wrote a payment's row, with information dated `info_at` (Unix
-/// seconds): the first time it is seen succeeded, whether it is late (its hold had expired);
-/// then the notification its status calls for. A late payment under `LATE_PAYMENT_POLICY=refund`
-/// is marked for the hold worker to refund, and not announced.
+/// seconds): the first time it is seen succeeded, whether it is late (its hold had expired,
+/// and no capture was asked for before it did); then the notification its status calls for. A
+/// late payment under `LATE_PAYMENT_POLICY=refund` is marked for the hold worker to refund, and
+/// not announced.
 pub(super) async fn after_payment_change(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     outbox: Outbox,
     id: &str,
     info_at: i64,
 ) -> Result<(), sqlx::Error> {
-    let Some(row) = payment_columns(tx, id, "status, hold_expires_at, hold_state").await? else {
+    let Some(row) = payment_columns(tx, id, "status, hold_expires_ms, hold_state").await? else {
         return Ok(());
     };
     let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
-    let hold: Option<i64> = column(&row, "hold_expires_at")?;
+    let hold: Option<i64> = column(&row, "hold_expires_ms")?;
     let mut hold_state: Option<String> = column(&row, "hold_state")?;
     match status {
         PaymentIntentStatus::Succeeded => {
-            if let (Some(expires), None) = (hold, &hold_state) {
-                let decided = match (info_at > expires, outbox.late) {
+            // A capture asked for while the hold held is in time, whenever the news of its
+            // success arrives (a webhook or a hold worker's read may tell of it first, dated
+            // after the hold's end): the platform was told it succeeded.
+            let capturing = hold_state.as_deref() == Some(HoldState::Capturing.as_str());
+            if let (Some(expires), true) = (hold, HoldState::is_open(hold_state.as_deref())) {
+                let after_the_hold = !capturing && info_at.saturating_mul(1000) > expires;
+                let decided = match (after_the_hold, outbox.late) {
                     (false, _) => HoldState::Kept,
                     (true, LatePolicy::Notify) => HoldState::Late,
                     (true, LatePolicy::Refund) => HoldState::RefundDue,
@@ -488,6 +508,10 @@ pub enum HoldState {
     RefundDue,
     /// Its late refund was made.
     Refunded,
+    /// A capture was asked for before the hold ended: if it succeeds, it is in time. The hold
+    /// worker still looks at the payment once the hold ends, until it is final: a capture that
+    /// never went through is released like any other unpaid hold.
+    Capturing,
 }
 
 impl HoldState {
@@ -498,19 +522,92 @@ impl HoldState {
             HoldState::Late => "late",
             HoldState::RefundDue => "refund_due",
             HoldState::Refunded => "refunded",
+            HoldState::Capturing => "capturing",
         }
+    }
+
+    /// Whether a hold in `state` is still open: nothing decided about it, or a capture asked
+    /// for in time that has not gone through yet ([`OPEN_HOLD`] in SQL).
+    fn is_open(state: Option<&str>) -> bool {
+        state.is_none() || state == Some(HoldState::Capturing.as_str())
     }
 }
 
+/// Whether a capture may go to Stripe as far as the payment's seat hold goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldCheck {
+    /// No hold stands in the way: the payment has none, or is final (Stripe says why it
+    /// cannot be captured), or another capture of it was asked for in time.
+    Clear,
+    /// The hold holds: the capture is marked as asked for in time ([`HoldState::Capturing`]).
+    InTime,
+    /// The hold has ended. `release`: nothing has released the authorisation yet.
+    Expired { release: bool },
+}
+
 impl Ledger {
-    /// Payments whose seat hold ended at or before `now` (Unix seconds) and that nothing has
-    /// been done about yet: not final, hold undecided. Oldest first.
-    pub async fn expired_holds(&self, now: i64, limit: i64) -> Result<Vec<String>, LedgerError> {
-        let final_sql = PaymentIntentStatus::final_sql();
-        let condition =
-            format!("hold_expires_at <= $1 AND hold_state IS NULL AND status NOT IN {final_sql}");
-        self.payment_ids(&condition, now, "hold_expires_at", limit)
+    /// Payments whose seat hold ended at or before `now_ms` (Unix milliseconds) and that
+    /// nothing has been done about yet: not final, hold undecided (or a capture asked for in
+    /// time that has not gone through). Oldest first.
+    pub async fn expired_holds(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, LedgerError> {
+        let condition = format!(
+            "hold_expires_ms <= $1 AND {} AND status NOT IN {}",
+            *OPEN_HOLD,
+            PaymentIntentStatus::final_sql()
+        );
+        self.payment_ids(&condition, now_ms, "hold_expires_ms", limit)
             .await
+    }
+
+    /// Where a payment's seat hold stands at `now_ms` (the service's clock, Unix
+    /// milliseconds) for a capture of it: ended (at or after its end), or not in the way.
+    pub async fn hold_for_capture(&self, id: &str, now_ms: i64) -> Result<HoldCheck, LedgerError> {
+        let row =
+            sqlx::query("SELECT hold_expires_ms, hold_state, status FROM payments WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else {
+            return Ok(HoldCheck::Clear);
+        };
+        let expires: Option<i64> = column(&row, "hold_expires_ms")?;
+        let state: Option<String> = column(&row, "hold_state")?;
+        let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
+        let ended = expires.is_some_and(|e| e <= now_ms);
+        Ok(match state.as_deref() {
+            Some(s) if s == HoldState::Released.as_str() => HoldCheck::Expired { release: false },
+            open if ended && HoldState::is_open(open) && !status.is_final() => {
+                HoldCheck::Expired { release: true }
+            }
+            _ => HoldCheck::Clear,
+        })
+    }
+
+    /// Right before a capture of an authorisation is sent to Stripe, at `now_ms`: while the
+    /// hold holds, the capture is marked as asked for in time, in one statement, so that its
+    /// success is never taken for a late payment, whichever path (webhook, read, hold worker)
+    /// tells the ledger of it first. Otherwise, as [`Ledger::hold_for_capture`].
+    pub async fn claim_hold_for_capture(
+        &self,
+        id: &str,
+        now_ms: i64,
+    ) -> Result<HoldCheck, LedgerError> {
+        static CLAIM: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE payments SET hold_state = $3
+                 WHERE id = $1 AND hold_expires_ms > $2 AND hold_state IS NULL
+                   AND status NOT IN {}",
+                PaymentIntentStatus::final_sql()
+            )
+        });
+        let claim = sqlx::query(&CLAIM)
+            .bind(id)
+            .bind(now_ms)
+            .bind(HoldState::Capturing.as_str());
+        if self.write(claim).await? == 1 {
+            return Ok(HoldCheck::InTime);
+        }
+        self.hold_for_capture(id, now_ms).await
     }
 
     /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`: those that have succeeded
@@ -518,7 +615,7 @@ impl Ledger {
     pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
         let due = HoldState::RefundDue.as_str().to_string();
         let condition = "hold_state = $1 AND status = 'succeeded'";
-        self.payment_ids(condition, due, "hold_expires_at", limit)
+        self.payment_ids(condition, due, "hold_expires_ms", limit)
             .await
     }
 
@@ -551,21 +648,21 @@ impl Ledger {
         self.write(update).await.map(drop)
     }
 
-    /// A payment's hold: when it ends (Unix seconds) and what became of it.
+    /// A payment's hold: when it ends (Unix milliseconds) and what became of it.
     pub async fn hold_of(
         &self,
         id: &str,
     ) -> Result<Option<(i64, Option<String>, bool)>, LedgerError> {
         let row = sqlx::query(
-            "SELECT hold_expires_at, hold_state, late FROM payments
-             WHERE id = $1 AND hold_expires_at IS NOT NULL",
+            "SELECT hold_expires_ms, hold_state, late FROM payments
+             WHERE id = $1 AND hold_expires_ms IS NOT NULL",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
             Ok((
-                column(&r, "hold_expires_at")?,
+                column(&r, "hold_expires_ms")?,
                 column(&r, "hold_state")?,
                 column::<i64>(&r, "late")? != 0,
             ))
@@ -729,6 +826,61 @@ mod tests {
             }
         }
         assert_eq!(n, STATUSES.len() * STATUSES.len() * 4);
+    }
+
+    /// An authorisation whose seats are held until `hold_ms`, as the ledger reads it.
+    fn held(hold_ms: i64) -> PaymentIntent {
+        let until = chrono::DateTime::from_timestamp_millis(hold_ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut pi = pi("requires_capture");
+        pi.metadata.insert(HOLD_KEY.into(), json!(until));
+        pi
+    }
+
+    #[tokio::test]
+    async fn a_capture_is_in_time_until_the_millisecond_the_hold_ends() {
+        // 2030-01-01T00:00:00.500Z: half way through its second.
+        let ends = 1_893_456_000_500;
+        let captured = ledger().await;
+        captured.record_from_api(&held(ends), 1).await.unwrap();
+        let check = |at| captured.hold_for_capture("pi_matrix", at);
+        let claim = |at| captured.claim_hold_for_capture("pi_matrix", at);
+        assert_eq!(check(ends - 1).await.unwrap(), HoldCheck::Clear);
+        assert_eq!(claim(ends - 1).await.unwrap(), HoldCheck::InTime);
+        // Asked for in time: another capture meanwhile goes on, until the hold ends.
+        assert_eq!(claim(ends - 1).await.unwrap(), HoldCheck::Clear);
+        for ended in [check(ends).await.unwrap(), claim(ends).await.unwrap()] {
+            assert_eq!(ended, HoldCheck::Expired { release: true });
+        }
+        // Its success, whenever the news of it is dated, is in time.
+        let mut paid = held(ends);
+        paid.status = PaymentIntentStatus::Succeeded;
+        let news_at = ends / 1000 + 60;
+        captured.record_from_api(&paid, news_at).await.unwrap();
+        let (_, state, late) = captured.hold_of("pi_matrix").await.unwrap().unwrap();
+        assert_eq!((state.as_deref(), late), (Some("kept"), false));
+
+        let released = ledger().await;
+        released.record_from_api(&held(ends), 1).await.unwrap();
+        let check = |at| released.claim_hold_for_capture("pi_matrix", at);
+        assert_eq!(
+            check(ends).await.unwrap(),
+            HoldCheck::Expired { release: true }
+        );
+        released
+            .set_hold_state("pi_matrix", HoldState::Released, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            check(ends).await.unwrap(),
+            HoldCheck::Expired { release: false }
+        );
+        // Without a capture asked for in time, the same news of success is late.
+        paid.id = "pi_late".into();
+        released.record_from_api(&paid, news_at).await.unwrap();
+        let (_, state, late) = released.hold_of("pi_late").await.unwrap().unwrap();
+        assert_eq!((state.as_deref(), late), (Some("late"), true));
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use sqlx::FromRow;
 
 use super::events::Outcome;
 use super::notifications::{announce, Kind, Outbox};
-use super::payments::{payment_columns, CHARGED};
+use super::payments::{payment_columns, HoldState, CHARGED};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -228,14 +228,30 @@ async fn followed_payment(
     Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
 
-/// What a payment ($1) has refunded or is refunding, minor units.
-pub(super) static AMOUNT_REFUNDED: LazyLock<String> = LazyLock::new(|| {
+/// What a payment ($1) has refunded or is refunding, minor units, as an SQL expression.
+static REFUNDED_OF_PAYMENT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds
-         WHERE payment_intent_id = $1 AND status IN {}",
+        "CAST((SELECT COALESCE(SUM(amount), 0) FROM refunds
+               WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)",
         RefundStatus::counted_sql()
     )
 });
+
+/// What a payment ($1) has refunded or is refunding, minor units.
+pub(super) static AMOUNT_REFUNDED: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {}", *REFUNDED_OF_PAYMENT));
+
+/// What the platform is told of a payment besides its status: what it counts as refunded,
+/// whether it is late (§10), and whether its money is all going back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// Pending and succeeded refunds, minor units.
+    pub amount_refunded: i64,
+    pub late: bool,
+    /// Refunded in full (what it charged), or a late payment the service is about to refund
+    /// under `LATE_PAYMENT_POLICY=refund`.
+    pub refunded: bool,
+}
 
 /// A refund's or dispute's upsert, bound and ready to run.
 type Upsert<'q> = sqlx::query::QueryScalar<'q, sqlx::Any, String, sqlx::any::AnyArguments<'q>>;
@@ -249,8 +265,9 @@ pub(super) trait Details {
     fn bind_own<'q>(&'q self, query: Upsert<'q>) -> Upsert<'q>;
     /// Metadata that may carry our tag.
     fn metadata(&self) -> &Map<String, Value>;
-    /// What the platform is told once the row holds `kept`, if anything.
-    fn announced(kept: &str) -> Option<Kind>;
+    /// What the platform is told once the row holds `kept`, in this order (each at most once
+    /// per row, ever: the outbox's unique key).
+    fn announced(kept: &str) -> &'static [Kind];
 }
 
 impl Details for RefundDetails {
@@ -264,8 +281,14 @@ impl Details for RefundDetails {
     fn metadata(&self) -> &Map<String, Value> {
         &self.metadata
     }
-    fn announced(kept: &str) -> Option<Kind> {
-        (kept == RefundStatus::Succeeded.as_str()).then_some(Kind::Refunded)
+    /// A refund that fails after it succeeded can only be told after `payment.refunded`: once
+    /// failed, the row never becomes `succeeded` again.
+    fn announced(kept: &str) -> &'static [Kind] {
+        match RefundStatus::parse(kept) {
+            RefundStatus::Succeeded => &[Kind::Refunded],
+            RefundStatus::Failed => &[Kind::RefundFailed],
+            _ => &[],
+        }
     }
 }
 
@@ -282,8 +305,12 @@ impl Details for DisputeDetails {
     fn metadata(&self) -> &Map<String, Value> {
         &NO_METADATA
     }
-    fn announced(_kept: &str) -> Option<Kind> {
-        Some(Kind::Disputed)
+    /// A dispute first heard of already decided is told opened, then closed.
+    fn announced(kept: &str) -> &'static [Kind] {
+        match DisputeStatus::parse(kept) {
+            DisputeStatus::Won | DisputeStatus::Lost => &[Kind::Disputed, Kind::DisputeClosed],
+            _ => &[Kind::Disputed],
+        }
     }
 }
 
@@ -322,8 +349,8 @@ pub(super) async fn apply_movement<S: Lifecycle, X: Details>(
             .execute(&mut **tx)
             .await?;
     }
-    if let Some(kind) = X::announced(&kept) {
-        announce(tx, outbox, &payment_intent_id, kind, Some(&movement.id)).await?;
+    for kind in X::announced(&kept) {
+        announce(tx, outbox, &payment_intent_id, *kind, Some(&movement.id)).await?;
     }
     Ok(Outcome::took(kept == status))
 }
@@ -548,6 +575,34 @@ impl Ledger {
         };
         let result = result.await;
         self.watch(result)
+    }
+
+    /// Where a payment stands for the platform (zero and false for one the ledger does not
+    /// have), in one read.
+    pub async fn standing(&self, payment_intent_id: &str) -> Result<Standing, LedgerError> {
+        static STANDING: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {CHARGED} AS charged, late, hold_state, {} AS refunded
+                 FROM payments WHERE id = $1",
+                *REFUNDED_OF_PAYMENT
+            )
+        });
+        let row = sqlx::query(&STANDING)
+            .bind(payment_intent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(Standing::default());
+        };
+        let charged: i64 = column(&row, "charged")?;
+        let amount_refunded: i64 = column(&row, "refunded")?;
+        let hold_state: Option<String> = column(&row, "hold_state")?;
+        let refund_due = hold_state.as_deref() == Some(HoldState::RefundDue.as_str());
+        Ok(Standing {
+            amount_refunded,
+            late: column::<i64>(&row, "late")? != 0,
+            refunded: amount_refunded >= charged || refund_due,
+        })
     }
 
     /// What a payment counts as refunded: its pending and succeeded refunds, minor units.

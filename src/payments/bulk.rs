@@ -5,8 +5,9 @@
 //! from the job, the payment and the number of refusals so far, and under the reservation that
 //! key derives, which fixes the amount at the first try. A run killed at any point is resumed by
 //! the next: a refund Stripe made but the ledger did not record is replayed by Stripe and
-//! recorded then. A refusal (`balance_insufficient`) leaves the payment pending, and the next
-//! try is a new request. A 429 slows the job down; nothing stops it but the caller.
+//! recorded then. A refusal leaves the payment pending (`balance_insufficient`) or failed, and
+//! the next run tries both again, as a new request. A 429 slows the job down; nothing stops it
+//! but the caller.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,7 @@ use serde::Serialize;
 use super::idempotent::derived_key;
 use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
-use super::{Error, Payments};
+use super::{Error, Payments, StripeRefusal};
 use crate::ledger::{ItemState, Job, JobItem};
 use crate::money::Major;
 use crate::stripe::types::PaymentIntentId;
@@ -216,8 +217,9 @@ impl Payments {
         Ok((job, resumed))
     }
 
-    /// Works through the job's pending payments, one at a time, calling `progress` after
-    /// each; stops early when `stop` is set (Ctrl-C). The report says where everything stands.
+    /// Works through the job's payments that are not done (pending, and failed ones, which a
+    /// new run tries again as a new request), one at a time, calling `progress` after each;
+    /// stops early when `stop` is set (Ctrl-C). The report says where everything stands.
     pub async fn bulk_run(
         &self,
         job: Job,
@@ -232,7 +234,7 @@ impl Payments {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            if items[i].state != ItemState::Pending {
+            if !items[i].state.to_try() {
                 continue;
             }
             if !pause.is_zero() {
@@ -303,19 +305,15 @@ impl Payments {
                 next.state = ItemState::Failed;
                 next.error = Some(format!("the payment is {status}"));
             }
+            // A balance that cannot cover it may be topped up before the next run.
+            Err(Error::Refused(refusal, e)) => {
+                refused(&mut next, &e, refusal == StripeRefusal::BalanceInsufficient)
+            }
             Err(Error::Stripe(e)) => match e.as_ref() {
                 StripeError::Api { status: 429, .. } | StripeError::Busy { .. } => {
                     return Attempt::RateLimited
                 }
-                StripeError::Api { code, message, .. } => {
-                    // Stripe refused: nothing happened, and the next try is a new request.
-                    next.attempts += 1;
-                    next.error = Some(message.clone().unwrap_or_else(|| format!("{e}")));
-                    next.state = match code.as_deref() {
-                        Some("balance_insufficient") => ItemState::Pending,
-                        _ => ItemState::Failed,
-                    };
-                }
+                StripeError::Api { .. } => refused(&mut next, &e, false),
                 // No answer: the same request again next time, which Stripe replays if it
                 // got it.
                 other => {
@@ -330,6 +328,23 @@ impl Payments {
         }
         Attempt::Done(next)
     }
+}
+
+/// Stripe refused `item`'s refund: nothing happened, and the next try is a new request. It is
+/// `pending` when the refusal may pass by itself, `failed` otherwise, with Stripe's message.
+fn refused(item: &mut JobItem, e: &StripeError, may_pass: bool) {
+    item.attempts += 1;
+    item.error = Some(match e {
+        StripeError::Api {
+            message: Some(message),
+            ..
+        } => message.clone(),
+        other => other.to_string(),
+    });
+    item.state = match may_pass {
+        true => ItemState::Pending,
+        false => ItemState::Failed,
+    };
 }
 
 enum Attempt {

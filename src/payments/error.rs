@@ -52,6 +52,15 @@ pub enum Error {
     PaymentAlreadySucceeded,
     #[error("payment processing")]
     PaymentProcessing,
+    /// A capture asked for once the payment's seat hold had ended.
+    #[error("seat hold expired")]
+    HoldExpired,
+    /// Confirm of a payment that succeeded but is all going back.
+    #[error("payment refunded")]
+    PaymentRefunded,
+    /// On refund, cancel and capture: a refusal of Stripe's that has a code of its own.
+    #[error("Stripe refused ({0:?}): {1}")]
+    Refused(StripeRefusal, Box<StripeError>),
     #[error("Idempotency-Key reused with other data")]
     IdempotencyKeyReused,
     #[error("Idempotency-Key in use by a request in flight")]
@@ -71,6 +80,37 @@ pub enum Error {
     Internal(String),
 }
 
+/// Stripe's refusals that the platform's own functions (refund, cancel, capture) answer with
+/// codes of their own rather than as a failure of Stripe (docs/contract.md §2). The seed's
+/// functions (create, confirm, get) keep the seed's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StripeRefusal {
+    /// `resource_missing`: Stripe has no such PaymentIntent.
+    PaymentMissing,
+    /// `charge_disputed`: the charge is disputed and cannot be refunded.
+    Disputed,
+    /// `balance_insufficient`: the account's balance cannot cover the refund.
+    BalanceInsufficient,
+}
+
+impl StripeRefusal {
+    /// The refusal Stripe's error is, if it is one of these.
+    fn of(e: &StripeError) -> Option<StripeRefusal> {
+        let StripeError::Api {
+            code: Some(code), ..
+        } = e
+        else {
+            return None;
+        };
+        match code.as_str() {
+            "resource_missing" => Some(StripeRefusal::PaymentMissing),
+            "charge_disputed" => Some(StripeRefusal::Disputed),
+            "balance_insufficient" => Some(StripeRefusal::BalanceInsufficient),
+            _ => None,
+        }
+    }
+}
+
 impl From<StripeError> for Error {
     fn from(e: StripeError) -> Self {
         Error::Stripe(Box::new(e))
@@ -81,5 +121,25 @@ impl Error {
     /// True when the request never reached Stripe, so nothing can have happened there.
     pub fn never_reached_stripe(&self) -> bool {
         matches!(self, Error::Stripe(e) if e.never_reached_stripe())
+    }
+
+    /// The error as the platform's own functions (refund, cancel, capture) answer it: Stripe's
+    /// refusals of [`StripeRefusal`] named as such.
+    pub(super) fn on_platform_function(self) -> Error {
+        match self {
+            Error::Stripe(e) => match StripeRefusal::of(&e) {
+                Some(refusal) => Error::Refused(refusal, e),
+                None => Error::Stripe(e),
+            },
+            other => other,
+        }
+    }
+
+    /// The Stripe error behind this one, if Stripe answered or failed.
+    pub fn stripe(&self) -> Option<&StripeError> {
+        match self {
+            Error::Stripe(e) | Error::Refused(_, e) => Some(e),
+            _ => None,
+        }
     }
 }

@@ -1,24 +1,28 @@
 //! What happens when a seat hold expires (docs/contract.md §10): a payment that has not
 //! succeeded is read from Stripe and, if it still can be, canceled (`abandoned`), so the buyer
 //! can no longer pay for seats the platform has released. One that succeeded meanwhile (or is
-//! processing) goes on and is late; under `LATE_PAYMENT_POLICY=refund` it is refunded instead
-//! (one still processing, once it succeeds).
+//! processing) goes on and is late, unless a capture asked for before the hold ended is what
+//! made it succeed; under `LATE_PAYMENT_POLICY=refund` a late one is refunded instead (one still
+//! processing, once it succeeds).
 
 use super::idempotent::derived_key;
+use super::read::read_at_stripe;
 use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
 use super::{count_api_write, Error, Payments};
-use crate::ledger::HoldState;
+use crate::ledger::{HoldState, Ledger};
 use crate::stripe::client::Action;
 use crate::stripe::form::Form;
 use crate::stripe::types::{PaymentIntentId, PaymentIntentStatus};
-use crate::stripe::StripeError;
+use crate::stripe::{StripeClient, StripeError};
 
 /// What became of an expired hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expiry {
     /// Canceled now, or found canceled.
     Released,
+    /// It had succeeded through a capture asked for before the hold ended: it was in time.
+    Captured,
     /// It had succeeded or was processing: it goes on, late.
     Late(PaymentIntentStatus),
 }
@@ -28,68 +32,7 @@ impl Payments {
     pub async fn expire_hold(&self, id: &str) -> Result<Expiry, Error> {
         let id = PaymentIntentId::parse(id)
             .ok_or_else(|| Error::Internal(format!("not a PaymentIntent id: {id}")))?;
-        let pi = self.read(&id).await?;
-        let status = match pi.status {
-            PaymentIntentStatus::Succeeded
-            | PaymentIntentStatus::Processing
-            | PaymentIntentStatus::Canceled => pi.status,
-            _ => {
-                self.cancel_at_stripe(&id, "abandoned", &format!("tmt-hold-{id}"))
-                    .await?
-            }
-        };
-        let outcome = match status {
-            PaymentIntentStatus::Canceled => Expiry::Released,
-            other => Expiry::Late(other),
-        };
-        match &outcome {
-            Expiry::Released => {
-                self.ledger
-                    .set_hold_state(id.as_str(), HoldState::Released, false)
-                    .await?
-            }
-            // The ledger decided when it recorded the success; processing is marked late now,
-            // so that the success, whenever it comes, is announced as late or refunded, as
-            // `LATE_PAYMENT_POLICY` says.
-            Expiry::Late(PaymentIntentStatus::Processing) => {
-                self.ledger.mark_late(id.as_str()).await?
-            }
-            Expiry::Late(_) => {}
-        }
-        tracing::info!(payment_intent_id = %id, outcome = ?outcome, "seat hold expired");
-        metrics::counter!("tmt_holds_expired_total", "outcome" => match &outcome {
-            Expiry::Released => "released",
-            Expiry::Late(_) => "late",
-        })
-        .increment(1);
-        Ok(outcome)
-    }
-
-    /// Cancels `id` at Stripe for `reason` under the Stripe-side `key`; the status it ends in
-    /// (a payment that succeeded or went processing meanwhile cannot be canceled any more:
-    /// Stripe refuses, and a read says which it is).
-    pub(super) async fn cancel_at_stripe(
-        &self,
-        id: &PaymentIntentId,
-        reason: &str,
-        key: &str,
-    ) -> Result<PaymentIntentStatus, Error> {
-        let mut form = Form::new();
-        form.push("cancellation_reason", reason);
-        let read_at = chrono::Utc::now().timestamp();
-        match self
-            .stripe
-            .act_on_payment_intent(id, Action::Cancel, &form, key)
-            .await
-        {
-            Ok(pi) => {
-                self.ledger.record_from_api(&pi, read_at).await?;
-                count_api_write(&pi);
-                Ok(pi.status)
-            }
-            Err(StripeError::Api { status: 400, .. }) => Ok(self.read(id).await?.status),
-            Err(e) => Err(e.into()),
-        }
+        release_expired_hold(&self.stripe, &self.ledger, &id).await
     }
 
     /// Refunds a payment that succeeded after its hold expired (`LATE_PAYMENT_POLICY=refund`),
@@ -115,5 +58,78 @@ impl Payments {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Deals with one payment whose hold expired, as the hold worker does (and a capture asked for
+/// too late): read from Stripe, canceled if it still can be, the hold's outcome recorded.
+pub(super) async fn release_expired_hold(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    id: &PaymentIntentId,
+) -> Result<Expiry, Error> {
+    let pi = read_at_stripe(stripe, ledger, id).await?;
+    let status = match pi.status {
+        PaymentIntentStatus::Succeeded
+        | PaymentIntentStatus::Processing
+        | PaymentIntentStatus::Canceled => pi.status,
+        _ => cancel_at_stripe(stripe, ledger, id, "abandoned", &format!("tmt-hold-{id}")).await?,
+    };
+    let outcome = match status {
+        PaymentIntentStatus::Canceled => Expiry::Released,
+        // The ledger decided when it recorded the success: a capture asked for in time kept it.
+        PaymentIntentStatus::Succeeded => match ledger.hold_of(id.as_str()).await? {
+            Some((_, Some(state), _)) if state == HoldState::Kept.as_str() => Expiry::Captured,
+            _ => Expiry::Late(status),
+        },
+        other => Expiry::Late(other),
+    };
+    match &outcome {
+        Expiry::Released => {
+            ledger
+                .set_hold_state(id.as_str(), HoldState::Released, false)
+                .await?
+        }
+        // Processing is marked late now, so that the success, whenever it comes, is announced
+        // as late or refunded, as `LATE_PAYMENT_POLICY` says.
+        Expiry::Late(PaymentIntentStatus::Processing) => ledger.mark_late(id.as_str()).await?,
+        Expiry::Late(_) | Expiry::Captured => {}
+    }
+    tracing::info!(payment_intent_id = %id, outcome = ?outcome, "seat hold expired");
+    metrics::counter!("tmt_holds_expired_total", "outcome" => match &outcome {
+        Expiry::Released => "released",
+        Expiry::Captured => "captured",
+        Expiry::Late(_) => "late",
+    })
+    .increment(1);
+    Ok(outcome)
+}
+
+/// Cancels `id` at Stripe for `reason` under the Stripe-side `key`; the status it ends in (a
+/// payment that succeeded or went processing meanwhile cannot be canceled any more: Stripe
+/// refuses, and a read says which it is).
+pub(super) async fn cancel_at_stripe(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    id: &PaymentIntentId,
+    reason: &str,
+    key: &str,
+) -> Result<PaymentIntentStatus, Error> {
+    let mut form = Form::new();
+    form.push("cancellation_reason", reason);
+    let read_at = chrono::Utc::now().timestamp();
+    match stripe
+        .act_on_payment_intent(id, Action::Cancel, &form, key)
+        .await
+    {
+        Ok(pi) => {
+            ledger.record_from_api(&pi, read_at).await?;
+            count_api_write(&pi);
+            Ok(pi.status)
+        }
+        Err(StripeError::Api { status: 400, .. }) => {
+            Ok(read_at_stripe(stripe, ledger, id).await?.status)
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -18,7 +18,7 @@ use secrecy::SecretString;
 
 pub use capture::CapturedData;
 pub use create::CreatedData;
-pub use error::Error;
+pub use error::{Error, StripeRefusal};
 pub use idempotent::{Answer, IdempotentWrite};
 pub use read::{ConfirmedData, PaymentIntentData};
 pub use refunds::{CanceledData, RefundedData};

@@ -13,9 +13,10 @@ use utoipa::ToSchema;
 
 use super::request::parse_payment_intent_id;
 use super::{count_api_write, Error, Payments};
-use crate::ledger::PaymentRow;
+use crate::ledger::{Ledger, PaymentRow, Standing};
 use crate::money::Major;
 use crate::stripe::types::{PaymentIntent, PaymentIntentId, PaymentIntentStatus};
+use crate::stripe::StripeClient;
 
 /// `data` of a successful confirm.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +34,11 @@ pub struct ConfirmedData {
     /// Stripe Charge objects, exactly as Stripe returned them.
     #[schema(value_type = Vec<Object>)]
     pub charges: Vec<Value>,
+    /// Refunded so far (pending and succeeded refunds, whoever made them), major units: less
+    /// than what was charged (a payment refunded in full is `payment_refunded`).
+    pub amount_refunded: Major,
+    /// It succeeded after its seat hold ended (docs/contract.md §10).
+    pub late: bool,
 }
 
 /// `data` of a successful read.
@@ -44,6 +50,11 @@ pub struct PaymentIntentData {
     pub currency: String,
     #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
+    /// Refunded so far (pending and succeeded refunds, whoever made them), major units.
+    #[serde(rename = "amountRefunded")]
+    pub amount_refunded: Major,
+    /// It succeeded after its seat hold ended (docs/contract.md §10).
+    pub late: bool,
 }
 
 impl Payments {
@@ -56,6 +67,7 @@ impl Payments {
         if pi.status != PaymentIntentStatus::Succeeded {
             return Err(Error::PaymentNotCompleted(pi.status));
         }
+        let standing = self.not_refunded(&id).await?;
         let charges = match pi.embedded_charges() {
             Some(charges) => charges,
             None => {
@@ -72,6 +84,8 @@ impl Payments {
             success: true,
             payment_method: pi.payment_method_id(),
             amount: Major::of(pi.amount, &pi.currency),
+            amount_refunded: Major::of(standing.amount_refunded, &pi.currency),
+            late: standing.late,
             payment_intent_id: pi.id,
             status: pi.status,
             currency: pi.currency,
@@ -84,8 +98,11 @@ impl Payments {
         let id = parse_payment_intent_id(data)?;
         if let Some(row) = self.ledger.settled_payment(id.as_str()).await? {
             count_ledger_read("get");
+            let standing = self.ledger.standing(id.as_str()).await?;
             return Ok(PaymentIntentData {
                 amount: Major::of(row.amount, &row.currency),
+                amount_refunded: Major::of(standing.amount_refunded, &row.currency),
+                late: standing.late,
                 id: row.id,
                 status: row.status,
                 currency: row.currency,
@@ -93,13 +110,27 @@ impl Payments {
             });
         }
         let pi = self.read(&id).await?;
+        let standing = self.ledger.standing(id.as_str()).await?;
         Ok(PaymentIntentData {
             amount: Major::of(pi.amount, &pi.currency),
+            amount_refunded: Major::of(standing.amount_refunded, &pi.currency),
+            late: standing.late,
             id: pi.id,
             status: pi.status,
             currency: pi.currency,
             metadata: pi.metadata,
         })
+    }
+
+    /// Where a succeeded payment stands, unless its money is all going back: confirm's rule
+    /// (docs/contract.md §4), whoever refunded it, the service itself included (a late payment
+    /// under `LATE_PAYMENT_POLICY=refund`, even before its refund is made).
+    async fn not_refunded(&self, id: &PaymentIntentId) -> Result<Standing, Error> {
+        let standing = self.ledger.standing(id.as_str()).await?;
+        match standing.refunded {
+            true => Err(Error::PaymentRefunded),
+            false => Ok(standing),
+        }
     }
 
     /// Confirm of a settled payment: the row says everything but the charges, which the ledger
@@ -113,6 +144,9 @@ impl Payments {
             count_ledger_read("confirm");
             return Err(Error::PaymentNotCompleted(row.status));
         }
+        let standing = self.not_refunded(id).await.inspect_err(|_| {
+            count_ledger_read("confirm");
+        })?;
         let mut charges = self.ledger.charges_for(id.as_str()).await?;
         let seen = charges
             .iter()
@@ -131,6 +165,8 @@ impl Payments {
             payment_intent_id: row.id,
             status: row.status,
             amount: Major::of(row.amount, &row.currency),
+            amount_refunded: Major::of(standing.amount_refunded, &row.currency),
+            late: standing.late,
             currency: row.currency,
             created: row.created,
             payment_method: row.payment_method,
@@ -140,19 +176,28 @@ impl Payments {
 
     /// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
     pub(super) async fn read(&self, id: &PaymentIntentId) -> Result<PaymentIntent, Error> {
-        let read_at = chrono::Utc::now().timestamp();
-        let pi = self.stripe.retrieve_payment_intent(id).await?;
-        self.ledger.record_from_api(&pi, read_at).await?;
-        if let Some(charges) = pi.embedded_charges() {
-            // An object that embeds its charges (older API versions, emulators) brings what
-            // a later confirm needs: keep them with the row.
-            self.ledger
-                .record_charges(id.as_str(), &charges, read_at)
-                .await?;
-        }
-        count_api_write(&pi);
-        Ok(pi)
+        read_at_stripe(&self.stripe, &self.ledger, id).await
     }
+}
+
+/// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
+pub(super) async fn read_at_stripe(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    id: &PaymentIntentId,
+) -> Result<PaymentIntent, Error> {
+    let read_at = chrono::Utc::now().timestamp();
+    let pi = stripe.retrieve_payment_intent(id).await?;
+    ledger.record_from_api(&pi, read_at).await?;
+    if let Some(charges) = pi.embedded_charges() {
+        // An object that embeds its charges (older API versions, emulators) brings what a later
+        // confirm needs: keep them with the row.
+        ledger
+            .record_charges(id.as_str(), &charges, read_at)
+            .await?;
+    }
+    count_api_write(&pi);
+    Ok(pi)
 }
 
 fn into_map(value: Value) -> Map<String, Value> {

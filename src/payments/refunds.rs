@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::holds::cancel_at_stripe;
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::{CancelRequest, RefundRequest};
 use super::{Error, Payments};
@@ -78,6 +79,12 @@ impl Payments {
     /// Cancels a payment that has not succeeded; a canceled one answers the same again.
     pub async fn cancel(&self, data: &Map<String, Value>) -> Result<CanceledData, Error> {
         let request = CancelRequest::parse(data)?;
+        self.cancel_request(&request)
+            .await
+            .map_err(Error::on_platform_function)
+    }
+
+    async fn cancel_request(&self, request: &CancelRequest) -> Result<CanceledData, Error> {
         let id = &request.payment_intent_id;
         // A final row needs no call to Stripe: its status can never change again.
         let known = self
@@ -90,8 +97,8 @@ impl Payments {
             _ => {
                 self.ledger.ensure_writable().await?;
                 let key = format!("tmt-cancel-{id}");
-                self.cancel_at_stripe(id, request.reason.as_str(), &key)
-                    .await?
+                let reason = request.reason.as_str();
+                cancel_at_stripe(&self.stripe, &self.ledger, id, reason, &key).await?
             }
         };
         match status {
@@ -140,7 +147,19 @@ impl Refunded {
 
 /// The refund itself: the amount is reserved in the ledger (so that concurrent refunds can
 /// never together exceed the payment), then asked of Stripe under `stripe_key`, then recorded.
+/// Stripe's refusals are named as the platform's functions name them.
 pub(super) async fn refund_at_stripe(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    request: &RefundRequest,
+    stripe_key: &str,
+) -> Result<Refunded, Error> {
+    reserve_and_refund(stripe, ledger, request, stripe_key)
+        .await
+        .map_err(Error::on_platform_function)
+}
+
+async fn reserve_and_refund(
     stripe: &StripeClient,
     ledger: &Ledger,
     request: &RefundRequest,
@@ -204,6 +223,20 @@ pub(super) async fn refund_at_stripe(
             };
             metrics::counter!("tmt_refunds_total", "outcome" => outcome).increment(1);
             if is_over_refund(&e) {
+                // The ledger thought there was room: a refund made elsewhere (the Dashboard)
+                // has not reached it yet. Stripe's own list says what was really refunded (if
+                // it cannot be read, the refusal stands with what the ledger knows).
+                let read_at = chrono::Utc::now().timestamp();
+                match stripe.list_refunds(id).await {
+                    Ok(refunds) => {
+                        for refund in refunds {
+                            ledger.record_refund(&refund, read_at).await?;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(payment_intent_id = %id, error = %e, "could not list the refunds of an over-refunded payment")
+                    }
+                }
                 let remaining = ledger.refundable(id.as_str()).await?;
                 return Err(exceeds(remaining, &row.currency));
             }

@@ -262,10 +262,16 @@ fn truncate(s: &str) -> String {
     s.chars().take(MAX_METADATA_KEY_CHARS).collect()
 }
 
-/// An optional amount in major units; one that is not an amount is `invalid`.
+/// An optional amount in major units; one that is not an amount is `invalid`, one too large to
+/// hold is `amount_too_large` (as on create).
 fn optional_amount(value: Option<&Value>, invalid: Error) -> Result<Option<Decimal>, Error> {
     value
-        .map(|v| money::parse_amount(v).map_err(|_| invalid))
+        .map(|v| {
+            money::parse_amount(v).map_err(|e| match e {
+                AmountError::Invalid => invalid,
+                AmountError::TooLarge => Error::AmountTooLarge,
+            })
+        })
         .transpose()
 }
 
@@ -392,10 +398,10 @@ impl RefundRequest {
     }
 
     /// The amount in the payment's minor units, by the same conversion as create; an amount
-    /// that rounds to nothing is invalid.
+    /// that rounds to nothing is invalid, one above Stripe's maximum too large.
     pub fn minor_amount(&self, currency: &str) -> Result<Option<i64>, Error> {
         self.amount
-            .map(|amount| to_minor(amount, currency).ok_or(Error::RefundAmountInvalid))
+            .map(|amount| to_minor(amount, currency, Error::RefundAmountInvalid))
             .transpose()
     }
 
@@ -473,8 +479,9 @@ impl CaptureRequest {
 }
 
 /// Major units to minor units of `currency` (Stripe's two decimals for one this build does not
-/// know); `None` for an amount that rounds to nothing.
-pub fn to_minor(amount: Decimal, currency: &str) -> Option<i64> {
+/// know). An amount that rounds to nothing is `invalid`; one above Stripe's maximum (or beyond
+/// any number) is `amount_too_large`, as on create.
+pub fn to_minor(amount: Decimal, currency: &str, invalid: Error) -> Result<i64, Error> {
     let minor = match Currency::parse(currency) {
         Some(c) => c.to_minor(amount),
         None => amount
@@ -484,7 +491,12 @@ pub fn to_minor(amount: Decimal, currency: &str) -> Option<i64> {
             })
             .and_then(|m| i64::try_from(m).ok()),
     };
-    minor.filter(|m| *m > 0)
+    match minor {
+        None => Err(Error::AmountTooLarge),
+        Some(m) if m > MAX_MINOR => Err(Error::AmountTooLarge),
+        Some(m) if m <= 0 => Err(invalid),
+        Some(m) => Ok(m),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -237,6 +237,14 @@ impl StripeClient {
         Ok(list.data)
     }
 
+    /// `GET /v1/refunds?payment_intent={id}`: the PaymentIntent's refunds (the 100 newest:
+    /// more than any payment has), those that can be read.
+    pub async fn list_refunds(&self, id: &PaymentIntentId) -> Result<Vec<Refund>, StripeError> {
+        let path = format!("/v1/refunds?payment_intent={id}&limit=100");
+        let list: List<Value> = self.get("list_refunds", &path).await?;
+        Ok(list.data.iter().filter_map(Refund::from_value).collect())
+    }
+
     /// A GET of `path`, which carries any query.
     async fn get<T: DeserializeOwned + Readable>(
         &self,

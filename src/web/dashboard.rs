@@ -429,6 +429,17 @@ pub async fn list(
     )
 }
 
+/// What a payment charged, and what was authorised beside it when a capture took less.
+fn charged(p: &PaymentRow) -> Markup {
+    html! {
+        span.charged { (format::money(p.charged(), &p.currency)) }
+        @if let Some(authorised) = p.authorised_beyond_charged() {
+            br;
+            span.muted.authorised { "authorised " (format::money(authorised, &p.currency)) }
+        }
+    }
+}
+
 fn payment_line(p: &PaymentRow) -> Markup {
     html! {
         tr data-id=(p.id) {
@@ -440,7 +451,7 @@ fn payment_line(p: &PaymentRow) -> Markup {
                 }
             }
             td data-label="Status" { (status_badge(p.status.as_str())) }
-            td.num data-label="Amount" { (format::money(p.amount, &p.currency)) }
+            td.num data-label="Amount" { (charged(p)) }
             td data-label="Metadata" { (metadata_chips(&p.metadata)) }
         }
     }
@@ -582,7 +593,7 @@ pub async fn payment(
             h1 { "Payment " span.mono { (p.id) } }
             dl.facts #facts {
                 dt { "Status" } dd #status { (status_badge(p.status.as_str())) }
-                dt { "Amount" } dd #amount { (format::money(p.amount, &p.currency)) }
+                dt { "Amount" } dd #amount { (charged(p)) }
                 dt { "Refunded" } dd #refunded { (format::money(detail.refunded, &p.currency)) }
                 dt { "Description" } dd { (p.description.as_deref().unwrap_or("—")) }
                 dt { "Created" } dd { (format::unix(p.created)) }
@@ -590,7 +601,7 @@ pub async fn payment(
                 @if let Some((ends, state, late)) = &detail.hold {
                     dt { "Seat hold" }
                     dd {
-                        "until " (format::unix(*ends))
+                        "until " (format::unix_ms(*ends))
                         @if let Some(s) = state { " · " (s) }
                         @if *late { " · late" }
                     }

@@ -15,8 +15,8 @@ pub async fn round(ctx: &Context) -> anyhow::Result<()> {
     if !ledger.try_lease(LEASE, &ctx.instance, LEASE_MS).await? {
         return Ok(());
     }
-    let now = chrono::Utc::now().timestamp();
-    for id in ledger.expired_holds(now, BATCH).await? {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for id in ledger.expired_holds(now_ms, BATCH).await? {
         if let Err(e) = ctx.payments.expire_hold(&id).await {
             tracing::warn!(payment_intent_id = %id, error = %e, "could not deal with an expired hold; next round");
         }

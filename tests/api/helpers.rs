@@ -14,11 +14,11 @@
 //!
 //! - Start: [`spawn_app`] / [`spawn_app_with`] (in process, with a `Config` to adjust);
 //!   [`spawn_binary`] (the binary as a child, for what is process-wide such as the Prometheus
-//!   recorder; the same `TestApp` calls work on it); [`Server::start`] / [`Server::keyed`] (the
-//!   binary with the environment a test gives it; [`Server::port`], [`Server::sigterm`],
-//!   [`Server::exit_code`]); [`command`] and [`run`] (its command line), [`assert_exit`] and
-//!   [`printed_json`] (what a run of it must end with and printed). [`TestApp::paths`]: every
-//!   route of an instance started in process.
+//!   recorder; the same `TestApp` calls work on it; [`spawn_binary_with`] with settings of
+//!   its own); [`Server::start`] / [`Server::keyed`] (the binary with the environment a test
+//!   gives it; [`Server::port`], [`Server::sigterm`], [`Server::exit_code`]); [`command`] and
+//!   [`run`] (its command line), [`assert_exit`] and [`printed_json`] (what a run of it must
+//!   end with and printed). [`TestApp::paths`]: every route of an instance started in process.
 //! - Call: [`TestApp::create`], [`TestApp::create_with_key`], [`TestApp::confirm`],
 //!   [`TestApp::get_pi`], [`TestApp::refund`], [`TestApp::cancel`], [`TestApp::post_with`]
 //!   (other headers: `Authorization`, `X-Forwarded-For`, …), [`TestApp::post`],
@@ -407,10 +407,16 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
 /// wiremock, a ledger of its own and (as in [`base_config`]) no reconciliation rounds. What is
 /// process-wide (the Prometheus recorder) is then the test's alone.
 pub async fn spawn_binary() -> TestApp {
+    spawn_binary_with(&[]).await
+}
+
+/// [`spawn_binary`] with these settings besides (`LATE_PAYMENT_POLICY`, `FULFILMENT_URL`, …).
+pub async fn spawn_binary_with(settings: &[(&str, &str)]) -> TestApp {
     let stripe = MockServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db_url = test_database_url(dir.path()).await;
-    let envs = [("RECONCILE_INTERVAL_SECS", "0")];
+    let mut envs = vec![("RECONCILE_INTERVAL_SECS", "0")];
+    envs.extend_from_slice(settings);
     let server = Server::keyed(&db_url, &stripe.uri(), &envs).await;
     TestApp::new(
         server.address.clone(),

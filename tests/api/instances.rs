@@ -438,3 +438,151 @@ async fn postgres_notifications_exactly_once_through_a_killed_instance() {
         "one notification written per payment"
     );
 }
+
+/// What the platform hears of refunds that fail after they succeeded and of disputes that are
+/// decided, while every event comes in four copies, shuffled, over the instances: each
+/// notification exactly once, `payment.refund_failed` after its `payment.refunded` and
+/// `payment.dispute_closed` after its `payment.disputed`.
+async fn refund_failures_and_dispute_outcomes_told_once_in_order(c: &Cluster, receiver: &Receiver) {
+    const PAID: usize = 6;
+    let t = now();
+    let pi = |p: usize| format!("pi_fstorm{p:02}");
+    let paid = (0..PAID)
+        .map(|p| {
+            let id = format!("evt_fstorm_paid_{p:02}");
+            let object = payment_intent(&pi(p), 4000, "usd", "succeeded");
+            (
+                id.clone(),
+                event(&id, SUCCEEDED.0, object, t - 60).to_string(),
+            )
+        })
+        .collect();
+    deliver(c, paid, None).await;
+
+    let refund = |p: usize, status: &str| {
+        let mut r = fixture("refund");
+        r["id"] = json!(format!("re_fstorm{p:02}"));
+        r["amount"] = json!(1500);
+        r["currency"] = json!("usd");
+        r["payment_intent"] = json!(pi(p));
+        r["status"] = json!(status);
+        if status == "failed" {
+            r["failure_reason"] = json!("expired_or_canceled_card");
+        }
+        r
+    };
+    let dispute = |p: usize, status: &str| {
+        json!({"id": format!("dp_fstorm{p:02}"), "object": "dispute", "amount": 4000,
+               "currency": "usd", "payment_intent": pi(p), "charge": format!("ch_fstorm{p:02}"),
+               "reason": "fraudulent", "status": status, "created": t})
+    };
+    // First what the platform is told first (a refund that succeeded, a dispute opened), then
+    // what comes after it, with older and newer news mixed in; each phase in copies, shuffled.
+    let verdict = |p: usize| if p.is_multiple_of(2) { "won" } else { "lost" };
+    let phases: [Vec<(&str, Value, i64)>; 2] = [
+        (0..PAID)
+            .flat_map(|p| {
+                [
+                    ("refund.created", refund(p, "pending"), t),
+                    ("refund.updated", refund(p, "succeeded"), t + 1),
+                    ("charge.dispute.created", dispute(p, "needs_response"), t),
+                    ("charge.dispute.updated", dispute(p, "under_review"), t + 1),
+                ]
+            })
+            .collect(),
+        (0..PAID)
+            .flat_map(|p| {
+                [
+                    ("refund.failed", refund(p, "failed"), t + 2),
+                    ("charge.refund.updated", refund(p, "failed"), t + 3),
+                    // Newer, but a failed refund stays failed; older, it moves nothing.
+                    ("refund.updated", refund(p, "succeeded"), t + 4),
+                    ("refund.updated", refund(p, "pending"), t - 5),
+                    ("charge.dispute.closed", dispute(p, verdict(p)), t + 3),
+                    ("charge.dispute.updated", dispute(p, "under_review"), t + 9),
+                ]
+            })
+            .collect(),
+    ];
+    let mut n = 0;
+    for phase in phases {
+        let mut deliveries = Vec::new();
+        for (kind, object, created) in phase {
+            n += 1;
+            let id = format!("evt_fstorm_{n:03}");
+            let body = event(&id, kind, object, created).to_string();
+            for _ in 0..COPIES {
+                deliveries.push((id.clone(), body.clone()));
+            }
+        }
+        deliveries.shuffle(&mut rand::thread_rng());
+        deliver(c, deliveries, None).await;
+    }
+
+    let ledger = open_ledger(&c.db).await;
+    for p in 0..PAID {
+        let pi = pi(p);
+        let refund = ledger.refund(&format!("re_fstorm{p:02}")).await.unwrap();
+        assert_eq!(refund.unwrap().status, "failed", "{pi}");
+        let told = eventually(
+            &format!("{pi}: every notification delivered"),
+            PATIENCE * 4,
+            || async {
+                let mut ids = HashSet::new();
+                let told: Vec<Value> = receiver
+                    .acknowledged
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|n| n["data"]["paymentIntentId"] == pi.as_str())
+                    .filter(|n| ids.insert(n["id"].as_str().unwrap().to_string()))
+                    .cloned()
+                    .collect();
+                (told.len() == 5).then_some(told)
+            },
+        )
+        .await;
+        let at = |kind: &str| {
+            let found: Vec<usize> = (0..told.len())
+                .filter(|i| told[*i]["type"] == kind)
+                .collect();
+            assert_eq!(found.len(), 1, "{pi}: one {kind} in {told:?}");
+            found[0]
+        };
+        assert_eq!(at("payment.succeeded"), 0, "{pi}");
+        assert!(
+            at("payment.refunded") < at("payment.refund_failed"),
+            "{pi}: {told:?}"
+        );
+        assert!(
+            at("payment.disputed") < at("payment.dispute_closed"),
+            "{pi}: {told:?}"
+        );
+        let failed = &told[at("payment.refund_failed")]["data"];
+        assert_eq!(failed["refundId"], format!("re_fstorm{p:02}"));
+        assert_eq!(failed["refundAmount"].to_string(), "15.00");
+        assert_eq!(failed["failureReason"], "expired_or_canceled_card");
+        assert_eq!(failed["amountRefunded"].to_string(), "0.00");
+        let closed = &told[at("payment.dispute_closed")]["data"];
+        assert_eq!(closed["disputeId"], format!("dp_fstorm{p:02}"));
+        assert_eq!(closed["disputeStatus"], verdict(p));
+        let written = ledger.of_payment::<NotificationRow>(&pi).await.unwrap();
+        assert_eq!(written.len(), 5, "{pi}: written once each");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_refund_failures_and_dispute_outcomes_are_told_once_in_order() {
+    let receiver = Receiver::start(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster(sqlite_url(dir.path()), 1, &receiver.env()).await;
+    refund_failures_and_dispute_outcomes_told_once_in_order(&c, &receiver).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL at TMT_TEST_POSTGRES_URL"]
+async fn postgres_refund_failures_and_dispute_outcomes_are_told_once_in_order() {
+    let receiver = Receiver::start_slow(0, Duration::from_millis(20)).await;
+    let c = postgres_cluster(&receiver.env()).await;
+    refund_failures_and_dispute_outcomes_told_once_in_order(&c, &receiver).await;
+}

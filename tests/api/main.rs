@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod after_the_fact;
 mod browser;
 mod cli;
 mod connections;

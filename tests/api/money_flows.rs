@@ -142,8 +142,8 @@ impl Shop {
     /// Makes the payment's hold end now, as if its time had come.
     async fn expire_hold(&self, pi: &str) {
         let ledger = self.ledger().await;
-        sqlx::query("UPDATE payments SET hold_expires_at = $1 WHERE id = $2")
-            .bind(now() - 1)
+        sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
+            .bind(chrono::Utc::now().timestamp_millis() - 1000)
             .bind(pi)
             .execute(ledger.pool())
             .await
@@ -173,9 +173,33 @@ impl Shop {
     }
 }
 
+/// The distinct notifications the platform acknowledged for `pi`, in the order it got them:
+/// `(type, data)`.
+fn told(receiver: &Receiver, pi: &str) -> Vec<(String, Value)> {
+    let mut seen = BTreeSet::new();
+    let acknowledged = receiver.acknowledged.lock().unwrap().clone();
+    acknowledged
+        .into_iter()
+        .filter(|n| n["data"]["paymentIntentId"] == pi)
+        .filter(|n| seen.insert(n["id"].as_str().unwrap_or_default().to_string()))
+        .map(|n| (n["type"].as_str().unwrap().to_string(), n["data"].clone()))
+        .collect()
+}
+
+/// The types of what the platform was told of `pi`, once `last` has arrived.
+async fn told_until(receiver: &Receiver, pi: &str, last: &str) -> Vec<(String, Value)> {
+    receiver.expect(pi, last).await;
+    told(receiver, pi)
+}
+
+fn types(told: &[(String, Value)]) -> Vec<&str> {
+    told.iter().map(|(t, _)| t.as_str()).collect()
+}
+
 #[tokio::test]
-async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger() {
-    let shop = Shop::start(&[]).await;
+async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger_and_the_platform() {
+    let receiver = Receiver::start(0).await;
+    let shop = Shop::start(&receiver.env()).await;
     let refunded = shop.create(json!({"amount": 40})).await;
     assert_eq!(shop.pay(&refunded, "pm_card_refundFail").await.0, 200);
     shop.reaches(&refunded, "succeeded").await;
@@ -195,6 +219,25 @@ async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger() 
     })
     .await;
     assert_eq!(ledger.amount_refunded(&refunded).await.unwrap(), 0);
+    // The platform was told it was refunded; it is told it failed, once, after that.
+    let told = told_until(&receiver, &refunded, "payment.refund_failed").await;
+    assert_eq!(
+        types(&told),
+        [
+            "payment.succeeded",
+            "payment.refunded",
+            "payment.refund_failed"
+        ]
+    );
+    let (was, failed) = (&told[1].1, &told[2].1);
+    assert_eq!(was["refundId"], refund_id.as_str());
+    assert_eq!(was["refundAmount"].to_string(), "15.00");
+    assert_eq!(was["amountRefunded"].to_string(), "15.00");
+    assert_eq!(failed["refundId"], refund_id.as_str());
+    assert_eq!(failed["refundAmount"].to_string(), "15.00");
+    assert_eq!(failed["failureReason"], "expired_or_canceled_card");
+    assert_eq!(failed["amountRefunded"].to_string(), "0.00");
+    assert_eq!(failed["status"], "succeeded");
 
     for (evidence, outcome) in [("winning_evidence", "won"), ("losing_evidence", "lost")] {
         let disputed = shop.create(json!({"amount": 25})).await;
@@ -219,7 +262,31 @@ async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger() 
             rows.into_iter().find(|d| d.status == outcome)
         })
         .await;
+        let told = told_until(&receiver, &disputed, "payment.dispute_closed").await;
+        assert_eq!(
+            types(&told),
+            [
+                "payment.succeeded",
+                "payment.disputed",
+                "payment.dispute_closed"
+            ]
+        );
+        let closed = &told[2].1;
+        assert_eq!(closed["disputeId"], dispute.id.as_str());
+        assert_eq!(closed["disputeStatus"], outcome);
     }
+    // Exactly once each: one notification of each kind written per payment.
+    let written = ledger
+        .list::<tmt_payments::ledger::NotificationRow>(None, 100)
+        .await
+        .unwrap();
+    let kinds: Vec<(String, String)> = written
+        .iter()
+        .map(|n| (n.payment_intent_id.clone(), n.kind.clone()))
+        .collect();
+    let distinct: BTreeSet<&(String, String)> = kinds.iter().collect();
+    assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
+    assert_eq!(written.len(), 9, "{kinds:?}");
 }
 
 #[tokio::test]
@@ -300,6 +367,24 @@ async fn under_the_refund_policy_a_late_payment_is_refunded_instead() {
         receiver.of(&pi, "payment.succeeded").is_empty(),
         "refunded instead of announced"
     );
+    // The platform that asks is told the same: the money went back.
+    let (status, _, body) = shop
+        .call("/stripe_confirm_payment", json!({"payment_intent_id": pi}))
+        .await;
+    assert_eq!(
+        refusal(status, &body),
+        (400, "payment_refunded", "El pago fue reembolsado")
+    );
+    let (status, _, body) = shop
+        .call(
+            "/stripe_get_payment_intent",
+            json!({"payment_intent_id": pi}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "succeeded");
+    assert_eq!(body["data"]["amountRefunded"].to_string(), "45.00");
+    assert_eq!(body["data"]["late"], true);
 }
 
 #[tokio::test]

@@ -73,6 +73,44 @@ async fn openapi_document_describes_every_function() {
             "{path} 415"
         );
     }
+    // The seat hold and Stripe's refusals on the routes that answer them; both 409s of a
+    // write under an Idempotency-Key are named.
+    let described = |path: &str, status: &str| {
+        let post = &doc["paths"][path]["post"]["responses"][status];
+        post["description"].as_str().unwrap_or_default().to_string()
+    };
+    let capture_409 = described("/stripe_capture_payment", "409");
+    for code in ["hold_expired", "idempotency_key_in_progress"] {
+        assert!(capture_409.contains(code), "{capture_409}");
+    }
+    for path in [
+        "/stripe_refund_payment",
+        "/stripe_cancel_payment_intent",
+        "/stripe_capture_payment",
+    ] {
+        assert!(
+            described(path, "404").contains("payment_not_found"),
+            "{path}"
+        );
+    }
+    let refund_409 = described("/stripe_refund_payment", "409");
+    for code in [
+        "payment_disputed",
+        "balance_insufficient",
+        "idempotency_key_in_progress",
+    ] {
+        assert!(refund_409.contains(code), "{refund_409}");
+    }
+    assert!(described("/stripe_confirm_payment", "400").contains("payment_refunded"));
+    for (schema, fields) in [
+        ("ConfirmedData", ["amountRefunded", "late"]),
+        ("PaymentIntentData", ["amountRefunded", "late"]),
+    ] {
+        for field in fields {
+            let property = &doc["components"]["schemas"][schema]["properties"][field];
+            assert!(property.is_object(), "{schema}.{field}");
+        }
+    }
     let hook = &doc["paths"]["/stripe_webhook"]["post"];
     assert!(
         hook["responses"]["415"].is_null(),

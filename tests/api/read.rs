@@ -1,6 +1,6 @@
 //! `POST /stripe_confirm_payment` and `POST /stripe_get_payment_intent`, Stripe played by wiremock.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
@@ -45,10 +45,12 @@ async fn get_answers_major_units_and_updates_the_ledger() {
     app.mount_pi(pi).await;
     let (status, _, body) = app.get_pi(PI).await;
     assert_eq!(status, 200, "{body}");
+    let nothing: Value = serde_json::from_str("0.00").unwrap();
     assert_eq!(
         body["data"],
         json!({"id": PI, "status": "processing", "amount": 10.99, "currency": "usd",
-               "metadata": {"platform": "TMT", "order": "77"}})
+               "metadata": {"platform": "TMT", "order": "77"},
+               "amountRefunded": nothing, "late": false})
     );
     assert_eq!(body["data"]["amount"].to_string(), "10.99");
     let request = &app.stripe_requests().await[0];

@@ -220,17 +220,40 @@ async fn concurrent_partial_refunds_never_exceed_the_payment() {
     assert_eq!(*stripe.refunded.lock().unwrap(), 6000);
 }
 
+/// Stripe's list of the payment's refunds: one made elsewhere (the Dashboard), of whatever
+/// Stripe's refunds stand at.
+struct ListedElsewhere(Arc<StripeRefunds>);
+
+impl Respond for ListedElsewhere {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let refunded = *self.0.refunded.lock().unwrap();
+        let mut refund = refund_object("re_elsewhere", refunded, "succeeded");
+        refund["currency"] = json!("usd");
+        ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/refunds", "has_more": false, "data": [refund]}))
+    }
+}
+
 #[tokio::test]
 async fn stripes_own_over_refund_refusal_is_the_same_400() {
     let (app, stripe) = paid_app(3000).await;
+    Mock::given(method("GET"))
+        .and(path("/v1/refunds"))
+        .respond_with(ListedElsewhere(stripe.clone()))
+        .mount(&app.stripe)
+        .await;
     // A refund made elsewhere (the Dashboard) that the ledger has not heard of yet.
     *stripe.refunded.lock().unwrap() = 2500;
     let (status, _, body) = app
         .refund(json!({"payment_intent_id": PI, "amount": 10}))
         .await;
     assert_eq!(
-        code(status, &body),
-        (400, "refund_exceeds_remaining"),
+        refusal(status, &body),
+        (
+            400,
+            "refund_exceeds_remaining",
+            "El monto excede lo que queda por reembolsar: 5.00 USD"
+        ),
         "{body}"
     );
     assert!(body.get("stripe").is_none(), "{body}");
@@ -241,9 +264,9 @@ async fn stripes_own_over_refund_refusal_is_the_same_400() {
         (400, "refund_exceeds_remaining"),
         "charge_already_refunded: {body}"
     );
-    // The refused reservations are gone: what is left is the whole payment again as far as
-    // the ledger knows.
-    assert_eq!(app.ledger().await.refundable(PI).await.unwrap(), 3000);
+    // The refused reservations are gone, and the ledger has read what Stripe refunded.
+    assert_eq!(app.ledger().await.refundable(PI).await.unwrap(), 0);
+    assert_eq!(refund_posts(&app).await.len(), 2);
 }
 
 #[tokio::test]
