@@ -103,15 +103,32 @@ async fn each_test_iban_does_what_stripe_documents() {
         .await;
     assert_eq!(a.charge_of(&disputed).await["disputed"], true);
 
-    // Stripe's volume-limit IBANs fail with their own codes.
-    let limited = processing(&a, "AT981904300000343434").await;
-    let failed = a
-        .wait_event("payment_intent.payment_failed", s(&limited["id"]))
-        .await;
-    assert_eq!(
-        failed["last_payment_error"]["code"],
-        "charge_exceeds_source_limit"
-    );
+    // Stripe's "after at least three minutes" IBANs (here after the same delay), and its
+    // volume-limit ones with their own failure codes.
+    for (iban, event, code) in [
+        ("AT321904300235473204", "payment_intent.succeeded", ""),
+        (
+            "AT051904300235473205",
+            "payment_intent.payment_failed",
+            "insufficient_funds",
+        ),
+        (
+            "AT981904300000343434",
+            "payment_intent.payment_failed",
+            "charge_exceeds_source_limit",
+        ),
+        (
+            "AT601904300000121212",
+            "payment_intent.payment_failed",
+            "charge_exceeds_weekly_limit",
+        ),
+    ] {
+        let pi = processing(&a, iban).await;
+        let done = a.wait_event(event, s(&pi["id"])).await;
+        assert_eq!(s(&done["last_payment_error"]["code"]), code, "{iban}");
+        let charge = a.charge_of(&pi).await;
+        assert_eq!(s(&charge["failure_code"]), code, "{iban}");
+    }
 }
 
 #[tokio::test]
