@@ -159,6 +159,9 @@ pub(crate) async fn handle(
     if uri.path().starts_with(crate::threeds::PREFIX) {
         return crate::threeds::handle(&shared, &method, &uri, &body, &base).await;
     }
+    if uri.path().starts_with(crate::hosted::PREFIX) {
+        return crate::hosted::handle(&shared, &method, &uri).await;
+    }
     let request_id = format!("req_{}", objects::random_alnum(14));
     // Refused before anything else, so that a refused request changes nothing and leaves no
     // idempotent result behind.
@@ -364,7 +367,7 @@ fn route(
             error: json!({"type": "invalid_request_error",
                           "message": format!("Unrecognized request URL ({method}: {path}). The sandbox \
                                               supports PaymentIntents, Charges, PaymentMethods, Refunds, \
-                                              Disputes and Events.")}),
+                                              Disputes, Events, Customers and cash balances.")}),
         });
     };
     let mut value = route.run(

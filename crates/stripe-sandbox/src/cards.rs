@@ -1,6 +1,8 @@
 //! Stripe's test payment methods and card numbers: what each does when charged and afterwards
 //! (declines, 3-D Secure, refunds that fail, disputes), how a card number is checked (digits,
-//! length, Luhn) and the alias the sandbox keeps for a PaymentMethod made from one.
+//! length, Luhn) and the alias the sandbox keeps for a PaymentMethod made from one. Also the
+//! payment methods that are not cards (OXXO, bank transfers, Stripe's SEPA test IBANs), which
+//! the sandbox keeps behind aliases of the same kind.
 
 /// What a test payment method does when charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +12,12 @@ pub enum CardResult {
     RequiresAuthentication,
     /// A delayed method (ACH debit): `processing`, then `succeeded` a little later.
     Processing,
+    /// A bank debit that is `processing`, then fails a little later as the decline says.
+    ProcessingFails(Decline),
+    /// OXXO: a voucher the customer pays in cash at a store (`requires_action`), or that expires.
+    Voucher,
+    /// A bank transfer into the customer's cash balance (`requires_action` until it is funded).
+    BankTransfer,
 }
 
 /// How a card declines, as Stripe's error says it.
@@ -30,12 +38,17 @@ pub enum After {
     RefundFails,
     /// Refunds start `pending` and turn `succeeded` a little later.
     RefundPending,
+    /// A dispute (reason `debit_not_authorized`) opens shortly after the debit succeeds.
+    DisputeDebitNotAuthorized,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodType {
     Card,
     UsBankAccount,
+    Oxxo,
+    CustomerBalance,
+    SepaDebit,
 }
 
 impl MethodType {
@@ -43,6 +56,9 @@ impl MethodType {
         match self {
             MethodType::Card => "card",
             MethodType::UsBankAccount => "us_bank_account",
+            MethodType::Oxxo => "oxxo",
+            MethodType::CustomerBalance => "customer_balance",
+            MethodType::SepaDebit => "sepa_debit",
         }
     }
 }
@@ -97,6 +113,13 @@ pub const NUMBER_ALIAS: &str = "card:";
 /// The prefix of the alias kept for any other card number: only its brand and last four
 /// digits, so that the sandbox never stores a real card number.
 pub const LIVE_ALIAS: &str = "live:";
+
+/// The alias of an OXXO PaymentMethod (what it does depends on its billing e-mail).
+pub const OXXO_ALIAS: &str = "oxxo:";
+/// The alias of a `customer_balance` PaymentMethod.
+pub const CUSTOMER_BALANCE_ALIAS: &str = "customer_balance:";
+/// The prefix of the alias of a SEPA Direct Debit PaymentMethod, followed by its test IBAN.
+pub const SEPA_ALIAS: &str = "sepa:";
 
 /// The alias that records how a card number behaves.
 pub fn alias_for_number(number: &str) -> String {
@@ -156,6 +179,20 @@ fn card(brand: &'static str, last4: &str, result: CardResult) -> TestCard {
 /// writes aliases; what a caller names goes through [`test_card`], so that a caller cannot
 /// pass an alias of its own making.
 pub fn card_of_alias(alias: &str) -> Option<TestCard> {
+    if let Some(iban) = alias.strip_prefix(SEPA_ALIAS) {
+        return sepa_test_iban(iban);
+    }
+    match alias {
+        OXXO_ALIAS => return Some(not_a_card(MethodType::Oxxo, "", CardResult::Voucher)),
+        CUSTOMER_BALANCE_ALIAS => {
+            return Some(not_a_card(
+                MethodType::CustomerBalance,
+                "",
+                CardResult::BankTransfer,
+            ))
+        }
+        _ => {}
+    }
     if let Some(number) = alias.strip_prefix(NUMBER_ALIAS) {
         return Some(card_by_number(number));
     }
@@ -217,6 +254,68 @@ pub fn test_card(name: &str) -> Option<TestCard> {
             after: After::Nothing,
         },
         _ => return None,
+    })
+}
+
+/// A payment method that is not a card: no brand or funding.
+fn not_a_card(method: MethodType, last4: &str, result: CardResult) -> TestCard {
+    TestCard {
+        method,
+        brand: "",
+        last4: last4.to_string(),
+        funding: "",
+        result,
+        after: After::Nothing,
+    }
+}
+
+/// A bank debit that fails after `processing` with this failure code and message.
+const fn debit_fails(code: &'static str, message: &'static str) -> CardResult {
+    CardResult::ProcessingFails(Decline {
+        code,
+        decline_code: code,
+        message,
+    })
+}
+
+const DEBIT_INSUFFICIENT_FUNDS: CardResult = debit_fails(
+    "insufficient_funds",
+    "The customer's account has insufficient funds to cover this payment.",
+);
+
+/// Stripe's SEPA Direct Debit test IBAN that PaymentMethod creation refuses
+/// (`bank_account_unusable`).
+pub const SEPA_UNUSABLE_IBAN: &str = "AT511904300000066666";
+
+/// Stripe's SEPA Direct Debit test IBANs (Austrian ones, as Stripe's testing page lists them)
+/// and what a debit from each does. Stripe's "after at least three minutes" variants wait the
+/// sandbox's delay like the others.
+pub fn sepa_test_iban(iban: &str) -> Option<TestCard> {
+    let (result, after) = match iban {
+        "AT611904300234573201" | "AT321904300235473204" => (CardResult::Processing, After::Nothing),
+        "AT861904300235473202" | "AT051904300235473205" => {
+            (DEBIT_INSUFFICIENT_FUNDS, After::Nothing)
+        }
+        "AT591904300235473203" => (CardResult::Processing, After::DisputeDebitNotAuthorized),
+        "AT981904300000343434" => (
+            debit_fails(
+                "charge_exceeds_source_limit",
+                "This payment would exceed the account's weekly payment volume limit.",
+            ),
+            After::Nothing,
+        ),
+        "AT601904300000121212" => (
+            debit_fails(
+                "charge_exceeds_weekly_limit",
+                "This payment exceeds the account's transaction volume limit.",
+            ),
+            After::Nothing,
+        ),
+        _ => return None,
+    };
+    Some(TestCard {
+        after,
+        ..not_a_card(MethodType::SepaDebit, &last4(iban), result)
     })
 }
 

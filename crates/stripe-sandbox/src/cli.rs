@@ -53,7 +53,8 @@ pub struct TriggerArgs {
     /// payment_intent.payment_failed, payment_intent.canceled, payment_intent.requires_action,
     /// payment_intent.amount_capturable_updated, payment_intent.processing, charge.succeeded,
     /// charge.failed, charge.captured, charge.refunded, refund.created, refund.failed,
-    /// charge.dispute.created.
+    /// charge.dispute.created, payment_intent.partially_funded (a bank transfer of half),
+    /// cash_balance.funds_available (a bank transfer of more than is owed, or for no payment).
     pub event: String,
     /// Act on this PaymentIntent instead of creating one.
     #[arg(long)]
@@ -67,6 +68,7 @@ pub struct TriggerArgs {
     /// Amount of a created PaymentIntent, in the currency's smallest unit.
     #[arg(long, default_value_t = 2000)]
     pub amount: i64,
+    /// Currency of a created PaymentIntent; bank transfers are in mxn (SPEI) unless this is eur.
     #[arg(long, default_value = "usd")]
     pub currency: String,
     /// Metadata of a created PaymentIntent, KEY=VALUE; repeatable.

@@ -117,8 +117,12 @@ impl Ctx<'_> {
 
     /// Runs `action` (see `timers`) after the sandbox's delay.
     pub fn schedule(&mut self, action: Value) {
-        let due = now_ms().saturating_add(self.shared.delay_ms());
-        self.store.add_timer(due, action);
+        self.schedule_at(now_ms().saturating_add(self.shared.delay_ms()), action);
+    }
+
+    /// Runs `action` at `due_ms` (milliseconds since the epoch), whatever the delay.
+    pub fn schedule_at(&mut self, due_ms: i64, action: Value) {
+        self.store.add_timer(due_ms, action);
         self.effects.scheduled = true;
     }
 

@@ -176,6 +176,20 @@ impl Currency {
     }
 }
 
+/// An amount as Stripe writes it in messages: `$12.50`, `€3.00`, `¥500`, else `12.50 MXN`.
+pub fn money(currency: &str, amount: i64) -> String {
+    let major = Currency::parse(currency)
+        .map(|c| c.major(amount))
+        .unwrap_or_else(|| amount.to_string());
+    match currency {
+        "usd" => format!("${major}"),
+        "eur" => format!("€{major}"),
+        "gbp" => format!("£{major}"),
+        "jpy" => format!("¥{major}"),
+        other => format!("{major} {}", other.to_ascii_uppercase()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

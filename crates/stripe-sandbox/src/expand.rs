@@ -12,6 +12,7 @@ const ID_FIELDS: &[(&str, Kind)] = &[
     ("charge", Kind::Charge),
     ("payment_method", Kind::PaymentMethod),
     ("payment_intent", Kind::PaymentIntent),
+    ("customer", Kind::Customer),
 ];
 
 /// `expand[]=…` of the ids an object names (`latest_charge`, `payment_method`, `payment_intent`,

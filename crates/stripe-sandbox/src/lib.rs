@@ -28,13 +28,17 @@
 mod api;
 pub mod cards;
 pub mod cli;
+mod clock;
 mod control;
 mod ctx;
 pub mod currency;
 mod error;
 mod expand;
 mod faults;
+mod hosted;
+mod iban;
 mod lists;
+mod methods;
 pub mod objects;
 pub mod params;
 mod pay;

@@ -24,6 +24,7 @@ pub(crate) fn pay(
     let created = now();
     let mut charge = objects::charge(&pi, pm_id, card, created);
     if let Some(pm) = ctx.find(Kind::PaymentMethod, pm_id) {
+        crate::methods::charge_details(&mut charge, &pi, pm, card);
         if let Some(details) = charge
             .pointer_mut("/payment_method_details/card")
             .and_then(Value::as_object_mut)
@@ -37,7 +38,10 @@ pub(crate) fn pay(
     pi["latest_charge"] = charge["id"].clone();
     pi["next_action"] = Value::Null;
     pi["last_payment_error"] = Value::Null;
-    if card.result == CardResult::Processing {
+    if matches!(
+        card.result,
+        CardResult::Processing | CardResult::ProcessingFails(_)
+    ) {
         charge["status"] = json!("pending");
         charge["paid"] = json!(false);
         charge["outcome"]["seller_message"] = json!("Payment processing.");
@@ -46,10 +50,12 @@ pub(crate) fn pay(
         ctx.save_pi(&pi);
         ctx.emit("charge.pending", charge.clone());
         ctx.emit("payment_intent.processing", pi.clone());
-        ctx.schedule(
-            json!({"do": "processing_succeed", "payment_intent": pi["id"],
-                            "charge": charge["id"]}),
-        );
+        let outcome = if card.result == CardResult::Processing {
+            "processing_succeed"
+        } else {
+            "processing_fail"
+        };
+        ctx.schedule(json!({"do": outcome, "payment_intent": pi["id"], "charge": charge["id"]}));
         return Ok(pi);
     }
     if pi["capture_method"] == "manual" {
@@ -161,17 +167,19 @@ pub(crate) fn release(ctx: &mut Ctx<'_>, pi: &Value) {
     }
 }
 
+/// The PaymentIntent and its charge, while its debit is still `processing`.
+pub(crate) fn processing(ctx: &Ctx<'_>, pi_id: &str, charge_id: &str) -> Option<(Value, Value)> {
+    let pi = ctx.find(Kind::PaymentIntent, pi_id)?;
+    let charge = ctx.find(Kind::Charge, charge_id)?;
+    (pi["status"] == "processing" && charge["status"] == "pending")
+        .then(|| (pi.clone(), charge.clone()))
+}
+
 /// A delayed method's debit arrives: the `processing` payment succeeds.
 pub(crate) fn processing_succeeds(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &str) {
-    let Some(mut pi) = ctx.find(Kind::PaymentIntent, pi_id).cloned() else {
+    let Some((mut pi, mut charge)) = processing(ctx, pi_id, charge_id) else {
         return;
     };
-    let Some(mut charge) = ctx.find(Kind::Charge, charge_id).cloned() else {
-        return;
-    };
-    if pi["status"] != "processing" || charge["status"] != "pending" {
-        return;
-    }
     charge["status"] = json!("succeeded");
     charge["paid"] = json!(true);
     charge["outcome"]["seller_message"] = json!("Payment complete.");
@@ -179,15 +187,22 @@ pub(crate) fn processing_succeeds(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &st
     pi["status"] = json!("succeeded");
     pi["amount_received"] = pi["amount"].clone();
     ctx.save_pi(&pi);
-    ctx.emit("charge.succeeded", charge);
-    ctx.emit("payment_intent.succeeded", pi);
+    ctx.emit("charge.succeeded", charge.clone());
+    ctx.emit("payment_intent.succeeded", pi.clone());
+    if let Some(card) = pi["payment_method"].as_str().and_then(|pm| ctx.card_of(pm)) {
+        after_paid(ctx, &card, &charge);
+    }
 }
 
-/// What a test card does once its charge is captured: `pm_card_createDispute` is disputed a
-/// little later.
+/// What a test payment method does once its charge is captured: `pm_card_createDispute` is
+/// disputed a little later, and so is the debit of SEPA's disputed test IBAN.
 fn after_paid(ctx: &mut Ctx<'_>, card: &TestCard, charge: &Value) {
-    if card.after == After::Dispute {
-        ctx.schedule(json!({"do": "dispute_open", "charge": charge["id"]}));
+    match card.after {
+        After::Dispute => ctx.schedule(json!({"do": "dispute_open", "charge": charge["id"]})),
+        After::DisputeDebitNotAuthorized => ctx.schedule(json!({
+            "do": "dispute_open", "charge": charge["id"], "reason": "debit_not_authorized"
+        })),
+        _ => {}
     }
 }
 

@@ -50,16 +50,20 @@ pub enum Kind {
     Event,
     Refund,
     Dispute,
+    Customer,
+    CashBalanceTransaction,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 8] = [
         Kind::PaymentIntent,
         Kind::Charge,
         Kind::PaymentMethod,
         Kind::Event,
         Kind::Refund,
         Kind::Dispute,
+        Kind::Customer,
+        Kind::CashBalanceTransaction,
     ];
 
     /// The `object` value of Stripe's objects of this kind.
@@ -71,6 +75,8 @@ impl Kind {
             Kind::Event => "event",
             Kind::Refund => "refund",
             Kind::Dispute => "dispute",
+            Kind::Customer => "customer",
+            Kind::CashBalanceTransaction => "customer_cash_balance_transaction",
         }
     }
 

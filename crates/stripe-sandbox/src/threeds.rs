@@ -16,7 +16,7 @@ use crate::store::Kind;
 
 pub const PREFIX: &str = "/_sandbox/3ds";
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -24,9 +24,14 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_in("en", status, title, body)
+}
+
+/// A page of the sandbox's own in the language `lang`, in a box.
+pub(crate) fn page_in(lang: &str, status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title}</title><style>\
          body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}}\
@@ -34,7 +39,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0;border-radius:6px;border:1px solid #888;cursor:pointer}}\
          .complete{{background:#1a7f37;color:#fff;border-color:#1a7f37}}\
          .fail{{background:#fff;color:#b42318;border-color:#b42318}}\
-         small{{color:#666}}</style></head><body><div class=\"box\">{body}</div></body></html>\n",
+         small{{color:#666}}dt{{color:#666;margin-top:.6rem}}dd{{margin:0;font-size:1.15rem;font-family:ui-monospace,monospace}}</style></head><body><div class=\"box\">{body}</div></body></html>\n",
         title = escape(title),
     );
     (status, Html(html)).into_response()

@@ -22,6 +22,8 @@ pub const EVENTS: &[&str] = &[
     "payment_intent.amount_capturable_updated",
     "charge.captured",
     "payment_intent.processing",
+    "payment_intent.partially_funded",
+    "cash_balance.funds_available",
 ];
 
 /// How long to wait for an event that the sandbox produces some time after the request (a
@@ -165,6 +167,64 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
     };
     let mut report = Report::default();
     let event = t.event.as_str();
+    let ours = match event {
+        "payment_intent.partially_funded" | "cash_balance.funds_available" => {
+            transfer_flow(&mut api, t, &mut report).await?
+        }
+        _ => card_flow(&mut api, t, &mut report).await?,
+    };
+    // The events this run caused: those of its requests, and those the sandbox produced later
+    // about its objects (a refund failing, a dispute opening).
+    let later = matches!(event, "refund.failed" | "charge.dispute.created");
+    let deadline = std::time::Instant::now() + LATER_EVENT_TIMEOUT;
+    let events = loop {
+        let requests = api.request_ids.clone();
+        let listed = api.get("/v1/events?limit=100").await?;
+        let about_ours = |e: &Value| {
+            let object = &e["data"]["object"];
+            ["id", "charge", "payment_intent"].iter().any(|field| {
+                object[*field]
+                    .as_str()
+                    .is_some_and(|v| ours.iter().any(|o| o == v))
+            })
+        };
+        let mut events: Vec<(String, String)> = listed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| match e["request"]["id"].as_str() {
+                Some(r) => requests.iter().any(|o| o == r),
+                None => about_ours(e),
+            })
+            .map(|e| {
+                (
+                    e["id"].as_str().unwrap_or_default().to_string(),
+                    e["type"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        events.reverse();
+        let seen = events.iter().any(|(_, ty)| ty == event);
+        if seen || !later || std::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    if !events.iter().any(|(_, ty)| ty == event) {
+        return Err(anyhow!(
+            "the sandbox did not produce {} (events seen: {:?})",
+            t.event,
+            events
+        ));
+    }
+    report.events = events;
+    Ok(report)
+}
+
+/// Pays (or declines, authorises, refunds…) with the test card whose behaviour produces the
+/// event; returns the ids of the objects it made or changed.
+async fn card_flow(api: &mut Api, t: &Trigger, report: &mut Report) -> anyhow::Result<Vec<String>> {
+    let event = t.event.as_str();
     // The test payment method whose behaviour produces the event.
     let method = match event {
         "payment_intent.payment_failed" | "charge.failed" => "pm_card_visa_chargeDeclined",
@@ -268,50 +328,124 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
             ours.push(report.note("charge", &charge));
         }
     }
-    // The events this run caused: those of its requests, and those the sandbox produced later
-    // about its objects (a refund failing, a dispute opening).
-    let later = matches!(event, "refund.failed" | "charge.dispute.created");
-    let deadline = std::time::Instant::now() + LATER_EVENT_TIMEOUT;
-    let events = loop {
-        let requests = api.request_ids.clone();
-        let listed = api.get("/v1/events?limit=100").await?;
-        let about_ours = |e: &Value| {
-            let object = &e["data"]["object"];
-            ["id", "charge", "payment_intent"].iter().any(|field| {
-                object[*field]
-                    .as_str()
-                    .is_some_and(|v| ours.iter().any(|o| o == v))
-            })
-        };
-        let mut events: Vec<(String, String)> = listed["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| match e["request"]["id"].as_str() {
-                Some(r) => requests.iter().any(|o| o == r),
-                None => about_ours(e),
-            })
-            .map(|e| {
-                (
-                    e["id"].as_str().unwrap_or_default().to_string(),
-                    e["type"].as_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        events.reverse();
-        let seen = events.iter().any(|(_, ty)| ty == event);
-        if seen || !later || std::time::Instant::now() > deadline {
-            break events;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    Ok(ours)
+}
+
+/// A Customer for a bank transfer; returns its id.
+async fn new_customer(api: &mut Api, report: &mut Report) -> anyhow::Result<String> {
+    let customer = api
+        .post(
+            "/v1/customers",
+            &[
+                pair("email", "trigger@example.com"),
+                pair("name", "Trigger"),
+            ],
+        )
+        .await?;
+    Ok(report.note("customer", &customer))
+}
+
+/// A bank transfer arrives: half of what a PaymentIntent awaits (`payment_intent.partially_funded`),
+/// or more than it awaits, or money for no payment (`cash_balance.funds_available`). Without
+/// `--payment-intent` it first makes a customer and, for the first, a PaymentIntent awaiting a
+/// transfer: SPEI in mxn, or a SEPA transfer in eur with `--currency eur`.
+async fn transfer_flow(
+    api: &mut Api,
+    t: &Trigger,
+    report: &mut Report,
+) -> anyhow::Result<Vec<String>> {
+    let partial = t.event == "payment_intent.partially_funded";
+    let currency = if t.currency.eq_ignore_ascii_case("eur") {
+        "eur"
+    } else {
+        "mxn"
     };
-    if !events.iter().any(|(_, ty)| ty == event) {
-        return Err(anyhow!(
-            "the sandbox did not produce {} (events seen: {:?})",
-            t.event,
-            events
-        ));
+    let waiting = match &t.payment_intent {
+        Some(id) => Some(api.get(&format!("/v1/payment_intents/{id}")).await?),
+        None if partial => {
+            let customer = new_customer(api, report).await?;
+            let mut form = vec![
+                pair("amount", &t.amount.to_string()),
+                pair("currency", currency),
+                pair("customer", &customer),
+                pair("confirm", "true"),
+                pair("payment_method_types[]", "customer_balance"),
+                pair("payment_method_data[type]", "customer_balance"),
+                pair(
+                    "payment_method_options[customer_balance][funding_type]",
+                    "bank_transfer",
+                ),
+            ];
+            let kind = "payment_method_options[customer_balance][bank_transfer][type]";
+            if currency == "mxn" {
+                form.push(pair(kind, "mx_bank_transfer"));
+            } else {
+                form.push(pair(kind, "eu_bank_transfer"));
+                form.push(pair(
+                    "payment_method_options[customer_balance][bank_transfer][eu_bank_transfer][country]",
+                    "NL",
+                ));
+            }
+            for (k, v) in &t.metadata {
+                form.push((format!("metadata[{k}]"), v.clone()));
+            }
+            Some(api.post("/v1/payment_intents", &form).await?)
+        }
+        None => None,
+    };
+    let (customer, amount, currency, reference, id) = match &waiting {
+        Some(pi) => {
+            let instructions = &pi["next_action"]["display_bank_transfer_instructions"];
+            let Some(remaining) = instructions["amount_remaining"].as_i64() else {
+                bail!(
+                    "PaymentIntent {} is not awaiting a bank transfer (its status is {})",
+                    pi["id"].as_str().unwrap_or_default(),
+                    pi["status"].as_str().unwrap_or_default()
+                );
+            };
+            if partial && remaining < 2 {
+                bail!(
+                    "PaymentIntent {} awaits too little to be funded in part",
+                    pi["id"]
+                );
+            }
+            let amount = if partial {
+                remaining / 2
+            } else {
+                remaining + t.amount
+            };
+            (
+                pi["customer"].as_str().unwrap_or_default().to_string(),
+                amount,
+                pi["currency"].as_str().unwrap_or_default().to_string(),
+                instructions["reference"].as_str().map(str::to_string),
+                pi["id"].as_str().map(str::to_string),
+            )
+        }
+        None => {
+            let customer = new_customer(api, report).await?;
+            (customer, t.amount, currency.to_string(), None, None)
+        }
+    };
+    let mut form = vec![
+        pair("amount", &amount.to_string()),
+        pair("currency", &currency),
+    ];
+    if let Some(reference) = &reference {
+        form.push(pair("reference", reference));
     }
-    report.events = events;
-    Ok(report)
+    let funded = api
+        .post(
+            &format!("/v1/test_helpers/customers/{customer}/fund_cash_balance"),
+            &form,
+        )
+        .await?;
+    report.note("cash_balance_transaction", &funded);
+    let mut ours = vec![customer];
+    if let Some(id) = id {
+        let pi = api.get(&format!("/v1/payment_intents/{id}")).await?;
+        report.note("payment_intent", &pi);
+        ours.push(id);
+    }
+    Ok(ours)
 }

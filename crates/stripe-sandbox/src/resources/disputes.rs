@@ -29,7 +29,7 @@ pub(crate) const ROUTES: &[Route] = &[
 pub(crate) const ACTIONS: &[Action] = &[
     Action {
         name: "dispute_open",
-        run: |ctx, action| open(ctx, field(action, "charge")),
+        run: |ctx, action| open(ctx, field(action, "charge"), field(action, "reason")),
     },
     Action {
         name: "dispute_close",
@@ -140,15 +140,24 @@ fn close(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<Val
     Ok(dispute)
 }
 
-/// The charge is disputed (reason `fraudulent`), unless it already is.
-fn open(ctx: &mut Ctx<'_>, charge_id: &str) {
+/// The charge is disputed (for `reason`, else `fraudulent`), unless it already is. A dispute of a
+/// payment that is not a card's has no card details.
+fn open(ctx: &mut Ctx<'_>, charge_id: &str, reason: &str) {
     let Some(mut charge) = ctx.find(Kind::Charge, charge_id).cloned() else {
         return;
     };
     if charge["disputed"] == true {
         return;
     }
-    let dispute = objects::dispute(&charge, now());
+    let mut dispute = objects::dispute(&charge, now());
+    if !reason.is_empty() {
+        dispute["reason"] = json!(reason);
+    }
+    if charge["payment_method_details"]["type"] != "card" {
+        if let Some(object) = dispute.as_object_mut() {
+            object.remove("payment_method_details");
+        }
+    }
     ctx.put(Kind::Dispute, dispute.clone());
     charge["disputed"] = json!(true);
     ctx.put(Kind::Charge, charge);

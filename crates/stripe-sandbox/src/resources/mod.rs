@@ -1,13 +1,20 @@
 //! Stripe's resources, a module each as Stripe's API reference is organised. Each lists its
 //! endpoints as [`Route`]s and the later transitions it schedules as [`Action`]s; a new
-//! resource is a new module and a line in each table below that applies.
+//! resource is a new module and a line in each table below that applies. The payment methods
+//! whose money comes after the request (OXXO vouchers, bank transfers, SEPA debits) have a
+//! module each too, with the controls that stand for the buyer.
 
+mod bank_transfers;
+mod cash_balance;
 mod charges;
+mod customers;
 mod disputes;
 mod events;
+mod oxxo;
 mod payment_intents;
 pub(crate) mod payment_methods;
 mod refunds;
+mod sepa_debit;
 
 use crate::route::{Action, Route};
 
@@ -19,6 +26,9 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     refunds::ROUTES,
     disputes::ROUTES,
     events::ROUTES,
+    customers::ROUTES,
+    cash_balance::ROUTES,
+    oxxo::ROUTES,
 ];
 
 /// Every action the sandbox's timers run.
@@ -26,4 +36,6 @@ pub(crate) const ACTIONS: &[&[Action]] = &[
     payment_intents::ACTIONS,
     refunds::ACTIONS,
     disputes::ACTIONS,
+    oxxo::ACTIONS,
+    sepa_debit::ACTIONS,
 ];

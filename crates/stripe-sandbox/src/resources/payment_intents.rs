@@ -6,7 +6,10 @@ use serde_json::{json, Map, Value};
 use crate::cards::CardResult;
 use crate::ctx::{Caller, Ctx};
 use crate::currency::Currency;
-use crate::error::{below_one, invalid, invalid_integer, missing, missing_required, StripeErr};
+use crate::error::{
+    below_one, invalid, invalid_integer, missing, missing_param, missing_required, StripeErr,
+};
+use crate::methods;
 use crate::objects::{self, NewPaymentIntent};
 use crate::params::{
     apply_metadata, bool_param, check_known, integer_param, known_with, string_param,
@@ -69,6 +72,7 @@ const CONFIRM_PARAMS: &[&str] = &[
     "use_stripe_sdk",
     "mandate_data",
     "capture_method",
+    "payment_method_options",
 ];
 
 fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
@@ -82,6 +86,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
             "automatic_payment_methods",
             "payment_method_types",
             "confirm",
+            "customer",
         ],
     );
     ctx.secret_call(params, &known)?;
@@ -118,6 +123,8 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         Some(Value::Array(t)) => t.clone(),
         _ => vec![json!("card")],
     };
+    let type_names: Vec<&str> = types.iter().filter_map(Value::as_str).collect();
+    methods::check_types(&type_names, currency.code, amount, capture_method)?;
     let mut metadata = Map::new();
     apply_metadata(&mut metadata, params)?;
     let mut pi = objects::payment_intent(NewPaymentIntent {
@@ -126,10 +133,22 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         description: string_param(params, "description")?.map(str::to_string),
         metadata,
         automatic_payment_methods: automatic,
-        payment_method_types: types,
+        payment_method_types: types.clone(),
         created: now(),
     });
     pi["capture_method"] = json!(capture_method);
+    if let Some(customer) = string_param(params, "customer")? {
+        if ctx.find(Kind::Customer, customer).is_none() {
+            return Err(missing_param("customer", customer, "customer"));
+        }
+        pi["customer"] = json!(customer);
+    }
+    methods::apply_options(
+        &mut pi["payment_method_options"],
+        params.get("payment_method_options"),
+        currency.code,
+        &type_names,
+    )?;
     let confirming = bool_param(params, "confirm")?;
     if let Some((id, _)) = payment_methods::given(ctx, params)? {
         pi["payment_method"] = json!(id);
@@ -147,8 +166,10 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
     if confirming {
         let id = pi["id"].as_str().unwrap_or_default().to_string();
         let mut confirm_params = Map::new();
-        if let Some(url) = params.get("return_url") {
-            confirm_params.insert("return_url".into(), url.clone());
+        for key in ["return_url", "mandate_data"] {
+            if let Some(value) = params.get(key) {
+                confirm_params.insert(key.into(), value.clone());
+            }
         }
         return confirm(ctx, &id, &confirm_params);
     }
@@ -240,6 +261,15 @@ fn confirm(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<V
         }
         pi["capture_method"] = json!(method);
     }
+    if let Some(given) = params.get("payment_method_options") {
+        let currency = pi["currency"].as_str().unwrap_or_default().to_string();
+        methods::apply_options(
+            &mut pi["payment_method_options"],
+            Some(given),
+            &currency,
+            &[],
+        )?;
+    }
     let return_url = string_param(params, "return_url")?.map(str::to_string);
     if let Some(url) = &return_url {
         if !url::Url::parse(url).is_ok_and(|u| u.has_host()) {
@@ -286,6 +316,7 @@ fn confirm(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<V
             Some("payment_intent_incompatible_payment_method"),
         ));
     }
+    methods::check_confirm(ctx, &pi, &card, params)?;
     let authenticated =
         status == "requires_action" && pi["payment_method"].as_str() == Some(pm_id.as_str());
     pi["payment_method"] = json!(pm_id);
@@ -329,7 +360,13 @@ fn confirm(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<V
             ctx.emit("payment_intent.requires_action", pi.clone());
             Ok(pi)
         }
-        CardResult::Succeeds | CardResult::Processing => pay::pay(ctx, pi, &pm_id, &card),
+        CardResult::Succeeds | CardResult::Processing | CardResult::ProcessingFails(_) => {
+            pay::pay(ctx, pi, &pm_id, &card)
+        }
+        CardResult::Voucher => crate::resources::oxxo::issue(ctx, pi, &pm_id),
+        CardResult::BankTransfer => {
+            crate::resources::bank_transfers::await_transfer(ctx, pi, &pm_id)
+        }
         CardResult::Declines(decline) => Err(pay::decline(ctx, pi, &pm_id, &card, &decline)),
     }
 }
@@ -430,5 +467,6 @@ fn cancel(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<Va
         pay::release(ctx, &pi);
     }
     ctx.emit("payment_intent.canceled", pi.clone());
+    crate::resources::cash_balance::release(ctx, &pi)?;
     Ok(pi)
 }

@@ -1,6 +1,6 @@
 //! PaymentMethods: made from a card as Stripe.js sends it (number, expiry, CVC, checked as
-//! Stripe checks them), or from one of Stripe's test PaymentMethods named by a request; and
-//! retrieved.
+//! Stripe checks them), of the types that are not cards (`methods`), or from one of Stripe's
+//! test PaymentMethods named by a request; and retrieved.
 
 use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
@@ -9,7 +9,7 @@ use crate::cards::{self, TestCard};
 use crate::ctx::Ctx;
 use crate::error::{
     doc_url, internal, invalid, invalid_hash, invalid_string, missing_param, missing_required,
-    unknown_parameter, StripeErr,
+    StripeErr,
 };
 use crate::objects;
 use crate::params::{check_known_as, string_param, update_metadata};
@@ -66,16 +66,7 @@ fn card_error(code: &str, message: &str, param: &str) -> StripeErr {
 
 /// The current (year, month) in UTC.
 fn year_month_now() -> (i64, i64) {
-    // Howard Hinnant's civil-from-days.
-    let days = now().div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, _) = crate::clock::date_at(now(), 0);
     (year, month)
 }
 
@@ -99,24 +90,16 @@ fn from_params(
             }
         }
     };
+    if let Some(pm) = crate::methods::create(ctx, data, &name)? {
+        return Ok(pm);
+    }
     let card_param = |key: &str| name(&format!("card[{key}]"));
-    check_known_as(
-        data,
-        &[
-            "type",
-            "card",
-            "billing_details",
-            "metadata",
-            "allow_redisplay",
-            "expand",
-        ],
-        name,
-    )?;
+    crate::methods::check_payment_method_params(data, "card", &name)?;
     match data.get("type").and_then(Value::as_str) {
         Some("card") => {}
         Some(other) => {
             return Err(invalid(
-                format!("The sandbox makes PaymentMethods of type card only, not {other}; use a test PaymentMethod such as pm_usBankAccount_success for other types."),
+                format!("The sandbox makes PaymentMethods of type card, oxxo, customer_balance and sepa_debit only, not {other}; use a test PaymentMethod such as pm_usBankAccount_success for a US bank account."),
                 Some(&name("type")),
                 Some("parameter_invalid_string"),
             ))
@@ -201,23 +184,7 @@ fn from_params(
     } else {
         Value::Null
     };
-    if let Some(Value::Object(given)) = data.get("billing_details") {
-        for (k, v) in given {
-            match (k.as_str(), v) {
-                ("name" | "email" | "phone", Value::String(text)) => {
-                    pm["billing_details"][k.as_str()] = json!(text)
-                }
-                ("address", Value::Object(address)) => {
-                    for (part, text) in address {
-                        if pm["billing_details"]["address"].get(part).is_some() {
-                            pm["billing_details"]["address"][part.as_str()] = text.clone();
-                        }
-                    }
-                }
-                _ => return Err(unknown_parameter(&name(&format!("billing_details[{k}]")))),
-            }
-        }
-    }
+    crate::methods::billing_details(&mut pm, data, &name)?;
     update_metadata(&mut pm, data)?;
     ctx.put_payment_method(pm.clone(), alias);
     Ok(pm)

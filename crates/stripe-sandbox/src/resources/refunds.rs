@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::cards::After;
 use crate::ctx::Ctx;
-use crate::currency::Currency;
+use crate::currency::money;
 use crate::error::{below_one, invalid, missing_param, StripeErr};
 use crate::lists::{ListQuery, LIST_PARAMS};
 use crate::objects;
@@ -46,22 +46,11 @@ pub(crate) const ACTIONS: &[Action] = &[
     },
 ];
 
-/// An amount as Stripe writes it in messages: `$12.50`, `€3.00`, `¥500`, else `12.50 MXN`.
-fn money(currency: &str, amount: i64) -> String {
-    let major = Currency::parse(currency)
-        .map(|c| c.major(amount))
-        .unwrap_or_else(|| amount.to_string());
-    match currency {
-        "usd" => format!("${major}"),
-        "eur" => format!("€{major}"),
-        "gbp" => format!("£{major}"),
-        "jpy" => format!("¥{major}"),
-        other => format!("{major} {}", other.to_ascii_uppercase()),
-    }
-}
-
 /// `POST /v1/refunds`.
 fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
+    if params.contains_key("origin") || params.contains_key("customer") {
+        return crate::resources::cash_balance::refund(ctx, params);
+    }
     ctx.secret_call(
         params,
         &[
@@ -122,6 +111,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
             None,
         ));
     }
+    crate::methods::check_refundable(&charge)?;
     let amount = integer_param::<i64>(params, "amount")?;
     if amount.is_some_and(|n| n < 1) {
         return Err(below_one("amount"));
@@ -257,6 +247,10 @@ fn settle(ctx: &mut Ctx<'_>, id: &str, succeeded: bool) {
     }
     if succeeded {
         refund["status"] = json!("succeeded");
+        // A refund that waited for the customer (one from a cash balance) waits no longer.
+        if let Some(object) = refund.as_object_mut() {
+            object.remove("next_action");
+        }
     } else {
         refund["status"] = json!("failed");
         refund["failure_reason"] = json!("expired_or_canceled_card");
@@ -267,7 +261,9 @@ fn settle(ctx: &mut Ctx<'_>, id: &str, succeeded: bool) {
         recompute_charge(ctx, charge);
     }
     ctx.emit("refund.updated", refund.clone());
-    ctx.emit("charge.refund.updated", refund.clone());
+    if refund["charge"].is_string() {
+        ctx.emit("charge.refund.updated", refund.clone());
+    }
     if !succeeded {
         ctx.emit("refund.failed", refund);
     }

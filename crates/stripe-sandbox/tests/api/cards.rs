@@ -127,7 +127,7 @@ async fn bad_cards_get_stripes_errors() {
             "card[number]",
         ),
         (
-            card("4242424242424242").replace("type=card", "type=sepa_debit"),
+            card("4242424242424242").replace("type=card", "type=ideal"),
             400,
             "parameter_invalid_string",
             "type",

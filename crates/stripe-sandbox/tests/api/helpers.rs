@@ -56,6 +56,14 @@ impl Api {
         }
     }
 
+    /// A client of the same sandbox with another key (a publishable one, as Stripe.js has).
+    pub fn with_key(&self, key: &str) -> Api {
+        Api {
+            key: key.into(),
+            ..Api::new(self.base.clone())
+        }
+    }
+
     pub async fn call(
         &self,
         m: reqwest::Method,
@@ -195,6 +203,78 @@ impl Api {
             amount,
             "pm_usBankAccount_success",
             "&payment_method_types[]=us_bank_account",
+        )
+        .await
+    }
+
+    /// An OXXO payment of `amount` MXN by a buyer with this e-mail, created and confirmed;
+    /// `extra` (`&payment_method_options[oxxo][expires_after_days]=1`) is added to the form.
+    pub async fn oxxo(&self, amount: i64, email: &str, extra: &str) -> Value {
+        self.create(&format!(
+            "amount={amount}&currency=mxn&payment_method_types[]=oxxo&confirm=true\
+             &payment_method_data[type]=oxxo&payment_method_data[billing_details][name]=Ana+López\
+             &payment_method_data[billing_details][email]={email}{extra}"
+        ))
+        .await
+    }
+
+    /// A Customer with this e-mail and name.
+    pub async fn customer(&self, email: &str) -> Value {
+        self.post_ok("/v1/customers", &format!("email={email}&name=Ana+López"))
+            .await
+    }
+
+    /// A payment of `amount` by bank transfer from `customer`: SPEI in mxn, a transfer to a
+    /// Spanish IBAN in eur; created and confirmed.
+    pub async fn transfer(&self, customer: &str, amount: i64, currency: &str) -> Value {
+        let kind = if currency == "mxn" {
+            "mx_bank_transfer".to_string()
+        } else {
+            "eu_bank_transfer&payment_method_options[customer_balance][bank_transfer]\
+             [eu_bank_transfer][country]=ES"
+                .to_string()
+        };
+        self.create(&format!(
+            "amount={amount}&currency={currency}&customer={customer}&confirm=true\
+             &payment_method_types[]=customer_balance&payment_method_data[type]=customer_balance\
+             &payment_method_options[customer_balance][funding_type]=bank_transfer\
+             &payment_method_options[customer_balance][bank_transfer][type]={kind}"
+        ))
+        .await
+    }
+
+    /// Stripe's test helper: a transfer of `amount` arrives for `customer`; `extra`
+    /// (`&reference=…`) is added. Returns the `funded` transaction.
+    pub async fn fund(&self, customer: &str, amount: i64, currency: &str, extra: &str) -> Value {
+        self.post_ok(
+            &format!("/v1/test_helpers/customers/{customer}/fund_cash_balance"),
+            &format!("amount={amount}&currency={currency}{extra}"),
+        )
+        .await
+    }
+
+    /// What `customer` has in the cash balance in `currency`.
+    pub async fn cash(&self, customer: &str, currency: &str) -> i64 {
+        let balance = self
+            .get_ok(&format!("/v1/customers/{customer}/cash_balance"))
+            .await;
+        balance["available"][currency].as_i64().unwrap_or(0)
+    }
+
+    /// A SEPA Direct Debit of `amount` EUR from `iban`, created and confirmed with an online
+    /// mandate; the answer as it came.
+    pub async fn sepa(&self, iban: &str, amount: i64, extra: &str) -> (u16, Value) {
+        self.post(
+            "/v1/payment_intents",
+            &format!(
+                "amount={amount}&currency=eur&payment_method_types[]=sepa_debit&confirm=true\
+                 &payment_method_data[type]=sepa_debit&payment_method_data[sepa_debit][iban]={iban}\
+                 &payment_method_data[billing_details][name]=Jenny+Rosen\
+                 &payment_method_data[billing_details][email]=jenny@example.com\
+                 &mandate_data[customer_acceptance][type]=online\
+                 &mandate_data[customer_acceptance][online][ip_address]=127.0.0.1\
+                 &mandate_data[customer_acceptance][online][user_agent]=tests{extra}"
+            ),
         )
         .await
     }

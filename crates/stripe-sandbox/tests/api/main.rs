@@ -2,6 +2,7 @@
 //! `peers` need Stripe's official SDKs (installed by `scripts/test.sh`) and are `#[ignore]`d
 //! so that a plain `cargo test` says it did not run them.
 
+mod bank_transfers;
 mod cards;
 mod faults;
 mod helpers;
@@ -9,8 +10,10 @@ mod inputs;
 mod lists;
 mod money;
 mod openapi;
+mod oxxo;
 mod peers;
 mod persistence;
+mod sepa;
 mod trigger;
 mod webhooks;
 mod wire;

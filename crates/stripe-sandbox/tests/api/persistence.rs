@@ -11,6 +11,21 @@ fn start_with_timers_pending(state: &Path) -> Process {
     Process::start_with(state, None, &["--delay-ms", "600000"])
 }
 
+/// Makes the pending timers of a stopped sandbox's state file that `filter` (SQL) keeps due
+/// long ago, as if it had been down past their time; returns how many.
+async fn make_overdue(state: &Path, filter: &str) -> u64 {
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", state.display()))
+        .await
+        .unwrap();
+    let moved = sqlx::query(&format!("UPDATE timers SET due_ms = 0 WHERE {filter}"))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    moved.rows_affected()
+}
+
 /// Kills the sandbox `first` and starts another on its state file; each of `paths` must answer
 /// the same after the restart as before it.
 async fn restart_keeping(first: Process, state: &Path, paths: &[&str]) -> Process {
@@ -131,7 +146,6 @@ async fn refunds_disputes_and_pending_timers_survive_a_restart() {
 
 #[tokio::test]
 async fn a_timer_overdue_at_start_fires_by_itself() {
-    use sqlx::Connection;
     let (_dir, state) = state_file();
     let first = start_with_timers_pending(&state);
     let a = first.api();
@@ -139,15 +153,7 @@ async fn a_timer_overdue_at_start_fires_by_itself() {
     let (_, refund) = a.refund(s(&pi["id"]), "").await;
     drop(first);
     // As if the sandbox had been down past the timer's time.
-    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite:{}", state.display()))
-        .await
-        .unwrap();
-    let moved = sqlx::query("UPDATE timers SET due_ms = 0")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    assert_eq!(moved.rows_affected(), 1);
-    db.close().await.unwrap();
+    assert_eq!(make_overdue(&state, "1 = 1").await, 1);
     let second = start_with_timers_pending(&state);
     let failed = second
         .api()
@@ -176,4 +182,89 @@ async fn the_delay_comes_from_the_environment_unless_the_flag_says_otherwise() {
     let plain = Process::start_env(state, None, &[], &[("STRIPE_SANDBOX_DELAY_MS", "")]);
     let (_, timers) = plain.api().get("/_sandbox/timers").await;
     assert_eq!(timers["delay_ms"], 1000, "the default");
+}
+
+#[tokio::test]
+async fn vouchers_transfers_debits_and_cash_balances_survive_a_restart() {
+    let (_dir, state) = state_file();
+    let first = start_with_timers_pending(&state);
+    let a = first.api();
+    let voucher = a.oxxo(20000, "ana@example.com", "").await;
+    let lapsing = a.oxxo(30000, "ana@example.com", "").await;
+    let customer = a.customer("ana@example.com").await;
+    let cus = s(&customer["id"]).to_string();
+    let transfer = a.transfer(&cus, 10000, "mxn").await;
+    a.fund(&cus, 4000, "mxn", "").await;
+    let (_, debit) = a.sepa("AT611904300234573201", 4200, "").await;
+    assert_eq!(debit["status"], "processing");
+    // What is kept as it was: all but the voucher whose day runs out while the sandbox is down.
+    let paths: Vec<String> = [&voucher, &transfer, &debit]
+        .iter()
+        .map(|pi| format!("/v1/payment_intents/{}", s(&pi["id"])))
+        .chain([
+            format!("/v1/customers/{cus}?expand[]=cash_balance"),
+            format!("/v1/customers/{cus}/cash_balance_transactions"),
+        ])
+        .collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let mut before = Vec::new();
+    for path in &paths {
+        before.push(a.get_ok(path).await);
+    }
+    drop(first);
+    // As if the sandbox had been down past the second voucher's last day.
+    let filter = format!(
+        "json_extract(action, '$.do') = 'oxxo_expire' AND json_extract(action, '$.payment_intent') = '{}'",
+        s(&lapsing["id"])
+    );
+    assert_eq!(make_overdue(&state, &filter).await, 1);
+    let second = start_with_timers_pending(&state);
+    let b = second.api();
+    // The overdue voucher expires by itself; everything else is as it was.
+    let expired = b
+        .wait_event("payment_intent.payment_failed", s(&lapsing["id"]))
+        .await;
+    assert_eq!(
+        expired["last_payment_error"]["code"],
+        "payment_intent_payment_attempt_expired"
+    );
+    for (path, before) in paths.iter().zip(before) {
+        assert_eq!(b.get_ok(path).await, before, "{path}");
+    }
+    assert_eq!(b.cash(&cus, "mxn").await, 0);
+    let waiting = b
+        .get_ok(&format!("/v1/payment_intents/{}", s(&transfer["id"])))
+        .await;
+    assert_eq!(
+        waiting["next_action"]["display_bank_transfer_instructions"]["amount_remaining"],
+        6000
+    );
+    // The voucher is still payable, the transfer still completes, the debit still succeeds.
+    let paid = b
+        .post_ok(
+            &format!(
+                "/_sandbox/payment_intents/{}/pay_voucher",
+                s(&voucher["id"])
+            ),
+            "",
+        )
+        .await;
+    assert_eq!(paid["status"], "succeeded");
+    b.fund(&cus, 6000, "mxn", "").await;
+    let done = b
+        .get_ok(&format!("/v1/payment_intents/{}", s(&transfer["id"])))
+        .await;
+    assert_eq!(done["status"], "succeeded");
+    b.post_ok("/_sandbox/timers", "run=true").await;
+    b.wait_event("payment_intent.succeeded", s(&debit["id"]))
+        .await;
+    assert_eq!(
+        b.get_ok(&format!("/v1/customers/{cus}/cash_balance_transactions"))
+            .await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    restart_keeping(second, &state, &paths).await;
 }

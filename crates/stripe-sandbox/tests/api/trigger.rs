@@ -146,3 +146,73 @@ async fn acts_on_a_given_payment_intent_and_refuses_what_it_cannot_do() {
         );
     }
 }
+
+#[tokio::test]
+async fn bank_transfer_events_are_produced() {
+    let sandbox = Process::start(std::path::Path::new(":memory:"), None);
+    let a = sandbox.api();
+    // Half of a new SPEI payment arrives.
+    let stdout = triggered(
+        &sandbox.base,
+        &["payment_intent.partially_funded", "--amount", "5000"],
+    )
+    .await;
+    let id = printed(&stdout, "payment_intent")
+        .pop()
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let pi = a.get_ok(&format!("/v1/payment_intents/{id}")).await;
+    let instructions = &pi["next_action"]["display_bank_transfer_instructions"];
+    assert_eq!(
+        (
+            s(&pi["currency"]),
+            instructions["amount_remaining"].as_i64()
+        ),
+        ("mxn", Some(2500))
+    );
+    // Events are printed as `event  evt_…  TYPE`.
+    assert!(
+        stdout.contains(" payment_intent.partially_funded"),
+        "{stdout}"
+    );
+    // Then more than the rest of it, on that PaymentIntent: it is paid and the rest is left.
+    let stdout = triggered(
+        &sandbox.base,
+        &[
+            "cash_balance.funds_available",
+            "--payment-intent",
+            &id,
+            "--amount",
+            "700",
+        ],
+    )
+    .await;
+    assert!(stdout.contains("cash_balance.funds_available"), "{stdout}");
+    assert_eq!(
+        a.get_ok(&format!("/v1/payment_intents/{id}")).await["status"],
+        "succeeded"
+    );
+    let customer = s(&pi["customer"]);
+    assert_eq!(a.cash(customer, "mxn").await, 700);
+    // Money for no payment at all, in euros.
+    let stdout = triggered(
+        &sandbox.base,
+        &["cash_balance.funds_available", "--currency", "eur"],
+    )
+    .await;
+    let customer = printed(&stdout, "customer")
+        .pop()
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(a.cash(&customer, "eur").await, 2000);
+    // A PaymentIntent that awaits no transfer cannot be funded.
+    let card = a.create("amount=1234&currency=eur").await;
+    let output = trigger(
+        &sandbox.base,
+        &[
+            "payment_intent.partially_funded",
+            "--payment-intent",
+            s(&card["id"]),
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+}

@@ -50,7 +50,7 @@ async fn auth_request_ids_and_errors_speak_stripes_protocol() {
         let answer = a.post("/v1/payment_intents", form).await;
         assert_eq!(code_of(&answer), (400, code), "{form}");
     }
-    let (status, body) = a.get("/v1/customers").await;
+    let (status, body) = a.get("/v1/invoices").await;
     assert_eq!(status, 404);
     assert!(body["error"]["message"]
         .as_str()

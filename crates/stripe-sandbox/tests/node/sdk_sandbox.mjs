@@ -296,6 +296,84 @@ await check('card PaymentMethods by number with a publishable key', async () => 
   equal(done.status, 'succeeded', 'confirmed with it');
 });
 
+async function statusOf(id, status) {
+  return eventually(`${id} ${status}`, async () => {
+    const pi = await stripe.paymentIntents.retrieve(id);
+    return pi.status === status ? pi : null;
+  });
+}
+
+await check('OXXO: the voucher in next_action.oxxo_display_details, paid at the store', async () => {
+  const pi = await stripe.paymentIntents.create({
+    amount: 20000, currency: 'mxn', payment_method_types: ['oxxo'], confirm: true,
+    payment_method_data: {type: 'oxxo', billing_details: {name: 'Ana López', email: 'ana@example.com'}},
+  });
+  equal([pi.status, pi.next_action.type], ['requires_action', 'oxxo_display_details'], 'voucher');
+  const details = pi.next_action.oxxo_display_details;
+  assert(details.number.length === 32, 'a 32-digit number');
+  assert(details.expires_after > Date.now() / 1000, 'expires later');
+  assert(details.hosted_voucher_url.startsWith(`http://${host}:${port}/`), details.hosted_voucher_url);
+  // The sandbox's own control (not Stripe's), through the SDK's raw request.
+  const paid = await stripe.rawRequest('POST', `/_sandbox/payment_intents/${pi.id}/pay_voucher`, {});
+  equal(paid.status, 'succeeded', 'paid at the store');
+  const charge = await stripe.charges.retrieve(paid.latest_charge);
+  equal([charge.payment_method_details.type, charge.payment_method_details.oxxo.number],
+        ['oxxo', details.number], 'the charge shows the voucher');
+  const expiring = await stripe.paymentIntents.create({
+    amount: 20000, currency: 'mxn', payment_method_types: ['oxxo'], confirm: true,
+    payment_method_data: {type: 'oxxo',
+                          billing_details: {name: 'Ana', email: 'ana.expire_with_delay@example.com'}},
+  });
+  const expired = await statusOf(expiring.id, 'requires_payment_method');
+  equal(expired.last_payment_error.code, 'payment_intent_payment_attempt_expired', 'expired on time');
+});
+
+await check('bank transfer: instructions, funded in part with testHelpers.customers.fundCashBalance', async () => {
+  const customer = await stripe.customers.create({email: 'jenny@example.com', name: 'Jenny Rosen'});
+  const pi = await stripe.paymentIntents.create({
+    amount: 10000, currency: 'eur', customer: customer.id, confirm: true,
+    payment_method_types: ['customer_balance'], payment_method_data: {type: 'customer_balance'},
+    payment_method_options: {customer_balance: {funding_type: 'bank_transfer', bank_transfer: {
+      type: 'eu_bank_transfer', eu_bank_transfer: {country: 'DE'}}}},
+  });
+  equal(pi.next_action.type, 'display_bank_transfer_instructions', 'instructions');
+  const instructions = pi.next_action.display_bank_transfer_instructions;
+  equal([instructions.type, instructions.amount_remaining, instructions.currency],
+        ['eu_bank_transfer', 10000, 'eur'], 'what is owed');
+  const iban = instructions.financial_addresses[0].iban;
+  equal([iban.country, iban.iban.slice(0, 2), iban.iban.length], ['DE', 'DE', 22], 'a German IBAN');
+  const funded = await stripe.testHelpers.customers.fundCashBalance(customer.id, {
+    amount: 2500, currency: 'eur', reference: instructions.reference});
+  equal([funded.object, funded.type, funded.net_amount], ['customer_cash_balance_transaction', 'funded', 2500],
+        'funded');
+  const part = await stripe.paymentIntents.retrieve(pi.id);
+  equal([part.status, part.next_action.display_bank_transfer_instructions.amount_remaining],
+        ['requires_action', 7500], 'funded in part');
+  const transactions = await stripe.customers.listCashBalanceTransactions(customer.id);
+  equal(transactions.data.map((t) => t.type), ['applied_to_payment', 'funded'], 'the transactions');
+  await stripe.testHelpers.customers.fundCashBalance(customer.id, {amount: 7500, currency: 'eur'});
+  equal((await stripe.paymentIntents.retrieve(pi.id)).status, 'succeeded', 'then in full');
+  const balance = await stripe.customers.retrieveCashBalance(customer.id);
+  equal(balance.available, {eur: 0}, 'nothing left over');
+});
+
+await check('SEPA Direct Debit: processing, then succeeded; the disputed test IBAN is disputed', async () => {
+  const debit = (iban) => stripe.paymentIntents.create({
+    amount: 4200, currency: 'eur', payment_method_types: ['sepa_debit'], confirm: true,
+    payment_method_data: {type: 'sepa_debit', sepa_debit: {iban},
+                          billing_details: {name: 'Jenny Rosen', email: 'jenny@example.com'}},
+    mandate_data: {customer_acceptance: {type: 'online', online: {
+      ip_address: '127.0.0.1', user_agent: 'stripe-node'}}},
+  });
+  const ok = await debit('AT611904300234573201');
+  equal(ok.status, 'processing', 'processing');
+  equal((await statusOf(ok.id, 'succeeded')).amount_received, 4200, 'succeeded');
+  const disputed = await debit('AT591904300235473203');
+  const dispute = await eventually('the dispute', async () =>
+    (await stripe.disputes.list({payment_intent: disputed.id})).data[0]);
+  equal(dispute.reason, 'debit_not_authorized', 'reason');
+});
+
 if (server) {
   await check('webhooks verified by stripe.webhooks.constructEvent, each event once', async () => {
     const listed = await stripe.events.list({limit: 100}).autoPagingToArray({limit: 10000});

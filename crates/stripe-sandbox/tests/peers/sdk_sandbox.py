@@ -32,7 +32,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             event = stripe.Webhook.construct_event(
                 payload.decode("utf-8"), self.headers.get("Stripe-Signature"), SECRET, tolerance=300
             )
-            received.append((event.id, event.type, event.data.object.id))
+            received.append((event.id, event.type, getattr(event.data.object, "id", None)))
             self.send_response(200)
         except Exception as e:  # noqa: BLE001 - any failure is a rejected delivery
             rejected.append(repr(e))
@@ -428,6 +428,94 @@ def _():
         lambda: client.v1.payment_intents.capture(pi.id),
     )
     assert e.code == "payment_intent_unexpected_state", e.code
+
+
+def sandbox_control(path):
+    """POSTs to one of the sandbox's own controls (not Stripe's) through the SDK's raw request."""
+    response = client.raw_request("post", path)
+    return client.deserialize(response, api_mode="V1")
+
+
+def retrieved_until(pi_id, status):
+    return eventually(
+        pi_id + " " + status,
+        lambda: (lambda p: p if p.status == status else None)(client.v1.payment_intents.retrieve(pi_id)),
+    )
+
+
+@check("OXXO: the voucher in next_action.oxxo_display_details, paid at the store")
+def _():
+    pi = client.v1.payment_intents.create(params={
+        "amount": 20000, "currency": "mxn", "payment_method_types": ["oxxo"], "confirm": True,
+        "payment_method_data": {"type": "oxxo",
+                                "billing_details": {"name": "Ana López", "email": "ana@example.com"}},
+    })
+    assert pi.status == "requires_action" and pi.next_action.type == "oxxo_display_details", pi.status
+    details = pi.next_action.oxxo_display_details
+    assert len(details.number) == 32 and details.expires_after > time.time(), details
+    assert details.hosted_voucher_url.startswith(API_BASE), details.hosted_voucher_url
+    assert pi.payment_method_options.oxxo.expires_after_days == 3
+    paid = sandbox_control(f"/_sandbox/payment_intents/{pi.id}/pay_voucher")
+    assert paid.status == "succeeded", paid.status
+    charge = client.v1.charges.retrieve(paid.latest_charge)
+    assert charge.payment_method_details.type == "oxxo"
+    assert charge.payment_method_details.oxxo.number == details.number
+    e = refused(
+        stripe.InvalidRequestError, "an OXXO payment was refunded",
+        lambda: client.v1.refunds.create(params={"payment_intent": pi.id}),
+    )
+    assert e.code == "charge_not_refundable", e.code
+
+
+@check("bank transfer: instructions, funded in part with test_helpers.customers.fund_cash_balance")
+def _():
+    customer = client.v1.customers.create(params={"email": "ana@example.com", "name": "Ana López"})
+    assert customer.id.startswith("cus_") and customer.email == "ana@example.com"
+    assert [c.id for c in client.v1.customers.list(params={"email": "ana@example.com"}).auto_paging_iter()][0] == customer.id
+    pi = client.v1.payment_intents.create(params={
+        "amount": 10000, "currency": "mxn", "customer": customer.id, "confirm": True,
+        "payment_method_types": ["customer_balance"], "payment_method_data": {"type": "customer_balance"},
+        "payment_method_options": {"customer_balance": {"funding_type": "bank_transfer",
+                                                        "bank_transfer": {"type": "mx_bank_transfer"}}},
+    })
+    assert pi.next_action.type == "display_bank_transfer_instructions", pi.next_action
+    instructions = pi.next_action.display_bank_transfer_instructions
+    assert instructions.type == "mx_bank_transfer" and instructions.amount_remaining == 10000
+    assert len(instructions.financial_addresses[0].spei.clabe) == 18
+    funded = client.v1.test_helpers.customers.fund_cash_balance(
+        customer.id, params={"amount": 4000, "currency": "mxn", "reference": instructions.reference}
+    )
+    assert funded.object == "customer_cash_balance_transaction" and funded.type == "funded", funded
+    part = client.v1.payment_intents.retrieve(pi.id)
+    assert part.status == "requires_action"
+    assert part.next_action.display_bank_transfer_instructions.amount_remaining == 6000
+    events = client.v1.events.list(params={"type": "payment_intent.partially_funded"}).data
+    assert any(e.data.object.id == pi.id for e in events)
+    client.v1.test_helpers.customers.fund_cash_balance(customer.id, params={"amount": 7000, "currency": "mxn"})
+    assert client.v1.payment_intents.retrieve(pi.id).status == "succeeded"
+    balance = client.v1.customers.cash_balance.retrieve(customer.id)
+    assert balance.available["mxn"] == 1000, balance
+    refund = client.v1.refunds.create(params={"customer": customer.id, "origin": "customer_balance",
+                                              "amount": 1000, "currency": "mxn"})
+    assert refund.status == "pending" and refund.next_action.type == "display_details", refund
+
+
+@check("SEPA Direct Debit: processing, then succeeded; the failing test IBAN fails")
+def _():
+    def debit(iban):
+        return client.v1.payment_intents.create(params={
+            "amount": 4200, "currency": "eur", "payment_method_types": ["sepa_debit"], "confirm": True,
+            "payment_method_data": {"type": "sepa_debit", "sepa_debit": {"iban": iban},
+                                    "billing_details": {"name": "Jenny Rosen", "email": "jenny@example.com"}},
+            "mandate_data": {"customer_acceptance": {"type": "online", "online": {
+                "ip_address": "127.0.0.1", "user_agent": "stripe-python"}}},
+        })
+    ok = debit("AT611904300234573201")
+    assert ok.status == "processing", ok.status
+    assert retrieved_until(ok.id, "succeeded").amount_received == 4200
+    bad = debit("AT861904300235473202")
+    failed = retrieved_until(bad.id, "requires_payment_method")
+    assert failed.last_payment_error.code == "insufficient_funds", failed.last_payment_error
 
 
 if server is not None:
