@@ -36,6 +36,7 @@ mod expand;
 mod faults;
 mod lists;
 pub mod objects;
+mod pages;
 pub mod params;
 mod pay;
 mod resources;
