@@ -109,7 +109,16 @@ pub(crate) async fn handle(
         .unwrap_or_default()
         .to_string();
     let secret = pi["client_secret"].as_str().unwrap_or_default().to_string();
-    let mut ctx = Ctx::new(&mut state.store, shared, Origin::sandbox());
+    // A direct charge's PaymentIntent lives on its connected account, with its PaymentMethod.
+    let account = state
+        .store
+        .get(Kind::PaymentIntent, pi_id)
+        .and_then(|r| r.account.clone());
+    let mut ctx = Ctx::new(
+        &mut state.store,
+        shared,
+        Origin::sandbox(account.as_deref()),
+    );
     let pm_id = pi["payment_method"]
         .as_str()
         .unwrap_or_default()

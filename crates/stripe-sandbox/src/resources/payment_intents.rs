@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::cards::CardResult;
+use crate::connect;
 use crate::ctx::{Caller, Ctx};
 use crate::currency::Currency;
 use crate::error::{below_one, invalid, invalid_integer, missing, missing_required, StripeErr};
@@ -72,7 +73,7 @@ const CONFIRM_PARAMS: &[&str] = &[
 ];
 
 fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
-    let known = known_with(
+    let mut known = known_with(
         CONFIRM_PARAMS,
         &[
             "amount",
@@ -84,6 +85,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
             "confirm",
         ],
     );
+    known.extend(connect::INTENT_PARAMS);
     ctx.secret_call(params, &known)?;
     let capture_method = match string_param(params, "capture_method")? {
         None => "automatic_async",
@@ -130,6 +132,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         created: now(),
     });
     pi["capture_method"] = json!(capture_method);
+    connect::route_intent(ctx, params, &mut pi)?;
     let confirming = bool_param(params, "confirm")?;
     if let Some((id, _)) = payment_methods::given(ctx, params)? {
         pi["payment_method"] = json!(id);
@@ -240,6 +243,7 @@ fn confirm(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<V
         }
         pi["capture_method"] = json!(method);
     }
+    connect::check_can_charge(ctx, &pi)?;
     let return_url = string_param(params, "return_url")?.map(str::to_string);
     if let Some(url) = &return_url {
         if !url::Url::parse(url).is_ok_and(|u| u.has_host()) {

@@ -3,6 +3,7 @@
 //! so that a plain `cargo test` says it did not run them.
 
 mod cards;
+mod connect;
 mod faults;
 mod helpers;
 mod inputs;
