@@ -53,11 +53,15 @@ pub struct TriggerArgs {
     /// payment_intent.payment_failed, payment_intent.canceled, payment_intent.requires_action,
     /// payment_intent.amount_capturable_updated, payment_intent.processing, charge.succeeded,
     /// charge.failed, charge.captured, charge.refunded, refund.created, refund.failed,
-    /// charge.dispute.created.
+    /// charge.dispute.created, account.updated.
     pub event: String,
     /// Act on this PaymentIntent instead of creating one.
     #[arg(long)]
     pub payment_intent: Option<String>,
+    /// A connected account (acct_…): the one account.updated is about (a new Express account
+    /// when omitted), or the one a payment event happens on (sent as Stripe-Account).
+    #[arg(long)]
+    pub account: Option<String>,
     /// The running sandbox's API base (the part before /v1).
     #[arg(long)]
     pub api_base: Option<String>,
@@ -98,6 +102,7 @@ pub async fn run(
             let report = trigger::trigger(&Trigger {
                 event: t.event,
                 payment_intent: t.payment_intent,
+                account: t.account,
                 api_base,
                 api_key: t.api_key,
                 amount: t.amount,
