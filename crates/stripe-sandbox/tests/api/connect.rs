@@ -1109,3 +1109,35 @@ async fn accounts_and_their_objects_survive_a_restart_where_they_were() {
         .iter()
         .all(|e| e["account"] == org.as_str()));
 }
+
+#[tokio::test]
+async fn a_state_file_from_before_accounts_opens_with_its_objects_the_platforms() {
+    use sqlx::Connection;
+    let (_dir, state) = state_file();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&state)
+        .create_if_missing(true);
+    let mut old = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    // The objects table as it was before objects had an account.
+    sqlx::raw_sql(
+        "CREATE TABLE objects (id TEXT PRIMARY KEY, kind TEXT NOT NULL, seq INTEGER NOT NULL,
+                               created INTEGER NOT NULL, alias TEXT, body TEXT NOT NULL);
+         INSERT INTO objects VALUES ('pi_old', 'payment_intent', 1, 1700000000, NULL,
+             '{\"id\": \"pi_old\", \"object\": \"payment_intent\", \"amount\": 700, \"created\": 1700000000}');",
+    )
+    .execute(&mut old)
+    .await
+    .unwrap();
+    old.close().await.unwrap();
+    let sandbox = Process::start(&state, None);
+    let a = sandbox.api();
+    assert_eq!(a.get_ok("/v1/payment_intents/pi_old").await["amount"], 700);
+    let org = onboarded(&a).await;
+    assert_eq!(a.on(&org).get("/v1/payment_intents/pi_old").await.0, 404);
+    assert_eq!(
+        ids(&a.get_ok("/v1/payment_intents").await),
+        vec!["pi_old".to_string()]
+    );
+}
