@@ -1,6 +1,7 @@
-//! Requests: CORS, the 3-D Secure page handed over, faults refusing first, authentication,
-//! idempotency, then routing by the tables of `resources` and `control` under the sandbox's
-//! one lock, and writing what changed before the answer goes out.
+//! Requests: CORS, the sandbox's pages (3-D Secure, OXXO vouchers and transfer instructions,
+//! onboarding) handed over, faults refusing first, authentication, the account a request acts for (`Stripe-Account`), idempotency, then
+//! routing by the tables of `resources` and `control` under the sandbox's one lock, and writing
+//! what changed before the answer goes out.
 
 use std::sync::Arc;
 
@@ -13,14 +14,14 @@ use serde_json::{json, Map, Value};
 
 use crate::control;
 use crate::ctx::{Caller, Ctx, Origin};
-use crate::error::{internal, invalid, unauthorized, StripeErr};
+use crate::error::{internal, invalid, no_access, unauthorized, StripeErr};
 use crate::expand::expand;
 use crate::objects;
 use crate::params;
 use crate::resources;
 use crate::route::Call;
 use crate::shared::{Effects, Shared};
-use crate::store::{now, SavedResponse, Store};
+use crate::store::{now, Kind, SavedResponse, Store};
 
 fn authenticate(headers: &HeaderMap) -> Result<(Caller, String), StripeErr> {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
@@ -145,7 +146,7 @@ pub(crate) async fn handle(
         h.insert(
             "access-control-allow-headers",
             HeaderValue::from_static(
-                "Authorization, Content-Type, Idempotency-Key, Stripe-Version",
+                "Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account",
             ),
         );
         h.insert("access-control-max-age", HeaderValue::from_static("86400"));
@@ -161,6 +162,9 @@ pub(crate) async fn handle(
     }
     if uri.path().starts_with(crate::hosted::PREFIX) {
         return crate::hosted::handle(&shared, &method, &uri).await;
+    }
+    if crate::onboarding::takes(&method, uri.path(), &headers, &body) {
+        return crate::onboarding::handle(&shared, &method, &uri, &body, &base).await;
     }
     let request_id = format!("req_{}", objects::random_alnum(14));
     // Refused before anything else, so that a refused request changes nothing and leaves no
@@ -255,6 +259,24 @@ fn process(
         Ok(c) => c,
         Err(e) => return Outcome::failed(e, request_id),
     };
+    // The connected account the request acts for: one the platform controls, or Stripe's 403.
+    let account = match headers
+        .get("stripe-account")
+        .map(|v| v.to_str().map(str::trim))
+    {
+        None | Some(Ok("")) => None,
+        Some(Ok(id)) if store.get_on(None, Kind::Account, id).is_some() => Some(id.to_string()),
+        Some(given) => {
+            let shown = given.unwrap_or("(not text)");
+            return Outcome::failed(no_access(shown, Some(&api_key)), request_id);
+        }
+    };
+    // Idempotency keys are the account's own, as at Stripe: the same key sent for two accounts
+    // names two requests.
+    let key_owner = match &account {
+        Some(id) => format!("{api_key} {id}"),
+        None => api_key.clone(),
+    };
     if caller == Caller::Publishable {
         // What Stripe.js adds to its calls and the sandbox has no use for.
         params.retain(|k, _| {
@@ -285,7 +307,7 @@ fn process(
         params::canonical(&Value::Object(params.clone()))
     );
     if let Some(key) = &idempotency_key {
-        if let Some(saved) = store.saved_response(&api_key, key) {
+        if let Some(saved) = store.saved_response(&key_owner, key) {
             if saved.fingerprint == fingerprint {
                 return Outcome {
                     replayed: true,
@@ -316,6 +338,7 @@ fn process(
         request_id: Some(request_id.clone()),
         idempotency_key: idempotency_key.clone(),
         base,
+        account,
     };
     let mut ctx = Ctx::new(store, shared, origin);
     let result = route(&mut ctx, method, uri.path(), &params);
@@ -329,7 +352,7 @@ fn process(
     if let Some(key) = idempotency_key {
         if status == StatusCode::OK || status == StatusCode::PAYMENT_REQUIRED {
             store.save_response(
-                api_key,
+                key_owner,
                 key,
                 SavedResponse {
                     fingerprint,
@@ -367,7 +390,8 @@ fn route(
             error: json!({"type": "invalid_request_error",
                           "message": format!("Unrecognized request URL ({method}: {path}). The sandbox \
                                               supports PaymentIntents, Charges, PaymentMethods, Refunds, \
-                                              Disputes, Events, Customers and cash balances.")}),
+                                              Disputes, Events, Customers and cash balances, Accounts, \
+                                              Account Links, Transfers and Application Fees.")}),
         });
     };
     let mut value = route.run(

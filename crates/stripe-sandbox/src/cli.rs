@@ -54,11 +54,16 @@ pub struct TriggerArgs {
     /// payment_intent.amount_capturable_updated, payment_intent.processing, charge.succeeded,
     /// charge.failed, charge.captured, charge.refunded, refund.created, refund.failed,
     /// charge.dispute.created, payment_intent.partially_funded (a bank transfer of half),
-    /// cash_balance.funds_available (a bank transfer of more than is owed, or for no payment).
+    /// cash_balance.funds_available (a bank transfer of more than is owed, or for no payment),
+    /// account.updated.
     pub event: String,
     /// Act on this PaymentIntent instead of creating one.
     #[arg(long)]
     pub payment_intent: Option<String>,
+    /// A connected account (acct_…): the one account.updated is about (a new Express account
+    /// when omitted), or the one a payment event happens on (sent as Stripe-Account).
+    #[arg(long)]
+    pub account: Option<String>,
     /// The running sandbox's API base (the part before /v1).
     #[arg(long)]
     pub api_base: Option<String>,
@@ -100,6 +105,7 @@ pub async fn run(
             let report = trigger::trigger(&Trigger {
                 event: t.event,
                 payment_intent: t.payment_intent,
+                account: t.account,
                 api_base,
                 api_key: t.api_key,
                 amount: t.amount,

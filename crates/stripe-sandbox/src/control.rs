@@ -1,14 +1,16 @@
 //! The sandbox's own controls under `/_sandbox/`, which Stripe does not have: webhook
-//! dropping, faults on demand and timers, for the secret key only. (The 3-D Secure page, also
-//! under `/_sandbox/`, is `threeds`.)
+//! dropping, faults on demand, timers, and what a connected account's person does on Stripe's
+//! side (onboarding, deauthorising the platform), for the secret key only. (The 3-D Secure and
+//! onboarding pages, also under `/_sandbox/`, are `threeds` and `onboarding`.)
 
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
 use crate::ctx::Ctx;
-use crate::error::{internal, invalid_array, missing_param, StripeErr};
+use crate::error::{internal, invalid, invalid_array, missing_param, missing_required, StripeErr};
 use crate::faults::{Faults, RateLimit};
 use crate::params::{bool_param, flag_param, integer_param, string_param};
+use crate::resources::accounts;
 use crate::route::{Call, Handler, Route};
 
 pub(crate) const ROUTES: &[Route] = &[
@@ -18,6 +20,11 @@ pub(crate) const ROUTES: &[Route] = &[
     Route::post("/_sandbox/faults", Handler::Run(faults)),
     Route::get("/_sandbox/timers", Handler::Run(timers)),
     Route::post("/_sandbox/timers", Handler::Run(timers)),
+    Route::post("/_sandbox/accounts/:id/onboard", Handler::Run(onboard)),
+    Route::post(
+        "/_sandbox/accounts/:id/deauthorize",
+        Handler::Run(deauthorize),
+    ),
 ];
 
 /// A GET takes no parameters and shows the control's state; a POST takes those `known`, which
@@ -136,4 +143,30 @@ fn timers(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, StripeErr> {
         "delay_ms": ctx.shared.delay_ms(),
         "pending": pending,
     }))
+}
+
+/// `POST /_sandbox/accounts/:id/onboard` with `outcome=complete` or `outcome=incomplete`: what
+/// the onboarding page's buttons do (see `accounts::onboard`); answers the account.
+fn onboard(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, StripeErr> {
+    ctx.secret_call(call.params, &["outcome"])?;
+    let complete = match string_param(call.params, "outcome")? {
+        Some("complete") => true,
+        Some("incomplete") => false,
+        Some(other) => {
+            return Err(invalid(
+                format!("outcome must be complete or incomplete (got {other})"),
+                Some("outcome"),
+                None,
+            ))
+        }
+        None => return Err(missing_required("outcome")),
+    };
+    accounts::onboard(ctx, call.id(), complete)
+}
+
+/// `POST /_sandbox/accounts/:id/deauthorize`: the account disconnects from the platform
+/// (`account.application.deauthorized`); the platform can no longer reach it.
+fn deauthorize(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, StripeErr> {
+    ctx.secret_call(call.params, &[])?;
+    accounts::deauthorize(ctx, call.id())
 }

@@ -1,7 +1,7 @@
-//! What a handler works with: the store (reached only through [`Ctx`], so that whatever scopes
-//! a request's objects has one place to live), who is calling, and what the request produces
-//! besides its answer: events to deliver and actions to run later. Timers and the 3-D Secure
-//! page run through one too, as the sandbox itself.
+//! What a handler works with: the store (reached only through [`Ctx`], which keeps a request to
+//! the objects of the account it acts for), who is calling and for which account, and what the
+//! request produces besides its answer: events to deliver and actions to run later. Timers and
+//! the sandbox's pages run through one too, as the sandbox itself.
 
 use serde_json::{Map, Value};
 
@@ -20,27 +20,30 @@ pub(crate) enum Caller {
     Publishable,
 }
 
-/// Where a request came from: what its events record, and what its answers link to.
-///
-/// A header that scopes a request (Stripe's `Stripe-Account`) belongs here, and the store
-/// accessors of [`Ctx`] are where it would apply.
+/// Where a request came from: what its events record, what its answers link to, and the
+/// account it acts for.
 #[derive(Debug, Clone)]
 pub(crate) struct Origin {
     pub caller: Caller,
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
-    /// Where a browser reaches the sandbox (for the 3-D Secure page).
+    /// Where a browser reaches the sandbox (for the 3-D Secure and onboarding pages).
     pub base: String,
+    /// The connected account named by `Stripe-Account`; `None` for the platform itself. Every
+    /// store accessor of [`Ctx`] keeps to this account's objects.
+    pub account: Option<String>,
 }
 
 impl Origin {
-    /// The sandbox itself, outside any request (a timer, the 3-D Secure page).
-    pub fn sandbox() -> Origin {
+    /// The sandbox itself, outside any request (a timer, a page), acting on the objects of
+    /// `account` (`None`: the platform's).
+    pub fn sandbox(account: Option<&str>) -> Origin {
         Origin {
             caller: Caller::Secret,
             request_id: None,
             idempotency_key: None,
             base: String::new(),
+            account: account.map(str::to_string),
         }
     }
 }
@@ -73,6 +76,20 @@ impl Ctx<'_> {
         self.origin.caller
     }
 
+    /// The connected account this request acts for; `None` for the platform.
+    pub fn account(&self) -> Option<&str> {
+        self.origin.account.as_deref()
+    }
+
+    /// Runs `f` acting for `account` (`None`: the platform), as Connect's money moves between
+    /// the platform and its accounts: what `f` finds, saves and emits is that account's.
+    pub fn on<T>(&mut self, account: Option<&str>, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = std::mem::replace(&mut self.origin.account, account.map(str::to_string));
+        let result = f(self);
+        self.origin.account = saved;
+        result
+    }
+
     /// What an endpoint for the secret key checks first: the key, then that it was given no
     /// parameter but those `known`.
     pub fn secret_call(
@@ -94,12 +111,19 @@ impl Ctx<'_> {
         }
     }
 
-    /// Creates an event about `object`, delivered once the request's changes are written.
+    /// Creates an event about `object`, delivered once the request's changes are written. An
+    /// event of a connected account names it in `account`, as Connect's events do.
     pub fn emit(&mut self, event_type: &str, object: Value) {
+        self.emit_change(event_type, object, None);
+    }
+
+    /// [`Ctx::emit`] for an `*.updated` event: `previous` holds the old values of the fields
+    /// that changed (`data.previous_attributes`).
+    pub fn emit_change(&mut self, event_type: &str, object: Value, previous: Option<Value>) {
         // Stripe counts endpoints that have not received the event yet; a dropped delivery is
         // one that never will.
         let endpoint = self.shared.delivers();
-        let event = objects::event(
+        let mut event = objects::event(
             event_type,
             object,
             now(),
@@ -107,33 +131,62 @@ impl Ctx<'_> {
             self.origin.request_id.as_deref(),
             self.origin.idempotency_key.as_deref(),
         );
+        if let Some(previous) = previous {
+            event["data"]["previous_attributes"] = previous;
+        }
+        if let Some(account) = self.account() {
+            event["account"] = account.into();
+        }
         let id = event["id"].as_str().unwrap_or_default().to_string();
-        self.store.put(Kind::Event, event, None);
+        let account = self.origin.account.clone();
+        self.store.put(Kind::Event, event, None, account.as_deref());
         if endpoint && !self.shared.dropping() {
             self.store.add_delivery(&id);
             self.effects.outbox.push(id);
         }
     }
 
-    /// Runs `action` (see `timers`) after the sandbox's delay.
+    /// Runs `action` (see `timers`) after the sandbox's delay, for the account this request
+    /// acts for.
     pub fn schedule(&mut self, action: Value) {
         self.schedule_at(now_ms().saturating_add(self.shared.delay_ms()), action);
     }
 
-    /// Runs `action` at `due_ms` (milliseconds since the epoch), whatever the delay.
-    pub fn schedule_at(&mut self, due_ms: i64, action: Value) {
+    /// Runs `action` at `due_ms` (milliseconds since the epoch), whatever the delay, for the
+    /// account this request acts for.
+    pub fn schedule_at(&mut self, due_ms: i64, mut action: Value) {
+        if let Some(account) = self.account() {
+            action["account"] = account.into();
+        }
         self.store.add_timer(due_ms, action);
         self.effects.scheduled = true;
     }
 
-    /// The object of `kind` with this id, if there is one.
+    /// The object of `kind` with this id, if the account acted for has one.
     pub fn find(&self, kind: Kind, id: &str) -> Option<&Value> {
-        self.store.value(kind, id)
+        self.store
+            .get_on(self.account(), kind, id)
+            .map(|r| &r.value)
     }
 
-    /// Every object of `kind`, oldest first.
+    /// Every object of `kind` of the account acted for, oldest first.
     pub fn all(&self, kind: Kind) -> impl Iterator<Item = &Value> {
-        self.store.all(kind).map(|r| &r.value)
+        let account = self.account();
+        self.store
+            .all(kind)
+            .filter(move |r| r.account.as_deref() == account)
+            .map(|r| &r.value)
+    }
+
+    /// The connected account `id` if the platform controls it (whichever account this request
+    /// acts for).
+    pub fn connected_account(&self, id: &str) -> Option<&Value> {
+        self.store.get_on(None, Kind::Account, id).map(|r| &r.value)
+    }
+
+    /// Moves the object with this id to `account` (`None`: the platform).
+    pub fn move_to(&mut self, id: &str, account: Option<&str>) {
+        self.store.move_to(id, account);
     }
 
     /// The object of `kind` the URL names, or Stripe's 404 naming `param`.
@@ -147,14 +200,18 @@ impl Ctx<'_> {
             .ok_or_else(|| missing(name, id, param))
     }
 
-    /// Inserts or replaces the object with `value["id"]`.
+    /// Inserts the object with `value["id"]` on the account acted for, or replaces it where
+    /// it lives.
     pub fn put(&mut self, kind: Kind, value: Value) {
-        self.store.put(kind, value, None);
+        let account = self.origin.account.clone();
+        self.store.put(kind, value, None, account.as_deref());
     }
 
     /// Saves a PaymentMethod with the alias that records how it behaves (see [`cards`]).
     pub fn put_payment_method(&mut self, value: Value, alias: String) {
-        self.store.put(Kind::PaymentMethod, value, Some(alias));
+        let account = self.origin.account.clone();
+        self.store
+            .put(Kind::PaymentMethod, value, Some(alias), account.as_deref());
     }
 
     /// One page of the objects of `kind` that `keep` accepts, as `query` asks.
@@ -165,7 +222,7 @@ impl Ctx<'_> {
         url: &str,
         keep: impl Fn(&Value) -> bool,
     ) -> Result<Value, StripeErr> {
-        query.page(self.store, kind, url, keep)
+        query.page(self.store, self.account(), kind, url, keep)
     }
 
     pub fn payment_intent(&self, id: &str) -> Result<Value, StripeErr> {
@@ -176,10 +233,10 @@ impl Ctx<'_> {
         self.put(Kind::PaymentIntent, pi.clone());
     }
 
-    /// How the PaymentMethod `pm_id` behaves, if the sandbox issued it.
+    /// How the PaymentMethod `pm_id` behaves, if the sandbox issued it to the account acted for.
     pub fn card_of(&self, pm_id: &str) -> Option<TestCard> {
         self.store
-            .get(Kind::PaymentMethod, pm_id)
+            .get_on(self.account(), Kind::PaymentMethod, pm_id)
             .and_then(|r| r.alias.as_deref())
             .and_then(cards::card_of_alias)
     }

@@ -134,3 +134,42 @@ pub fn internal(message: impl Into<String>) -> StripeErr {
         error: json!({"type": "api_error", "message": message.into()}),
     }
 }
+
+/// Stripe's answer to a request for a connected account the platform does not control: one it
+/// never had, one that was deauthorised or deleted (`Stripe-Account`, or the account's own
+/// endpoints). `key` is the API key, shown masked as Stripe shows it, when at hand.
+pub fn no_access(account: &str, key: Option<&str>) -> StripeErr {
+    let key = key
+        .map(|k| {
+            let chars: Vec<char> = k.chars().collect();
+            let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+            let head = if k.starts_with("rk_test_") {
+                "rk_test_"
+            } else {
+                "sk_test_"
+            };
+            format!(" '{head}****{tail}'")
+        })
+        .unwrap_or_default();
+    StripeErr {
+        status: StatusCode::FORBIDDEN,
+        error: json!({
+            "type": "invalid_request_error",
+            "code": "account_invalid",
+            "doc_url": doc_url("account_invalid"),
+            "message": format!(
+                "The provided key{key} does not have access to account '{account}' (or that account \
+                 does not exist). Application access may have been revoked."
+            ),
+        }),
+    }
+}
+
+/// What only the platform may do, refused to a request on behalf of a connected account.
+pub fn platform_only(what: &str) -> StripeErr {
+    invalid(
+        format!("{what} is for the platform: send this request without the Stripe-Account header."),
+        None,
+        None,
+    )
+}

@@ -13,10 +13,18 @@ const ID_FIELDS: &[(&str, Kind)] = &[
     ("payment_method", Kind::PaymentMethod),
     ("payment_intent", Kind::PaymentIntent),
     ("customer", Kind::Customer),
+    ("transfer", Kind::Transfer),
+    ("application_fee", Kind::ApplicationFee),
+    ("source_transaction", Kind::Charge),
+    ("transfer_reversal", Kind::TransferReversal),
+    ("source_refund", Kind::Refund),
+    ("fee", Kind::ApplicationFee),
 ];
 
 /// `expand[]=…` of the ids an object names (`latest_charge`, `payment_method`, `payment_intent`,
-/// `charge`), and `refunds` of a Charge, which API versions since 2022-11-15 include only when
+/// `charge`, `customer`, and Connect's `transfer`, `application_fee`, `source_transaction`,
+/// `transfer_reversal`, `source_refund`, `fee`) among the objects of the account the request
+/// acts for, and `refunds` of a Charge, which API versions since 2022-11-15 include only when
 /// expanded; with `data.` in front of them on lists.
 pub(crate) fn expand(ctx: &Ctx<'_>, value: &mut Value, params: &Map<String, Value>) {
     let Some(Value::Array(fields)) = params.get("expand") else {

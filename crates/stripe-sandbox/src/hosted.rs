@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use crate::clock::{date_at, MEXICO_CITY};
 use crate::currency::Currency;
+use crate::pages::{escape, page_in};
 use crate::shared::Shared;
 use crate::store::Kind;
-use crate::threeds::{escape, page_in};
 
 pub const PREFIX: &str = "/_sandbox/hosted";
 

@@ -2,9 +2,10 @@
 //!
 //! It speaks Stripe's wire protocol closely enough for Stripe's official SDKs (form bodies with
 //! bracket nesting, Bearer or Basic auth with test keys, Stripe's error envelope,
-//! `Idempotency-Key`, `Request-Id`, list pagination), keeps PaymentIntents, Charges,
-//! PaymentMethods and Events in a SQLite file, and sends signed webhook events for every state
-//! change. See `docs/sandbox.md` of the repository for what it supports.
+//! `Idempotency-Key`, `Request-Id`, `Stripe-Account`, list pagination), keeps PaymentIntents,
+//! Charges, PaymentMethods, Refunds, Disputes, Connect's accounts, transfers and application
+//! fees, and Events in a SQLite file, and sends signed webhook events for every state change.
+//! See `docs/sandbox.md` of the repository for what it supports.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -29,6 +30,7 @@ mod api;
 pub mod cards;
 pub mod cli;
 mod clock;
+mod connect;
 mod control;
 mod ctx;
 pub mod currency;
@@ -40,6 +42,8 @@ mod iban;
 mod lists;
 mod methods;
 pub mod objects;
+mod onboarding;
+mod pages;
 pub mod params;
 mod pay;
 mod resources;

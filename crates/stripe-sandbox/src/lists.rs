@@ -114,25 +114,28 @@ impl ListQuery {
         })
     }
 
-    /// One page of the objects of `kind` that `keep` accepts. A cursor is placed by its own
-    /// position in the list of all objects of its kind, so a cursor taken under one filter
-    /// still works under another, as at Stripe.
+    /// One page of the objects of `kind` on `account` (`None`: the platform) that `keep`
+    /// accepts. A cursor is placed by its own position in the list of all objects of its kind,
+    /// so a cursor taken under one filter still works under another, as at Stripe.
     pub fn page(
         &self,
         store: &Store,
+        account: Option<&str>,
         kind: Kind,
         url: &str,
         keep: impl Fn(&Value) -> bool,
     ) -> Result<Value, StripeErr> {
         let position = |id: &str, param: &str| {
             store
-                .get(kind, id)
+                .get_on(account, kind, id)
                 .map(|r| (r.created, r.seq))
                 .ok_or_else(|| missing_param(kind.name(), id, param))
         };
         let mut items: Vec<(i64, i64, &Value)> = store
             .all(kind)
-            .filter(|r| self.created_matches(r.created) && keep(&r.value))
+            .filter(|r| {
+                r.account.as_deref() == account && self.created_matches(r.created) && keep(&r.value)
+            })
             .map(|r| (r.created, r.seq, &r.value))
             .collect();
         let (data, has_more): (Vec<&Value>, bool) = match &self.cursor {

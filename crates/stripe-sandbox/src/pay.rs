@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::cards::{After, CardResult, Decline, TestCard};
+use crate::connect;
 use crate::ctx::Ctx;
 use crate::error::{doc_url, internal, StripeErr};
 use crate::lists::list;
@@ -76,6 +77,7 @@ pub(crate) fn pay(
         ctx.emit("payment_intent.amount_capturable_updated", pi.clone());
         return Ok(pi);
     }
+    connect::settle(ctx, &pi, &mut charge);
     ctx.put(Kind::Charge, charge.clone());
     pi["status"] = json!("succeeded");
     pi["amount_received"] = amount;
@@ -140,6 +142,7 @@ pub(crate) fn capture(ctx: &mut Ctx<'_>, mut pi: Value, amount: i64) -> Result<V
     charge["captured"] = json!(true);
     charge["amount_captured"] = json!(amount);
     charge["balance_transaction"] = json!(objects::new_id("txn"));
+    connect::settle(ctx, &pi, &mut charge);
     ctx.put(Kind::Charge, charge);
     let charge = recompute_charge(ctx, &charge_id);
     pi["status"] = json!("succeeded");
@@ -183,6 +186,7 @@ pub(crate) fn processing_succeeds(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &st
     charge["status"] = json!("succeeded");
     charge["paid"] = json!(true);
     charge["outcome"]["seller_message"] = json!("Payment complete.");
+    connect::settle(ctx, &pi, &mut charge);
     ctx.put(Kind::Charge, charge.clone());
     pi["status"] = json!("succeeded");
     pi["amount_received"] = pi["amount"].clone();

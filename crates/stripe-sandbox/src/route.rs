@@ -6,7 +6,7 @@ use axum::http::Method;
 use serde_json::{Map, Value};
 
 use crate::ctx::Ctx;
-use crate::error::StripeErr;
+use crate::error::{missing, StripeErr};
 use crate::lists::{ListQuery, LIST_PARAMS};
 use crate::params::{known_with, string_param};
 use crate::store::Kind;
@@ -36,6 +36,11 @@ pub(crate) enum Handler {
     /// `GET …`: the list of this kind, where each of these parameters keeps the objects whose
     /// field of that name has the value given.
     List(Kind, &'static [&'static str]),
+    /// `GET /v1/{parents}/:id/{children}`: the objects of the second kind whose field of that
+    /// name is the parent (of the first kind), for the secret key.
+    Nested(Kind, Kind, &'static str),
+    /// `GET /v1/{parents}/:id/{children}/:child`: one of those.
+    NestedRetrieve(Kind, Kind, &'static str),
 }
 
 pub(crate) struct Route {
@@ -57,6 +62,14 @@ impl Route {
     pub const fn post(path: &'static str, handler: Handler) -> Route {
         Route {
             method: "POST",
+            path,
+            handler,
+        }
+    }
+
+    pub const fn delete(path: &'static str, handler: Handler) -> Route {
+        Route {
+            method: "DELETE",
             path,
             handler,
         }
@@ -88,7 +101,27 @@ impl Route {
             Handler::Run(endpoint) => endpoint(ctx, call),
             Handler::Retrieve(kind) => retrieve(ctx, kind, call.id(), call.params),
             Handler::List(kind, fields) => list_by_fields(ctx, call.params, kind, fields),
+            Handler::Nested(parent, kind, field) => {
+                let url = self.url(&call.ids);
+                nested(ctx, call, (parent, kind, field), &url)
+            }
+            Handler::NestedRetrieve(parent, kind, field) => {
+                nested_retrieve(ctx, call, (parent, kind, field))
+            }
         }
+    }
+
+    /// The route's path with its `:…` segments replaced by `ids`, in order.
+    fn url(&self, ids: &[&str]) -> String {
+        let mut ids = ids.iter();
+        self.path
+            .split('/')
+            .map(|segment| match segment.starts_with(':') {
+                true => ids.next().copied().unwrap_or_default(),
+                false => segment,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
     }
 }
 
@@ -113,6 +146,38 @@ fn retrieve(
 ) -> Result<Value, StripeErr> {
     ctx.secret_call(params, &["expand"])?;
     ctx.object(kind, id, "id")
+}
+
+/// The parent (of kind, its children's kind, the children's field naming it) of a nested route.
+type Nesting = (Kind, Kind, &'static str);
+
+/// `GET /v1/{parents}/:id/{children}`.
+fn nested(
+    ctx: &mut Ctx<'_>,
+    call: &Call<'_>,
+    (parent, kind, field): Nesting,
+    url: &str,
+) -> Result<Value, StripeErr> {
+    ctx.secret_call(call.params, LIST_PARAMS)?;
+    let id = call.id();
+    ctx.object(parent, id, parent.name())?;
+    let query = ListQuery::parse(call.params)?;
+    ctx.page(&query, kind, url, |child| child[field] == id)
+}
+
+/// `GET /v1/{parents}/:id/{children}/:child`.
+fn nested_retrieve(
+    ctx: &mut Ctx<'_>,
+    call: &Call<'_>,
+    (parent, kind, field): Nesting,
+) -> Result<Value, StripeErr> {
+    ctx.secret_call(call.params, &["expand"])?;
+    let (id, child) = (call.id(), call.ids.get(1).copied().unwrap_or_default());
+    ctx.object(parent, id, parent.name())?;
+    ctx.find(kind, child)
+        .filter(|c| c[field] == id)
+        .cloned()
+        .ok_or_else(|| missing(kind.name(), child, "id"))
 }
 
 /// `GET /v1/{kind}s`: the list of `kind`, where each parameter named in `fields` keeps the

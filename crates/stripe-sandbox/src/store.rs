@@ -42,6 +42,7 @@ impl std::fmt::Display for Storage {
     }
 }
 
+/// The kinds of object the sandbox keeps; a new Stripe resource adds its kind here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     PaymentIntent,
@@ -52,10 +53,17 @@ pub enum Kind {
     Dispute,
     Customer,
     CashBalanceTransaction,
+    Account,
+    /// An Account Link, kept with what its onboarding page needs (Stripe cannot retrieve one).
+    AccountLink,
+    Transfer,
+    TransferReversal,
+    ApplicationFee,
+    FeeRefund,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 14] = [
         Kind::PaymentIntent,
         Kind::Charge,
         Kind::PaymentMethod,
@@ -64,6 +72,12 @@ impl Kind {
         Kind::Dispute,
         Kind::Customer,
         Kind::CashBalanceTransaction,
+        Kind::Account,
+        Kind::AccountLink,
+        Kind::Transfer,
+        Kind::TransferReversal,
+        Kind::ApplicationFee,
+        Kind::FeeRefund,
     ];
 
     /// The `object` value of Stripe's objects of this kind.
@@ -77,6 +91,12 @@ impl Kind {
             Kind::Dispute => "dispute",
             Kind::Customer => "customer",
             Kind::CashBalanceTransaction => "customer_cash_balance_transaction",
+            Kind::Account => "account",
+            Kind::AccountLink => "account_link",
+            Kind::Transfer => "transfer",
+            Kind::TransferReversal => "transfer_reversal",
+            Kind::ApplicationFee => "application_fee",
+            Kind::FeeRefund => "fee_refund",
         }
     }
 
@@ -98,6 +118,9 @@ pub struct Record {
     pub value: Value,
     /// For PaymentMethods: the test alias (`pm_card_visa`) that says how the card behaves.
     pub alias: Option<String>,
+    /// The connected account the object lives on (`Stripe-Account`); `None` for the platform's
+    /// own. An account the platform no longer controls (deauthorised, deleted) lives on itself.
+    pub account: Option<String>,
 }
 
 pub struct SavedResponse {
@@ -141,8 +164,15 @@ pub struct Store {
 }
 
 impl Store {
+    /// The object of `kind` with this id, on whichever account it lives.
     pub fn get(&self, kind: Kind, id: &str) -> Option<&Record> {
         self.records.get(id).filter(|r| r.kind == kind)
+    }
+
+    /// The object of `kind` with this id if it lives on `account` (`None`: the platform).
+    pub fn get_on(&self, account: Option<&str>, kind: Kind, id: &str) -> Option<&Record> {
+        self.get(kind, id)
+            .filter(|r| r.account.as_deref() == account)
     }
 
     pub fn value(&self, kind: Kind, id: &str) -> Option<&Value> {
@@ -158,8 +188,8 @@ impl Store {
             .filter_map(|id| self.records.get(id))
     }
 
-    /// Inserts or replaces the object with `value["id"]`.
-    pub fn put(&mut self, kind: Kind, value: Value, alias: Option<String>) {
+    /// Inserts the object with `value["id"]` on `account`, or replaces it where it lives.
+    pub fn put(&mut self, kind: Kind, value: Value, alias: Option<String>, account: Option<&str>) {
         let id = value["id"].as_str().unwrap_or_default().to_string();
         let created = value["created"].as_i64().unwrap_or(0);
         match self.records.get_mut(&id) {
@@ -180,11 +210,20 @@ impl Store {
                         created,
                         value,
                         alias,
+                        account: account.map(str::to_string),
                     },
                 );
             }
         }
         self.journal.push(Change::Object(id));
+    }
+
+    /// Moves the object with this id to `account` (`None`: the platform).
+    pub fn move_to(&mut self, id: &str, account: Option<&str>) {
+        if let Some(record) = self.records.get_mut(id) {
+            record.account = account.map(str::to_string);
+            self.journal.push(Change::Object(id.to_string()));
+        }
     }
 
     pub fn saved_response(&self, api_key: &str, key: &str) -> Option<&SavedResponse> {
@@ -292,7 +331,8 @@ CREATE TABLE IF NOT EXISTS objects (
     seq     INTEGER NOT NULL,
     created INTEGER NOT NULL,
     alias   TEXT,
-    body    TEXT NOT NULL
+    body    TEXT NOT NULL,
+    account TEXT
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     api_key     TEXT NOT NULL,
@@ -327,15 +367,28 @@ impl Db {
             .busy_timeout(std::time::Duration::from_secs(10));
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::raw_sql(SCHEMA).execute(&mut conn).await?;
+        // Files written before objects were scoped to accounts lack the column: theirs are all
+        // the platform's.
+        let scoped: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('objects') WHERE name = 'account'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        if scoped == 0 {
+            sqlx::query("ALTER TABLE objects ADD COLUMN account TEXT")
+                .execute(&mut conn)
+                .await?;
+        }
         sqlx::query("DELETE FROM idempotency WHERE created <= ?")
             .bind(now() - IDEMPOTENCY_TTL_SECS)
             .execute(&mut conn)
             .await?;
         let mut store = Store::default();
-        let rows =
-            sqlx::query("SELECT id, kind, seq, created, alias, body FROM objects ORDER BY seq")
-                .fetch_all(&mut conn)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, kind, seq, created, alias, body, account FROM objects ORDER BY seq",
+        )
+        .fetch_all(&mut conn)
+        .await?;
         for row in rows {
             let id: String = row.try_get("id")?;
             let kind_name: String = row.try_get("kind")?;
@@ -361,6 +414,7 @@ impl Db {
                     created: row.try_get("created")?,
                     value,
                     alias: row.try_get("alias")?,
+                    account: row.try_get("account")?,
                 },
             );
         }
@@ -419,9 +473,10 @@ impl Db {
                         continue;
                     };
                     sqlx::query(
-                        "INSERT INTO objects (id, kind, seq, created, alias, body)
-                         VALUES (?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (id) DO UPDATE SET body = excluded.body, alias = excluded.alias",
+                        "INSERT INTO objects (id, kind, seq, created, alias, body, account)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (id) DO UPDATE SET body = excluded.body, alias = excluded.alias,
+                                                        account = excluded.account",
                     )
                     .bind(id)
                     .bind(r.kind.name())
@@ -429,6 +484,7 @@ impl Db {
                     .bind(r.created)
                     .bind(&r.alias)
                     .bind(r.value.to_string())
+                    .bind(&r.account)
                 }
                 Change::Idempotency(api_key, key) => {
                     let Some(s) = store.idempotency.get(&(api_key.clone(), key.clone())) else {

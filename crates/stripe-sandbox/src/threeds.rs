@@ -4,53 +4,21 @@
 //! authentication; either way the browser goes back to the `return_url` with
 //! `payment_intent`, `payment_intent_client_secret` and `redirect_status`, as from Stripe.
 
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::ctx::{Ctx, Origin};
 use crate::currency::Currency;
+use crate::pages::{self, escape};
 use crate::pay::pay;
 use crate::shared::Shared;
 use crate::store::Kind;
 
 pub const PREFIX: &str = "/_sandbox/3ds";
 
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    page_in("en", status, title, body)
-}
-
-/// A page of the sandbox's own in the language `lang`, in a box.
-pub(crate) fn page_in(lang: &str, status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#222}}\
-         .box{{border:1px solid #ccc;border-radius:8px;padding:1.5rem}}\
-         button{{font-size:1rem;padding:.6rem 1rem;margin:.3rem .3rem 0 0;border-radius:6px;border:1px solid #888;cursor:pointer}}\
-         .complete{{background:#1a7f37;color:#fff;border-color:#1a7f37}}\
-         .fail{{background:#fff;color:#b42318;border-color:#b42318}}\
-         small{{color:#666}}dt{{color:#666;margin-top:.6rem}}dd{{margin:0;font-size:1.15rem;font-family:ui-monospace,monospace}}</style></head><body><div class=\"box\">{body}</div></body></html>\n",
-        title = escape(title),
-    );
-    (status, Html(html)).into_response()
-}
-
 fn problem(status: StatusCode, message: &str) -> Response {
-    page(
-        status,
-        "3D Secure test page",
-        &format!("<h1>3D Secure test page</h1><p>{}</p>", escape(message)),
-    )
+    pages::message(status, "3D Secure test page", message)
 }
 
 /// The PaymentIntent waiting for this page, if the client secret is its own.
@@ -121,7 +89,7 @@ pub(crate) async fn handle(
             escape(pi_id),
             action = escape(&action),
         );
-        return page(StatusCode::OK, "3D Secure test page", &body);
+        return pages::page(StatusCode::OK, "3D Secure test page", &body);
     }
     if *method != Method::POST {
         return problem(StatusCode::METHOD_NOT_ALLOWED, "Use GET or POST.");
@@ -141,7 +109,16 @@ pub(crate) async fn handle(
         .unwrap_or_default()
         .to_string();
     let secret = pi["client_secret"].as_str().unwrap_or_default().to_string();
-    let mut ctx = Ctx::new(&mut state.store, shared, Origin::sandbox());
+    // A direct charge's PaymentIntent lives on its connected account, with its PaymentMethod.
+    let account = state
+        .store
+        .get(Kind::PaymentIntent, pi_id)
+        .and_then(|r| r.account.clone());
+    let mut ctx = Ctx::new(
+        &mut state.store,
+        shared,
+        Origin::sandbox(account.as_deref()),
+    );
     let pm_id = pi["payment_method"]
         .as_str()
         .unwrap_or_default()
@@ -188,9 +165,5 @@ pub(crate) async fn handle(
         .append_pair("payment_intent", pi_id)
         .append_pair("payment_intent_client_secret", &secret)
         .append_pair("redirect_status", redirect_status);
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(location) = HeaderValue::from_str(target.as_str()) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    pages::redirect(target.as_str())
 }

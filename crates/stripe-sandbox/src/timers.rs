@@ -67,7 +67,8 @@ pub(crate) fn start(sandbox: Weak<Shared>, wake: Arc<Notify>) {
 /// An action whose object has moved on (a refund already failed, a dispute already closed)
 /// does nothing.
 fn fire(shared: &Shared, store: &mut Store, action: &Value) -> Effects {
-    let mut ctx = Ctx::new(store, shared, Origin::sandbox());
+    // An action about a connected account's objects runs on that account.
+    let mut ctx = Ctx::new(store, shared, Origin::sandbox(action["account"].as_str()));
     let name = action["do"].as_str().unwrap_or_default();
     match ACTIONS
         .iter()

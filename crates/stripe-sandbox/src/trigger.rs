@@ -24,6 +24,7 @@ pub const EVENTS: &[&str] = &[
     "payment_intent.processing",
     "payment_intent.partially_funded",
     "cash_balance.funds_available",
+    "account.updated",
 ];
 
 /// How long to wait for an event that the sandbox produces some time after the request (a
@@ -35,6 +36,9 @@ pub struct Trigger {
     pub event: String,
     /// Act on this PaymentIntent instead of creating one.
     pub payment_intent: Option<String>,
+    /// The connected account: the one `account.updated` is about (a new Express account when
+    /// not given), or the one a payment event happens on (`Stripe-Account`).
+    pub account: Option<String>,
     /// The sandbox's API base, without `/v1`.
     pub api_base: String,
     pub api_key: String,
@@ -78,6 +82,8 @@ struct Api {
     http: reqwest::Client,
     base: String,
     key: String,
+    /// Sent as `Stripe-Account` when set.
+    account: Option<String>,
     request_ids: Vec<String>,
 }
 
@@ -90,6 +96,9 @@ impl Api {
     ) -> anyhow::Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).bearer_auth(&self.key);
+        if let Some(account) = &self.account {
+            request = request.header("Stripe-Account", account);
+        }
         if !form.is_empty() {
             request = request.form(form);
         }
@@ -146,6 +155,54 @@ fn pair(k: &str, v: &str) -> (String, String) {
     (k.to_string(), v.to_string())
 }
 
+/// `account.updated`: the platform updates the account's metadata (after creating an Express
+/// account when none is given); the event is the account's.
+async fn account_updated(api: &mut Api, mut report: Report) -> anyhow::Result<Report> {
+    // The platform makes the change; the event is then listed on the account.
+    let id = match api.account.take() {
+        Some(id) => id,
+        None => {
+            let form = [
+                pair("type", "express"),
+                pair("capabilities[card_payments][requested]", "true"),
+                pair("capabilities[transfers][requested]", "true"),
+            ];
+            let account = api.post("/v1/accounts", &form).await?;
+            report.note("account", &account)
+        }
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().to_string())
+        .unwrap_or_default();
+    let updated = api
+        .post(
+            &format!("/v1/accounts/{id}"),
+            &[pair("metadata[sandbox_trigger]", &stamp)],
+        )
+        .await?;
+    report.note("account", &updated);
+    let request = api.request_ids.last().cloned().unwrap_or_default();
+    api.account = Some(id);
+    let listed = api.get("/v1/events?type=account.updated&limit=100").await?;
+    report.events = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["request"]["id"] == request.as_str())
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or_default().to_string(),
+                "account.updated".to_string(),
+            )
+        })
+        .collect();
+    if report.events.is_empty() {
+        bail!("the sandbox did not produce account.updated");
+    }
+    Ok(report)
+}
+
 pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
     if !EVENTS.contains(&t.event.as_str()) {
         bail!(
@@ -163,10 +220,17 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
             .build()?,
         base: t.api_base.trim_end_matches('/').to_string(),
         key: t.api_key.clone(),
+        account: t.account.clone(),
         request_ids: Vec::new(),
     };
     let mut report = Report::default();
     let event = t.event.as_str();
+    if event == "account.updated" {
+        if t.payment_intent.is_some() {
+            bail!("account.updated is about an account: --payment-intent does not apply");
+        }
+        return account_updated(&mut api, report).await;
+    }
     let ours = match event {
         "payment_intent.partially_funded" | "cash_balance.funds_available" => {
             transfer_flow(&mut api, t, &mut report).await?

@@ -4,6 +4,9 @@
 //! whose money comes after the request (OXXO vouchers, bank transfers, SEPA debits) have a
 //! module each too, with the controls that stand for the buyer.
 
+mod account_links;
+pub(crate) mod accounts;
+mod application_fees;
 mod bank_transfers;
 mod cash_balance;
 mod charges;
@@ -15,6 +18,7 @@ mod payment_intents;
 pub(crate) mod payment_methods;
 mod refunds;
 mod sepa_debit;
+mod transfers;
 
 use crate::route::{Action, Route};
 
@@ -29,6 +33,10 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     customers::ROUTES,
     cash_balance::ROUTES,
     oxxo::ROUTES,
+    accounts::ROUTES,
+    account_links::ROUTES,
+    transfers::ROUTES,
+    application_fees::ROUTES,
 ];
 
 /// Every action the sandbox's timers run.

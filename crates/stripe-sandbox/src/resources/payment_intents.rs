@@ -4,6 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::cards::CardResult;
+use crate::connect;
 use crate::ctx::{Caller, Ctx};
 use crate::currency::Currency;
 use crate::error::{
@@ -76,7 +77,7 @@ const CONFIRM_PARAMS: &[&str] = &[
 ];
 
 fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, StripeErr> {
-    let known = known_with(
+    let mut known = known_with(
         CONFIRM_PARAMS,
         &[
             "amount",
@@ -89,6 +90,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
             "customer",
         ],
     );
+    known.extend(connect::INTENT_PARAMS);
     ctx.secret_call(params, &known)?;
     let capture_method = match string_param(params, "capture_method")? {
         None => "automatic_async",
@@ -149,6 +151,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         currency.code,
         &type_names,
     )?;
+    connect::route_intent(ctx, params, &mut pi)?;
     let confirming = bool_param(params, "confirm")?;
     if let Some((id, _)) = payment_methods::given(ctx, params)? {
         pi["payment_method"] = json!(id);
@@ -270,6 +273,7 @@ fn confirm(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<V
             &[],
         )?;
     }
+    connect::check_can_charge(ctx, &pi)?;
     let return_url = string_param(params, "return_url")?.map(str::to_string);
     if let Some(url) = &return_url {
         if !url::Url::parse(url).is_ok_and(|u| u.has_host()) {

@@ -5,12 +5,12 @@
 use serde_json::{json, Map, Value};
 
 use crate::cards::After;
+use crate::connect::{self, Giving};
 use crate::ctx::Ctx;
 use crate::currency::money;
 use crate::error::{below_one, invalid, missing_param, StripeErr};
-use crate::lists::{ListQuery, LIST_PARAMS};
 use crate::objects;
-use crate::params::{apply_metadata, integer_param, string_param, update_metadata};
+use crate::params::{apply_metadata, bool_param, integer_param, string_param, update_metadata};
 use crate::pay::{active, recompute_charge, refunded};
 use crate::route::{field, Action, Handler, Route};
 use crate::store::{now, Kind};
@@ -31,7 +31,7 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     Route::get(
         "/v1/charges/:id/refunds",
-        Handler::Run(|ctx, call| list_of_charge(ctx, call.id(), call.params)),
+        Handler::Nested(Kind::Charge, Kind::Refund, "charge"),
     ),
 ];
 
@@ -60,8 +60,14 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
             "reason",
             "metadata",
             "expand",
+            "refund_application_fee",
+            "reverse_transfer",
         ],
     )?;
+    let giving = Giving {
+        application_fee: bool_param(params, "refund_application_fee")?,
+        transfer: bool_param(params, "reverse_transfer")?,
+    };
     let charge_id = match (
         string_param(params, "payment_intent")?,
         string_param(params, "charge")?,
@@ -101,6 +107,16 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         .find(Kind::Charge, &charge_id)
         .cloned()
         .ok_or_else(|| missing_param("charge", &charge_id, "charge"))?;
+    if let Some(transfer) = charge["source_transfer"].as_str() {
+        return Err(invalid(
+            format!(
+                "Charge {charge_id} is the payment of transfer {transfer} to this account: reverse \
+                 the transfer instead (POST /v1/transfers/{transfer}/reversals)."
+            ),
+            Some("charge"),
+            None,
+        ));
+    }
     if charge["status"] != "succeeded" || charge["captured"] != true {
         return Err(invalid(
             format!(
@@ -152,7 +168,8 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         ));
     }
     let captured = charge["amount_captured"].as_i64().unwrap_or(0);
-    let left = captured - refunded(ctx, &charge_id);
+    let before = refunded(ctx, &charge_id);
+    let left = captured - before;
     if left <= 0 {
         return Err(invalid(
             format!("Charge {charge_id} has already been refunded."),
@@ -184,7 +201,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         After::RefundPending => "pending",
         _ => "succeeded",
     };
-    let refund = objects::refund(objects::NewRefund {
+    let mut refund = objects::refund(objects::NewRefund {
         charge: &charge,
         amount,
         reason,
@@ -192,6 +209,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         status,
         created: now(),
     });
+    connect::after_refund(ctx, &charge, &mut refund, before, &giving);
     ctx.put(Kind::Refund, refund.clone());
     let charge = recompute_charge(ctx, &charge_id).unwrap_or(charge);
     ctx.emit("refund.created", refund.clone());
@@ -218,23 +236,6 @@ fn update(ctx: &mut Ctx<'_>, id: &str, params: &Map<String, Value>) -> Result<Va
         ctx.emit("charge.refund.updated", refund.clone());
     }
     Ok(refund)
-}
-
-/// `GET /v1/charges/:id/refunds`.
-fn list_of_charge(
-    ctx: &mut Ctx<'_>,
-    id: &str,
-    params: &Map<String, Value>,
-) -> Result<Value, StripeErr> {
-    ctx.secret_call(params, LIST_PARAMS)?;
-    ctx.object(Kind::Charge, id, "charge")?;
-    let query = ListQuery::parse(params)?;
-    ctx.page(
-        &query,
-        Kind::Refund,
-        &format!("/v1/charges/{id}/refunds"),
-        |r| r["charge"] == id,
-    )
 }
 
 /// A refund of a test method that settles later: it succeeds, or fails.

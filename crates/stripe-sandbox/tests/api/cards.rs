@@ -8,12 +8,9 @@ use crate::helpers::*;
 
 fn browser(a: &Api) -> Api {
     Api {
-        base: a.base.clone(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        http: no_redirects(),
         key: "pk_test_checkout".into(),
+        ..Api::new(a.base.clone())
     }
 }
 

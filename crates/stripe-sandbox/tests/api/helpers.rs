@@ -45,6 +45,8 @@ pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
     pub key: String,
+    /// Sent as `Stripe-Account`: the connected account the calls act for.
+    pub account: Option<String>,
 }
 
 impl Api {
@@ -53,6 +55,15 @@ impl Api {
             base,
             http: reqwest::Client::new(),
             key: KEY.into(),
+            account: None,
+        }
+    }
+
+    /// The same sandbox, acting for the connected account `account` (`Stripe-Account`).
+    pub fn on(&self, account: &str) -> Api {
+        Api {
+            account: Some(account.to_string()),
+            ..Api::new(self.base.clone())
         }
     }
 
@@ -79,6 +90,9 @@ impl Api {
             .body(form.to_string());
         if let Some(k) = idem {
             r = r.header("Idempotency-Key", k);
+        }
+        if let Some(account) = &self.account {
+            r = r.header("Stripe-Account", account);
         }
         read(r.send().await.unwrap()).await
     }
@@ -375,6 +389,14 @@ impl Connection {
         self.stream.read_exact(&mut body).await.ok()?;
         Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
     }
+}
+
+/// An HTTP client that shows redirects instead of following them, as a test of a page needs.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {

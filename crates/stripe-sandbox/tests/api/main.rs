@@ -4,6 +4,7 @@
 
 mod bank_transfers;
 mod cards;
+mod connect;
 mod faults;
 mod helpers;
 mod inputs;

@@ -53,3 +53,27 @@ fn stripe_node_sdk_drives_the_sandbox_by_host_and_port() {
         "whsec_sdk_node_test",
     );
 }
+
+#[test]
+#[ignore = "needs Stripe's Python SDK (scripts/test.sh installs it)"]
+fn stripe_python_sdk_drives_connect() {
+    drive(
+        "Stripe's Python SDK (Connect)",
+        python_with_stripe(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/sdk_connect.py"),
+        |sandbox| vec![sandbox.base.clone()],
+        "whsec_sdk_connect_test",
+    );
+}
+
+#[test]
+#[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
+fn stripe_node_sdk_drives_connect() {
+    drive(
+        "Stripe's Node SDK (Connect)",
+        "node",
+        node_peer().join("sdk_connect.mjs"),
+        |sandbox| vec!["127.0.0.1".into(), sandbox.port().to_string()],
+        "whsec_sdk_node_connect",
+    );
+}

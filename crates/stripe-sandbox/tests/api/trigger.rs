@@ -216,3 +216,54 @@ async fn bank_transfer_events_are_produced() {
     .await;
     assert!(!output.status.success());
 }
+
+#[tokio::test]
+async fn account_updated_is_triggered_on_a_given_or_new_account() {
+    let sandbox = Process::start(std::path::Path::new(":memory:"), None);
+    let a = sandbox.api();
+    let account = a
+        .post_ok(
+            "/v1/accounts",
+            "type=express&capabilities[card_payments][requested]=true\
+             &capabilities[transfers][requested]=true",
+        )
+        .await;
+    let id = s(&account["id"]).to_string();
+    let stdout = triggered(&sandbox.base, &["account.updated", "--account", &id]).await;
+    assert_eq!(printed(&stdout, "account"), std::slice::from_ref(&id));
+    let events = printed(&stdout, "event");
+    assert_eq!(events.len(), 1, "{stdout}");
+    let event = a.on(&id).get_ok(&format!("/v1/events/{}", events[0])).await;
+    assert_eq!(
+        (s(&event["type"]), s(&event["account"])),
+        ("account.updated", id.as_str())
+    );
+    assert!(event["data"]["previous_attributes"]["metadata"].is_object());
+    // Without --account it makes one; a payment event can happen on an account too.
+    let stdout = triggered(&sandbox.base, &["account.updated"]).await;
+    let made = printed(&stdout, "account");
+    assert!(made[0].starts_with("acct_") && made[0] != id, "{stdout}");
+    a.post_ok(
+        &format!("/_sandbox/accounts/{id}/onboard"),
+        "outcome=complete",
+    )
+    .await;
+    let stdout = triggered(
+        &sandbox.base,
+        &["payment_intent.succeeded", "--account", &id],
+    )
+    .await;
+    let pi = &printed(&stdout, "payment_intent")[0];
+    assert_eq!(a.get(&format!("/v1/payment_intents/{pi}")).await.0, 404);
+    assert_eq!(
+        a.on(&id).get_ok(&format!("/v1/payment_intents/{pi}")).await["status"],
+        "succeeded"
+    );
+    for args in [
+        &["account.updated", "--account", "acct_missing"][..],
+        &["account.updated", "--payment-intent", "pi_1"],
+    ] {
+        let output = trigger(&sandbox.base, args).await;
+        assert!(!output.status.success(), "{args:?} should fail");
+    }
+}

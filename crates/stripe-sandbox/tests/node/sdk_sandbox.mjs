@@ -8,62 +8,16 @@
 // Prints one line per check ("ok   name" or "FAIL name" with the error) and ends with
 // "N passed, N failed"; exits 1 on any failure.
 
-import http from 'node:http';
 import {randomUUID} from 'node:crypto';
 import Stripe from 'stripe';
+
+import {assert, check, equal, receive, rejects, report} from './peer.mjs';
 
 const [host, port, receiverPort, secret] = process.argv.slice(2);
 const options = {host, port: Number(port), protocol: 'http', maxNetworkRetries: 0};
 const stripe = new Stripe('sk_test_node_' + randomUUID().replaceAll('-', ''), options);
 
-const results = [];
-async function check(name, fn) {
-  try {
-    await fn();
-    results.push([name, null]);
-  } catch (e) {
-    results.push([name, e && e.stack ? e.stack : String(e)]);
-  }
-}
-function assert(condition, message) {
-  if (!condition) throw new Error('assertion failed: ' + message);
-}
-function equal(actual, expected, message) {
-  const a = JSON.stringify(actual);
-  const b = JSON.stringify(expected);
-  if (a !== b) throw new Error(`${message}: expected ${b}, got ${a}`);
-}
-async function rejects(promise, type, message) {
-  try {
-    await promise;
-  } catch (e) {
-    assert(e.type === type, `${message}: expected ${type}, got ${e.type} (${e.message})`);
-    return e;
-  }
-  throw new Error(`${message}: no ${type}`);
-}
-
-const received = [];
-const rejected = [];
-let server = null;
-if (receiverPort) {
-  server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      try {
-        const event = stripe.webhooks.constructEvent(
-          Buffer.concat(chunks), req.headers['stripe-signature'], secret, 300);
-        received.push(event.id);
-        res.writeHead(200).end();
-      } catch (e) {
-        rejected.push(String(e));
-        res.writeHead(400).end();
-      }
-    });
-  });
-  await new Promise((resolve) => server.listen(Number(receiverPort), '127.0.0.1', resolve));
-}
+const receiver = receiverPort ? await receive(stripe, receiverPort, secret, (e) => e.id) : null;
 
 const state = {};
 const ours = [];
@@ -374,26 +328,17 @@ await check('SEPA Direct Debit: processing, then succeeded; the disputed test IB
   equal(dispute.reason, 'debit_not_authorized', 'reason');
 });
 
-if (server) {
+if (receiver) {
   await check('webhooks verified by stripe.webhooks.constructEvent, each event once', async () => {
     const listed = await stripe.events.list({limit: 100}).autoPagingToArray({limit: 10000});
     const deadline = Date.now() + 20000;
-    while (Date.now() < deadline && received.length < listed.length) {
+    while (Date.now() < deadline && receiver.received.length < listed.length) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    equal(rejected, [], 'no rejected delivery');
-    equal([...received].sort(), listed.map((e) => e.id).sort(), 'every listed event');
+    equal(receiver.rejected, [], 'no rejected delivery');
+    equal([...receiver.received].sort(), listed.map((e) => e.id).sort(), 'every listed event');
   });
-  server.close();
+  receiver.server.close();
 }
 
-let failed = 0;
-for (const [name, error] of results) {
-  console.log((error ? 'FAIL ' : 'ok   ') + name);
-  if (error) {
-    failed += 1;
-    console.log(error);
-  }
-}
-console.log(`${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+report();

@@ -7,72 +7,28 @@ there that verifies every delivery with stripe.Webhook.construct_event and check
 which events arrived. Prints one line per check and ends with 'N passed, N failed'; exits 1 on
 any failure.
 """
-import http.server
-import json
 import sys
-import threading
 import time
-import traceback
 import uuid
 
 import stripe
+
+from peer import Receiver, check, refused, report
 
 API_BASE = sys.argv[1]
 RECEIVER_PORT = int(sys.argv[2]) if len(sys.argv) > 3 else None
 SECRET = sys.argv[3] if len(sys.argv) > 3 else None
 
-received = []  # (event id, type, object id) of verified deliveries
-rejected = []
-
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        payload = self.rfile.read(int(self.headers["Content-Length"]))
-        try:
-            event = stripe.Webhook.construct_event(
-                payload.decode("utf-8"), self.headers.get("Stripe-Signature"), SECRET, tolerance=300
-            )
-            received.append((event.id, event.type, getattr(event.data.object, "id", None)))
-            self.send_response(200)
-        except Exception as e:  # noqa: BLE001 - any failure is a rejected delivery
-            rejected.append(repr(e))
-            self.send_response(400)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-server = None
-if RECEIVER_PORT:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+# (event id, type, object id) of each verified delivery
+receiver = (
+    Receiver(RECEIVER_PORT, SECRET, lambda e: (e.id, e.type, getattr(e.data.object, "id", None)))
+    if RECEIVER_PORT
+    else None
+)
 
 client = stripe.StripeClient(
     "sk_test_sdk_" + uuid.uuid4().hex, base_addresses={"api": API_BASE}, max_network_retries=0
 )
-results = []
-
-
-def check(name):
-    def wrap(fn):
-        try:
-            fn()
-            results.append((name, None))
-        except Exception:  # noqa: BLE001
-            results.append((name, traceback.format_exc()))
-        return fn
-
-    return wrap
-
-
-def refused(error, why, call):
-    """Runs call, which must raise `error` (else AssertionError(why)); returns the exception."""
-    try:
-        call()
-    except error as e:
-        return e
-    raise AssertionError(why)
 
 
 def create(**extra):
@@ -518,19 +474,19 @@ def _():
     assert failed.last_payment_error.code == "insufficient_funds", failed.last_payment_error
 
 
-if server is not None:
+if receiver is not None:
 
     @check("webhooks arrive verified by stripe.Webhook.construct_event, once each, pending_webhooks 0")
     def _():
         listed = list(client.v1.events.list(params={"limit": 100}).auto_paging_iter())
         deadline = time.time() + 20
-        while time.time() < deadline and len(received) < len(listed):
+        while time.time() < deadline and len(receiver.received) < len(listed):
             time.sleep(0.1)
-        assert not rejected, rejected
-        ids = [r[0] for r in received]
+        assert not receiver.rejected, receiver.rejected
+        ids = [r[0] for r in receiver.received]
         assert sorted(ids) == sorted(e.id for e in listed), (len(ids), len(listed))
         assert len(ids) == len(set(ids)), "an event arrived twice"
-        types = {r[1] for r in received}
+        types = {r[1] for r in receiver.received}
         assert {"payment_intent.succeeded", "payment_intent.payment_failed", "charge.failed"} <= types
         # The sandbox records a delivery once the receiver has answered: poll for it.
         def pending():
@@ -542,12 +498,6 @@ if server is not None:
         assert not pending(), pending()
 
 
-failed = [(n, tb) for n, tb in results if tb]
-for name, tb in results:
-    print(("ok   " if tb is None else "FAIL ") + name)
-    if tb:
-        print(tb)
-print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-if server is not None:
-    server.shutdown()
-sys.exit(1 if failed else 0)
+if receiver is not None:
+    receiver.close()
+report()

@@ -1,6 +1,9 @@
 //! Stripe objects as the sandbox returns them: every field of Stripe's published examples, with
 //! values that tell a consistent story (checked against Stripe's own fixtures and OpenAPI
-//! schemas by the crate's tests).
+//! schemas by the crate's tests). Payments' objects are here; each further area of Stripe's
+//! API has a module of its own below.
+
+pub mod connect;
 
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -171,13 +174,19 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         ),
     };
     let amount = pi["amount"].as_i64().unwrap_or(0);
+    // What a Connect charge says of where its money goes; its Transfer and Application Fee
+    // are made when it is captured.
+    let transfer_data = match pi["transfer_data"].as_object() {
+        Some(data) => json!({"amount": data.get("amount"), "destination": data.get("destination")}),
+        None => Value::Null,
+    };
     let mut charge = json!({
         "amount": amount,
         "amount_captured": if paid { amount } else { 0 },
         "amount_refunded": 0,
-        "application": null,
+        "application": pi["application"],
         "application_fee": null,
-        "application_fee_amount": null,
+        "application_fee_amount": pi["application_fee_amount"],
         "balance_transaction": if paid { Value::from(new_id("txn")) } else { Value::Null },
         "billing_details": {
             "address": {"city": null, "country": null, "line1": null, "line2": null,
@@ -199,7 +208,7 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         "livemode": false,
         "metadata": {},
         "object": "charge",
-        "on_behalf_of": null,
+        "on_behalf_of": pi["on_behalf_of"],
         "outcome": outcome,
         "paid": paid,
         "payment_intent": pi["id"],
@@ -244,8 +253,8 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
         "statement_descriptor": null,
         "statement_descriptor_suffix": null,
         "status": status,
-        "transfer_data": null,
-        "transfer_group": null
+        "transfer_data": transfer_data,
+        "transfer_group": pi["transfer_group"]
     });
     if card.method == MethodType::UsBankAccount {
         charge["payment_method_details"] = json!({
@@ -430,7 +439,8 @@ pub fn dispute(charge: &Value, created: i64) -> Value {
     })
 }
 
-/// An Event; `request_id` and `idempotency_key` name the API request that caused it.
+/// An Event; `request_id` and `idempotency_key` name the API request that caused it. (An event
+/// of a connected account also names it in `account`: see `Ctx::emit`.)
 pub fn event(
     event_type: &str,
     object: Value,
