@@ -10,7 +10,7 @@ use stripe_sandbox::WebhookTarget;
 use crate::helpers::*;
 
 /// An Express account in Mexico with both capabilities requested; `extra` adds parameters.
-async fn express(a: &Api, extra: &str) -> Value {
+pub(crate) async fn express(a: &Api, extra: &str) -> Value {
     a.post_ok(
         "/v1/accounts",
         &format!(
@@ -31,7 +31,7 @@ async fn onboard(a: &Api, id: &str, outcome: &str) -> Value {
 }
 
 /// A new Express account onboarded in full through the control; its id.
-async fn onboarded(a: &Api) -> String {
+pub(crate) async fn onboarded(a: &Api) -> String {
     let id = s(&express(a, "").await["id"]).to_string();
     onboard(a, &id, "complete").await;
     id
@@ -49,7 +49,7 @@ async fn destination_charge(a: &Api, amount: i64, destination: &str, extra: &str
 }
 
 /// The PaymentIntent's charge, transfer and application fee, as the platform sees them.
-async fn money_of(a: &Api, pi: &Value) -> (Value, Value, Value) {
+pub(crate) async fn money_of(a: &Api, pi: &Value) -> (Value, Value, Value) {
     let charge = a.charge_of(pi).await;
     let transfer = a
         .get_ok(&format!("/v1/transfers/{}", s(&charge["transfer"])))

@@ -241,6 +241,17 @@ impl Api {
     /// A payment of `amount` by bank transfer from `customer`: SPEI in mxn, a transfer to a
     /// Spanish IBAN in eur; created and confirmed.
     pub async fn transfer(&self, customer: &str, amount: i64, currency: &str) -> Value {
+        self.transfer_with(customer, amount, currency, "").await
+    }
+
+    /// [`Api::transfer`] with `extra` added to the form (`&application_fee_amount=…`).
+    pub async fn transfer_with(
+        &self,
+        customer: &str,
+        amount: i64,
+        currency: &str,
+        extra: &str,
+    ) -> Value {
         let kind = if currency == "mxn" {
             "mx_bank_transfer".to_string()
         } else {
@@ -252,7 +263,7 @@ impl Api {
             "amount={amount}&currency={currency}&customer={customer}&confirm=true\
              &payment_method_types[]=customer_balance&payment_method_data[type]=customer_balance\
              &payment_method_options[customer_balance][funding_type]=bank_transfer\
-             &payment_method_options[customer_balance][bank_transfer][type]={kind}"
+             &payment_method_options[customer_balance][bank_transfer][type]={kind}{extra}"
         ))
         .await
     }

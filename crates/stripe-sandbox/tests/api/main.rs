@@ -5,6 +5,7 @@
 mod bank_transfers;
 mod cards;
 mod connect;
+mod connect_delayed;
 mod faults;
 mod helpers;
 mod inputs;

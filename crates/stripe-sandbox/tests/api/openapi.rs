@@ -441,7 +441,8 @@ async fn the_delayed_methods_objects_fit_stripes_schemas() {
 
 /// Connect's objects: accounts (new, onboarded, deleted, of every form), Account Links,
 /// destination and direct charges with their transfers, reversals, application fees and fee
-/// refunds, the payment and refund a transfer makes on its account, Connect's events and lists.
+/// refunds, the payment and refund a transfer makes on its account, a connected account's
+/// customer and its bank transfer, Connect's events and lists.
 #[tokio::test]
 async fn connect_objects_fit_stripes_schemas() {
     let receiver = wiremock::MockServer::start().await;
@@ -548,6 +549,29 @@ async fn connect_objects_fit_stripes_schemas() {
         .await;
     assert_fits(&direct, "payment_intent");
     assert_fits(&on_org.charge_of(&direct).await, "charge");
+    // A direct charge by bank transfer: the account's customer, its cash balance and events.
+    let buyer = on_org.customer("buyer@example.com").await;
+    assert_fits(&buyer, "customer");
+    let cus = s(&buyer["id"]);
+    let owed = on_org
+        .transfer_with(cus, 10000, "mxn", "&application_fee_amount=500")
+        .await;
+    assert_fits(&owed, "payment_intent");
+    assert_fits(
+        &on_org.fund(cus, 10500, "mxn", "").await,
+        "customer_cash_balance_transaction",
+    );
+    let funded = on_org
+        .get_ok(&format!("/v1/payment_intents/{}", s(&owed["id"])))
+        .await;
+    assert_fits(&funded, "payment_intent");
+    assert_fits(&on_org.charge_of(&funded).await, "charge");
+    assert_fits(
+        &on_org
+            .get_ok(&format!("/v1/customers/{cus}/cash_balance"))
+            .await,
+        "cash_balance",
+    );
     a.post_ok(
         "/v1/transfers",
         &format!("amount=300&currency=usd&destination={org}&description=d&metadata[k]=v"),
@@ -608,6 +632,8 @@ async fn connect_objects_fit_stripes_schemas() {
         "application_fee.refunded",
         "payment_intent.succeeded",
         "account.application.deauthorized",
+        "customer_cash_balance_transaction.created",
+        "cash_balance.funds_available",
     ] {
         assert!(seen.contains(&wanted), "{wanted} not among {seen:?}");
     }

@@ -218,7 +218,7 @@ async fn bank_transfer_events_are_produced() {
 }
 
 #[tokio::test]
-async fn account_updated_is_triggered_on_a_given_or_new_account() {
+async fn account_updated_and_payment_events_are_triggered_on_an_account() {
     let sandbox = Process::start(std::path::Path::new(":memory:"), None);
     let a = sandbox.api();
     let account = a
@@ -259,6 +259,23 @@ async fn account_updated_is_triggered_on_a_given_or_new_account() {
         a.on(&id).get_ok(&format!("/v1/payment_intents/{pi}")).await["status"],
         "succeeded"
     );
+    // The bank-transfer events too: the customer and its payment are the account's.
+    let stdout = triggered(
+        &sandbox.base,
+        &["payment_intent.partially_funded", "--account", &id],
+    )
+    .await;
+    let (customer, pi) = (
+        &printed(&stdout, "customer")[0],
+        &printed(&stdout, "payment_intent")[0],
+    );
+    assert_eq!(a.get(&format!("/v1/customers/{customer}")).await.0, 404);
+    let waiting = a.on(&id).get_ok(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(
+        waiting["next_action"]["display_bank_transfer_instructions"]["amount_remaining"],
+        1000
+    );
+    assert_eq!(a.on(&id).cash(customer, "mxn").await, 0);
     for args in [
         &["account.updated", "--account", "acct_missing"][..],
         &["account.updated", "--payment-intent", "pi_1"],
