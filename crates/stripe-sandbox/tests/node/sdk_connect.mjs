@@ -3,7 +3,8 @@
 // Usage: node sdk_connect.mjs HOST PORT RECEIVER_PORT WEBHOOK_SECRET
 //
 // Creates an Express account and onboards it through its Account Link's page, makes a
-// destination charge and a direct charge (stripeAccount), reverses part of the transfer,
+// destination charge and direct charges (stripeAccount: by card, by a bank transfer from the
+// account's customer, by an OXXO voucher), reverses part of the transfer,
 // refunds part of the application fee, and checks that Connect's events arrive signed, naming
 // their account. Prints one line per check and ends with "N passed, N failed"; exits 1 on any
 // failure.
@@ -113,6 +114,38 @@ await check('stripeAccount: a direct charge lives on the account only', async ()
   const onboarded = await stripe.rawRequest('POST', `/_sandbox/accounts/${state.account}/onboard`,
                                             {outcome: 'complete'});
   equal(onboarded.charges_enabled, true, 'the control through rawRequest');
+});
+
+await check('stripeAccount with a bank transfer and OXXO: funded, paid, the fee taken then', async () => {
+  const on = {stripeAccount: state.account};
+  const customer = await stripe.customers.create({email: 'buyer@example.com'}, on);
+  const hidden = await rejects(stripe.customers.retrieve(customer.id), 'StripeInvalidRequestError',
+                               'the platform saw the account\'s customer');
+  equal(hidden.statusCode, 404, 'not the platform\'s');
+  const pi = await stripe.paymentIntents.create({
+    amount: 10000, currency: 'mxn', customer: customer.id, confirm: true, application_fee_amount: 400,
+    payment_method_types: ['customer_balance'], payment_method_data: {type: 'customer_balance'},
+    payment_method_options: {customer_balance: {funding_type: 'bank_transfer',
+                                                bank_transfer: {type: 'mx_bank_transfer'}}},
+  }, on);
+  equal(pi.status, 'requires_action', 'awaits the transfer');
+  await stripe.testHelpers.customers.fundCashBalance(customer.id, {amount: 10000, currency: 'mxn'}, on);
+  const paid = await stripe.paymentIntents.retrieve(pi.id, {}, on);
+  equal(paid.status, 'succeeded', 'paid by the transfer');
+  const charge = await stripe.charges.retrieve(paid.latest_charge, {}, on);
+  const fee = await stripe.applicationFees.retrieve(charge.application_fee);
+  equal([fee.amount, fee.account], [400, state.account], 'the fee');
+  const voucher = await stripe.paymentIntents.create({
+    amount: 20000, currency: 'mxn', payment_method_types: ['oxxo'], confirm: true,
+    application_fee_amount: 700,
+    payment_method_data: {type: 'oxxo', billing_details: {name: 'Ana López', email: 'ana@example.com'}},
+  }, on);
+  equal(voucher.status, 'requires_action', 'a voucher');
+  const cashed = await stripe.rawRequest('POST', `/_sandbox/payment_intents/${voucher.id}/pay_voucher`,
+                                         {}, on);
+  equal(cashed.status, 'succeeded', 'paid at the store, on the account');
+  const oxxo = await stripe.charges.retrieve(cashed.latest_charge, {}, on);
+  equal((await stripe.applicationFees.retrieve(oxxo.application_fee)).amount, 700, 'its fee');
 });
 
 await check('Connect webhooks verified by constructEvent, naming their account', async () => {

@@ -3,8 +3,9 @@
 Usage: sdk_connect.py API_BASE RECEIVER_PORT WEBHOOK_SECRET
 
 Creates connected accounts, onboards one through its Account Link's page, makes destination
-and direct charges, reverses a transfer, refunds an application fee and a charge with its fee
-and transfer, checks Stripe-Account scoping, and checks that the Connect events arrive signed,
+and direct charges (by card, by a bank transfer to the account's customer, by an OXXO
+voucher), reverses a transfer, refunds an application fee and a charge with its fee and
+transfer, checks Stripe-Account scoping, and checks that the Connect events arrive signed,
 naming their account. Prints one line per check and ends with 'N passed, N failed'; exits 1 on
 any failure.
 """
@@ -212,6 +213,58 @@ def _():
     except stripe.PermissionError as e:
         code = e.json_body["error"]["code"]
         assert (e.http_status, code) == (403, "account_invalid"), (e.http_status, code)
+
+
+@check("Stripe-Account with a bank transfer: the account's customer, funded; the fee when paid")
+def _():
+    org = {"stripe_account": state["account"]}
+    customer = client.v1.customers.create(params={"email": "buyer@example.com"}, options=org)
+    try:
+        client.v1.customers.retrieve(customer.id)
+        raise AssertionError("the platform saw the account's customer")
+    except stripe.InvalidRequestError as e:
+        assert e.http_status == 404 and e.code == "resource_missing", e
+    pi = client.v1.payment_intents.create(
+        params={
+            "amount": 10000, "currency": "mxn", "customer": customer.id, "confirm": True,
+            "application_fee_amount": 400, "payment_method_types": ["customer_balance"],
+            "payment_method_data": {"type": "customer_balance"},
+            "payment_method_options": {"customer_balance": {
+                "funding_type": "bank_transfer", "bank_transfer": {"type": "mx_bank_transfer"}}},
+        },
+        options=org,
+    )
+    assert pi.status == "requires_action", pi.status
+    funded = client.v1.test_helpers.customers.fund_cash_balance(
+        customer.id, params={"amount": 10000, "currency": "mxn"}, options=org
+    )
+    assert funded.type == "funded" and funded.customer == customer.id, funded
+    paid = client.v1.payment_intents.retrieve(pi.id, options=org)
+    assert paid.status == "succeeded", paid.status
+    charge = client.v1.charges.retrieve(paid.latest_charge, options=org)
+    fee = client.v1.application_fees.retrieve(charge.application_fee)
+    assert (fee.amount, fee.account) == (400, state["account"]), fee
+
+
+@check("an OXXO destination charge transfers and takes its fee when the voucher is paid")
+def _():
+    pi = client.v1.payment_intents.create(params={
+        "amount": 20000, "currency": "mxn", "payment_method_types": ["oxxo"], "confirm": True,
+        "payment_method_data": {"type": "oxxo",
+                                "billing_details": {"name": "Ana López", "email": "ana@example.com"}},
+        "transfer_data": {"destination": state["account"]}, "application_fee_amount": 1000,
+    })
+    assert pi.status == "requires_action", pi.status
+    group = {"transfer_group": pi.transfer_group}
+    assert client.v1.transfers.list(params=group).data == []
+    client.raw_request("post", f"/_sandbox/payment_intents/{pi.id}/pay_voucher")
+    paid = client.v1.payment_intents.retrieve(pi.id)
+    assert paid.status == "succeeded", paid.status
+    charge = client.v1.charges.retrieve(paid.latest_charge)
+    transfer = client.v1.transfers.retrieve(charge.transfer)
+    assert (transfer.amount, transfer.destination) == (20000, state["account"]), transfer
+    assert [t.id for t in client.v1.transfers.list(params=group).data] == [transfer.id]
+    assert client.v1.application_fees.retrieve(charge.application_fee).amount == 1000
 
 
 @check("the sandbox's onboarding control, through the SDK's raw requests")
