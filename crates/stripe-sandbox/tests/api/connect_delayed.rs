@@ -28,21 +28,6 @@ async fn moved(a: &Api) -> (Vec<String>, Vec<String>) {
     )
 }
 
-/// The hosted page at `url` (no key, no `Stripe-Account`): its status and text.
-async fn page(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-/// `POST /_sandbox/payment_intents/{id}/{action}` as `a`.
-async fn voucher(a: &Api, pi: &Value, action: &str) -> (u16, Value) {
-    a.post(
-        &format!("/_sandbox/payment_intents/{}/{action}", s(&pi["id"])),
-        "",
-    )
-    .await
-}
-
 /// The platform's application fee of a charge, retrieved.
 async fn fee_of(a: &Api, charge: &Value) -> Value {
     a.get_ok(&format!(
@@ -151,7 +136,7 @@ async fn an_oxxo_destination_charge_moves_its_money_only_once_the_voucher_is_pai
     // A voucher is a promise of cash: nothing is transferred and no fee taken yet.
     assert_eq!(moved(&a).await, (vec![], vec![]));
     assert!(ids(&a.on(&org).get_ok("/v1/charges").await).is_empty());
-    let (status, paid) = voucher(&a, &pi, "pay_voucher").await;
+    let (status, paid) = control(&a, &pi, "pay_voucher").await;
     assert_eq!((status, s(&paid["status"])), (200, "succeeded"), "{paid}");
     let (charge, transfer, fee) = money_of(&a, &paid).await;
     assert_eq!(charge["payment_method_details"]["type"], "oxxo");
@@ -193,7 +178,7 @@ async fn an_oxxo_destination_charge_moves_its_money_only_once_the_voucher_is_pai
     );
     // A voucher that expires unpaid moves nothing.
     let lapsed = a.oxxo(20000, "ana@example.com", &routed).await;
-    let (status, expired) = voucher(&a, &lapsed, "expire_voucher").await;
+    let (status, expired) = control(&a, &lapsed, "expire_voucher").await;
     assert_eq!(
         (status, s(&expired["status"])),
         (200, "requires_payment_method")
@@ -224,9 +209,9 @@ async fn a_direct_oxxo_charge_is_paid_or_expires_on_its_account() {
     assert_eq!(status, 200);
     assert!(html.contains("200.00 MXN"), "{html}");
     // The store's control is a request like any other: it acts for the account it names.
-    missing(voucher(&a, &pi, "pay_voucher").await);
+    missing(control(&a, &pi, "pay_voucher").await);
     assert_eq!(moved(&a).await, (vec![], vec![]));
-    let (status, paid) = voucher(&on_org, &pi, "pay_voucher").await;
+    let (status, paid) = control(&on_org, &pi, "pay_voucher").await;
     assert_eq!((status, s(&paid["status"])), (200, "succeeded"), "{paid}");
     let charge = on_org.charge_of(&paid).await;
     let fee = fee_of(&a, &charge).await;

@@ -335,6 +335,22 @@ impl Api {
     }
 }
 
+/// A page of the sandbox's at `url`, fetched as a browser would (no key, no `Stripe-Account`):
+/// its status and text.
+pub async fn page(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// `POST /_sandbox/payment_intents/{id}/{what}` (`pay_voucher`, `expire_voucher`) as `a`.
+pub async fn control(a: &Api, pi: &Value, what: &str) -> (u16, Value) {
+    a.post(
+        &format!("/_sandbox/payment_intents/{}/{what}", s(&pi["id"])),
+        "",
+    )
+    .await
+}
+
 /// One keep-alive HTTP/1.1 connection to a sandbox, spoken by hand, so that a test sees whether
 /// the sandbox answered on it and kept it open (a client library would quietly reconnect).
 pub struct Connection {

@@ -19,19 +19,6 @@ fn voucher(pi: &Value) -> &Value {
     &pi["next_action"]["oxxo_display_details"]
 }
 
-async fn page(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
-}
-
-async fn control(a: &Api, pi: &Value, what: &str) -> (u16, Value) {
-    a.post(
-        &format!("/_sandbox/payment_intents/{}/{what}", s(&pi["id"])),
-        "",
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_voucher_is_issued_shown_and_paid_at_the_store() {
     let a = api(None).await;

@@ -1,5 +1,6 @@
-"""What the SDK peer scripts share: checks that print one line each, and a webhook receiver
-that verifies every delivery with Stripe's own stripe.Webhook.construct_event."""
+"""What the SDK peer scripts share: checks that print one line each, a webhook receiver that
+verifies every delivery with Stripe's own stripe.Webhook.construct_event, and the parameters
+of the delayed methods' payments."""
 import http.server
 import sys
 import threading
@@ -68,6 +69,29 @@ class Receiver:
 
     def close(self):
         self.server.shutdown()
+
+
+def oxxo_payment(amount, **extra):
+    """The parameters of a PaymentIntent of `amount` MXN paid by an OXXO voucher, confirmed at
+    once, with `extra` added."""
+    return {
+        "amount": amount, "currency": "mxn", "payment_method_types": ["oxxo"], "confirm": True,
+        "payment_method_data": {"type": "oxxo",
+                                "billing_details": {"name": "Ana López", "email": "ana@example.com"}},
+        **extra,
+    }
+
+
+def spei_payment(customer, amount, **extra):
+    """The parameters of a PaymentIntent of `amount` MXN that `customer` pays by a SPEI bank
+    transfer, confirmed at once, with `extra` added."""
+    return {
+        "amount": amount, "currency": "mxn", "customer": customer, "confirm": True,
+        "payment_method_types": ["customer_balance"], "payment_method_data": {"type": "customer_balance"},
+        "payment_method_options": {"customer_balance": {"funding_type": "bank_transfer",
+                                                        "bank_transfer": {"type": "mx_bank_transfer"}}},
+        **extra,
+    }
 
 
 def report():

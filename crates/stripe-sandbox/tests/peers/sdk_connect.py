@@ -19,7 +19,7 @@ import uuid
 
 import stripe
 
-from peer import Receiver, check, report
+from peer import Receiver, check, oxxo_payment, report, spei_payment
 
 API_BASE = sys.argv[1]
 RECEIVER_PORT = int(sys.argv[2])
@@ -225,14 +225,7 @@ def _():
     except stripe.InvalidRequestError as e:
         assert e.http_status == 404 and e.code == "resource_missing", e
     pi = client.v1.payment_intents.create(
-        params={
-            "amount": 10000, "currency": "mxn", "customer": customer.id, "confirm": True,
-            "application_fee_amount": 400, "payment_method_types": ["customer_balance"],
-            "payment_method_data": {"type": "customer_balance"},
-            "payment_method_options": {"customer_balance": {
-                "funding_type": "bank_transfer", "bank_transfer": {"type": "mx_bank_transfer"}}},
-        },
-        options=org,
+        params=spei_payment(customer.id, 10000, application_fee_amount=400), options=org
     )
     assert pi.status == "requires_action", pi.status
     funded = client.v1.test_helpers.customers.fund_cash_balance(
@@ -248,12 +241,9 @@ def _():
 
 @check("an OXXO destination charge transfers and takes its fee when the voucher is paid")
 def _():
-    pi = client.v1.payment_intents.create(params={
-        "amount": 20000, "currency": "mxn", "payment_method_types": ["oxxo"], "confirm": True,
-        "payment_method_data": {"type": "oxxo",
-                                "billing_details": {"name": "Ana López", "email": "ana@example.com"}},
-        "transfer_data": {"destination": state["account"]}, "application_fee_amount": 1000,
-    })
+    pi = client.v1.payment_intents.create(params=oxxo_payment(
+        20000, transfer_data={"destination": state["account"]}, application_fee_amount=1000
+    ))
     assert pi.status == "requires_action", pi.status
     group = {"transfer_group": pi.transfer_group}
     assert client.v1.transfers.list(params=group).data == []

@@ -13,7 +13,7 @@ import uuid
 
 import stripe
 
-from peer import Receiver, check, refused, report
+from peer import Receiver, check, oxxo_payment, refused, report, spei_payment
 
 API_BASE = sys.argv[1]
 RECEIVER_PORT = int(sys.argv[2]) if len(sys.argv) > 3 else None
@@ -401,11 +401,7 @@ def retrieved_until(pi_id, status):
 
 @check("OXXO: the voucher in next_action.oxxo_display_details, paid at the store")
 def _():
-    pi = client.v1.payment_intents.create(params={
-        "amount": 20000, "currency": "mxn", "payment_method_types": ["oxxo"], "confirm": True,
-        "payment_method_data": {"type": "oxxo",
-                                "billing_details": {"name": "Ana López", "email": "ana@example.com"}},
-    })
+    pi = client.v1.payment_intents.create(params=oxxo_payment(20000))
     assert pi.status == "requires_action" and pi.next_action.type == "oxxo_display_details", pi.status
     details = pi.next_action.oxxo_display_details
     assert len(details.number) == 32 and details.expires_after > time.time(), details
@@ -428,12 +424,7 @@ def _():
     customer = client.v1.customers.create(params={"email": "ana@example.com", "name": "Ana López"})
     assert customer.id.startswith("cus_") and customer.email == "ana@example.com"
     assert [c.id for c in client.v1.customers.list(params={"email": "ana@example.com"}).auto_paging_iter()][0] == customer.id
-    pi = client.v1.payment_intents.create(params={
-        "amount": 10000, "currency": "mxn", "customer": customer.id, "confirm": True,
-        "payment_method_types": ["customer_balance"], "payment_method_data": {"type": "customer_balance"},
-        "payment_method_options": {"customer_balance": {"funding_type": "bank_transfer",
-                                                        "bank_transfer": {"type": "mx_bank_transfer"}}},
-    })
+    pi = client.v1.payment_intents.create(params=spei_payment(customer.id, 10000))
     assert pi.next_action.type == "display_bank_transfer_instructions", pi.next_action
     instructions = pi.next_action.display_bank_transfer_instructions
     assert instructions.type == "mx_bank_transfer" and instructions.amount_remaining == 10000
