@@ -391,7 +391,8 @@ fn route(
                           "message": format!("Unrecognized request URL ({method}: {path}). The sandbox \
                                               supports PaymentIntents, Charges, PaymentMethods, Refunds, \
                                               Disputes, Events, Customers and cash balances, Accounts, \
-                                              Account Links, Transfers and Application Fees.")}),
+                                              Account Links, Transfers, Application Fees, \
+                                              Balance, Balance Transactions and Payouts.")}),
         });
     };
     let mut value = route.run(
@@ -403,5 +404,6 @@ fn route(
         },
     )?;
     expand(ctx, &mut value, params);
+    crate::balance::present(ctx, &mut value);
     Ok(value)
 }

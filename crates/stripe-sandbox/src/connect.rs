@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::balance;
 use crate::ctx::Ctx;
 use crate::error::{
     below_one, invalid, invalid_hash, invalid_integer, missing_required, StripeErr,
@@ -297,6 +298,11 @@ pub(crate) fn settle(ctx: &mut Ctx<'_>, pi: &Value, charge: &mut Value) {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            let paid_txn = ctx.on(Some(destination), |ctx| {
+                ctx.find(Kind::Charge, &payment)
+                    .and_then(|paid| paid["balance_transaction"].as_str())
+                    .map(str::to_string)
+            });
             let fee = take_fee(
                 ctx,
                 NewFee {
@@ -307,6 +313,7 @@ pub(crate) fn settle(ctx: &mut Ctx<'_>, pi: &Value, charge: &mut Value) {
                     originating_transaction: Some(&charge_id),
                     created: now(),
                 },
+                paid_txn.as_deref().unwrap_or_default(),
             );
             charge["application_fee"] = fee["id"].clone();
             ctx.on(Some(destination), |ctx| {
@@ -318,6 +325,10 @@ pub(crate) fn settle(ctx: &mut Ctx<'_>, pi: &Value, charge: &mut Value) {
             });
         }
     } else if let (Some(account), Some(fee)) = (ctx.account().map(str::to_string), fee) {
+        let charge_txn = charge["balance_transaction"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let fee = take_fee(
             ctx,
             NewFee {
@@ -328,6 +339,7 @@ pub(crate) fn settle(ctx: &mut Ctx<'_>, pi: &Value, charge: &mut Value) {
                 originating_transaction: None,
                 created: now(),
             },
+            &charge_txn,
         );
         charge["application_fee"] = fee["id"].clone();
     }
@@ -342,6 +354,7 @@ pub(crate) fn send(ctx: &mut Ctx<'_>, t: NewTransfer<'_>) -> Value {
     let transfer = shapes::transfer(t, &payment, created);
     let transfer_id = transfer["id"].as_str().unwrap_or_default();
     let paid = shapes::destination_payment(&payment, amount, &currency, transfer_id, created);
+    balance::transfer(ctx, &transfer, &paid);
     ctx.on(Some(&destination), |ctx| ctx.put(Kind::Charge, paid));
     ctx.on(None, |ctx| {
         ctx.put(Kind::Transfer, transfer.clone());
@@ -351,9 +364,10 @@ pub(crate) fn send(ctx: &mut Ctx<'_>, t: NewTransfer<'_>) -> Value {
 }
 
 /// Takes an application fee from a connected account, for the platform (event
-/// `application_fee.created`).
-fn take_fee(ctx: &mut Ctx<'_>, new: NewFee<'_>) -> Value {
+/// `application_fee.created`), as a fee of the account's balance transaction `txn`.
+fn take_fee(ctx: &mut Ctx<'_>, new: NewFee<'_>, txn: &str) -> Value {
     let fee = shapes::application_fee(new);
+    balance::application_fee(ctx, &fee, txn);
     ctx.on(None, |ctx| {
         ctx.put(Kind::ApplicationFee, fee.clone());
         ctx.emit("application_fee.created", fee.clone());
@@ -462,16 +476,17 @@ pub(crate) fn reverse(
         ctx.put(Kind::Refund, refund.clone());
         take_back(&mut paid, "amount_refunded", "refunded", amount);
         ctx.put(Kind::Charge, paid);
-        refund["id"].as_str().map(str::to_string)
+        Some(refund)
     });
     let reversal = shapes::transfer_reversal(NewReversal {
         transfer: &transfer,
         amount,
         source_refund,
-        destination_payment_refund: payment_refund.as_deref(),
+        destination_payment_refund: payment_refund.as_ref().and_then(|r| r["id"].as_str()),
         metadata,
         created,
     });
+    balance::reversal(ctx, &reversal, &destination, payment_refund.as_ref());
     ctx.on(None, |ctx| {
         ctx.put(Kind::TransferReversal, reversal.clone());
         take_back(&mut transfer, "amount_reversed", "reversed", amount);
@@ -496,6 +511,7 @@ pub(crate) fn refund_fee(
             return Value::Null;
         };
         let refund = shapes::fee_refund(&fee, amount, metadata, now());
+        balance::fee_refund(ctx, &refund, &fee);
         ctx.put(Kind::FeeRefund, refund.clone());
         take_back(&mut fee, "amount_refunded", "refunded", amount);
         fee["refunds"] = embedded(ctx, Kind::FeeRefund, "fee", fee_id);

@@ -6,7 +6,9 @@
 use axum::http::Method;
 use serde_json::{json, Map, Value};
 
+use crate::balance;
 use crate::ctx::Ctx;
+use crate::currency::Currency;
 use crate::error::{internal, invalid, invalid_array, missing_param, missing_required, StripeErr};
 use crate::faults::{Faults, RateLimit};
 use crate::params::{bool_param, flag_param, integer_param, string_param};
@@ -20,6 +22,10 @@ pub(crate) const ROUTES: &[Route] = &[
     Route::post("/_sandbox/faults", Handler::Run(faults)),
     Route::get("/_sandbox/timers", Handler::Run(timers)),
     Route::post("/_sandbox/timers", Handler::Run(timers)),
+    Route::get("/_sandbox/clock", Handler::Run(clock)),
+    Route::post("/_sandbox/clock", Handler::Run(clock)),
+    Route::get("/_sandbox/platform", Handler::Run(platform)),
+    Route::post("/_sandbox/platform", Handler::Run(platform)),
     Route::post("/_sandbox/accounts/:id/onboard", Handler::Run(onboard)),
     Route::post(
         "/_sandbox/accounts/:id/deauthorize",
@@ -142,6 +148,65 @@ fn timers(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, StripeErr> {
         "object": "sandbox.timers",
         "delay_ms": ctx.shared.delay_ms(),
         "pending": pending,
+    }))
+}
+
+/// `GET|POST /_sandbox/clock`: the sandbox's time, which balances and payouts go by;
+/// `advance=SECONDS` moves it ahead (never back), so that pending money becomes available.
+fn clock(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, StripeErr> {
+    if let Some(change) = change(ctx, call, &["advance"])? {
+        let seconds: i64 =
+            integer_param(change, "advance")?.ok_or_else(|| missing_required("advance"))?;
+        if !(0..=10 * 366 * 24 * 60 * 60).contains(&seconds) {
+            return Err(invalid(
+                "advance must be a number of seconds from 0 to ten years: the sandbox's clock \
+                 only goes forward.",
+                Some("advance"),
+                None,
+            ));
+        }
+        balance::advance_clock(ctx, seconds);
+    }
+    Ok(json!({
+        "object": "sandbox.clock",
+        "now": balance::clock_now(ctx),
+        "offset": balance::clock_offset(ctx),
+    }))
+}
+
+/// `GET|POST /_sandbox/platform`: the platform's country (its fee schedule) and settlement
+/// currency; `country=MX` sets both (`mxn`), `default_currency` another currency.
+fn platform(ctx: &mut Ctx<'_>, call: &Call<'_>) -> Result<Value, StripeErr> {
+    if let Some(change) = change(ctx, call, &["country", "default_currency"])? {
+        let mut settlement = balance::platform(ctx);
+        if let Some(country) = string_param(change, "country")? {
+            let currency = accounts::default_currency(country).ok_or_else(|| {
+                invalid(
+                    format!("The sandbox knows no country '{country}'."),
+                    Some("country"),
+                    None,
+                )
+            })?;
+            settlement.country = country.to_ascii_uppercase();
+            settlement.currency = currency.to_string();
+        }
+        if let Some(given) = string_param(change, "default_currency")? {
+            let currency = Currency::parse(given).ok_or_else(|| {
+                invalid(
+                    format!("Invalid currency: {given}"),
+                    Some("default_currency"),
+                    None,
+                )
+            })?;
+            settlement.currency = currency.code.to_string();
+        }
+        balance::set_platform(ctx, &settlement);
+    }
+    let settlement = balance::platform(ctx);
+    Ok(json!({
+        "object": "sandbox.platform",
+        "country": settlement.country,
+        "default_currency": settlement.currency,
     }))
 }
 

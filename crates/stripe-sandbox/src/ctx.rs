@@ -233,6 +233,20 @@ impl Ctx<'_> {
         self.put(Kind::PaymentIntent, pi.clone());
     }
 
+    /// Saves an object of the account acted for with a note of the sandbox's own, which Stripe
+    /// does not show (the payout that paid out a balance transaction).
+    pub fn put_noted(&mut self, kind: Kind, value: Value, note: String) {
+        let account = self.origin.account.clone();
+        self.store.put(kind, value, Some(note), account.as_deref());
+    }
+
+    /// The sandbox's note on an object of the account acted for, if it has one.
+    pub fn note(&self, kind: Kind, id: &str) -> Option<&str> {
+        self.store
+            .get_on(self.account(), kind, id)
+            .and_then(|r| r.alias.as_deref())
+    }
+
     /// How the PaymentMethod `pm_id` behaves, if the sandbox issued it to the account acted for.
     pub fn card_of(&self, pm_id: &str) -> Option<TestCard> {
         self.store

@@ -111,13 +111,18 @@ impl Currency {
             })
     }
 
-    /// `amount` as a person reads it: `5000` usd is `50.00`.
-    pub fn major(&self, amount: i64) -> String {
-        let places = match self.decimals {
+    /// How many decimals an amount has as a person reads it: ¥500 has none, $50.00 two.
+    pub fn places(&self) -> u32 {
+        match self.decimals {
             Decimals::Zero => 0,
             Decimals::Two | Decimals::TwoButWhole => 2,
             Decimals::Three => 3,
-        };
+        }
+    }
+
+    /// `amount` as a person reads it: `5000` usd is `50.00`.
+    pub fn major(&self, amount: i64) -> String {
+        let places = self.places();
         if places == 0 {
             return amount.to_string();
         }

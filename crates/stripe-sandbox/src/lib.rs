@@ -27,6 +27,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod balance;
 pub mod cards;
 pub mod cli;
 mod clock;
@@ -37,6 +38,7 @@ pub mod currency;
 mod error;
 mod expand;
 mod faults;
+mod fees;
 mod hosted;
 mod iban;
 mod lists;

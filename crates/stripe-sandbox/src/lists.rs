@@ -74,29 +74,7 @@ impl ListQuery {
                 (None, Some(id)) => Cursor::EndingBefore(id),
                 (None, None) => Cursor::None,
             };
-        let created = match params.get("created") {
-            None => Vec::new(),
-            Some(Value::String(t)) => vec![("eq", integer(t, "created")?)],
-            Some(Value::Object(range)) => {
-                let mut bounds = Vec::new();
-                for (op, v) in range {
-                    let param = format!("created[{op}]");
-                    let op = match op.as_str() {
-                        "gt" => "gt",
-                        "gte" => "gte",
-                        "lt" => "lt",
-                        "lte" => "lte",
-                        _ => return Err(unknown_parameter(&param)),
-                    };
-                    let t = v
-                        .as_str()
-                        .ok_or_else(|| invalid_integer(&v.to_string(), &param))?;
-                    bounds.push((op, integer(t, &param)?));
-                }
-                bounds
-            }
-            Some(other) => return Err(invalid_integer(&other.to_string(), "created")),
-        };
+        let created = range(params, "created")?;
         Ok(ListQuery {
             limit,
             cursor,
@@ -105,13 +83,7 @@ impl ListQuery {
     }
 
     fn created_matches(&self, created: i64) -> bool {
-        self.created.iter().all(|(op, bound)| match *op {
-            "eq" => created == *bound,
-            "gt" => created > *bound,
-            "gte" => created >= *bound,
-            "lt" => created < *bound,
-            _ => created <= *bound,
-        })
+        within(&self.created, created)
     }
 
     /// One page of the objects of `kind` on `account` (`None`: the platform) that `keep`
@@ -165,6 +137,48 @@ impl ListQuery {
         };
         Ok(list(url, data.into_iter().cloned().collect(), has_more))
     }
+}
+
+/// The bounds a Unix-seconds filter `name` sets: `name=T` (equal), or `name[gt]`, `[gte]`, `[lt]`,
+/// `[lte]`; none when it is not given.
+pub fn range(
+    params: &Map<String, Value>,
+    name: &str,
+) -> Result<Vec<(&'static str, i64)>, StripeErr> {
+    Ok(match params.get(name) {
+        None => Vec::new(),
+        Some(Value::String(t)) => vec![("eq", integer(t, name)?)],
+        Some(Value::Object(given)) => {
+            let mut bounds = Vec::new();
+            for (op, v) in given {
+                let param = format!("{name}[{op}]");
+                let op = match op.as_str() {
+                    "gt" => "gt",
+                    "gte" => "gte",
+                    "lt" => "lt",
+                    "lte" => "lte",
+                    _ => return Err(unknown_parameter(&param)),
+                };
+                let t = v
+                    .as_str()
+                    .ok_or_else(|| invalid_integer(&v.to_string(), &param))?;
+                bounds.push((op, integer(t, &param)?));
+            }
+            bounds
+        }
+        Some(other) => return Err(invalid_integer(&other.to_string(), name)),
+    })
+}
+
+/// Whether `value` is within every one of `bounds` (see [`range`]).
+pub fn within(bounds: &[(&'static str, i64)], value: i64) -> bool {
+    bounds.iter().all(|(op, bound)| match *op {
+        "eq" => value == *bound,
+        "gt" => value > *bound,
+        "gte" => value >= *bound,
+        "lt" => value < *bound,
+        _ => value <= *bound,
+    })
 }
 
 pub fn list(url: &str, data: Vec<Value>, has_more: bool) -> Value {

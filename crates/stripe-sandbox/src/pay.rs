@@ -6,6 +6,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
+use crate::balance;
 use crate::cards::{After, CardResult, Decline, TestCard};
 use crate::connect;
 use crate::ctx::Ctx;
@@ -46,6 +47,8 @@ pub(crate) fn pay(
         charge["status"] = json!("pending");
         charge["paid"] = json!(false);
         charge["outcome"]["seller_message"] = json!("Payment processing.");
+        // A debit's money is in the balance, pending, from the start; a failure takes it back.
+        balance::charge(ctx, &charge);
         ctx.put(Kind::Charge, charge.clone());
         pi["status"] = json!("processing");
         ctx.save_pi(&pi);
@@ -77,6 +80,7 @@ pub(crate) fn pay(
         ctx.emit("payment_intent.amount_capturable_updated", pi.clone());
         return Ok(pi);
     }
+    balance::charge(ctx, &charge);
     connect::settle(ctx, &pi, &mut charge);
     ctx.put(Kind::Charge, charge.clone());
     pi["status"] = json!("succeeded");
@@ -142,6 +146,7 @@ pub(crate) fn capture(ctx: &mut Ctx<'_>, mut pi: Value, amount: i64) -> Result<V
     charge["captured"] = json!(true);
     charge["amount_captured"] = json!(amount);
     charge["balance_transaction"] = json!(objects::new_id("txn"));
+    balance::charge(ctx, &charge);
     connect::settle(ctx, &pi, &mut charge);
     ctx.put(Kind::Charge, charge);
     let charge = recompute_charge(ctx, &charge_id);
@@ -186,6 +191,7 @@ pub(crate) fn processing_succeeds(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &st
     charge["status"] = json!("succeeded");
     charge["paid"] = json!(true);
     charge["outcome"]["seller_message"] = json!("Payment complete.");
+    balance::charge(ctx, &charge);
     connect::settle(ctx, &pi, &mut charge);
     ctx.put(Kind::Charge, charge.clone());
     pi["status"] = json!("succeeded");

@@ -60,10 +60,15 @@ pub enum Kind {
     TransferReversal,
     ApplicationFee,
     FeeRefund,
+    BalanceTransaction,
+    Payout,
+    /// What the sandbox keeps of its own (its clock, the platform's country), which Stripe
+    /// does not show as objects.
+    Setting,
 }
 
 impl Kind {
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 17] = [
         Kind::PaymentIntent,
         Kind::Charge,
         Kind::PaymentMethod,
@@ -78,6 +83,9 @@ impl Kind {
         Kind::TransferReversal,
         Kind::ApplicationFee,
         Kind::FeeRefund,
+        Kind::BalanceTransaction,
+        Kind::Payout,
+        Kind::Setting,
     ];
 
     /// The `object` value of Stripe's objects of this kind.
@@ -97,6 +105,9 @@ impl Kind {
             Kind::TransferReversal => "transfer_reversal",
             Kind::ApplicationFee => "application_fee",
             Kind::FeeRefund => "fee_refund",
+            Kind::BalanceTransaction => "balance_transaction",
+            Kind::Payout => "payout",
+            Kind::Setting => "sandbox_setting",
         }
     }
 
@@ -116,7 +127,9 @@ pub struct Record {
     pub seq: i64,
     pub created: i64,
     pub value: Value,
-    /// For PaymentMethods: the test alias (`pm_card_visa`) that says how the card behaves.
+    /// What the sandbox keeps about the object that Stripe does not show: for PaymentMethods,
+    /// the test alias (`pm_card_visa`) that says how the card behaves; for balance
+    /// transactions, the automatic payout that paid them out.
     pub alias: Option<String>,
     /// The connected account the object lives on (`Stripe-Account`); `None` for the platform's
     /// own. An account the platform no longer controls (deauthorised, deleted) lives on itself.

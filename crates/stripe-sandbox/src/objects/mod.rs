@@ -3,6 +3,7 @@
 //! schemas by the crate's tests). Payments' objects are here; each further area of Stripe's
 //! API has a module of its own below.
 
+pub mod balance;
 pub mod connect;
 
 use rand::distributions::Alphanumeric;
@@ -274,41 +275,6 @@ pub fn charge(pi: &Value, payment_method_id: &str, card: &TestCard, created: i64
     charge
 }
 
-/// A balance transaction, as embedded in a dispute's `balance_transactions`.
-pub fn balance_transaction(
-    amount: i64,
-    fee: i64,
-    currency: &Value,
-    source: &str,
-    description: String,
-    reporting_category: &str,
-    created: i64,
-) -> Value {
-    let fee_details = if fee == 0 {
-        json!([])
-    } else {
-        json!([{"amount": fee, "application": null, "currency": currency,
-                "description": "Dispute fee", "type": "stripe_fee"}])
-    };
-    json!({
-        "amount": amount,
-        "available_on": created,
-        "created": created,
-        "currency": currency,
-        "description": description,
-        "exchange_rate": null,
-        "fee": fee,
-        "fee_details": fee_details,
-        "id": new_id("txn"),
-        "net": amount - fee,
-        "object": "balance_transaction",
-        "reporting_category": reporting_category,
-        "source": source,
-        "status": "available",
-        "type": "adjustment"
-    })
-}
-
 pub struct NewRefund<'a> {
     pub charge: &'a Value,
     pub amount: i64,
@@ -380,11 +346,9 @@ pub const EVIDENCE_FIELDS: &[&str] = &[
     "uncategorized_text",
 ];
 
-/// Stripe's fee for a dispute in the sandbox (USD 15.00 in the charge's currency units).
-pub const DISPUTE_FEE: i64 = 1500;
-
 /// A dispute of `charge` (reason `fraudulent`) opened at `created`, with its evidence due a week
-/// later and the withdrawal of the disputed amount plus the dispute fee.
+/// later; the withdrawal of the disputed amount (with the dispute fee) is added to its
+/// `balance_transactions` by whoever opens it.
 pub fn dispute(charge: &Value, created: i64) -> Value {
     let id = new_id("dp");
     let amount = charge["amount_captured"].as_i64().unwrap_or(0);
@@ -393,21 +357,9 @@ pub fn dispute(charge: &Value, created: i64) -> Value {
         .map(|f| (f.to_string(), Value::Null))
         .collect();
     evidence.insert("enhanced_evidence".into(), json!({}));
-    let withdrawal = balance_transaction(
-        -amount,
-        DISPUTE_FEE,
-        &charge["currency"],
-        &id,
-        format!(
-            "Chargeback withdrawal for {}",
-            charge["id"].as_str().unwrap_or_default()
-        ),
-        "dispute",
-        created,
-    );
     json!({
         "amount": amount,
-        "balance_transactions": [withdrawal],
+        "balance_transactions": [],
         "charge": charge["id"],
         "created": created,
         "currency": charge["currency"],

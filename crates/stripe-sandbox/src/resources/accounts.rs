@@ -107,6 +107,15 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("US", "usd"),
 ];
 
+/// The default currency of accounts of `country` (an ISO code, any case), if the sandbox opens
+/// accounts there.
+pub(crate) fn default_currency(country: &str) -> Option<&'static str> {
+    COUNTRIES
+        .iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(country))
+        .map(|(_, currency)| *currency)
+}
+
 /// What a person has left to give after leaving onboarding unfinished.
 const LEFT_WHEN_INCOMPLETE: &[&str] = &[
     "external_account",

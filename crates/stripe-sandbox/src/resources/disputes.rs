@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::balance;
 use crate::ctx::Ctx;
 use crate::error::{invalid, invalid_hash, invalid_string, unknown_parameter, StripeErr};
 use crate::objects;
@@ -158,6 +159,8 @@ fn open(ctx: &mut Ctx<'_>, charge_id: &str, reason: &str) {
             object.remove("payment_method_details");
         }
     }
+    let withdrawal = balance::dispute_withdrawal(ctx, &dispute);
+    dispute["balance_transactions"] = json!([withdrawal]);
     ctx.put(Kind::Dispute, dispute.clone());
     charge["disputed"] = json!(true);
     ctx.put(Kind::Charge, charge);
@@ -179,21 +182,10 @@ fn close_after_review(ctx: &mut Ctx<'_>, id: &str, status: &str) {
     dispute["status"] = json!(status);
     let reinstated = status == "won";
     if reinstated {
-        let amount = dispute["amount"].as_i64().unwrap_or(0);
-        let txn = objects::balance_transaction(
-            amount,
-            -objects::DISPUTE_FEE,
-            &dispute["currency"],
-            id,
-            format!(
-                "Chargeback reversal for {}",
-                dispute["charge"].as_str().unwrap_or_default()
-            ),
-            "dispute_reversal",
-            now(),
-        );
-        if let Some(list) = dispute["balance_transactions"].as_array_mut() {
-            list.push(txn);
+        if let Some(txn) = balance::dispute_reinstatement(ctx, &dispute) {
+            if let Some(list) = dispute["balance_transactions"].as_array_mut() {
+                list.push(txn);
+            }
         }
     }
     ctx.put(Kind::Dispute, dispute.clone());

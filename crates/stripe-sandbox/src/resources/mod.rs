@@ -7,6 +7,8 @@
 mod account_links;
 pub(crate) mod accounts;
 mod application_fees;
+mod balance;
+mod balance_transactions;
 mod bank_transfers;
 mod cash_balance;
 mod charges;
@@ -16,6 +18,7 @@ mod events;
 mod oxxo;
 mod payment_intents;
 pub(crate) mod payment_methods;
+mod payouts;
 mod refunds;
 mod sepa_debit;
 mod transfers;
@@ -37,6 +40,9 @@ pub(crate) const ROUTES: &[&[Route]] = &[
     account_links::ROUTES,
     transfers::ROUTES,
     application_fees::ROUTES,
+    balance::ROUTES,
+    balance_transactions::ROUTES,
+    payouts::ROUTES,
 ];
 
 /// Every action the sandbox's timers run.
@@ -46,4 +52,5 @@ pub(crate) const ACTIONS: &[&[Action]] = &[
     disputes::ACTIONS,
     oxxo::ACTIONS,
     sepa_debit::ACTIONS,
+    payouts::ACTIONS,
 ];

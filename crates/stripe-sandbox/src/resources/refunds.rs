@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::balance;
 use crate::cards::After;
 use crate::connect::{self, Giving};
 use crate::ctx::Ctx;
@@ -209,6 +210,7 @@ fn create(ctx: &mut Ctx<'_>, params: &Map<String, Value>) -> Result<Value, Strip
         status,
         created: now(),
     });
+    balance::refund(ctx, &refund, &charge);
     connect::after_refund(ctx, &charge, &mut refund, before, &giving);
     ctx.put(Kind::Refund, refund.clone());
     let charge = recompute_charge(ctx, &charge_id).unwrap_or(charge);
@@ -256,6 +258,7 @@ fn settle(ctx: &mut Ctx<'_>, id: &str, succeeded: bool) {
         refund["status"] = json!("failed");
         refund["failure_reason"] = json!("expired_or_canceled_card");
         refund["failure_balance_transaction"] = json!(objects::new_id("txn"));
+        balance::refund_failed(ctx, &refund);
     }
     ctx.put(Kind::Refund, refund.clone());
     if let Some(charge) = refund["charge"].as_str() {

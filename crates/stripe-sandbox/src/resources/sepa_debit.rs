@@ -45,6 +45,7 @@ fn fail(ctx: &mut Ctx<'_>, pi_id: &str, charge_id: &str) {
     charge["outcome"]["reason"] = json!(decline.code);
     charge["outcome"]["type"] = json!("issuer_declined");
     charge["outcome"]["seller_message"] = json!("The bank returned the debit.");
+    crate::balance::charge_failed(ctx, &charge);
     ctx.put(Kind::Charge, charge.clone());
     let pm = ctx
         .find(Kind::PaymentMethod, &pm_id)

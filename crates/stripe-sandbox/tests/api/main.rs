@@ -2,6 +2,7 @@
 //! `peers` need Stripe's official SDKs (installed by `scripts/test.sh`) and are `#[ignore]`d
 //! so that a plain `cargo test` says it did not run them.
 
+mod balance;
 mod bank_transfers;
 mod cards;
 mod connect;

@@ -643,3 +643,130 @@ async fn connect_objects_fit_stripes_schemas() {
         assert_fits(inner, s(&inner["object"]));
     }
 }
+
+/// The balance's objects: balance transactions of every type the sandbox makes (charges,
+/// refunds and their failure, disputes and their reversal, Connect's transfers, payments,
+/// reversals, application fees and their refunds, a failed debit, payouts and their failure and
+/// cancelation), payouts automatic and manual, the balance, their lists and the payout events.
+#[tokio::test]
+async fn balance_objects_fit_stripes_schemas() {
+    let a = api(None).await;
+    let paid = a.paid(5000, "pm_card_visa", "").await;
+    a.refund(s(&paid["id"]), "&amount=1000").await;
+    let failing = a.paid(5000, "pm_card_refundFail", "").await;
+    let (_, refund) = a.refund(s(&failing["id"]), "").await;
+    a.wait_event("refund.failed", s(&refund["id"])).await;
+    let disputed = a.paid(5000, "pm_card_createDispute", "").await;
+    let dispute = a
+        .dispute_of(&format!("charge={}", s(&disputed["latest_charge"])))
+        .await;
+    a.update_dispute(
+        s(&dispute["id"]),
+        "evidence[uncategorized_text]=winning_evidence",
+    )
+    .await;
+    a.wait_event("charge.dispute.funds_reinstated", s(&dispute["id"]))
+        .await;
+    let (_, debit) = a.sepa("AT861904300235473202", 4200, "").await;
+    a.wait_event("payment_intent.payment_failed", s(&debit["id"]))
+        .await;
+    a.paid(2000, "pm_card_visa", "&currency=mxn").await;
+    let org = a
+        .post_ok(
+            "/v1/accounts",
+            "type=express&country=MX&capabilities[card_payments][requested]=true\
+             &capabilities[transfers][requested]=true",
+        )
+        .await;
+    let org = s(&org["id"]).to_string();
+    a.post_ok(
+        &format!("/_sandbox/accounts/{org}/onboard"),
+        "outcome=complete",
+    )
+    .await;
+    let pi = a
+        .paid(
+            4000,
+            "pm_card_visa",
+            &format!("&transfer_data[destination]={org}&application_fee_amount=400"),
+        )
+        .await;
+    a.post_ok(
+        "/v1/refunds",
+        &format!(
+            "payment_intent={}&amount=1000&refund_application_fee=true&reverse_transfer=true",
+            s(&pi["id"])
+        ),
+    )
+    .await;
+    let failed = a
+        .post_ok("/_sandbox/payouts", "failure_code=could_not_process")
+        .await;
+    assert_fits(&failed["data"][0], "payout");
+    a.post_ok("/_sandbox/clock", "advance=172800").await;
+    let manual = a.post_ok("/v1/payouts", "amount=100&currency=usd").await;
+    assert_fits(&manual, "payout");
+    let canceled = a
+        .post_ok(&format!("/v1/payouts/{}/cancel", s(&manual["id"])), "")
+        .await;
+    assert_fits(&canceled, "payout");
+    let automatic = a.post_ok("/_sandbox/payouts", "").await;
+    assert_fits(&automatic["data"][0], "payout");
+    let on_org = a.on(&org);
+    on_org.post_ok("/_sandbox/payouts", "").await;
+    for lister in [&a, &on_org] {
+        let txns = lister
+            .get_ok("/v1/balance_transactions?limit=100&expand[]=data.source")
+            .await;
+        assert_fits(&txns, "balance_transaction_list");
+        let types: Vec<&str> = txns["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| s(&t["type"]))
+            .collect();
+        for t in txns["data"].as_array().unwrap() {
+            assert_fits(t, "balance_transaction");
+            // Expanded where the source is the account's own (a fee refund is the platform's).
+            if t["source"].is_object() {
+                assert_fits(&t["source"], s(&t["source"]["object"]));
+            }
+        }
+        assert_fits(&lister.get_ok("/v1/balance").await, "balance");
+        let payouts = lister.get_ok("/v1/payouts").await;
+        assert_fits(&payouts, "payout_list");
+        let events = lister.get_ok("/v1/events?type=payout.*&limit=100").await;
+        assert!(!events["data"].as_array().unwrap().is_empty());
+        for event in events["data"].as_array().unwrap() {
+            assert_fits(event, "event");
+            assert_fits(&event["data"]["object"], "payout");
+        }
+        if lister.account.is_none() {
+            for wanted in [
+                "charge",
+                "refund",
+                "refund_failure",
+                "adjustment",
+                "payment_failure_refund",
+                "transfer",
+                "transfer_refund",
+                "application_fee",
+                "application_fee_refund",
+                "payout",
+                "payout_failure",
+                "payout_cancel",
+            ] {
+                assert!(types.contains(&wanted), "{wanted} not among {types:?}");
+            }
+        } else {
+            for wanted in [
+                "payment",
+                "payment_refund",
+                "application_fee_refund",
+                "payout",
+            ] {
+                assert!(types.contains(&wanted), "{wanted} not among {types:?}");
+            }
+        }
+    }
+}
