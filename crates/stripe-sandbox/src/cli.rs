@@ -55,13 +55,15 @@ pub struct TriggerArgs {
     /// charge.failed, charge.captured, charge.refunded, refund.created, refund.failed,
     /// charge.dispute.created, payment_intent.partially_funded (a bank transfer of half),
     /// cash_balance.funds_available (a bank transfer of more than is owed, or for no payment),
-    /// account.updated.
+    /// account.updated, payout.created, payout.updated, payout.paid,
+    /// payout.reconciliation_completed, payout.failed (a card payment, then the balance paid
+    /// out by the sandbox's payout control).
     pub event: String,
     /// Act on this PaymentIntent instead of creating one.
     #[arg(long)]
     pub payment_intent: Option<String>,
     /// A connected account (acct_…): the one account.updated is about (a new Express account
-    /// when omitted), or the one a payment event happens on (sent as Stripe-Account).
+    /// when omitted), or the one a payment or payout event happens on (sent as Stripe-Account).
     #[arg(long)]
     pub account: Option<String>,
     /// The running sandbox's API base (the part before /v1).

@@ -25,6 +25,11 @@ pub const EVENTS: &[&str] = &[
     "payment_intent.partially_funded",
     "cash_balance.funds_available",
     "account.updated",
+    "payout.created",
+    "payout.updated",
+    "payout.paid",
+    "payout.failed",
+    "payout.reconciliation_completed",
 ];
 
 /// How long to wait for an event that the sandbox produces some time after the request (a
@@ -235,6 +240,7 @@ pub async fn trigger(t: &Trigger) -> anyhow::Result<Report> {
         "payment_intent.partially_funded" | "cash_balance.funds_available" => {
             transfer_flow(&mut api, t, &mut report).await?
         }
+        _ if event.starts_with("payout.") => payout_flow(&mut api, t, &mut report).await?,
         _ => card_flow(&mut api, t, &mut report).await?,
     };
     // The events this run caused: those of its requests, and those the sandbox produced later
@@ -391,6 +397,46 @@ async fn card_flow(api: &mut Api, t: &Trigger, report: &mut Report) -> anyhow::R
             let charge = api.get(&format!("/v1/charges/{charge}")).await?;
             ours.push(report.note("charge", &charge));
         }
+    }
+    Ok(ours)
+}
+
+/// A payout event: a card payment (on `--account` when given) so that there is money, then the
+/// sandbox's payout control pays out the whole balance (and, for `payout.failed`, the payouts
+/// fail). Returns the ids of the payouts.
+async fn payout_flow(
+    api: &mut Api,
+    t: &Trigger,
+    report: &mut Report,
+) -> anyhow::Result<Vec<String>> {
+    if t.payment_intent.is_some() {
+        bail!(
+            "{} pays out the balance: --payment-intent does not apply",
+            t.event
+        );
+    }
+    let mut form = vec![
+        pair("amount", &t.amount.to_string()),
+        pair("currency", &t.currency),
+        pair("payment_method", "pm_card_visa"),
+        pair("confirm", "true"),
+    ];
+    for (k, v) in &t.metadata {
+        form.push((format!("metadata[{k}]"), v.clone()));
+    }
+    let pi = api.post("/v1/payment_intents", &form).await?;
+    report.note("payment_intent", &pi);
+    let mut control = Vec::new();
+    if t.event == "payout.failed" {
+        control.push(pair("failure_code", "account_closed"));
+    }
+    let made = api.post("/_sandbox/payouts", &control).await?;
+    let mut ours = Vec::new();
+    for payout in made["data"].as_array().into_iter().flatten() {
+        ours.push(report.note("payout", payout));
+    }
+    if ours.is_empty() {
+        bail!("the sandbox made no payout: the balance has nothing to pay out");
     }
     Ok(ours)
 }

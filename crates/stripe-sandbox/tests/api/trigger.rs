@@ -284,3 +284,71 @@ async fn account_updated_and_payment_events_are_triggered_on_an_account() {
         assert!(!output.status.success(), "{args:?} should fail");
     }
 }
+
+#[tokio::test]
+async fn payout_events_pay_out_the_balance_of_the_platform_or_an_account() {
+    let (_dir, state) = state_file();
+    let sandbox = Process::start(&state, None);
+    let a = sandbox.api();
+    for event in [
+        "payout.created",
+        "payout.updated",
+        "payout.paid",
+        "payout.reconciliation_completed",
+        "payout.failed",
+    ] {
+        let stdout = triggered(&sandbox.base, &[event, "--amount", "5000"]).await;
+        let payouts = printed(&stdout, "payout");
+        assert_eq!(payouts.len(), 1, "{event}: {stdout}");
+        let payout = a.get_ok(&format!("/v1/payouts/{}", payouts[0])).await;
+        // 50.00 USD less 2.9% + 0.30.
+        assert_eq!(payout["amount"], 5000 - 175, "{event}");
+        let status = if event == "payout.failed" {
+            "failed"
+        } else {
+            "paid"
+        };
+        assert_eq!(payout["status"], status, "{event}");
+        let mut types = Vec::new();
+        for e in printed(&stdout, "event") {
+            types.push(a.get_ok(&format!("/v1/events/{e}")).await["type"].clone());
+        }
+        assert!(types.iter().any(|t| t == event), "{event}: {types:?}");
+    }
+    let account = a
+        .post_ok(
+            "/v1/accounts",
+            "type=express&country=MX&capabilities[card_payments][requested]=true\
+             &capabilities[transfers][requested]=true",
+        )
+        .await;
+    let id = account["id"].as_str().unwrap();
+    a.post_ok(
+        &format!("/_sandbox/accounts/{id}/onboard"),
+        "outcome=complete",
+    )
+    .await;
+    let stdout = triggered(
+        &sandbox.base,
+        &[
+            "payout.paid",
+            "--account",
+            id,
+            "--currency",
+            "mxn",
+            "--amount",
+            "10000",
+        ],
+    )
+    .await;
+    let payout = a
+        .on(id)
+        .get_ok(&format!("/v1/payouts/{}", printed(&stdout, "payout")[0]))
+        .await;
+    assert_eq!(
+        (payout["amount"].as_i64(), payout["currency"].as_str()),
+        (Some(10_000 - 766), Some("mxn"))
+    );
+    let refused = trigger(&sandbox.base, &["payout.paid", "--payment-intent", "pi_x"]).await;
+    assert!(!refused.status.success());
+}
