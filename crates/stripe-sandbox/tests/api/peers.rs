@@ -77,3 +77,27 @@ fn stripe_node_sdk_drives_connect() {
         "whsec_sdk_node_connect",
     );
 }
+
+#[test]
+#[ignore = "needs Stripe's Python SDK (scripts/test.sh installs it)"]
+fn stripe_python_sdk_reads_balances_and_payouts() {
+    drive(
+        "Stripe's Python SDK (balances and payouts)",
+        python_with_stripe(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/sdk_balance.py"),
+        |sandbox| vec![sandbox.base.clone()],
+        "whsec_sdk_balance_test",
+    );
+}
+
+#[test]
+#[ignore = "needs Stripe's Node SDK (scripts/test.sh installs it)"]
+fn stripe_node_sdk_reads_balances_and_payouts() {
+    drive(
+        "Stripe's Node SDK (balances and payouts)",
+        "node",
+        node_peer().join("sdk_balance.mjs"),
+        |sandbox| vec!["127.0.0.1".into(), sandbox.port().to_string()],
+        "whsec_sdk_node_balance",
+    );
+}
