@@ -1,6 +1,7 @@
 //! The sandbox's own controls under `/_sandbox/`, which Stripe does not have: webhook
-//! dropping, faults on demand, timers, and what a connected account's person does on Stripe's
-//! side (onboarding, deauthorising the platform), for the secret key only. (The 3-D Secure and
+//! dropping, faults on demand, timers, the clock balances go by, the platform's country, and
+//! what a connected account's person does on Stripe's side (onboarding, deauthorising the
+//! platform), for the secret key only. (The payout controls are `payouts`'.) (The 3-D Secure and
 //! onboarding pages, also under `/_sandbox/`, are `threeds` and `onboarding`.)
 
 use axum::http::Method;

@@ -4,7 +4,8 @@
 //! bracket nesting, Bearer or Basic auth with test keys, Stripe's error envelope,
 //! `Idempotency-Key`, `Request-Id`, `Stripe-Account`, list pagination), keeps PaymentIntents,
 //! Charges, PaymentMethods, Refunds, Disputes, Connect's accounts, transfers and application
-//! fees, and Events in a SQLite file, and sends signed webhook events for every state change.
+//! fees, balance transactions (with a fee schedule by country), payouts, and Events in a SQLite
+//! file, and sends signed webhook events for every state change.
 //! See `docs/sandbox.md` of the repository for what it supports.
 //!
 //! ```no_run
