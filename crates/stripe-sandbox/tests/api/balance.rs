@@ -80,26 +80,6 @@ async fn charge_txn(a: &Api, pi: &Value) -> Value {
     txn(a, &charge["balance_transaction"]).await
 }
 
-/// A connected account of `country`, onboarded in full; `extra` adds parameters.
-async fn account_in(a: &Api, country: &str, extra: &str) -> String {
-    let account = a
-        .post_ok(
-            "/v1/accounts",
-            &format!(
-                "type=express&country={country}&capabilities[card_payments][requested]=true\
-                 &capabilities[transfers][requested]=true{extra}"
-            ),
-        )
-        .await;
-    let id = s(&account["id"]).to_string();
-    a.post_ok(
-        &format!("/_sandbox/accounts/{id}/onboard"),
-        "outcome=complete",
-    )
-    .await;
-    id
-}
-
 /// The payout control; answers the payouts it made.
 async fn pay_out(a: &Api, form: &str) -> Vec<Value> {
     let made = a.post_ok("/_sandbox/payouts", form).await;
@@ -158,7 +138,7 @@ async fn charges_pay_the_fee_of_their_accounts_country() {
         ("US", 2_000, "usd", vec![("stripe_fee", 88)]),
         ("CA", 1_000, "cad", vec![("stripe_fee", 70)]),
     ] {
-        let org = a.on(&account_in(&a, country, "").await);
+        let org = a.on(&a.onboarded_in(country).await);
         let t = charge_txn(&org, &card(&org, amount, currency, "").await).await;
         let fee: i64 = lines.iter().map(|(_, f)| f).sum();
         assert_eq!(
@@ -216,7 +196,7 @@ async fn another_settlement_currency_is_converted_at_the_sandboxs_rate() {
 
     // A Mexican account that settles in USD: Mexico's schedule on the dollars, its fixed 3.00
     // MXN converted to 0.15 USD: 0.18 + 0.15 = 0.33, IVA 0.05.
-    let id = account_in(&a, "MX", "").await;
+    let id = a.onboarded_in("MX").await;
     a.post_ok(&format!("/v1/accounts/{id}"), "default_currency=usd")
         .await;
     let org = a.on(&id);
@@ -287,13 +267,7 @@ async fn a_dispute_withdraws_the_amount_and_its_fee_and_a_won_one_gives_them_bac
         "{stored}"
     );
     assert_eq!(stored["source"], dispute["id"]);
-    a.update_dispute(
-        s(&dispute["id"]),
-        "evidence[uncategorized_text]=winning_evidence",
-    )
-    .await;
-    a.wait_event("charge.dispute.funds_reinstated", s(&dispute["id"]))
-        .await;
+    a.win_dispute(&dispute).await;
     let moved = all_txns(&a, &format!("source={}", s(&dispute["id"]))).await;
     assert_eq!(moved.len(), 2);
     assert_eq!(
@@ -309,7 +283,7 @@ async fn a_dispute_withdraws_the_amount_and_its_fee_and_a_won_one_gives_them_bac
     assert_eq!(available + pending, 7000 - 233);
 
     // A Mexican account pays its own dispute fee, with IVA.
-    let org = a.on(&account_in(&a, "MX", "").await);
+    let org = a.on(&a.onboarded_in("MX").await);
     let pi = org
         .create("amount=50000&currency=mxn&payment_method=pm_card_createDispute&confirm=true")
         .await;
@@ -330,7 +304,7 @@ async fn a_dispute_withdraws_the_amount_and_its_fee_and_a_won_one_gives_them_bac
 #[tokio::test]
 async fn a_destination_charge_moves_both_balances_and_a_refund_moves_them_back() {
     let a = api(None).await;
-    let org_id = account_in(&a, "US", "").await;
+    let org_id = a.onboarded_in("US").await;
     let org = a.on(&org_id);
     let pi = a
         .paid(
@@ -339,16 +313,7 @@ async fn a_destination_charge_moves_both_balances_and_a_refund_moves_them_back()
             &format!("&transfer_data[destination]={org_id}&application_fee_amount=400"),
         )
         .await;
-    let charge = a.charge_of(&pi).await;
-    let transfer = a
-        .get_ok(&format!("/v1/transfers/{}", s(&charge["transfer"])))
-        .await;
-    let fee = a
-        .get_ok(&format!(
-            "/v1/application_fees/{}",
-            s(&charge["application_fee"])
-        ))
-        .await;
+    let (charge, transfer, fee) = crate::connect::money_of(&a, &pi).await;
     // The platform: the charge with Stripe's fee, the transfer out, the application fee in.
     assert_eq!(
         shape(&txn(&a, &charge["balance_transaction"]).await),
@@ -409,9 +374,7 @@ async fn a_destination_charge_moves_both_balances_and_a_refund_moves_them_back()
         shape(&back),
         ("transfer_refund", "transfer_reversal", 2000, 0, 2000, "usd")
     );
-    let fee = a
-        .get_ok(&format!("/v1/application_fees/{}", s(&fee["id"])))
-        .await;
+    let fee = crate::connect_delayed::fee_of(&a, &charge).await;
     let returned = txn(&a, &fee["refunds"]["data"][0]["balance_transaction"]).await;
     assert_eq!(
         shape(&returned),
@@ -461,10 +424,7 @@ async fn a_destination_charge_moves_both_balances_and_a_refund_moves_them_back()
         fee_lines(&t),
         [("stripe_fee".into(), 88), ("application_fee".into(), 100)]
     );
-    let fee_id = org.charge_of(&direct).await["application_fee"].clone();
-    let fee = a
-        .get_ok(&format!("/v1/application_fees/{}", s(&fee_id)))
-        .await;
+    let fee = crate::connect_delayed::fee_of(&a, &org.charge_of(&direct).await).await;
     assert_eq!(
         shape(&txn(&a, &fee["balance_transaction"]).await),
         ("application_fee", "platform_earning", 100, 0, 100, "usd")
@@ -788,7 +748,7 @@ async fn a_connected_accounts_payouts_are_its_own() {
         a.post("/_sandbox/payouts", "account=acct_nope").await.0,
         400
     );
-    let id = account_in(&a, "MX", "").await;
+    let id = a.onboarded_in("MX").await;
     let org = a.on(&id);
     card(&org, 10_000, "mxn", "").await;
     card(&a, 2000, "usd", "").await;
@@ -895,7 +855,7 @@ async fn lists_page_and_filter_as_stripes_do() {
     }
     assert_eq!(a.get("/v1/balance_transactions/txn_nope").await.0, 404);
     // A connected account lists its own only.
-    let org = a.on(&account_in(&a, "US", "").await);
+    let org = a.on(&a.onboarded_in("US").await);
     assert!(all_txns(&org, "").await.is_empty());
     card(&org, 1000, "usd", "").await;
     assert_eq!(all_txns(&org, "").await.len(), 1);

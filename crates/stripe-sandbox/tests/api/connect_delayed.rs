@@ -29,7 +29,7 @@ async fn moved(a: &Api) -> (Vec<String>, Vec<String>) {
 }
 
 /// The platform's application fee of a charge, retrieved.
-async fn fee_of(a: &Api, charge: &Value) -> Value {
+pub(crate) async fn fee_of(a: &Api, charge: &Value) -> Value {
     a.get_ok(&format!(
         "/v1/application_fees/{}",
         s(&charge["application_fee"])

@@ -152,6 +152,17 @@ impl Api {
         self.post(&format!("/v1/disputes/{id}"), form).await
     }
 
+    /// Submits Stripe's winning test evidence for `dispute` and waits until it is won and its
+    /// funds reinstated.
+    pub async fn win_dispute(&self, dispute: &Value) {
+        let id = s(&dispute["id"]);
+        let (status, body) = self
+            .update_dispute(id, "evidence[uncategorized_text]=winning_evidence")
+            .await;
+        assert_eq!(status, 200, "{body}");
+        self.wait_event("charge.dispute.funds_reinstated", id).await;
+    }
+
     /// `POST /v1/payment_intents/{id}/{action}`: `confirm`, `capture` or `cancel`.
     pub async fn intent_action(&self, id: &str, action: &str, form: &str) -> (u16, Value) {
         self.post(&format!("/v1/payment_intents/{id}/{action}"), form)
@@ -302,6 +313,27 @@ impl Api {
             ),
         )
         .await
+    }
+
+    /// A new Express account of `country` with both capabilities, onboarded in full through
+    /// the control; its id.
+    pub async fn onboarded_in(&self, country: &str) -> String {
+        let account = self
+            .post_ok(
+                "/v1/accounts",
+                &format!(
+                    "type=express&country={country}&capabilities[card_payments][requested]=true\
+                     &capabilities[transfers][requested]=true"
+                ),
+            )
+            .await;
+        let id = s(&account["id"]).to_string();
+        self.post_ok(
+            &format!("/_sandbox/accounts/{id}/onboard"),
+            "outcome=complete",
+        )
+        .await;
+        id
     }
 
     /// The types of the events about the object `id` (as `data.object.id`), oldest first.

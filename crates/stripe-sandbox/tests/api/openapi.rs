@@ -660,30 +660,12 @@ async fn balance_objects_fit_stripes_schemas() {
     let dispute = a
         .dispute_of(&format!("charge={}", s(&disputed["latest_charge"])))
         .await;
-    a.update_dispute(
-        s(&dispute["id"]),
-        "evidence[uncategorized_text]=winning_evidence",
-    )
-    .await;
-    a.wait_event("charge.dispute.funds_reinstated", s(&dispute["id"]))
-        .await;
+    a.win_dispute(&dispute).await;
     let (_, debit) = a.sepa("AT861904300235473202", 4200, "").await;
     a.wait_event("payment_intent.payment_failed", s(&debit["id"]))
         .await;
     a.paid(2000, "pm_card_visa", "&currency=mxn").await;
-    let org = a
-        .post_ok(
-            "/v1/accounts",
-            "type=express&country=MX&capabilities[card_payments][requested]=true\
-             &capabilities[transfers][requested]=true",
-        )
-        .await;
-    let org = s(&org["id"]).to_string();
-    a.post_ok(
-        &format!("/_sandbox/accounts/{org}/onboard"),
-        "outcome=complete",
-    )
-    .await;
+    let org = a.onboarded_in("MX").await;
     let pi = a
         .paid(
             4000,

@@ -315,19 +315,7 @@ async fn payout_events_pay_out_the_balance_of_the_platform_or_an_account() {
         }
         assert!(types.iter().any(|t| t == event), "{event}: {types:?}");
     }
-    let account = a
-        .post_ok(
-            "/v1/accounts",
-            "type=express&country=MX&capabilities[card_payments][requested]=true\
-             &capabilities[transfers][requested]=true",
-        )
-        .await;
-    let id = account["id"].as_str().unwrap();
-    a.post_ok(
-        &format!("/_sandbox/accounts/{id}/onboard"),
-        "outcome=complete",
-    )
-    .await;
+    let id = &a.onboarded_in("MX").await;
     let stdout = triggered(
         &sandbox.base,
         &[
