@@ -24,7 +24,8 @@ pub enum SandboxCommand {
     Trigger(TriggerArgs),
 }
 
-#[derive(Debug, Args)]
+/// Its `Debug` leaves out the webhook secret (see the impl below).
+#[derive(Args)]
 pub struct ServeArgs {
     #[arg(long, default_value_t = 12111)]
     pub port: u16,
@@ -47,7 +48,8 @@ pub struct ServeArgs {
     pub delay_ms: Option<u64>,
 }
 
-#[derive(Debug, Args)]
+/// Its `Debug` leaves out the API key (see the impl below).
+#[derive(Args)]
 pub struct TriggerArgs {
     /// The event to cause: one of payment_intent.created, payment_intent.succeeded,
     /// payment_intent.payment_failed, payment_intent.canceled, payment_intent.requires_action,
@@ -81,6 +83,39 @@ pub struct TriggerArgs {
     /// Metadata of a created PaymentIntent, KEY=VALUE; repeatable.
     #[arg(long = "metadata", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,
+}
+
+/// What stands in a `Debug` print for a secret that was given.
+fn redacted<T>(secret: &Option<T>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "***")
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("port", &self.port)
+            .field("bind", &self.bind)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &redacted(&self.webhook_secret))
+            .field("state", &self.state)
+            .field("delay_ms", &self.delay_ms)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TriggerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TriggerArgs")
+            .field("event", &self.event)
+            .field("payment_intent", &self.payment_intent)
+            .field("account", &self.account)
+            .field("api_base", &self.api_base)
+            .field("api_key", &redacted(&Some(&self.api_key)))
+            .field("amount", &self.amount)
+            .field("currency", &self.currency)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
 }
 
 /// Runs the sandbox, or a trigger against a running one (at `default_api_base` unless
@@ -243,5 +278,29 @@ mod tests {
             ),
             (1, Storage::Memory)
         );
+    }
+
+    #[test]
+    fn debug_prints_no_secret() {
+        let served = Cli::try_parse_from([
+            "stripe-sandbox",
+            "--webhook-url",
+            "http://127.0.0.1:1/hook",
+            "--webhook-secret",
+            "whsec_do_not_print_me",
+        ])
+        .unwrap();
+        let triggered = Cli::try_parse_from([
+            "stripe-sandbox",
+            "trigger",
+            "payment_intent.succeeded",
+            "--api-key",
+            "sk_test_do_not_print_me",
+        ])
+        .unwrap();
+        for printed in [format!("{served:?}"), format!("{triggered:?}")] {
+            assert!(!printed.contains("do_not_print_me"), "{printed}");
+            assert!(printed.contains("***"), "{printed}");
+        }
     }
 }
