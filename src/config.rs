@@ -501,14 +501,11 @@ impl<P: TypedValueParser> TypedValueParser for Trimmed<P> {
 
 impl ValueEnum for LatePolicy {
     fn value_variants<'a>() -> &'a [Self] {
-        &[LatePolicy::Notify, LatePolicy::Refund]
+        LatePolicy::ALL
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(match self {
-            LatePolicy::Notify => "notify",
-            LatePolicy::Refund => "refund",
-        }))
+        Some(PossibleValue::new(self.as_str()))
     }
 }
 

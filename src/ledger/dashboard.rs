@@ -6,7 +6,7 @@ use sqlx::FromRow;
 
 use super::rows::{Listed, Statement};
 use super::{
-    column, Backend, DisputeRow, EventRow, Ledger, LedgerError, NotificationRow, PaymentRow,
+    column, Backend, DisputeRow, EventRow, Hold, Ledger, LedgerError, NotificationRow, PaymentRow,
     RefundRow,
 };
 use crate::stripe::types::RefundStatus;
@@ -17,9 +17,8 @@ pub struct PaymentDetail {
     pub payment: PaymentRow,
     /// Minor units refunded or being refunded.
     pub refunded: i64,
-    /// Its seat hold: when it expires (Unix milliseconds), what became of it, whether it was
-    /// late.
-    pub hold: Option<(i64, Option<String>, bool)>,
+    /// Its seat hold, if it has one.
+    pub hold: Option<Hold>,
     pub events: Vec<EventRow>,
     pub refunds: Vec<RefundRow>,
     pub disputes: Vec<DisputeRow>,

@@ -11,7 +11,9 @@
 //! - [`idempotency`]: the callers' Idempotency-Keys;
 //! - [`writer`]: group commit of concurrent webhook events;
 //! - [`rows`]: single statements on the pool, their rows read back by column name, and the
-//!   lists of each kind of row.
+//!   lists of each kind of row;
+//! - [`stored`]: the states, kinds and outcomes the ledger writes, read back exactly (unknown
+//!   text is [`LedgerError::Corrupt`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,17 +31,22 @@ mod notifications;
 mod payments;
 mod refunds;
 mod rows;
+mod stored;
 mod writer;
 
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
-pub use events::{Effect, EventRow, EventSource, IncomingEvent, Outcome};
+pub use events::{Effect, EventRow, IncomingEvent};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
-pub use jobs::{ItemState, Job, JobItem};
-pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Outbox};
-pub use payments::{HoldCheck, HoldState, PaymentRow, HOLD_KEY};
+pub use jobs::{Job, JobItem};
+pub use notifications::{Delivery, Leased, NotificationRow};
+pub use payments::{Hold, HoldCheck, PaymentRow, HOLD_KEY};
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
     Standing, RESERVATION_KEY,
+};
+pub use stored::{
+    EventSource, HoldState, ItemState, Kind, LatePolicy, NotificationStatus, Outbox, Outcome,
+    Unknown,
 };
 pub use writer::EventWriter;
 
@@ -48,7 +55,7 @@ pub enum LedgerError {
     #[error("database URL not usable: {0}")]
     Url(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("migration failed: {0}")]
@@ -60,6 +67,19 @@ pub enum LedgerError {
     /// A stored row that cannot be read back as what was written.
     #[error("ledger row unreadable: {0}")]
     Corrupt(String),
+}
+
+/// A failed statement; a column whose text the ledger never writes ([`stored::Unknown`]) makes
+/// the row corrupt rather than the database faulty.
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { index, source } if source.is::<stored::Unknown>() => {
+                LedgerError::Corrupt(format!("column {index}: {source}"))
+            }
+            e => LedgerError::Database(e),
+        }
+    }
 }
 
 impl LedgerError {

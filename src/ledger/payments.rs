@@ -9,9 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use super::events::{IncomingEvent, Outcome};
-use super::notifications::{announce, Kind, LatePolicy, Outbox};
+use super::events::IncomingEvent;
+use super::notifications::announce;
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed};
+use super::stored::{HoldState, Kind, LatePolicy, Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
 
@@ -459,14 +460,14 @@ pub(super) async fn after_payment_change(
     };
     let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
     let hold: Option<i64> = column(&row, "hold_expires_ms")?;
-    let mut hold_state: Option<String> = column(&row, "hold_state")?;
+    let mut hold_state: Option<HoldState> = column(&row, "hold_state")?;
     match status {
         PaymentIntentStatus::Succeeded => {
             // A capture asked for while the hold held is in time, whenever the news of its
             // success arrives (a webhook or a hold worker's read may tell of it first, dated
             // after the hold's end): the platform was told it succeeded.
-            let capturing = hold_state.as_deref() == Some(HoldState::Capturing.as_str());
-            if let (Some(expires), true) = (hold, HoldState::is_open(hold_state.as_deref())) {
+            let capturing = hold_state == Some(HoldState::Capturing);
+            if let (Some(expires), true) = (hold, HoldState::is_open(hold_state)) {
                 let after_the_hold = !capturing && info_at.saturating_mul(1000) > expires;
                 let decided = match (after_the_hold, outbox.late) {
                     (false, _) => HoldState::Kept,
@@ -475,16 +476,13 @@ pub(super) async fn after_payment_change(
                 };
                 sqlx::query("UPDATE payments SET hold_state = $2, late = $3 WHERE id = $1")
                     .bind(id)
-                    .bind(decided.as_str())
+                    .bind(decided)
                     .bind(i64::from(decided != HoldState::Kept))
                     .execute(&mut **tx)
                     .await?;
-                hold_state = Some(decided.as_str().to_string());
+                hold_state = Some(decided);
             }
-            let refunding = matches!(
-                hold_state.as_deref(),
-                Some(s) if s == HoldState::RefundDue.as_str() || s == HoldState::Refunded.as_str()
-            );
+            let refunding = matches!(hold_state, Some(HoldState::RefundDue | HoldState::Refunded));
             if !refunding {
                 announce(tx, outbox, id, Kind::Succeeded, None).await?;
             }
@@ -495,42 +493,15 @@ pub(super) async fn after_payment_change(
     Ok(())
 }
 
-/// What became of a payment's seat hold.
+/// A payment's seat hold: when it ends and what became of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldState {
-    /// It succeeded before the hold expired.
-    Kept,
-    /// It was canceled (released), or found canceled, when the hold expired.
-    Released,
-    /// It succeeded (or was processing) after the hold expired, and goes on.
-    Late,
-    /// It succeeded after the hold expired and is to be refunded.
-    RefundDue,
-    /// Its late refund was made.
-    Refunded,
-    /// A capture was asked for before the hold ended: if it succeeds, it is in time. The hold
-    /// worker still looks at the payment once the hold ends, until it is final: a capture that
-    /// never went through is released like any other unpaid hold.
-    Capturing,
-}
-
-impl HoldState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            HoldState::Kept => "kept",
-            HoldState::Released => "released",
-            HoldState::Late => "late",
-            HoldState::RefundDue => "refund_due",
-            HoldState::Refunded => "refunded",
-            HoldState::Capturing => "capturing",
-        }
-    }
-
-    /// Whether a hold in `state` is still open: nothing decided about it, or a capture asked
-    /// for in time that has not gone through yet ([`OPEN_HOLD`] in SQL).
-    fn is_open(state: Option<&str>) -> bool {
-        state.is_none() || state == Some(HoldState::Capturing.as_str())
-    }
+pub struct Hold {
+    /// When the hold ends, Unix milliseconds.
+    pub expires_ms: i64,
+    /// What became of it; `None` while nothing has been decided.
+    pub state: Option<HoldState>,
+    /// Whether the payment succeeded (or was still processing) after the hold ended.
+    pub late: bool,
 }
 
 /// Whether a capture may go to Stripe as far as the payment's seat hold goes.
@@ -571,11 +542,11 @@ impl Ledger {
             return Ok(HoldCheck::Clear);
         };
         let expires: Option<i64> = column(&row, "hold_expires_ms")?;
-        let state: Option<String> = column(&row, "hold_state")?;
+        let state: Option<HoldState> = column(&row, "hold_state")?;
         let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
         let ended = expires.is_some_and(|e| e <= now_ms);
-        Ok(match state.as_deref() {
-            Some(s) if s == HoldState::Released.as_str() => HoldCheck::Expired { release: false },
+        Ok(match state {
+            Some(HoldState::Released) => HoldCheck::Expired { release: false },
             open if ended && HoldState::is_open(open) && !status.is_final() => {
                 HoldCheck::Expired { release: true }
             }
@@ -603,7 +574,7 @@ impl Ledger {
         let claim = sqlx::query(&CLAIM)
             .bind(id)
             .bind(now_ms)
-            .bind(HoldState::Capturing.as_str());
+            .bind(HoldState::Capturing);
         if self.write(claim).await? == 1 {
             return Ok(HoldCheck::InTime);
         }
@@ -613,9 +584,8 @@ impl Ledger {
     /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`: those that have succeeded
     /// (one still processing when its hold ended waits for its outcome).
     pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
-        let due = HoldState::RefundDue.as_str().to_string();
         let condition = "hold_state = $1 AND status = 'succeeded'";
-        self.payment_ids(condition, due, "hold_expires_ms", limit)
+        self.payment_ids(condition, HoldState::RefundDue, "hold_expires_ms", limit)
             .await
     }
 
@@ -643,16 +613,13 @@ impl Ledger {
              WHERE id = $1",
         )
         .bind(id)
-        .bind(state.as_str())
+        .bind(state)
         .bind(i64::from(late));
         self.write(update).await.map(drop)
     }
 
-    /// A payment's hold: when it ends (Unix milliseconds) and what became of it.
-    pub async fn hold_of(
-        &self,
-        id: &str,
-    ) -> Result<Option<(i64, Option<String>, bool)>, LedgerError> {
+    /// A payment's hold, if it has one.
+    pub async fn hold_of(&self, id: &str) -> Result<Option<Hold>, LedgerError> {
         let row = sqlx::query(
             "SELECT hold_expires_ms, hold_state, late FROM payments
              WHERE id = $1 AND hold_expires_ms IS NOT NULL",
@@ -661,11 +628,11 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            Ok((
-                column(&r, "hold_expires_ms")?,
-                column(&r, "hold_state")?,
-                column::<i64>(&r, "late")? != 0,
-            ))
+            Ok(Hold {
+                expires_ms: column(&r, "hold_expires_ms")?,
+                state: column(&r, "hold_state")?,
+                late: column::<i64>(&r, "late")? != 0,
+            })
         })
         .transpose()
     }
@@ -858,8 +825,8 @@ mod tests {
         paid.status = PaymentIntentStatus::Succeeded;
         let news_at = ends / 1000 + 60;
         captured.record_from_api(&paid, news_at).await.unwrap();
-        let (_, state, late) = captured.hold_of("pi_matrix").await.unwrap().unwrap();
-        assert_eq!((state.as_deref(), late), (Some("kept"), false));
+        let hold = captured.hold_of("pi_matrix").await.unwrap().unwrap();
+        assert_eq!((hold.state, hold.late), (Some(HoldState::Kept), false));
 
         let released = ledger().await;
         released.record_from_api(&held(ends), 1).await.unwrap();
@@ -879,8 +846,8 @@ mod tests {
         // Without a capture asked for in time, the same news of success is late.
         paid.id = "pi_late".into();
         released.record_from_api(&paid, news_at).await.unwrap();
-        let (_, state, late) = released.hold_of("pi_late").await.unwrap().unwrap();
-        assert_eq!((state.as_deref(), late), (Some("late"), true));
+        let hold = released.hold_of("pi_late").await.unwrap().unwrap();
+        assert_eq!((hold.state, hold.late), (Some(HoldState::Late), true));
     }
 
     #[tokio::test]

@@ -11,10 +11,10 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::FromRow;
 
-use super::events::Outcome;
-use super::notifications::{announce, Kind, Outbox};
-use super::payments::{payment_columns, HoldState, CHARGED};
+use super::notifications::announce;
+use super::payments::{payment_columns, CHARGED};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
+use super::stored::{HoldState, Kind, Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, DisputeDetails, DisputeStatus, Lifecycle, Movement, PaymentIntentStatus, Refund,
@@ -596,8 +596,8 @@ impl Ledger {
         };
         let charged: i64 = column(&row, "charged")?;
         let amount_refunded: i64 = column(&row, "refunded")?;
-        let hold_state: Option<String> = column(&row, "hold_state")?;
-        let refund_due = hold_state.as_deref() == Some(HoldState::RefundDue.as_str());
+        let hold_state: Option<HoldState> = column(&row, "hold_state")?;
+        let refund_due = hold_state == Some(HoldState::RefundDue);
         Ok(Standing {
             amount_refunded,
             late: column::<i64>(&row, "late")? != 0,

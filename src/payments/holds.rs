@@ -79,7 +79,7 @@ pub(super) async fn release_expired_hold(
         PaymentIntentStatus::Canceled => Expiry::Released,
         // The ledger decided when it recorded the success: a capture asked for in time kept it.
         PaymentIntentStatus::Succeeded => match ledger.hold_of(id.as_str()).await? {
-            Some((_, Some(state), _)) if state == HoldState::Kept.as_str() => Expiry::Captured,
+            Some(hold) if hold.state == Some(HoldState::Kept) => Expiry::Captured,
             _ => Expiry::Late(status),
         },
         other => Expiry::Late(other),
