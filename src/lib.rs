@@ -14,5 +14,6 @@ pub mod payments;
 pub mod prometheus;
 pub mod stripe;
 pub mod telemetry;
+mod text;
 pub mod web;
 pub mod workers;

@@ -7,9 +7,6 @@
 //! A new state or kind is a new line in its [`stored!`] list; a new column of the kind is a new
 //! `stored!` enum, with its table and column for the error that names it.
 
-use std::fmt;
-
-use serde::{Serialize, Serializer};
 use sqlx::any::{AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -34,7 +31,8 @@ impl From<Unknown> for LedgerError {
 
 /// Declares an enum the ledger writes into the column `$column` (`table.column`) as the texts
 /// given, and reads back from it: bound and decoded by sqlx as that text (an unknown text fails
-/// the read as [`Unknown`], which the ledger reports as corrupt), shown and serialized as it.
+/// the read as [`Unknown`], which the ledger reports as corrupt), shown, serialized and
+/// compared as it.
 macro_rules! stored {
     (
         $(#[$meta:meta])*
@@ -71,29 +69,7 @@ macro_rules! stored {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
+        crate::as_text!($name);
 
         impl sqlx::Type<Any> for $name {
             fn type_info() -> AnyTypeInfo {
@@ -297,6 +273,10 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+
+    use serde::Serialize;
+
     use super::*;
 
     /// A column of its own in an in-memory database.
