@@ -6,8 +6,9 @@ use serde_json::Value;
 use sqlx::FromRow;
 
 use super::payments::apply_to_payment;
-use super::refunds::{apply_charge, apply_movement, keep_listed_charges, Source};
+use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
 use super::rows::{Chronology, Listed, OfPayment};
+use super::sql::Source;
 use super::stored::{EventSource, Outbox, Outcome};
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -206,7 +207,7 @@ async fn record_and_apply(
     let outcome = match &event.effect {
         Effect::None => Outcome::Unhandled,
         Effect::Payment(pi) => {
-            let outcome = apply_to_payment(tx, outbox, pi, event, now).await?;
+            let outcome = apply_to_payment(tx, outbox, pi, source, now).await?;
             if let Some(embedded) = &pi.charges {
                 keep_listed_charges(tx, &pi.id, &embedded.data, event.created).await?;
             }

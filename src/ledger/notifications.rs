@@ -9,9 +9,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::FromRow;
 
-use super::payments::{payment_columns, CHARGED};
-use super::refunds::AMOUNT_REFUNDED;
 use super::rows::{read_all, ByStatus, Chronology, Listed, OfPayment};
+use super::sql::{payment_columns, AMOUNT_REFUNDED, CHARGED};
 use super::stored::{Kind, NotificationStatus, Outbox};
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;

@@ -12,8 +12,8 @@ use sqlx::any::AnyRow;
 use sqlx::FromRow;
 
 use super::notifications::announce;
-use super::payments::{payment_columns, CHARGED};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
+use super::sql::{payment_columns, Source, AMOUNT_REFUNDED, CHARGED, REFUNDED_OF_PAYMENT};
 use super::stored::{HoldState, Kind, Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -182,15 +182,6 @@ static DISPUTE_UPSERT: LazyLock<String> = LazyLock::new(|| {
     movement_upsert::<DisputeStatus>("disputes", &["evidence_due_by"], "evidence_due_by")
 });
 
-/// Where a refund, dispute or charge came from: an event (its id and creation time) or an API
-/// answer (the time the request was sent).
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    pub event_id: Option<&'a str>,
-    /// Unix seconds of the information.
-    pub at: i64,
-}
-
 /// Inside a transaction: whether a payment is ours to follow (it has a row), or the object
 /// carries our tag.
 async fn follows(
@@ -227,19 +218,6 @@ async fn followed_payment(
     };
     Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
-
-/// What a payment ($1) has refunded or is refunding, minor units, as an SQL expression.
-static REFUNDED_OF_PAYMENT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "CAST((SELECT COALESCE(SUM(amount), 0) FROM refunds
-               WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)",
-        RefundStatus::counted_sql()
-    )
-});
-
-/// What a payment ($1) has refunded or is refunding, minor units.
-pub(super) static AMOUNT_REFUNDED: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {}", *REFUNDED_OF_PAYMENT));
 
 /// What the platform is told of a payment besides its status: what it counts as refunded,
 /// whether it is late (§10), and whether its money is all going back.
