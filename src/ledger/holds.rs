@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use super::notifications::announce;
-use super::sql::payment_columns;
+use super::sql::{final_sql, literal, payment_columns};
 use super::stored::{HoldState, Kind, LatePolicy, Outbox};
 use super::{column, Ledger, LedgerError};
 use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
@@ -17,8 +17,8 @@ pub const HOLD_KEY: &str = "hold_expires_at";
 /// A hold nothing has been decided about yet, as SQL: undecided, or a capture asked for in time.
 static OPEN_HOLD: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "(hold_state IS NULL OR hold_state = '{}')",
-        HoldState::Capturing.as_str()
+        "(hold_state IS NULL OR hold_state = {})",
+        literal(&HoldState::Capturing.as_str())
     )
 });
 
@@ -111,7 +111,7 @@ impl Ledger {
         let condition = format!(
             "hold_expires_ms <= $1 AND {} AND status NOT IN {}",
             *OPEN_HOLD,
-            PaymentIntentStatus::final_sql()
+            final_sql::<PaymentIntentStatus>()
         );
         self.payment_ids(&condition, now_ms, "hold_expires_ms", limit)
             .await
@@ -155,7 +155,7 @@ impl Ledger {
                 "UPDATE payments SET hold_state = $3
                  WHERE id = $1 AND hold_expires_ms > $2 AND hold_state IS NULL
                    AND status NOT IN {}",
-                PaymentIntentStatus::final_sql()
+                final_sql::<PaymentIntentStatus>()
             )
         });
         let claim = sqlx::query(&CLAIM)
@@ -171,8 +171,9 @@ impl Ledger {
     /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`: those that have succeeded
     /// (one still processing when its hold ended waits for its outcome).
     pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
-        let condition = "hold_state = $1 AND status = 'succeeded'";
-        self.payment_ids(condition, HoldState::RefundDue, "hold_expires_ms", limit)
+        let succeeded = literal(&PaymentIntentStatus::Succeeded);
+        let condition = format!("hold_state = $1 AND status = {succeeded}");
+        self.payment_ids(&condition, HoldState::RefundDue, "hold_expires_ms", limit)
             .await
     }
 

@@ -12,10 +12,10 @@ use sqlx::any::AnyRow;
 
 use super::holds::{after_payment_change, hold_expires_ms};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed};
-use super::sql::{payment_columns, Source};
+use super::sql::{final_sql, payment_columns, Source};
 use super::stored::{Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
-use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
+use crate::stripe::types::{PaymentIntent, PaymentIntentStatus};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PaymentRow {
@@ -90,7 +90,7 @@ fn keeps_status(table: &str, newer_than: &str) -> String {
     };
     format!(
         "{prefix}status IN {} OR {prefix}status_at > {newer_than}",
-        PaymentIntentStatus::final_sql()
+        final_sql::<PaymentIntentStatus>()
     )
 }
 
@@ -142,7 +142,7 @@ static UPDATE_FROM_EVENT: LazyLock<String> = LazyLock::new(|| {
                 status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END
          WHERE id = $1 AND status NOT IN {}
            AND ($6 = 1 OR status_at <= $3 OR status = $2)",
-        PaymentIntentStatus::final_sql()
+        final_sql::<PaymentIntentStatus>()
     )
 });
 
@@ -157,7 +157,7 @@ static UPDATE_FROM_FINAL_EVENT: LazyLock<String> = LazyLock::new(|| {
                 payment_method = $11, amount_received = COALESCE($12, amount_received),
                 settled = 1
          WHERE id = $1 AND (status NOT IN {} OR (status = $2 AND settled = 0))",
-        PaymentIntentStatus::final_sql()
+        final_sql::<PaymentIntentStatus>()
     )
 });
 
@@ -419,7 +419,7 @@ impl Ledger {
     ) -> Result<Vec<String>, LedgerError> {
         let cutoff = chrono::Utc::now() - chrono::Duration::seconds(stale_secs);
         let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let final_sql = PaymentIntentStatus::final_sql();
+        let final_sql = final_sql::<PaymentIntentStatus>();
         let condition = format!("status NOT IN {final_sql} AND updated_at < $1");
         self.payment_ids(&condition, cutoff, "updated_at", limit)
             .await

@@ -13,7 +13,10 @@ use sqlx::FromRow;
 
 use super::notifications::announce;
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
-use super::sql::{payment_columns, Source, AMOUNT_REFUNDED, CHARGED, REFUNDED_OF_PAYMENT};
+use super::sql::{
+    final_sql, keeps_final_sql, list, payment_columns, Source, AMOUNT_REFUNDED, CHARGED,
+    REFUNDED_OF_PAYMENT,
+};
 use super::stored::{HoldState, Kind, Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
@@ -128,8 +131,8 @@ impl OfPayment for DisputeRow {}
 fn status_upsert<S: Lifecycle>(table: &str, columns: &[&str], with_status: &[&str]) -> String {
     let keeps = format!(
         "{} OR ({table}.status_at > excluded.status_at AND excluded.status NOT IN {})",
-        S::keeps_final_sql(&format!("{table}.status"), "excluded.status"),
-        S::final_sql()
+        keeps_final_sql::<S>(&format!("{table}.status"), "excluded.status"),
+        final_sql::<S>()
     );
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     let mut sets: Vec<String> = columns
@@ -472,7 +475,7 @@ impl Ledger {
                           + (SELECT COALESCE(SUM(amount), 0) FROM refund_reservations
                              WHERE payment_intent_id = $1 AND refund_id IS NULL
                                AND expires_at > $2) AS BIGINT)",
-                        RefundStatus::committed_sql()
+                        list(RefundStatus::COMMITTED)
                     ))
                     .bind(payment_intent_id)
                     .bind(now)
@@ -525,7 +528,7 @@ impl Ledger {
             "SELECT CAST({CHARGED} - (SELECT COALESCE(SUM(amount), 0) FROM refunds
                                    WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)
              FROM payments WHERE id = $1",
-            RefundStatus::committed_sql()
+            list(RefundStatus::COMMITTED)
         ))
         .bind(payment_intent_id)
         .fetch_optional(&self.pool)
