@@ -127,7 +127,7 @@ pub(super) async fn cancel_at_stripe(
             count_api_write(&pi);
             Ok(pi.status)
         }
-        Err(StripeError::Api { status: 400, .. }) => {
+        Err(StripeError::Api(refused)) if refused.status == 400 => {
             Ok(read_at_stripe(stripe, ledger, id).await?.status)
         }
         Err(e) => Err(e.into()),

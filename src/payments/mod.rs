@@ -18,6 +18,8 @@ use secrecy::SecretString;
 
 pub use capture::CapturedData;
 pub use create::CreatedData;
+#[cfg(test)]
+pub(crate) use error::one_of_each;
 pub use error::{Error, StripeRefusal};
 pub use idempotent::{Answer, IdempotentWrite};
 pub use read::{ConfirmedData, PaymentIntentData};

@@ -13,7 +13,7 @@ use super::request::{CancelRequest, RefundRequest};
 use super::{Error, Payments};
 use crate::ledger::{Ledger, Refusal, Scope};
 use crate::money::Major;
-use crate::stripe::types::{Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
+use crate::stripe::types::{ErrorCode, Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
 use crate::stripe::{StripeClient, StripeError};
 
 /// How long a refund's reservation counts against what is left when its outcome stays unknown
@@ -50,8 +50,10 @@ pub struct CanceledData {
 
 /// Stripe's refusal of a refund because too much would be refunded.
 fn is_over_refund(e: &StripeError) -> bool {
-    matches!(e, StripeError::Api { code: Some(code), .. }
-        if code == "charge_already_refunded" || code == "amount_too_large")
+    matches!(e, StripeError::Api(refused) if matches!(
+        refused.code,
+        Some(ErrorCode::ChargeAlreadyRefunded | ErrorCode::AmountTooLarge)
+    ))
 }
 
 /// The reservation a request's refund is made under: derived from its Stripe-side key, so a
@@ -211,12 +213,12 @@ async fn reserve_and_refund(
         Err(e) => {
             // Stripe answered: nothing was refunded, the reservation ends. No answer: the refund
             // may exist; the reservation stands until its webhook or its expiry.
-            if matches!(e, StripeError::Api { .. }) || e.never_reached_stripe() {
+            if matches!(e, StripeError::Api(_)) || e.never_reached_stripe() {
                 ledger.release_reservation(&reservation.id).await?;
             }
             let outcome = if is_over_refund(&e) {
                 "exceeds_remaining"
-            } else if matches!(e, StripeError::Api { .. }) {
+            } else if matches!(e, StripeError::Api(_)) {
                 "refused"
             } else {
                 "unanswered"

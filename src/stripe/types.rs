@@ -186,6 +186,42 @@ lenient_enum! {
     }
 }
 
+lenient_enum! {
+    /// An error's `type`.
+    ErrorType {
+        ApiError = "api_error",
+        CardError = "card_error",
+        IdempotencyError = "idempotency_error",
+        InvalidRequestError = "invalid_request_error",
+    }
+}
+
+lenient_enum! {
+    /// An error's `code`, for the codes this service acts on and the commonest others; any
+    /// other is kept as Stripe sent it, and passed on to callers as it is.
+    ErrorCode {
+        /// No such object (a PaymentIntent Stripe does not have).
+        ResourceMissing = "resource_missing",
+        /// The charge is disputed and cannot be refunded.
+        ChargeDisputed = "charge_disputed",
+        /// The account's balance cannot cover a refund.
+        BalanceInsufficient = "balance_insufficient",
+        /// An amount above what may be charged, or refunded.
+        AmountTooLarge = "amount_too_large",
+        AmountTooSmall = "amount_too_small",
+        /// The charge has already been refunded in full.
+        ChargeAlreadyRefunded = "charge_already_refunded",
+        CardDeclined = "card_declined",
+        ExpiredCard = "expired_card",
+        IncorrectCvc = "incorrect_cvc",
+        ProcessingError = "processing_error",
+        /// The PaymentIntent's status does not allow the call (a capture of a canceled one).
+        PaymentIntentUnexpectedState = "payment_intent_unexpected_state",
+        IdempotencyKeyInUse = "idempotency_key_in_use",
+        RateLimit = "rate_limit",
+    }
+}
+
 /// What an event's `data.object` is, by its type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventObjectKind {
