@@ -15,5 +15,6 @@ pub mod prometheus;
 pub mod stripe;
 pub mod telemetry;
 mod text;
+mod tokens;
 pub mod web;
 pub mod workers;
