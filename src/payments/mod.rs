@@ -3,6 +3,7 @@
 //! [`Error`]; nothing in here knows about HTTP.
 
 pub mod bulk;
+mod cancel;
 mod capture;
 mod create;
 mod error;
@@ -16,6 +17,7 @@ mod webhook;
 
 use secrecy::SecretString;
 
+pub use cancel::CanceledData;
 pub use capture::CapturedData;
 pub use create::CreatedData;
 #[cfg(test)]
@@ -23,7 +25,7 @@ pub(crate) use error::one_of_each;
 pub use error::{Error, StripeRefusal};
 pub use idempotent::{Answer, IdempotentWrite};
 pub use read::{ConfirmedData, PaymentIntentData};
-pub use refunds::{CanceledData, RefundedData};
+pub use refunds::RefundedData;
 pub use request::{
     CancelInput, CaptureInput, CaptureRequest, CreateInput, CreateRequest, PaymentIntentInput,
     RefundInput, RefundRequest, DEFAULT_DESCRIPTION,
