@@ -286,6 +286,37 @@ async fn stripes_refusals_on_refund_cancel_and_capture_have_codes_of_their_own()
     assert_eq!(code(status, &body), (500, "stripe_error"));
 }
 
+/// A refusal with a code (and a type) this build does not know is Stripe's: a 500
+/// `stripe_error` with Stripe's message, and the code, type and decline code passed on to the
+/// caller's `stripe` object exactly as Stripe sent them.
+#[tokio::test]
+async fn a_refusal_with_a_code_this_build_does_not_know_is_passed_on_as_stripe_sent_it() {
+    let app = spawn_app().await;
+    let id = "pi_3RefusedNewCode001";
+    paid(&app, id, 4000).await;
+    let answer = ResponseTemplate::new(402)
+        .insert_header("Request-Id", "req_newcode")
+        .set_body_json(json!({"error": {
+            "type": "card_error_v2", "code": "refund_window_closed_2031",
+            "decline_code": "some_new_decline", "message": "The refund window has closed."}}));
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(answer)
+        .mount(&app.stripe)
+        .await;
+    let (status, _, body) = app.refund(json!({"payment_intent_id": id})).await;
+    assert_eq!(
+        refusal(status, &body),
+        (500, "stripe_error", "The refund window has closed.")
+    );
+    assert_eq!(
+        body["stripe"],
+        json!({"type": "card_error_v2", "code": "refund_window_closed_2031",
+               "decline_code": "some_new_decline", "request_id": "req_newcode"}),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn an_amount_that_does_not_fit_is_amount_too_large_on_refund_and_capture() {
     let app = spawn_app().await;
