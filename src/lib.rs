@@ -14,5 +14,7 @@ pub mod payments;
 pub mod prometheus;
 pub mod stripe;
 pub mod telemetry;
+mod text;
+mod tokens;
 pub mod web;
 pub mod workers;

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::ListArgs;
 use crate::ledger::{
-    DisputeRow, Ledger, MovementRow, NotificationRow, PaymentDetail, PaymentRow, RefundRow,
+    DisputeRow, Ledger, MovementRow, NotificationRow, NotificationStatus, PaymentDetail,
+    PaymentRow, RefundRow,
 };
 use crate::money::Major;
 
@@ -130,11 +131,11 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
         let mut object = payment_json(&row)?;
         object["amount_refunded"] = refunded.into();
         object["disputed"] = (!disputes.is_empty()).into();
-        if let Some((expires_ms, state, late)) = &hold {
-            object["hold_expires_at"] = expires_ms.div_euclid(1000).into();
-            object["hold_expires_at_ms"] = (*expires_ms).into();
-            object["hold_state"] = serde_json::to_value(state)?;
-            object["late"] = (*late).into();
+        if let Some(hold) = &hold {
+            object["hold_expires_at"] = hold.expires_ms.div_euclid(1000).into();
+            object["hold_expires_at_ms"] = hold.expires_ms.into();
+            object["hold_state"] = serde_json::to_value(hold.state)?;
+            object["late"] = hold.late.into();
         }
         object["refunds"] = serde_json::to_value(&refunds)?;
         object["disputes"] = serde_json::to_value(&disputes)?;
@@ -163,16 +164,16 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
     field("metadata", row.metadata.to_string());
     field("created", row.created.to_string());
     field("updated_at", row.updated_at.clone());
-    if let Some((expires_ms, state, late)) = hold {
-        let until = chrono::DateTime::from_timestamp_millis(expires_ms)
+    if let Some(hold) = hold {
+        let until = chrono::DateTime::from_timestamp_millis(hold.expires_ms)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_else(|| expires_ms.to_string());
+            .unwrap_or_else(|| hold.expires_ms.to_string());
         field(
             "hold",
             format!(
                 "until {until} ({}){}",
-                state.as_deref().unwrap_or("open"),
-                if late { ", late" } else { "" }
+                hold.state.map_or("open", |s| s.as_str()),
+                if hold.late { ", late" } else { "" }
             ),
         );
     }
@@ -211,10 +212,10 @@ pub async fn events(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Resul
     listing(&rows, as_json, &headers, |e| {
         vec![
             e.id.clone(),
-            e.event_type.clone(),
+            e.event_type.to_string(),
             e.payment_intent_id.clone().unwrap_or_else(|| "-".into()),
-            e.outcome.clone(),
-            e.source.clone(),
+            e.outcome.to_string(),
+            e.source.to_string(),
             e.received_at.clone(),
         ]
     })
@@ -254,8 +255,10 @@ pub async fn disputes(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
 
 pub async fn notifications(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<()> {
     if let Some(s) = list.status() {
-        if !matches!(s, "pending" | "delivered" | "failed") {
-            anyhow::bail!("--status must be pending, delivered or failed");
+        if NotificationStatus::parse(s).is_err() {
+            let (last, others) = NotificationStatus::ALL.split_last().expect("statuses");
+            let others: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
+            anyhow::bail!("--status must be {} or {last}", others.join(", "));
         }
     }
     let rows: Vec<NotificationRow> = ledger.list(list.status(), list.limit()).await?;
@@ -270,9 +273,9 @@ pub async fn notifications(ledger: &Ledger, list: &ListArgs) -> anyhow::Result<(
     listing(&rows, list.json, &headers, |n| {
         vec![
             n.id.clone(),
-            n.kind.clone(),
+            n.kind.to_string(),
             n.payment_intent_id.clone(),
-            n.status.clone(),
+            n.status.to_string(),
             n.attempts.to_string(),
             n.last_error.clone().unwrap_or_else(|| "-".into()),
         ]

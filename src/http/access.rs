@@ -10,11 +10,10 @@ use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use secrecy::SecretString;
 
 use super::error::ApiError;
+use crate::tokens::{bearer, Tokens};
 
 /// `N/unit`: at most N requests per client per unit, in bursts of up to N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,44 +92,6 @@ pub struct AccessSettings {
     pub create_rate_limit: Option<RateLimit>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<Network>,
-}
-
-/// The accepted API tokens, kept as their SHA-256 digests: compared in constant time, so that
-/// neither which token matched nor how close a guess came, nor their lengths, can leak.
-pub struct Tokens(Vec<[u8; 32]>);
-
-impl Tokens {
-    pub fn new(tokens: &[SecretString]) -> Self {
-        Tokens(tokens.iter().map(|t| digest(t.expose_secret())).collect())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The digest of the configured token equal to `presented`, if one is. Every token is
-    /// compared, whatever matched.
-    pub fn known(&self, presented: &str) -> Option<[u8; 32]> {
-        let presented = digest(presented);
-        let mut matched = subtle::Choice::from(0);
-        for token in &self.0 {
-            matched |= token.ct_eq(&presented);
-        }
-        bool::from(matched).then_some(presented)
-    }
-
-    /// Every configured token's digest.
-    pub fn digests(&self) -> &[[u8; 32]] {
-        &self.0
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token)
 }
 
 /// Sign-ins to the dashboard a client may try per minute: a token cannot be guessed faster.
@@ -255,13 +216,6 @@ impl Access {
     }
 }
 
-/// The token of `Bearer <token>`; the scheme name is case-insensitive (RFC 7235 §2.1).
-fn bearer_token(authorization: &str) -> Option<&str> {
-    let (scheme, token) = authorization.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 /// What the rate limits count a client by. One IPv6 subscriber usually gets a whole /64 and
 /// can pick any address in it, so counting single IPv6 addresses would give a card tester an
 /// unlimited budget; an IPv4 address (or IPv4-mapped IPv6 address) counts on its own.
@@ -270,10 +224,6 @@ fn rate_key(client: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
         v4 => v4,
     }
-}
-
-pub(crate) fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -10,10 +10,7 @@ use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{self, ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::ledger::LedgerError;
 use crate::payments::{Error as PaymentsError, StripeRefusal};
-use crate::stripe::signature::SignatureError;
-use crate::stripe::StripeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -52,18 +49,6 @@ pub enum ApiError {
     Overloaded { retry_after_secs: u64 },
     #[error(transparent)]
     Payments(#[from] PaymentsError),
-}
-
-impl From<LedgerError> for ApiError {
-    fn from(e: LedgerError) -> Self {
-        ApiError::Payments(PaymentsError::Ledger(e))
-    }
-}
-
-impl From<StripeError> for ApiError {
-    fn from(e: StripeError) -> Self {
-        ApiError::Payments(PaymentsError::from(e))
-    }
 }
 
 /// Status, code and Spanish message of one failure: the code and message of every failure in
@@ -196,26 +181,23 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 C::IdempotencyKeyInProgress,
                 "Una solicitud con la misma Idempotency-Key está en curso".into(),
             ),
-            P::Signature(e) => {
-                let (code, message) = match e {
-                    SignatureError::MissingHeader => {
-                        (C::SignatureMissing, "Falta la cabecera Stripe-Signature")
-                    }
-                    SignatureError::MalformedHeader => {
-                        (C::SignatureMalformed, "Cabecera Stripe-Signature ilegible")
-                    }
-                    SignatureError::NoV1 => (
-                        C::SignatureNoV1,
-                        "La cabecera Stripe-Signature no tiene firma v1",
-                    ),
-                    SignatureError::NoMatch => (C::SignatureMismatch, "Ninguna firma coincide"),
-                    SignatureError::OutsideTolerance => (
-                        C::SignatureExpired,
-                        "La marca de tiempo de la firma está fuera de la tolerancia",
-                    ),
-                };
-                (code, message.into())
-            }
+            P::SignatureMissing => (
+                C::SignatureMissing,
+                "Falta la cabecera Stripe-Signature".into(),
+            ),
+            P::SignatureMalformed => (
+                C::SignatureMalformed,
+                "Cabecera Stripe-Signature ilegible".into(),
+            ),
+            P::SignatureNoV1 => (
+                C::SignatureNoV1,
+                "La cabecera Stripe-Signature no tiene firma v1".into(),
+            ),
+            P::SignatureMismatch => (C::SignatureMismatch, "Ninguna firma coincide".into()),
+            P::SignatureExpired => (
+                C::SignatureExpired,
+                "La marca de tiempo de la firma está fuera de la tolerancia".into(),
+            ),
             P::EventInvalid => (
                 C::EventInvalid,
                 "El cuerpo no es un evento de Stripe".into(),
@@ -225,37 +207,31 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 "No se pudo registrar el evento".into(),
             ),
             // The seed's rule: Stripe's own message, when it gave one.
-            P::Stripe(stripe) => match stripe.as_ref() {
-                StripeError::Api {
-                    status, message, ..
-                } => (
-                    C::StripeError,
-                    message
-                        .clone()
-                        .unwrap_or_else(|| format!("Stripe respondió con el estado HTTP {status}")),
+            P::StripeRefused(said) => (
+                C::StripeError,
+                said.message.clone().unwrap_or_else(|| {
+                    format!("Stripe respondió con el estado HTTP {}", said.status)
+                }),
+            ),
+            P::StripeUnreadable { .. } => (C::StripeError, "Respuesta de Stripe ilegible".into()),
+            P::StripeUnreachable { .. } => (
+                C::StripeUnreachable,
+                "No se pudo contactar con Stripe".into(),
+            ),
+            // Stripe's rate limit, or this instance's share of it, is what ran out: a buyer
+            // told when to come back retries; a 500 would read as a broken payment.
+            P::StripeBusy { retry_after, .. } => (
+                C::StripeBusy,
+                format!(
+                    "Demasiadas solicitudes; intente de nuevo en {} segundos",
+                    retry_after.as_secs()
                 ),
-                StripeError::Unreadable { .. } => {
-                    (C::StripeError, "Respuesta de Stripe ilegible".into())
-                }
-                StripeError::Unreachable(_) => (
-                    C::StripeUnreachable,
-                    "No se pudo contactar con Stripe".into(),
-                ),
-                // Stripe's rate limit, or this instance's share of it, is what ran out: a
-                // buyer told when to come back retries; a 500 would read as a broken payment.
-                StripeError::Busy { retry_after, .. } => (
-                    C::StripeBusy,
-                    format!(
-                        "Demasiadas solicitudes; intente de nuevo en {} segundos",
-                        retry_after.as_secs()
-                    ),
-                ),
-            },
-            P::Ledger(LedgerError::NotWritable(_)) => (
+            ),
+            P::LedgerNotWritable(_) => (
                 C::LedgerNotWritable,
                 "No se puede escribir en el registro de pagos; intente de nuevo más tarde".into(),
             ),
-            P::Ledger(_) => (
+            P::LedgerUnavailable(_) => (
                 C::DatabaseUnavailable,
                 "Servicio no disponible temporalmente".into(),
             ),
@@ -299,10 +275,9 @@ impl ApiError {
         match self {
             ApiError::RateLimited { retry_after_secs }
             | ApiError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
-            ApiError::Payments(PaymentsError::Stripe(stripe)) => match stripe.as_ref() {
-                StripeError::Busy { retry_after, .. } => Some(retry_after.as_secs()),
-                _ => None,
-            },
+            ApiError::Payments(PaymentsError::StripeBusy { retry_after, .. }) => {
+                Some(retry_after.as_secs())
+            }
             _ => None,
         }
     }
@@ -311,21 +286,12 @@ impl ApiError {
         let ApiError::Payments(payments) = self else {
             return None;
         };
-        let Some(StripeError::Api {
-            error_type,
-            code,
-            decline_code,
-            request_id,
-            ..
-        }) = payments.stripe()
-        else {
-            return None;
-        };
+        let said = payments.stripe_refusal()?;
         Some(StripeDetails {
-            error_type: error_type.clone(),
-            code: code.clone(),
-            decline_code: decline_code.clone(),
-            request_id: request_id.clone(),
+            error_type: said.error_type.as_ref().map(ToString::to_string),
+            code: said.code.as_ref().map(ToString::to_string),
+            decline_code: said.decline_code.clone(),
+            request_id: said.request_id.clone(),
         })
     }
 
@@ -333,9 +299,7 @@ impl ApiError {
     fn reason(&self) -> Option<&'static str> {
         match self {
             ApiError::NotReady(reason) => Some(reason),
-            ApiError::Payments(PaymentsError::Ledger(LedgerError::NotWritable(_))) => {
-                Some("ledger not writable")
-            }
+            ApiError::Payments(PaymentsError::LedgerNotWritable(_)) => Some("ledger not writable"),
             _ => None,
         }
     }
@@ -555,25 +519,27 @@ impl std::fmt::Display for DisplayChain<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
-    use crate::stripe::client::Transport;
-    use crate::stripe::types::PaymentIntentStatus;
+    use crate::payments::one_of_each;
+
+    /// A refusal of Stripe's with `status` and `message` (what else it said left out).
+    fn refused(status: u16, message: Option<&str>) -> ApiError {
+        let mut e = PaymentsError::StripeRefused(Box::default());
+        if let PaymentsError::StripeRefused(said) = &mut e {
+            said.status = status;
+            said.message = message.map(str::to_string);
+        }
+        ApiError::Payments(e)
+    }
 
     /// Every error the service can produce carries a code the OpenAPI document lists, and every
-    /// listed code is produced by some error.
+    /// listed code is produced by some error: this layer's own, and one of each kind the
+    /// payment functions sort their failures into.
     #[test]
     fn every_code_is_documented_and_produced() {
-        let stripe = |message: Option<&str>| StripeError::Api {
-            status: 402,
-            error_type: None,
-            code: None,
-            decline_code: None,
-            message: message.map(str::to_string),
-            request_id: None,
-        };
-        let ledger = || LedgerError::Url("x".into());
-        let p = ApiError::Payments;
-        let all = vec![
+        let mut all = vec![
             ApiError::InvalidBody,
             ApiError::BodyTooLarge,
             ApiError::UnsupportedMediaType,
@@ -591,77 +557,8 @@ mod tests {
             ApiError::Overloaded {
                 retry_after_secs: 5,
             },
-            p(PaymentsError::AmountInvalid),
-            p(PaymentsError::CurrencyInvalid("x".into())),
-            p(PaymentsError::AmountTooSmall {
-                currency: "USD".into(),
-                minimum: "0.50".into(),
-            }),
-            p(PaymentsError::AmountTooLarge),
-            p(PaymentsError::DescriptionInvalid),
-            p(PaymentsError::MetadataInvalid("x".into())),
-            p(PaymentsError::HoldInvalid),
-            p(PaymentsError::CaptureMethodInvalid),
-            p(PaymentsError::CaptureAmountInvalid),
-            p(PaymentsError::PaymentNotCapturable(
-                PaymentIntentStatus::RequiresPaymentMethod,
-            )),
-            p(PaymentsError::AmountExceedsAuthorized),
-            p(PaymentsError::PaymentIntentIdRequired),
-            p(PaymentsError::PaymentIntentIdInvalid),
-            p(PaymentsError::PaymentNotCompleted(
-                PaymentIntentStatus::Processing,
-            )),
-            p(PaymentsError::RefundAmountInvalid),
-            p(PaymentsError::RefundReasonInvalid),
-            p(PaymentsError::CancelReasonInvalid),
-            p(PaymentsError::PaymentNotRefundable(
-                PaymentIntentStatus::Processing,
-            )),
-            p(PaymentsError::RefundExceedsRemaining {
-                remaining: "1.00".into(),
-                currency: "USD".into(),
-            }),
-            p(PaymentsError::PaymentAlreadySucceeded),
-            p(PaymentsError::PaymentProcessing),
-            p(PaymentsError::HoldExpired),
-            p(PaymentsError::PaymentRefunded),
-            p(PaymentsError::Refused(
-                StripeRefusal::PaymentMissing,
-                Box::new(stripe(Some("No such payment_intent"))),
-            )),
-            p(PaymentsError::Refused(
-                StripeRefusal::Disputed,
-                Box::new(stripe(None)),
-            )),
-            p(PaymentsError::Refused(
-                StripeRefusal::BalanceInsufficient,
-                Box::new(stripe(None)),
-            )),
-            p(PaymentsError::IdempotencyKeyReused),
-            p(PaymentsError::IdempotencyKeyInProgress),
-            ApiError::from(stripe(Some("m"))),
-            ApiError::from(stripe(None)),
-            ApiError::from(StripeError::Unreadable {
-                status: 200,
-                request_id: None,
-            }),
-            ApiError::from(StripeError::Unreachable(Transport::Timeout)),
-            ApiError::from(StripeError::Busy {
-                retry_after: std::time::Duration::from_secs(3),
-                maybe_reached: false,
-            }),
-            p(PaymentsError::Signature(SignatureError::MissingHeader)),
-            p(PaymentsError::Signature(SignatureError::MalformedHeader)),
-            p(PaymentsError::Signature(SignatureError::NoV1)),
-            p(PaymentsError::Signature(SignatureError::NoMatch)),
-            p(PaymentsError::Signature(SignatureError::OutsideTolerance)),
-            p(PaymentsError::EventInvalid),
-            p(PaymentsError::WebhookNotRecorded(ledger())),
-            ApiError::from(ledger()),
-            ApiError::from(LedgerError::NotWritable("disk full".into())),
-            p(PaymentsError::Internal("task panicked".into())),
         ];
+        all.extend(one_of_each().into_iter().map(ApiError::Payments));
         for e in &all {
             assert!(
                 ERROR_CODES.contains(&e.code()),
@@ -754,8 +651,8 @@ mod tests {
 
     #[test]
     fn an_exhausted_stripe_budget_is_a_503_with_retry_after_never_a_500() {
-        let busy = ApiError::from(StripeError::Busy {
-            retry_after: std::time::Duration::from_secs(7),
+        let busy = ApiError::Payments(PaymentsError::StripeBusy {
+            retry_after: Duration::from_secs(7),
             maybe_reached: true,
         });
         assert_eq!(
@@ -782,22 +679,12 @@ mod tests {
 
     #[test]
     fn stripe_messages_pass_through_and_missing_ones_are_ours() {
-        let api = |message: Option<&str>| {
-            ApiError::from(StripeError::Api {
-                status: 502,
-                error_type: None,
-                code: None,
-                decline_code: None,
-                message: message.map(str::to_string),
-                request_id: None,
-            })
-        };
         assert_eq!(
-            api(Some("Your card was declined.")).message(),
+            refused(502, Some("Your card was declined.")).message(),
             "Your card was declined."
         );
         assert_eq!(
-            api(None).message(),
+            refused(502, None).message(),
             "Stripe respondió con el estado HTTP 502"
         );
     }

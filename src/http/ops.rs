@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{openapi, AppState};
+use crate::payments::Error as PaymentsError;
 
 pub async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
@@ -23,7 +24,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             .ping()
             .await
             .map_err(|_| ApiError::NotReady("database unreachable"))?;
-        ledger.probe_write().await.map_err(ApiError::from)
+        let probed = ledger.probe_write().await;
+        probed.map_err(|e| ApiError::Payments(PaymentsError::from(e)))
     };
     let outcome = tokio::time::timeout(Duration::from_secs(2), check)
         .await

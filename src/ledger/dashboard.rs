@@ -5,11 +5,12 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::rows::{Listed, Statement};
+use super::sql::{list, literal};
 use super::{
-    column, Backend, DisputeRow, EventRow, Ledger, LedgerError, NotificationRow, PaymentRow,
+    column, Backend, DisputeRow, EventRow, Hold, Ledger, LedgerError, NotificationRow, PaymentRow,
     RefundRow,
 };
-use crate::stripe::types::RefundStatus;
+use crate::stripe::types::{PaymentIntentStatus, RefundStatus};
 
 /// Everything the ledger knows of one payment, as the dashboard and `payments show` present it.
 #[derive(Debug, Clone)]
@@ -17,9 +18,8 @@ pub struct PaymentDetail {
     pub payment: PaymentRow,
     /// Minor units refunded or being refunded.
     pub refunded: i64,
-    /// Its seat hold: when it expires (Unix milliseconds), what became of it, whether it was
-    /// late.
-    pub hold: Option<(i64, Option<String>, bool)>,
+    /// Its seat hold, if it has one.
+    pub hold: Option<Hold>,
     pub events: Vec<EventRow>,
     pub refunds: Vec<RefundRow>,
     pub disputes: Vec<DisputeRow>,
@@ -163,22 +163,23 @@ impl Ledger {
         filter: &PaymentFilter,
     ) -> Result<Vec<CurrencyTotal>, LedgerError> {
         let c = self.condition(filter, "p");
+        let succeeded = literal(&PaymentIntentStatus::Succeeded);
         let sql = format!(
             "SELECT p.currency AS currency, COUNT(*) AS payments,
-                    CAST(SUM(CASE WHEN p.status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT)
+                    CAST(SUM(CASE WHEN p.status = {succeeded} THEN 1 ELSE 0 END) AS BIGINT)
                         AS succeeded,
-                    CAST(SUM(CASE WHEN p.status = 'succeeded'
+                    CAST(SUM(CASE WHEN p.status = {succeeded}
                                   THEN COALESCE(p.amount_received, p.amount) ELSE 0 END) AS BIGINT)
                         AS succeeded_amount,
                     CAST(COALESCE(SUM(r.refunded), 0) AS BIGINT) AS refunded_amount
              FROM payments p
              LEFT JOIN (SELECT payment_intent_id, SUM(amount) AS refunded FROM refunds
-                        WHERE status IN {} GROUP BY payment_intent_id) r
+                        WHERE status IN {counted} GROUP BY payment_intent_id) r
                     ON r.payment_intent_id = p.id
-             WHERE {}
+             WHERE {condition}
              GROUP BY p.currency ORDER BY p.currency",
-            RefundStatus::counted_sql(),
-            c.sql
+            counted = list(RefundStatus::COUNTED),
+            condition = c.sql
         );
         self.fetch_all(c.statement(&sql)).await
     }
@@ -191,9 +192,10 @@ impl Ledger {
         since: i64,
     ) -> Result<Vec<DayCount>, LedgerError> {
         let c = self.condition(filter, "");
+        let succeeded = literal(&PaymentIntentStatus::Succeeded);
         let sql = format!(
             "SELECT created / 86400 AS day, COUNT(*) AS payments,
-                    CAST(SUM(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS BIGINT)
+                    CAST(SUM(CASE WHEN status = {succeeded} THEN 1 ELSE 0 END) AS BIGINT)
                         AS succeeded
              FROM payments WHERE {} AND created >= ${}
              GROUP BY created / 86400 ORDER BY day",

@@ -5,52 +5,15 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
-use super::notifications::Outbox;
 use super::payments::apply_to_payment;
-use super::refunds::{apply_charge, apply_movement, keep_listed_charges, Source};
+use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
 use super::rows::{Chronology, Listed, OfPayment};
+use super::sql::Source;
+use super::stored::{EventSource, Outbox, Outcome};
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
 };
-
-/// What became of a webhook event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// The ledger row took the event's status (or was created from it).
-    Applied,
-    /// Recorded, but the row did not change: it was already final, or newer information was in.
-    Ignored,
-    /// A PaymentIntent of another application on the same Stripe account.
-    Foreign,
-    /// A type this service does not act on.
-    Unhandled,
-    /// Seen before: nothing was written.
-    Duplicate,
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Ignored => "ignored",
-            Outcome::Foreign => "foreign",
-            Outcome::Unhandled => "unhandled",
-            Outcome::Duplicate => "duplicate",
-        }
-    }
-
-    /// A recorded change's outcome: `Applied` when the row took what it was told, `Ignored`
-    /// when it kept what it had.
-    pub(super) fn took(took: bool) -> Outcome {
-        if took {
-            Outcome::Applied
-        } else {
-            Outcome::Ignored
-        }
-    }
-}
 
 /// What an event does to the ledger once recorded.
 #[derive(Debug, Clone)]
@@ -65,24 +28,6 @@ pub enum Effect {
     Charge(Box<ChargeRef>, Box<Value>),
     /// Recorded only.
     None,
-}
-
-/// Where an event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventSource {
-    /// Stripe delivered it to the webhook.
-    Webhook,
-    /// The reconciliation found it in Stripe's event log.
-    Reconcile,
-}
-
-impl EventSource {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            EventSource::Webhook => "webhook",
-            EventSource::Reconcile => "reconcile",
-        }
-    }
 }
 
 /// A verified webhook event, reduced to what the ledger needs.
@@ -159,14 +104,14 @@ impl IncomingEvent {
 #[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct EventRow {
     pub id: String,
+    /// As Stripe sent it: a type this build does not know is kept as it was.
     #[serde(rename = "type")]
-    #[sqlx(rename = "type")]
-    pub event_type: String,
+    #[sqlx(rename = "type", try_from = "String")]
+    pub event_type: EventType,
     pub payment_intent_id: Option<String>,
     pub received_at: String,
-    pub outcome: String,
-    /// `webhook` or `reconcile`.
-    pub source: String,
+    pub outcome: Outcome,
+    pub source: EventSource,
 }
 
 impl Listed for EventRow {
@@ -247,8 +192,8 @@ async fn record_and_apply(
     .bind(&event.payment_intent_id)
     .bind(now)
     .bind(&event.payload)
-    .bind(likely.as_str())
-    .bind(event.source.as_str())
+    .bind(likely)
+    .bind(event.source)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -262,7 +207,7 @@ async fn record_and_apply(
     let outcome = match &event.effect {
         Effect::None => Outcome::Unhandled,
         Effect::Payment(pi) => {
-            let outcome = apply_to_payment(tx, outbox, pi, event, now).await?;
+            let outcome = apply_to_payment(tx, outbox, pi, source, now).await?;
             if let Some(embedded) = &pi.charges {
                 keep_listed_charges(tx, &pi.id, &embedded.data, event.created).await?;
             }
@@ -275,7 +220,7 @@ async fn record_and_apply(
     if outcome != likely {
         sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")
             .bind(&event.id)
-            .bind(outcome.as_str())
+            .bind(outcome)
             .execute(&mut **tx)
             .await?;
     }

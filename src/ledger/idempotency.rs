@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::rows::Statement;
+use super::stored::KeyState;
 use super::{column, Ledger, LedgerError};
 
 /// How long a caller's Idempotency-Key keeps its first response.
@@ -86,6 +88,12 @@ struct Takeover<'a> {
     now: i64,
 }
 
+/// `sql` on the key's row if this request still holds it (`$1` the key, `$2` its holder; the
+/// statement's own values are bound next).
+fn on_owned_key<'q>(sql: &'q str, key: &'q OwnedKey) -> Statement<'q> {
+    sqlx::query(sql).bind(&key.stored).bind(&key.owner)
+}
+
 fn fresh_owner() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -124,12 +132,13 @@ impl Ledger {
             let now = chrono::Utc::now().timestamp_millis();
             let inserted = sqlx::query(
                 "INSERT INTO idempotency_keys (key, fingerprint, state, owner, created_at, locked_at)
-                 VALUES ($1, $2, 'in_progress', $3, $4, $4) ON CONFLICT (key) DO NOTHING",
+                 VALUES ($1, $2, $5, $3, $4, $4) ON CONFLICT (key) DO NOTHING",
             )
             .bind(key)
             .bind(fingerprint)
             .bind(&owner)
             .bind(now)
+            .bind(KeyState::InProgress)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -158,8 +167,8 @@ impl Ledger {
             if now - created_at > IDEMPOTENCY_TTL.as_millis() as i64 {
                 // Expired: the key starts a new life with this request's data.
                 let renew = "UPDATE idempotency_keys
-                     SET owner = $3, locked_at = $4, fingerprint = $5, created_at = $4,
-                         state = 'in_progress', response_status = NULL, response_body = NULL
+                     SET owner = $3, locked_at = $4, fingerprint = $6, created_at = $4,
+                         state = $5, response_status = NULL, response_body = NULL
                      WHERE key = $1 AND owner = $2";
                 if self.take_over(renew, takeover, Some(fingerprint)).await? {
                     return Ok(owned(now));
@@ -169,7 +178,7 @@ impl Ledger {
             if column::<String>(&row, "fingerprint")? != fingerprint {
                 return Ok(Claim::Reused);
             }
-            if column::<String>(&row, "state")? == "done" {
+            if column::<KeyState>(&row, "state")? == KeyState::Done {
                 let body: Option<String> = column(&row, "response_body")?;
                 return Ok(Claim::Replay(body.unwrap_or_default()));
             }
@@ -178,7 +187,7 @@ impl Ledger {
             }
             // The owner has been silent past any Stripe timeout: it died. Take over.
             let relock = "UPDATE idempotency_keys SET owner = $3, locked_at = $4
-                          WHERE key = $1 AND owner = $2 AND state = 'in_progress'";
+                          WHERE key = $1 AND owner = $2 AND state = $5";
             if self.take_over(relock, takeover, None).await? {
                 if locked_at != 0 {
                     tracing::warn!(
@@ -193,8 +202,8 @@ impl Ledger {
     }
 
     /// Moves a key's row from the request that holds it to this one, by `sql`: `$1` the key,
-    /// `$2` its holder, `$3` this request, `$4` now, `$5` the fingerprint of the data the key
-    /// is to stand for from now on, when given. Whether the row moved (its holder may have
+    /// `$2` its holder, `$3` this request, `$4` now, `$5` the in-progress state, `$6` the
+    /// fingerprint of the data the key is to stand for from now on, when given. Whether the row moved (its holder may have
     /// finished, or someone else taken over, meanwhile).
     async fn take_over(
         &self,
@@ -206,7 +215,8 @@ impl Ledger {
             .bind(takeover.key)
             .bind(takeover.theirs)
             .bind(takeover.owner)
-            .bind(takeover.now);
+            .bind(takeover.now)
+            .bind(KeyState::InProgress);
         if let Some(fingerprint) = fingerprint {
             statement = statement.bind(fingerprint);
         }
@@ -215,9 +225,10 @@ impl Ledger {
 
     /// Saves the response data of a successful request under its key.
     pub async fn finish_key(&self, key: &OwnedKey, body: &str) -> Result<(), LedgerError> {
-        let sql = "UPDATE idempotency_keys SET state = 'done', response_status = 200,
-                          response_body = $3 WHERE key = $1 AND owner = $2";
-        if self.on_owned_key(sql, key, Some(body)).await? == 0 {
+        let sql = "UPDATE idempotency_keys SET state = $3, response_status = 200,
+                          response_body = $4 WHERE key = $1 AND owner = $2";
+        let finish = on_owned_key(sql, key).bind(KeyState::Done).bind(body);
+        if self.write(finish).await? == 0 {
             // Taken over meanwhile (this request outlived IDEMPOTENCY_STALE_SECS): the other
             // request answers for the key, with the same object from Stripe.
             tracing::warn!(
@@ -233,28 +244,14 @@ impl Ledger {
     /// derived key and Stripe replays whatever it did the first time.
     pub async fn abandon_key(&self, key: &OwnedKey) -> Result<(), LedgerError> {
         let sql = "UPDATE idempotency_keys SET locked_at = 0 WHERE key = $1 AND owner = $2";
-        self.on_owned_key(sql, key, None).await.map(drop)
+        self.write(on_owned_key(sql, key)).await.map(drop)
     }
 
     /// Frees a key whose request never reached Stripe: the caller may use it again with any
     /// data.
     pub async fn release_key(&self, key: &OwnedKey) -> Result<(), LedgerError> {
         let sql = "DELETE FROM idempotency_keys WHERE key = $1 AND owner = $2";
-        self.on_owned_key(sql, key, None).await.map(drop)
-    }
-
-    /// Runs `sql` on the key's row if this request still holds it; the rows changed.
-    async fn on_owned_key(
-        &self,
-        sql: &str,
-        key: &OwnedKey,
-        body: Option<&str>,
-    ) -> Result<u64, LedgerError> {
-        let mut statement = sqlx::query(sql).bind(&key.stored).bind(&key.owner);
-        if let Some(body) = body {
-            statement = statement.bind(body);
-        }
-        self.write(statement).await
+        self.write(on_owned_key(sql, key)).await.map(drop)
     }
 
     /// Deletes keys past their 24 hours.

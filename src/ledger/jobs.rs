@@ -7,51 +7,9 @@ use sqlx::FromRow;
 
 use super::dashboard::PaymentFilter;
 use super::rows::Listed;
+use super::stored::ItemState;
 use super::{now_iso, Ledger, LedgerError, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
-
-/// Where a payment of a job stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ItemState {
-    /// Not refunded yet: never tried, interrupted, or refused for a reason that may pass
-    /// (`balance_insufficient`).
-    Pending,
-    Refunded,
-    /// Nothing was left to refund.
-    Skipped,
-    /// Stripe refused it for a reason that does not pass by itself; its message is kept, and
-    /// the next run tries it again.
-    Failed,
-}
-
-impl ItemState {
-    /// Whether a run of the job tries the payment: it is not refunded and not skipped.
-    pub fn to_try(&self) -> bool {
-        matches!(self, ItemState::Pending | ItemState::Failed)
-    }
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ItemState::Pending => "pending",
-            ItemState::Refunded => "refunded",
-            ItemState::Skipped => "skipped",
-            ItemState::Failed => "failed",
-        }
-    }
-}
-
-/// A state as the ledger wrote it.
-impl From<String> for ItemState {
-    fn from(text: String) -> Self {
-        match text.as_str() {
-            "refunded" => ItemState::Refunded,
-            "skipped" => ItemState::Skipped,
-            "failed" => ItemState::Failed,
-            _ => ItemState::Pending,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct Job {
@@ -66,7 +24,6 @@ pub struct Job {
 #[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct JobItem {
     pub payment_intent_id: String,
-    #[sqlx(try_from = "String")]
     pub state: ItemState,
     /// Minor units refunded (or asked for), once known.
     pub amount: Option<i64>,
@@ -141,12 +98,13 @@ impl Ledger {
                 added += sqlx::query(
                     "INSERT INTO refund_job_items (job_id, payment_intent_id, state, currency,
                                                    updated_at)
-                     VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT DO NOTHING",
+                     VALUES ($1, $2, $5, $3, $4) ON CONFLICT DO NOTHING",
                 )
                 .bind(job_id)
                 .bind(&payment.id)
                 .bind(&payment.currency)
                 .bind(now_iso())
+                .bind(ItemState::Pending)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -173,7 +131,7 @@ impl Ledger {
         )
         .bind(job_id)
         .bind(&item.payment_intent_id)
-        .bind(item.state.as_str())
+        .bind(item.state)
         .bind(item.amount)
         .bind(&item.refund_id)
         .bind(&item.error)

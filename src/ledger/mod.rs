@@ -6,12 +6,25 @@
 //! received. An event is recorded and applied in one transaction. No Stripe call ever happens
 //! while a transaction is open: the callers hand in what Stripe said, already fetched.
 //!
+//! The modules, from the top down; each uses only those below it (and this one):
+//!
+//! - [`events`]: the webhook events, recorded and applied once each, each applied by the
+//!   module of its object;
 //! - [`payments`]: payment rows, brought up to date by reads and by events;
-//! - [`events`]: the webhook events, recorded and applied once each;
-//! - [`idempotency`]: the callers' Idempotency-Keys;
-//! - [`writer`]: group commit of concurrent webhook events;
+//! - [`refunds`]: refunds, disputes and the Charge objects, and refund reservations;
+//! - [`holds`]: seat holds, and what a payment's change means for its hold;
+//! - [`notifications`]: the fulfilment outbox, written in the transaction of the change it
+//!   announces, and its delivery leases;
+//! - [`sql`]: the SQL those kinds of change share (what a payment charged, what it refunded),
+//!   and where a piece of information came from;
+//! - [`stored`]: every state, kind and outcome the ledger writes, read back exactly (unknown
+//!   text is [`LedgerError::Corrupt`]);
 //! - [`rows`]: single statements on the pool, their rows read back by column name, and the
 //!   lists of each kind of row.
+//!
+//! Beside them: [`idempotency`] (the callers' Idempotency-Keys), [`jobs`] (bulk refund jobs),
+//! [`dashboard`] (the pages' reads), [`leases`] (which instance does a periodic job) and
+//! [`writer`] (group commit of concurrent webhook events).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +35,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 mod dashboard;
 mod events;
+mod holds;
 mod idempotency;
 mod jobs;
 mod leases;
@@ -29,17 +43,26 @@ mod notifications;
 mod payments;
 mod refunds;
 mod rows;
+mod sql;
+mod stored;
+#[cfg(test)]
+mod testing;
 mod writer;
 
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
-pub use events::{Effect, EventRow, EventSource, IncomingEvent, Outcome};
+pub use events::{Effect, EventRow, IncomingEvent};
+pub use holds::{Hold, HoldCheck, HOLD_KEY};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
-pub use jobs::{ItemState, Job, JobItem};
-pub use notifications::{Delivery, Kind, LatePolicy, Leased, NotificationRow, Outbox};
-pub use payments::{HoldCheck, HoldState, PaymentRow, HOLD_KEY};
+pub use jobs::{Job, JobItem};
+pub use notifications::{Delivery, Leased, NotificationRow};
+pub use payments::PaymentRow;
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
     Standing, RESERVATION_KEY,
+};
+pub use stored::{
+    EventSource, HoldState, ItemState, Kind, LatePolicy, NotificationStatus, Outbox, Outcome,
+    Unknown,
 };
 pub use writer::EventWriter;
 
@@ -48,7 +71,7 @@ pub enum LedgerError {
     #[error("database URL not usable: {0}")]
     Url(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("migration failed: {0}")]
@@ -60,6 +83,19 @@ pub enum LedgerError {
     /// A stored row that cannot be read back as what was written.
     #[error("ledger row unreadable: {0}")]
     Corrupt(String),
+}
+
+/// A failed statement; a column whose text the ledger never writes ([`stored::Unknown`]) makes
+/// the row corrupt rather than the database faulty.
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { index, source } if source.is::<stored::Unknown>() => {
+                LedgerError::Corrupt(format!("column {index}: {source}"))
+            }
+            e => LedgerError::Database(e),
+        }
+    }
 }
 
 impl LedgerError {

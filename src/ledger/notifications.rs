@@ -9,70 +9,17 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::FromRow;
 
-use super::payments::{payment_columns, CHARGED};
-use super::refunds::AMOUNT_REFUNDED;
 use super::rows::{read_all, ByStatus, Chronology, Listed, OfPayment};
+use super::sql::{payment_columns, AMOUNT_REFUNDED, CHARGED};
+use super::stored::{Kind, NotificationStatus, Outbox};
 use super::{column, Backend, Ledger, LedgerError};
 use crate::money::Major;
-
-/// Why the platform is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Succeeded,
-    Canceled,
-    /// A refund reached `succeeded` (its id).
-    Refunded,
-    /// A refund ended `failed`: after it succeeded (the bank returned it), or before (its id).
-    RefundFailed,
-    /// A dispute was opened (its id).
-    Disputed,
-    /// A dispute was won or lost (its id).
-    DisputeClosed,
-}
-
-impl Kind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Kind::Succeeded => "payment.succeeded",
-            Kind::Canceled => "payment.canceled",
-            Kind::Refunded => "payment.refunded",
-            Kind::RefundFailed => "payment.refund_failed",
-            Kind::Disputed => "payment.disputed",
-            Kind::DisputeClosed => "payment.dispute_closed",
-        }
-    }
-}
-
-/// What happens to a payment that succeeds after its hold expired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LatePolicy {
-    /// It goes on; its notification says `"late": true`.
-    #[default]
-    Notify,
-    /// It is refunded (by the hold worker) instead of announced.
-    Refund,
-}
-
-/// What the ledger does about notifications.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Outbox {
-    /// Whether notifications are written at all (`FULFILMENT_URL` set).
-    pub enabled: bool,
-    pub late: LatePolicy,
-}
 
 impl Ledger {
     /// Records how this deployment writes notifications, for the command-line tools that
     /// change the ledger outside `serve`.
     pub async fn save_outbox(&self, outbox: Outbox) -> Result<(), LedgerError> {
-        let value = format!(
-            "{}:{}",
-            if outbox.enabled { "on" } else { "off" },
-            match outbox.late {
-                LatePolicy::Notify => "notify",
-                LatePolicy::Refund => "refund",
-            }
-        );
+        let value = outbox.text();
         let save = sqlx::query(
             "INSERT INTO settings (name, value) VALUES ('outbox', $1)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -88,15 +35,8 @@ impl Ledger {
             sqlx::query_scalar("SELECT value FROM settings WHERE name = 'outbox'")
                 .fetch_optional(&self.pool)
                 .await?;
-        let outbox = match value.as_deref().and_then(|v| v.split_once(':')) {
-            Some((enabled, late)) => Outbox {
-                enabled: enabled == "on",
-                late: if late == "refund" {
-                    LatePolicy::Refund
-                } else {
-                    LatePolicy::Notify
-                },
-            },
+        let outbox = match value {
+            Some(text) => Outbox::parse(&text)?,
             None => Outbox::default(),
         };
         Ok(self.with_outbox(outbox))
@@ -109,8 +49,8 @@ pub struct NotificationRow {
     pub payment_intent_id: String,
     #[serde(rename = "type")]
     #[sqlx(rename = "type")]
-    pub kind: String,
-    pub status: String,
+    pub kind: Kind,
+    pub status: NotificationStatus,
     pub attempts: i64,
     /// Unix seconds.
     pub created: i64,
@@ -196,15 +136,16 @@ pub(super) async fn announce(
     sqlx::query(
         "INSERT INTO notifications (id, payment_intent_id, type, subject, body, created, status,
                                     next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (payment_intent_id, type, subject) DO NOTHING",
     )
     .bind(&id)
     .bind(payment_intent_id)
-    .bind(kind.as_str())
+    .bind(kind)
     .bind(subject.unwrap_or(""))
     .bind(body.to_string())
     .bind(created)
+    .bind(NotificationStatus::Pending)
     .bind(created * 1000)
     .execute(&mut **tx)
     .await?;
@@ -234,11 +175,11 @@ impl Ledger {
     ) -> Result<Vec<Leased>, LedgerError> {
         let now = chrono::Utc::now().timestamp_millis();
         let eligible = "SELECT n.seq FROM notifications n
-             WHERE n.status = 'pending' AND n.next_attempt_at <= $1
+             WHERE n.status = $5 AND n.next_attempt_at <= $1
                AND (n.lease_until IS NULL OR n.lease_until < $1)
                AND NOT EXISTS (SELECT 1 FROM notifications e
                                WHERE e.payment_intent_id = n.payment_intent_id
-                                 AND e.status = 'pending' AND e.seq < n.seq)
+                                 AND e.status = $5 AND e.seq < n.seq)
              ORDER BY n.seq LIMIT $2";
         // PostgreSQL: instances skip each other's rows instead of queueing on them.
         let lock = match self.backend {
@@ -255,6 +196,7 @@ impl Ledger {
             .bind(limit)
             .bind(owner)
             .bind(now + lease_ms)
+            .bind(NotificationStatus::Pending)
             .fetch_all(&self.pool)
             .await;
         read_all(&self.watch(result.map_err(LedgerError::from))?)
@@ -271,13 +213,14 @@ impl Ledger {
         let now = chrono::Utc::now();
         let query = match &outcome {
             Delivery::Delivered => sqlx::query(
-                "UPDATE notifications SET status = 'delivered', attempts = attempts + 1,
+                "UPDATE notifications SET status = $4, attempts = attempts + 1,
                         delivered_at = $3, last_error = NULL, lease_owner = NULL, lease_until = NULL
                  WHERE id = $1 AND lease_owner = $2",
             )
             .bind(id)
             .bind(owner)
-            .bind(now.timestamp()),
+            .bind(now.timestamp())
+            .bind(NotificationStatus::Delivered),
             Delivery::Retry { at, error } => sqlx::query(
                 "UPDATE notifications SET attempts = attempts + 1, next_attempt_at = $3,
                         last_error = $4, lease_owner = NULL, lease_until = NULL
@@ -288,13 +231,14 @@ impl Ledger {
             .bind(*at)
             .bind(error.clone()),
             Delivery::Failed { error } => sqlx::query(
-                "UPDATE notifications SET status = 'failed', attempts = attempts + 1,
+                "UPDATE notifications SET status = $4, attempts = attempts + 1,
                         last_error = $3, lease_owner = NULL, lease_until = NULL
                  WHERE id = $1 AND lease_owner = $2",
             )
             .bind(id)
             .bind(owner)
-            .bind(error.clone()),
+            .bind(error.clone())
+            .bind(NotificationStatus::Failed),
         };
         Ok(self.write(query).await? == 1)
     }
@@ -303,12 +247,14 @@ impl Ledger {
     pub async fn retry_notifications(&self, id: Option<&str>) -> Result<u64, LedgerError> {
         let now = chrono::Utc::now().timestamp_millis();
         let update = sqlx::query(
-            "UPDATE notifications SET status = 'pending', next_attempt_at = $2,
+            "UPDATE notifications SET status = $3, next_attempt_at = $2,
                     lease_owner = NULL, lease_until = NULL
-             WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
+             WHERE status = $4 AND ($1 IS NULL OR id = $1)",
         )
         .bind(id)
-        .bind(now);
+        .bind(now)
+        .bind(NotificationStatus::Pending)
+        .bind(NotificationStatus::Failed);
         self.write(update).await
     }
 
@@ -316,8 +262,9 @@ impl Ledger {
     pub async fn pending_notifications(&self) -> Result<(i64, i64), LedgerError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n, CAST(COALESCE(MIN(created), 0) AS BIGINT) AS oldest
-             FROM notifications WHERE status = 'pending'",
+             FROM notifications WHERE status = $1",
         )
+        .bind(NotificationStatus::Pending)
         .fetch_one(&self.pool)
         .await?;
         let (n, oldest): (i64, i64) = (column(&row, "n")?, column(&row, "oldest")?);

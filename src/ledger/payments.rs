@@ -1,6 +1,7 @@
 //! Payment rows: one per PaymentIntent, brought up to date by reads from Stripe and by events,
 //! under the status rules. The final statuses come from [`PaymentIntentStatus::FINAL`], the one
-//! definition of "final" for payments.
+//! definition of "final" for payments. What a change means for the payment's seat hold and for
+//! the platform is [`super::holds::after_payment_change`]'s.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -9,11 +10,12 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use super::events::{IncomingEvent, Outcome};
-use super::notifications::{announce, Kind, LatePolicy, Outbox};
+use super::holds::{after_payment_change, hold_expires_ms};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed};
+use super::sql::{final_sql, payment_columns, Source};
+use super::stored::{Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
-use crate::stripe::types::{Lifecycle, PaymentIntent, PaymentIntentStatus};
+use crate::stripe::types::{PaymentIntent, PaymentIntentStatus};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PaymentRow {
@@ -65,9 +67,6 @@ impl Listed for PaymentRow {
 }
 impl ByStatus for PaymentRow {}
 
-/// What a payment charged, as an SQL expression over its row: what a refund can give back.
-pub(super) const CHARGED: &str = "CAST(COALESCE(amount_received, amount) AS BIGINT)";
-
 impl PaymentRow {
     /// What the payment charged, minor units (once it succeeded): what refunds can give back.
     pub fn charged(&self) -> i64 {
@@ -91,7 +90,7 @@ fn keeps_status(table: &str, newer_than: &str) -> String {
     };
     format!(
         "{prefix}status IN {} OR {prefix}status_at > {newer_than}",
-        PaymentIntentStatus::final_sql()
+        final_sql::<PaymentIntentStatus>()
     )
 }
 
@@ -143,7 +142,7 @@ static UPDATE_FROM_EVENT: LazyLock<String> = LazyLock::new(|| {
                 status_at = CASE WHEN status_at > $3 THEN status_at ELSE $3 END
          WHERE id = $1 AND status NOT IN {}
            AND ($6 = 1 OR status_at <= $3 OR status = $2)",
-        PaymentIntentStatus::final_sql()
+        final_sql::<PaymentIntentStatus>()
     )
 });
 
@@ -158,7 +157,7 @@ static UPDATE_FROM_FINAL_EVENT: LazyLock<String> = LazyLock::new(|| {
                 payment_method = $11, amount_received = COALESCE($12, amount_received),
                 settled = 1
          WHERE id = $1 AND (status NOT IN {} OR (status = $2 AND settled = 0))",
-        PaymentIntentStatus::final_sql()
+        final_sql::<PaymentIntentStatus>()
     )
 });
 
@@ -201,26 +200,6 @@ fn settled_fingerprint(pi: &PaymentIntent, metadata: &str) -> u64 {
     )
         .hash(&mut h);
     h.finish()
-}
-
-/// The metadata key under which a create records its seat hold's end (ISO 8601 UTC).
-pub const HOLD_KEY: &str = "hold_expires_at";
-
-/// A hold nothing has been decided about yet, as SQL: undecided, or a capture asked for in time.
-static OPEN_HOLD: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "(hold_state IS NULL OR hold_state = '{}')",
-        HoldState::Capturing.as_str()
-    )
-});
-
-/// When the payment's seat hold ends (Unix milliseconds), from the mark its create left in the
-/// metadata.
-fn hold_expires_ms(pi: &PaymentIntent) -> Option<i64> {
-    let text = pi.metadata.get(HOLD_KEY)?.as_str()?;
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_millis())
 }
 
 /// What the payment charged, when it has succeeded: Stripe's `amount_received` (less than
@@ -364,12 +343,12 @@ pub(super) async fn apply_to_payment(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     outbox: Outbox,
     pi: &PaymentIntent,
-    event: &IncomingEvent,
+    event: Source<'_>,
     now: &str,
 ) -> Result<Outcome, sqlx::Error> {
     let outcome = write_event_status(tx, pi, event, now).await?;
     if outcome == Outcome::Applied {
-        after_payment_change(tx, outbox, &pi.id, event.created).await?;
+        after_payment_change(tx, outbox, &pi.id, event.at).await?;
     }
     Ok(outcome)
 }
@@ -377,7 +356,7 @@ pub(super) async fn apply_to_payment(
 async fn write_event_status(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     pi: &PaymentIntent,
-    event: &IncomingEvent,
+    event: Source<'_>,
     now: &str,
 ) -> Result<Outcome, sqlx::Error> {
     if pi.is_ours() {
@@ -385,8 +364,8 @@ async fn write_event_status(
             &mut **tx,
             pi,
             now,
-            event.created,
-            Some(&event.id),
+            event.at,
+            event.event_id,
             &INSERT_FROM_EVENT,
         )
         .await?;
@@ -403,9 +382,9 @@ async fn write_event_status(
     let update = sqlx::query(sql)
         .bind(&pi.id)
         .bind(pi.status.as_str())
-        .bind(event.created)
+        .bind(event.at)
         .bind(now)
-        .bind(&event.id);
+        .bind(event.event_id);
     let update = if pi.is_final() {
         update
             .bind(pi.amount)
@@ -430,246 +409,7 @@ async fn write_event_status(
     })
 }
 
-/// Inside a transaction: the `columns` (comma-separated) of a payment's row, if the ledger has
-/// the payment.
-pub(super) async fn payment_columns(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: &str,
-    columns: &str,
-) -> Result<Option<AnyRow>, sqlx::Error> {
-    sqlx::query(&format!("SELECT {columns} FROM payments WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-}
-
-/// Inside the transaction that wrote a payment's row, with information dated `info_at` (Unix
-/// seconds): the first time it is seen succeeded, whether it is late (its hold had expired,
-/// and no capture was asked for before it did); then the notification its status calls for. A
-/// late payment under `LATE_PAYMENT_POLICY=refund` is marked for the hold worker to refund, and
-/// not announced.
-pub(super) async fn after_payment_change(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    outbox: Outbox,
-    id: &str,
-    info_at: i64,
-) -> Result<(), sqlx::Error> {
-    let Some(row) = payment_columns(tx, id, "status, hold_expires_ms, hold_state").await? else {
-        return Ok(());
-    };
-    let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
-    let hold: Option<i64> = column(&row, "hold_expires_ms")?;
-    let mut hold_state: Option<String> = column(&row, "hold_state")?;
-    match status {
-        PaymentIntentStatus::Succeeded => {
-            // A capture asked for while the hold held is in time, whenever the news of its
-            // success arrives (a webhook or a hold worker's read may tell of it first, dated
-            // after the hold's end): the platform was told it succeeded.
-            let capturing = hold_state.as_deref() == Some(HoldState::Capturing.as_str());
-            if let (Some(expires), true) = (hold, HoldState::is_open(hold_state.as_deref())) {
-                let after_the_hold = !capturing && info_at.saturating_mul(1000) > expires;
-                let decided = match (after_the_hold, outbox.late) {
-                    (false, _) => HoldState::Kept,
-                    (true, LatePolicy::Notify) => HoldState::Late,
-                    (true, LatePolicy::Refund) => HoldState::RefundDue,
-                };
-                sqlx::query("UPDATE payments SET hold_state = $2, late = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(decided.as_str())
-                    .bind(i64::from(decided != HoldState::Kept))
-                    .execute(&mut **tx)
-                    .await?;
-                hold_state = Some(decided.as_str().to_string());
-            }
-            let refunding = matches!(
-                hold_state.as_deref(),
-                Some(s) if s == HoldState::RefundDue.as_str() || s == HoldState::Refunded.as_str()
-            );
-            if !refunding {
-                announce(tx, outbox, id, Kind::Succeeded, None).await?;
-            }
-        }
-        PaymentIntentStatus::Canceled => announce(tx, outbox, id, Kind::Canceled, None).await?,
-        _ => {}
-    }
-    Ok(())
-}
-
-/// What became of a payment's seat hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldState {
-    /// It succeeded before the hold expired.
-    Kept,
-    /// It was canceled (released), or found canceled, when the hold expired.
-    Released,
-    /// It succeeded (or was processing) after the hold expired, and goes on.
-    Late,
-    /// It succeeded after the hold expired and is to be refunded.
-    RefundDue,
-    /// Its late refund was made.
-    Refunded,
-    /// A capture was asked for before the hold ended: if it succeeds, it is in time. The hold
-    /// worker still looks at the payment once the hold ends, until it is final: a capture that
-    /// never went through is released like any other unpaid hold.
-    Capturing,
-}
-
-impl HoldState {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            HoldState::Kept => "kept",
-            HoldState::Released => "released",
-            HoldState::Late => "late",
-            HoldState::RefundDue => "refund_due",
-            HoldState::Refunded => "refunded",
-            HoldState::Capturing => "capturing",
-        }
-    }
-
-    /// Whether a hold in `state` is still open: nothing decided about it, or a capture asked
-    /// for in time that has not gone through yet ([`OPEN_HOLD`] in SQL).
-    fn is_open(state: Option<&str>) -> bool {
-        state.is_none() || state == Some(HoldState::Capturing.as_str())
-    }
-}
-
-/// Whether a capture may go to Stripe as far as the payment's seat hold goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HoldCheck {
-    /// No hold stands in the way: the payment has none, or is final (Stripe says why it
-    /// cannot be captured), or another capture of it was asked for in time.
-    Clear,
-    /// The hold holds: the capture is marked as asked for in time ([`HoldState::Capturing`]).
-    InTime,
-    /// The hold has ended. `release`: nothing has released the authorisation yet.
-    Expired { release: bool },
-}
-
 impl Ledger {
-    /// Payments whose seat hold ended at or before `now_ms` (Unix milliseconds) and that
-    /// nothing has been done about yet: not final, hold undecided (or a capture asked for in
-    /// time that has not gone through). Oldest first.
-    pub async fn expired_holds(&self, now_ms: i64, limit: i64) -> Result<Vec<String>, LedgerError> {
-        let condition = format!(
-            "hold_expires_ms <= $1 AND {} AND status NOT IN {}",
-            *OPEN_HOLD,
-            PaymentIntentStatus::final_sql()
-        );
-        self.payment_ids(&condition, now_ms, "hold_expires_ms", limit)
-            .await
-    }
-
-    /// Where a payment's seat hold stands at `now_ms` (the service's clock, Unix
-    /// milliseconds) for a capture of it: ended (at or after its end), or not in the way.
-    pub async fn hold_for_capture(&self, id: &str, now_ms: i64) -> Result<HoldCheck, LedgerError> {
-        let row =
-            sqlx::query("SELECT hold_expires_ms, hold_state, status FROM payments WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(row) = row else {
-            return Ok(HoldCheck::Clear);
-        };
-        let expires: Option<i64> = column(&row, "hold_expires_ms")?;
-        let state: Option<String> = column(&row, "hold_state")?;
-        let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
-        let ended = expires.is_some_and(|e| e <= now_ms);
-        Ok(match state.as_deref() {
-            Some(s) if s == HoldState::Released.as_str() => HoldCheck::Expired { release: false },
-            open if ended && HoldState::is_open(open) && !status.is_final() => {
-                HoldCheck::Expired { release: true }
-            }
-            _ => HoldCheck::Clear,
-        })
-    }
-
-    /// Right before a capture of an authorisation is sent to Stripe, at `now_ms`: while the
-    /// hold holds, the capture is marked as asked for in time, in one statement, so that its
-    /// success is never taken for a late payment, whichever path (webhook, read, hold worker)
-    /// tells the ledger of it first. Otherwise, as [`Ledger::hold_for_capture`].
-    pub async fn claim_hold_for_capture(
-        &self,
-        id: &str,
-        now_ms: i64,
-    ) -> Result<HoldCheck, LedgerError> {
-        static CLAIM: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "UPDATE payments SET hold_state = $3
-                 WHERE id = $1 AND hold_expires_ms > $2 AND hold_state IS NULL
-                   AND status NOT IN {}",
-                PaymentIntentStatus::final_sql()
-            )
-        });
-        let claim = sqlx::query(&CLAIM)
-            .bind(id)
-            .bind(now_ms)
-            .bind(HoldState::Capturing.as_str());
-        if self.write(claim).await? == 1 {
-            return Ok(HoldCheck::InTime);
-        }
-        self.hold_for_capture(id, now_ms).await
-    }
-
-    /// Late payments to refund under `LATE_PAYMENT_POLICY=refund`: those that have succeeded
-    /// (one still processing when its hold ended waits for its outcome).
-    pub async fn late_refunds_due(&self, limit: i64) -> Result<Vec<String>, LedgerError> {
-        let due = HoldState::RefundDue.as_str().to_string();
-        let condition = "hold_state = $1 AND status = 'succeeded'";
-        self.payment_ids(condition, due, "hold_expires_ms", limit)
-            .await
-    }
-
-    /// A payment still processing when its hold ended: whatever it becomes is late, so that
-    /// when it succeeds it is announced late (`LATE_PAYMENT_POLICY=notify`) or refunded
-    /// (`refund`), never announced as if it had been in time.
-    pub async fn mark_late(&self, id: &str) -> Result<(), LedgerError> {
-        let state = match self.outbox.late {
-            LatePolicy::Notify => HoldState::Late,
-            LatePolicy::Refund => HoldState::RefundDue,
-        };
-        self.set_hold_state(id, state, true).await
-    }
-
-    /// Records what became of a payment's hold. `late` marks the payment late too (it was
-    /// still processing when its hold ended).
-    pub async fn set_hold_state(
-        &self,
-        id: &str,
-        state: HoldState,
-        late: bool,
-    ) -> Result<(), LedgerError> {
-        let update = sqlx::query(
-            "UPDATE payments SET hold_state = $2, late = CASE WHEN $3 = 1 THEN 1 ELSE late END
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(state.as_str())
-        .bind(i64::from(late));
-        self.write(update).await.map(drop)
-    }
-
-    /// A payment's hold: when it ends (Unix milliseconds) and what became of it.
-    pub async fn hold_of(
-        &self,
-        id: &str,
-    ) -> Result<Option<(i64, Option<String>, bool)>, LedgerError> {
-        let row = sqlx::query(
-            "SELECT hold_expires_ms, hold_state, late FROM payments
-             WHERE id = $1 AND hold_expires_ms IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok((
-                column(&r, "hold_expires_ms")?,
-                column(&r, "hold_state")?,
-                column::<i64>(&r, "late")? != 0,
-            ))
-        })
-        .transpose()
-    }
-
     /// Payments that are not final and have not changed for `stale_secs`: the reconciliation
     /// reads them again from Stripe. Oldest first.
     pub async fn stale_payments(
@@ -679,30 +419,10 @@ impl Ledger {
     ) -> Result<Vec<String>, LedgerError> {
         let cutoff = chrono::Utc::now() - chrono::Duration::seconds(stale_secs);
         let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let final_sql = PaymentIntentStatus::final_sql();
+        let final_sql = final_sql::<PaymentIntentStatus>();
         let condition = format!("status NOT IN {final_sql} AND updated_at < $1");
         self.payment_ids(&condition, cutoff, "updated_at", limit)
             .await
-    }
-
-    /// The ids of the payments that `condition` (SQL, whose `$1` is `value`) chooses, in
-    /// `order`, `limit` at the most.
-    async fn payment_ids<T>(
-        &self,
-        condition: &str,
-        value: T,
-        order: &str,
-        limit: i64,
-    ) -> Result<Vec<String>, LedgerError>
-    where
-        T: 'static + Send + for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
-    {
-        let sql = format!("SELECT id FROM payments WHERE {condition} ORDER BY {order} LIMIT $2");
-        Ok(sqlx::query_scalar(&sql)
-            .bind(value)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
     }
 }
 
@@ -712,7 +432,8 @@ mod tests {
     //! information wins" holds whichever path the information comes by.
 
     use super::*;
-    use crate::ledger::{EventSource, IncomingEvent, PoolSettings};
+    use crate::ledger::testing::{ledger, pi};
+    use crate::ledger::{EventSource, IncomingEvent};
     use crate::stripe::types::Event;
     use serde_json::json;
 
@@ -738,14 +459,6 @@ mod tests {
         Read,
     }
 
-    fn pi(status: &str) -> PaymentIntent {
-        PaymentIntent::from_value(&json!({
-            "id": "pi_matrix", "object": "payment_intent", "amount": 500, "currency": "usd",
-            "status": status, "created": 1_700_000_000, "metadata": {"platform": "TMT"},
-        }))
-        .unwrap()
-    }
-
     fn incoming(n: usize, status: &str, created: i64, source: EventSource) -> IncomingEvent {
         let body = json!({
             "id": format!("evt_matrix_{n}"), "object": "event",
@@ -758,20 +471,6 @@ mod tests {
         .to_string();
         let event: Event = serde_json::from_str(&body).unwrap();
         IncomingEvent::from_event(&event, body, source)
-    }
-
-    async fn ledger() -> Ledger {
-        let ledger = Ledger::connect(
-            "sqlite::memory:",
-            PoolSettings {
-                max_connections: 1,
-                ..PoolSettings::default()
-            },
-        )
-        .await
-        .unwrap();
-        ledger.migrate().await.unwrap();
-        ledger
     }
 
     fn expected(before: &str, incoming: &str, path: Path) -> String {
@@ -826,61 +525,6 @@ mod tests {
             }
         }
         assert_eq!(n, STATUSES.len() * STATUSES.len() * 4);
-    }
-
-    /// An authorisation whose seats are held until `hold_ms`, as the ledger reads it.
-    fn held(hold_ms: i64) -> PaymentIntent {
-        let until = chrono::DateTime::from_timestamp_millis(hold_ms)
-            .unwrap()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut pi = pi("requires_capture");
-        pi.metadata.insert(HOLD_KEY.into(), json!(until));
-        pi
-    }
-
-    #[tokio::test]
-    async fn a_capture_is_in_time_until_the_millisecond_the_hold_ends() {
-        // 2030-01-01T00:00:00.500Z: half way through its second.
-        let ends = 1_893_456_000_500;
-        let captured = ledger().await;
-        captured.record_from_api(&held(ends), 1).await.unwrap();
-        let check = |at| captured.hold_for_capture("pi_matrix", at);
-        let claim = |at| captured.claim_hold_for_capture("pi_matrix", at);
-        assert_eq!(check(ends - 1).await.unwrap(), HoldCheck::Clear);
-        assert_eq!(claim(ends - 1).await.unwrap(), HoldCheck::InTime);
-        // Asked for in time: another capture meanwhile goes on, until the hold ends.
-        assert_eq!(claim(ends - 1).await.unwrap(), HoldCheck::Clear);
-        for ended in [check(ends).await.unwrap(), claim(ends).await.unwrap()] {
-            assert_eq!(ended, HoldCheck::Expired { release: true });
-        }
-        // Its success, whenever the news of it is dated, is in time.
-        let mut paid = held(ends);
-        paid.status = PaymentIntentStatus::Succeeded;
-        let news_at = ends / 1000 + 60;
-        captured.record_from_api(&paid, news_at).await.unwrap();
-        let (_, state, late) = captured.hold_of("pi_matrix").await.unwrap().unwrap();
-        assert_eq!((state.as_deref(), late), (Some("kept"), false));
-
-        let released = ledger().await;
-        released.record_from_api(&held(ends), 1).await.unwrap();
-        let check = |at| released.claim_hold_for_capture("pi_matrix", at);
-        assert_eq!(
-            check(ends).await.unwrap(),
-            HoldCheck::Expired { release: true }
-        );
-        released
-            .set_hold_state("pi_matrix", HoldState::Released, false)
-            .await
-            .unwrap();
-        assert_eq!(
-            check(ends).await.unwrap(),
-            HoldCheck::Expired { release: false }
-        );
-        // Without a capture asked for in time, the same news of success is late.
-        paid.id = "pi_late".into();
-        released.record_from_api(&paid, news_at).await.unwrap();
-        let (_, state, late) = released.hold_of("pi_late").await.unwrap().unwrap();
-        assert_eq!((state.as_deref(), late), (Some("late"), true));
     }
 
     #[tokio::test]

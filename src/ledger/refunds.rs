@@ -11,10 +11,13 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::FromRow;
 
-use super::events::Outcome;
-use super::notifications::{announce, Kind, Outbox};
-use super::payments::{payment_columns, HoldState, CHARGED};
+use super::notifications::announce;
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed, OfPayment};
+use super::sql::{
+    final_sql, keeps_final_sql, list, payment_columns, Source, AMOUNT_REFUNDED, CHARGED,
+    REFUNDED_OF_PAYMENT,
+};
+use super::stored::{HoldState, Kind, Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::types::{
     ChargeRef, DisputeDetails, DisputeStatus, Lifecycle, Movement, PaymentIntentStatus, Refund,
@@ -128,8 +131,8 @@ impl OfPayment for DisputeRow {}
 fn status_upsert<S: Lifecycle>(table: &str, columns: &[&str], with_status: &[&str]) -> String {
     let keeps = format!(
         "{} OR ({table}.status_at > excluded.status_at AND excluded.status NOT IN {})",
-        S::keeps_final_sql(&format!("{table}.status"), "excluded.status"),
-        S::final_sql()
+        keeps_final_sql::<S>(&format!("{table}.status"), "excluded.status"),
+        final_sql::<S>()
     );
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     let mut sets: Vec<String> = columns
@@ -182,15 +185,6 @@ static DISPUTE_UPSERT: LazyLock<String> = LazyLock::new(|| {
     movement_upsert::<DisputeStatus>("disputes", &["evidence_due_by"], "evidence_due_by")
 });
 
-/// Where a refund, dispute or charge came from: an event (its id and creation time) or an API
-/// answer (the time the request was sent).
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    pub event_id: Option<&'a str>,
-    /// Unix seconds of the information.
-    pub at: i64,
-}
-
 /// Inside a transaction: whether a payment is ours to follow (it has a row), or the object
 /// carries our tag.
 async fn follows(
@@ -227,19 +221,6 @@ async fn followed_payment(
     };
     Ok(follows(tx, &id, metadata).await?.then_some(id))
 }
-
-/// What a payment ($1) has refunded or is refunding, minor units, as an SQL expression.
-static REFUNDED_OF_PAYMENT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "CAST((SELECT COALESCE(SUM(amount), 0) FROM refunds
-               WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)",
-        RefundStatus::counted_sql()
-    )
-});
-
-/// What a payment ($1) has refunded or is refunding, minor units.
-pub(super) static AMOUNT_REFUNDED: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {}", *REFUNDED_OF_PAYMENT));
 
 /// What the platform is told of a payment besides its status: what it counts as refunded,
 /// whether it is late (§10), and whether its money is all going back.
@@ -494,7 +475,7 @@ impl Ledger {
                           + (SELECT COALESCE(SUM(amount), 0) FROM refund_reservations
                              WHERE payment_intent_id = $1 AND refund_id IS NULL
                                AND expires_at > $2) AS BIGINT)",
-                        RefundStatus::committed_sql()
+                        list(RefundStatus::COMMITTED)
                     ))
                     .bind(payment_intent_id)
                     .bind(now)
@@ -547,7 +528,7 @@ impl Ledger {
             "SELECT CAST({CHARGED} - (SELECT COALESCE(SUM(amount), 0) FROM refunds
                                    WHERE payment_intent_id = $1 AND status IN {}) AS BIGINT)
              FROM payments WHERE id = $1",
-            RefundStatus::committed_sql()
+            list(RefundStatus::COMMITTED)
         ))
         .bind(payment_intent_id)
         .fetch_optional(&self.pool)
@@ -596,8 +577,8 @@ impl Ledger {
         };
         let charged: i64 = column(&row, "charged")?;
         let amount_refunded: i64 = column(&row, "refunded")?;
-        let hold_state: Option<String> = column(&row, "hold_state")?;
-        let refund_due = hold_state.as_deref() == Some(HoldState::RefundDue.as_str());
+        let hold_state: Option<HoldState> = column(&row, "hold_state")?;
+        let refund_due = hold_state == Some(HoldState::RefundDue);
         Ok(Standing {
             amount_refunded,
             late: column::<i64>(&row, "late")? != 0,

@@ -21,8 +21,8 @@ use super::request::{RefundReason, RefundRequest};
 use super::{Error, Payments, StripeRefusal};
 use crate::ledger::{ItemState, Job, JobItem};
 use crate::money::Major;
+use crate::stripe::client::ApiRefusal;
 use crate::stripe::types::PaymentIntentId;
-use crate::stripe::StripeError;
 
 /// The metadata that names the job on every refund it makes.
 const JOB_KEY: &str = "tmt_job";
@@ -306,21 +306,19 @@ impl Payments {
                 next.error = Some(format!("the payment is {status}"));
             }
             // A balance that cannot cover it may be topped up before the next run.
-            Err(Error::Refused(refusal, e)) => {
-                refused(&mut next, &e, refusal == StripeRefusal::BalanceInsufficient)
+            Err(Error::Refused(refusal, said)) => refused(
+                &mut next,
+                &said,
+                refusal == StripeRefusal::BalanceInsufficient,
+            ),
+            Err(Error::StripeBusy { .. }) => return Attempt::RateLimited,
+            Err(Error::StripeRefused(said)) if said.status == 429 => return Attempt::RateLimited,
+            Err(Error::StripeRefused(said)) => refused(&mut next, &said, false),
+            // No answer: the same request again next time, which Stripe replays if it got it.
+            Err(e @ (Error::StripeUnreachable { .. } | Error::StripeUnreadable { .. })) => {
+                next.error = Some(e.to_string());
             }
-            Err(Error::Stripe(e)) => match e.as_ref() {
-                StripeError::Api { status: 429, .. } | StripeError::Busy { .. } => {
-                    return Attempt::RateLimited
-                }
-                StripeError::Api { .. } => refused(&mut next, &e, false),
-                // No answer: the same request again next time, which Stripe replays if it
-                // got it.
-                other => {
-                    next.error = Some(other.to_string());
-                }
-            },
-            Err(Error::Ledger(e)) => return Attempt::Fatal(Error::Ledger(e)),
+            Err(e) if e.is_ledger_fault() => return Attempt::Fatal(e),
             Err(other) => {
                 next.state = ItemState::Failed;
                 next.error = Some(other.to_string());
@@ -332,14 +330,11 @@ impl Payments {
 
 /// Stripe refused `item`'s refund: nothing happened, and the next try is a new request. It is
 /// `pending` when the refusal may pass by itself, `failed` otherwise, with Stripe's message.
-fn refused(item: &mut JobItem, e: &StripeError, may_pass: bool) {
+fn refused(item: &mut JobItem, said: &ApiRefusal, may_pass: bool) {
     item.attempts += 1;
-    item.error = Some(match e {
-        StripeError::Api {
-            message: Some(message),
-            ..
-        } => message.clone(),
-        other => other.to_string(),
+    item.error = Some(match &said.message {
+        Some(message) => message.clone(),
+        None => said.to_string(),
     });
     item.state = match may_pass {
         true => ItemState::Pending,

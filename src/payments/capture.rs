@@ -89,7 +89,7 @@ async fn capture(request: CaptureRequest, call: StripeCall) -> Result<CapturedDa
     {
         Ok(captured) => captured,
         // Captured or canceled meanwhile (a hold expiring): say what it is now.
-        Err(StripeError::Api { status: 400, .. }) => {
+        Err(StripeError::Api(refused)) if refused.status == 400 => {
             let now = stripe.retrieve_payment_intent(id).await?;
             ledger.record_from_api(&now, read_at).await?;
             return Err(Error::PaymentNotCapturable(now.status));

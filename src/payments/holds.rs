@@ -5,16 +5,15 @@
 //! made it succeed; under `LATE_PAYMENT_POLICY=refund` a late one is refunded instead (one still
 //! processing, once it succeeds).
 
+use super::cancel::cancel_at_stripe;
 use super::idempotent::derived_key;
 use super::read::read_at_stripe;
 use super::refunds::refund_at_stripe;
 use super::request::{RefundReason, RefundRequest};
-use super::{count_api_write, Error, Payments};
+use super::{Error, Payments};
 use crate::ledger::{HoldState, Ledger};
-use crate::stripe::client::Action;
-use crate::stripe::form::Form;
 use crate::stripe::types::{PaymentIntentId, PaymentIntentStatus};
-use crate::stripe::{StripeClient, StripeError};
+use crate::stripe::StripeClient;
 
 /// What became of an expired hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +78,7 @@ pub(super) async fn release_expired_hold(
         PaymentIntentStatus::Canceled => Expiry::Released,
         // The ledger decided when it recorded the success: a capture asked for in time kept it.
         PaymentIntentStatus::Succeeded => match ledger.hold_of(id.as_str()).await? {
-            Some((_, Some(state), _)) if state == HoldState::Kept.as_str() => Expiry::Captured,
+            Some(hold) if hold.state == Some(HoldState::Kept) => Expiry::Captured,
             _ => Expiry::Late(status),
         },
         other => Expiry::Late(other),
@@ -103,33 +102,4 @@ pub(super) async fn release_expired_hold(
     })
     .increment(1);
     Ok(outcome)
-}
-
-/// Cancels `id` at Stripe for `reason` under the Stripe-side `key`; the status it ends in (a
-/// payment that succeeded or went processing meanwhile cannot be canceled any more: Stripe
-/// refuses, and a read says which it is).
-pub(super) async fn cancel_at_stripe(
-    stripe: &StripeClient,
-    ledger: &Ledger,
-    id: &PaymentIntentId,
-    reason: &str,
-    key: &str,
-) -> Result<PaymentIntentStatus, Error> {
-    let mut form = Form::new();
-    form.push("cancellation_reason", reason);
-    let read_at = chrono::Utc::now().timestamp();
-    match stripe
-        .act_on_payment_intent(id, Action::Cancel, &form, key)
-        .await
-    {
-        Ok(pi) => {
-            ledger.record_from_api(&pi, read_at).await?;
-            count_api_write(&pi);
-            Ok(pi.status)
-        }
-        Err(StripeError::Api { status: 400, .. }) => {
-            Ok(read_at_stripe(stripe, ledger, id).await?.status)
-        }
-        Err(e) => Err(e.into()),
-    }
 }

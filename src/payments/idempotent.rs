@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{Error, Payments};
 use crate::ledger::{Claim, IdempotencyKey, Ledger, OwnedKey, Scope};
-use crate::stripe::{StripeClient, StripeError};
+use crate::stripe::StripeClient;
 
 /// A write's answer, and whether it is a replay of an earlier one.
 pub struct Answer<T> {
@@ -99,11 +99,10 @@ impl Payments {
         // Idempotency-Key is claimed, which would cost two ledger writes for nothing.
         let budget = W::BUDGET_FIRST.then(|| self.stripe.budget().refuses_now());
         if let Some(busy) = budget.flatten() {
-            return Err(StripeError::Busy {
+            return Err(Error::StripeBusy {
                 retry_after: busy.retry_after,
                 maybe_reached: false,
-            }
-            .into());
+            });
         }
         // Whatever Stripe does must be recorded: a ledger that cannot write refuses the write
         // before Stripe is called.

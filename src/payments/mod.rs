@@ -3,6 +3,7 @@
 //! [`Error`]; nothing in here knows about HTTP.
 
 pub mod bulk;
+mod cancel;
 mod capture;
 mod create;
 mod error;
@@ -16,12 +17,15 @@ mod webhook;
 
 use secrecy::SecretString;
 
+pub use cancel::CanceledData;
 pub use capture::CapturedData;
 pub use create::CreatedData;
+#[cfg(test)]
+pub(crate) use error::one_of_each;
 pub use error::{Error, StripeRefusal};
 pub use idempotent::{Answer, IdempotentWrite};
 pub use read::{ConfirmedData, PaymentIntentData};
-pub use refunds::{CanceledData, RefundedData};
+pub use refunds::RefundedData;
 pub use request::{
     CancelInput, CaptureInput, CaptureRequest, CreateInput, CreateRequest, PaymentIntentInput,
     RefundInput, RefundRequest, DEFAULT_DESCRIPTION,

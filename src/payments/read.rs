@@ -80,46 +80,20 @@ impl Payments {
                 charges
             }
         };
-        Ok(ConfirmedData {
-            success: true,
-            payment_method: pi.payment_method_id(),
-            amount: Major::of(pi.amount, &pi.currency),
-            amount_refunded: Major::of(standing.amount_refunded, &pi.currency),
-            late: standing.late,
-            payment_intent_id: pi.id,
-            status: pi.status,
-            currency: pi.currency,
-            created: pi.created,
-            charges,
-        })
+        Ok(Answered::from(pi).confirmed(standing, charges))
     }
 
     pub async fn get(&self, data: &Map<String, Value>) -> Result<PaymentIntentData, Error> {
         let id = parse_payment_intent_id(data)?;
-        if let Some(row) = self.ledger.settled_payment(id.as_str()).await? {
-            count_ledger_read("get");
-            let standing = self.ledger.standing(id.as_str()).await?;
-            return Ok(PaymentIntentData {
-                amount: Major::of(row.amount, &row.currency),
-                amount_refunded: Major::of(standing.amount_refunded, &row.currency),
-                late: standing.late,
-                id: row.id,
-                status: row.status,
-                currency: row.currency,
-                metadata: into_map(row.metadata),
-            });
-        }
-        let pi = self.read(&id).await?;
+        let payment = match self.ledger.settled_payment(id.as_str()).await? {
+            Some(row) => {
+                count_ledger_read("get");
+                Answered::from(row)
+            }
+            None => Answered::from(self.read(&id).await?),
+        };
         let standing = self.ledger.standing(id.as_str()).await?;
-        Ok(PaymentIntentData {
-            amount: Major::of(pi.amount, &pi.currency),
-            amount_refunded: Major::of(standing.amount_refunded, &pi.currency),
-            late: standing.late,
-            id: pi.id,
-            status: pi.status,
-            currency: pi.currency,
-            metadata: pi.metadata,
-        })
+        Ok(payment.read(standing))
     }
 
     /// Where a succeeded payment stands, unless its money is all going back: confirm's rule
@@ -160,18 +134,7 @@ impl Payments {
                 .record_charges(id.as_str(), &charges, read_at)
                 .await?;
         }
-        Ok(ConfirmedData {
-            success: true,
-            payment_intent_id: row.id,
-            status: row.status,
-            amount: Major::of(row.amount, &row.currency),
-            amount_refunded: Major::of(standing.amount_refunded, &row.currency),
-            late: standing.late,
-            currency: row.currency,
-            created: row.created,
-            payment_method: row.payment_method,
-            charges,
-        })
+        Ok(Answered::from(row).confirmed(standing, charges))
     }
 
     /// Reads the PaymentIntent from Stripe and brings the ledger up to date, whatever it says.
@@ -200,10 +163,77 @@ pub(super) async fn read_at_stripe(
     Ok(pi)
 }
 
-fn into_map(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+/// A payment as confirm and get answer for it: from its settled ledger row, or as Stripe has
+/// just said it.
+struct Answered {
+    id: String,
+    status: PaymentIntentStatus,
+    amount: i64,
+    currency: String,
+    created: i64,
+    payment_method: Option<String>,
+    metadata: Map<String, Value>,
+}
+
+impl From<PaymentRow> for Answered {
+    fn from(row: PaymentRow) -> Self {
+        Answered {
+            metadata: match row.metadata {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+            id: row.id,
+            status: row.status,
+            amount: row.amount,
+            currency: row.currency,
+            created: row.created,
+            payment_method: row.payment_method,
+        }
+    }
+}
+
+impl From<PaymentIntent> for Answered {
+    fn from(pi: PaymentIntent) -> Self {
+        Answered {
+            payment_method: pi.payment_method_id(),
+            id: pi.id,
+            status: pi.status,
+            amount: pi.amount,
+            currency: pi.currency,
+            created: pi.created,
+            metadata: pi.metadata,
+        }
+    }
+}
+
+impl Answered {
+    /// Confirm's answer, with where the payment stands and its charges.
+    fn confirmed(self, standing: Standing, charges: Vec<Value>) -> ConfirmedData {
+        ConfirmedData {
+            success: true,
+            amount: Major::of(self.amount, &self.currency),
+            amount_refunded: Major::of(standing.amount_refunded, &self.currency),
+            late: standing.late,
+            payment_intent_id: self.id,
+            status: self.status,
+            currency: self.currency,
+            created: self.created,
+            payment_method: self.payment_method,
+            charges,
+        }
+    }
+
+    /// Get's answer, with where the payment stands.
+    fn read(self, standing: Standing) -> PaymentIntentData {
+        PaymentIntentData {
+            amount: Major::of(self.amount, &self.currency),
+            amount_refunded: Major::of(standing.amount_refunded, &self.currency),
+            late: standing.late,
+            id: self.id,
+            status: self.status,
+            currency: self.currency,
+            metadata: self.metadata,
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::{count_dispute_opened, Error, Payments};
 use crate::ledger::{EventSource, IncomingEvent, Outcome};
 use crate::stripe::types::{Event, EventType, List, PaymentIntent, PaymentIntentId};
-use crate::stripe::StripeError;
 
 /// Payments that are not final are read again once they have not changed for this long.
 pub const STALE_SECS: i64 = 600;
@@ -154,7 +153,7 @@ impl Payments {
                 Ok(now) => now,
                 // One PaymentIntent Stripe does not know (deleted test data, another account's
                 // id) must not stop the round, nor every later one: it is logged and skipped.
-                Err(Error::Stripe(e)) if matches!(*e, StripeError::Api { status: 404, .. }) => {
+                Err(Error::StripeRefused(refused)) if refused.status == 404 => {
                     tracing::warn!(payment_intent_id = %id, "stale payment unknown to Stripe; left as it is");
                     continue;
                 }

@@ -1,19 +1,16 @@
-//! Refund a succeeded payment, fully or in part (docs/contract.md §9), and cancel one that has
-//! not succeeded (§9, "Cancel").
+//! Refund a succeeded payment, fully or in part (docs/contract.md §9).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::holds::cancel_at_stripe;
 use super::idempotent::{IdempotentWrite, StripeCall};
-use super::request::{CancelRequest, RefundRequest};
-use super::{Error, Payments};
+use super::request::RefundRequest;
+use super::Error;
 use crate::ledger::{Ledger, Refusal, Scope};
 use crate::money::Major;
-use crate::stripe::types::{Lifecycle, PaymentIntentStatus, Refund, RefundStatus};
+use crate::stripe::types::{ErrorCode, PaymentIntentStatus, Refund, RefundStatus};
 use crate::stripe::{StripeClient, StripeError};
 
 /// How long a refund's reservation counts against what is left when its outcome stays unknown
@@ -38,20 +35,12 @@ pub struct RefundedData {
     pub fully_refunded: bool,
 }
 
-/// `data` of a successful cancel.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CanceledData {
-    pub success: bool,
-    pub payment_intent_id: String,
-    /// Always `canceled`.
-    pub status: PaymentIntentStatus,
-}
-
 /// Stripe's refusal of a refund because too much would be refunded.
 fn is_over_refund(e: &StripeError) -> bool {
-    matches!(e, StripeError::Api { code: Some(code), .. }
-        if code == "charge_already_refunded" || code == "amount_too_large")
+    matches!(e, StripeError::Api(refused) if matches!(
+        refused.code,
+        Some(ErrorCode::ChargeAlreadyRefunded | ErrorCode::AmountTooLarge)
+    ))
 }
 
 /// The reservation a request's refund is made under: derived from its Stripe-side key, so a
@@ -72,50 +61,6 @@ impl IdempotentWrite for RefundRequest {
     async fn at_stripe(self, call: StripeCall) -> Result<RefundedData, Error> {
         let done = refund_at_stripe(&call.stripe, &call.ledger, &self, &call.stripe_key).await?;
         Ok(done.data())
-    }
-}
-
-impl Payments {
-    /// Cancels a payment that has not succeeded; a canceled one answers the same again.
-    pub async fn cancel(&self, data: &Map<String, Value>) -> Result<CanceledData, Error> {
-        let request = CancelRequest::parse(data)?;
-        self.cancel_request(&request)
-            .await
-            .map_err(Error::on_platform_function)
-    }
-
-    async fn cancel_request(&self, request: &CancelRequest) -> Result<CanceledData, Error> {
-        let id = &request.payment_intent_id;
-        // A final row needs no call to Stripe: its status can never change again.
-        let known = self
-            .ledger
-            .payment(id.as_str())
-            .await?
-            .map(|row| row.status);
-        let status = match known {
-            Some(status) if status.is_final() => status,
-            _ => {
-                self.ledger.ensure_writable().await?;
-                let key = format!("tmt-cancel-{id}");
-                let reason = request.reason.as_str();
-                cancel_at_stripe(&self.stripe, &self.ledger, id, reason, &key).await?
-            }
-        };
-        match status {
-            PaymentIntentStatus::Canceled => {
-                tracing::info!(payment_intent_id = %id, reason = request.reason.as_str(), "PaymentIntent canceled");
-                Ok(CanceledData {
-                    success: true,
-                    payment_intent_id: id.to_string(),
-                    status,
-                })
-            }
-            PaymentIntentStatus::Succeeded => Err(Error::PaymentAlreadySucceeded),
-            PaymentIntentStatus::Processing => Err(Error::PaymentProcessing),
-            other => Err(Error::Internal(format!(
-                "Stripe left the PaymentIntent in {other} after a cancel"
-            ))),
-        }
     }
 }
 
@@ -211,12 +156,12 @@ async fn reserve_and_refund(
         Err(e) => {
             // Stripe answered: nothing was refunded, the reservation ends. No answer: the refund
             // may exist; the reservation stands until its webhook or its expiry.
-            if matches!(e, StripeError::Api { .. }) || e.never_reached_stripe() {
+            if matches!(e, StripeError::Api(_)) || e.never_reached_stripe() {
                 ledger.release_reservation(&reservation.id).await?;
             }
             let outcome = if is_over_refund(&e) {
                 "exceeds_remaining"
-            } else if matches!(e, StripeError::Api { .. }) {
+            } else if matches!(e, StripeError::Api(_)) {
                 "refused"
             } else {
                 "unanswered"

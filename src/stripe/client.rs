@@ -13,7 +13,9 @@ use tokio::time::Instant;
 use super::budget::{Budget, BudgetSettings};
 
 use super::form::Form;
-use super::types::{EventType, HasId, List, PaymentIntent, PaymentIntentId, Refund};
+use super::types::{
+    ErrorCode, ErrorType, EventType, HasId, List, PaymentIntent, PaymentIntentId, Refund,
+};
 
 /// Stripe's own API, where calls go unless `STRIPE_API_BASE` names another.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
@@ -63,20 +65,27 @@ impl fmt::Display for Transport {
     }
 }
 
+/// What Stripe said when it answered a call with an error: the HTTP status, its error object
+/// (`{"error": {"type", "code", "decline_code", "message"}}`, each field as it was sent) and the
+/// request's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+#[error("Stripe answered HTTP {status}: {}", message.as_deref().unwrap_or("(no message)"))]
+pub struct ApiRefusal {
+    pub status: u16,
+    pub error_type: Option<ErrorType>,
+    pub code: Option<ErrorCode>,
+    pub decline_code: Option<String>,
+    /// Stripe's own message, when its error envelope carried one.
+    pub message: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// A failed call: Stripe answered with an error, answered with something unreadable, or did
-/// not answer. Messages for callers are decided in the HTTP layer.
+/// not answer. What each means for the payment functions is decided in `payments::Error`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StripeError {
-    #[error("Stripe answered HTTP {status}: {}", message.as_deref().unwrap_or("(no message)"))]
-    Api {
-        status: u16,
-        error_type: Option<String>,
-        code: Option<String>,
-        decline_code: Option<String>,
-        /// Stripe's own message, when its error envelope carried one.
-        message: Option<String>,
-        request_id: Option<String>,
-    },
+    #[error(transparent)]
+    Api(Box<ApiRefusal>),
     /// A success status whose body is not what was asked for.
     #[error("Stripe answered HTTP {status} with a body that is not the expected object")]
     Unreadable {
@@ -565,14 +574,14 @@ fn api_error(status: StatusCode, request_id: Option<String>, body: &[u8]) -> Str
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    StripeError::Api {
+    StripeError::Api(Box::new(ApiRefusal {
         status: status.as_u16(),
-        error_type: field("type"),
-        code: field("code"),
+        error_type: field("type").map(|t| ErrorType::parse(&t)),
+        code: field("code").map(|c| ErrorCode::parse(&c)),
         decline_code: field("decline_code"),
         message: field("message"),
         request_id,
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -611,34 +620,29 @@ mod tests {
     #[test]
     fn error_envelope_parsed() {
         let body = br#"{"error":{"type":"card_error","code":"card_declined","decline_code":"generic_decline","message":"Your card was declined."}}"#;
-        match api_error(StatusCode::PAYMENT_REQUIRED, Some("req_1".into()), body) {
-            StripeError::Api {
-                status,
-                error_type,
-                code,
-                decline_code,
-                message,
-                request_id,
-            } => {
-                assert_eq!(status, 402);
-                assert_eq!(error_type.as_deref(), Some("card_error"));
-                assert_eq!(code.as_deref(), Some("card_declined"));
-                assert_eq!(decline_code.as_deref(), Some("generic_decline"));
-                assert_eq!(message.as_deref(), Some("Your card was declined."));
-                assert_eq!(request_id.as_deref(), Some("req_1"));
-            }
+        let refusal = |e: StripeError| match e {
+            StripeError::Api(refusal) => *refusal,
             other => panic!("{other:?}"),
-        }
-        match api_error(StatusCode::BAD_GATEWAY, None, b"<html>") {
-            StripeError::Api {
-                status,
-                message,
-                code,
-                ..
-            } => {
-                assert_eq!((status, message, code), (502, None, None));
+        };
+        let declined = api_error(StatusCode::PAYMENT_REQUIRED, Some("req_1".into()), body);
+        assert_eq!(
+            refusal(declined),
+            ApiRefusal {
+                status: 402,
+                error_type: Some(ErrorType::CardError),
+                code: Some(ErrorCode::CardDeclined),
+                decline_code: Some("generic_decline".into()),
+                message: Some("Your card was declined.".into()),
+                request_id: Some("req_1".into()),
             }
-            other => panic!("{other:?}"),
-        }
+        );
+        // A code (or type) this build does not know is kept as Stripe sent it.
+        let body = br#"{"error":{"type":"future_error","code":"some_new_code"}}"#;
+        let newer = refusal(api_error(StatusCode::BAD_REQUEST, None, body));
+        assert_eq!(newer.code, Some(ErrorCode::Other("some_new_code".into())));
+        assert_eq!(newer.code.unwrap().as_str(), "some_new_code");
+        assert_eq!(newer.error_type.unwrap().as_str(), "future_error");
+        let html = refusal(api_error(StatusCode::BAD_GATEWAY, None, b"<html>"));
+        assert_eq!((html.status, html.message, html.code), (502, None, None));
     }
 }

@@ -11,7 +11,7 @@
 use axum::http::uri::Authority;
 use axum::http::{header, HeaderMap, Uri};
 
-use crate::http::access::{bearer, Tokens};
+use crate::tokens::{bearer, Tokens};
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use sha2::Sha256;
@@ -175,7 +175,7 @@ pub fn from_another_site(headers: &HeaderMap, host: Option<&Authority>) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::access::digest;
+    use crate::tokens::digest;
 
     const TOKEN: &str = "a-long-enough-dashboard-token";
 

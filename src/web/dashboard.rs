@@ -570,7 +570,7 @@ pub async fn payment(
         at_ms: n.created * 1000 + 999,
         precise: false,
         what: format!("Notification {}", n.kind),
-        status: Some(n.status.clone()),
+        status: Some(n.status.to_string()),
         detail: {
             let attempts = match n.attempts {
                 1 => "1 attempt".to_string(),
@@ -598,12 +598,12 @@ pub async fn payment(
                 dt { "Description" } dd { (p.description.as_deref().unwrap_or("—")) }
                 dt { "Created" } dd { (format::unix(p.created)) }
                 dt { "Last change here" } dd { (format::unix_ms(format::iso_ms(&p.updated_at))) }
-                @if let Some((ends, state, late)) = &detail.hold {
+                @if let Some(hold) = &detail.hold {
                     dt { "Seat hold" }
                     dd {
-                        "until " (format::unix_ms(*ends))
-                        @if let Some(s) = state { " · " (s) }
-                        @if *late { " · late" }
+                        "until " (format::unix_ms(hold.expires_ms))
+                        @if let Some(s) = hold.state { " · " (s) }
+                        @if hold.late { " · late" }
                     }
                 }
                 dt { "Metadata" } dd { (metadata_chips(&p.metadata)) }

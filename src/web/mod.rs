@@ -93,20 +93,6 @@ pub fn routes(
     (router, paths)
 }
 
-/// The label of a page's path in the request metrics, so that payment ids do not each become
-/// one.
-pub fn route_label(path: &str) -> Option<&'static str> {
-    if path == "/demo" {
-        Some("/demo")
-    } else if path == "/dashboard" || path.starts_with("/dashboard/") {
-        Some("/dashboard")
-    } else if path.starts_with("/assets/") {
-        Some("/assets")
-    } else {
-        None
-    }
-}
-
 const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";

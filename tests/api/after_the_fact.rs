@@ -110,7 +110,7 @@ async fn a_capture_after_the_hold_is_refused_before_stripe_and_the_authorisation
     }
     assert_eq!(app.status_of(id).await.as_deref(), Some("canceled"));
     let hold = app.ledger().await.hold_of(id).await.unwrap().unwrap();
-    assert_eq!(hold.1.as_deref(), Some("released"));
+    assert_eq!(hold.state.map(|s| s.as_str()), Some("released"));
 }
 
 /// The capture is asked for while the seats are held; Stripe takes its time, the hold ends,
@@ -157,8 +157,11 @@ async fn a_capture_asked_for_in_time_is_in_time_whichever_news_of_it_arrives_fir
     assert_eq!(body["data"]["status"], "succeeded");
 
     let ledger = app.ledger().await;
-    let (_, state, late) = ledger.hold_of(id).await.unwrap().unwrap();
-    assert_eq!((state.as_deref(), late), (Some("kept"), false));
+    let hold = ledger.hold_of(id).await.unwrap().unwrap();
+    assert_eq!(
+        (hold.state.map(|s| s.as_str()), hold.late),
+        (Some("kept"), false)
+    );
     assert!(ledger.late_refunds_due(10).await.unwrap().is_empty());
     let announced = receiver.expect(id, "payment.succeeded").await;
     assert_eq!(announced["data"]["late"], false);
@@ -181,8 +184,11 @@ async fn a_capture_refused_as_not_capturable_does_not_make_a_later_payment_in_ti
     let paid = moved(&unpaid, "succeeded", 5000);
     app.delivered("evt_paid_late", SUCCEEDED.0, paid, hold_ms / 1000 + 2)
         .await;
-    let (_, state, late) = app.ledger().await.hold_of(id).await.unwrap().unwrap();
-    assert_eq!((state.as_deref(), late), (Some("late"), true));
+    let hold = app.ledger().await.hold_of(id).await.unwrap().unwrap();
+    assert_eq!(
+        (hold.state.map(|s| s.as_str()), hold.late),
+        (Some("late"), true)
+    );
 }
 
 /// A payment of ours, succeeded in the ledger (its webhook arrived) and at "Stripe".
@@ -278,6 +284,37 @@ async fn stripes_refusals_on_refund_cancel_and_capture_have_codes_of_their_own()
     );
     let (status, _, body) = app.get_pi(gone).await;
     assert_eq!(code(status, &body), (500, "stripe_error"));
+}
+
+/// A refusal with a code (and a type) this build does not know is Stripe's: a 500
+/// `stripe_error` with Stripe's message, and the code, type and decline code passed on to the
+/// caller's `stripe` object exactly as Stripe sent them.
+#[tokio::test]
+async fn a_refusal_with_a_code_this_build_does_not_know_is_passed_on_as_stripe_sent_it() {
+    let app = spawn_app().await;
+    let id = "pi_3RefusedNewCode001";
+    paid(&app, id, 4000).await;
+    let answer = ResponseTemplate::new(402)
+        .insert_header("Request-Id", "req_newcode")
+        .set_body_json(json!({"error": {
+            "type": "card_error_v2", "code": "refund_window_closed_2031",
+            "decline_code": "some_new_decline", "message": "The refund window has closed."}}));
+    Mock::given(method("POST"))
+        .and(path("/v1/refunds"))
+        .respond_with(answer)
+        .mount(&app.stripe)
+        .await;
+    let (status, _, body) = app.refund(json!({"payment_intent_id": id})).await;
+    assert_eq!(
+        refusal(status, &body),
+        (500, "stripe_error", "The refund window has closed.")
+    );
+    assert_eq!(
+        body["stripe"],
+        json!({"type": "card_error_v2", "code": "refund_window_closed_2031",
+               "decline_code": "some_new_decline", "request_id": "req_newcode"}),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -634,11 +634,11 @@ impl TestApp {
     /// The outcomes of the events recorded for `pi`, in the ledger's order.
     pub async fn outcomes(&self, pi: &str) -> Vec<String> {
         let events: Vec<EventRow> = self.ledger().await.of_payment(pi).await.unwrap();
-        events.into_iter().map(|e| e.outcome).collect()
+        events.into_iter().map(|e| e.outcome.to_string()).collect()
     }
 
     /// The events recorded for `pi`, in the ledger's order, each as the `fields` chosen, e.g.
-    /// `|e| [&e.id, &e.outcome]`.
+    /// `|e| [&e.id, e.outcome.as_str()]`.
     pub async fn events_of<const N: usize>(
         &self,
         pi: &str,

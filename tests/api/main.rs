@@ -9,6 +9,7 @@ mod after_the_fact;
 mod browser;
 mod cli;
 mod connections;
+mod corrupt;
 mod crash;
 mod create;
 mod http_surface;

@@ -34,6 +34,8 @@ async fn metrics_count_requests_stripe_calls_and_webhooks() {
     app.deliver(&paid).await;
     app.deliver(&paid).await;
     app.webhook("{}", Some("t=1,v1=00")).await;
+    // No route: counted as `other`, whatever the path (scanners cannot grow the label set).
+    assert_eq!(app.get("/wp-login.php").await.0, 404);
     let (status, headers, after) = app.get("/metrics").await;
     assert_eq!(status, 200);
     assert!(content_type(&headers).starts_with("text/plain"));
@@ -47,6 +49,7 @@ async fn metrics_count_requests_stripe_calls_and_webhooks() {
         r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="applied"}"#,
         r#"tmt_webhook_events_total{type="payment_intent.succeeded",outcome="duplicate"}"#,
         r#"tmt_webhook_rejections_total{reason="signature_mismatch"}"#,
+        r#"tmt_http_requests_total{route="other",method="GET",status="404"}"#,
     ] {
         assert_eq!(delta(series), 1.0, "{series}");
     }
@@ -73,4 +76,8 @@ async fn metrics_count_requests_stripe_calls_and_webhooks() {
     ] {
         assert!(after.contains(present), "{present}");
     }
+    assert!(
+        !after.contains("wp-login"),
+        "a path that matched no route is no label"
+    );
 }

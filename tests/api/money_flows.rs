@@ -282,7 +282,7 @@ async fn a_refund_that_fails_later_and_disputes_won_and_lost_reach_the_ledger_an
         .unwrap();
     let kinds: Vec<(String, String)> = written
         .iter()
-        .map(|n| (n.payment_intent_id.clone(), n.kind.clone()))
+        .map(|n| (n.payment_intent_id.clone(), n.kind.to_string()))
         .collect();
     let distinct: BTreeSet<&(String, String)> = kinds.iter().collect();
     assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
@@ -404,7 +404,7 @@ async fn under_the_refund_policy_a_payment_processing_when_its_hold_ends_is_refu
     let ledger = shop.ledger().await;
     eventually("the hold's end is dealt with", PATIENCE, || async {
         match ledger.hold_of(&pi).await.unwrap() {
-            Some((_, Some(state), true)) if state == "refund_due" => Ok(()),
+            Some(hold) if hold.late && hold.state.is_some_and(|s| s == "refund_due") => Ok(()),
             other => Err(format!("{other:?}")),
         }
     })

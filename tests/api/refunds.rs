@@ -695,7 +695,7 @@ async fn refunds_and_disputes_of_another_applications_payment_are_foreign() {
     let disputes: Vec<DisputeRow> = ledger.list(None, 10).await.unwrap();
     assert!(disputes.is_empty());
     assert_eq!(
-        ledger_events(&ledger, |e| [&e.outcome]).await,
+        ledger_events(&ledger, |e| [e.outcome.as_str()]).await,
         [["foreign"], ["foreign"]]
     );
 }

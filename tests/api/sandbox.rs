@@ -87,7 +87,8 @@ async fn offline_success_flow() {
         (Some("succeeded"), Some(4200))
     );
     assert_eq!(
-        app.events_of(&id, |e| [&e.event_type, &e.outcome]).await,
+        app.events_of(&id, |e| [e.event_type.as_str(), e.outcome.as_str()])
+            .await,
         [
             ["payment_intent.created", "applied"],
             ["charge.succeeded", "applied"],
@@ -241,7 +242,7 @@ async fn dropped_webhooks_leave_the_ledger_behind_the_sandbox() {
     let row = app.payment(&id).await;
     assert_eq!(row.status, "requires_payment_method");
     assert_eq!(
-        app.events_of(&id, |e| [&e.event_type]).await,
+        app.events_of(&id, |e| [e.event_type.as_str()]).await,
         [["payment_intent.created"]]
     );
 }

@@ -247,6 +247,9 @@ async fn the_dashboard_lists_filters_and_escapes() {
         metrics.contains("route=\"/dashboard\""),
         "pages have their own label"
     );
+    // A payment's page counts under its route as declared, never under the payment's id.
+    assert!(metrics.contains("route=\"/dashboard/payments/{id}\""));
+    assert!(!metrics.contains("pi_dashC"), "{metrics}");
 }
 
 #[tokio::test]

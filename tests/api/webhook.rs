@@ -41,7 +41,7 @@ async fn good_event_creates_and_moves_the_row() {
     let row = app.payment(PI).await;
     assert_eq!(row.status, "succeeded");
     assert_eq!(
-        app.events_of(PI, |e| [&e.id, &e.outcome]).await,
+        app.events_of(PI, |e| [&e.id, e.outcome.as_str()]).await,
         [["evt_good_1", "applied"], ["evt_good_2", "applied"]]
     );
     // The raw payload is kept byte for byte.
