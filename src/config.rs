@@ -21,14 +21,17 @@ use crate::http::access::{AccessSettings, Network, RateLimit};
 use crate::http::server::ConnectionLimits;
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
+use crate::payments::connect::Connect;
 use crate::payments::WebhookSettings;
 use crate::stripe::client::{DEFAULT_API_BASE, DEFAULT_API_VERSION, SANDBOX_SECRET_KEY};
 use crate::stripe::{BudgetSettings, ClientSettings};
 use crate::telemetry::LogFormat;
 use crate::workers::notifier::Fulfilment;
 
+mod connect;
 mod parsers;
 
+pub use self::connect::ConnectArgs;
 use self::parsers::{
     api_base, api_token, api_version, calls_per_second, choice, cors_origins, database_url,
     fulfilment_secret, fulfilment_url, list, network, optional, port, rate_limit,
@@ -184,6 +187,8 @@ pub struct ServeArgs {
     #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value = "300",
           value_parser = reconcile_interval)]
     pub reconcile_interval_secs: Duration,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// Where and how a key calls Stripe, for `serve` and the commands that call Stripe.
@@ -262,6 +267,8 @@ pub struct Config {
     pub late_payment_policy: LatePolicy,
     /// `None`: reconciliation is off.
     pub reconcile_interval: Option<Duration>,
+    /// Organisers paid through Stripe Connect; off by default.
+    pub connect: Connect,
 }
 
 /// How `serve` calls Stripe and checks the webhooks Stripe sends.
@@ -423,7 +430,9 @@ impl Config {
         };
         let max_rps = args.stripe_max_rps;
         let reconcile = args.reconcile_interval_secs;
+        let connect = args.connect.settings().map_err(|(v, p)| bad(v, p))?;
         Ok(Config {
+            connect,
             fulfilment,
             late_payment_policy: args.late_payment_policy,
             reconcile_interval: (!reconcile.is_zero()).then_some(reconcile),

@@ -108,6 +108,8 @@ fn defaults_are_valid() {
     assert!(c.fulfilment.is_none());
     assert_eq!(c.late_payment_policy, LatePolicy::Notify);
     assert_eq!(c.reconcile_interval, Some(Duration::from_secs(300)));
+    assert_eq!(c.connect, Connect::default());
+    assert_eq!(c.connect.charge_type, None);
     assert_eq!(common().log_format, LogFormat::Pretty);
 }
 
@@ -196,11 +198,29 @@ fn each_bad_value_names_its_variable() {
         ("LATE_PAYMENT_POLICY", "later"),
         ("RECONCILE_INTERVAL_SECS", "59"),
         ("RECONCILE_INTERVAL_SECS", "86401"),
+        ("CONNECT_CHARGE_TYPE", "both"),
+        ("CONNECT_DEFAULT_COUNTRY", "XX"),
+        ("CONNECT_DEFAULT_COUNTRY", "MEX"),
+        ("CONNECT_ON_BEHALF_OF", "yes"),
+        ("PLATFORM_FEE_PERCENT", "51"),
+        ("PLATFORM_FEE_PERCENT", "2.125"),
+        ("PLATFORM_FEE_PERCENT", "-1"),
+        ("PLATFORM_FEE_FIXED", "eur"),
+        ("PLATFORM_FEE_FIXED", "eur:0.50,eur:1"),
+        ("PLATFORM_FEE_MIN", "zzz:1"),
+        ("PLATFORM_FEE_MAX", "usd:-1"),
+        ("REFUND_APPLICATION_FEE", "1"),
+        ("DISPUTE_REVERSE_TRANSFER", "no"),
     ] {
         // A setting's flag is its variable in lower case, with `-` for `_`.
         let flag = format!("--{}={value}", variable.to_lowercase().replace('_', "-"));
         refused(variable, serve(&[&flag]));
     }
+    // A fee's floor above its ceiling is the floor's fault.
+    refused(
+        "PLATFORM_FEE_MIN",
+        serve(&["--platform-fee-min=usd:2", "--platform-fee-max=usd:1.50"]),
+    );
     for (variable, value) in [("DATABASE_URL", "mysql://x"), ("LOG_FORMAT", "xml")] {
         let flag = format!("--{}={value}", variable.to_lowercase().replace('_', "-"));
         refused(variable, parse::<CommonArgs>(&[&flag]));
@@ -333,6 +353,15 @@ fn values_are_read_into_their_types() {
         "--fulfilment-secret=whsec_0123456789abcdef",
         "--late-payment-policy=refund ",
         "--reconcile-interval-secs=0",
+        "--connect-charge-type= direct",
+        "--connect-default-country=es",
+        "--connect-on-behalf-of=FALSE",
+        "--platform-fee-percent=2.50",
+        "--platform-fee-fixed=eur:0.50, mxn:10",
+        "--platform-fee-min=eur:1",
+        "--platform-fee-max=",
+        "--refund-application-fee=false",
+        "--dispute-reverse-transfer=false",
     ])
     .unwrap();
     assert_eq!(c.listen, "[::1]:0".parse().unwrap());
@@ -348,6 +377,15 @@ fn values_are_read_into_their_types() {
     assert_eq!(fulfilment.url.as_str(), "https://tickets.example/hook");
     assert_eq!(c.late_payment_policy, LatePolicy::Refund);
     assert_eq!(c.reconcile_interval, None);
+    let connect = &c.connect;
+    assert_eq!(connect.charge_type, Some(crate::ledger::ChargeType::Direct));
+    assert_eq!(connect.default_country, "ES");
+    assert!(!connect.on_behalf_of && !connect.refund_application_fee);
+    assert!(!connect.dispute_reverse_transfer);
+    assert_eq!(
+        connect.fee.to_json().to_string(),
+        r#"{"percent":2.5,"fixed":{"eur":0.50,"mxn":10.00},"min":{"eur":1.00}}"#
+    );
     let common: CommonArgs = parse(&["--log-format= JSON"]).unwrap();
     assert_eq!(common.log_format, LogFormat::Json);
 }

@@ -61,8 +61,8 @@ pub use refunds::{
     Standing, RESERVATION_KEY,
 };
 pub use stored::{
-    EventSource, HoldState, ItemState, Kind, LatePolicy, NotificationStatus, Outbox, Outcome,
-    Unknown,
+    ChargeType, EventSource, HoldState, ItemState, Kind, LatePolicy, NotificationStatus, Outbox,
+    Outcome, Unknown,
 };
 pub use writer::EventWriter;
 

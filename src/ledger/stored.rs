@@ -217,6 +217,16 @@ impl ItemState {
 }
 
 stored! {
+    /// How a payment's money reaches its organiser (`CONNECT_CHARGE_TYPE`).
+    pub enum ChargeType in "payments.charge_type" {
+        /// The platform's PaymentIntent, its money transferred to the organiser's account.
+        Destination = "destination",
+        /// A PaymentIntent on the organiser's own account (`Stripe-Account`).
+        Direct = "direct",
+    }
+}
+
+stored! {
     /// Where a caller's Idempotency-Key stands.
     pub enum KeyState in "idempotency_keys.state" {
         /// A request holds it (or held it, and died).
@@ -348,6 +358,7 @@ mod tests {
         round_trips(ItemState::ALL, "refund_job_items.state").await;
         round_trips(KeyState::ALL, "idempotency_keys.state").await;
         round_trips(LatePolicy::ALL, "settings.outbox").await;
+        round_trips(ChargeType::ALL, "payments.charge_type").await;
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod bulk;
 mod cancel;
 mod capture;
+pub mod connect;
 mod create;
 mod error;
 pub mod holds;
