@@ -11,7 +11,7 @@ use crate::ledger::{
 use crate::money::Major;
 
 /// Prints `rows` under `headers`, each column as wide as its widest cell (the last one as is).
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let columns = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -36,12 +36,12 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub(super) fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn money(minor: i64, currency: &str) -> String {
+pub(super) fn money(minor: i64, currency: &str) -> String {
     format!("{} {currency}", Major::of(minor, currency))
 }
 
@@ -66,7 +66,7 @@ fn payment_json(p: &PaymentRow) -> anyhow::Result<serde_json::Value> {
 }
 
 /// `rows` as JSON, or as a table under `headers` with the cells `cells` gives each row.
-fn listing<T: Serialize>(
+pub(super) fn listing<T: Serialize>(
     rows: &[T],
     as_json: bool,
     headers: &[&str],
@@ -81,12 +81,12 @@ fn listing<T: Serialize>(
 }
 
 /// Prints one field of a record: `label`, then `value` in the column after it.
-fn field(label: &str, value: impl std::fmt::Display) {
+pub(super) fn field(label: &str, value: impl std::fmt::Display) {
     println!("{label:<16}{value}");
 }
 
 /// Prints `label` with how many `items` there are, then a line for each.
-fn items<T>(label: &str, items: &[T], item: impl Fn(&T) -> String) {
+pub(super) fn items<T>(label: &str, items: &[T], item: impl Fn(&T) -> String) {
     field(label, items.len());
     for each in items {
         println!("  {}", item(each));

@@ -4,6 +4,7 @@
 
 mod inspect;
 mod operate;
+mod organizers;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -65,6 +66,11 @@ enum Command {
         #[command(subcommand)]
         command: NotificationsCommand,
     },
+    /// Inspect organisers paid through Stripe Connect.
+    Organizers {
+        #[command(subcommand)]
+        command: OrganizersCommand,
+    },
     /// Run one reconciliation round by hand: Stripe's event log applied to the ledger.
     Reconcile(operate::ReconcileArgs),
     /// Webhook helpers for testing an endpoint by hand.
@@ -110,6 +116,23 @@ enum RefundsCommand {
 enum DisputesCommand {
     /// Disputes, newest first.
     List(ListArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrganizersCommand {
+    /// Organisers, newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One organiser: its account's status and its own fee policy.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +194,7 @@ const COMMANDS: &[&str] = &[
     "refunds",
     "disputes",
     "notifications",
+    "organizers",
     "reconcile",
     "webhook",
     "help",
@@ -290,6 +314,14 @@ pub fn main() -> ExitCode {
         } => runtime.block_on(reading(&database_url, async |ledger| {
             inspect::notifications(ledger, &list).await
         })),
+        Command::Organizers { command } => {
+            runtime.block_on(reading(&database_url, async |ledger| match command {
+                OrganizersCommand::List { limit, json } => {
+                    organizers::list(ledger, limit, json).await
+                }
+                OrganizersCommand::Show { id, json } => organizers::show(ledger, &id, json).await,
+            }))
+        }
         Command::Notifications {
             command: NotificationsCommand::Retry { id, failed: _ },
         } => runtime.block_on(async {

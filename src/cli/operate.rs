@@ -11,6 +11,7 @@ use crate::config::{ConfigError, StripeArgs};
 use crate::ledger::{EventWriter, ItemState, JobItem, Ledger};
 use crate::money::Major;
 use crate::payments::bulk::{Report, Selector};
+use crate::payments::connect::Connect;
 use crate::payments::request::RefundReason;
 use crate::payments::{Payments, WebhookSettings};
 use crate::stripe::StripeClient;
@@ -78,6 +79,7 @@ async fn payments(
             tolerance_secs: 300,
         },
         idempotency_stale: std::time::Duration::from_secs(60),
+        connect: Connect::default(),
     })
 }
 

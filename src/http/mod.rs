@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod openapi;
 pub mod ops;
+pub mod organizers;
 pub mod payments;
 pub mod server;
 pub mod webhook;
@@ -29,6 +30,7 @@ use access::Access;
 use envelope::CLIENT_BODY_LIMIT;
 use error::ApiError;
 use ops::{healthz, metrics, openapi_json, readyz};
+use organizers::{get_organizer, onboard};
 use payments::{cancel, capture, confirm, create, get_payment_intent, refund};
 use webhook::webhook;
 
@@ -59,7 +61,7 @@ pub struct ClientRoute {
     pub needs_token: bool,
 }
 
-pub const CLIENT_ROUTES: [ClientRoute; 6] = [
+pub const CLIENT_ROUTES: [ClientRoute; 8] = [
     ClientRoute {
         path: "/stripe_create_payment_intent",
         needs_token: false,
@@ -82,6 +84,14 @@ pub const CLIENT_ROUTES: [ClientRoute; 6] = [
     },
     ClientRoute {
         path: "/stripe_capture_payment",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_onboard_organizer",
+        needs_token: true,
+    },
+    ClientRoute {
+        path: "/stripe_get_organizer",
         needs_token: true,
     },
 ];
@@ -154,6 +164,8 @@ pub fn router(state: AppState, bodies: bodies::BodyLimits) -> (Router, Vec<Strin
         post(refund),
         post(cancel),
         post(capture),
+        post(onboard),
+        post(get_organizer),
     ];
     let mut routes = Routes::new();
     for (route, handler) in CLIENT_ROUTES.iter().zip(handlers) {
@@ -365,7 +377,9 @@ mod tests {
                 "stripe_get_payment_intent",
                 "stripe_refund_payment",
                 "stripe_cancel_payment_intent",
-                "stripe_capture_payment"
+                "stripe_capture_payment",
+                "stripe_onboard_organizer",
+                "stripe_get_organizer"
             ]
         );
     }

@@ -7,6 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, StripeDetails};
+use crate::payments::connect::{OnboardedData, OrganizerData};
 use crate::payments::{
     CanceledData, CapturedData, ConfirmedData, CreatedData, PaymentIntentData, RefundedData,
 };
@@ -25,6 +26,8 @@ use crate::payments::{
         super::payments::refund,
         super::payments::cancel,
         super::payments::capture,
+        super::organizers::onboard,
+        super::organizers::get_organizer,
         super::webhook::webhook
     ),
     components(schemas(
@@ -35,11 +38,14 @@ use crate::payments::{
         PaymentIntentData,
         RefundedData,
         CanceledData,
-        CapturedData
+        CapturedData,
+        OnboardedData,
+        OrganizerData
     )),
     modifiers(&BearerToken),
     tags(
         (name = "payments", description = "Called by the platform's front ends and back end"),
+        (name = "organizers", description = "Organisers paid through Stripe Connect; called by the platform's back end"),
         (name = "webhooks", description = "Called by Stripe")
     )
 )]

@@ -5,12 +5,14 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
+use super::organizers::{apply_account, deauthorize};
 use super::payments::apply_to_payment;
 use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
 use super::rows::{Chronology, Listed, OfPayment};
 use super::sql::Source;
 use super::stored::{EventSource, Outbox, Outcome};
 use super::{now_iso, Ledger, LedgerError};
+use crate::stripe::connect::Account;
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
 };
@@ -26,6 +28,10 @@ pub enum Effect {
     Dispute(Box<Dispute>),
     /// A Charge object to keep (`charge.*`), with the refunds it may embed.
     Charge(Box<ChargeRef>, Box<Value>),
+    /// A connected account's new status (`account.updated`).
+    Account(Box<Account>),
+    /// A connected account left the platform (`account.application.deauthorized`): its id.
+    Deauthorized(String),
     /// Recorded only.
     None,
 }
@@ -42,6 +48,8 @@ pub struct IncomingEvent {
     /// The raw body, as Stripe signed it (or listed it).
     pub payload: String,
     pub source: EventSource,
+    /// The connected account the event happened on (Connect), if any.
+    pub account: Option<String>,
 }
 
 impl IncomingEvent {
@@ -71,6 +79,12 @@ impl IncomingEvent {
             }
             EventObjectKind::Charge => ChargeRef::from_value(object)
                 .map(|c| Effect::Charge(Box::new(c), Box::new(object.clone()))),
+            EventObjectKind::Account if event.event_type == EventType::AccountDeauthorized => {
+                event.account.clone().map(Effect::Deauthorized)
+            }
+            EventObjectKind::Account => {
+                Account::from_value(object).map(|a| Effect::Account(Box::new(a)))
+            }
             EventObjectKind::PaymentIntent | EventObjectKind::Unknown => Some(Effect::None),
         }
         .unwrap_or_else(|| {
@@ -89,6 +103,7 @@ impl IncomingEvent {
             effect,
             payload,
             source,
+            account: event.account.clone(),
         }
     }
 
@@ -216,6 +231,8 @@ async fn record_and_apply(
         Effect::Refund(refund) => apply_movement(tx, outbox, refund.as_ref(), source).await?,
         Effect::Dispute(dispute) => apply_movement(tx, outbox, dispute.as_ref(), source).await?,
         Effect::Charge(charge, raw) => apply_charge(tx, outbox, charge, raw, source).await?,
+        Effect::Account(account) => apply_account(tx, account, source).await?,
+        Effect::Deauthorized(account) => deauthorize(tx, account, source).await?,
     };
     if outcome != likely {
         sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")

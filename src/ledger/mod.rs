@@ -10,6 +10,7 @@
 //!
 //! - [`events`]: the webhook events, recorded and applied once each, each applied by the
 //!   module of its object;
+//! - [`organizers`]: organisers paid through Stripe Connect, moved by their accounts' events;
 //! - [`payments`]: payment rows, brought up to date by reads and by events;
 //! - [`refunds`]: refunds, disputes and the Charge objects, and refund reservations;
 //! - [`holds`]: seat holds, and what a payment's change means for its hold;
@@ -40,6 +41,7 @@ mod idempotency;
 mod jobs;
 mod leases;
 mod notifications;
+mod organizers;
 mod payments;
 mod refunds;
 mod rows;
@@ -55,6 +57,7 @@ pub use holds::{Hold, HoldCheck, HOLD_KEY};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{Job, JobItem};
 pub use notifications::{Delivery, Leased, NotificationRow};
+pub use organizers::OrganizerRow;
 pub use payments::PaymentRow;
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,

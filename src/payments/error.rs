@@ -68,6 +68,23 @@ pub enum Error {
     /// Confirm of a payment that succeeded but is all going back.
     #[error("payment refunded")]
     PaymentRefunded,
+    /// A function of Stripe Connect while `CONNECT_CHARGE_TYPE` is unset.
+    #[error("Stripe Connect is off")]
+    ConnectDisabled,
+    #[error("organizerId invalid")]
+    OrganizerIdInvalid,
+    #[error("country invalid")]
+    CountryInvalid,
+    /// The field whose URL is not `https://` (or `http://` on this machine).
+    #[error("{0} invalid")]
+    UrlInvalid(&'static str),
+    #[error("email invalid")]
+    EmailInvalid,
+    /// What is wrong with the fee policy.
+    #[error("fee invalid: {0}")]
+    FeeInvalid(String),
+    #[error("organiser not found")]
+    OrganizerNotFound,
     /// On refund, cancel and capture: a refusal of Stripe's that has a code of its own.
     #[error("Stripe refused ({0:?}): {1}")]
     Refused(StripeRefusal, Box<ApiRefusal>),
@@ -277,6 +294,13 @@ pub(crate) fn one_of_each() -> Vec<Error> {
         Error::PaymentProcessing,
         Error::HoldExpired,
         Error::PaymentRefunded,
+        Error::ConnectDisabled,
+        Error::OrganizerIdInvalid,
+        Error::CountryInvalid,
+        Error::UrlInvalid("returnUrl"),
+        Error::EmailInvalid,
+        Error::FeeInvalid("percent".into()),
+        Error::OrganizerNotFound,
         Error::IdempotencyKeyReused,
         Error::IdempotencyKeyInProgress,
         Error::EventInvalid,

@@ -50,6 +50,8 @@ pub struct Payments {
     pub webhook: WebhookSettings,
     /// When an unfinished create's Idempotency-Key may be taken over.
     pub idempotency_stale: std::time::Duration,
+    /// Organisers paid through Stripe Connect (off unless `CONNECT_CHARGE_TYPE` is set).
+    pub connect: connect::Connect,
 }
 
 fn count_api_write(pi: &PaymentIntent) {

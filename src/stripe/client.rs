@@ -137,6 +137,8 @@ pub struct StripeClient {
     http: reqwest::Client,
     settings: ClientSettings,
     budget: Budget,
+    /// The connected account every call acts for (`Stripe-Account`), if any.
+    account: Option<String>,
 }
 
 impl StripeClient {
@@ -151,7 +153,22 @@ impl StripeClient {
             http,
             settings,
             budget,
+            account: None,
         })
+    }
+
+    /// The same client, its calls acting for the connected `account` (`Stripe-Account`), or
+    /// for the platform itself when `None`; the budget stays shared.
+    pub fn on_account(&self, account: Option<&str>) -> StripeClient {
+        StripeClient {
+            account: account.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// The connected account the calls act for, if any.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// The instance's budget of Stripe calls, shared by every clone of this client.
@@ -255,7 +272,7 @@ impl StripeClient {
     }
 
     /// A GET of `path`, which carries any query.
-    async fn get<T: DeserializeOwned + Readable>(
+    pub(super) async fn get<T: DeserializeOwned + Readable>(
         &self,
         operation: &'static str,
         path: &str,
@@ -264,7 +281,7 @@ impl StripeClient {
     }
 
     /// A POST of `form`, every attempt with the same idempotency key.
-    async fn post<T: DeserializeOwned + Readable>(
+    pub(super) async fn post<T: DeserializeOwned + Readable>(
         &self,
         operation: &'static str,
         path: &str,
@@ -339,6 +356,9 @@ impl StripeClient {
                 .bearer_auth(self.settings.secret_key.expose_secret())
                 .header("Stripe-Version", &self.settings.api_version)
                 .timeout(remaining);
+            if let Some(account) = &self.account {
+                request = request.header("Stripe-Account", account);
+            }
             if let (Some(encoded), Some((_, key))) = (&encoded, body) {
                 request = request
                     .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -383,6 +403,7 @@ impl StripeClient {
             match &outcome {
                 Ok((status, request_id, _)) => tracing::info!(
                     operation,
+                    stripe_account = self.account.as_deref(),
                     status = status.as_u16(),
                     stripe_request_id = request_id.as_deref(),
                     retries,

@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub mod client;
+pub mod connect;
 pub mod form;
 pub mod signature;
 pub mod types;

@@ -183,6 +183,9 @@ lenient_enum! {
         DisputeClosed = "charge.dispute.closed",
         DisputeFundsWithdrawn = "charge.dispute.funds_withdrawn",
         DisputeFundsReinstated = "charge.dispute.funds_reinstated",
+        AccountUpdated = "account.updated",
+        /// The account disconnected from the platform (Connect).
+        AccountDeauthorized = "account.application.deauthorized",
     }
 }
 
@@ -229,6 +232,8 @@ pub enum EventObjectKind {
     Charge,
     Refund,
     Dispute,
+    /// A connected account (Connect), or its application for a deauthorisation.
+    Account,
     Unknown,
 }
 
@@ -254,6 +259,7 @@ impl EventType {
             | DisputeClosed
             | DisputeFundsWithdrawn
             | DisputeFundsReinstated => EventObjectKind::Dispute,
+            AccountUpdated | AccountDeauthorized => EventObjectKind::Account,
             Other(_) => EventObjectKind::Unknown,
         }
     }
@@ -378,7 +384,7 @@ impl fmt::Display for PaymentIntentId {
 }
 
 /// `null` (which emulators send for fields they do not fill) reads as the type's default.
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(super) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -387,7 +393,7 @@ where
 }
 
 /// Metadata that is `null`, absent or not an object reads as empty.
-fn lenient_map<'de, D>(d: D) -> Result<Map<String, Value>, D::Error>
+pub(super) fn lenient_map<'de, D>(d: D) -> Result<Map<String, Value>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -398,7 +404,7 @@ where
 }
 
 /// An expandable field that is absent, `null`, or neither an id nor an object reads as `None`.
-fn lenient_expandable<'de, D, T>(d: D) -> Result<Option<Expandable<T>>, D::Error>
+pub(super) fn lenient_expandable<'de, D, T>(d: D) -> Result<Option<Expandable<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -580,6 +586,9 @@ pub struct Event {
     pub object: Option<String>,
     #[serde(default)]
     pub data: EventData,
+    /// The connected account the event happened on (Connect); `None` for the platform's own.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

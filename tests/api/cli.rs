@@ -393,6 +393,11 @@ async fn commands_whose_output_is_closed_early_end_quietly() {
     stub_reads(&app.stripe, empty).await;
     let stripe = app.stripe.uri();
     let sandbox = unreachable_base();
+    let ledger = app.ledger().await;
+    ledger
+        .claim_organizer("org_pipe", "MX", None, None)
+        .await
+        .unwrap();
     let show = ["payments", "show", "pi_pipe0000001"];
     // A dry run lists the payment it would refund; a run refunds nothing and reports so.
     let preview = [
@@ -422,6 +427,10 @@ async fn commands_whose_output_is_closed_early_end_quietly() {
         vec!["notifications", "list"],
         vec!["notifications", "list", "--json"],
         vec!["notifications", "retry", "--failed"],
+        vec!["organizers", "list"],
+        vec!["organizers", "list", "--json"],
+        vec!["organizers", "show", "org_pipe"],
+        vec!["organizers", "show", "org_pipe", "--json"],
         vec!["reconcile", "--since", "1h"],
         vec!["reconcile", "--since", "1h", "--json"],
         vec!["webhook", "sign"],

@@ -8,6 +8,7 @@ mod helpers;
 mod after_the_fact;
 mod browser;
 mod cli;
+mod connect;
 mod connections;
 mod corrupt;
 mod crash;

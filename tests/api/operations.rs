@@ -43,7 +43,9 @@ async fn openapi_document_describes_every_function() {
             "/stripe_capture_payment",
             "/stripe_confirm_payment",
             "/stripe_create_payment_intent",
+            "/stripe_get_organizer",
             "/stripe_get_payment_intent",
+            "/stripe_onboard_organizer",
             "/stripe_refund_payment",
             "/stripe_webhook"
         ]
@@ -67,6 +69,8 @@ async fn openapi_document_describes_every_function() {
         "/stripe_refund_payment",
         "/stripe_cancel_payment_intent",
         "/stripe_capture_payment",
+        "/stripe_onboard_organizer",
+        "/stripe_get_organizer",
     ] {
         assert!(
             doc["paths"][path]["post"]["responses"]["415"].is_object(),

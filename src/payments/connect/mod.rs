@@ -4,8 +4,12 @@
 //! transfer back. Off unless `CONNECT_CHARGE_TYPE` is set.
 
 pub mod fee;
+mod organizers;
 
 pub use fee::{FeePolicy, PerCurrency};
+pub use organizers::{
+    organizer_id, OnboardInput, OnboardedData, OrganizerData, OrganizerInput, ORGANIZER_KEY,
+};
 
 use crate::ledger::ChargeType;
 

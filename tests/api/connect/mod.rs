@@ -1,0 +1,256 @@
+//! Organisers paid through Stripe Connect (docs/contract.md §15), through the service's HTTP
+//! surface: the binary in sandbox mode, its embedded Stripe (Connect included) answering at
+//! `/v1` on the same port, as the platform's back end, the buyer's browser and Stripe use them;
+//! and three instances on PostgreSQL against the standalone sandbox where concurrency matters.
+
+mod organizers;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Any test key works with the sandbox.
+pub const SANDBOX_KEY: &str = "sk_test_connect_market";
+
+/// The marketplace: the service in sandbox mode with Connect on, and what a test needs to play
+/// the platform's back end, the organisers, the buyers and Stripe's other side.
+pub struct Market {
+    pub server: Server,
+    pub db: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Market {
+    /// The service with `CONNECT_CHARGE_TYPE=charge_type` and `envs`.
+    pub async fn start(charge_type: &str, envs: &[(&str, &str)]) -> Market {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite_url(dir.path());
+        let mut all = vec![
+            ("CONNECT_CHARGE_TYPE", charge_type),
+            ("STRIPE_SANDBOX_DELAY_MS", "200"),
+            ("RECONCILE_INTERVAL_SECS", "0"),
+        ];
+        all.extend_from_slice(envs);
+        let server = Server::start(&db, &all).await;
+        Market {
+            server,
+            db,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// A call to one of the service's functions.
+    pub async fn call(&self, path: &str, data: Value) -> Answer {
+        call(&self.http, &self.server.address, path, data).await
+    }
+
+    /// A call to the sandbox as Stripe's API, for the platform or (`account`) a connected
+    /// account.
+    pub async fn stripe(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+        account: Option<&str>,
+    ) -> Answer {
+        stripe_call(
+            &self.http,
+            &self.server.address,
+            method,
+            path,
+            form,
+            account,
+        )
+        .await
+    }
+
+    pub async fn ledger(&self) -> tmt_payments::ledger::Ledger {
+        open_ledger(&self.db).await
+    }
+
+    /// Onboards `organizer`; the answer's `data`.
+    pub async fn onboard(&self, organizer: &str, extra: Value) -> Value {
+        let (status, _, body) = self.call(ONBOARD, onboarding(organizer, extra)).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    }
+
+    /// The organiser as `stripe_get_organizer` answers it.
+    pub async fn organizer(&self, organizer: &str) -> Answer {
+        self.call(GET_ORGANIZER, json!({"organizerId": organizer}))
+            .await
+    }
+
+    /// The organiser finishes Stripe's onboarding (the sandbox's control, as its page's
+    /// **Complete** button does).
+    pub async fn complete_onboarding(&self, account: &str) {
+        let (status, _, body) = self
+            .stripe(
+                reqwest::Method::POST,
+                &format!("/_sandbox/accounts/{account}/onboard"),
+                &[("outcome", "complete")],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// An organiser onboarded in full, once the service knows it can take payments; its
+    /// account.
+    pub async fn ready_organizer(&self, organizer: &str, extra: Value) -> String {
+        let account = self.onboard(organizer, extra).await["accountId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.complete_onboarding(&account).await;
+        eventually(
+            &format!("{organizer} can take payments"),
+            PATIENCE,
+            || async {
+                let (_, _, body) = self.organizer(organizer).await;
+                match body["data"]["chargesEnabled"].as_bool() {
+                    Some(true) => Ok(()),
+                    _ => Err(body.to_string()),
+                }
+            },
+        )
+        .await;
+        account
+    }
+}
+
+pub const ONBOARD: &str = "/stripe_onboard_organizer";
+pub const GET_ORGANIZER: &str = "/stripe_get_organizer";
+
+/// An onboarding request's `data` for `organizer`, with `extra`'s fields over it.
+pub fn onboarding(organizer: &str, extra: Value) -> Value {
+    let mut data = json!({
+        "organizerId": organizer,
+        "returnUrl": "https://tickets.example/organizers/done",
+        "refreshUrl": "https://tickets.example/organizers/again",
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        data[k] = v.clone();
+    }
+    data
+}
+
+/// A call to a service at `address`.
+pub async fn call(http: &reqwest::Client, address: &str, path: &str, data: Value) -> Answer {
+    let r = http
+        .post(format!("{address}{path}"))
+        .header("content-type", "application/json")
+        .timeout(Duration::from_secs(60))
+        .body(json!({ "data": data }).to_string())
+        .send()
+        .await
+        .unwrap();
+    read(r).await
+}
+
+/// A call to the Stripe API at `base` (the sandbox), for the platform or a connected account.
+pub async fn stripe_call(
+    http: &reqwest::Client,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+    account: Option<&str>,
+) -> Answer {
+    let mut r = http
+        .request(method.clone(), format!("{base}{path}"))
+        .bearer_auth(SANDBOX_KEY);
+    if let Some(account) = account {
+        r = r.header("Stripe-Account", account);
+    }
+    r = match method {
+        reqwest::Method::GET => r.query(form),
+        _ => r.form(form),
+    };
+    read(r.send().await.unwrap()).await
+}
+
+/// The standalone sandbox (`tmt-payments sandbox`) on a port of its own, in memory, delivering
+/// no webhooks: the tests deliver Stripe's events themselves.
+pub struct StandaloneSandbox {
+    _process: KillOnDrop,
+    pub base: String,
+}
+
+impl StandaloneSandbox {
+    pub async fn start() -> StandaloneSandbox {
+        let port = free_port();
+        let process = KillOnDrop(
+            command("sqlite://unused.db")
+                .args([
+                    "sandbox",
+                    "--port",
+                    &port.to_string(),
+                    "--state",
+                    ":memory:",
+                ])
+                .args(["--delay-ms", "200"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        listening(&base).await;
+        StandaloneSandbox {
+            _process: process,
+            base,
+        }
+    }
+}
+
+/// Three instances of the service on one fresh PostgreSQL database, with Stripe played by a
+/// standalone sandbox and `envs` besides.
+pub struct PostgresCluster {
+    pub sandbox: StandaloneSandbox,
+    pub servers: Vec<Server>,
+    pub db: String,
+    pub http: reqwest::Client,
+}
+
+impl PostgresCluster {
+    pub async fn start(envs: &[(&str, &str)]) -> PostgresCluster {
+        let db = fresh_postgres_database(&postgres_peer().await).await;
+        let sandbox = StandaloneSandbox::start().await;
+        let mut servers = Vec::new();
+        for _ in 0..3 {
+            let mut all = vec![
+                ("DATABASE_MAX_CONNECTIONS", "5"),
+                ("RECONCILE_INTERVAL_SECS", "0"),
+            ];
+            all.extend_from_slice(envs);
+            servers.push(Server::keyed(&db, &sandbox.base, &all).await);
+        }
+        PostgresCluster {
+            sandbox,
+            servers,
+            db,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A call to instance `n`.
+    pub async fn call(&self, n: usize, path: &str, data: Value) -> Answer {
+        call(&self.http, &self.servers[n].address, path, data).await
+    }
+
+    /// A call to the sandbox.
+    pub async fn stripe(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+        account: Option<&str>,
+    ) -> Answer {
+        stripe_call(&self.http, &self.sandbox.base, method, path, form, account).await
+    }
+}
