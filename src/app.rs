@@ -145,7 +145,7 @@ impl Application {
             ledger: ledger.clone(),
             webhook,
             idempotency_stale: config.idempotency_stale,
-            connect: config.connect.clone(),
+            connect: Arc::new(config.connect.clone()),
         };
         let access = Arc::new(Access::new(&config.access));
         if !access.tokens_required() {

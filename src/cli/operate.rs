@@ -79,7 +79,7 @@ async fn payments(
             tolerance_secs: 300,
         },
         idempotency_stale: std::time::Duration::from_secs(60),
-        connect: Connect::default(),
+        connect: Arc::new(Connect::default()),
     })
 }
 

@@ -172,6 +172,16 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
             P::EmailInvalid => (C::EmailInvalid, "Correo electrónico inválido".into()),
             P::FeeInvalid(_) => (C::FeeInvalid, "Comisión inválida".into()),
             P::OrganizerNotFound => (C::OrganizerNotFound, "Organizador no encontrado".into()),
+            P::OrganizerInvalid => (C::OrganizerInvalid, "Organizador inválido".into()),
+            P::OrganizerNotReady => (
+                C::OrganizerNotReady,
+                "El organizador aún no puede recibir pagos".into(),
+            ),
+            P::OrganizerRequired => (C::OrganizerRequired, "El organizador es requerido".into()),
+            P::TicketsInvalid => (
+                C::TicketsInvalid,
+                "Número de tickets inválido (1–1000)".into(),
+            ),
             P::Refused(refusal, _) => match refusal {
                 StripeRefusal::PaymentMissing => (C::PaymentNotFound, "El pago no existe".into()),
                 StripeRefusal::Disputed => (C::PaymentDisputed, "El pago está en disputa".into()),
@@ -402,6 +412,10 @@ codes! {
     EmailInvalid = "email_invalid": BAD_REQUEST,
     FeeInvalid = "fee_invalid": BAD_REQUEST,
     OrganizerNotFound = "organizer_not_found": NOT_FOUND,
+    OrganizerInvalid = "organizer_invalid": BAD_REQUEST,
+    OrganizerNotReady = "organizer_not_ready": CONFLICT,
+    OrganizerRequired = "organizer_required": BAD_REQUEST,
+    TicketsInvalid = "tickets_invalid": BAD_REQUEST,
     StripeError = "stripe_error": INTERNAL_SERVER_ERROR,
     StripeUnreachable = "stripe_unreachable": INTERNAL_SERVER_ERROR,
     StripeBusy = "stripe_busy": SERVICE_UNAVAILABLE,

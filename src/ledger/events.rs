@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
+use super::connect::{note_from_charge, note_from_payment_event};
 use super::organizers::{apply_account, deauthorize};
 use super::payments::apply_to_payment;
 use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
@@ -223,6 +224,7 @@ async fn record_and_apply(
         Effect::None => Outcome::Unhandled,
         Effect::Payment(pi) => {
             let outcome = apply_to_payment(tx, outbox, pi, source, now).await?;
+            note_from_payment_event(tx, pi, event.account.as_deref()).await?;
             if let Some(embedded) = &pi.charges {
                 keep_listed_charges(tx, &pi.id, &embedded.data, event.created).await?;
             }
@@ -230,7 +232,13 @@ async fn record_and_apply(
         }
         Effect::Refund(refund) => apply_movement(tx, outbox, refund.as_ref(), source).await?,
         Effect::Dispute(dispute) => apply_movement(tx, outbox, dispute.as_ref(), source).await?,
-        Effect::Charge(charge, raw) => apply_charge(tx, outbox, charge, raw, source).await?,
+        Effect::Charge(charge, raw) => {
+            let outcome = apply_charge(tx, outbox, charge, raw, source).await?;
+            if let Some(payment_intent_id) = charge.payment_intent_id() {
+                note_from_charge(tx, payment_intent_id, raw).await?;
+            }
+            outcome
+        }
         Effect::Account(account) => apply_account(tx, account, source).await?,
         Effect::Deauthorized(account) => deauthorize(tx, account, source).await?,
     };

@@ -13,6 +13,7 @@
 //! - [`organizers`]: organisers paid through Stripe Connect, moved by their accounts' events;
 //! - [`payments`]: payment rows, brought up to date by reads and by events;
 //! - [`refunds`]: refunds, disputes and the Charge objects, and refund reservations;
+//! - [`connect`]: what a payment made for an organiser (Stripe Connect) keeps besides;
 //! - [`holds`]: seat holds, and what a payment's change means for its hold;
 //! - [`notifications`]: the fulfilment outbox, written in the transaction of the change it
 //!   announces, and its delivery leases;
@@ -34,6 +35,7 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+mod connect;
 mod dashboard;
 mod events;
 mod holds;
@@ -51,6 +53,7 @@ mod stored;
 mod testing;
 mod writer;
 
+pub use connect::{ConnectNote, ConnectPayment};
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
 pub use events::{Effect, EventRow, IncomingEvent};
 pub use holds::{Hold, HoldCheck, HOLD_KEY};

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::connect::client_for;
 use super::read::read_at_stripe;
 use super::request::CancelRequest;
 use super::{count_api_write, Error, Payments};
@@ -80,8 +81,9 @@ pub(super) async fn cancel_at_stripe(
 ) -> Result<PaymentIntentStatus, Error> {
     let mut form = Form::new();
     form.push("cancellation_reason", reason);
+    let scoped = client_for(stripe, ledger, id.as_str()).await?;
     let read_at = chrono::Utc::now().timestamp();
-    match stripe
+    match scoped
         .act_on_payment_intent(id, Action::Cancel, &form, key)
         .await
     {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::connect::client_for;
 use super::holds::release_expired_hold;
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::{to_minor, CaptureRequest};
@@ -56,8 +57,9 @@ async fn capture(request: CaptureRequest, call: StripeCall) -> Result<CapturedDa
         return Err(hold_expired(&stripe, &ledger, id, release).await);
     }
     // The ledger may not know of the authorisation yet: Stripe says what can be captured.
+    let on_account = client_for(&stripe, &ledger, id.as_str()).await?;
     let read_at = chrono::Utc::now().timestamp();
-    let pi = stripe.retrieve_payment_intent(id).await?;
+    let pi = on_account.retrieve_payment_intent(id).await?;
     ledger.record_from_api(&pi, read_at).await?;
     if pi.status != PaymentIntentStatus::RequiresCapture {
         return Err(Error::PaymentNotCapturable(pi.status));
@@ -83,14 +85,14 @@ async fn capture(request: CaptureRequest, call: StripeCall) -> Result<CapturedDa
     let mut form = Form::new();
     form.push("amount_to_capture", amount.to_string());
     let read_at = chrono::Utc::now().timestamp();
-    let captured = match stripe
+    let captured = match on_account
         .act_on_payment_intent(id, Action::Capture, &form, &stripe_key)
         .await
     {
         Ok(captured) => captured,
         // Captured or canceled meanwhile (a hold expiring): say what it is now.
         Err(StripeError::Api(refused)) if refused.status == 400 => {
-            let now = stripe.retrieve_payment_intent(id).await?;
+            let now = on_account.retrieve_payment_intent(id).await?;
             ledger.record_from_api(&now, read_at).await?;
             return Err(Error::PaymentNotCapturable(now.status));
         }

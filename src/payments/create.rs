@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::connect::charge::prepare;
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::CreateRequest;
 use super::{count_api_write, Error};
@@ -24,6 +25,17 @@ pub struct CreatedData {
     /// canceled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold_expires_at: Option<String>,
+    /// The organiser the payment is for (Stripe Connect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizer_id: Option<String>,
+    /// The platform's fee, major units (Stripe Connect): within `amount`, or on top of the
+    /// price when the buyer pays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_fee: Option<Major>,
+    /// A direct charge's connected account: Stripe.js must be initialised with it
+    /// (`Stripe(publishableKey, {stripeAccount})`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_account: Option<String>,
 }
 
 impl IdempotentWrite for CreateRequest {
@@ -41,13 +53,32 @@ impl IdempotentWrite for CreateRequest {
         let timestamp =
             iso(chrono::DateTime::from_timestamp_millis(call.first_use).unwrap_or_default());
         let hold_expires_at = self.hold_expires_at(call.first_use).map(iso);
-        let form = self.to_form(&timestamp, hold_expires_at.as_deref());
+        // For an organiser: checked in the ledger before Stripe, and charged as its type says.
+        let charge = prepare(
+            &call.connect,
+            &call.ledger,
+            self.organizer.as_ref(),
+            self.money,
+        )
+        .await?;
+        let mut request = self;
+        let mut stripe = call.stripe.clone();
+        if let Some(charge) = &charge {
+            request.money.minor = charge.charged;
+            stripe = stripe.on_account(charge.direct_account());
+        }
+        let mut form = request.to_form(&timestamp, hold_expires_at.as_deref());
+        if let Some(charge) = &charge {
+            charge.add_to(&mut form);
+        }
         let read_at = chrono::Utc::now().timestamp();
-        let pi = call
-            .stripe
+        let pi = stripe
             .create_payment_intent(&form, &call.stripe_key)
             .await?;
         call.ledger.record_from_api(&pi, read_at).await?;
+        if let Some(charge) = &charge {
+            call.ledger.note_connect(&pi.id, &charge.note()).await?;
+        }
         count_api_write(&pi);
         tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
         Ok(CreatedData {
@@ -55,6 +86,11 @@ impl IdempotentWrite for CreateRequest {
             client_secret: pi.client_secret.clone(),
             amount: Major::of(pi.amount, &pi.currency),
             payment_intent_id: pi.id,
+            organizer_id: charge.as_ref().map(|c| c.organizer_id.clone()),
+            application_fee: charge.as_ref().map(|c| Major::of(c.fee, &pi.currency)),
+            stripe_account: charge
+                .as_ref()
+                .and_then(|c| c.direct_account().map(str::to_string)),
             currency: pi.currency,
             hold_expires_at,
         })

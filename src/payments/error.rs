@@ -85,6 +85,17 @@ pub enum Error {
     FeeInvalid(String),
     #[error("organiser not found")]
     OrganizerNotFound,
+    /// Create for an organiser the ledger does not know (or an id that cannot be one).
+    #[error("organiser unknown")]
+    OrganizerInvalid,
+    /// Create for an organiser whose account cannot take charges, or left the platform.
+    #[error("organiser cannot take payments")]
+    OrganizerNotReady,
+    /// Create without an organiser while Connect is on.
+    #[error("organizerId missing")]
+    OrganizerRequired,
+    #[error("tickets invalid")]
+    TicketsInvalid,
     /// On refund, cancel and capture: a refusal of Stripe's that has a code of its own.
     #[error("Stripe refused ({0:?}): {1}")]
     Refused(StripeRefusal, Box<ApiRefusal>),
@@ -301,6 +312,10 @@ pub(crate) fn one_of_each() -> Vec<Error> {
         Error::EmailInvalid,
         Error::FeeInvalid("percent".into()),
         Error::OrganizerNotFound,
+        Error::OrganizerInvalid,
+        Error::OrganizerNotReady,
+        Error::OrganizerRequired,
+        Error::TicketsInvalid,
         Error::IdempotencyKeyReused,
         Error::IdempotencyKeyInProgress,
         Error::EventInvalid,

@@ -41,6 +41,8 @@ pub struct StripeCall {
     pub stripe_key: String,
     /// When the caller's key was first used (Unix ms); now, without a key.
     pub first_use: i64,
+    /// The Connect settings (organisers, the platform's fee).
+    pub connect: std::sync::Arc<super::connect::Connect>,
 }
 
 /// A Stripe-side key derived from `parts`, hashed with a zero byte between them: the same parts
@@ -108,12 +110,14 @@ impl Payments {
         // before Stripe is called.
         self.ledger.ensure_writable().await?;
         let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
+        let connect = self.connect.clone();
         self.once(W::SCOPE, idempotency_key, data, |stripe_key, first_use| {
             request.at_stripe(StripeCall {
                 stripe,
                 ledger,
                 stripe_key,
                 first_use,
+                connect,
             })
         })
         .await

@@ -51,7 +51,7 @@ pub struct Payments {
     /// When an unfinished create's Idempotency-Key may be taken over.
     pub idempotency_stale: std::time::Duration,
     /// Organisers paid through Stripe Connect (off unless `CONNECT_CHARGE_TYPE` is set).
-    pub connect: connect::Connect,
+    pub connect: std::sync::Arc<connect::Connect>,
 }
 
 fn count_api_write(pi: &PaymentIntent) {

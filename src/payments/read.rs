@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::connect::client_for;
 use super::request::parse_payment_intent_id;
 use super::{count_api_write, Error, Payments};
 use crate::ledger::{Ledger, PaymentRow, Standing};
@@ -72,7 +73,8 @@ impl Payments {
             Some(charges) => charges,
             None => {
                 let read_at = chrono::Utc::now().timestamp();
-                let charges = self.stripe.list_charges(&id).await?;
+                let stripe = client_for(&self.stripe, &self.ledger, id.as_str()).await?;
+                let charges = stripe.list_charges(&id).await?;
                 // Kept, so that the next confirm of this payment answers by itself.
                 self.ledger
                     .record_charges(id.as_str(), &charges, read_at)
@@ -129,7 +131,8 @@ impl Payments {
             count_ledger_read("confirm");
         } else {
             let read_at = chrono::Utc::now().timestamp();
-            charges = self.stripe.list_charges(id).await?;
+            let stripe = client_for(&self.stripe, &self.ledger, id.as_str()).await?;
+            charges = stripe.list_charges(id).await?;
             self.ledger
                 .record_charges(id.as_str(), &charges, read_at)
                 .await?;
@@ -149,6 +152,7 @@ pub(super) async fn read_at_stripe(
     ledger: &Ledger,
     id: &PaymentIntentId,
 ) -> Result<PaymentIntent, Error> {
+    let stripe = client_for(stripe, ledger, id.as_str()).await?;
     let read_at = chrono::Utc::now().timestamp();
     let pi = stripe.retrieve_payment_intent(id).await?;
     ledger.record_from_api(&pi, read_at).await?;

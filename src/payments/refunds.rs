@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::connect::client_for;
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::RefundRequest;
 use super::Error;
@@ -111,6 +112,7 @@ async fn reserve_and_refund(
     stripe_key: &str,
 ) -> Result<Refunded, Error> {
     let id = &request.payment_intent_id;
+    let stripe = &client_for(stripe, ledger, id.as_str()).await?;
     let row = match ledger.payment(id.as_str()).await? {
         Some(row) if row.status == PaymentIntentStatus::Succeeded => row,
         _ => {

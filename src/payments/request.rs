@@ -50,6 +50,48 @@ pub struct CreateInput {
     #[serde(rename = "captureMethod")]
     #[schema(value_type = Option<String>, example = "manual")]
     pub capture_method: Option<Value>,
+    /// The organiser the payment is for (Stripe Connect, docs/contract.md §15): required while
+    /// `CONNECT_CHARGE_TYPE` is set; it must be onboarded and able to take payments.
+    #[serde(rename = "organizerId")]
+    #[schema(value_type = Option<String>, example = "org_madrid_42")]
+    pub organizer_id: Option<Value>,
+    /// How many tickets the payment is for, 1-1000 (default 1): the fixed part of the
+    /// platform's fee is per ticket.
+    #[schema(value_type = Option<i64>, example = 2)]
+    pub tickets: Option<Value>,
+    /// Who pays the platform's fee: `organizer` (default: taken from the amount) or `buyer`
+    /// (added on top: the buyer pays the amount and the fee, the organiser receives the amount).
+    #[serde(rename = "feePaidBy")]
+    #[schema(value_type = Option<String>, example = "organizer")]
+    pub fee_paid_by: Option<Value>,
+}
+
+/// Where the organiser's id is kept on its account and on its payments' metadata.
+pub const ORGANIZER_KEY: &str = "organizer_id";
+/// Where the number of tickets is kept on a payment's metadata.
+pub const TICKETS_KEY: &str = "tickets";
+/// The longest organiser id.
+const MAX_ORGANIZER_ID: usize = 64;
+/// How many tickets one payment may be for.
+const TICKETS: std::ops::RangeInclusive<i64> = 1..=1000;
+
+/// An organiser id: 1-64 of `A-Z a-z 0-9 _ . -`.
+pub fn organizer_id(value: Option<&Value>) -> Option<String> {
+    let id = value?.as_str()?;
+    let valid = (1..=MAX_ORGANIZER_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    valid.then(|| id.to_string())
+}
+
+/// Whom a payment is for, under Stripe Connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizerChoice {
+    pub organizer_id: String,
+    pub tickets: i64,
+    /// `feePaidBy: "buyer"`: the fee is added on top of the amount.
+    pub buyer_pays_fee: bool,
 }
 
 /// `data` of a confirm or get request, as sent.
@@ -104,6 +146,8 @@ pub struct CreateRequest {
     /// How long the seats are held, seconds.
     pub hold_seconds: Option<i64>,
     pub manual_capture: bool,
+    /// The organiser it is for (Stripe Connect).
+    pub organizer: Option<OrganizerChoice>,
 }
 
 /// Seat holds last between a minute and a day.
@@ -137,8 +181,10 @@ impl CreateRequest {
             Some(Value::String(s)) => s.clone(),
             Some(_) => return Err(Error::DescriptionInvalid),
         };
-        // Room for the service's own keys: two, and the hold's end when there is a hold.
-        let ours = 2 + usize::from(input.hold_seconds.is_some());
+        // Room for the service's own keys: two, the hold's end when there is a hold, and the
+        // organiser's and the tickets when there is an organiser.
+        let for_organizer = input.organizer_id.as_ref().is_some_and(|v| !v.is_null());
+        let ours = 2 + usize::from(input.hold_seconds.is_some()) + 2 * usize::from(for_organizer);
         let metadata = parse_metadata(input.metadata.as_ref(), ours)?;
         let hold_seconds = match &input.hold_seconds {
             None => None,
@@ -154,12 +200,33 @@ impl CreateRequest {
             Some(Value::String(s)) if s == "manual" => true,
             Some(_) => return Err(Error::CaptureMethodInvalid),
         };
+        let organizer = match input.organizer_id.as_ref().filter(|v| !v.is_null()) {
+            None => None,
+            Some(value) => Some(OrganizerChoice {
+                organizer_id: organizer_id(Some(value)).ok_or(Error::OrganizerInvalid)?,
+                tickets: match &input.tickets {
+                    None | Some(Value::Null) => 1,
+                    Some(Value::Number(n)) => n
+                        .as_i64()
+                        .filter(|t| TICKETS.contains(t))
+                        .ok_or(Error::TicketsInvalid)?,
+                    Some(_) => return Err(Error::TicketsInvalid),
+                },
+                buyer_pays_fee: match &input.fee_paid_by {
+                    None | Some(Value::Null) => false,
+                    Some(Value::String(s)) if s == "organizer" => false,
+                    Some(Value::String(s)) if s == "buyer" => true,
+                    Some(_) => return Err(Error::FeeInvalid("feePaidBy".into())),
+                },
+            }),
+        };
         Ok(CreateRequest {
             money,
             description,
             metadata,
             hold_seconds,
             manual_capture,
+            organizer,
         })
     }
 
@@ -179,10 +246,16 @@ impl CreateRequest {
             .push("currency", self.money.currency.code())
             .push("description", self.description.clone());
         let ours = [OWNER_KEY, TIMESTAMP_KEY, HOLD_KEY];
+        let organizers = [ORGANIZER_KEY, TICKETS_KEY];
         for (key, value) in &self.metadata {
-            if !ours.contains(&key.as_str()) {
+            let organizers = self.organizer.is_some() && organizers.contains(&key.as_str());
+            if !ours.contains(&key.as_str()) && !organizers {
                 form.nested("metadata", key, value.clone());
             }
+        }
+        if let Some(organizer) = &self.organizer {
+            form.nested("metadata", ORGANIZER_KEY, organizer.organizer_id.as_str())
+                .nested("metadata", TICKETS_KEY, organizer.tickets.to_string());
         }
         form.nested("metadata", OWNER_KEY, OWNER_TAG)
             .nested("metadata", TIMESTAMP_KEY, timestamp);

@@ -462,6 +462,19 @@ pub struct PaymentIntent {
     /// What was charged, minor units (after a partial capture: what was captured).
     #[serde(default, deserialize_with = "null_as_default")]
     pub amount_received: i64,
+    /// Connect: the platform's fee on the payment, minor units.
+    #[serde(default)]
+    pub application_fee_amount: Option<i64>,
+    /// Connect: where a destination charge's money goes.
+    #[serde(default)]
+    pub transfer_data: Option<TransferData>,
+}
+
+/// A destination charge's `transfer_data`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TransferData {
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub destination: Option<Expandable<ObjectRef>>,
 }
 
 /// How this service marks the PaymentIntents it creates: `metadata.platform = "TMT"`. Another
@@ -484,6 +497,12 @@ impl PaymentIntent {
     /// The payment method's id, whether Stripe sent the id or an expanded object.
     pub fn payment_method_id(&self) -> Option<String> {
         self.payment_method.as_ref().map(|pm| pm.id().to_string())
+    }
+
+    /// A destination charge's connected account.
+    pub fn destination(&self) -> Option<&str> {
+        let destination = self.transfer_data.as_ref()?.destination.as_ref()?;
+        Some(destination.id())
     }
 
     /// Charges embedded in the object (older API versions, emulators), if it carries a list.

@@ -3,15 +3,16 @@
 //! organiser, refunds that give back the fee and the transfer, and disputes that take the
 //! transfer back. Off unless `CONNECT_CHARGE_TYPE` is set.
 
+pub mod charge;
 pub mod fee;
 mod organizers;
 
 pub use fee::{FeePolicy, PerCurrency};
-pub use organizers::{
-    organizer_id, OnboardInput, OnboardedData, OrganizerData, OrganizerInput, ORGANIZER_KEY,
-};
+pub use organizers::{OnboardInput, OnboardedData, OrganizerData, OrganizerInput};
 
-use crate::ledger::ChargeType;
+use crate::ledger::{ChargeType, Ledger, OrganizerRow};
+use crate::payments::Error;
+use crate::stripe::StripeClient;
 
 /// The Connect settings of a deployment (`CONNECT_*`, `PLATFORM_FEE_*`,
 /// `REFUND_APPLICATION_FEE`, `DISPUTE_REVERSE_TRANSFER`).
@@ -60,4 +61,26 @@ const COUNTRIES: &[&str] = &[
 pub fn country(text: &str) -> Option<String> {
     let upper = text.to_ascii_uppercase();
     COUNTRIES.contains(&upper.as_str()).then_some(upper)
+}
+
+/// The fee policy in force for `organizer`: its own fields over the platform's.
+pub fn fee_policy(organizer: &OrganizerRow, platform: &FeePolicy) -> Result<FeePolicy, Error> {
+    let own = match &organizer.fee {
+        None => FeePolicy::default(),
+        Some(saved) => FeePolicy::from_json(saved).map_err(|e| {
+            Error::Internal(format!("fee policy of organiser {}: {e}", organizer.id))
+        })?,
+    };
+    Ok(own.over(platform))
+}
+
+/// `stripe`, acting for the account the payment `id` lives on: a direct charge's connected
+/// account (`Stripe-Account` on every call about it), else the platform.
+pub async fn client_for(
+    stripe: &StripeClient,
+    ledger: &Ledger,
+    id: &str,
+) -> Result<StripeClient, Error> {
+    let account = ledger.payment_account(id).await?;
+    Ok(stripe.on_account(account.as_deref()))
 }

@@ -12,15 +12,10 @@ use super::country;
 use super::fee::FeePolicy;
 use crate::ledger::OrganizerRow;
 use crate::payments::idempotent::{derived_key, random_stripe_key};
-use crate::payments::request::input;
+use crate::payments::request::{input, organizer_id, ORGANIZER_KEY};
 use crate::payments::{Error, Payments};
 use crate::stripe::form::Form;
 use crate::stripe::types::{OWNER_KEY, OWNER_TAG};
-
-/// Where an organiser's id is kept on its account and its payments.
-pub const ORGANIZER_KEY: &str = "organizer_id";
-/// The longest organiser id.
-const MAX_ORGANIZER_ID: usize = 64;
 
 /// `data` of an onboarding request, as sent.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -90,16 +85,6 @@ pub struct OrganizerData {
     /// The fee policy in force for the organiser: its own fields over the platform's.
     #[schema(value_type = Object)]
     pub fee: Value,
-}
-
-/// An organiser id: 1-64 of `A-Z a-z 0-9 _ . -`.
-pub fn organizer_id(value: Option<&Value>) -> Option<String> {
-    let id = value?.as_str()?;
-    let valid = (1..=MAX_ORGANIZER_ID).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    valid.then(|| id.to_string())
 }
 
 /// An onboarding request that passed every check.
@@ -242,7 +227,7 @@ impl Payments {
             .organizer(&id)
             .await?
             .ok_or(Error::OrganizerNotFound)?;
-        let fee = self.fee_policy_of(&row)?;
+        let fee = super::fee_policy(&row, &self.connect.fee)?;
         Ok(OrganizerData {
             organizer_id: row.id,
             account_id: row.account_id,
@@ -253,17 +238,6 @@ impl Payments {
             connected: row.connected,
             fee: fee.complete().to_json(),
         })
-    }
-
-    /// The fee policy in force for `organizer`: its own fields over the platform's.
-    pub(crate) fn fee_policy_of(&self, organizer: &OrganizerRow) -> Result<FeePolicy, Error> {
-        let own = match &organizer.fee {
-            None => FeePolicy::default(),
-            Some(saved) => FeePolicy::from_json(saved).map_err(|e| {
-                Error::Internal(format!("fee policy of organiser {}: {e}", organizer.id))
-            })?,
-        };
-        Ok(own.over(&self.connect.fee))
     }
 }
 
@@ -341,6 +315,5 @@ mod tests {
             "refreshUrl invalid"
         );
         assert!(with("fee", json!({"percent": 60})).starts_with("fee invalid"));
-        assert!(organizer_id(Some(&json!("A.b-c_9"))).is_some());
     }
 }

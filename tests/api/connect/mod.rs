@@ -3,6 +3,7 @@
 //! `/v1` on the same port, as the platform's back end, the buyer's browser and Stripe use them;
 //! and three instances on PostgreSQL against the standalone sandbox where concurrency matters.
 
+mod charges;
 mod organizers;
 
 use std::time::Duration;
@@ -72,6 +73,41 @@ impl Market {
         open_ledger(&self.db).await
     }
 
+    /// Creates a payment through the service; the answer's `data`.
+    pub async fn create(&self, data: Value) -> Value {
+        let (status, _, body) = self.call(CREATE, data).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    }
+
+    /// The buyer pays `pi` (on `account`, for a direct charge) with `payment_method`, as
+    /// Stripe.js would.
+    pub async fn pay(&self, pi: &str, payment_method: &str, account: Option<&str>) -> Answer {
+        let path = format!("/v1/payment_intents/{pi}/confirm");
+        let form = [("payment_method", payment_method)];
+        self.stripe(reqwest::Method::POST, &path, &form, account)
+            .await
+    }
+
+    /// Waits until the ledger says `status` for `pi`.
+    pub async fn reaches(&self, pi: &str, status: &str) {
+        let ledger = self.ledger().await;
+        eventually(&format!("{pi} is {status}"), PATIENCE, || async {
+            match ledger.payment(pi).await.unwrap() {
+                Some(row) if row.status == status => Ok(()),
+                other => Err(format!("{:?}", other.map(|r| r.status))),
+            }
+        })
+        .await;
+    }
+
+    /// `GET` of a Stripe object as the sandbox has it (on `account`, if given).
+    pub async fn at_stripe(&self, path: &str, account: Option<&str>) -> Value {
+        let (status, _, body) = self.stripe(reqwest::Method::GET, path, &[], account).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
     /// Onboards `organizer`; the answer's `data`.
     pub async fn onboard(&self, organizer: &str, extra: Value) -> Value {
         let (status, _, body) = self.call(ONBOARD, onboarding(organizer, extra)).await;
@@ -123,6 +159,7 @@ impl Market {
     }
 }
 
+pub const CREATE: &str = "/stripe_create_payment_intent";
 pub const ONBOARD: &str = "/stripe_onboard_organizer";
 pub const GET_ORGANIZER: &str = "/stripe_get_organizer";
 
