@@ -38,7 +38,7 @@ use self::parsers::{
     reconcile_interval, seconds, secret_key, within, CONNECTION, MAX_INFLIGHT_BODY_BYTES, SECONDS,
     WHOLE,
 };
-pub use self::parsers::{redact_url, webhook_secrets, SecretUrl};
+pub use self::parsers::{boolean, redact_url, webhook_secrets, SecretUrl};
 
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]

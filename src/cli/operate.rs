@@ -12,15 +12,26 @@ use crate::ledger::{EventWriter, ItemState, JobItem, Ledger};
 use crate::money::Major;
 use crate::payments::bulk::{Report, Selector};
 use crate::payments::connect::Connect;
-use crate::payments::request::RefundReason;
+use crate::payments::request::{organizer_id, RefundReason};
 use crate::payments::{Payments, WebhookSettings};
 use crate::stripe::StripeClient;
 
 #[derive(Debug, clap::Args)]
 pub struct BulkArgs {
     /// KEY=VALUE the payments' metadata must have (repeat it for several).
-    #[arg(long = "metadata", required = true, value_name = "KEY=VALUE")]
+    #[arg(
+        long = "metadata",
+        required_unless_present = "organizer",
+        value_name = "KEY=VALUE"
+    )]
     metadata: Vec<String>,
+    /// Only the payments made for this organiser (Stripe Connect), alone or with --metadata.
+    #[arg(long, value_name = "ID")]
+    organizer: Option<String>,
+    /// Whether the refunds give back the platform's fee (payments made for organisers).
+    #[arg(long, env = "REFUND_APPLICATION_FEE", default_value = "true",
+          value_parser = crate::config::boolean, action = clap::ArgAction::Set)]
+    refund_application_fee: bool,
     /// requested_by_customer, duplicate, fraudulent or event_canceled.
     #[arg(long, default_value = "event_canceled")]
     reason: String,
@@ -97,9 +108,21 @@ async fn ledger(database_url: &str, writes: bool) -> Result<Ledger, ExitCode> {
 pub async fn bulk(database_url: &str, args: BulkArgs) -> ExitCode {
     let selector = match Selector::parse(&args.metadata) {
         Ok(s) => s,
+        Err(bad) if bad.is_empty() && args.organizer.is_some() => Selector::every(),
         Err(bad) => {
             return refuse(format!(
                 "configuration error: --metadata: '{bad}' is not KEY=VALUE"
+            ))
+        }
+    };
+    let selector = match args.organizer.clone() {
+        None => selector,
+        Some(id) if organizer_id(Some(&serde_json::Value::String(id.clone()))).is_some() => {
+            selector.of_organizer(id)
+        }
+        Some(id) => {
+            return refuse(format!(
+                "configuration error: --organizer: '{id}' is not an organiser id"
             ))
         }
     };
@@ -111,7 +134,13 @@ pub async fn bulk(database_url: &str, args: BulkArgs) -> ExitCode {
         ));
     };
     let payments = match payments(database_url, !args.dry_run, &args.stripe).await {
-        Ok(p) => p,
+        Ok(p) => Payments {
+            connect: Arc::new(Connect {
+                refund_application_fee: args.refund_application_fee,
+                ..Connect::default()
+            }),
+            ..p
+        },
         Err(code) => return code,
     };
     if args.dry_run {

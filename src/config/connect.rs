@@ -6,7 +6,7 @@ use clap::Args;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::parsers::optional;
+use super::parsers::{boolean, optional};
 use crate::ledger::ChargeType;
 use crate::payments::connect::{country, fee, Connect, FeePolicy, PerCurrency};
 
@@ -85,15 +85,6 @@ fn country_code(text: &str) -> Result<String, String> {
             text.trim()
         )
     })
-}
-
-/// `true` or `false`, in any case.
-fn boolean(text: &str) -> Result<bool, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(format!("'{}' is not true or false", text.trim())),
-    }
 }
 
 fn fee_percent(text: &str) -> Result<Decimal, String> {

@@ -96,6 +96,15 @@ pub(super) fn reconcile_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// `true` or `false`, in any case.
+pub fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("'{}' is not true or false", text.trim())),
+    }
+}
+
 /// An optional setting: a blank value is unset, anything else must `parse`.
 pub(super) fn optional<T>(
     parse: impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static,

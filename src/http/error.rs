@@ -178,6 +178,10 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 "El organizador aún no puede recibir pagos".into(),
             ),
             P::OrganizerRequired => (C::OrganizerRequired, "El organizador es requerido".into()),
+            P::RefundOptionInvalid(field) => (
+                C::RefundOptionInvalid,
+                format!("Opción de reembolso inválida: {field} debe ser true o false"),
+            ),
             P::TicketsInvalid => (
                 C::TicketsInvalid,
                 "Número de tickets inválido (1–1000)".into(),
@@ -416,6 +420,7 @@ codes! {
     OrganizerNotReady = "organizer_not_ready": CONFLICT,
     OrganizerRequired = "organizer_required": BAD_REQUEST,
     TicketsInvalid = "tickets_invalid": BAD_REQUEST,
+    RefundOptionInvalid = "refund_option_invalid": BAD_REQUEST,
     StripeError = "stripe_error": INTERNAL_SERVER_ERROR,
     StripeUnreachable = "stripe_unreachable": INTERNAL_SERVER_ERROR,
     StripeBusy = "stripe_busy": SERVICE_UNAVAILABLE,

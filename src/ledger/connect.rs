@@ -11,9 +11,11 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
+use super::rows::{Chronology, Listed, OfPayment};
 use super::sql::payment_columns;
 use super::stored::ChargeType;
-use super::{Ledger, LedgerError};
+use super::{now_iso, Ledger, LedgerError};
+use crate::stripe::connect::ConnectMoney;
 use crate::stripe::types::PaymentIntent;
 
 /// A payment's Connect columns.
@@ -38,6 +40,33 @@ pub struct ConnectPayment {
 const CONNECT_COLUMNS: &str = "organizer_id, charge_type, stripe_account, application_fee, \
      application_fee_id, application_fee_refunded, transfer_id, transfer_amount, \
      transfer_reversed";
+
+/// Money taken back from a destination charge's transfer.
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct ReversalRow {
+    pub id: String,
+    pub transfer_id: String,
+    pub payment_intent_id: String,
+    /// Minor units.
+    pub amount: i64,
+    /// The refund that made it, if one did.
+    pub refund_id: Option<String>,
+    /// The dispute it was made for, if one was.
+    pub dispute_id: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub updated_at: String,
+}
+
+impl Listed for ReversalRow {
+    const SELECT: &'static str = "SELECT id, transfer_id, payment_intent_id, amount, refund_id, \
+         dispute_id, created, updated_at FROM transfer_reversals";
+    const ORDER: Chronology = Chronology::Created;
+}
+impl OfPayment for ReversalRow {}
+
+/// Where the service notes, on a reversal it makes, the dispute it makes it for.
+pub const DISPUTE_KEY: &str = "tmt_dispute";
 
 /// What create knows of a payment it made for an organiser.
 #[derive(Debug, Clone)]
@@ -67,6 +96,64 @@ impl Ledger {
             .bind(note.stripe_account)
             .bind(note.application_fee);
         self.write(fill).await.map(drop)
+    }
+
+    /// Brings a payment's fee and transfer up to date with what Stripe said of them: what went
+    /// back of either only ever grows (a read that crossed a newer one keeps the newer), and
+    /// each reversal is kept once.
+    pub async fn record_connect_money(
+        &self,
+        id: &str,
+        money: &ConnectMoney,
+    ) -> Result<(), LedgerError> {
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let (fee, transfer) = (money.fee.as_ref(), money.transfer.as_ref());
+            sqlx::query(
+                "UPDATE payments SET
+                    application_fee_id = COALESCE($2, application_fee_id),
+                    application_fee = COALESCE($3, application_fee),
+                    application_fee_refunded = CASE WHEN $4 > application_fee_refunded
+                        THEN $4 ELSE application_fee_refunded END,
+                    transfer_id = COALESCE($5, transfer_id),
+                    transfer_amount = COALESCE($6, transfer_amount),
+                    transfer_reversed = CASE WHEN $7 > transfer_reversed
+                        THEN $7 ELSE transfer_reversed END
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(fee.map(|f| f.id.as_str()))
+            .bind(fee.map(|f| f.amount))
+            .bind(fee.map_or(0, |f| f.amount_refunded))
+            .bind(transfer.map(|t| t.id.as_str()))
+            .bind(transfer.map(|t| t.amount))
+            .bind(transfer.map_or(0, |t| t.amount_reversed))
+            .execute(&mut *tx)
+            .await?;
+            let now = now_iso();
+            for reversal in transfer.iter().flat_map(|t| &t.reversals.data) {
+                let dispute = reversal.metadata.get(DISPUTE_KEY).and_then(Value::as_str);
+                sqlx::query(
+                    "INSERT INTO transfer_reversals (id, transfer_id, payment_intent_id, amount,
+                                                     refund_id, dispute_id, created, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&reversal.id)
+                .bind(transfer.map(|t| t.id.as_str()))
+                .bind(id)
+                .bind(reversal.amount)
+                .bind(&reversal.source_refund)
+                .bind(dispute)
+                .bind(reversal.created)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        };
+        let result = result.await;
+        self.watch(result)
     }
 
     /// A payment's Connect columns, if the ledger has the payment.

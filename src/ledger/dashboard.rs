@@ -51,6 +51,8 @@ pub struct PaymentFilter {
     pub status: Option<String>,
     /// Every pair must be in the payment's metadata.
     pub metadata: Vec<(String, String)>,
+    /// The organiser it was made for (Stripe Connect).
+    pub organizer: Option<String>,
 }
 
 /// One currency's payments under a filter; amounts in minor units.
@@ -106,6 +108,10 @@ impl Ledger {
         if let Some(status) = &filter.status {
             binds.push(status.clone());
             sql.push_str(&format!(" AND {} = ${}", col("status"), binds.len()));
+        }
+        if let Some(organizer) = &filter.organizer {
+            binds.push(organizer.clone());
+            sql.push_str(&format!(" AND {} = ${}", col("organizer_id"), binds.len()));
         }
         for (key, value) in &filter.metadata {
             let metadata = col("metadata");

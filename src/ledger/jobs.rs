@@ -14,7 +14,7 @@ use crate::stripe::types::PaymentIntentStatus;
 #[derive(Debug, Clone, Serialize, PartialEq, FromRow)]
 pub struct Job {
     pub id: String,
-    /// `KEY=VALUE` pairs, sorted, comma-separated.
+    /// `KEY=VALUE` pairs, sorted, comma-separated (after `organizer:ID` for an organiser's).
     pub selector: String,
     pub reason: String,
     pub created_at: String,
@@ -39,14 +39,17 @@ const ITEM_COLUMNS: &str = "SELECT payment_intent_id, state, amount, currency, r
      attempts FROM refund_job_items";
 
 impl Ledger {
-    /// Succeeded payments whose metadata has every `KEY=VALUE` of `pairs`, oldest first.
+    /// Succeeded payments whose metadata has every `KEY=VALUE` of `pairs` (and made for
+    /// `organizer`, when given), oldest first.
     pub async fn succeeded_payments_with(
         &self,
         pairs: &[(String, String)],
+        organizer: Option<&str>,
     ) -> Result<Vec<PaymentRow>, LedgerError> {
         let filter = PaymentFilter {
             status: Some(PaymentIntentStatus::Succeeded.as_str().to_string()),
             metadata: pairs.to_vec(),
+            organizer: organizer.map(str::to_string),
         };
         let c = self.condition(&filter, "");
         let sql = format!(

@@ -53,7 +53,7 @@ mod stored;
 mod testing;
 mod writer;
 
-pub use connect::{ConnectNote, ConnectPayment};
+pub use connect::{ConnectNote, ConnectPayment, ReversalRow, DISPUTE_KEY};
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
 pub use events::{Effect, EventRow, IncomingEvent};
 pub use holds::{Hold, HoldCheck, HOLD_KEY};

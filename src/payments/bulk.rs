@@ -27,11 +27,21 @@ use crate::stripe::types::PaymentIntentId;
 /// The metadata that names the job on every refund it makes.
 const JOB_KEY: &str = "tmt_job";
 
-/// `KEY=VALUE` pairs, in a canonical order.
+/// `KEY=VALUE` pairs, in a canonical order, and the organiser the payments were made for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selector(Vec<(String, String)>);
+pub struct Selector(Vec<(String, String)>, Option<String>);
 
 impl Selector {
+    /// The payments made for `organizer` (Stripe Connect), among those `self` selects.
+    pub fn of_organizer(self, organizer: String) -> Selector {
+        Selector(self.0, Some(organizer))
+    }
+
+    /// Every payment (before `of_organizer` narrows them).
+    pub fn every() -> Selector {
+        Selector(Vec::new(), None)
+    }
+
     /// From `KEY=VALUE` arguments; `None` names the first that is not one.
     pub fn parse(args: &[String]) -> Result<Selector, String> {
         let mut pairs = Vec::new();
@@ -48,16 +58,23 @@ impl Selector {
         }
         pairs.sort();
         pairs.dedup();
-        Ok(Selector(pairs))
+        Ok(Selector(pairs, None))
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
         &self.0
     }
 
+    pub fn organizer(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+
+    /// The selector as jobs keep it: `organizer:ID` first when there is one (an organiser id
+    /// holds no `=`, so it can never read as a pair), then the pairs.
     pub fn text(&self) -> String {
-        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        parts.join(",")
+        let organizer = self.1.iter().map(|id| format!("organizer:{id}"));
+        let pairs = self.0.iter().map(|(k, v)| format!("{k}={v}"));
+        organizer.chain(pairs).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -166,7 +183,7 @@ impl Payments {
         let mut payments = Vec::new();
         for payment in self
             .ledger
-            .succeeded_payments_with(selector.pairs())
+            .succeeded_payments_with(selector.pairs(), selector.organizer())
             .await?
         {
             let remaining = self.ledger.refundable(&payment.id).await?;
@@ -211,7 +228,7 @@ impl Payments {
         };
         let payments = self
             .ledger
-            .succeeded_payments_with(selector.pairs())
+            .succeeded_payments_with(selector.pairs(), selector.organizer())
             .await?;
         self.ledger.add_job_items(&job.id, &payments).await?;
         Ok((job, resumed))
@@ -286,9 +303,12 @@ impl Payments {
             reason: Some(reason),
             metadata: vec![(JOB_KEY.to_string(), job.id.clone())],
             service_reason: None,
+            refund_application_fee: None,
+            reverse_transfer: None,
         };
         let key = bulk_stripe_key(&job.id, &item.payment_intent_id, item.attempts);
-        let outcome = refund_at_stripe(&self.stripe, &self.ledger, &request, &key).await;
+        let outcome =
+            refund_at_stripe(&self.stripe, &self.ledger, &self.connect, &request, &key).await;
         let mut next = item.clone();
         match outcome {
             Ok(done) => {
@@ -374,6 +394,15 @@ mod tests {
         assert_eq!(
             Selector::parse(&["k=a=b".into()]).unwrap().pairs(),
             &[("k".to_string(), "a=b".to_string())]
+        );
+        // An organiser's payments, alone or with metadata.
+        assert_eq!(
+            Selector::every().of_organizer("org_1".into()).text(),
+            "organizer:org_1"
+        );
+        assert_eq!(
+            s.of_organizer("org_1".into()).text(),
+            "organizer:org_1,city=Lima,event=E2"
         );
     }
 

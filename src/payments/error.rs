@@ -96,6 +96,9 @@ pub enum Error {
     OrganizerRequired,
     #[error("tickets invalid")]
     TicketsInvalid,
+    /// A refund's Connect option (its field) that is not `true` or `false`.
+    #[error("{0} is not true or false")]
+    RefundOptionInvalid(&'static str),
     /// On refund, cancel and capture: a refusal of Stripe's that has a code of its own.
     #[error("Stripe refused ({0:?}): {1}")]
     Refused(StripeRefusal, Box<ApiRefusal>),
@@ -316,6 +319,7 @@ pub(crate) fn one_of_each() -> Vec<Error> {
         Error::OrganizerNotReady,
         Error::OrganizerRequired,
         Error::TicketsInvalid,
+        Error::RefundOptionInvalid("reverseTransfer"),
         Error::IdempotencyKeyReused,
         Error::IdempotencyKeyInProgress,
         Error::EventInvalid,

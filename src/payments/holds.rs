@@ -45,9 +45,11 @@ impl Payments {
             reason: Some(RefundReason::RequestedByCustomer),
             metadata: Vec::new(),
             service_reason: Some("hold_expired"),
+            refund_application_fee: None,
+            reverse_transfer: None,
         };
         let key = derived_key(&[b"late-refund", id.as_bytes()]);
-        match refund_at_stripe(&self.stripe, &self.ledger, &request, &key).await {
+        match refund_at_stripe(&self.stripe, &self.ledger, &self.connect, &request, &key).await {
             Ok(_) | Err(Error::RefundExceedsRemaining { .. }) => {
                 self.ledger
                     .set_hold_state(id, HoldState::Refunded, true)

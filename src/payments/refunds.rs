@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::connect::client_for;
+use super::connect::refunds::RefundTerms;
+use super::connect::{client_for, Connect};
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::RefundRequest;
 use super::Error;
@@ -34,6 +35,10 @@ pub struct RefundedData {
     /// unless it failed.
     pub amount_refunded: Major,
     pub fully_refunded: bool,
+    /// A payment made for an organiser (Stripe Connect): what of the platform's fee went back,
+    /// in all so far, major units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_fee_refunded: Option<Major>,
 }
 
 /// Stripe's refusal of a refund because too much would be refunded.
@@ -60,7 +65,8 @@ impl IdempotentWrite for RefundRequest {
 
     /// Refunds all or part of the succeeded payment.
     async fn at_stripe(self, call: StripeCall) -> Result<RefundedData, Error> {
-        let done = refund_at_stripe(&call.stripe, &call.ledger, &self, &call.stripe_key).await?;
+        let (stripe, ledger) = (&call.stripe, &call.ledger);
+        let done = refund_at_stripe(stripe, ledger, &call.connect, &self, &call.stripe_key).await?;
         Ok(done.data())
     }
 }
@@ -74,6 +80,9 @@ pub(super) struct Refunded {
     /// as refunded now, minor units.
     pub payment_amount: i64,
     pub refunded: i64,
+    /// A payment made for an organiser: what of the platform's fee went back in all, minor
+    /// units.
+    pub application_fee_refunded: Option<i64>,
 }
 
 impl Refunded {
@@ -87,6 +96,9 @@ impl Refunded {
             currency: self.currency.clone(),
             amount_refunded: Major::of(self.refunded, &self.currency),
             fully_refunded: self.refunded >= self.payment_amount,
+            application_fee_refunded: self
+                .application_fee_refunded
+                .map(|fee| Major::of(fee, &self.currency)),
         }
     }
 }
@@ -97,10 +109,11 @@ impl Refunded {
 pub(super) async fn refund_at_stripe(
     stripe: &StripeClient,
     ledger: &Ledger,
+    connect: &Connect,
     request: &RefundRequest,
     stripe_key: &str,
 ) -> Result<Refunded, Error> {
-    reserve_and_refund(stripe, ledger, request, stripe_key)
+    reserve_and_refund(stripe, ledger, connect, request, stripe_key)
         .await
         .map_err(Error::on_platform_function)
 }
@@ -108,6 +121,7 @@ pub(super) async fn refund_at_stripe(
 async fn reserve_and_refund(
     stripe: &StripeClient,
     ledger: &Ledger,
+    connect: &Connect,
     request: &RefundRequest,
     stripe_key: &str,
 ) -> Result<Refunded, Error> {
@@ -151,7 +165,11 @@ async fn reserve_and_refund(
             return Err(exceeds(remaining, &currency));
         }
     };
-    let form = request.to_form(reservation.amount, &reservation.id);
+    let mut form = request.to_form(reservation.amount, &reservation.id);
+    let terms = RefundTerms::of(ledger, id.as_str(), request, connect).await?;
+    if let Some(terms) = &terms {
+        terms.add_to(&mut form);
+    }
     let read_at = chrono::Utc::now().timestamp();
     let refund = match stripe.create_refund(&form, stripe_key).await {
         Ok(refund) => refund,
@@ -192,6 +210,14 @@ async fn reserve_and_refund(
     };
     ledger.record_refund(&refund, read_at).await?;
     let refunded = ledger.amount_refunded(id.as_str()).await?;
+    let application_fee_refunded = match &terms {
+        Some(terms) => Some(
+            terms
+                .settle(stripe, ledger, id.as_str(), refund.charge_id())
+                .await?,
+        ),
+        None => None,
+    };
     metrics::counter!("tmt_refunds_total", "outcome" => refund.status.to_string()).increment(1);
     tracing::info!(
         payment_intent_id = %id,
@@ -206,5 +232,6 @@ async fn reserve_and_refund(
         payment_amount: row.charged(),
         currency: row.currency,
         refunded,
+        application_fee_refunded,
     })
 }

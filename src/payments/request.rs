@@ -117,6 +117,16 @@ pub struct RefundInput {
     /// As on create.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// A payment made for an organiser (Stripe Connect): whether the platform's fee goes back
+    /// in proportion; default `REFUND_APPLICATION_FEE` (`true`).
+    #[serde(rename = "refundApplicationFee")]
+    #[schema(value_type = Option<bool>, example = true)]
+    pub refund_application_fee: Option<Value>,
+    /// A destination charge: whether the organiser's transfer is reversed in proportion;
+    /// default `true`.
+    #[serde(rename = "reverseTransfer")]
+    #[schema(value_type = Option<bool>, example = true)]
+    pub reverse_transfer: Option<Value>,
 }
 
 /// `data` of a cancel request, as sent.
@@ -446,6 +456,19 @@ pub struct RefundRequest {
     pub metadata: Vec<(String, String)>,
     /// Why the service refunds on its own (`hold_expired`), noted in `metadata[tmt_reason]`.
     pub service_reason: Option<&'static str>,
+    /// Stripe Connect: whether the platform's fee goes back; `None`: the setting's default.
+    pub refund_application_fee: Option<bool>,
+    /// Stripe Connect: whether a destination charge's transfer is reversed; `None`: it is.
+    pub reverse_transfer: Option<bool>,
+}
+
+/// An optional `true` or `false`; anything else is `refund_option_invalid` naming `field`.
+fn optional_flag(value: Option<&Value>, field: &'static str) -> Result<Option<bool>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(Error::RefundOptionInvalid(field)),
+    }
 }
 
 impl RefundRequest {
@@ -461,12 +484,19 @@ impl RefundRequest {
         // The owner and reservation keys, and `tmt_reason` for a canceled event.
         let ours = 2 + usize::from(reason == Some(RefundReason::EventCanceled));
         let metadata = parse_metadata(input.metadata.as_ref(), ours)?;
+        let refund_application_fee = optional_flag(
+            input.refund_application_fee.as_ref(),
+            "refundApplicationFee",
+        )?;
+        let reverse_transfer = optional_flag(input.reverse_transfer.as_ref(), "reverseTransfer")?;
         Ok(RefundRequest {
             payment_intent_id,
             amount,
             reason,
             metadata,
             service_reason: None,
+            refund_application_fee,
+            reverse_transfer,
         })
     }
 

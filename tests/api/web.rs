@@ -115,6 +115,7 @@ fn filter(status: Option<&str>, metadata: &[(&str, &str)]) -> PaymentFilter {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        organizer: None,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod charge;
 pub mod fee;
 mod organizers;
+pub mod refunds;
 
 pub use fee::{FeePolicy, PerCurrency};
 pub use organizers::{OnboardInput, OnboardedData, OrganizerData, OrganizerInput};

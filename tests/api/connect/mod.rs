@@ -5,6 +5,7 @@
 
 mod charges;
 mod organizers;
+mod refunds;
 
 use std::time::Duration;
 
@@ -91,14 +92,17 @@ impl Market {
 
     /// Waits until the ledger says `status` for `pi`.
     pub async fn reaches(&self, pi: &str, status: &str) {
-        let ledger = self.ledger().await;
-        eventually(&format!("{pi} is {status}"), PATIENCE, || async {
-            match ledger.payment(pi).await.unwrap() {
-                Some(row) if row.status == status => Ok(()),
-                other => Err(format!("{:?}", other.map(|r| r.status))),
-            }
-        })
-        .await;
+        reaches(&self.ledger().await, pi, status).await;
+    }
+
+    /// `tmt-payments args…` on the service's ledger, with its sandbox as Stripe.
+    pub fn cli(&self, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+        command(&self.db)
+            .args(args)
+            .env("PORT", self.server.port())
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
     }
 
     /// `GET` of a Stripe object as the sandbox has it (on `account`, if given).
@@ -160,6 +164,18 @@ impl Market {
 }
 
 pub const CREATE: &str = "/stripe_create_payment_intent";
+pub const REFUND: &str = "/stripe_refund_payment";
+
+/// Waits until `ledger` says `status` for `pi`.
+pub async fn reaches(ledger: &tmt_payments::ledger::Ledger, pi: &str, status: &str) {
+    eventually(&format!("{pi} is {status}"), PATIENCE, || async {
+        match ledger.payment(pi).await.unwrap() {
+            Some(row) if row.status == status => Ok(()),
+            other => Err(format!("{:?}", other.map(|r| r.status))),
+        }
+    })
+    .await;
+}
 pub const ONBOARD: &str = "/stripe_onboard_organizer";
 pub const GET_ORGANIZER: &str = "/stripe_get_organizer";
 
@@ -211,16 +227,15 @@ pub async fn stripe_call(
     read(r.send().await.unwrap()).await
 }
 
-/// The standalone sandbox (`tmt-payments sandbox`) on a port of its own, in memory, delivering
-/// no webhooks: the tests deliver Stripe's events themselves.
+/// The standalone sandbox (`tmt-payments sandbox`) on `port`, in memory, delivering its events
+/// (signed with the tests' secret) to `webhook`.
 pub struct StandaloneSandbox {
     _process: KillOnDrop,
     pub base: String,
 }
 
 impl StandaloneSandbox {
-    pub async fn start() -> StandaloneSandbox {
-        let port = free_port();
+    pub async fn start(port: u16, webhook: &str) -> StandaloneSandbox {
         let process = KillOnDrop(
             command("sqlite://unused.db")
                 .args([
@@ -230,7 +245,8 @@ impl StandaloneSandbox {
                     "--state",
                     ":memory:",
                 ])
-                .args(["--delay-ms", "200"])
+                .args(["--delay-ms", "200", "--webhook-url", webhook])
+                .args(["--webhook-secret", WEBHOOK_SECRET])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -246,7 +262,7 @@ impl StandaloneSandbox {
 }
 
 /// Three instances of the service on one fresh PostgreSQL database, with Stripe played by a
-/// standalone sandbox and `envs` besides.
+/// standalone sandbox (its webhooks to the first instance) and `envs` besides.
 pub struct PostgresCluster {
     pub sandbox: StandaloneSandbox,
     pub servers: Vec<Server>,
@@ -257,7 +273,8 @@ pub struct PostgresCluster {
 impl PostgresCluster {
     pub async fn start(envs: &[(&str, &str)]) -> PostgresCluster {
         let db = fresh_postgres_database(&postgres_peer().await).await;
-        let sandbox = StandaloneSandbox::start().await;
+        let port = free_port();
+        let stripe = format!("http://127.0.0.1:{port}");
         let mut servers = Vec::new();
         for _ in 0..3 {
             let mut all = vec![
@@ -265,8 +282,10 @@ impl PostgresCluster {
                 ("RECONCILE_INTERVAL_SECS", "0"),
             ];
             all.extend_from_slice(envs);
-            servers.push(Server::keyed(&db, &sandbox.base, &all).await);
+            servers.push(Server::keyed(&db, &stripe, &all).await);
         }
+        let webhook = format!("{}/stripe_webhook", servers[0].address);
+        let sandbox = StandaloneSandbox::start(port, &webhook).await;
         PostgresCluster {
             sandbox,
             servers,
@@ -278,6 +297,43 @@ impl PostgresCluster {
     /// A call to instance `n`.
     pub async fn call(&self, n: usize, path: &str, data: Value) -> Answer {
         call(&self.http, &self.servers[n].address, path, data).await
+    }
+
+    /// The ledger the instances share.
+    pub async fn ledger(&self) -> tmt_payments::ledger::Ledger {
+        open_ledger(&self.db).await
+    }
+
+    /// An organiser onboarded in full (through instance 0), once the ledger knows it can take
+    /// payments; its account.
+    pub async fn ready_organizer(&self, organizer: &str) -> String {
+        let (status, _, body) = self
+            .call(0, ONBOARD, onboarding(organizer, json!({})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let account = body["data"]["accountId"].as_str().unwrap().to_string();
+        let path = format!("/_sandbox/accounts/{account}/onboard");
+        let (status, _, body) = self
+            .stripe(
+                reqwest::Method::POST,
+                &path,
+                &[("outcome", "complete")],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let ledger = self.ledger().await;
+        eventually(&format!("{organizer} is ready"), PATIENCE, || async {
+            let row = ledger.organizer(organizer).await.unwrap().unwrap();
+            row.ready().then_some(())
+        })
+        .await;
+        account
+    }
+
+    /// Waits until the ledger says `status` for `pi`.
+    pub async fn reaches(&self, pi: &str, status: &str) {
+        reaches(&self.ledger().await, pi, status).await;
     }
 
     /// A call to the sandbox.
