@@ -36,6 +36,8 @@ struct Workers {
     context: workers::Context,
     fulfilment: Option<Fulfilment>,
     reconcile_interval: Option<std::time::Duration>,
+    /// Whether Connect is on (its worker runs).
+    connect: bool,
 }
 
 impl Workers {
@@ -50,6 +52,17 @@ impl Workers {
                 async move { workers::holds::round(&ctx).await }
             },
         )));
+        if self.connect {
+            let ctx = self.context.clone();
+            tasks.push(tokio::spawn(workers::every(
+                "connect",
+                workers::CONNECT_CHECK,
+                move || {
+                    let ctx = ctx.clone();
+                    async move { workers::connect::round(&ctx).await }
+                },
+            )));
+        }
         if let Some(interval) = self.reconcile_interval {
             let ctx = self.context.clone();
             tasks.push(tokio::spawn(workers::every(
@@ -162,6 +175,7 @@ impl Application {
             },
             fulfilment: config.fulfilment.clone(),
             reconcile_interval: config.reconcile_interval,
+            connect: config.connect.charge_type.is_some(),
         };
         let state = AppState {
             payments,

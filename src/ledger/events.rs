@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::FromRow;
 
+use super::actions::note_dispute;
 use super::connect::{note_from_charge, note_from_payment_event};
 use super::organizers::{apply_account, deauthorize};
 use super::payments::apply_to_payment;
@@ -231,7 +232,11 @@ async fn record_and_apply(
             outcome
         }
         Effect::Refund(refund) => apply_movement(tx, outbox, refund.as_ref(), source).await?,
-        Effect::Dispute(dispute) => apply_movement(tx, outbox, dispute.as_ref(), source).await?,
+        Effect::Dispute(dispute) => {
+            let outcome = apply_movement(tx, outbox, dispute.as_ref(), source).await?;
+            note_dispute(tx, dispute).await?;
+            outcome
+        }
         Effect::Charge(charge, raw) => {
             let outcome = apply_charge(tx, outbox, charge, raw, source).await?;
             if let Some(payment_intent_id) = charge.payment_intent_id() {

@@ -24,7 +24,8 @@
 //! - [`rows`]: single statements on the pool, their rows read back by column name, and the
 //!   lists of each kind of row.
 //!
-//! Beside them: [`idempotency`] (the callers' Idempotency-Keys), [`jobs`] (bulk refund jobs),
+//! Beside them: [`actions`] (the Stripe calls dispute events call for, made by the Connect
+//! worker), [`idempotency`] (the callers' Idempotency-Keys), [`jobs`] (bulk refund jobs),
 //! [`dashboard`] (the pages' reads), [`leases`] (which instance does a periodic job) and
 //! [`writer`] (group commit of concurrent webhook events).
 
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+mod actions;
 mod connect;
 mod dashboard;
 mod events;
@@ -53,6 +55,7 @@ mod stored;
 mod testing;
 mod writer;
 
+pub use actions::{action_id, ActionRow};
 pub use connect::{ConnectNote, ConnectPayment, ReversalRow, DISPUTE_KEY};
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
 pub use events::{Effect, EventRow, IncomingEvent};
@@ -67,8 +70,8 @@ pub use refunds::{
     Standing, RESERVATION_KEY,
 };
 pub use stored::{
-    ChargeType, EventSource, HoldState, ItemState, Kind, LatePolicy, NotificationStatus, Outbox,
-    Outcome, Unknown,
+    ActionKind, ActionState, ChargeType, EventSource, HoldState, ItemState, Kind, LatePolicy,
+    NotificationStatus, Outbox, Outcome, Unknown,
 };
 pub use writer::EventWriter;
 

@@ -227,6 +227,29 @@ stored! {
 }
 
 stored! {
+    /// A Stripe call an event calls for, made later by the Connect worker.
+    pub enum ActionKind in "connect_actions.kind" {
+        /// A dispute opened on a destination charge: the organiser's transfer is reversed.
+        DisputeReversal = "dispute_reversal",
+        /// The dispute was won: what was reversed, less the fee, goes back to the organiser.
+        DisputeReturn = "dispute_return",
+    }
+}
+
+stored! {
+    /// Where such a call stands.
+    pub enum ActionState in "connect_actions.state" {
+        /// Not made yet: due now, or tried again later.
+        Pending = "pending",
+        Done = "done",
+        /// Nothing to do (no transfer, nothing left of it, `DISPUTE_REVERSE_TRANSFER=false`).
+        Skipped = "skipped",
+        /// Given up on after its retries.
+        Failed = "failed",
+    }
+}
+
+stored! {
     /// Where a caller's Idempotency-Key stands.
     pub enum KeyState in "idempotency_keys.state" {
         /// A request holds it (or held it, and died).
@@ -359,6 +382,8 @@ mod tests {
         round_trips(KeyState::ALL, "idempotency_keys.state").await;
         round_trips(LatePolicy::ALL, "settings.outbox").await;
         round_trips(ChargeType::ALL, "payments.charge_type").await;
+        round_trips(ActionKind::ALL, "connect_actions.kind").await;
+        round_trips(ActionState::ALL, "connect_actions.state").await;
     }
 
     #[test]

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 
 use super::client::{Readable, StripeClient, StripeError};
 use super::form::Form;
-use super::types::{lenient_map, null_as_default, HasId, List};
+use super::types::{
+    lenient_expandable, lenient_map, null_as_default, Expandable, HasId, List, ObjectRef,
+};
 
 /// A connected account.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,6 +91,9 @@ pub struct Transfer {
     pub amount_reversed: i64,
     #[serde(deserialize_with = "null_as_default")]
     pub currency: String,
+    /// The connected account it went to.
+    #[serde(deserialize_with = "lenient_expandable")]
+    pub destination: Option<Expandable<ObjectRef>>,
     #[serde(deserialize_with = "null_as_default")]
     pub reversals: List<TransferReversal>,
 }

@@ -1,8 +1,9 @@
-//! Background work of an instance: fulfilment notifications, seat-hold expiry and
-//! reconciliation. One pattern for all three: a lease row (or, for notifications, a lease per
+//! Background work of an instance: fulfilment notifications, seat-hold expiry, reconciliation
+//! and the Stripe calls Connect's dispute events call for. One pattern for all: a lease row (or, for notifications, a lease per
 //! row) decides which instance works, every step is idempotent so that a dead instance's work
 //! is simply picked up again, and no Stripe call is made while a transaction is open.
 
+pub mod connect;
 pub mod holds;
 pub mod notifier;
 pub mod reconcile;
@@ -19,6 +20,9 @@ pub fn instance_id() -> String {
 
 /// How often an idle worker looks for work again.
 pub const HOLD_CHECK: Duration = Duration::from_secs(5);
+
+/// How often the Connect worker looks for Stripe calls that events wrote down (a read).
+pub const CONNECT_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs `round` every `every` until the task is aborted; a failed round is logged and retried
 /// at the next tick.

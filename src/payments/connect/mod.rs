@@ -4,6 +4,7 @@
 //! transfer back. Off unless `CONNECT_CHARGE_TYPE` is set.
 
 pub mod charge;
+mod disputes;
 pub mod fee;
 mod organizers;
 pub mod refunds;

@@ -4,6 +4,7 @@
 //! and three instances on PostgreSQL against the standalone sandbox where concurrency matters.
 
 mod charges;
+mod disputes;
 mod organizers;
 mod refunds;
 
@@ -32,6 +33,8 @@ impl Market {
         let db = sqlite_url(dir.path());
         let mut all = vec![
             ("CONNECT_CHARGE_TYPE", charge_type),
+            // What the embedded sandbox signs with, so that tests can deliver its events too.
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("STRIPE_SANDBOX_DELAY_MS", "200"),
             ("RECONCILE_INTERVAL_SECS", "0"),
         ];
@@ -93,6 +96,11 @@ impl Market {
     /// Waits until the ledger says `status` for `pi`.
     pub async fn reaches(&self, pi: &str, status: &str) {
         reaches(&self.ledger().await, pi, status).await;
+    }
+
+    /// Every event the sandbox lists (for `account`, or the platform's), oldest first.
+    pub async fn events(&self, account: Option<&str>) -> Vec<Value> {
+        listed_events(&self.http, &self.server.address, account).await
     }
 
     /// `tmt-payments args…` on the service's ledger, with its sandbox as Stripe.
@@ -346,4 +354,68 @@ impl PostgresCluster {
     ) -> Answer {
         stripe_call(&self.http, &self.sandbox.base, method, path, form, account).await
     }
+}
+
+/// Every event Stripe at `base` lists (for `account`, or the platform's), oldest first.
+pub async fn listed_events(
+    http: &reqwest::Client,
+    base: &str,
+    account: Option<&str>,
+) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "100".to_string())];
+        if let Some(after) = &after {
+            query.push(("starting_after", after.clone()));
+        }
+        let form: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, page) = stripe_call(
+            http,
+            base,
+            reqwest::Method::GET,
+            "/v1/events",
+            &form,
+            account,
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let data = page["data"].as_array().unwrap();
+        events.extend(data.iter().cloned());
+        match (page["has_more"].as_bool(), data.last()) {
+            (Some(true), Some(last)) => after = last["id"].as_str().map(str::to_string),
+            _ => break,
+        }
+    }
+    events.reverse();
+    events
+}
+
+/// Delivers `copies` copies of each of `events`, shuffled, concurrently, spread over the
+/// services at `addresses`, signed with the tests' secret; each must be answered 200.
+pub async fn deliver_shuffled(addresses: &[String], events: &[Value], copies: usize) {
+    use rand::seq::SliceRandom;
+    let mut deliveries: Vec<(usize, String)> = Vec::new();
+    for (n, e) in events.iter().enumerate() {
+        for copy in 0..copies {
+            deliveries.push(((n + copy) % addresses.len(), e.to_string()));
+        }
+    }
+    deliveries.shuffle(&mut rand::thread_rng());
+    let http = reqwest::Client::new();
+    let sends = deliveries.into_iter().map(|(to, body)| {
+        let (http, url) = (http.clone(), format!("{}/stripe_webhook", addresses[to]));
+        async move {
+            let header =
+                tmt_payments::stripe::signature::sign(body.as_bytes(), WEBHOOK_SECRET, now());
+            let r = http
+                .post(url)
+                .header("Stripe-Signature", header)
+                .body(body)
+                .send();
+            let status = r.await.unwrap().status().as_u16();
+            assert_eq!(status, 200);
+        }
+    });
+    futures_util::future::join_all(sends).await;
 }
