@@ -335,7 +335,8 @@ pub async fn reconcile(database_url: &str, args: ReconcileArgs) -> ExitCode {
         Ok(r) => {
             println!(
                 "listed {} event(s) since {}; {} new to the ledger, {} repaired it; {} \
-                 PaymentIntent(s) adopted; {} stale payment(s) brought up to date",
+                 PaymentIntent(s) adopted; {} stale payment(s) brought up to date; {} \
+                 organisers' account(s) listed too",
                 r.events_listed,
                 chrono::DateTime::from_timestamp(r.since, 0)
                     .map(|t| t.to_rfc3339())
@@ -343,7 +344,8 @@ pub async fn reconcile(database_url: &str, args: ReconcileArgs) -> ExitCode {
                 r.events_recorded,
                 r.events_applied,
                 r.orphans_adopted,
-                r.payments_refreshed
+                r.payments_refreshed,
+                r.accounts_listed
             );
             ExitCode::SUCCESS
         }

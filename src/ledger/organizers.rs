@@ -257,6 +257,16 @@ impl Ledger {
         self.fetch_optional(sqlx::query(&ONE).bind(id)).await
     }
 
+    /// The connected accounts of the organisers still connected, oldest first.
+    pub async fn organizer_accounts(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT account_id FROM organizers
+             WHERE account_id IS NOT NULL AND connected = 1 ORDER BY created, id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Organisers, newest first, `limit` at the most.
     pub async fn organizers(&self, limit: i64) -> Result<Vec<OrganizerRow>, LedgerError> {
         let sql = format!(

@@ -2,14 +2,17 @@
 //! Events are listed from a time on and applied exactly as if their webhooks had arrived
 //! (recorded once by id, with `source = reconcile`); PaymentIntents of ours that Stripe has and
 //! the ledger lacks (a create answered an error after Stripe made it) are adopted; payments
-//! that are not final and have not changed for a while are read again.
+//! that are not final and have not changed for a while are read again. Under Stripe Connect
+//! every organiser's connected account is listed too, one at a time.
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::request::ORGANIZER_KEY;
 use super::{count_dispute_opened, Error, Payments};
-use crate::ledger::{EventSource, IncomingEvent, Outcome};
+use crate::ledger::{ChargeType, ConnectNote, EventSource, IncomingEvent, Ledger, Outcome};
 use crate::stripe::types::{Event, EventType, List, PaymentIntent, PaymentIntentId};
+use crate::stripe::StripeClient;
 
 /// Payments that are not final are read again once they have not changed for this long.
 pub const STALE_SECS: i64 = 600;
@@ -33,6 +36,9 @@ pub struct Report {
     pub events_applied: usize,
     /// PaymentIntents of ours the ledger lacked, now adopted.
     pub orphans_adopted: usize,
+    /// Organisers' connected accounts whose events and PaymentIntents were listed too
+    /// (Stripe Connect).
+    pub accounts_listed: usize,
     /// Stale payments read again whose status changed.
     pub payments_refreshed: usize,
 }
@@ -44,8 +50,28 @@ impl Payments {
             since,
             ..Report::default()
         };
-        self.reconcile_events(since, &mut report).await?;
-        self.adopt_orphans(since, &mut report).await?;
+        self.reconcile_events(&self.stripe, since, &mut report)
+            .await?;
+        self.adopt_orphans(&self.stripe, since, &mut report).await?;
+        // Each organiser's connected account, one at a time, inside the same budget: its own
+        // events (its status; a direct charge's payment, refunds and disputes) and PaymentIntents.
+        for account in self.ledger.organizer_accounts().await? {
+            let on_account = self.stripe.on_account(Some(&account));
+            let listed = async {
+                self.reconcile_events(&on_account, since, &mut report)
+                    .await?;
+                self.adopt_orphans(&on_account, since, &mut report).await
+            };
+            match listed.await {
+                Ok(()) => report.accounts_listed += 1,
+                // An account that left the platform (its deauthorisation not heard of yet) must
+                // not stop the round.
+                Err(Error::StripeRefused(refused)) if refused.status == 403 => {
+                    tracing::warn!(account_id = %account, "a connected account cannot be read; left out of the round");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.refresh_stale(&mut report).await?;
         for (kind, n) in [
             ("event", report.events_applied),
@@ -68,7 +94,14 @@ impl Payments {
         Ok(report)
     }
 
-    async fn reconcile_events(&self, since: i64, report: &mut Report) -> Result<(), Error> {
+    /// Lists the events of the account `stripe` acts for (the platform's, or a connected
+    /// account's) and applies those the ledger missed.
+    async fn reconcile_events(
+        &self,
+        stripe: &StripeClient,
+        since: i64,
+        report: &mut Report,
+    ) -> Result<(), Error> {
         let types = EventType::reconciled();
         let mut listed: Vec<Value> = Vec::new();
         // Stripe takes at most 20 types a listing; a type is in one group only, so no event is
@@ -76,10 +109,7 @@ impl Payments {
         for group in types.chunks(MAX_TYPES_PER_LISTING) {
             let mut after: Option<String> = None;
             loop {
-                let page = self
-                    .stripe
-                    .list_events(since, group, after.as_deref())
-                    .await?;
+                let page = stripe.list_events(since, group, after.as_deref()).await?;
                 after = next_after(&page);
                 listed.extend(page.data);
                 if after.is_none() {
@@ -95,7 +125,11 @@ impl Payments {
         let incoming: Vec<IncomingEvent> = listed
             .iter()
             .filter_map(|value| {
-                let event: Event = serde_json::from_value(value.clone()).ok()?;
+                let mut event: Event = serde_json::from_value(value.clone()).ok()?;
+                // Listed for a connected account: the account's, whether it says so or not.
+                if event.account.is_none() {
+                    event.account = stripe.account().map(str::to_string);
+                }
                 Some(IncomingEvent::from_event(
                     &event,
                     value.to_string(),
@@ -118,20 +152,24 @@ impl Payments {
         Ok(())
     }
 
-    async fn adopt_orphans(&self, since: i64, report: &mut Report) -> Result<(), Error> {
+    /// Adopts the PaymentIntents of ours on the account `stripe` acts for that the ledger lacks.
+    async fn adopt_orphans(
+        &self,
+        stripe: &StripeClient,
+        since: i64,
+        report: &mut Report,
+    ) -> Result<(), Error> {
         let mut after: Option<String> = None;
         loop {
             let read_at = chrono::Utc::now().timestamp();
-            let page = self
-                .stripe
-                .list_payment_intents(since, after.as_deref())
-                .await?;
+            let page = stripe.list_payment_intents(since, after.as_deref()).await?;
             for value in &page.data {
                 let Some(pi) = PaymentIntent::from_value(value) else {
                     continue;
                 };
                 if pi.is_ours() && self.ledger.payment(&pi.id).await?.is_none() {
                     self.ledger.record_from_api(&pi, read_at).await?;
+                    adopt_for_organizer(&self.ledger, &pi, stripe.account()).await?;
                     report.orphans_adopted += 1;
                     tracing::warn!(payment_intent_id = %pi.id, status = %pi.status, "adopted a PaymentIntent the ledger lacked");
                 }
@@ -165,6 +203,31 @@ impl Payments {
         }
         Ok(())
     }
+}
+
+/// What an adopted PaymentIntent made for an organiser keeps besides: its organiser, its fee,
+/// and how its money went (the account it was listed for: a direct charge's).
+async fn adopt_for_organizer(
+    ledger: &Ledger,
+    pi: &PaymentIntent,
+    account: Option<&str>,
+) -> Result<(), Error> {
+    let Some(organizer_id) = pi.metadata.get(ORGANIZER_KEY).and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let charge_type = match (account, pi.destination()) {
+        (Some(_), _) => ChargeType::Direct,
+        (None, Some(_)) => ChargeType::Destination,
+        (None, None) => return Ok(()),
+    };
+    let note = ConnectNote {
+        organizer_id,
+        charge_type,
+        stripe_account: account,
+        application_fee: pi.application_fee_amount.unwrap_or(0),
+    };
+    ledger.note_connect(&pi.id, &note).await?;
+    Ok(())
 }
 
 /// Where a listing goes on after `page`: its last object's id, when Stripe has more.

@@ -6,6 +6,7 @@
 mod charges;
 mod disputes;
 mod organizers;
+mod reconcile;
 mod refunds;
 
 use std::time::Duration;

@@ -1,0 +1,146 @@
+//! Reconciliation and seat holds follow direct charges to their connected account
+//! (docs/contract.md §15, "Reconciliation"): each organiser's account is listed, one at a time,
+//! with `Stripe-Account`, so that a direct charge's lost events, a PaymentIntent of ours on an
+//! account the ledger lacks and an organiser's lost `account.updated` are all found; an
+//! expired hold's cancel goes to the account.
+
+use serde_json::json;
+use tmt_payments::ledger::{ChargeType, EventRow};
+
+use super::*;
+
+#[tokio::test]
+async fn reconciliation_lists_each_connected_account_and_heals_what_their_lost_events_said() {
+    let market = Market::start("direct", &[("PLATFORM_FEE_PERCENT", "10")]).await;
+    let account = market.ready_organizer("org_tarifa", json!({})).await;
+    let waiting = market.onboard("org_cadiz", json!({})).await["accountId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Every webhook is lost from here on.
+    let (status, _, body) = market
+        .stripe(
+            reqwest::Method::POST,
+            "/_sandbox/webhooks",
+            &[("drop", "true")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let created = market
+        .create(json!({"amount": 20, "currency": "usd", "organizerId": "org_tarifa"}))
+        .await;
+    let pi = created["paymentIntentId"].as_str().unwrap().to_string();
+    let (status, _, body) = market.pay(&pi, "pm_card_visa", Some(&account)).await;
+    assert_eq!(status, 200, "{body}");
+    // A PaymentIntent of ours on the account that the ledger never heard of.
+    let (status, _, orphan) = market
+        .stripe(
+            reqwest::Method::POST,
+            "/v1/payment_intents",
+            &[
+                ("amount", "1500"),
+                ("currency", "usd"),
+                ("application_fee_amount", "150"),
+                ("metadata[platform]", "TMT"),
+                ("metadata[organizer_id]", "org_tarifa"),
+            ],
+            Some(&account),
+        )
+        .await;
+    assert_eq!(status, 200, "{orphan}");
+    market.complete_onboarding(&waiting).await;
+    let ledger = market.ledger().await;
+    assert_eq!(
+        ledger.payment(&pi).await.unwrap().unwrap().status,
+        "requires_payment_method"
+    );
+    assert!(
+        !ledger
+            .organizer("org_cadiz")
+            .await
+            .unwrap()
+            .unwrap()
+            .charges_enabled
+    );
+
+    let report = printed_json(
+        &market.cli(&["reconcile", "--since", "1h", "--json"], &[]),
+        0,
+    );
+    assert_eq!(report["accounts_listed"], 2, "{report}");
+    assert!(report["events_applied"].as_u64().unwrap() >= 2, "{report}");
+    // The orphan is adopted by its own payment_intent.created or by the account's listing of
+    // PaymentIntents: either way with its account, organiser and fee.
+    assert_eq!(
+        ledger.payment(&pi).await.unwrap().unwrap().status,
+        "succeeded"
+    );
+    let events: Vec<EventRow> = ledger.of_payment(&pi).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.event_type == "payment_intent.succeeded" && e.source.as_str() == "reconcile"),
+        "{events:?}"
+    );
+    let adopted = orphan["id"].as_str().unwrap();
+    assert!(ledger.payment(adopted).await.unwrap().is_some(), "{report}");
+    let kept = ledger.connect_of(adopted).await.unwrap().unwrap();
+    assert_eq!(kept.stripe_account.as_deref(), Some(account.as_str()));
+    assert_eq!(
+        (
+            kept.charge_type,
+            kept.organizer_id.as_deref(),
+            kept.application_fee
+        ),
+        (Some(ChargeType::Direct), Some("org_tarifa"), Some(150))
+    );
+    assert!(
+        ledger
+            .organizer("org_cadiz")
+            .await
+            .unwrap()
+            .unwrap()
+            .charges_enabled
+    );
+    // The adopted payment is read on its account.
+    let (status, _, read) = market
+        .call(
+            "/stripe_get_payment_intent",
+            json!({"payment_intent_id": adopted}),
+        )
+        .await;
+    assert_eq!(
+        (status, read["data"]["status"].as_str()),
+        (200, Some("requires_payment_method")),
+        "{read}"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_charges_expired_hold_is_canceled_on_its_account() {
+    let market = Market::start("direct", &[]).await;
+    let account = market.ready_organizer("org_ronda", json!({})).await;
+    let created = market
+        .create(
+            json!({"amount": 20, "currency": "usd", "organizerId": "org_ronda", "holdSeconds": 60}),
+        )
+        .await;
+    let pi = created["paymentIntentId"].as_str().unwrap().to_string();
+    let ledger = market.ledger().await;
+    sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
+        .bind(chrono::Utc::now().timestamp_millis() - 1000)
+        .bind(&pi)
+        .execute(ledger.pool())
+        .await
+        .unwrap();
+    market.reaches(&pi, "canceled").await;
+    let at_stripe = market
+        .at_stripe(&format!("/v1/payment_intents/{pi}"), Some(&account))
+        .await;
+    assert_eq!(
+        (
+            at_stripe["status"].as_str(),
+            at_stripe["cancellation_reason"].as_str()
+        ),
+        (Some("canceled"), Some("abandoned"))
+    );
+}
