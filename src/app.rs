@@ -199,6 +199,7 @@ impl Application {
             &config.access.tokens,
             access.clone(),
             sandbox.is_some(),
+            config.connect.charge_type,
         );
         paths.extend(page_paths);
         router = router.merge(

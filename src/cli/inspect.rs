@@ -126,6 +126,9 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
         refunds,
         disputes,
         notifications,
+        connect,
+        reversals,
+        actions,
     } = detail;
     if as_json {
         let mut object = payment_json(&row)?;
@@ -136,6 +139,18 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
             object["hold_expires_at_ms"] = hold.expires_ms.into();
             object["hold_state"] = serde_json::to_value(hold.state)?;
             object["late"] = hold.late.into();
+        }
+        if let Some(connect) = &connect {
+            // Stripe Connect: the organiser, the fee and the transfer, beside the payment's own.
+            for (k, v) in serde_json::to_value(connect)?
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                object[k] = v.clone();
+            }
+            object["transfer_reversals"] = serde_json::to_value(&reversals)?;
+            object["connect_actions"] = serde_json::to_value(&actions)?;
         }
         object["refunds"] = serde_json::to_value(&refunds)?;
         object["disputes"] = serde_json::to_value(&disputes)?;
@@ -176,6 +191,44 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
                 if hold.late { ", late" } else { "" }
             ),
         );
+    }
+    if let Some(c) = &connect {
+        field("organizer", c.organizer_id.as_deref().unwrap_or("-"));
+        let how = c.charge_type.map_or("-", |t| t.as_str());
+        field(
+            "charge",
+            match &c.stripe_account {
+                Some(account) => format!("{how} on {account}"),
+                None => how.to_string(),
+            },
+        );
+        let fee = |minor| money(minor, &row.currency);
+        field(
+            "application_fee",
+            format!(
+                "{} ({} refunded)",
+                fee(c.application_fee.unwrap_or(0)),
+                fee(c.application_fee_refunded)
+            ),
+        );
+        if let Some(transfer) = &c.transfer_id {
+            field(
+                "transfer",
+                format!("{transfer} ({} reversed)", fee(c.transfer_reversed)),
+            );
+        }
+        items("reversals", &reversals, |r| {
+            let cause = match (&r.refund_id, &r.dispute_id) {
+                (Some(refund), _) => format!("refund {refund}"),
+                (_, Some(dispute)) => format!("dispute {dispute}"),
+                _ => "-".into(),
+            };
+            format!("{} {} {cause}", r.id, money(r.amount, &row.currency))
+        });
+        items("connect_actions", &actions, |a| {
+            let made = a.result_id.as_deref().unwrap_or("-");
+            format!("{} {} {made}", a.id, a.state)
+        });
     }
     items("refunds", &refunds, |r| {
         let amount = money(r.amount, &r.currency);

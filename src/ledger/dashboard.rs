@@ -7,8 +7,8 @@ use sqlx::FromRow;
 use super::rows::{Listed, Statement};
 use super::sql::{list, literal};
 use super::{
-    column, Backend, DisputeRow, EventRow, Hold, Ledger, LedgerError, NotificationRow, PaymentRow,
-    RefundRow,
+    column, ActionRow, Backend, ConnectPayment, DisputeRow, EventRow, Hold, Ledger, LedgerError,
+    NotificationRow, PaymentRow, RefundRow, ReversalRow,
 };
 use crate::stripe::types::{PaymentIntentStatus, RefundStatus};
 
@@ -24,6 +24,11 @@ pub struct PaymentDetail {
     pub refunds: Vec<RefundRow>,
     pub disputes: Vec<DisputeRow>,
     pub notifications: Vec<NotificationRow>,
+    /// A payment made for an organiser (Stripe Connect): its organiser, fee and transfer, what
+    /// was reversed of the transfer, and the Stripe calls its disputes called for.
+    pub connect: Option<ConnectPayment>,
+    pub reversals: Vec<ReversalRow>,
+    pub actions: Vec<ActionRow>,
 }
 
 impl Ledger {
@@ -41,6 +46,12 @@ impl Ledger {
             refunds: self.of_payment(id).await?,
             disputes: self.of_payment(id).await?,
             notifications: self.of_payment(id).await?,
+            connect: self
+                .connect_of(id)
+                .await?
+                .filter(|c| c.organizer_id.is_some() || c.charge_type.is_some()),
+            reversals: self.of_payment(id).await?,
+            actions: self.of_payment(id).await?,
         }))
     }
 }

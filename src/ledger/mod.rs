@@ -63,7 +63,7 @@ pub use holds::{Hold, HoldCheck, HOLD_KEY};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};
 pub use jobs::{Job, JobItem};
 pub use notifications::{Delivery, Leased, NotificationRow};
-pub use organizers::OrganizerRow;
+pub use organizers::{OrganizerRow, OrganizerTotal};
 pub use payments::PaymentRow;
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,

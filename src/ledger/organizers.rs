@@ -10,10 +10,11 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use super::rows::{json_column, Chronology, FromLedgerRow, Listed};
-use super::sql::Source;
+use super::sql::{list, literal, Source};
 use super::stored::Outcome;
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::connect::Account;
+use crate::stripe::types::{PaymentIntentStatus, RefundStatus};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OrganizerRow {
@@ -36,6 +37,23 @@ pub struct OrganizerRow {
     /// Unix seconds.
     pub created: i64,
     pub updated_at: String,
+}
+
+/// One currency's payments of an organiser; amounts in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct OrganizerTotal {
+    pub currency: String,
+    pub payments: i64,
+    pub succeeded: i64,
+    /// What the succeeded ones charged.
+    pub succeeded_amount: i64,
+    /// Pending and succeeded refunds of those payments.
+    pub refunded_amount: i64,
+    /// The platform's fees on the succeeded ones, and what of them went back.
+    pub application_fees: i64,
+    pub application_fees_refunded: i64,
+    /// What was reversed of the transfers to the organiser (destination charges).
+    pub transfers_reversed: i64,
 }
 
 impl OrganizerRow {
@@ -265,6 +283,38 @@ impl Ledger {
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Per currency (alphabetical): the organiser's payments, what the succeeded ones charged,
+    /// what was refunded, the platform's fees and what of them and of the transfers went back.
+    pub async fn organizer_totals(&self, id: &str) -> Result<Vec<OrganizerTotal>, LedgerError> {
+        static TOTALS: LazyLock<String> = LazyLock::new(|| {
+            let succeeded = literal(&PaymentIntentStatus::Succeeded);
+            let when = |what: &str| {
+                format!(
+                    "CAST(SUM(CASE WHEN p.status = {succeeded} THEN {what} ELSE 0 END) AS BIGINT)"
+                )
+            };
+            format!(
+                "SELECT p.currency AS currency, COUNT(*) AS payments,
+                        {} AS succeeded, {} AS succeeded_amount,
+                        CAST(COALESCE(SUM(r.refunded), 0) AS BIGINT) AS refunded_amount,
+                        {} AS application_fees,
+                        CAST(SUM(p.application_fee_refunded) AS BIGINT) AS application_fees_refunded,
+                        CAST(SUM(p.transfer_reversed) AS BIGINT) AS transfers_reversed
+                 FROM payments p
+                 LEFT JOIN (SELECT payment_intent_id, SUM(amount) AS refunded FROM refunds
+                            WHERE status IN {} GROUP BY payment_intent_id) r
+                        ON r.payment_intent_id = p.id
+                 WHERE p.organizer_id = $1
+                 GROUP BY p.currency ORDER BY p.currency",
+                when("1"),
+                when("COALESCE(p.amount_received, p.amount)"),
+                when("COALESCE(p.application_fee, 0)"),
+                list(RefundStatus::COUNTED)
+            )
+        });
+        self.fetch_all(sqlx::query(&TOTALS).bind(id)).await
     }
 
     /// Organisers, newest first, `limit` at the most.

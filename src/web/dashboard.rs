@@ -13,7 +13,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
-use super::{chart, format, Web};
+use super::{chart, connect, format, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -26,13 +26,19 @@ const CHART_DAYS: i64 = 30;
 const LIST_REFRESH_MS: u32 = 5000;
 const TIMELINE_REFRESH_MS: u32 = 2000;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// The page around `content`. `live` makes `dashboard.js` refresh `#live` every so many
 /// milliseconds; `signed_in` offers to sign out.
-fn layout(web: &Web, title: &str, live: Option<u32>, signed_in: bool, content: Markup) -> Markup {
+pub(super) fn layout(
+    web: &Web,
+    title: &str,
+    live: Option<u32>,
+    signed_in: bool,
+    content: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -48,6 +54,7 @@ fn layout(web: &Web, title: &str, live: Option<u32>, signed_in: bool, content: M
                     a.brand href="/dashboard" { "TMT payments" }
                     nav {
                         a href="/dashboard" { "Payments" }
+                        a href="/dashboard/organizers" { "Organisers" }
                         @if web.sandbox { a href="/demo" { "Checkout demo" } }
                         @if signed_in && web.auth.required() {
                             form.inline method="post" action="/dashboard/logout" {
@@ -71,7 +78,7 @@ fn layout(web: &Web, title: &str, live: Option<u32>, signed_in: bool, content: M
     }
 }
 
-fn html_response(status: StatusCode, markup: Markup) -> Response {
+pub(super) fn html_response(status: StatusCode, markup: Markup) -> Response {
     (
         status,
         [
@@ -83,7 +90,7 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
-fn unavailable(web: &Web, e: LedgerError) -> Response {
+pub(super) fn unavailable(web: &Web, e: LedgerError) -> Response {
     tracing::error!(error = %e, "the dashboard could not read the ledger");
     html_response(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -146,7 +153,7 @@ fn login_page(web: &Web, status: StatusCode, next: &str, failed: bool) -> Respon
 }
 
 /// The path and query of the request, for coming back after a login.
-fn here(path: &str, query: &HashMap<String, String>) -> String {
+pub(super) fn here(path: &str, query: &HashMap<String, String>) -> String {
     if query.is_empty() {
         return path.to_string();
     }
@@ -160,7 +167,7 @@ fn here(path: &str, query: &HashMap<String, String>) -> String {
 }
 
 /// The login form in place of the page (401) when the request carries no session or token.
-fn refused(web: &Web, headers: &HeaderMap, next: &str) -> Option<Response> {
+pub(super) fn refused(web: &Web, headers: &HeaderMap, next: &str) -> Option<Response> {
     if web.auth.allows(headers, now()) {
         return None;
     }
@@ -240,6 +247,7 @@ struct ListQuery {
     filter: PaymentFilter,
     status_text: String,
     metadata_text: String,
+    organizer_text: String,
     limit: i64,
     error: Option<String>,
 }
@@ -258,8 +266,15 @@ fn list_query(query: &HashMap<String, String>) -> ListQuery {
         .and_then(|l| l.parse::<i64>().ok())
         .unwrap_or(DEFAULT_LIMIT)
         .clamp(1, MAX_LIMIT);
+    let organizer_text = query
+        .get("organizer")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     let mut error = None;
     let mut filter = PaymentFilter::default();
+    if !organizer_text.is_empty() {
+        filter.organizer = Some(organizer_text.clone());
+    }
     if !status_text.is_empty() {
         if PaymentIntentStatus::KNOWN.contains(&status_text.as_str()) {
             filter.status = Some(status_text.clone());
@@ -281,12 +296,13 @@ fn list_query(query: &HashMap<String, String>) -> ListQuery {
         filter,
         status_text,
         metadata_text,
+        organizer_text,
         limit,
         error,
     }
 }
 
-fn status_badge(status: &str) -> Markup {
+pub(super) fn status_badge(status: &str) -> Markup {
     let tone = match status {
         "succeeded" | "won" | "delivered" => "ok",
         "canceled" | "failed" | "lost" | "requires_payment_method" => "bad",
@@ -355,6 +371,11 @@ pub async fn list(
                 "Metadata"
                 input type="text" name="metadata" value=(q.metadata_text)
                     placeholder="KEY=VALUE" autocomplete="off" spellcheck="false";
+            }
+            label {
+                "Organiser"
+                input type="text" name="organizer" value=(q.organizer_text)
+                    placeholder="organizer id" autocomplete="off" spellcheck="false";
             }
             div.actions {
                 button.primary type="submit" { "Filter" }
@@ -440,7 +461,7 @@ fn charged(p: &PaymentRow) -> Markup {
     }
 }
 
-fn payment_line(p: &PaymentRow) -> Markup {
+pub(super) fn payment_line(p: &PaymentRow) -> Markup {
     html! {
         tr data-id=(p.id) {
             td data-label="Created" { (format::unix(p.created)) }
@@ -606,8 +627,10 @@ pub async fn payment(
                         @if hold.late { " · late" }
                     }
                 }
+                (connect::payment_facts(&detail))
                 dt { "Metadata" } dd { (metadata_chips(&p.metadata)) }
             }
+            (connect::payment_movements(&detail))
             h2 { "Timeline" }
             ol.timeline #timeline {
                 @for e in &timeline {

@@ -4,8 +4,11 @@
 
 pub mod auth;
 mod chart;
+mod connect;
 mod dashboard;
+mod demo;
 mod format;
+mod organizers;
 
 use std::sync::Arc;
 
@@ -20,7 +23,7 @@ use secrecy::SecretString;
 use crate::http::access::Access;
 use crate::http::error::ApiError;
 use crate::http::Routes;
-use crate::ledger::Ledger;
+use crate::ledger::{ChargeType, Ledger};
 use auth::DashboardAuth;
 
 pub struct Web {
@@ -30,6 +33,8 @@ pub struct Web {
     access: Arc<Access>,
     /// Whether the embedded sandbox runs: the checkout demo exists only then.
     sandbox: bool,
+    /// How payments are made for organisers (Stripe Connect); `None`: Connect is off.
+    connect: Option<ChargeType>,
 }
 
 /// A login form is a token and a path; nothing more needs room.
@@ -42,18 +47,20 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// The pages' routes, and their paths; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is
-/// emulated here.
+/// emulated here, `connect` how payments are made for organisers (Stripe Connect), if they are.
 pub fn routes(
     ledger: Ledger,
     tokens: &[SecretString],
     access: Arc<Access>,
     sandbox: bool,
+    connect: Option<ChargeType>,
 ) -> (Router, Vec<String>) {
     let web = Arc::new(Web {
         ledger,
         auth: DashboardAuth::new(tokens),
         access,
         sandbox,
+        connect,
     });
     let same_site = || middleware::from_fn(same_site_only);
     let only_get = || async { ApiError::MethodNotAllowed("GET") };
@@ -62,6 +69,14 @@ pub fn routes(
         .route(
             "/dashboard/payments/{id}",
             get(dashboard::payment).fallback(only_get),
+        )
+        .route(
+            "/dashboard/organizers",
+            get(organizers::list).fallback(only_get),
+        )
+        .route(
+            "/dashboard/organizers/{id}",
+            get(organizers::page).fallback(only_get),
         )
         .route(
             "/dashboard/login",
@@ -76,6 +91,9 @@ pub fn routes(
                 .route_layer(same_site())
                 .fallback(|| async { ApiError::MethodNotAllowed("POST") }),
         );
+    if sandbox {
+        routes = routes.route("/demo/organizers", get(demo::organizers).fallback(only_get));
+    }
     let files = STATIC_FILES
         .iter()
         .chain(if sandbox { CHECKOUT_FILES } else { &[] });

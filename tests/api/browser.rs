@@ -1,8 +1,9 @@
 //! The checkout demo and the dashboard clicked through in headless Chromium (Debian's
 //! `chromium`), driven by Playwright's core package: tests/browser/pages.mjs holds the steps
-//! and says what each proves. Two services run as they would in production, from the binary:
-//! a sandbox one without API_TOKENS that delivers fulfilment notifications, and one with
-//! API_TOKENS. Screenshots go to target/screenshots/.
+//! and says what each proves. Three services run as they would in production, from the binary:
+//! a sandbox one without API_TOKENS that delivers fulfilment notifications, one with
+//! API_TOKENS, and one that pays organisers through Stripe Connect (direct charges). Screenshots
+//! go to target/screenshots/.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -71,6 +72,7 @@ async fn checkout_and_dashboard_in_chromium() {
     );
 
     let (open_dir, locked_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let connect_dir = tempfile::tempdir().unwrap();
     let receiver = fulfilment_receiver();
     let open_log = open_dir.path().join("service.log");
     let open = Server::start_logging(
@@ -91,6 +93,18 @@ async fn checkout_and_dashboard_in_chromium() {
     )
     .await;
 
+    let connect_log = connect_dir.path().join("service.log");
+    let connect = Server::start_logging(
+        &sqlite_url(connect_dir.path()),
+        &[
+            ("CONNECT_CHARGE_TYPE", "direct"),
+            ("PLATFORM_FEE_PERCENT", "10"),
+            ("STRIPE_SANDBOX_DELAY_MS", "200"),
+        ],
+        Some(&connect_log),
+    )
+    .await;
+
     let screenshots = screenshots_dir();
     // Only this run's pictures, so that none of the checks below passes on an old one.
     let _ = std::fs::remove_dir_all(&screenshots);
@@ -99,6 +113,7 @@ async fn checkout_and_dashboard_in_chromium() {
         .current_dir(&tests)
         .env("TMT_OPEN", &open.address)
         .env("TMT_LOCKED", &locked.address)
+        .env("TMT_CONNECT", &connect.address)
         .env("TMT_TOKEN", TOKEN)
         .env("TMT_SCREENSHOTS", &screenshots)
         .env("CHROMIUM", &chromium)
@@ -107,14 +122,14 @@ async fn checkout_and_dashboard_in_chromium() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
     println!("screenshots in {}", screenshots.display());
-    drop((open, locked));
-    let logs = [&open_log, &locked_log].map(|p| std::fs::read_to_string(p).unwrap_or_default());
+    drop((open, locked, connect));
+    let logs = [&open_log, &locked_log, &connect_log]
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default());
     assert!(
         output.status.success(),
-        "browser steps failed (screenshots in {}):\n{stdout}\nservice logs:\n{}\n{}",
+        "browser steps failed (screenshots in {}):\n{stdout}\nservice logs:\n{}",
         screenshots.display(),
-        logs[0],
-        logs[1]
+        logs.join("\n")
     );
     assert!(
         stdout
@@ -132,6 +147,9 @@ async fn checkout_and_dashboard_in_chromium() {
         "dashboard-desktop.png",
         "dashboard-payment.png",
         "dashboard-login.png",
+        "checkout-organizer.png",
+        "dashboard-payment-organizer.png",
+        "dashboard-organizer.png",
     ] {
         let png = std::fs::read(screenshots.join(page)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{page} is a PNG");

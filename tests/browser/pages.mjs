@@ -4,7 +4,8 @@
 //   node tests/browser/pages.mjs
 //
 // with TMT_OPEN (a sandbox service without API_TOKENS), TMT_LOCKED (one with API_TOKENS),
-// TMT_TOKEN (one of its tokens), TMT_SCREENSHOTS (where screenshots go) and optionally
+// TMT_TOKEN (one of its tokens), TMT_CONNECT (one paying organisers by Stripe Connect's direct
+// charges, with a 10% platform fee), TMT_SCREENSHOTS (where screenshots go) and optionally
 // TMT_DOC_IMAGES (where the README's pictures go) and CHROMIUM (the browser's path).
 //
 // Steps run in order, each building on the last (the dashboard shows what the checkout made);
@@ -17,10 +18,11 @@ import { chromium } from 'playwright-core';
 const OPEN = process.env.TMT_OPEN;
 const LOCKED = process.env.TMT_LOCKED;
 const TOKEN = process.env.TMT_TOKEN;
+const CONNECT = process.env.TMT_CONNECT;
 const SHOTS = process.env.TMT_SCREENSHOTS || 'target/screenshots';
 const DOC_IMAGES = process.env.TMT_DOC_IMAGES;
-if (!OPEN || !LOCKED || !TOKEN) {
-  console.error('TMT_OPEN, TMT_LOCKED and TMT_TOKEN are required');
+if (!OPEN || !LOCKED || !TOKEN || !CONNECT) {
+  console.error('TMT_OPEN, TMT_LOCKED, TMT_TOKEN and TMT_CONNECT are required');
   process.exit(2);
 }
 mkdirSync(SHOTS, { recursive: true });
@@ -406,6 +408,65 @@ const steps = [
     await timelineHas(page, ['payment_intent.succeeded']);
     await fitsPhone(page, ['#status', '#timeline li']);
     await shot(page, 'dashboard-payment-phone.png');
+  }],
+
+  ['the checkout onboards a sandbox organiser and sells tickets for it', async () => {
+    const page = await open('connect', DESKTOP);
+    await page.goto(`${CONNECT}/demo`);
+    await page.locator('#organizer-card').waitFor({ state: 'visible' });
+    check(await page.locator('#pay').isDisabled(), 'no organiser, no payment');
+    await page.fill('#new-organizer', 'org_demo');
+    await page.click('#onboard');
+    // Stripe's onboarding page (the sandbox's): the organiser finishes it.
+    await page.waitForURL(/\/_sandbox\/onboarding\//);
+    await page.getByRole('button', { name: 'Complete', exact: true }).click();
+    await page.waitForURL(/\/demo$/);
+    await page.locator('#organizer-note:has-text("can take payments now")').waitFor();
+    equal(await page.locator('#organizer').inputValue(), 'org_demo', 'the new organiser is chosen');
+    equal(await text(page, '#total'), '€45.00', 'EUR total');
+    await enterCard(page, '4242 4242 4242 4242');
+    await shot(page, 'checkout-organizer.png', { doc: true });
+    await page.click('#pay');
+    const r = await result(page);
+    equal(r.title, 'Payment successful', 'title');
+    equal(r.amount, '€45.00', 'amount');
+    paid.organizer = r.id;
+  }],
+
+  ['the dashboard shows the organiser and the fee, filters by organiser and has its page', async () => {
+    const page = pages.connect;
+    await page.goto(`${CONNECT}/dashboard/payments/${paid.organizer}`);
+    await page.locator('#status [data-status="succeeded"]').waitFor();
+    equal(await text(page, '#organizer'), 'org_demo', 'the organiser');
+    equal(await text(page, '#application-fee'), '4.50 EUR', 'the platform’s 10%');
+    check(/^direct on acct_/.test(await text(page, '#charge-type')), 'a direct charge, on the account');
+    await shot(page, 'dashboard-payment-organizer.png', { doc: true });
+    await page.goto(`${CONNECT}/dashboard`);
+    await page.fill('input[name=organizer]', 'org_demo');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForURL(/organizer=org_demo/);
+    equal(JSON.stringify(await listed(page)), JSON.stringify([paid.organizer]), 'the organiser’s payments');
+    await page.fill('input[name=organizer]', 'org_nobody');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForURL(/organizer=org_nobody/);
+    equal((await listed(page)).length, 0, 'another organiser has none');
+    await page.click('header.top a:has-text("Organisers")');
+    await page.click('#organizers a:has-text("org_demo")');
+    await page.waitForURL(/\/dashboard\/organizers\/org_demo$/);
+    equal(await page.locator('#charges [data-value]').getAttribute('data-value'), 'true', 'can take payments');
+    equal(await text(page, '#requirements'), 'nothing', 'nothing due');
+    equal(JSON.stringify(await listed(page)), JSON.stringify([paid.organizer]), 'its payments');
+    const row = await page.locator('#organizer-totals tr[data-currency=eur]').evaluate((r) =>
+      Array.from(r.cells, (c) => c.textContent.trim()));
+    equal(JSON.stringify(row), JSON.stringify(
+      ['EUR', '1', '1', '45.00 EUR', '0.00 EUR', '4.50 EUR', '0.00 EUR', '0.00 EUR']), 'its totals');
+    await shot(page, 'dashboard-organizer.png', { doc: true });
+    const phone = await open('connect-phone', PHONE);
+    await phone.goto(`${CONNECT}/dashboard/organizers/org_demo`);
+    await fitsPhone(phone, ['#organizer-facts', '#organizer-totals', '#payments tr[data-id] a']);
+    await phone.goto(`${CONNECT}/demo`);
+    await phone.locator('#organizer-card').waitFor({ state: 'visible' });
+    await fitsPhone(phone, ['#organizer', '#new-organizer', '#onboard', '#pay']);
   }],
 
   ['with API_TOKENS the dashboard wants a token, and a session is not the token', async () => {

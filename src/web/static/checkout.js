@@ -27,6 +27,14 @@
 //      date. The page shows it; it never issues tickets itself. The platform's back end does,
 //      on POST /stripe_confirm_payment or on the service's fulfilment notification.
 //
+// With Stripe Connect on, the tickets are sold for an organiser: the create names it
+// (organizerId, tickets), and a direct charge lives on the organiser's account, so Stripe.js is
+// initialised with the create's stripeAccount (production: Stripe(publishableKey,
+// {stripeAccount})) and every Stripe call of the page carries it (here: the Stripe-Account
+// header). The demo lists the sandbox's organisers and onboards new ones through
+// POST /stripe_onboard_organizer and Stripe's onboarding page (a platform's back end does that
+// for its organisers, not its buyers' page).
+//
 // Plain JavaScript, no build step. Everything runs on this page's origin: the service, and the
 // sandbox at /sandbox (production: Stripe.js talks to api.stripe.com with a pk_live_… key).
 (function () {
@@ -51,6 +59,8 @@
   // The PaymentIntent of the current order, kept while the cart stays the same so that
   // retrying with another card pays the same PaymentIntent.
   let order = null;
+  // Stripe Connect: how payments are made for organisers (null: not at all), as the service says.
+  let connect = null;
 
   // ---- money -------------------------------------------------------------------------------
 
@@ -91,7 +101,12 @@
       total += PRICES[currency][ticket] * count;
       if (count > 0) lines.push(count + 'x ' + ticket);
     }
-    return { currency, total, lines, signature: currency + ':' + JSON.stringify(quantities) };
+    const count = Object.values(quantities).reduce((a, b) => a + b, 0);
+    const organizer = connect ? $('organizer').value : '';
+    return {
+      currency, total, lines, count, organizer,
+      signature: currency + ':' + organizer + ':' + JSON.stringify(quantities),
+    };
   }
 
   function render() {
@@ -103,7 +118,7 @@
     }
     $('total').textContent = formatMinor(c.total, c.currency);
     $('pay').textContent = c.total > 0 ? 'Pay ' + formatMinor(c.total, c.currency) : 'Choose your tickets';
-    $('pay').disabled = c.total === 0;
+    $('pay').disabled = c.total === 0 || (connect !== null && !c.organizer);
   }
 
   // ---- the two APIs ------------------------------------------------------------------------
@@ -121,9 +136,11 @@
     return answer(await fetch(path, { method: 'POST', headers, body: JSON.stringify({ data }) }));
   }
 
-  // Stripe's API as Stripe.js calls it: form-encoded, with the publishable key.
-  async function stripe(method, path, params) {
+  // Stripe's API as Stripe.js calls it: form-encoded, with the publishable key, and for a
+  // direct charge with the organiser's account.
+  async function stripe(method, path, params, account) {
     const init = { method, headers: { Authorization: 'Bearer ' + PUBLISHABLE_KEY } };
+    if (account) init.headers['Stripe-Account'] = account;
     if (params) {
       init.headers['Content-Type'] = 'application/x-www-form-urlencoded';
       init.body = new URLSearchParams(params).toString();
@@ -142,12 +159,14 @@
     if (!order || order.signature !== c.signature) {
       order = { signature: c.signature, key: idempotencyKey() };
     }
-    const r = await service('/stripe_create_payment_intent', {
+    const data = {
       amount: majorText(c.total, c.currency),
       currency: c.currency,
       description: EVENT.name + ': ' + c.lines.join(', '),
       metadata: { event_id: EVENT.id, tickets: c.lines.join(', '), channel: 'web-demo' },
-    }, order.key);
+    };
+    if (c.organizer) Object.assign(data, { organizerId: c.organizer, tickets: c.count });
+    const r = await service('/stripe_create_payment_intent', data, order.key);
     if (!r.ok) throw new Error(r.body.error || 'The payment could not be created (HTTP ' + r.status + ').');
     return r.body.data;
   }
@@ -168,14 +187,14 @@
   }
 
   // Step 2 (production: stripe.createPaymentMethod).
-  async function paymentMethod(card) {
+  async function paymentMethod(card, account) {
     const r = await stripe('POST', '/v1/payment_methods', {
       type: 'card',
       'card[number]': card.number,
       'card[exp_month]': card.exp_month,
       'card[exp_year]': card.exp_year,
       'card[cvc]': card.cvc,
-    });
+    }, account);
     if (!r.ok) {
       const error = r.body.error || {};
       if (error.type === 'card_error') throw new CardError(error.message);
@@ -219,7 +238,8 @@
       busy(true, 'Reserving your tickets…');
       const intent = await paymentIntentFor(c);
       busy(true, 'Checking your card…');
-      const pm = await paymentMethod(card);
+      const account = intent.stripeAccount || null;
+      const pm = await paymentMethod(card, account);
       busy(true, 'Confirming the payment…');
       // Step 3 (production: stripe.confirmCardPayment).
       const confirmed = await stripe('POST',
@@ -227,7 +247,7 @@
           client_secret: intent.clientSecret,
           payment_method: pm.id,
           return_url: location.origin + location.pathname,
-        });
+        }, account);
       if (!confirmed.ok) {
         const error = confirmed.body.error || {};
         if (error.type !== 'card_error') {
@@ -239,7 +259,9 @@
       }
       const pi = confirmed.body;
       if (pi.status === 'requires_action' && pi.next_action && pi.next_action.type === 'redirect_to_url') {
-        // Step 4: the 3-D Secure challenge; the browser comes back to return_url.
+        // Step 4: the 3-D Secure challenge; the browser comes back to return_url (and Stripe.js,
+        // loaded again there, is initialised with the same account).
+        if (account) sessionStorage.setItem('stripeAccount', account);
         leaving = true;
         busy(true, 'Opening your bank’s check…');
         location.assign(pi.next_action.redirect_to_url.url);
@@ -327,13 +349,80 @@
     $('checkout').hidden = true;
     try {
       // Production: stripe.retrievePaymentIntent(secret).
+      const account = sessionStorage.getItem('stripeAccount');
+      sessionStorage.removeItem('stripeAccount');
       const r = await stripe('GET', '/v1/payment_intents/' + encodeURIComponent(id) +
-        '?client_secret=' + encodeURIComponent(secret));
+        '?client_secret=' + encodeURIComponent(secret), null, account);
       await showOutcome(id, r.ok ? r.body : null, null, true);
     } catch (e) {
       $('checkout').hidden = false;
       showCardError(e.message);
     }
+  }
+
+  // ---- organisers (Stripe Connect) --------------------------------------------------------
+
+  function organizerError(message) {
+    $('organizer-error').textContent = message;
+    $('organizer-error').hidden = !message;
+  }
+
+  // The organisers the service knows (the ledger's), those that can take payments selectable;
+  // `prefer` is chosen once it can. Whether it is listed and ready.
+  async function loadOrganizers(prefer) {
+    const r = await answer(await fetch('/demo/organizers'));
+    if (!r.ok || !r.body.connect) return false;
+    connect = r.body.connect;
+    $('organizer-card').hidden = false;
+    const select = $('organizer');
+    const chosen = prefer || select.value;
+    select.replaceChildren();
+    let found = false;
+    for (const o of r.body.organizers) {
+      const option = new Option(o.ready ? o.id : o.id + ' (cannot take payments yet)', o.id);
+      option.disabled = !o.ready;
+      select.append(option);
+      if (o.id === chosen && o.ready) { option.selected = true; found = true; }
+    }
+    if (!found) {
+      const first = Array.from(select.options).find((o) => !o.disabled);
+      if (first) first.selected = true;
+    }
+    $('organizer-note').textContent = select.value
+      ? (connect === 'direct' ? 'Direct charges: the payment is made on the organiser’s own account.'
+        : 'Destination charges: the money is transferred to the organiser.')
+      : 'No organiser can take payments yet: onboard one below.';
+    render();
+    return found;
+  }
+
+  // The platform onboards an organiser: its connected account, and Stripe's onboarding page
+  // (here the sandbox's), which sends the browser back to the demo.
+  async function onboard() {
+    organizerError('');
+    const id = $('new-organizer').value.trim();
+    const back = location.origin + location.pathname + '?onboarded=' + encodeURIComponent(id);
+    const r = await service('/stripe_onboard_organizer',
+      { organizerId: id, returnUrl: back, refreshUrl: back });
+    if (!r.ok) { organizerError(r.body.error || 'Onboarding failed (HTTP ' + r.status + ').'); return; }
+    location.assign(r.body.data.onboardingUrl);
+  }
+
+  // Back from Stripe's onboarding: the organiser can take payments once Stripe says so (its
+  // account.updated event), which takes a moment.
+  async function returnedFromOnboarding() {
+    const id = new URLSearchParams(location.search).get('onboarded');
+    if (!id) return;
+    history.replaceState(null, '', location.pathname);
+    $('organizer-note').textContent = 'Onboarding of ' + id + ' done; waiting for Stripe to enable it…';
+    for (let n = 0; n < 60; n++) {
+      if (await loadOrganizers(id)) {
+        $('organizer-note').textContent = id + ' can take payments now.';
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    organizerError(id + ' cannot take payments yet: finish its onboarding.');
   }
 
   // ---- wiring ------------------------------------------------------------------------------
@@ -365,6 +454,9 @@
   $('card-expiry').addEventListener('input', formatExpiry);
   $('checkout').addEventListener('submit', pay);
   $('again').addEventListener('click', again);
+  $('organizer').addEventListener('change', render);
+  $('onboard').addEventListener('click', onboard);
   render();
   returnedFromAuthentication();
+  loadOrganizers().then(returnedFromOnboarding);
 })();

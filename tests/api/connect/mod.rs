@@ -6,6 +6,7 @@
 mod charges;
 mod disputes;
 mod organizers;
+mod pages;
 mod reconcile;
 mod refunds;
 
