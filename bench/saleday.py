@@ -32,6 +32,16 @@ def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
     charge = fixture("charge")
     charge.update(id="ch_@ID@", payment_intent="@ID@", amount=2550, currency="eur")
     charges = {"object": "list", "data": [charge], "has_more": False, "url": "/v1/charges"}
+    # Stripe Connect (CONNECT=destination|direct): the organiser's account, before its
+    # onboarding is finished (the bench then sends the account.updated that finishes it), and
+    # its onboarding link.
+    account = {"id": BENCH_ACCOUNT, "object": "account", "type": "express", "country": "MX",
+               "charges_enabled": False, "payouts_enabled": False, "details_submitted": False,
+               "requirements": {"currently_due": ["external_account"],
+                                "disabled_reason": "requirements.past_due"},
+               "metadata": {"organizer_id": BENCH_ORGANIZER, "platform": "TMT"}}
+    link = {"object": "account_link", "created": 1700000000, "expires_at": 4102444800,
+            "url": "https://connect.stripe.com/setup/e/acct_1Bench/bench"}
     too_many = {"error": {"type": "invalid_request_error", "code": "rate_limit",
                           "message": "Too many requests hit the API too quickly."}}
 
@@ -48,6 +58,8 @@ def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
         location = /v1/payment_intents {{ return 200 {create_body}; }}
         location ~ ^/v1/payment_intents/(?<pi>pi_[A-Za-z0-9]+)$ {{ return 200 {retrieve_body}; }}
         location = /v1/charges {{ return 200 {charges_body}; }}
+        location = /v1/accounts {{ return 200 {nginx_literal(account)}; }}
+        location = /v1/account_links {{ return 200 {nginx_literal(link)}; }}
     }}"""
     servers = back + "\n".join(f"""
     server {{
@@ -171,14 +183,19 @@ class Pool:
             self.free.put_nowait(conn)
 
 
+BENCH_ACCOUNT = "acct_1BenchOrganizer"
+BENCH_ORGANIZER = "org_bench"
+
+
 def signed(event, secret):
     body = json.dumps(event, separators=(",", ":")).encode()
     return body, (("Stripe-Signature", stripe_signature(secret, int(time.time()), body)),)
 
 
-def events_for(pi_id, n):
+def events_for(pi_id, n, connect=""):
     """What Stripe sends for a card payment: the PaymentIntent's creation, its success and the
-    charge's success (the browser's confirmation goes to Stripe, not through the service)."""
+    charge's success (the browser's confirmation goes to Stripe, not through the service). A
+    direct charge's events are its connected account's."""
     now = int(time.time())
     pi = fixture("payment_intent")
     pi.update(id=pi_id, client_secret=f"{pi_id}_secret_bench", amount=2550, currency="eur",
@@ -190,13 +207,40 @@ def events_for(pi_id, n):
                       ("payment_intent.succeeded", dict(pi, status="succeeded", payment_method="pm_1Bench",
                                                         latest_charge=f"ch_{pi_id}")),
                       ("charge.succeeded", charge)):
-        out.append({"id": f"evt_{n}_{kind}", "object": "event", "type": kind, "created": now,
-                    "livemode": False, "pending_webhooks": 1, "api_version": "2025-03-31.basil",
-                    "data": {"object": obj}})
+        event = {"id": f"evt_{n}_{kind}", "object": "event", "type": kind, "created": now,
+                 "livemode": False, "pending_webhooks": 1, "api_version": "2025-03-31.basil",
+                 "data": {"object": obj}}
+        if connect == "direct":
+            event["account"] = BENCH_ACCOUNT
+        out.append(event)
     return out
 
 
-async def rush(ports, buyers, window_s, secret, out_path, pool_size):
+async def onboard(port, secret):
+    """The platform onboards the bench's organiser (its account and link from the stand-in),
+    and Stripe says its onboarding is finished (account.updated, signed): the rush then sells
+    for an organiser that can take payments."""
+    conn = Conn(port)
+    body = json.dumps({"data": {"organizerId": BENCH_ORGANIZER,
+                                "returnUrl": "https://tickets.example/done",
+                                "refreshUrl": "https://tickets.example/again"}}).encode()
+    status, _, data = await conn.request("/stripe_onboard_organizer", body)
+    assert status == 200, data
+    account = {"id": BENCH_ACCOUNT, "object": "account", "charges_enabled": True,
+               "payouts_enabled": True, "details_submitted": True,
+               "requirements": {"currently_due": [], "disabled_reason": None}}
+    event = {"id": "evt_bench_account_ready", "object": "event", "type": "account.updated",
+             "created": int(time.time()) + 1, "account": BENCH_ACCOUNT, "data": {"object": account}}
+    payload, headers = signed(event, secret)
+    status, _, data = await conn.request("/stripe_webhook", payload, headers)
+    assert status == 200, data
+    read = json.dumps({"data": {"organizerId": BENCH_ORGANIZER}}).encode()
+    status, _, data = await conn.request("/stripe_get_organizer", read)
+    assert status == 200 and json.loads(data)["data"]["chargesEnabled"], data
+    conn.close()
+
+
+async def rush(ports, buyers, window_s, secret, out_path, pool_size, connect=""):
     pools = [Pool(p, pool_size) for p in ports]
     results = []
     started = time.monotonic()
@@ -207,13 +251,19 @@ async def rush(ports, buyers, window_s, secret, out_path, pool_size):
         r = {"n": n, "arrived": arrived - started, "busy": 0, "server_errors": 0, "other": {}}
         pool = pools[n % len(pools)]
         key = uuid.uuid4().hex
-        body = json.dumps({"data": {"amount": "25.50", "currency": "eur",
-                                    "metadata": {"order": f"SD-{n}"}}}).encode()
+        data = {"amount": "25.50", "currency": "eur", "metadata": {"order": f"SD-{n}"}}
+        if connect:
+            data.update(organizerId=BENCH_ORGANIZER, tickets=2)
+        body = json.dumps({"data": data}).encode()
         while True:
             status, hdrs, data = await pool.post("/stripe_create_payment_intent", body,
                                                  (("Idempotency-Key", key),))
             if status == 200:
-                pi_id = json.loads(data)["data"]["paymentIntentId"]
+                created = json.loads(data)["data"]
+                pi_id = created["paymentIntentId"]
+                # With Connect, the service answers who the payment is for and its fee.
+                r["organizer"] = created.get("organizerId")
+                r["application_fee"] = created.get("applicationFee")
                 break
             if status == 503 and json.loads(data).get("code") == "stripe_busy":
                 r["busy"] += 1
@@ -225,7 +275,7 @@ async def rush(ports, buyers, window_s, secret, out_path, pool_size):
             await asyncio.sleep(1)
         r["time_to_pi"] = time.monotonic() - arrived
         r["pi"] = pi_id
-        for event in events_for(pi_id, n):
+        for event in events_for(pi_id, n, connect):
             payload, headers = signed(event, secret)
             status, _, data = await random.choice(pools).post("/stripe_webhook", payload, headers)
             r.setdefault("webhook_status", []).append(status)
@@ -314,6 +364,7 @@ def analyse(access_log, rush_json, ports, max_rps, rss, label, out_json):
         "wall_s": round(rush["wall_s"], 1),
         "buyers_with_payment_intent": len(with_pi),
         "buyers_served": len(served),
+        "buyers_paying_an_organiser": sum(1 for r in res if r.get("organizer") and r.get("application_fee")),
         "buyer_facing_5xx": sum(r["server_errors"] for r in res),
         "stripe_busy_503_retried": sum(r["busy"] for r in res),
         "other_non_2xx": sum(sum(r["other"].values()) for r in res),
@@ -376,9 +427,12 @@ if __name__ == "__main__":
                    int(args[2]) if len(args) > 2 else None,
                    [int(p) for p in args[3].split(",")] if len(args) > 3 else ())
     elif cmd == "rush":
-        # rush SERVICE_PORTS BUYERS WINDOW_S SECRET OUT POOL
+        # rush SERVICE_PORTS BUYERS WINDOW_S SECRET OUT POOL [CONNECT]
         asyncio.run(rush([int(p) for p in args[0].split(",")], int(args[1]), float(args[2]),
-                         args[3], args[4], int(args[5])))
+                         args[3], args[4], int(args[5]), args[6] if len(args) > 6 else ""))
+    elif cmd == "onboard":
+        # onboard SERVICE_PORT SECRET
+        asyncio.run(onboard(int(args[0]), args[1]))
     elif cmd == "analyse":
         # analyse ACCESS_LOG RUSH_JSON STANDIN_PORTS MAX_RPS RSS_LIST LABEL OUT
         analyse(args[0], args[1], [int(p) for p in args[2].split(",")], int(args[3]),

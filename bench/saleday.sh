@@ -2,6 +2,8 @@
 # Sale-day benchmark: one command on a fresh machine.
 #   bench/saleday.sh                       # 3,000 buyers in 30 s, one instance, then three
 #   BUYERS=6000 WINDOW=30 bench/saleday.sh
+#   CONNECT=direct bench/saleday.sh        # the same rush, each buyer paying an organiser
+#                                          # (Stripe Connect: destination or direct charges)
 # A Stripe stand-in that enforces Stripe's limits (nginx: the fixed answers of bench/run.sh
 # behind limit_req, 25 requests/s per endpoint and 100/s per account, then 429), and a rush of
 # buyers (bench/saleday.py, asyncio) doing what a front end does: create with an
@@ -10,6 +12,11 @@
 # of the bench's own), then webhook ingest on the three behind an nginx round-robin (wrk).
 # Installs nginx-light and wrk from Debian's packages when missing. Results:
 # bench/results/<time>/ (summary.md, one JSON per scenario, the stand-in's access logs).
+# With CONNECT set, each instance runs with CONNECT_CHARGE_TYPE=$CONNECT and a 5% platform fee,
+# an organiser is onboarded first (its account from the stand-in, its account.updated signed
+# and delivered), the stand-in's log starts after that, and every buyer's create names the
+# organiser: what it shows is that a purchase still costs Stripe one call. Webhook ingest,
+# which Connect does not change, is left out then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +25,7 @@ WINDOW=${WINDOW:-30}
 POOL=${POOL:-1000}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_DB=${PG_DB:-tmt_saleday_bench}
+CONNECT=${CONNECT:-}
 WEBHOOK_RUNS=${WEBHOOK_RUNS:-3}
 WEBHOOK_DURATION=${WEBHOOK_DURATION:-10}
 WEBHOOK_CONNECTIONS=${WEBHOOK_CONNECTIONS:-120}
@@ -35,7 +43,7 @@ need psql postgresql-client
 
 cargo build --release --quiet
 BIN=target/release/tmt-payments
-OUT=bench/results/saleday-$(date -u +%Y%m%dT%H%M%SZ)
+OUT=bench/results/saleday${CONNECT:+-connect-$CONNECT}-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 py() { python3 bench/saleday.py "$@"; }
@@ -54,6 +62,7 @@ pg_url() { python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]
   echo "rush: $BUYERS buyers arriving evenly over ${WINDOW}s, $POOL keep-alive connections per instance"
   echo "stand-in: nginx limit_req 25 r/s per endpoint (burst 2) and 100 r/s per account (burst 5), nodelay, 429 beyond"
   echo "service: RUST_LOG=$LOG_LEVEL; service, stand-in, PostgreSQL and load generator share the machine"
+  [ -n "$CONNECT" ] && echo "connect: CONNECT_CHARGE_TYPE=$CONNECT, PLATFORM_FEE_PERCENT=5, one organiser"
 } | tee "$OUT/machine.txt"
 
 PIDS=()
@@ -73,6 +82,7 @@ start_instance() { # db_url standin_port max_rps -> "pid port"
     STRIPE_SECRET_KEY=sk_test_saleday STRIPE_WEBHOOK_SECRET=$SECRET \
     STRIPE_API_BASE="http://127.0.0.1:$2" DATABASE_URL="$1" STRIPE_MAX_RPS="$3" \
     BIND=127.0.0.1 PORT=$port RUST_LOG=$LOG_LEVEL RECONCILE_INTERVAL_SECS=0 \
+    CONNECT_CHARGE_TYPE="$CONNECT" PLATFORM_FEE_PERCENT=5 \
     tools start "$port" "$BIN")
   echo "$pid $port"
 }
@@ -103,8 +113,13 @@ scenario() { # label instances max_rps backend
     read -r pid port < <(start_instance "$db" "${standin_ports[$((i - 1))]}" "$rps")
     PIDS+=("$pid"); service_ports+=("$port")
   done
+  if [ -n "$CONNECT" ]; then
+    # The organiser, before the rush; the stand-in's count starts after it.
+    py onboard "${service_ports[0]}" "$SECRET"
+    : > "$WORK/stripe-access.log"
+  fi
   echo "== $label: $BUYERS buyers over ${WINDOW}s, STRIPE_MAX_RPS=$rps per instance"
-  py rush "$(IFS=,; echo "${service_ports[*]}")" "$BUYERS" "$WINDOW" "$SECRET" "$OUT/rush-$label.json" "$POOL"
+  py rush "$(IFS=,; echo "${service_ports[*]}")" "$BUYERS" "$WINDOW" "$SECRET" "$OUT/rush-$label.json" "$POOL" "$CONNECT"
   local rss=()
   for pid in "${PIDS[@]}"; do rss+=("$(tools rss "$pid" VmHWM)"); done
   stop_all
@@ -113,9 +128,19 @@ scenario() { # label instances max_rps backend
     "$rps" "$(IFS=,; echo "${rss[*]}")" "$label" "$OUT/saleday-$label.json"
 }
 
-scenario 1-instance-sqlite 1 25 sqlite
+suffix=${CONNECT:+-connect-$CONNECT}
+scenario "1-instance-sqlite$suffix" 1 25 sqlite
 # Stripe's limit is per account: three instances share it, 8/s each.
-scenario 3-instances-postgres 3 8 postgres
+scenario "3-instances-postgres$suffix" 3 8 postgres
+
+if [ -n "$CONNECT" ]; then
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+  echo
+  py summarise "$OUT"
+  echo
+  echo "raw numbers and summary: $OUT"
+  exit 0
+fi
 
 # Webhook ingest: three instances on PostgreSQL behind an nginx round-robin.
 echo "== webhook ingest: 3 instances on PostgreSQL behind nginx, wrk -c$WEBHOOK_CONNECTIONS"

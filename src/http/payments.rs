@@ -104,11 +104,12 @@ async fn write<W: IdempotentWrite>(
     responses(
         (status = 200, description = "Created", body = Success<CreatedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
-        (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key", body = error::ErrorBody),
+        (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key; Stripe Connect: organizer_required, organizer_invalid, tickets_invalid, fee_invalid (feePaidBy)", body = error::ErrorBody),
         (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         KeyErrors, ClientRouteErrors,
+        (status = 409, description = "idempotency_key_in_progress (a request with the same Idempotency-Key is in flight); Stripe Connect: organizer_not_ready (the organiser cannot take payments yet, or left the platform), connect_disabled (organizerId while Connect is off)", body = error::ErrorBody),
     )
 )]
 pub async fn create(
@@ -171,7 +172,7 @@ pub async fn get_payment_intent(
     responses(
         (status = 200, description = "Refunded (the refund's own status says whether it went through)", body = Success<RefundedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
-        (status = 400, description = "Invalid body, id, amount (amount_invalid, amount_too_large), reason, metadata or Idempotency-Key; payment_not_refundable; refund_exceeds_remaining (with what is really left)", body = error::ErrorBody),
+        (status = 400, description = "Invalid body, id, amount (amount_invalid, amount_too_large), reason, metadata, refundApplicationFee or reverseTransfer (refund_option_invalid) or Idempotency-Key; payment_not_refundable; refund_exceeds_remaining (with what is really left)", body = error::ErrorBody),
         (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,

@@ -71,15 +71,7 @@ async fn a_destination_charge_pays_the_organiser_and_keeps_the_platforms_fee() {
         ),
         (Some(account.as_str()), Some(2000))
     );
-    let fee = market
-        .at_stripe(
-            &format!(
-                "/v1/application_fees/{}",
-                charge["application_fee"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let fee = market.fee_of(charge).await;
     assert_eq!(
         (fee["amount"].as_i64(), fee["account"].as_str()),
         (Some(200), Some(account.as_str()))

@@ -244,33 +244,10 @@ async fn a_dispute_reversal_happens_once_under_duplicated_and_shuffled_events_on
     cluster.ready_organizer("org_pg_dispute").await;
     let (http, base) = (cluster.http.clone(), cluster.sandbox.base.clone());
     // From here on Stripe's own deliveries are lost: the test delivers every event itself.
-    let (status, _, body) = cluster
-        .stripe(
-            reqwest::Method::POST,
-            "/_sandbox/webhooks",
-            &[("drop", "true")],
-            None,
-        )
+    cluster.drop_webhooks().await;
+    let pi = cluster
+        .paid(2, "org_pg_dispute", "50.00", "pm_card_createDispute")
         .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, _, created) = cluster
-        .call(
-            2,
-            CREATE,
-            json!({"amount": "50.00", "currency": "eur", "organizerId": "org_pg_dispute"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{created}");
-    let pi = created["data"]["paymentIntentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!("/v1/payment_intents/{pi}/confirm");
-    let form = [("payment_method", "pm_card_createDispute")];
-    let (status, _, body) = cluster
-        .stripe(reqwest::Method::POST, &path, &form, None)
-        .await;
-    assert_eq!(status, 200, "{body}");
     let dispute = dispute_of(&http, &base, &pi, None).await;
     let dispute_id = dispute["id"].as_str().unwrap().to_string();
     decide(&http, &base, &dispute_id, "winning_evidence").await;

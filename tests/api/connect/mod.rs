@@ -55,26 +55,6 @@ impl Market {
         call(&self.http, &self.server.address, path, data).await
     }
 
-    /// A call to the sandbox as Stripe's API, for the platform or (`account`) a connected
-    /// account.
-    pub async fn stripe(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        form: &[(&str, &str)],
-        account: Option<&str>,
-    ) -> Answer {
-        stripe_call(
-            &self.http,
-            &self.server.address,
-            method,
-            path,
-            form,
-            account,
-        )
-        .await
-    }
-
     pub async fn ledger(&self) -> tmt_payments::ledger::Ledger {
         open_ledger(&self.db).await
     }
@@ -86,23 +66,9 @@ impl Market {
         body["data"].clone()
     }
 
-    /// The buyer pays `pi` (on `account`, for a direct charge) with `payment_method`, as
-    /// Stripe.js would.
-    pub async fn pay(&self, pi: &str, payment_method: &str, account: Option<&str>) -> Answer {
-        let path = format!("/v1/payment_intents/{pi}/confirm");
-        let form = [("payment_method", payment_method)];
-        self.stripe(reqwest::Method::POST, &path, &form, account)
-            .await
-    }
-
     /// Waits until the ledger says `status` for `pi`.
     pub async fn reaches(&self, pi: &str, status: &str) {
         reaches(&self.ledger().await, pi, status).await;
-    }
-
-    /// Every event the sandbox lists (for `account`, or the platform's), oldest first.
-    pub async fn events(&self, account: Option<&str>) -> Vec<Value> {
-        listed_events(&self.http, &self.server.address, account).await
     }
 
     /// `tmt-payments args…` on the service's ledger, with its sandbox as Stripe.
@@ -113,13 +79,6 @@ impl Market {
             .envs(envs.iter().copied())
             .output()
             .unwrap()
-    }
-
-    /// `GET` of a Stripe object as the sandbox has it (on `account`, if given).
-    pub async fn at_stripe(&self, path: &str, account: Option<&str>) -> Value {
-        let (status, _, body) = self.stripe(reqwest::Method::GET, path, &[], account).await;
-        assert_eq!(status, 200, "{path}: {body}");
-        body
     }
 
     /// Onboards `organizer`; the answer's `data`.
@@ -170,6 +129,95 @@ impl Market {
         )
         .await;
         account
+    }
+}
+
+/// Stripe's side of a test (the sandbox the market embeds, or the cluster's standalone one),
+/// as the tests play it: the buyer's browser, the organiser finishing onboarding, the Stripe
+/// Dashboard.
+pub trait StripeSide {
+    fn http(&self) -> &reqwest::Client;
+    /// Where the sandbox answers Stripe's API.
+    fn stripe_base(&self) -> &str;
+
+    /// A call to the sandbox as Stripe's API, for the platform or (`account`) a connected
+    /// account.
+    async fn stripe(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+        account: Option<&str>,
+    ) -> Answer {
+        stripe_call(self.http(), self.stripe_base(), method, path, form, account).await
+    }
+
+    /// `GET` of a Stripe object as the sandbox has it (on `account`, if given).
+    async fn at_stripe(&self, path: &str, account: Option<&str>) -> Value {
+        let (status, _, body) = self.stripe(reqwest::Method::GET, path, &[], account).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// The buyer pays `pi` (on `account`, for a direct charge) with `payment_method`, as
+    /// Stripe.js would.
+    async fn pay(&self, pi: &str, payment_method: &str, account: Option<&str>) -> Answer {
+        let path = format!("/v1/payment_intents/{pi}/confirm");
+        let form = [("payment_method", payment_method)];
+        self.stripe(reqwest::Method::POST, &path, &form, account)
+            .await
+    }
+
+    /// The platform's application fee on `charge` (a Charge object), as Stripe has it.
+    async fn fee_of(&self, charge: &Value) -> Value {
+        let fee = charge["application_fee"].as_str().unwrap();
+        self.at_stripe(&format!("/v1/application_fees/{fee}"), None)
+            .await
+    }
+
+    /// The connected accounts Stripe has for `organizer` (by the metadata the service tags
+    /// them with).
+    async fn accounts_of(&self, organizer: &str) -> Vec<Value> {
+        let listed = self.at_stripe("/v1/accounts?limit=100", None).await;
+        listed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["metadata"]["organizer_id"] == organizer)
+            .cloned()
+            .collect()
+    }
+
+    /// From now on Stripe's webhook deliveries are lost (the sandbox's control).
+    async fn drop_webhooks(&self) {
+        let form = [("drop", "true")];
+        let (status, _, body) = self
+            .stripe(reqwest::Method::POST, "/_sandbox/webhooks", &form, None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Every event the sandbox lists (for `account`, or the platform's), oldest first.
+    async fn events(&self, account: Option<&str>) -> Vec<Value> {
+        listed_events(self.http(), self.stripe_base(), account).await
+    }
+}
+
+impl StripeSide for Market {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+    fn stripe_base(&self) -> &str {
+        &self.server.address
+    }
+}
+
+impl StripeSide for PostgresCluster {
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+    fn stripe_base(&self) -> &str {
+        &self.sandbox.base
     }
 }
 
@@ -346,15 +394,25 @@ impl PostgresCluster {
         reaches(&self.ledger().await, pi, status).await;
     }
 
-    /// A call to the sandbox.
-    pub async fn stripe(
+    /// A payment of `amount` EUR for `organizer`, created through instance `n` and paid with
+    /// `payment_method`; its id.
+    pub async fn paid(
         &self,
-        method: reqwest::Method,
-        path: &str,
-        form: &[(&str, &str)],
-        account: Option<&str>,
-    ) -> Answer {
-        stripe_call(&self.http, &self.sandbox.base, method, path, form, account).await
+        n: usize,
+        organizer: &str,
+        amount: &str,
+        payment_method: &str,
+    ) -> String {
+        let data = json!({"amount": amount, "currency": "eur", "organizerId": organizer});
+        let (status, _, created) = self.call(n, CREATE, data).await;
+        assert_eq!(status, 200, "{created}");
+        let pi = created["data"]["paymentIntentId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, _, body) = self.pay(&pi, payment_method, None).await;
+        assert_eq!(status, 200, "{body}");
+        pi
     }
 }
 

@@ -18,15 +18,7 @@ async fn reconciliation_lists_each_connected_account_and_heals_what_their_lost_e
         .unwrap()
         .to_string();
     // Every webhook is lost from here on.
-    let (status, _, body) = market
-        .stripe(
-            reqwest::Method::POST,
-            "/_sandbox/webhooks",
-            &[("drop", "true")],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    market.drop_webhooks().await;
     let created = market
         .create(json!({"amount": 20, "currency": "usd", "organizerId": "org_tarifa"}))
         .await;

@@ -152,15 +152,7 @@ async fn a_direct_charges_refund_is_made_on_its_account_and_gives_back_the_fee()
         .await;
     assert_eq!(refunds["data"].as_array().unwrap().len(), 1);
     let charge = charge_of(&market, &pi, Some(&account)).await;
-    let fee = market
-        .at_stripe(
-            &format!(
-                "/v1/application_fees/{}",
-                charge["application_fee"].as_str().unwrap()
-            ),
-            None,
-        )
-        .await;
+    let fee = market.fee_of(&charge).await;
     assert_eq!(
         (fee["amount"].as_i64(), fee["amount_refunded"].as_i64()),
         (Some(200), Some(200))
@@ -261,28 +253,7 @@ async fn concurrent_refunds_on_three_postgres_instances_never_give_back_more_fee
     ])
     .await;
     cluster.ready_organizer("org_pg").await;
-    let (status, _, created) = cluster
-        .call(
-            1,
-            CREATE,
-            json!({"amount": "100.00", "currency": "eur", "organizerId": "org_pg"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{created}");
-    let pi = created["data"]["paymentIntentId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let path = format!("/v1/payment_intents/{pi}/confirm");
-    let (status, _, body) = cluster
-        .stripe(
-            reqwest::Method::POST,
-            &path,
-            &[("payment_method", "pm_card_visa")],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let pi = cluster.paid(1, "org_pg", "100.00", "pm_card_visa").await;
     cluster.reaches(&pi, "succeeded").await;
     // Twelve refunds of 15.00 at once, on all three: only six fit in 100.00.
     let refunds = (0..12).map(|n| {
