@@ -19,6 +19,9 @@ use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
 };
 
+/// How many times an event transaction is tried when PostgreSQL aborts it for a conflict.
+const CONFLICT_TRIES: u64 = 6;
+
 /// What an event does to the ledger once recorded.
 #[derive(Debug, Clone)]
 pub enum Effect {
@@ -147,21 +150,41 @@ impl Ledger {
 
     /// Records and applies several events in one transaction, so that they share one commit
     /// (one fsync); each event's record and effect stay together. Outcomes are in input order.
+    /// A transaction that PostgreSQL aborts for a deadlock with another instance's (each event
+    /// locks its own row and its payment's, so two batches can wait on each other whatever
+    /// their order) kept nothing, and is tried again after a short, random pause.
     pub async fn apply_events(
         &self,
         events: &[IncomingEvent],
     ) -> Result<Vec<Outcome>, LedgerError> {
-        let result = async {
-            let now = now_iso();
-            let mut tx = self.pool.begin().await?;
-            let mut outcomes = Vec::with_capacity(events.len());
-            for event in events {
-                outcomes.push(record_and_apply(&mut tx, self.outbox, event, &now).await?);
+        let mut tries = 1;
+        loop {
+            let result = self.watch(self.apply_events_once(events).await);
+            match result {
+                Err(e) if e.is_transient_conflict() && tries < CONFLICT_TRIES => {
+                    metrics::counter!("tmt_ledger_conflicts_retried_total").increment(1);
+                    tracing::debug!(error = %e, tries, "event transaction aborted by a conflict; trying again");
+                    let pause = rand::random::<u64>() % (20 * tries);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    tries += 1;
+                }
+                result => return result,
             }
-            tx.commit().await?;
-            Ok(outcomes)
-        };
-        self.watch(result.await)
+        }
+    }
+
+    async fn apply_events_once(
+        &self,
+        events: &[IncomingEvent],
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        let now = now_iso();
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(record_and_apply(&mut tx, self.outbox, event, &now).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     /// Newest first (by arrival).

@@ -111,18 +111,31 @@ impl LedgerError {
     /// Whether the error says something about the database's ability to write (as opposed to a
     /// bad query or an unreadable row): those are what readiness reports.
     fn is_storage_fault(&self) -> bool {
-        matches!(
-            self,
-            LedgerError::Database(
-                sqlx::Error::Database(_)
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::WorkerCrashed
-            ) | LedgerError::NotWritable(_)
-                | LedgerError::Unavailable(_)
-        )
+        !self.is_transient_conflict()
+            && matches!(
+                self,
+                LedgerError::Database(
+                    sqlx::Error::Database(_)
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Protocol(_)
+                        | sqlx::Error::WorkerCrashed
+                ) | LedgerError::NotWritable(_)
+                    | LedgerError::Unavailable(_)
+            )
+    }
+
+    /// A conflict with another transaction that the database settled by aborting this one
+    /// (PostgreSQL's `deadlock_detected` or `serialization_failure`): nothing of it was kept,
+    /// and the same transaction tried again can succeed. It says nothing about the storage.
+    pub fn is_transient_conflict(&self) -> bool {
+        match self {
+            LedgerError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
     }
 }
 
