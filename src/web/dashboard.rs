@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, DOCTYPE};
@@ -167,17 +168,41 @@ pub(super) fn here(path: &str, query: &HashMap<String, String>) -> String {
 }
 
 /// The login form in place of the page (401) when the request carries no session or token.
-pub(super) fn refused(web: &Web, headers: &HeaderMap, next: &str) -> Option<Response> {
-    if web.auth.allows(headers, now()) {
-        return None;
+/// The 404 page of a dashboard page whose `what` (`payment`, `organiser`) the ledger has no
+/// row `id` of, with a link `back` (href, label) to the list.
+pub(super) fn not_found(web: &Web, what: &str, id: &str, back: (&str, &str)) -> Response {
+    let (href, label) = back;
+    let content = html! {
+        h1 { "No such " (what) }
+        p { "The ledger has no " (what) " " code { (id) } "." }
+        p { a href=(href) { (label) } }
+    };
+    html_response(
+        StatusCode::NOT_FOUND,
+        layout(web, "Not found", None, true, content),
+    )
+}
+
+/// A dashboard page's guard: the request carries a valid session (or token), else it is
+/// answered with the login page (401), which comes back to the page asked for.
+pub(super) struct SignedIn;
+
+impl FromRequestParts<Arc<Web>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> Result<Self, Response> {
+        if web.auth.allows(&parts.headers, now()) {
+            return Ok(SignedIn);
+        }
+        metrics::counter!("tmt_unauthorized_total").increment(1);
+        let next = parts.uri.path_and_query().map(|p| p.as_str());
+        Err(login_page(
+            web,
+            StatusCode::UNAUTHORIZED,
+            &safe_next(next),
+            false,
+        ))
     }
-    metrics::counter!("tmt_unauthorized_total").increment(1);
-    Some(login_page(
-        web,
-        StatusCode::UNAUTHORIZED,
-        &safe_next(Some(next)),
-        false,
-    ))
 }
 
 pub async fn login_form(
@@ -326,13 +351,10 @@ fn metadata_chips(metadata: &Value) -> Markup {
 }
 
 pub async fn list(
+    _: SignedIn,
     State(web): State<Arc<Web>>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(r) = refused(&web, &headers, &here("/dashboard", &query)) {
-        return r;
-    }
     let q = list_query(&query);
     let today = now().div_euclid(86400);
     let (payments, count, totals, days) = if q.error.is_some() {
@@ -517,32 +539,10 @@ impl Entry {
     }
 }
 
-pub async fn payment(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = refused(&web, &headers, &format!("/dashboard/payments/{id}")) {
-        return r;
-    }
+pub async fn payment(_: SignedIn, State(web): State<Arc<Web>>, Path(id): Path<String>) -> Response {
     let detail = match web.ledger.payment_detail(&id).await {
         Ok(Some(found)) => found,
-        Ok(None) => {
-            return html_response(
-                StatusCode::NOT_FOUND,
-                layout(
-                    &web,
-                    "Not found",
-                    None,
-                    true,
-                    html! {
-                        h1 { "No such payment" }
-                        p { "The ledger has no payment " code { (id) } "." }
-                        p { a href="/dashboard" { "All payments" } }
-                    },
-                ),
-            )
-        }
+        Ok(None) => return not_found(&web, "payment", &id, ("/dashboard", "All payments")),
         Err(e) => return unavailable(&web, e),
     };
     let p = &detail.payment;

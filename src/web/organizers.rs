@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::dashboard::{html_response, layout, payment_line, refused, unavailable};
+use super::dashboard::{html_response, layout, not_found, payment_line, unavailable, SignedIn};
 use super::{format, Web};
 use crate::ledger::{LedgerError, OrganizerRow, PaymentFilter};
 
@@ -22,10 +22,7 @@ fn yes_no(value: bool) -> Markup {
     html! { span class={ "badge " (tone) } data-value=(value) { (text) } }
 }
 
-pub async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    if let Some(r) = refused(&web, &headers, "/dashboard/organizers") {
-        return r;
-    }
+pub async fn list(_: SignedIn, State(web): State<Arc<Web>>) -> Response {
     let organizers = match web.ledger.organizers(1000).await {
         Ok(found) => found,
         Err(e) => return unavailable(&web, e),
@@ -63,14 +60,7 @@ pub async fn list(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     )
 }
 
-pub async fn page(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = refused(&web, &headers, &format!("/dashboard/organizers/{id}")) {
-        return r;
-    }
+pub async fn page(_: SignedIn, State(web): State<Arc<Web>>, Path(id): Path<String>) -> Response {
     let read = async {
         let Some(organizer) = web.ledger.organizer(&id).await? else {
             return Ok(None);
@@ -89,14 +79,11 @@ pub async fn page(
     let (o, payments, count, totals) = match read.await {
         Ok(Some(found)) => found,
         Ok(None) => {
-            let content = html! {
-                h1 { "No such organiser" }
-                p { "The ledger has no organiser " code { (id) } "." }
-                p { a href="/dashboard/organizers" { "All organisers" } }
-            };
-            return html_response(
-                StatusCode::NOT_FOUND,
-                layout(&web, "Not found", None, true, content),
+            return not_found(
+                &web,
+                "organiser",
+                &id,
+                ("/dashboard/organizers", "All organisers"),
             );
         }
         Err(e) => return unavailable(&web, e),

@@ -488,11 +488,7 @@ pub(crate) fn reverse(
     });
     balance::reversal(ctx, &reversal, &destination, payment_refund.as_ref());
     ctx.on(None, |ctx| {
-        ctx.put(Kind::TransferReversal, reversal.clone());
-        take_back(&mut transfer, "amount_reversed", "reversed", amount);
-        transfer["reversals"] = embedded(ctx, Kind::TransferReversal, "transfer", transfer_id);
-        ctx.put(Kind::Transfer, transfer.clone());
-        ctx.emit("transfer.reversed", transfer);
+        give_back(ctx, &REVERSAL, &mut transfer, &reversal, amount)
     });
     reversal
 }
@@ -512,13 +508,52 @@ pub(crate) fn refund_fee(
         };
         let refund = shapes::fee_refund(&fee, amount, metadata, now());
         balance::fee_refund(ctx, &refund, &fee);
-        ctx.put(Kind::FeeRefund, refund.clone());
-        take_back(&mut fee, "amount_refunded", "refunded", amount);
-        fee["refunds"] = embedded(ctx, Kind::FeeRefund, "fee", fee_id);
-        ctx.put(Kind::ApplicationFee, fee.clone());
-        ctx.emit("application_fee.refunded", fee);
+        give_back(ctx, &FEE_REFUND, &mut fee, &refund, amount);
         refund
     })
+}
+
+/// What taking money back from a transfer or an application fee changes: the object given back
+/// (`child`, naming its parent in `link`), the parent's total and flag (see [`take_back`]), the
+/// parent's embedded `list` of them, and the event that announces the parent.
+struct GivenBack {
+    parent: Kind,
+    child: Kind,
+    link: &'static str,
+    taken: &'static str,
+    all: &'static str,
+    list: &'static str,
+    event: &'static str,
+}
+
+const REVERSAL: GivenBack = GivenBack {
+    parent: Kind::Transfer,
+    child: Kind::TransferReversal,
+    link: "transfer",
+    taken: "amount_reversed",
+    all: "reversed",
+    list: "reversals",
+    event: "transfer.reversed",
+};
+
+const FEE_REFUND: GivenBack = GivenBack {
+    parent: Kind::ApplicationFee,
+    child: Kind::FeeRefund,
+    link: "fee",
+    taken: "amount_refunded",
+    all: "refunded",
+    list: "refunds",
+    event: "application_fee.refunded",
+};
+
+/// Records `child`, which gives `amount` of `parent` back, and the parent as it is now.
+fn give_back(ctx: &mut Ctx<'_>, how: &GivenBack, parent: &mut Value, child: &Value, amount: i64) {
+    ctx.put(how.child, child.clone());
+    take_back(parent, how.taken, how.all, amount);
+    let id = parent["id"].as_str().unwrap_or_default().to_string();
+    parent[how.list] = embedded(ctx, how.child, how.link, &id);
+    ctx.put(how.parent, parent.clone());
+    ctx.emit(how.event, parent.clone());
 }
 
 /// The list an object embeds of the objects of `kind` whose `field` names it (newest first).
