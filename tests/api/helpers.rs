@@ -1077,7 +1077,18 @@ impl Server {
             child: c.spawn().unwrap(),
             address: format!("http://127.0.0.1:{port}"),
         };
+        // The port accepts connections as soon as it is bound, before the ledger is opened and
+        // migrated: the server is up once it answers.
         listening(&server.address).await;
+        let health = format!("{}/healthz", server.address);
+        eventually(&format!("{health} answers"), PATIENCE * 2, || async {
+            match reqwest::get(&health).await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(r.status().to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await;
         server
     }
 
