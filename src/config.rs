@@ -122,8 +122,10 @@ pub struct ServeArgs {
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT_SECS", default_value = "5",
           value_parser = seconds(1..=300))]
     pub database_acquire_timeout_secs: Duration,
-    /// Bearer tokens that `stripe_confirm_payment` and `stripe_get_payment_intent` require,
-    /// comma-separated (several during a rotation). Unset: those calls are open.
+    /// Bearer tokens that every client function but create requires (confirm, get, refund,
+    /// cancel, capture, onboard and get organiser) and that sign operators in to the dashboard,
+    /// comma-separated (several during a rotation). Unset: those are open (a start-up warning
+    /// names each).
     #[arg(long, env = "API_TOKENS", hide_env_values = true,
           default_value = "", hide_default_value = true, value_parser = list(api_token))]
     pub api_tokens: std::vec::Vec<SecretString>,

@@ -86,7 +86,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 /// Who may call what: `API_TOKENS`, `CREATE_RATE_LIMIT` and `TRUSTED_PROXIES`.
 #[derive(Debug, Clone, Default)]
 pub struct AccessSettings {
-    /// Tokens that `stripe_confirm_payment` and `stripe_get_payment_intent` require; none: open.
+    /// Tokens that every client function but create requires; none: open.
     pub tokens: Vec<SecretString>,
     /// Per-client limit on creates; `None`: no limit.
     pub create_rate_limit: Option<RateLimit>,

@@ -572,6 +572,25 @@ mod tests {
     /// payment functions sort their failures into.
     #[test]
     fn every_code_is_documented_and_produced() {
+        let all = every_error();
+        for e in &all {
+            assert!(
+                ERROR_CODES.contains(&e.code()),
+                "{} is not in ERROR_CODES",
+                e.code()
+            );
+            assert!(!e.message().is_empty());
+        }
+        for code in ERROR_CODES {
+            assert!(
+                all.iter().any(|e| e.code() == *code),
+                "{code} is never produced"
+            );
+        }
+    }
+
+    /// One error of each kind the service answers.
+    fn every_error() -> Vec<ApiError> {
         let mut all = vec![
             ApiError::InvalidBody,
             ApiError::BodyTooLarge,
@@ -592,20 +611,105 @@ mod tests {
             },
         ];
         all.extend(one_of_each().into_iter().map(ApiError::Payments));
-        for e in &all {
-            assert!(
-                ERROR_CODES.contains(&e.code()),
-                "{} is not in ERROR_CODES",
-                e.code()
-            );
-            assert!(!e.message().is_empty());
+        all
+    }
+
+    /// The rows of the markdown `contract`'s error table (under its "Error codes" heading):
+    /// the cells of each row, header and separator left out.
+    fn error_rows(contract: &str) -> Vec<Vec<&str>> {
+        let section = contract
+            .split("\n## ")
+            .find(|s| s.lines().next().is_some_and(|h| h.contains("Error codes")))
+            .expect("docs/contract.md has an \"Error codes\" section");
+        let rows = section.lines().filter(|l| l.trim_start().starts_with('|'));
+        rows.skip(2)
+            .map(|row| row.split('|').map(str::trim).collect())
+            .collect()
+    }
+
+    /// Whether `message` is what `template` says, each `{word}` in it standing for any text.
+    fn fits(template: &str, message: &str) -> bool {
+        let mut literals = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}').map(|c| open + c);
+            let word = close.map(|c| &rest[open + 1..c]);
+            match (close, word) {
+                (Some(close), Some(w)) if !w.is_empty() && w.chars().all(char::is_alphanumeric) => {
+                    literals.push(&rest[..open]);
+                    rest = &rest[close + 1..];
+                }
+                _ => break,
+            }
         }
-        for code in ERROR_CODES {
+        if literals.is_empty() {
+            return template == message;
+        }
+        literals.push(rest);
+        let (first, last) = (literals[0], literals[literals.len() - 1]);
+        let Some(mut left) = message.strip_prefix(first) else {
+            return false;
+        };
+        for middle in &literals[1..literals.len() - 1] {
+            match left.find(middle) {
+                Some(at) => left = &left[at + middle.len()..],
+                None => return false,
+            }
+        }
+        left.ends_with(last)
+    }
+
+    /// docs/contract.md's table says each code's message in Spanish: every message the service
+    /// answers is one of the texts in backticks of its code's rows, `{…}` standing for what
+    /// varies (Stripe's own messages, which `stripe_error` passes on, left aside).
+    #[test]
+    fn the_contract_shows_every_message_the_service_answers() {
+        let rows = error_rows(include_str!("../../docs/contract.md"));
+        for e in every_error() {
+            let (code, message) = (e.code(), e.message());
+            let texts: Vec<&str> = rows
+                .iter()
+                .filter(|cells| cells.get(1).and_then(|c| c.split('`').nth(1)) == Some(code))
+                .flat_map(|cells| {
+                    cells
+                        .get(3)
+                        .copied()
+                        .unwrap_or_default()
+                        .split('`')
+                        .skip(1)
+                        .step_by(2)
+                })
+                .collect();
+            if code == "stripe_error" && !texts.iter().any(|t| fits(t, &message)) {
+                continue;
+            }
             assert!(
-                all.iter().any(|e| e.code() == *code),
-                "{code} is never produced"
+                texts.iter().any(|t| fits(t, &message)),
+                "{code}: {message:?} is not among docs/contract.md's {texts:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_template_fits_its_messages_only() {
+        assert!(fits(
+            "Moneda no soportada: {currency}",
+            "Moneda no soportada: xyz"
+        ));
+        assert!(fits(
+            "El monto mínimo para {CUR} es {min}",
+            "El monto mínimo para MXN es 10.00"
+        ));
+        assert!(!fits(
+            "El monto mínimo para {CUR} es {min}",
+            "El monto máximo para MXN es 10"
+        ));
+        assert!(fits("No autorizado", "No autorizado"));
+        assert!(!fits("No autorizado", "No autorizado."));
+        assert!(fits(
+            r#"El cuerpo debe ser JSON con la forma {"data": {...}}"#,
+            r#"El cuerpo debe ser JSON con la forma {"data": {...}}"#
+        ));
     }
 
     /// What differs between `table` (code, status) and the error table of the markdown

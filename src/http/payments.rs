@@ -197,6 +197,7 @@ pub async fn refund(
         (status = 200, description = "Canceled (also when it already was)", body = Success<CanceledData>),
         (status = 400, description = "Invalid body, id or reason; payment_already_succeeded; payment_processing", body = error::ErrorBody),
         (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
+        (status = 409, description = "payment_disputed or balance_insufficient: Stripe refused the cancel so (its refusals on refund, cancel and capture are named alike)", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, ClientRouteErrors,
     )
@@ -223,7 +224,7 @@ pub async fn cancel(
         (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,
-        (status = 409, description = "hold_expired: the seat hold ended, nothing was sent to Stripe and the authorisation is released; idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
+        (status = 409, description = "hold_expired: the seat hold ended, nothing was sent to Stripe and the authorisation is released; payment_disputed or balance_insufficient (Stripe refused the capture); idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
     )
 )]
 pub async fn capture(

@@ -32,6 +32,11 @@ pub struct Received {
         (status = 500, description = "Not recorded; Stripe retries", body = error::ErrorBody),
     )
 )]
+/// Stripe's events, signed. Under Stripe Connect, two Stripe endpoints point here: the
+/// platform's ("Events on your account") and the Connect one ("Events on Connected accounts":
+/// `account.updated`, `account.application.deauthorized`, and under direct charges the payment
+/// events of the organisers' accounts, which carry `account`); each has its own signing
+/// secret, and `STRIPE_WEBHOOK_SECRET` lists both.
 pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
