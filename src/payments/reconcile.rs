@@ -64,10 +64,14 @@ impl Payments {
             };
             match listed.await {
                 Ok(()) => report.accounts_listed += 1,
-                // An account that left the platform (its deauthorisation not heard of yet) must
-                // not stop the round.
-                Err(Error::StripeRefused(refused)) if refused.status == 403 => {
-                    tracing::warn!(account_id = %account, "a connected account cannot be read; left out of the round");
+                // An account that left the platform (its deauthorisation not heard of yet) or that
+                // Stripe no longer has must not stop the round for every other organiser. Being
+                // told to slow down (429) or a fault on Stripe's side ends it: the next round
+                // starts over.
+                Err(Error::StripeRefused(refused))
+                    if (400..500).contains(&refused.status) && refused.status != 429 =>
+                {
+                    tracing::warn!(account_id = %account, status = refused.status, "a connected account cannot be read; left out of the round");
                 }
                 Err(e) => return Err(e),
             }

@@ -136,3 +136,39 @@ async fn a_direct_charges_expired_hold_is_canceled_on_its_account() {
         (Some("canceled"), Some("abandoned"))
     );
 }
+
+#[tokio::test]
+async fn an_account_stripe_no_longer_lets_the_platform_read_is_left_out_and_the_round_goes_on() {
+    let market = Market::start("direct", &[("PLATFORM_FEE_PERCENT", "10")]).await;
+    // Listed first (the oldest organiser), and cut off at Stripe with its event lost.
+    let gone = market.ready_organizer("org_gone", json!({})).await;
+    let account = market.ready_organizer("org_here", json!({})).await;
+    market.drop_webhooks().await;
+    let (status, _, body) = market
+        .stripe(
+            reqwest::Method::POST,
+            &format!("/_sandbox/accounts/{gone}/deauthorize"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let created = market
+        .create(json!({"amount": 20, "currency": "usd", "organizerId": "org_here"}))
+        .await;
+    let pi = created["paymentIntentId"].as_str().unwrap().to_string();
+    let (status, _, body) = market.pay(&pi, "pm_card_visa", Some(&account)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let report = printed_json(
+        &market.cli(&["reconcile", "--since", "1h", "--json"], &[]),
+        0,
+    );
+    assert_eq!(report["accounts_listed"], 1, "{report}");
+    let ledger = market.ledger().await;
+    assert_eq!(
+        ledger.payment(&pi).await.unwrap().unwrap().status,
+        "succeeded",
+        "{report}"
+    );
+}
