@@ -4,7 +4,7 @@
 //! itself when the cause goes away. Every event answered 200, before, during or after the
 //! fault, is on disk.
 //!
-//! SQLite: a real full disk (a 2 MiB tmpfs, mounted by the test, so it needs root: CI runs as
+//! SQLite: a real full disk (an 8 MiB tmpfs, mounted by the test, so it needs root: CI runs as
 //! root). PostgreSQL: the database turned read-only, and backends killed while writing. Both
 //! need what a plain `cargo test` may not have, so they are `#[ignore]`d with that need.
 
@@ -44,7 +44,8 @@ fn incoming(n: usize) -> IncomingEvent {
     IncomingEvent::from_event(&event, body, tmt_payments::ledger::EventSource::Webhook)
 }
 
-/// A 2 MiB tmpfs of the test's own, which it can fill and empty.
+/// An 8 MiB tmpfs of the test's own, which it can fill and empty: room for the ledger and a
+/// write-ahead log of a few dozen events (SQLite checkpoints it only past 1,000 pages).
 struct SmallDisk(tempfile::TempDir);
 
 impl SmallDisk {
@@ -52,7 +53,7 @@ impl SmallDisk {
     fn mount() -> SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
             .arg(dir.path())
             .output()
             .unwrap();
