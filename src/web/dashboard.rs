@@ -731,6 +731,7 @@ mod tests {
             updated_at: String::new(),
             payment_method: None,
             settled: true,
+            method: None,
         };
         let html = payment_line(&row).into_string();
         assert!(!html.contains("<script>"), "{html}");

@@ -367,6 +367,7 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         late_payment_policy: tmt_payments::ledger::LatePolicy::Notify,
         reconcile_interval: None,
         connect: Default::default(),
+        delayed: Default::default(),
     }
 }
 
