@@ -5,6 +5,7 @@
 //! sandbox's API and controls, as Stripe.js and Stripe's test helpers would.
 
 mod cluster;
+mod connect;
 mod debits;
 mod transfers;
 mod vouchers;
