@@ -3,14 +3,17 @@
 //! transaction recorded once, and money left in a balance no payment took told to the platform
 //! once (`customer.unapplied_funds`).
 
+use std::sync::LazyLock;
+
 use serde_json::json;
 
 use super::notifications::insert_notification;
-use super::sql::Source;
+use super::sql::{literal, Source};
 use super::stored::{Kind, Outbox, Outcome};
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::money::Major;
 use crate::stripe::customers::{CashBalance, CashBalanceTransaction};
+use crate::stripe::types::PaymentIntentStatus;
 
 /// A buyer's Customer, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,4 +163,63 @@ pub(super) async fn apply_funds_available(
         insert_notification(tx, customer, Kind::UnappliedFunds, &subject, data).await?;
     }
     Ok(Outcome::Applied)
+}
+
+/// A payment waiting for money (a voucher, a transfer, a debit processing), as the dashboard
+/// lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwaitingRow {
+    pub id: String,
+    pub status: String,
+    /// `oxxo`, `customer_balance` or `sepa_debit`.
+    pub method: String,
+    pub amount: i64,
+    pub currency: String,
+    /// Minor units a transfer still owes.
+    pub amount_remaining: Option<i64>,
+    /// When the buyer must have paid (ISO 8601 UTC); none for a debit.
+    pub expires_at: Option<String>,
+    /// When its seats are released, Unix milliseconds.
+    pub hold_expires_ms: Option<i64>,
+}
+
+impl Ledger {
+    /// Up to `limit` payments waiting for a voucher's payment, a transfer or a debit's outcome,
+    /// the soonest deadline first.
+    pub async fn awaiting_money(&self, limit: i64) -> Result<Vec<AwaitingRow>, LedgerError> {
+        static AWAITING: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT id, status, method, amount, currency, amount_remaining, next_action,
+                        hold_expires_ms
+                 FROM payments
+                 WHERE method IS NOT NULL
+                   AND ((status = {} AND next_action IS NOT NULL) OR status = {})
+                 ORDER BY hold_expires_ms, created LIMIT $1",
+                literal(&PaymentIntentStatus::RequiresAction),
+                literal(&PaymentIntentStatus::Processing)
+            )
+        });
+        let rows = sqlx::query(&AWAITING)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let next: Option<String> = column(r, "next_action")?;
+                let next = next.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+                Ok(AwaitingRow {
+                    id: column(r, "id")?,
+                    status: column(r, "status")?,
+                    method: column(r, "method")?,
+                    amount: column(r, "amount")?,
+                    currency: column(r, "currency")?,
+                    amount_remaining: column(r, "amount_remaining")?,
+                    expires_at: next
+                        .as_ref()
+                        .and_then(|n| n.get("expiresAt")?.as_str().map(str::to_string)),
+                    hold_expires_ms: column(r, "hold_expires_ms")?,
+                })
+            })
+            .collect()
+    }
 }

@@ -59,6 +59,7 @@ mod writer;
 
 pub use actions::{action_id, ActionRow};
 pub use connect::{ConnectNote, ConnectPayment, ReversalRow, DISPUTE_KEY};
+pub use customers::{AwaitingRow, CustomerRow};
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
 pub use delayed::{next_action_of, NextActionData, HOLD_CAP_KEY, PAY_BY_KEY};
 pub use events::{Effect, EventRow, IncomingEvent};

@@ -13,7 +13,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
-use super::{chart, connect, format, Web};
+use super::{awaiting, chart, connect, format, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -325,6 +325,9 @@ fn metadata_chips(metadata: &Value) -> Markup {
     }
 }
 
+/// The most payments awaiting money the list shows.
+const AWAITING_LIMIT: i64 = 50;
+
 pub async fn list(
     State(web): State<Arc<Web>>,
     headers: HeaderMap,
@@ -349,6 +352,10 @@ pub async fn list(
             Ok(r) => r,
             Err(e) => return unavailable(&web, e),
         }
+    };
+    let awaiting = match web.ledger.awaiting_money(AWAITING_LIMIT).await {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(&web, e),
     };
     let more = {
         let mut more = query.clone();
@@ -417,6 +424,7 @@ pub async fn list(
                     }
                 }
             }
+            (awaiting::section(&awaiting))
             section {
                 h2 { "Payments per day" }
                 (chart::payments_per_day(&days, today, CHART_DAYS))
