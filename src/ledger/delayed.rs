@@ -293,3 +293,57 @@ async fn extend_hold(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::testing::{ledger, pi};
+    use crate::ledger::HOLD_KEY;
+    use crate::stripe::next_action::BankTransferInstructions;
+    use serde_json::json;
+
+    /// A transfer of 5.00 MXN awaited, its seats held until `hold`, its hold capped at `cap`,
+    /// due by `pay_by` (Unix ms), `remaining` still owed.
+    fn awaited(hold: i64, cap: i64, pay_by: i64, remaining: i64) -> PaymentIntent {
+        let mut p = pi("requires_action");
+        p.currency = "mxn".into();
+        p.payment_method_types = vec!["customer_balance".into()];
+        for (key, ms) in [(HOLD_KEY, hold), (HOLD_CAP_KEY, cap), (PAY_BY_KEY, pay_by)] {
+            p.metadata.insert(key.into(), json!(iso_ms(ms).unwrap()));
+        }
+        p.next_action = Some(NextAction::BankTransfer(BankTransferInstructions {
+            amount_remaining: Some(remaining),
+            ..BankTransferInstructions::default()
+        }));
+        p
+    }
+
+    #[tokio::test]
+    async fn a_hold_is_extended_once_to_the_deadline_and_never_beyond_its_cap() {
+        let (t, hour) = (1_900_000_000_000, 3_600_000);
+        let ledger = ledger().await;
+        // Due in two hours, capped at one: the cap wins.
+        let first = awaited(t + 600_000, t + hour, t + 2 * hour, 500);
+        ledger.record_from_api(&first, 1).await.unwrap();
+        let hold = ledger.hold_of("pi_matrix").await.unwrap().unwrap();
+        assert_eq!(hold.expires_ms, t + hour);
+        let row = ledger.payment("pi_matrix").await.unwrap().unwrap();
+        assert_eq!(row.method.as_deref(), Some("customer_balance"));
+        // Paid in part, and read again with other marks: the hold stays as it was extended.
+        let later = awaited(t + 600_000, t + 9 * hour, t + 9 * hour, 200);
+        ledger.record_from_api(&later, 2).await.unwrap();
+        let hold = ledger.hold_of("pi_matrix").await.unwrap().unwrap();
+        assert_eq!(hold.expires_ms, t + hour);
+        let shown = next_action_of(&later).unwrap();
+        assert_eq!(shown.amount_remaining.to_string(), "2.00");
+        assert_eq!(shown.expires_at, iso_ms(t + 9 * hour));
+        // An older read that owes more never raises what is owed again.
+        ledger.record_from_api(&first, 3).await.unwrap();
+        let owed: Option<i64> =
+            sqlx::query_scalar("SELECT amount_remaining FROM payments WHERE id = 'pi_matrix'")
+                .fetch_one(&ledger.pool)
+                .await
+                .unwrap();
+        assert_eq!(owed, Some(200));
+    }
+}

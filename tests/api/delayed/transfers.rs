@@ -129,3 +129,70 @@ async fn an_over_funded_transfer_leaves_money_told_once_and_returned_once() {
         .await;
     assert_eq!(balance["available"]["eur"], 0, "{balance}");
 }
+
+/// Money the platform was told no payment took, for `customer`: the notifications' data.
+fn unapplied(shop: &Shop, customer: &str) -> Vec<Value> {
+    shop.platform
+        .acknowledged
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] == "customer.unapplied_funds" && n["data"]["customerId"] == customer)
+        .map(|n| n["data"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_transfer_not_made_by_its_deadline_is_canceled_and_what_came_is_money_without_a_payment()
+{
+    let shop = Shop::start(&[]).await;
+    // No seats held: the service's own deadline still ends the payment.
+    let created = shop
+        .create(json!({"amount": "500.00", "currency": "mxn",
+                       "paymentMethodTypes": ["customer_balance"],
+                       "customerEmail": "late@example.mx"}))
+        .await;
+    let pi = id_of(&created);
+    let ledger = shop.ledger().await;
+    let hold = ledger.hold_of(&pi).await.unwrap().unwrap();
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(created["nextAction"]["expiresAt"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(hold.expires_ms, deadline.timestamp_millis());
+    let customer = customer_of(&shop, &pi).await;
+    shop.fund(&customer, 10_000, "mxn").await;
+    shop.platform.expect(&pi, "payment.partially_funded").await;
+    // The deadline passes.
+    sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
+        .bind(chrono::Utc::now().timestamp_millis() - 1000)
+        .bind(&pi)
+        .execute(ledger.pool())
+        .await
+        .unwrap();
+    shop.reaches(&pi, "canceled").await;
+    shop.told_exactly(
+        &pi,
+        &[
+            "payment.awaiting_payment",
+            "payment.partially_funded",
+            "payment.canceled",
+        ],
+    )
+    .await;
+    // What it had received went back to the buyer's cash balance; a transfer after the
+    // deadline stays there too. The platform is told of both, once each.
+    let told = eventually("the first part told back", PATIENCE * 2, || async {
+        let told = unapplied(&shop, &customer);
+        (!told.is_empty()).then_some(told)
+    })
+    .await;
+    assert_eq!(told[0]["amount"].to_string(), "100.00", "{told:?}");
+    shop.fund(&customer, 40_000, "mxn").await;
+    let told = eventually("the late transfer told", PATIENCE * 2, || async {
+        let told = unapplied(&shop, &customer);
+        (told.len() == 2).then_some(told)
+    })
+    .await;
+    assert_eq!(told[1]["amount"].to_string(), "500.00", "{told:?}");
+    assert_eq!(shop.get(&pi).await["status"], "canceled");
+}
