@@ -87,3 +87,23 @@ async fn a_debit_disputed_later_is_told_as_any_dispute() {
 }
 
 use crate::connect::deliver_shuffled;
+
+/// After a debit failed and its seats were released, the buyer tries again on the same
+/// payment: that success is late, and follows `LATE_PAYMENT_POLICY` (here `refund`).
+#[tokio::test]
+async fn a_success_after_the_failed_debit_released_the_seats_is_late() {
+    let shop = Shop::start(&[("LATE_PAYMENT_POLICY", "refund")]).await;
+    let pi = debit(&shop, "AT861904300235473202").await;
+    shop.platform.expect(&pi, "payment.failed").await;
+    eventually("the seats released", PATIENCE, || async {
+        hold_state(&shop, &pi).await == Some(HoldState::Released)
+    })
+    .await;
+    let again = shop.confirm(&pi, &sepa("AT611904300234573201")).await;
+    assert_eq!(again["status"], "processing", "{again}");
+    shop.told_exactly(&pi, &["payment.failed", "payment.refunded"])
+        .await;
+    let refunded = notification(&shop.platform, &pi, "payment.refunded");
+    assert_eq!(refunded["data"]["late"], true);
+    assert!(shop.platform.of(&pi, "payment.succeeded").is_empty());
+}
