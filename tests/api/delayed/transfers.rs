@@ -163,12 +163,7 @@ async fn a_transfer_not_made_by_its_deadline_is_canceled_and_what_came_is_money_
     shop.fund(&customer, 10_000, "mxn").await;
     shop.platform.expect(&pi, "payment.partially_funded").await;
     // The deadline passes.
-    sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
-        .bind(chrono::Utc::now().timestamp_millis() - 1000)
-        .bind(&pi)
-        .execute(ledger.pool())
-        .await
-        .unwrap();
+    end_hold_now(&ledger, &pi).await;
     shop.reaches(&pi, "canceled").await;
     shop.told_exactly(
         &pi,
