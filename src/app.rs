@@ -159,6 +159,7 @@ impl Application {
             webhook,
             idempotency_stale: config.idempotency_stale,
             connect: Arc::new(config.connect.clone()),
+            delayed: Arc::new(config.delayed.clone()),
         };
         let access = Arc::new(Access::new(&config.access));
         if !access.tokens_required() {

@@ -22,6 +22,7 @@ use crate::http::server::ConnectionLimits;
 use crate::http::{CorsOrigins, WEBHOOK_BODY_LIMIT};
 use crate::ledger::{Backend, LatePolicy, PoolSettings, DEFAULT_DATABASE_URL};
 use crate::payments::connect::Connect;
+use crate::payments::delayed::Delayed;
 use crate::payments::WebhookSettings;
 use crate::stripe::client::{DEFAULT_API_BASE, DEFAULT_API_VERSION, SANDBOX_SECRET_KEY};
 use crate::stripe::{BudgetSettings, ClientSettings};
@@ -29,9 +30,11 @@ use crate::telemetry::LogFormat;
 use crate::workers::notifier::Fulfilment;
 
 mod connect;
+mod delayed;
 mod parsers;
 
 pub use self::connect::ConnectArgs;
+pub use self::delayed::DelayedArgs;
 use self::parsers::{
     api_base, api_token, api_version, calls_per_second, choice, cors_origins, database_url,
     fulfilment_secret, fulfilment_url, list, network, optional, port, rate_limit,
@@ -191,6 +194,8 @@ pub struct ServeArgs {
     pub reconcile_interval_secs: Duration,
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub delayed: DelayedArgs,
 }
 
 /// Where and how a key calls Stripe, for `serve` and the commands that call Stripe.
@@ -271,6 +276,8 @@ pub struct Config {
     pub reconcile_interval: Option<Duration>,
     /// Organisers paid through Stripe Connect; off by default.
     pub connect: Connect,
+    /// OXXO, bank transfers and SEPA Debit.
+    pub delayed: Delayed,
 }
 
 /// How `serve` calls Stripe and checks the webhooks Stripe sends.
@@ -433,8 +440,10 @@ impl Config {
         let max_rps = args.stripe_max_rps;
         let reconcile = args.reconcile_interval_secs;
         let connect = args.connect.settings().map_err(|(v, p)| bad(v, p))?;
+        let delayed = args.delayed.settings().map_err(|(v, p)| bad(v, p))?;
         Ok(Config {
             connect,
+            delayed,
             fulfilment,
             late_payment_policy: args.late_payment_policy,
             reconcile_interval: (!reconcile.is_zero()).then_some(reconcile),

@@ -73,6 +73,11 @@ enum Command {
     },
     /// Run one reconciliation round by hand: Stripe's event log applied to the ledger.
     Reconcile(operate::ReconcileArgs),
+    /// Buyers' Customers: return money left in their cash balances (bank transfers).
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
     /// Webhook helpers for testing an endpoint by hand.
     Webhook {
         #[command(subcommand)]
@@ -116,6 +121,13 @@ enum RefundsCommand {
 enum DisputesCommand {
     /// Disputes, newest first.
     List(ListArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomersCommand {
+    /// Return what the cash balances of EMAIL's Customers hold to the buyer (a refund from the
+    /// balance, `origin=customer_balance`), once per amount.
+    ReturnFunds(operate::ReturnFundsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +208,7 @@ const COMMANDS: &[&str] = &[
     "notifications",
     "organizers",
     "reconcile",
+    "customers",
     "webhook",
     "help",
 ];
@@ -340,6 +353,12 @@ pub fn main() -> ExitCode {
         Command::Reconcile(args) => {
             telemetry::init_quiet(format);
             return runtime.block_on(operate::reconcile(&database_url, args));
+        }
+        Command::Customers {
+            command: CustomersCommand::ReturnFunds(args),
+        } => {
+            telemetry::init_quiet(format);
+            return runtime.block_on(operate::return_funds(&database_url, args));
         }
         Command::Webhook {
             command: WebhookCommand::Sign { secret, timestamp },

@@ -12,6 +12,7 @@ use crate::ledger::{EventWriter, ItemState, JobItem, Ledger};
 use crate::money::Major;
 use crate::payments::bulk::{Report, Selector};
 use crate::payments::connect::Connect;
+use crate::payments::delayed::funds::return_funds as return_funds_of;
 use crate::payments::request::{organizer_id, RefundReason};
 use crate::payments::{Payments, WebhookSettings};
 use crate::stripe::StripeClient;
@@ -46,6 +47,45 @@ pub struct BulkArgs {
     new_job: bool,
     #[command(flatten)]
     stripe: StripeArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReturnFundsArgs {
+    /// The buyer's e-mail, as their bank transfers' payments named it.
+    email: String,
+    /// Print what was returned as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    stripe: StripeArgs,
+}
+
+pub async fn return_funds(database_url: &str, args: ReturnFundsArgs) -> ExitCode {
+    let payments = match payments(database_url, true, &args.stripe).await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    match return_funds_of(&payments.stripe, &payments.ledger, &args.email).await {
+        Ok(returned) if args.json => print_json(&returned),
+        Ok(returned) => {
+            for r in &returned {
+                println!(
+                    "{}  {} {}  {} ({})",
+                    r.customer_id,
+                    r.amount,
+                    r.currency.to_ascii_uppercase(),
+                    r.refund_id,
+                    r.status
+                );
+            }
+            println!(
+                "{} return(s) of money left in a cash balance",
+                returned.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,6 +131,7 @@ async fn payments(
         },
         idempotency_stale: std::time::Duration::from_secs(60),
         connect: Arc::new(Connect::default()),
+        delayed: Arc::new(Default::default()),
     })
 }
 
@@ -284,8 +325,8 @@ fn print_report(report: &Report) {
     }
     let c = &report.counts;
     println!(
-        "job {}: {} refunded, {} skipped, {} pending, {} failed",
-        report.job.id, c.refunded, c.skipped, c.pending, c.failed
+        "job {}: {} refunded, {} skipped, {} not refundable (OXXO), {} pending, {} failed",
+        report.job.id, c.refunded, c.skipped, c.not_supported, c.pending, c.failed
     );
     print_totals(&report.totals, "refunded");
     if !report.complete() {

@@ -211,11 +211,33 @@ fn each_bad_value_names_its_variable() {
         ("PLATFORM_FEE_MAX", "usd:-1"),
         ("REFUND_APPLICATION_FEE", "1"),
         ("DISPUTE_REVERSE_TRANSFER", "no"),
+        ("OXXO_EXPIRES_AFTER_DAYS", "0"),
+        ("OXXO_EXPIRES_AFTER_DAYS", "8"),
+        // Three days and the end of the last one are beyond the default 72 hours.
+        ("OXXO_EXPIRES_AFTER_DAYS", "3"),
+        ("BANK_TRANSFER_EXPIRES_AFTER_HOURS", "0"),
+        ("DELAYED_HOLD_MAX_HOURS", "soon"),
+        ("EU_BANK_TRANSFER_COUNTRY", "ES"),
     ] {
         // A setting's flag is its variable in lower case, with `-` for `_`.
         let flag = format!("--{}={value}", variable.to_lowercase().replace('_', "-"));
         refused(variable, serve(&[&flag]));
     }
+    // A shorter cap on holds is the voucher's fault; a longer one lets it live longer.
+    refused(
+        "OXXO_EXPIRES_AFTER_DAYS",
+        serve(&["--delayed-hold-max-hours=48"]),
+    );
+    let longer = serve(&[
+        "--oxxo-expires-after-days=7",
+        "--delayed-hold-max-hours=192",
+        "--eu-bank-transfer-country=de",
+    ])
+    .unwrap();
+    assert_eq!(longer.delayed.oxxo_expires_after_days, 7);
+    assert_eq!(longer.delayed.eu_country.as_str(), "DE");
+    let defaults = serve(&[]).unwrap().delayed;
+    assert_eq!(defaults, crate::payments::delayed::Delayed::default());
     // A fee's floor above its ceiling is the floor's fault.
     refused(
         "PLATFORM_FEE_MIN",

@@ -186,6 +186,18 @@ fn describe(error: &ApiError) -> (StatusCode, &'static str, String) {
                 C::TicketsInvalid,
                 "Número de tickets inválido (1–1000)".into(),
             ),
+            P::PaymentMethodInvalid => (
+                C::PaymentMethodInvalid,
+                "Método de pago no disponible para esta moneda o monto".into(),
+            ),
+            P::CustomerEmailRequired => (
+                C::CustomerEmailRequired,
+                "El correo del cliente es requerido".into(),
+            ),
+            P::RefundNotSupported => (
+                C::RefundNotSupported,
+                "Este método de pago no admite reembolsos".into(),
+            ),
             P::Refused(refusal, _) => match refusal {
                 StripeRefusal::PaymentMissing => (C::PaymentNotFound, "El pago no existe".into()),
                 StripeRefusal::Disputed => (C::PaymentDisputed, "El pago está en disputa".into()),
@@ -418,6 +430,9 @@ codes! {
     OrganizerNotFound = "organizer_not_found": NOT_FOUND,
     OrganizerInvalid = "organizer_invalid": BAD_REQUEST,
     OrganizerNotReady = "organizer_not_ready": CONFLICT,
+    PaymentMethodInvalid = "payment_method_invalid": BAD_REQUEST,
+    CustomerEmailRequired = "customer_email_required": BAD_REQUEST,
+    RefundNotSupported = "refund_not_supported": CONFLICT,
     OrganizerRequired = "organizer_required": BAD_REQUEST,
     TicketsInvalid = "tickets_invalid": BAD_REQUEST,
     RefundOptionInvalid = "refund_option_invalid": BAD_REQUEST,

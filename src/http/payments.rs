@@ -104,7 +104,7 @@ async fn write<W: IdempotentWrite>(
     responses(
         (status = 200, description = "Created", body = Success<CreatedData>,
          headers(("Idempotent-Replayed" = String, description = "`true` when this is a replay"))),
-        (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key; Stripe Connect: organizer_required, organizer_invalid, tickets_invalid, fee_invalid (feePaidBy)", body = error::ErrorBody),
+        (status = 400, description = "Invalid body, amount, currency, description, metadata or Idempotency-Key; Stripe Connect: organizer_required, organizer_invalid, tickets_invalid, fee_invalid (feePaidBy); delayed methods: payment_method_invalid (paymentMethodTypes that do not fit the currency or amount), capture_method_invalid (a manual capture of one), customer_email_required, email_invalid (customerEmail)", body = error::ErrorBody),
         (status = 429, description = "Over CREATE_RATE_LIMIT", body = error::ErrorBody,
          headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Database unavailable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
@@ -176,7 +176,7 @@ pub async fn get_payment_intent(
         (status = 404, description = "payment_not_found: Stripe has no such PaymentIntent", body = error::ErrorBody),
         (status = 503, description = "Database unavailable or not writable, or no turn in the Stripe call budget (stripe_busy, with Retry-After)", body = error::ErrorBody),
         TokenErrors, KeyErrors, ClientRouteErrors,
-        (status = 409, description = "payment_disputed or balance_insufficient (Stripe refused the refund); idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
+        (status = 409, description = "payment_disputed or balance_insufficient (Stripe refused the refund); refund_not_supported (an OXXO payment, before Stripe); idempotency_key_in_progress (a request with the same Idempotency-Key is in flight)", body = error::ErrorBody),
     )
 )]
 pub async fn refund(

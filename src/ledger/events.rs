@@ -7,6 +7,7 @@ use sqlx::FromRow;
 
 use super::actions::note_dispute;
 use super::connect::{note_from_charge, note_from_payment_event};
+use super::customers::{apply_cash_transaction, apply_funds_available};
 use super::organizers::{apply_account, deauthorize};
 use super::payments::apply_to_payment;
 use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
@@ -15,6 +16,7 @@ use super::sql::Source;
 use super::stored::{EventSource, Outbox, Outcome};
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::connect::Account;
+use crate::stripe::customers::{CashBalance, CashBalanceTransaction};
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
 };
@@ -37,6 +39,10 @@ pub enum Effect {
     Account(Box<Account>),
     /// A connected account left the platform (`account.application.deauthorized`): its id.
     Deauthorized(String),
+    /// Money reached or left a customer's cash balance.
+    CashTransaction(Box<CashBalanceTransaction>),
+    /// A customer's cash balance holds money no payment took.
+    FundsAvailable(Box<CashBalance>),
     /// Recorded only.
     None,
 }
@@ -90,6 +96,13 @@ impl IncomingEvent {
             EventObjectKind::Account => {
                 Account::from_value(object).map(|a| Effect::Account(Box::new(a)))
             }
+            EventObjectKind::CashBalance
+                if event.event_type == EventType::CashBalanceFundsAvailable =>
+            {
+                CashBalance::from_value(object).map(|b| Effect::FundsAvailable(Box::new(b)))
+            }
+            EventObjectKind::CashBalance => CashBalanceTransaction::from_value(object)
+                .map(|t| Effect::CashTransaction(Box::new(t))),
             EventObjectKind::PaymentIntent | EventObjectKind::Unknown => Some(Effect::None),
         }
         .unwrap_or_else(|| {
@@ -269,6 +282,13 @@ async fn record_and_apply(
         }
         Effect::Account(account) => apply_account(tx, account, source).await?,
         Effect::Deauthorized(account) => deauthorize(tx, account, source).await?,
+        Effect::CashTransaction(transaction) => {
+            apply_cash_transaction(tx, transaction, event.account.as_deref()).await?
+        }
+        Effect::FundsAvailable(balance) => {
+            let account = event.account.as_deref();
+            apply_funds_available(tx, outbox, balance, account, source).await?
+        }
     };
     if outcome != likely {
         sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")

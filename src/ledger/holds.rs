@@ -5,6 +5,7 @@
 
 use std::sync::LazyLock;
 
+use super::delayed::metadata_ms;
 use super::notifications::announce;
 use super::sql::{final_sql, literal, payment_columns};
 use super::stored::{HoldState, Kind, LatePolicy, Outbox};
@@ -25,10 +26,7 @@ static OPEN_HOLD: LazyLock<String> = LazyLock::new(|| {
 /// When the payment's seat hold ends (Unix milliseconds), from the mark its create left in the
 /// metadata.
 pub(super) fn hold_expires_ms(pi: &PaymentIntent) -> Option<i64> {
-    let text = pi.metadata.get(HOLD_KEY)?.as_str()?;
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    metadata_ms(pi, HOLD_KEY)
 }
 
 /// Inside the transaction that wrote a payment's row, with information dated `info_at` (Unix
@@ -42,7 +40,8 @@ pub(super) async fn after_payment_change(
     id: &str,
     info_at: i64,
 ) -> Result<(), sqlx::Error> {
-    let Some(row) = payment_columns(tx, id, "status, hold_expires_ms, hold_state").await? else {
+    let columns = "status, hold_expires_ms, hold_state, method";
+    let Some(row) = payment_columns(tx, id, columns).await? else {
         return Ok(());
     };
     let status = PaymentIntentStatus::parse(&column::<String>(&row, "status")?);
@@ -53,9 +52,15 @@ pub(super) async fn after_payment_change(
             // A capture asked for while the hold held is in time, whenever the news of its
             // success arrives (a webhook or a hold worker's read may tell of it first, dated
             // after the hold's end): the platform was told it succeeded.
-            let capturing = hold_state == Some(HoldState::Capturing);
-            if let (Some(expires), true) = (hold, HoldState::is_open(hold_state)) {
-                let after_the_hold = !capturing && info_at.saturating_mul(1000) > expires;
+            // An OXXO voucher cannot be paid after it expires, and its hold lasts until then.
+            let in_time = matches!(hold_state, Some(HoldState::Capturing | HoldState::Debiting))
+                || column::<Option<String>>(&row, "method")?.as_deref() == Some("oxxo");
+            // Its seats were released when its debit failed: a new attempt is late.
+            let released = hold_state == Some(HoldState::Released);
+            let open = HoldState::is_open(hold_state) || released;
+            if let (Some(expires), true) = (hold, open) {
+                let after_the_hold =
+                    released || (!in_time && info_at.saturating_mul(1000) > expires);
                 let decided = match (after_the_hold, outbox.late) {
                     (false, _) => HoldState::Kept,
                     (true, LatePolicy::Notify) => HoldState::Late,

@@ -38,7 +38,9 @@ use sqlx::{AnyPool, Executor, Row};
 
 mod actions;
 mod connect;
+mod customers;
 mod dashboard;
+mod delayed;
 mod events;
 mod holds;
 mod idempotency;
@@ -57,7 +59,9 @@ mod writer;
 
 pub use actions::{action_id, ActionRow};
 pub use connect::{ConnectNote, ConnectPayment, ReversalRow, DISPUTE_KEY};
+pub use customers::{AwaitingRow, CustomerRow};
 pub use dashboard::{CurrencyTotal, DayCount, PaymentDetail, PaymentFilter};
+pub use delayed::{next_action_of, NextActionData, HOLD_CAP_KEY, PAY_BY_KEY};
 pub use events::{Effect, EventRow, IncomingEvent};
 pub use holds::{Hold, HoldCheck, HOLD_KEY};
 pub use idempotency::{Claim, IdempotencyKey, OwnedKey, Scope, IDEMPOTENCY_TTL};

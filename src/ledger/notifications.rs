@@ -94,8 +94,6 @@ pub(super) async fn announce(
         .await?;
     let currency: String = column(&payment, "currency")?;
     let metadata: String = column(&payment, "metadata")?;
-    let id = format!("ntf_{:024x}", rand::random::<u128>() >> 32);
-    let created = chrono::Utc::now().timestamp();
     let mut data = json!({
         "paymentIntentId": payment_intent_id,
         "status": column::<String>(&payment, "status")?,
@@ -130,8 +128,32 @@ pub(super) async fn announce(
                 data["disputeStatus"] = json!(status);
             }
         }
+        (Kind::AwaitingPayment | Kind::PartiallyFunded, _) => {
+            let next: Option<String> =
+                sqlx::query_scalar("SELECT next_action FROM payments WHERE id = $1")
+                    .bind(payment_intent_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let next = next.and_then(|text| serde_json::from_str::<Value>(&text).ok());
+            data["nextAction"] = next.unwrap_or(Value::Null);
+        }
         _ => {}
     }
+    insert_notification(tx, payment_intent_id, kind, subject.unwrap_or(""), data).await
+}
+
+/// Inside the transaction of a change: the notification of `kind` about `subject` with `data`,
+/// in the queue of `group` (a payment, or a customer for money without a payment), unless one
+/// was written for it already.
+pub(super) async fn insert_notification(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    group: &str,
+    kind: Kind,
+    subject: &str,
+    data: Value,
+) -> Result<(), sqlx::Error> {
+    let id = format!("ntf_{:024x}", rand::random::<u128>() >> 32);
+    let created = chrono::Utc::now().timestamp();
     let body = json!({"id": id, "type": kind.as_str(), "created": created, "data": data});
     sqlx::query(
         "INSERT INTO notifications (id, payment_intent_id, type, subject, body, created, status,
@@ -140,9 +162,9 @@ pub(super) async fn announce(
          ON CONFLICT (payment_intent_id, type, subject) DO NOTHING",
     )
     .bind(&id)
-    .bind(payment_intent_id)
+    .bind(group)
     .bind(kind)
-    .bind(subject.unwrap_or(""))
+    .bind(subject)
     .bind(body.to_string())
     .bind(created)
     .bind(NotificationStatus::Pending)

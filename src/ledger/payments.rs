@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
+use super::delayed::after_delayed_change;
 use super::holds::{after_payment_change, hold_expires_ms};
 use super::rows::{json_column, ByStatus, Chronology, FromLedgerRow, Listed};
 use super::sql::{final_sql, payment_columns, Source};
@@ -40,6 +41,10 @@ pub struct PaymentRow {
     /// event or a read): reads can be answered from the row alone.
     #[serde(skip)]
     pub settled: bool,
+    /// The method whose money comes later it is paid with (`oxxo`, `customer_balance`,
+    /// `sepa_debit`), once known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 impl FromLedgerRow for PaymentRow {
@@ -56,13 +61,14 @@ impl FromLedgerRow for PaymentRow {
             updated_at: column(r, "updated_at")?,
             payment_method: column(r, "payment_method")?,
             settled: column::<i64>(r, "settled")? == 1,
+            method: column(r, "method")?,
         })
     }
 }
 
 impl Listed for PaymentRow {
     const SELECT: &'static str = "SELECT id, status, amount, amount_received, currency, \
-         description, metadata, created, updated_at, payment_method, settled FROM payments";
+         description, metadata, created, updated_at, payment_method, settled, method FROM payments";
     const ORDER: Chronology = Chronology::Created;
 }
 impl ByStatus for PaymentRow {}
@@ -279,6 +285,7 @@ impl Ledger {
                     .rows_affected()
             };
             if rows > 0 {
+                after_delayed_change(&mut tx, self.outbox, pi, read_at).await?;
                 after_payment_change(&mut tx, self.outbox, &pi.id, read_at).await?;
             }
             tx.commit().await?;
@@ -348,6 +355,7 @@ pub(super) async fn apply_to_payment(
 ) -> Result<Outcome, sqlx::Error> {
     let outcome = write_event_status(tx, pi, event, now).await?;
     if outcome == Outcome::Applied {
+        after_delayed_change(tx, outbox, pi, event.at).await?;
         after_payment_change(tx, outbox, &pi.id, event.at).await?;
     }
     Ok(outcome)

@@ -152,6 +152,14 @@ stored! {
         Disputed = "payment.disputed",
         /// A dispute was won or lost (its id).
         DisputeClosed = "payment.dispute_closed",
+        /// A voucher or bank transfer instructions were issued: the buyer has to pay.
+        AwaitingPayment = "payment.awaiting_payment",
+        /// A bank transfer paid part of what is owed (what remains).
+        PartiallyFunded = "payment.partially_funded",
+        /// A debit failed after `processing`.
+        Failed = "payment.failed",
+        /// A customer's cash balance holds money no payment took (its event and currency).
+        UnappliedFunds = "customer.unapplied_funds",
     }
 }
 
@@ -183,6 +191,9 @@ stored! {
         /// hold worker still looks at the payment once the hold ends, until it is final: a
         /// capture that never went through is released like any other unpaid hold.
         Capturing = "capturing",
+        /// A debit was `processing` while its hold held: its outcome decides, whenever it
+        /// comes (the hold worker leaves it alone); a success is in time, a failure releases.
+        Debiting = "debiting",
     }
 }
 
@@ -190,7 +201,10 @@ impl HoldState {
     /// Whether a hold in `state` is still open: nothing decided about it, or a capture asked
     /// for in time that has not gone through yet.
     pub(super) fn is_open(state: Option<HoldState>) -> bool {
-        matches!(state, None | Some(HoldState::Capturing))
+        matches!(
+            state,
+            None | Some(HoldState::Capturing | HoldState::Debiting)
+        )
     }
 }
 

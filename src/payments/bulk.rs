@@ -93,6 +93,8 @@ pub struct Report {
 pub struct Counts {
     pub refunded: usize,
     pub skipped: usize,
+    /// Skipped because their method cannot be refunded (OXXO), reported apart.
+    pub not_supported: usize,
     pub pending: usize,
     pub failed: usize,
 }
@@ -131,6 +133,9 @@ impl Report {
         for item in &items {
             match item.state {
                 ItemState::Refunded => counts.refunded += 1,
+                ItemState::Skipped if item.error.as_deref() == Some(NOT_SUPPORTED) => {
+                    counts.not_supported += 1
+                }
                 ItemState::Skipped => counts.skipped += 1,
                 ItemState::Pending => counts.pending += 1,
                 ItemState::Failed => counts.failed += 1,
@@ -321,6 +326,11 @@ impl Payments {
                 next.state = ItemState::Skipped;
                 next.error = None;
             }
+            // Nothing can be done about it: the buyer paid cash at a store.
+            Err(Error::RefundNotSupported) => {
+                next.state = ItemState::Skipped;
+                next.error = Some(NOT_SUPPORTED.into());
+            }
             Err(Error::PaymentNotRefundable(status)) => {
                 next.state = ItemState::Failed;
                 next.error = Some(format!("the payment is {status}"));
@@ -361,6 +371,9 @@ fn refused(item: &mut JobItem, said: &ApiRefusal, may_pass: bool) {
         false => ItemState::Failed,
     };
 }
+
+/// What a payment skipped because its method cannot be refunded (OXXO) says.
+const NOT_SUPPORTED: &str = "refund_not_supported: OXXO payments cannot be refunded";
 
 enum Attempt {
     Done(JobItem),

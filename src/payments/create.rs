@@ -4,10 +4,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::connect::charge::prepare;
+use super::delayed::customers::customer_for;
+use super::delayed::methods::Deadlines;
 use super::idempotent::{IdempotentWrite, StripeCall};
 use super::request::CreateRequest;
 use super::{count_api_write, Error};
-use crate::ledger::Scope;
+use crate::ledger::{next_action_of, NextActionData, Scope};
 use crate::money::Major;
 
 /// `data` of a successful create.
@@ -36,6 +38,10 @@ pub struct CreatedData {
     /// (`Stripe(publishableKey, {stripeAccount})`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_account: Option<String>,
+    /// A bank transfer's instructions, when the create confirmed it (docs/contract.md, "Cash
+    /// and bank transfers").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextActionData>,
 }
 
 impl IdempotentWrite for CreateRequest {
@@ -71,6 +77,25 @@ impl IdempotentWrite for CreateRequest {
         if let Some(charge) = &charge {
             charge.add_to(&mut form);
         }
+        if let Some(methods) = &request.methods {
+            // A bank transfer's Customer lives where the payment does.
+            let customer = match &methods.customer_email {
+                Some(email) => Some(customer_for(&stripe, &call.ledger, email).await?),
+                None => None,
+            };
+            let deadlines = Deadlines {
+                first_use: call.first_use,
+                held: hold_expires_at.is_some(),
+            };
+            let money = request.money;
+            methods.add_to(
+                &mut form,
+                &call.delayed,
+                money,
+                customer.as_deref(),
+                deadlines,
+            );
+        }
         let read_at = chrono::Utc::now().timestamp();
         let pi = stripe
             .create_payment_intent(&form, &call.stripe_key)
@@ -81,7 +106,9 @@ impl IdempotentWrite for CreateRequest {
         }
         count_api_write(&pi);
         tracing::info!(payment_intent_id = %pi.id, amount = pi.amount, currency = %pi.currency, "PaymentIntent created");
+        let next_action = next_action_of(&pi);
         Ok(CreatedData {
+            next_action,
             success: true,
             client_secret: pi.client_secret.clone(),
             amount: Major::of(pi.amount, &pi.currency),

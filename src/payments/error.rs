@@ -96,6 +96,15 @@ pub enum Error {
     OrganizerRequired,
     #[error("tickets invalid")]
     TicketsInvalid,
+    /// A payment method that is unknown, or does not fit the currency or the amount.
+    #[error("payment method not available for this currency or amount")]
+    PaymentMethodInvalid,
+    /// A bank transfer without the buyer's e-mail.
+    #[error("customerEmail missing")]
+    CustomerEmailRequired,
+    /// A refund of a payment whose method cannot be refunded (OXXO).
+    #[error("refunds not supported by the payment method")]
+    RefundNotSupported,
     /// A refund's Connect option (its field) that is not `true` or `false`.
     #[error("{0} is not true or false")]
     RefundOptionInvalid(&'static str),
@@ -319,6 +328,9 @@ pub(crate) fn one_of_each() -> Vec<Error> {
         Error::OrganizerNotReady,
         Error::OrganizerRequired,
         Error::TicketsInvalid,
+        Error::PaymentMethodInvalid,
+        Error::CustomerEmailRequired,
+        Error::RefundNotSupported,
         Error::RefundOptionInvalid("reverseTransfer"),
         Error::IdempotencyKeyReused,
         Error::IdempotencyKeyInProgress,

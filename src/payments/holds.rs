@@ -24,6 +24,8 @@ pub enum Expiry {
     Captured,
     /// It had succeeded or was processing: it goes on, late.
     Late(PaymentIntentStatus),
+    /// A debit processing since before the hold ended: its outcome decides.
+    Debiting,
 }
 
 impl Payments {
@@ -83,6 +85,10 @@ pub(super) async fn release_expired_hold(
             Some(hold) if hold.state == Some(HoldState::Kept) => Expiry::Captured,
             _ => Expiry::Late(status),
         },
+        PaymentIntentStatus::Processing => match ledger.hold_of(id.as_str()).await? {
+            Some(hold) if hold.state == Some(HoldState::Debiting) => Expiry::Debiting,
+            _ => Expiry::Late(status),
+        },
         other => Expiry::Late(other),
     };
     match &outcome {
@@ -94,13 +100,14 @@ pub(super) async fn release_expired_hold(
         // Processing is marked late now, so that the success, whenever it comes, is announced
         // as late or refunded, as `LATE_PAYMENT_POLICY` says.
         Expiry::Late(PaymentIntentStatus::Processing) => ledger.mark_late(id.as_str()).await?,
-        Expiry::Late(_) | Expiry::Captured => {}
+        Expiry::Late(_) | Expiry::Captured | Expiry::Debiting => {}
     }
     tracing::info!(payment_intent_id = %id, outcome = ?outcome, "seat hold expired");
     metrics::counter!("tmt_holds_expired_total", "outcome" => match &outcome {
         Expiry::Released => "released",
         Expiry::Captured => "captured",
         Expiry::Late(_) => "late",
+        Expiry::Debiting => "debiting",
     })
     .increment(1);
     Ok(outcome)

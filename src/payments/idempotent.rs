@@ -43,6 +43,8 @@ pub struct StripeCall {
     pub first_use: i64,
     /// The Connect settings (organisers, the platform's fee).
     pub connect: std::sync::Arc<super::connect::Connect>,
+    /// The delayed methods' settings.
+    pub delayed: std::sync::Arc<super::delayed::Delayed>,
 }
 
 /// A Stripe-side key derived from `parts`, hashed with a zero byte between them: the same parts
@@ -110,7 +112,7 @@ impl Payments {
         // before Stripe is called.
         self.ledger.ensure_writable().await?;
         let (stripe, ledger) = (self.stripe.clone(), self.ledger.clone());
-        let connect = self.connect.clone();
+        let (connect, delayed) = (self.connect.clone(), self.delayed.clone());
         self.once(W::SCOPE, idempotency_key, data, |stripe_key, first_use| {
             request.at_stripe(StripeCall {
                 stripe,
@@ -118,6 +120,7 @@ impl Payments {
                 stripe_key,
                 first_use,
                 connect,
+                delayed,
             })
         })
         .await

@@ -7,6 +7,8 @@ mod cancel;
 mod capture;
 pub mod connect;
 mod create;
+pub mod delayed;
+mod email;
 mod error;
 pub mod holds;
 mod idempotent;
@@ -52,6 +54,8 @@ pub struct Payments {
     pub idempotency_stale: std::time::Duration,
     /// Organisers paid through Stripe Connect (off unless `CONNECT_CHARGE_TYPE` is set).
     pub connect: std::sync::Arc<connect::Connect>,
+    /// OXXO, bank transfers and SEPA Debit.
+    pub delayed: std::sync::Arc<delayed::Delayed>,
 }
 
 fn count_api_write(pi: &PaymentIntent) {

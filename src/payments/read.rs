@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::connect::client_for;
 use super::request::parse_payment_intent_id;
 use super::{count_api_write, Error, Payments};
-use crate::ledger::{Ledger, PaymentRow, Standing};
+use crate::ledger::{next_action_of, Ledger, NextActionData, PaymentRow, Standing};
 use crate::money::Major;
 use crate::stripe::types::{PaymentIntent, PaymentIntentId, PaymentIntentStatus};
 use crate::stripe::StripeClient;
@@ -56,6 +56,10 @@ pub struct PaymentIntentData {
     pub amount_refunded: Major,
     /// It succeeded after its seat hold ended (docs/contract.md §10).
     pub late: bool,
+    /// What the buyer has to do while the payment waits for a voucher's payment or a bank
+    /// transfer (docs/contract.md, "Cash and bank transfers").
+    #[serde(rename = "nextAction", skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextActionData>,
 }
 
 impl Payments {
@@ -177,6 +181,7 @@ struct Answered {
     created: i64,
     payment_method: Option<String>,
     metadata: Map<String, Value>,
+    next_action: Option<NextActionData>,
 }
 
 impl From<PaymentRow> for Answered {
@@ -192,6 +197,8 @@ impl From<PaymentRow> for Answered {
             currency: row.currency,
             created: row.created,
             payment_method: row.payment_method,
+            // A settled row is final: nothing is awaited.
+            next_action: None,
         }
     }
 }
@@ -199,6 +206,7 @@ impl From<PaymentRow> for Answered {
 impl From<PaymentIntent> for Answered {
     fn from(pi: PaymentIntent) -> Self {
         Answered {
+            next_action: next_action_of(&pi),
             payment_method: pi.payment_method_id(),
             id: pi.id,
             status: pi.status,
@@ -237,6 +245,7 @@ impl Answered {
             status: self.status,
             currency: self.currency,
             metadata: self.metadata,
+            next_action: self.next_action,
         }
     }
 }

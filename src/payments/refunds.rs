@@ -133,6 +133,10 @@ pub(super) async fn refund_at_stripe(
                 }
             }
         };
+        // Stripe's rule: OXXO payments cannot be refunded. Said before anything is reserved.
+        if row.method.as_deref() == Some("oxxo") {
+            return Err(Error::RefundNotSupported);
+        }
         let wanted = request.minor_amount(&row.currency)?;
         let exceeds = |remaining: i64, currency: &str| Error::RefundExceedsRemaining {
             remaining: Major::of(remaining, currency).to_string(),

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::delayed::methods::{self, MethodChoice};
 use super::Error;
-use crate::ledger::{HOLD_KEY, RESERVATION_KEY};
+use crate::ledger::{HOLD_CAP_KEY, HOLD_KEY, PAY_BY_KEY, RESERVATION_KEY};
 use crate::money::{self, AmountError, Currency, Money, MAX_MINOR};
 use crate::stripe::form::Form;
 use crate::stripe::types::{PaymentIntentId, OWNER_KEY, OWNER_TAG};
@@ -64,6 +65,16 @@ pub struct CreateInput {
     #[serde(rename = "feePaidBy")]
     #[schema(value_type = Option<String>, example = "organizer")]
     pub fee_paid_by: Option<Value>,
+    /// Methods the buyer may pay with: `card`, `oxxo` (MXN, 10.00–10,000.00),
+    /// `customer_balance` (a bank transfer: SPEI in MXN, SEPA in EUR) and `sepa_debit` (EUR).
+    /// Absent: Stripe's automatic payment methods.
+    #[serde(rename = "paymentMethodTypes")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["oxxo"]))]
+    pub payment_method_types: Option<Value>,
+    /// The buyer's e-mail: required with `customer_balance` (one Stripe Customer per e-mail).
+    #[serde(rename = "customerEmail")]
+    #[schema(value_type = Option<String>, example = "ana@example.mx")]
+    pub customer_email: Option<Value>,
 }
 
 /// Where the organiser's id is kept on its account and on its payments' metadata.
@@ -158,6 +169,8 @@ pub struct CreateRequest {
     pub manual_capture: bool,
     /// The organiser it is for (Stripe Connect).
     pub organizer: Option<OrganizerChoice>,
+    /// The payment methods it names, if any (docs/contract.md, "Cash and bank transfers").
+    pub methods: Option<MethodChoice>,
 }
 
 /// Seat holds last between a minute and a day.
@@ -194,7 +207,15 @@ impl CreateRequest {
         // Room for the service's own keys: two, the hold's end when there is a hold, and the
         // organiser's and the tickets when there is an organiser.
         let for_organizer = input.organizer_id.as_ref().is_some_and(|v| !v.is_null());
-        let ours = 2 + usize::from(input.hold_seconds.is_some()) + 2 * usize::from(for_organizer);
+        // Named methods may add a transfer's deadline and the hold's cap.
+        let named = input
+            .payment_method_types
+            .as_ref()
+            .is_some_and(|v| !v.is_null());
+        let ours = 2
+            + usize::from(input.hold_seconds.is_some())
+            + 2 * usize::from(for_organizer)
+            + 2 * usize::from(named);
         let metadata = parse_metadata(input.metadata.as_ref(), ours)?;
         let hold_seconds = match &input.hold_seconds {
             None => None,
@@ -210,6 +231,12 @@ impl CreateRequest {
             Some(Value::String(s)) if s == "manual" => true,
             Some(_) => return Err(Error::CaptureMethodInvalid),
         };
+        let methods = methods::parse(
+            input.payment_method_types.as_ref(),
+            input.customer_email.as_ref(),
+            money,
+            manual_capture,
+        )?;
         let organizer = match input.organizer_id.as_ref().filter(|v| !v.is_null()) {
             None => None,
             Some(value) => Some(OrganizerChoice {
@@ -237,6 +264,7 @@ impl CreateRequest {
             hold_seconds,
             manual_capture,
             organizer,
+            methods,
         })
     }
 
@@ -255,7 +283,7 @@ impl CreateRequest {
         form.push("amount", self.money.minor.to_string())
             .push("currency", self.money.currency.code())
             .push("description", self.description.clone());
-        let ours = [OWNER_KEY, TIMESTAMP_KEY, HOLD_KEY];
+        let ours = [OWNER_KEY, TIMESTAMP_KEY, HOLD_KEY, PAY_BY_KEY, HOLD_CAP_KEY];
         let organizers = [ORGANIZER_KEY, TICKETS_KEY];
         for (key, value) in &self.metadata {
             let organizers = self.organizer.is_some() && organizers.contains(&key.as_str());
@@ -272,7 +300,10 @@ impl CreateRequest {
         if let Some(hold) = hold_expires_at {
             form.nested("metadata", HOLD_KEY, hold);
         }
-        form.nested("automatic_payment_methods", "enabled", "true");
+        // Named methods replace the automatic ones (`MethodChoice::add_to`).
+        if self.methods.is_none() {
+            form.nested("automatic_payment_methods", "enabled", "true");
+        }
         if self.manual_capture {
             form.push("capture_method", "manual");
         }

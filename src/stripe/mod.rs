@@ -3,7 +3,9 @@
 pub mod budget;
 pub mod client;
 pub mod connect;
+pub mod customers;
 pub mod form;
+pub mod next_action;
 pub mod signature;
 pub mod types;
 

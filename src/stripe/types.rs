@@ -8,6 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use super::next_action::{NextAction, PaymentError};
+
 /// An enum over Stripe's string values that keeps values it does not know.
 macro_rules! lenient_enum {
     (
@@ -169,6 +171,8 @@ lenient_enum! {
         PaymentIntentCanceled = "payment_intent.canceled",
         PaymentIntentRequiresAction = "payment_intent.requires_action",
         PaymentIntentAmountCapturableUpdated = "payment_intent.amount_capturable_updated",
+        /// A bank transfer paid part of what is owed.
+        PaymentIntentPartiallyFunded = "payment_intent.partially_funded",
         ChargeSucceeded = "charge.succeeded",
         ChargeFailed = "charge.failed",
         ChargeUpdated = "charge.updated",
@@ -186,6 +190,10 @@ lenient_enum! {
         AccountUpdated = "account.updated",
         /// The account disconnected from the platform (Connect).
         AccountDeauthorized = "account.application.deauthorized",
+        /// Money reached or left a customer's cash balance (bank transfers).
+        CashBalanceTransactionCreated = "customer_cash_balance_transaction.created",
+        /// A customer's cash balance holds money no payment took.
+        CashBalanceFundsAvailable = "cash_balance.funds_available",
     }
 }
 
@@ -234,6 +242,8 @@ pub enum EventObjectKind {
     Dispute,
     /// A connected account (Connect), or its application for a deauthorisation.
     Account,
+    /// A customer's cash balance, or one of its transactions.
+    CashBalance,
     Unknown,
 }
 
@@ -247,7 +257,8 @@ impl EventType {
             | PaymentIntentProcessing
             | PaymentIntentCanceled
             | PaymentIntentRequiresAction
-            | PaymentIntentAmountCapturableUpdated => EventObjectKind::PaymentIntent,
+            | PaymentIntentAmountCapturableUpdated
+            | PaymentIntentPartiallyFunded => EventObjectKind::PaymentIntent,
             ChargeSucceeded | ChargeFailed | ChargeUpdated | ChargeCaptured | ChargeRefunded => {
                 EventObjectKind::Charge
             }
@@ -260,6 +271,9 @@ impl EventType {
             | DisputeFundsWithdrawn
             | DisputeFundsReinstated => EventObjectKind::Dispute,
             AccountUpdated | AccountDeauthorized => EventObjectKind::Account,
+            CashBalanceTransactionCreated | CashBalanceFundsAvailable => {
+                EventObjectKind::CashBalance
+            }
             Other(_) => EventObjectKind::Unknown,
         }
     }
@@ -468,6 +482,15 @@ pub struct PaymentIntent {
     /// Connect: where a destination charge's money goes.
     #[serde(default)]
     pub transfer_data: Option<TransferData>,
+    /// A voucher or bank transfer instructions (`delayed`); other actions read as `None`.
+    #[serde(default, deserialize_with = "super::next_action::lenient_next_action")]
+    pub next_action: Option<NextAction>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub payment_method_types: Vec<String>,
+    #[serde(default, deserialize_with = "lenient_expandable")]
+    pub customer: Option<Expandable<ObjectRef>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub last_payment_error: Option<PaymentError>,
 }
 
 /// A destination charge's `transfer_data`.
@@ -482,7 +505,7 @@ pub struct TransferData {
 pub const OWNER_KEY: &str = "platform";
 pub const OWNER_TAG: &str = "TMT";
 
-stripe_object!(PaymentIntent);
+stripe_object!(PaymentIntent, customer_id: customer);
 
 impl PaymentIntent {
     pub fn is_final(&self) -> bool {

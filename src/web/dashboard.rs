@@ -14,7 +14,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
-use super::{chart, connect, format, Web};
+use super::{awaiting, chart, connect, format, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -350,6 +350,9 @@ fn metadata_chips(metadata: &Value) -> Markup {
     }
 }
 
+/// The most payments awaiting money the list shows.
+const AWAITING_LIMIT: i64 = 50;
+
 pub async fn list(
     _: SignedIn,
     State(web): State<Arc<Web>>,
@@ -371,6 +374,10 @@ pub async fn list(
             Ok(r) => r,
             Err(e) => return unavailable(&web, e),
         }
+    };
+    let awaiting = match web.ledger.awaiting_money(AWAITING_LIMIT).await {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(&web, e),
     };
     let more = {
         let mut more = query.clone();
@@ -439,6 +446,7 @@ pub async fn list(
                     }
                 }
             }
+            (awaiting::section(&awaiting))
             section {
                 h2 { "Payments per day" }
                 (chart::payments_per_day(&days, today, CHART_DAYS))
@@ -731,6 +739,7 @@ mod tests {
             updated_at: String::new(),
             payment_method: None,
             settled: true,
+            method: None,
         };
         let html = payment_line(&row).into_string();
         assert!(!html.contains("<script>"), "{html}");

@@ -3,6 +3,7 @@
 //! Their static files are compiled into the binary and served under `/assets/`.
 
 pub mod auth;
+mod awaiting;
 mod chart;
 mod connect;
 mod dashboard;

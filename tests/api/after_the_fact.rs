@@ -686,7 +686,7 @@ async fn running_a_bulk_refund_again_retries_its_failed_payments() {
     assert_eq!(report["resumed"], true);
     assert_eq!(
         report["counts"],
-        json!({"refunded": 2, "skipped": 0, "pending": 0, "failed": 0})
+        json!({"refunded": 2, "skipped": 0, "not_supported": 0, "pending": 0, "failed": 0})
     );
     let posts = app.stripe_calls("POST", "/v1/refunds").await;
     let retried: Vec<&Request> = posts

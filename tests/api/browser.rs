@@ -150,6 +150,9 @@ async fn checkout_and_dashboard_in_chromium() {
         "checkout-organizer.png",
         "dashboard-payment-organizer.png",
         "dashboard-organizer.png",
+        "checkout-oxxo.png",
+        "checkout-spei.png",
+        "dashboard-awaiting.png",
     ] {
         let png = std::fs::read(screenshots.join(page)).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{page} is a PNG");

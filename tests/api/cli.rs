@@ -433,6 +433,8 @@ async fn commands_whose_output_is_closed_early_end_quietly() {
         vec!["organizers", "show", "org_pipe", "--json"],
         vec!["reconcile", "--since", "1h"],
         vec!["reconcile", "--since", "1h", "--json"],
+        vec!["customers", "return-funds", "nobody@example.com"],
+        vec!["customers", "return-funds", "nobody@example.com", "--json"],
         vec!["webhook", "sign"],
         vec![
             "sandbox",

@@ -13,6 +13,7 @@ mod connections;
 mod corrupt;
 mod crash;
 mod create;
+mod delayed;
 mod http_surface;
 mod idempotency;
 mod instances;

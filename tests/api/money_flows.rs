@@ -142,12 +142,7 @@ impl Shop {
     /// Makes the payment's hold end now, as if its time had come.
     async fn expire_hold(&self, pi: &str) {
         let ledger = self.ledger().await;
-        sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
-            .bind(chrono::Utc::now().timestamp_millis() - 1000)
-            .bind(pi)
-            .execute(ledger.pool())
-            .await
-            .unwrap();
+        end_hold_now(&ledger, pi).await;
     }
 
     /// `reconcile --since 1h --json` against the sandbox: its report.

@@ -83,6 +83,39 @@ async fn openapi_document_describes_every_function() {
         let post = &doc["paths"][path]["post"]["responses"][status];
         post["description"].as_str().unwrap_or_default().to_string()
     };
+    // The delayed methods' refusals, and nextAction in create's and get's answers.
+    let create_400 = described("/stripe_create_payment_intent", "400");
+    for code in ["payment_method_invalid", "customer_email_required"] {
+        assert!(create_400.contains(code), "{create_400}");
+    }
+    let refund_409 = described("/stripe_refund_payment", "409");
+    assert!(refund_409.contains("refund_not_supported"), "{refund_409}");
+    let schemas = &doc["components"]["schemas"];
+    // Create's input is described inline, within its envelope.
+    for field in ["\"paymentMethodTypes\"", "\"customerEmail\""] {
+        assert!(body.contains(field), "{field}");
+    }
+    for schema in ["CreatedData", "PaymentIntentData"] {
+        assert!(
+            schemas[schema]["properties"]["nextAction"].is_object(),
+            "{schema}: {}",
+            schemas[schema]
+        );
+    }
+    let next = &schemas["NextActionData"]["properties"];
+    for field in [
+        "type",
+        "expiresAt",
+        "hostedUrl",
+        "number",
+        "clabe",
+        "iban",
+        "bic",
+        "reference",
+        "amountRemaining",
+    ] {
+        assert!(next[field].is_object(), "nextAction.{field}: {next}");
+    }
     let capture_409 = described("/stripe_capture_payment", "409");
     for code in ["hold_expired", "idempotency_key_in_progress"] {
         assert!(capture_409.contains(code), "{capture_409}");

@@ -410,6 +410,68 @@ const steps = [
     await shot(page, 'dashboard-payment-phone.png');
   }],
 
+  ['MXN offers cash at OXXO and SPEI: the voucher and the transfer instructions are shown', async () => {
+    const page = await open('delayed', DESKTOP);
+    await page.goto(`${OPEN}/demo`);
+    check(await page.locator('label:has-text("Efectivo en OXXO")').isHidden(), 'OXXO is for MXN only');
+    await page.selectOption('#currency', 'mxn');
+    await page.check('input[name=method][value=oxxo]');
+    check(await page.locator('#card-fields').isHidden(), 'no card fields for cash');
+    await page.fill('#buyer-name', 'Ana López');
+    await page.fill('#buyer-email', 'ana@example.mx');
+    await page.click('#pay');
+    const voucher = await result(page);
+    equal(voucher.title, 'Paga en OXXO', 'the voucher is shown');
+    equal(voucher.status, 'requires_action', 'waiting for the cash');
+    const number = await text(page, '[data-field=number]');
+    check(/^(\d{4} ){7}\d{4}$/.test(number), `a voucher number in groups of four: ${number}`);
+    check(await page.locator('#result-hosted').isVisible(), 'a link to the voucher');
+    check((await text(page, '[data-field=expiresAt]')).length > 0, 'the voucher’s deadline');
+    paid.voucher = voucher.id;
+    await shot(page, 'checkout-oxxo.png', { doc: true });
+
+    await page.click('#again');
+    await page.check('input[name=method][value=customer_balance]');
+    check(await page.locator('#iban-field').isHidden(), 'no IBAN for a transfer');
+    await page.fill('#buyer-email', 'ana@example.mx');
+    await page.click('#pay');
+    const transfer = await result(page);
+    equal(transfer.title, 'Transfiere para pagar', 'the transfer instructions are shown');
+    const clabe = await text(page, '[data-field=clabe]');
+    check(/^\d{18}$/.test(clabe), `a CLABE: ${clabe}`);
+    check((await text(page, '[data-field=reference]')).length > 0, 'a reference');
+    paid.transfer = transfer.id;
+    await shot(page, 'checkout-spei.png', { doc: true });
+  }],
+
+  ['EUR offers SEPA Direct Debit with Stripe’s test IBANs', async () => {
+    const page = pages.delayed;
+    await page.goto(`${OPEN}/demo`);
+    check(await page.locator('label:has-text("Transferencia SPEI")').isHidden(), 'SPEI is for MXN only');
+    await page.check('input[name=method][value=sepa_debit]');
+    await page.fill('#buyer-name', 'Jenny Rosen');
+    await page.fill('#buyer-email', 'jenny@example.com');
+    await page.click('details.testcards:visible summary');
+    await page.click('[data-iban="AT611904300234573201"]');
+    await page.click('#pay');
+    const debit = await result(page);
+    // The sandbox debits after its delay: processing, or already through.
+    check(['processing', 'succeeded'].includes(debit.status), `a debit: ${debit.status}`);
+  }],
+
+  ['the dashboard lists the payments awaiting money with their deadline', async () => {
+    const page = pages.delayed;
+    await page.goto(`${OPEN}/dashboard`);
+    for (const [id, method] of [[paid.voucher, 'OXXO voucher'], [paid.transfer, 'Bank transfer']]) {
+      const row = page.locator(`#awaiting tr[data-payment="${id}"]`);
+      await row.waitFor();
+      equal(await text(row, '[data-label=Method]'), method, `${id}'s method`);
+      check(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/.test(await text(row, '[data-deadline]')),
+        `${id} has a deadline`);
+    }
+    await shot(page, 'dashboard-awaiting.png', { doc: true });
+  }],
+
   ['the checkout onboards a sandbox organiser and sells tickets for it', async () => {
     const page = await open('connect', DESKTOP);
     await page.goto(`${CONNECT}/demo`);

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::country;
 use super::fee::FeePolicy;
 use crate::ledger::OrganizerRow;
+use crate::payments::email::email;
 use crate::payments::idempotent::{derived_key, random_stripe_key};
 use crate::payments::request::{input, organizer_id, ORGANIZER_KEY};
 use crate::payments::{Error, Payments};
@@ -110,21 +111,6 @@ fn back_url(value: Option<&Value>, field: &'static str) -> Result<String, Error>
         "http" if local => Ok(text.to_string()),
         _ => Err(Error::UrlInvalid(field)),
     }
-}
-
-fn email(value: Option<&Value>) -> Result<Option<String>, Error> {
-    let Some(value) = value.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let text = value.as_str().ok_or(Error::EmailInvalid)?;
-    let valid = text.len() <= 254
-        && text.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.contains('@')
-        })
-        && !text.chars().any(char::is_whitespace);
-    valid
-        .then(|| Some(text.to_string()))
-        .ok_or(Error::EmailInvalid)
 }
 
 impl OnboardRequest {

@@ -35,6 +35,13 @@
 // POST /stripe_onboard_organizer and Stripe's onboarding page (a platform's back end does that
 // for its organisers, not its buyers' page).
 //
+// Money that comes later (tmt-payments' docs/contract.md §16): for MXN, cash at OXXO (the page
+// confirms with the buyer's name and e-mail, production: stripe.confirmOxxoPayment, and shows
+// the voucher) and a SPEI transfer (the create confirms it and answers the CLABE and reference
+// in nextAction); for EUR, SEPA Direct Debit from an IBAN with an online mandate (production:
+// stripe.confirmSepaDebitPayment), processing until the bank answers. The create names the
+// method (paymentMethodTypes) and, for a transfer, the buyer's e-mail (customerEmail).
+//
 // Plain JavaScript, no build step. Everything runs on this page's origin: the service, and the
 // sandbox at /sandbox (production: Stripe.js talks to api.stripe.com with a pk_live_… key).
 (function () {
@@ -103,13 +110,68 @@
     }
     const count = Object.values(quantities).reduce((a, b) => a + b, 0);
     const organizer = connect ? $('organizer').value : '';
+    const method = chosenMethod();
+    const email = method === 'card' ? '' : $('buyer-email').value.trim();
     return {
-      currency, total, lines, count, organizer,
-      signature: currency + ':' + organizer + ':' + JSON.stringify(quantities),
+      currency, total, lines, count, organizer, method, email,
+      signature: [currency, organizer, method, email, JSON.stringify(quantities)].join(':'),
     };
   }
 
+  // ---- the payment method -----------------------------------------------------------------
+
+  function chosenMethod() {
+    const checked = document.querySelector('input[name="method"]:checked');
+    return checked ? checked.value : 'card';
+  }
+
+  // Only the methods of the chosen currency are offered; the buyer's details only where the
+  // method needs them.
+  function renderMethods() {
+    const currency = $('currency').value;
+    for (const label of document.querySelectorAll('.methods label[data-currency]')) {
+      const offered = label.dataset.currency === currency;
+      label.hidden = !offered;
+      const input = label.querySelector('input');
+      if (!offered && input.checked) document.querySelector('input[name="method"][value="card"]').checked = true;
+    }
+    const method = chosenMethod();
+    $('card-fields').hidden = method !== 'card';
+    $('test-cards').hidden = method !== 'card';
+    $('buyer').hidden = method === 'card';
+    $('iban-field').hidden = method !== 'sepa_debit';
+  }
+
+  function readBuyer(method) {
+    const name = $('buyer-name').value.trim();
+    const email = $('buyer-email').value.trim();
+    if (method !== 'customer_balance' && !name) throw new CardError('Enter your name.');
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new CardError('Enter your e-mail.');
+    const iban = $('iban').value.replace(/\s/g, '').toUpperCase();
+    if (method === 'sepa_debit' && !/^[A-Z]{2}\d{2}[A-Z0-9]{10,30}$/.test(iban)) {
+      throw new CardError('Enter the IBAN of the account to debit.');
+    }
+    return { name, email, iban };
+  }
+
+  // What Stripe is sent to confirm with a method that is not a card (production: Stripe.js's
+  // confirmOxxoPayment or confirmSepaDebitPayment with the same billing details).
+  function methodData(method, buyer) {
+    const data = {
+      'payment_method_data[type]': method,
+      'payment_method_data[billing_details][name]': buyer.name,
+      'payment_method_data[billing_details][email]': buyer.email,
+    };
+    if (method === 'sepa_debit') {
+      data['payment_method_data[sepa_debit][iban]'] = buyer.iban;
+      data['mandate_data[customer_acceptance][type]'] = 'online';
+      data['mandate_data[customer_acceptance][online][infer_from_client]'] = 'true';
+    }
+    return data;
+  }
+
   function render() {
+    renderMethods();
     const c = cart();
     for (const li of document.querySelectorAll('[data-ticket]')) {
       const ticket = li.dataset.ticket;
@@ -166,6 +228,8 @@
       metadata: { event_id: EVENT.id, tickets: c.lines.join(', '), channel: 'web-demo' },
     };
     if (c.organizer) Object.assign(data, { organizerId: c.organizer, tickets: c.count });
+    if (c.method !== 'card') data.paymentMethodTypes = [c.method];
+    if (c.method === 'customer_balance') data.customerEmail = c.email;
     const r = await service('/stripe_create_payment_intent', data, order.key);
     if (!r.ok) throw new Error(r.body.error || 'The payment could not be created (HTTP ' + r.status + ').');
     return r.body.data;
@@ -232,6 +296,7 @@
     showCardError('');
     const c = cart();
     if (c.total === 0) return;
+    if (c.method !== 'card') { await payLater(c); return; }
     let card;
     try { card = readCard(); } catch (e) { showCardError(e.message); return; }
     try {
@@ -275,16 +340,77 @@
     }
   }
 
+  // A method whose money comes later: a transfer is confirmed by the create itself; a voucher
+  // or a debit by the page, with the buyer's details.
+  async function payLater(c) {
+    let buyer;
+    try { buyer = readBuyer(c.method); } catch (e) { showCardError(e.message); return; }
+    try {
+      busy(true, 'Reserving your tickets…');
+      const intent = await paymentIntentFor(c);
+      if (c.method === 'customer_balance') {
+        await showOutcome(intent.paymentIntentId, null, null, false);
+        return;
+      }
+      busy(true, c.method === 'oxxo' ? 'Issuing your voucher…' : 'Setting up the debit…');
+      const confirmed = await stripe('POST',
+        '/v1/payment_intents/' + encodeURIComponent(intent.paymentIntentId) + '/confirm',
+        Object.assign({ client_secret: intent.clientSecret }, methodData(c.method, buyer)),
+        intent.stripeAccount || null);
+      if (!confirmed.ok) {
+        const error = confirmed.body.error || {};
+        throw new Error(error.message || 'The payment could not be confirmed (HTTP ' + confirmed.status + ').');
+      }
+      await showOutcome(intent.paymentIntentId, confirmed.body, null, false);
+    } catch (e) {
+      showCardError(e.message);
+    } finally {
+      busy(false);
+    }
+  }
+
+  // What the buyer has to do to pay: the voucher's number, or where to send the transfer.
+  function showNextAction(next, currency) {
+    const list = $('result-next');
+    list.replaceChildren();
+    const add = (term, value, name) => {
+      if (!value) return;
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      dd.dataset.field = name;
+      list.append(dt, dd);
+    };
+    if (next) {
+      const number = next.number ? next.number.replace(/(\d{4})(?=\d)/g, '$1 ') : '';
+      add('Número de referencia OXXO', number, 'number');
+      add('CLABE', next.clabe, 'clabe');
+      add('IBAN', next.iban, 'iban');
+      add('BIC', next.bic, 'bic');
+      add('Referencia', next.reference, 'reference');
+      add('Por pagar', formatMajor(next.amountRemaining, currency), 'amountRemaining');
+      add('Fecha límite', next.expiresAt ? new Date(next.expiresAt).toLocaleString() : '', 'expiresAt');
+    }
+    list.hidden = !next;
+    $('result-voucher').hidden = !(next && next.type === 'oxxo_display_details' && next.hostedUrl);
+    if (next && next.hostedUrl) $('result-hosted').href = next.hostedUrl;
+  }
+
   // Step 5. `pi` is Stripe's view (from the confirm, the decline or a retrieve), `declined` the
   // card error of a decline, `returned` whether the buyer came back from the 3-D Secure page.
   async function showOutcome(id, pi, declined, returned) {
+    showNextAction(null, '');
     let status = pi ? pi.status : null;
     let amount = pi ? formatMinor(pi.amount, pi.currency) : '';
     // tmt-payments' answer is the one to trust, and reading it brings its ledger up to date.
     const r = await service('/stripe_get_payment_intent', { payment_intent_id: id });
+    let next = null;
     if (r.ok) {
       status = r.body.data.status;
       amount = formatMajor(r.body.data.amount, r.body.data.currency);
+      next = r.body.data.nextAction || null;
+      showNextAction(next, r.body.data.currency);
     } else if (r.status !== 401 || !pi) {
       // 401: API_TOKENS is set, so the service reads payments for the platform's back end only;
       // a front end then shows Stripe's view and lets its back end confirm the payment.
@@ -297,6 +423,12 @@
     if (paid) {
       title = 'Payment successful';
       message = 'Thank you! Your tickets are on their way.';
+    } else if (next && next.type === 'oxxo_display_details') {
+      title = 'Paga en OXXO';
+      message = 'Show this reference at any OXXO store and pay in cash before the deadline; your tickets are held until then.';
+    } else if (next) {
+      title = 'Transfiere para pagar';
+      message = 'Send the amount to this account with the reference; your tickets are held until the deadline.';
     } else if (status === 'processing') {
       title = 'Payment processing';
       message = 'Your bank is still working on it; we will email you when it is done.';
@@ -318,10 +450,11 @@
     $('result-dashboard').href = '/dashboard/payments/' + encodeURIComponent(id);
     // After a decline on this page the same order (and PaymentIntent) can be paid with
     // another card; otherwise the next purchase is a new order.
-    const retry = !paid && status === 'requires_payment_method' && !returned;
-    $('again').textContent = retry ? 'Try another card' : paid ? 'Buy more tickets' : 'Try again';
+    const retry = !paid && status === 'requires_payment_method' && !returned && !next;
+    $('again').textContent = retry ? 'Try another card'
+      : paid ? 'Buy more tickets' : next ? 'New order' : 'Try again';
     $('again').dataset.retry = retry ? 'yes' : '';
-    if (paid || returned) order = null;
+    if (paid || returned || next) order = null;
     $('checkout').hidden = true;
     box.hidden = false;
     $('result-title').focus();
@@ -436,6 +569,14 @@
     $('tickets').append(li);
   }
   $('currency').addEventListener('change', render);
+  for (const input of document.querySelectorAll('input[name="method"]')) {
+    input.addEventListener('change', render);
+  }
+  for (const button of document.querySelectorAll('[data-iban]')) {
+    button.addEventListener('click', () => {
+      $('iban').value = button.dataset.iban.replace(/(.{4})(?=.)/g, '$1 ');
+    });
+  }
   for (const button of document.querySelectorAll('[data-step]')) {
     button.addEventListener('click', () => {
       const ticket = button.closest('[data-ticket]').dataset.ticket;

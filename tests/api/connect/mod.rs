@@ -31,10 +31,16 @@ pub struct Market {
 impl Market {
     /// The service with `CONNECT_CHARGE_TYPE=charge_type` and `envs`.
     pub async fn start(charge_type: &str, envs: &[(&str, &str)]) -> Market {
+        let mut all = vec![("CONNECT_CHARGE_TYPE", charge_type)];
+        all.extend_from_slice(envs);
+        Market::open(&all).await
+    }
+
+    /// The service in sandbox mode with `envs` (Connect off unless they turn it on).
+    pub async fn open(envs: &[(&str, &str)]) -> Market {
         let dir = tempfile::tempdir().unwrap();
         let db = sqlite_url(dir.path());
         let mut all = vec![
-            ("CONNECT_CHARGE_TYPE", charge_type),
             // What the embedded sandbox signs with, so that tests can deliver its events too.
             ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("STRIPE_SANDBOX_DELAY_MS", "200"),

@@ -118,12 +118,7 @@ async fn a_direct_charges_expired_hold_is_canceled_on_its_account() {
         .await;
     let pi = created["paymentIntentId"].as_str().unwrap().to_string();
     let ledger = market.ledger().await;
-    sqlx::query("UPDATE payments SET hold_expires_ms = $1 WHERE id = $2")
-        .bind(chrono::Utc::now().timestamp_millis() - 1000)
-        .bind(&pi)
-        .execute(ledger.pool())
-        .await
-        .unwrap();
+    end_hold_now(&ledger, &pi).await;
     market.reaches(&pi, "canceled").await;
     let at_stripe = market
         .at_stripe(&format!("/v1/payment_intents/{pi}"), Some(&account))
