@@ -9,11 +9,13 @@ use super::actions::note_dispute;
 use super::connect::{note_from_charge, note_from_payment_event};
 use super::organizers::{apply_account, deauthorize};
 use super::payments::apply_to_payment;
+use super::payouts::apply_payout;
 use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
 use super::rows::{Chronology, Listed, OfPayment};
 use super::sql::Source;
 use super::stored::{EventSource, Outbox, Outcome};
 use super::{now_iso, Ledger, LedgerError};
+use crate::stripe::balance::Payout;
 use crate::stripe::connect::Account;
 use crate::stripe::types::{
     ChargeRef, Dispute, Event, EventObjectKind, EventType, PaymentIntent, Refund,
@@ -34,6 +36,8 @@ pub enum Effect {
     Account(Box<Account>),
     /// A connected account left the platform (`account.application.deauthorized`): its id.
     Deauthorized(String),
+    /// A payout created or moved (`payout.*`).
+    Payout(Box<Payout>),
     /// Recorded only.
     None,
 }
@@ -86,6 +90,9 @@ impl IncomingEvent {
             }
             EventObjectKind::Account => {
                 Account::from_value(object).map(|a| Effect::Account(Box::new(a)))
+            }
+            EventObjectKind::Payout => {
+                Payout::from_value(object).map(|p| Effect::Payout(Box::new(p)))
             }
             EventObjectKind::PaymentIntent | EventObjectKind::Unknown => Some(Effect::None),
         }
@@ -246,6 +253,9 @@ async fn record_and_apply(
         }
         Effect::Account(account) => apply_account(tx, account, source).await?,
         Effect::Deauthorized(account) => deauthorize(tx, account, source).await?,
+        Effect::Payout(payout) => {
+            apply_payout(tx, payout, event.account.as_deref(), source).await?
+        }
     };
     if outcome != likely {
         sqlx::query("UPDATE webhook_events SET outcome = $2 WHERE id = $1")

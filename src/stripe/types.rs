@@ -186,6 +186,12 @@ lenient_enum! {
         AccountUpdated = "account.updated",
         /// The account disconnected from the platform (Connect).
         AccountDeauthorized = "account.application.deauthorized",
+        PayoutCreated = "payout.created",
+        PayoutUpdated = "payout.updated",
+        PayoutPaid = "payout.paid",
+        PayoutFailed = "payout.failed",
+        PayoutCanceled = "payout.canceled",
+        PayoutReconciliationCompleted = "payout.reconciliation_completed",
     }
 }
 
@@ -234,6 +240,7 @@ pub enum EventObjectKind {
     Dispute,
     /// A connected account (Connect), or its application for a deauthorisation.
     Account,
+    Payout,
     Unknown,
 }
 
@@ -260,6 +267,12 @@ impl EventType {
             | DisputeFundsWithdrawn
             | DisputeFundsReinstated => EventObjectKind::Dispute,
             AccountUpdated | AccountDeauthorized => EventObjectKind::Account,
+            PayoutCreated
+            | PayoutUpdated
+            | PayoutPaid
+            | PayoutFailed
+            | PayoutCanceled
+            | PayoutReconciliationCompleted => EventObjectKind::Payout,
             Other(_) => EventObjectKind::Unknown,
         }
     }

@@ -13,7 +13,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
-use super::{chart, connect, format, Web};
+use super::{chart, connect, format, settled, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -55,6 +55,8 @@ pub(super) fn layout(
                     nav {
                         a href="/dashboard" { "Payments" }
                         a href="/dashboard/organizers" { "Organisers" }
+                        a href="/dashboard/statements" { "Statements" }
+                        a href="/dashboard/payouts" { "Payouts" }
                         @if web.sandbox { a href="/demo" { "Checkout demo" } }
                         @if signed_in && web.auth.required() {
                             form.inline method="post" action="/dashboard/logout" {
@@ -394,7 +396,8 @@ pub async fn list(
                     table.grid #totals {
                         thead { tr {
                             th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
-                            th.num { "Amount succeeded" } th.num { "Refunded" } th.num { "Net" }
+                            th.num { "Amount succeeded" } th.num { "Refunded" }
+                            th.num { "After refunds" }
                         } }
                         tbody {
                             @for t in &totals {
@@ -408,13 +411,17 @@ pub async fn list(
                                     td.num data-label="Refunded" {
                                         (format::money(t.refunded_amount, &t.currency))
                                     }
-                                    td.num data-label="Net" {
+                                    td.num data-label="After refunds" {
                                         (format::money(t.succeeded_amount - t.refunded_amount, &t.currency))
                                     }
                                 }
                             }
                         }
                     }
+                }
+                p.muted {
+                    "Net after Stripe's fees, where they are known: "
+                    a href="/dashboard/statements" { "Statements" } "."
                 }
             }
             section {
@@ -525,9 +532,13 @@ pub async fn payment(
     if let Some(r) = refused(&web, &headers, &format!("/dashboard/payments/{id}")) {
         return r;
     }
-    let detail = match web.ledger.payment_detail(&id).await {
-        Ok(Some(found)) => found,
-        Ok(None) => {
+    let read = async {
+        let detail = web.ledger.payment_detail(&id).await?;
+        Ok::<_, LedgerError>((detail, web.ledger.balance_transactions_of(&id).await?))
+    };
+    let (detail, settled) = match read.await {
+        Ok((Some(found), settled)) => (found, settled),
+        Ok((None, _)) => {
             return html_response(
                 StatusCode::NOT_FOUND,
                 layout(
@@ -628,6 +639,7 @@ pub async fn payment(
                     }
                 }
                 (connect::payment_facts(&detail))
+                (settled::payment_facts(&settled))
                 dt { "Metadata" } dd { (metadata_chips(&p.metadata)) }
             }
             (connect::payment_movements(&detail))

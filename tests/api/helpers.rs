@@ -366,6 +366,7 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         fulfilment: None,
         late_payment_policy: tmt_payments::ledger::LatePolicy::Notify,
         reconcile_interval: None,
+        settlement_interval: None,
         connect: Default::default(),
     }
 }
@@ -1065,8 +1066,11 @@ impl Server {
     pub async fn start_logging(db_url: &str, envs: &[(&str, &str)], log: Option<&Path>) -> Server {
         let port = free_port();
         let mut c = command(db_url);
+        // No settlement rounds unless a test asks for them: a round's Stripe calls are not
+        // what other tests count.
         c.env("PORT", port.to_string())
             .env("BIND", "127.0.0.1")
+            .env("SETTLEMENT_INTERVAL_SECS", "0")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(match log {
