@@ -226,3 +226,66 @@ async fn without_connect_an_organisers_statement_says_what_is_owed() {
     );
     assert_eq!(nobody["currencies"], json!([]));
 }
+
+/// A payment of `amount` MXN for `organizer`, paid (on its account for a direct charge); its id.
+async fn paid_for(m: &Market, organizer: &str, amount: &str) -> String {
+    let created = m
+        .create(json!({"amount": amount, "currency": "mxn", "organizerId": organizer}))
+        .await;
+    let pi = created["paymentIntentId"].as_str().unwrap().to_string();
+    let account = created["stripeAccount"].as_str();
+    let (status, _, body) = m.pay(&pi, "pm_card_visa", account).await;
+    assert_eq!(status, 200, "{body}");
+    m.reaches(&pi, "succeeded").await;
+    pi
+}
+
+#[tokio::test]
+async fn under_direct_charges_the_organisers_account_is_listed_and_its_fees_are_its_own() {
+    let m = Market::start("direct", &[("PLATFORM_FEE_PERCENT", "10")]).await;
+    let account = m
+        .ready_organizer("org_direct", json!({"country": "MX"}))
+        .await;
+    let pi = paid_for(&m, "org_direct", "100.00").await;
+    let report = sync(&m, &[]);
+    assert_eq!(
+        report["accounts"], 2,
+        "the platform and the organiser's: {report}"
+    );
+
+    let s = statement_json(&m, &["--organizer", "org_direct"]);
+    let line = line_of(&s, &pi);
+    let on_account = stripe_txns(&m, Some(&account)).await;
+    let charge = on_account
+        .values()
+        .find(|t| t["type"] == "charge")
+        .expect("the charge's transaction is on the organiser's account");
+    assert_eq!(line["application_fee"], 1000, "10 % of 100.00 MXN");
+    assert_eq!(
+        line["application_fee"],
+        fee_lines(charge, "application_fee")
+    );
+    assert_eq!(
+        line["stripe_fee"],
+        fee_lines(charge, "stripe_fee") + fee_lines(charge, "tax")
+    );
+    assert_eq!(line["net"], charge["net"], "what the organiser keeps");
+    assert_eq!(line["settlement_currency"], "mxn");
+}
+
+#[tokio::test]
+async fn under_destination_charges_the_net_is_what_reached_the_organiser() {
+    let m = Market::start("destination", &[("PLATFORM_FEE_PERCENT", "10")]).await;
+    m.ready_organizer("org_dest", json!({"country": "MX"}))
+        .await;
+    let pi = paid_for(&m, "org_dest", "100.00").await;
+    sync(&m, &[]);
+    let s = statement_json(&m, &["--organizer", "org_dest"]);
+    let line = line_of(&s, &pi);
+    // The transfer of the whole amount, less the platform's fee taken back from it, in the
+    // platform's settlement currency (USD: 100.00 MXN is 5.00); Stripe's fee is the platform's.
+    assert_eq!(line["settlement_currency"], "usd");
+    assert_eq!(line["application_fee"], 50);
+    assert_eq!(line["net"], 500 - 50);
+    assert!(line["stripe_fee"].as_i64().unwrap() > 0, "{line}");
+}
