@@ -20,7 +20,7 @@ CREATE TABLE balance_transactions (
     payout_id          TEXT,                       -- po_… that settled it (from the itemisation)
     updated_at         TEXT NOT NULL               -- ISO 8601 UTC
 );
-CREATE INDEX balance_transactions_by_payment ON balance_transactions (payment_intent_id);
+CREATE INDEX balance_transactions_by_payment ON balance_transactions (payment_intent_id, account);
 CREATE INDEX balance_transactions_by_payout ON balance_transactions (payout_id);
 
 CREATE TABLE payouts (

@@ -1,4 +1,4 @@
-//! Money you can account for, from the command line (docs/contract.md §19): `settlement sync`
+//! Money you can account for, from the command line (docs/contract.md §16): `settlement sync`
 //! (one settlement round by hand), `statement` (a period's figures as a table, CSV or JSON)
 //! and `payouts list`.
 
@@ -123,8 +123,8 @@ pub async fn statement(ledger: &Ledger, args: StatementArgs) -> anyhow::Result<(
             statement::write_csv(ledger, &period, &connect.fee, out).await?;
         }
         Format::Json => {
-            let value = statement::json(ledger, &period, &connect.fee).await?;
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            statement::write_json(ledger, &period, &connect.fee, out).await?;
         }
         Format::Table => {
             let totals =

@@ -1,4 +1,4 @@
-//! Payouts (docs/contract.md §19): kept from their events (the platform's, and connected
+//! Payouts (docs/contract.md §16): kept from their events (the platform's, and connected
 //! accounts' under Connect) by the rules every object's events follow: recorded once, the newest
 //! information wins, a failed or canceled payout stays so. An automatic payout whose
 //! reconciliation Stripe has completed is itemised once, by the settlement round: its items

@@ -1,4 +1,4 @@
-//! Stripe's balance transactions (docs/contract.md §19), as the settlement round lists them:
+//! Stripe's balance transactions (docs/contract.md §16), as the settlement round lists them:
 //! each kept once by its id, tied to its payment where its source says which, and the listing's
 //! place per account saved in the same transaction as the page it read, so that a round killed
 //! anywhere goes on from the last page it saved.

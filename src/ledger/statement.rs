@@ -1,4 +1,4 @@
-//! What a statement reads (docs/contract.md §19): each succeeded payment of a period with what
+//! What a statement reads (docs/contract.md §16): each succeeded payment of a period with what
 //! its balance transactions add up to, in one query streamed row by row, so that a statement
 //! over any number of payments is read in bounded memory.
 
@@ -45,13 +45,15 @@ pub struct StatementRow {
     pub paid_out: i64,
 }
 
-/// The query: the payment's transactions are those on the account its charge settled on (a
-/// direct charge's connected account, else the platform).
+/// The query: one pass over the period's payments, each joined to its transactions on the
+/// account its charge settled on (a direct charge's connected account, else the platform)
+/// through their index, so that its cost follows the period, not the whole ledger.
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     let sum = |expr: &str| format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)");
     let when =
         |types: &str, then: &str| format!("CASE WHEN t.type IN {types} THEN {then} ELSE 0 END");
     let charge = "('charge', 'payment')";
+    let of_charge = |column: &str| format!("MAX(CASE WHEN t.type IN {charge} THEN {column} END)");
     let refund = "('refund', 'refund_failure', 'payment_refund', 'payment_failure_refund')";
     let dispute = "CASE WHEN t.type = 'adjustment' AND t.reporting_category IN ('dispute', \
                    'dispute_reversal') THEN {} ELSE 0 END";
@@ -62,41 +64,31 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT p.id, p.created, p.status, p.organizer_id, p.metadata, p.currency, p.amount,
                 p.charge_type,
-                CAST(COALESCE(r.refunded, 0) AS BIGINT) AS amount_refunded,
-                CAST(COALESCE(b.charges, 0) AS BIGINT) AS charges,
-                b.settlement_currency, b.exchange_rate, b.payout_id, po.arrival_date AS payout_arrival_date,
-                CAST(COALESCE(b.gross, 0) AS BIGINT) AS gross,
-                CAST(COALESCE(b.refunds, 0) AS BIGINT) AS refunds,
-                CAST(COALESCE(b.disputes, 0) AS BIGINT) AS disputes,
-                CAST(COALESCE(b.dispute_fees, 0) AS BIGINT) AS dispute_fees,
-                CAST(COALESCE(b.stripe_fees, 0) AS BIGINT) AS stripe_fees,
-                CAST(COALESCE(b.application_fees, 0) AS BIGINT) AS application_fees,
-                CAST(COALESCE(b.net_all, 0) AS BIGINT) AS net_all,
-                CAST(COALESCE(b.net_destination, 0) AS BIGINT) AS net_destination,
-                CAST(COALESCE(b.paid_out, 0) AS BIGINT) AS paid_out
+                CAST((SELECT COALESCE(SUM(r.amount), 0) FROM refunds r
+                      WHERE r.payment_intent_id = p.id AND r.status IN {counted}) AS BIGINT)
+                    AS amount_refunded,
+                {charges} AS charges,
+                {settlement_currency} AS settlement_currency,
+                {exchange_rate} AS exchange_rate,
+                {payout_id} AS payout_id,
+                {payout_arrival_date} AS payout_arrival_date,
+                {gross} AS gross, {refunds} AS refunds, {disputes} AS disputes,
+                {dispute_fees} AS dispute_fees, {stripe_fees} AS stripe_fees,
+                {application_fees} AS application_fees, {net_all} AS net_all,
+                {net_destination} AS net_destination, {paid_out} AS paid_out
          FROM payments p
-         LEFT JOIN (SELECT payment_intent_id, SUM(amount) AS refunded FROM refunds
-                    WHERE status IN {counted} GROUP BY payment_intent_id) r
-                ON r.payment_intent_id = p.id
-         LEFT JOIN (SELECT t.payment_intent_id, t.account,
-                           {charges} AS charges,
-                           MAX(CASE WHEN t.type IN {charge} THEN t.currency END) AS settlement_currency,
-                           MAX(CASE WHEN t.type IN {charge} THEN t.exchange_rate END) AS exchange_rate,
-                           MAX(CASE WHEN t.type IN {charge} THEN t.payout_id END) AS payout_id,
-                           {gross} AS gross, {refunds} AS refunds, {disputes} AS disputes,
-                           {dispute_fees} AS dispute_fees, {stripe_fees} AS stripe_fees,
-                           {application_fees} AS application_fees, {net_all} AS net_all,
-                           {net_destination} AS net_destination, {paid_out} AS paid_out
-                    FROM balance_transactions t
-                    LEFT JOIN payouts paid ON paid.id = t.payout_id AND paid.status = 'paid'
-                    WHERE t.payment_intent_id IS NOT NULL
-                    GROUP BY t.payment_intent_id, t.account) b
-                ON b.payment_intent_id = p.id AND b.account = COALESCE(p.stripe_account, '')
-         LEFT JOIN payouts po ON po.id = b.payout_id
+         LEFT JOIN balance_transactions t
+                ON t.payment_intent_id = p.id AND t.account = COALESCE(p.stripe_account, '')
+         LEFT JOIN payouts po ON po.id = t.payout_id
          WHERE p.status = 'succeeded' AND p.created >= $1 AND p.created < $2
+         GROUP BY p.id
          ORDER BY p.created, p.id",
         counted = list(RefundStatus::COUNTED),
         charges = sum(&when(charge, "1")),
+        settlement_currency = of_charge("t.currency"),
+        exchange_rate = of_charge("t.exchange_rate"),
+        payout_id = of_charge("t.payout_id"),
+        payout_arrival_date = of_charge("po.arrival_date"),
         gross = sum(&when(charge, "t.amount")),
         refunds = sum(&when(refund, "-t.amount")),
         disputes = sum(&dispute.replace("{}", "-t.amount")),
@@ -108,7 +100,7 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
         application_fees = sum(&format!("t.application_fee + {fee_lines}")),
         net_all = sum("t.net"),
         net_destination = sum(&when(organiser, "-t.net")),
-        paid_out = sum("CASE WHEN paid.id IS NOT NULL THEN t.net ELSE 0 END"),
+        paid_out = sum("CASE WHEN po.status = 'paid' THEN t.net ELSE 0 END"),
     )
 });
 

@@ -1,4 +1,4 @@
-//! The settlement round (docs/contract.md §19): Stripe's balance transactions of the platform
+//! The settlement round (docs/contract.md §16): Stripe's balance transactions of the platform
 //! (and, under direct charges, of each organiser's connected account) listed into the ledger,
 //! one call per 100, from each account's saved cursor; then the automatic payouts whose
 //! reconciliation Stripe has completed itemised and checked. Every call is a background call:

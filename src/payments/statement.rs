@@ -1,4 +1,4 @@
-//! Statements (docs/contract.md §19): per settlement currency, what a period's succeeded
+//! Statements (docs/contract.md §16): per settlement currency, what a period's succeeded
 //! payments came to after refunds, disputes, Stripe's fees and the platform's; and one line per
 //! payment, as CSV (major units, through a CSV library) or JSON (minor units). A payment whose
 //! balance transactions have not been read is counted as unknown and named, never added as 0.
@@ -156,7 +156,11 @@ impl<'a> Statement<'a> {
             payout_id: row.payout_id.clone(),
             payout_arrival_date: row.payout_arrival_date,
         };
-        let owed = (known && row.charge_type.is_none()).then(|| net - self.platform_fee(&row));
+        let tickets = field("tickets")
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(1);
+        let owed =
+            (known && row.charge_type.is_none()).then(|| net - self.platform_fee(&row, tickets));
         let currency = line
             .settlement_currency
             .clone()
@@ -194,7 +198,7 @@ impl<'a> Statement<'a> {
 
     /// The platform's fee on what a payment kept (§18's formula over the amount less its
     /// refunds, with the tickets of its metadata), in its settlement currency.
-    fn platform_fee(&self, row: &StatementRow) -> i64 {
+    fn platform_fee(&self, row: &StatementRow, tickets: i64) -> i64 {
         let Some(currency) = Currency::parse(&row.currency) else {
             return 0;
         };
@@ -202,12 +206,6 @@ impl<'a> Statement<'a> {
         if kept <= 0 {
             return 0;
         }
-        let metadata: Value = serde_json::from_str(&row.metadata).unwrap_or(Value::Null);
-        let tickets = metadata
-            .get("tickets")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<i64>().ok())
-            .unwrap_or(1);
         let fee = self.fee.fee(kept, currency, tickets);
         match (&row.exchange_rate, &row.settlement_currency) {
             (Some(rate), Some(settled)) if !settled.eq_ignore_ascii_case(&row.currency) => {
@@ -297,25 +295,38 @@ pub async fn write_csv<W: std::io::Write>(
     Ok(statement.totals())
 }
 
-/// The statement as JSON: the period, the totals per currency and every line, amounts in minor
-/// units.
-pub async fn json(ledger: &Ledger, period: &Period, fee: &FeePolicy) -> anyhow::Result<Value> {
-    let mut lines = Vec::new();
-    let mut statement = Statement::new(period, fee);
-    statement
-        .run(ledger, |line| {
-            lines.push(line.clone());
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .await?
-        .ok();
-    Ok(serde_json::json!({
+/// Writes the statement as JSON to `out` as it is read (bounded memory): the period, every
+/// line (amounts as integers in minor units), then the totals per currency.
+pub async fn write_json<W: std::io::Write>(
+    ledger: &Ledger,
+    period: &Period,
+    fee: &FeePolicy,
+    mut out: W,
+) -> anyhow::Result<()> {
+    let head = serde_json::json!({
         "from": iso(period.from),
         "to": iso(period.to),
         "organizer": period.organizer,
-        "currencies": statement.totals(),
-        "payments": lines,
-    }))
+    });
+    let head = head.to_string();
+    // The head's object, left open for the two lists.
+    write!(out, "{},\"payments\":[", head.trim_end_matches('}'))?;
+    let mut statement = Statement::new(period, fee);
+    let mut first = true;
+    statement
+        .run(ledger, |line| {
+            if !std::mem::take(&mut first) {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut out, line)?;
+            Ok::<(), anyhow::Error>(())
+        })
+        .await??;
+    write!(out, "],\"currencies\":")?;
+    serde_json::to_writer(&mut out, &statement.totals())?;
+    writeln!(out, "}}")?;
+    out.flush()?;
+    Ok(())
 }
 
 #[cfg(test)]

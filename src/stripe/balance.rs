@@ -1,5 +1,5 @@
 //! What moved an account's balance, and the payouts that took it to the bank (docs/contract.md
-//! §19): balance transactions listed page by page, with their `source` expanded so that each
+//! §16): balance transactions listed page by page, with their `source` expanded so that each
 //! can be tied to its payment, and payouts as their events carry them. Read leniently, as every
 //! object is (`types`).
 

@@ -204,7 +204,7 @@ impl Budget {
         Ok(())
     }
 
-    /// Waits for a background call's turn (docs/contract.md §19): never while a buyer's call is
+    /// Waits for a background call's turn (docs/contract.md §16): never while a buyer's call is
     /// waiting for its own, and at most a fifth of the current rate, so that the starts it takes
     /// are a share of the budget, never more. It does not queue with buyers' calls and has no
     /// deadline: background work can wait.

@@ -1,4 +1,4 @@
-//! The dashboard's accounting pages (docs/contract.md §19): statements for a period and an
+//! The dashboard's accounting pages (docs/contract.md §16): statements for a period and an
 //! organiser, with a CSV download of the same file `tmt-payments statement --format csv`
 //! writes; payouts, each with the payments it settled; and a payment's fee, net and payout.
 //! They only read the ledger; every value goes through maud's escaping (a payment's own facts are
@@ -63,6 +63,21 @@ impl Asked {
         }
     }
 
+    /// What was asked, when the client may see it; else the login page that comes back to
+    /// the statements page.
+    fn allowed(
+        web: &Web,
+        headers: &HeaderMap,
+        query: &HashMap<String, String>,
+    ) -> Result<Asked, Box<Response>> {
+        let asked = Asked::read(query);
+        let back = format!("/dashboard/statements?{}", asked.query());
+        match refused(web, headers, &back) {
+            Some(refusal) => Err(Box::new(refusal)),
+            None => Ok(asked),
+        }
+    }
+
     /// The query string that asks for the same again.
     fn query(&self) -> String {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -80,14 +95,10 @@ pub async fn statements(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let asked = Asked::read(&query);
-    if let Some(r) = refused(
-        &web,
-        &headers,
-        &format!("/dashboard/statements?{}", asked.query()),
-    ) {
-        return r;
-    }
+    let asked = match Asked::allowed(&web, &headers, &query) {
+        Ok(asked) => asked,
+        Err(refusal) => return *refusal,
+    };
     let period = asked.period();
     let totals = match statement::write_csv(&web.ledger, &period, &web.fee, std::io::sink()).await {
         Ok(t) => t,
@@ -182,14 +193,10 @@ pub async fn statement_csv(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let asked = Asked::read(&query);
-    if let Some(r) = refused(
-        &web,
-        &headers,
-        &format!("/dashboard/statements?{}", asked.query()),
-    ) {
-        return r;
-    }
+    let asked = match Asked::allowed(&web, &headers, &query) {
+        Ok(asked) => asked,
+        Err(refusal) => return *refusal,
+    };
     let mut file = Vec::new();
     if let Err(e) = statement::write_csv(&web.ledger, &asked.period(), &web.fee, &mut file).await {
         return unavailable(&web, LedgerError::Unavailable(format!("{e:#}")));

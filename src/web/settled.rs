@@ -1,4 +1,4 @@
-//! What the dashboard shows of a payment's settlement (docs/contract.md §19): Stripe's fee, the
+//! What the dashboard shows of a payment's settlement (docs/contract.md §16): Stripe's fee, the
 //! net and the payout, from its balance transactions, or that they are not known yet.
 
 use maud::{html, Markup};

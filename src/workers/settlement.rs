@@ -1,4 +1,4 @@
-//! The settlement round (`SETTLEMENT_INTERVAL_SECS`, docs/contract.md §19), by one instance at
+//! The settlement round (`SETTLEMENT_INTERVAL_SECS`, docs/contract.md §16), by one instance at
 //! a time: a lease row decides which; where each account's listing stands is kept in the
 //! ledger page by page, so that a round that dies is taken up where it stopped.
 

@@ -1137,3 +1137,13 @@ pub async fn exited(child: &mut Child, within: Duration) -> Option<i32> {
     })
     .await
 }
+
+/// The value of one Prometheus sample (a line that starts with `series`), 0 when absent.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

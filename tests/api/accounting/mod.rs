@@ -41,20 +41,35 @@ fn sync(m: &Market, extra: &[&str]) -> Value {
     printed_json(&m.cli(&args, &[]), 0)
 }
 
-/// `statement --format json` over today.
-fn statement_json(m: &Market, extra: &[&str]) -> Value {
+/// `statement --from TODAY --to TODAY --format FORMAT`, as arguments.
+fn statement_args(format: &str) -> Vec<String> {
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let mut args = vec![
+    [
         "statement",
         "--from",
         &today,
         "--to",
         &today,
         "--format",
-        "json",
-    ];
-    args.extend_from_slice(extra);
+        format,
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+/// `statement --format json` over today, with `extra` arguments.
+fn statement_json(m: &Market, extra: &[&str]) -> Value {
+    let mut args = statement_args("json");
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     printed_json(&m.cli(&args, &[]), 0)
+}
+
+/// Refunds `amount` (major units) of `pi` through the service.
+async fn refund(m: &Market, pi: &str, amount: &str) {
+    let data = json!({"payment_intent_id": pi, "amount": amount});
+    let (status, _, body) = m.call(REFUND, data).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// The statement's line of `pi`.
@@ -178,13 +193,7 @@ async fn a_refund_and_a_dispute_come_off_the_net() {
     let m = shop(&[]).await;
     let refunded = paid(&m, "20.00", "usd", json!({}), "pm_card_visa").await;
     let disputed = paid(&m, "70.00", "usd", json!({}), "pm_card_createDispute").await;
-    let (status, _, body) = m
-        .call(
-            REFUND,
-            json!({"payment_intent_id": refunded, "amount": "5.00"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    refund(&m, &refunded, "5.00").await;
     let ledger = m.ledger().await;
     eventually("the dispute reaches the ledger", PATIENCE, || async {
         !ledger

@@ -30,16 +30,6 @@ async fn itemised(m: &Market, id: &str) -> PayoutRow {
     .await
 }
 
-/// The value of one Prometheus sample, 0 when absent.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn a_payouts_items_add_up_and_a_payout_that_lies_is_caught() {
     // The background round every second, as SETTLEMENT_INTERVAL_SECS would run it hourly.
@@ -225,17 +215,10 @@ async fn three_postgres_instances_itemise_a_payout_once_and_the_statement_agrees
     assert_eq!((payout.items, payout.mismatch), (Some(3), Some(0)));
     assert_eq!(payout.amount, 3 * 1912);
 
-    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let args = [
-        "statement",
-        "--from",
-        &today,
-        "--to",
-        &today,
-        "--format",
-        "json",
-    ];
-    let output = command(&cluster.db).args(args).output().unwrap();
+    let output = command(&cluster.db)
+        .args(statement_args("json"))
+        .output()
+        .unwrap();
     let s = printed_json(&output, 0);
     for pi in &pis {
         let line = line_of(&s, pi);

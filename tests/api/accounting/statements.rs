@@ -41,13 +41,7 @@ async fn the_csv_and_the_json_agree_with_each_other_and_with_stripe() {
         "pm_card_visa",
     )
     .await;
-    let (status, _, body) = m
-        .call(
-            REFUND,
-            json!({"payment_intent_id": refunded, "amount": "10.00"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    refund(&m, &refunded, "10.00").await;
     let unread = {
         sync(&m, &[]);
         // Paid after the sync: its figures are not known yet.
@@ -62,18 +56,8 @@ async fn the_csv_and_the_json_agree_with_each_other_and_with_stripe() {
     };
 
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let csv = m.cli(
-        &[
-            "statement",
-            "--from",
-            &today,
-            "--to",
-            &today,
-            "--format",
-            "csv",
-        ],
-        &[],
-    );
+    let args = statement_args("csv");
+    let csv = m.cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert_exit(&csv, 0, "statement --format csv");
     let text = String::from_utf8(csv.stdout.clone()).unwrap();
     assert!(
