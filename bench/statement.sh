@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Statement benchmark (docs/contract.md §19): 100,000 succeeded payments of one day in the
+# Statement benchmark (docs/contract.md §16): 100,000 succeeded payments of one day in the
 # ledger, each with its charge's balance transaction (a tenth refunded in part, half paid out
 # in 50 automatic payouts, 20 organisers by metadata), on SQLite and on PostgreSQL; then
 # `tmt-payments statement` over that day: the time of the table (every payment read and added
@@ -72,13 +72,15 @@ FROM n;
 SQL
 }
 
-# "seconds max-rss-KiB" of one run of the statement over DAY (or an empty day) as FORMAT.
+# "seconds max-rss-KiB cpu-seconds" of one run of the statement over DAY (or an empty day) as
+# FORMAT. CPU time (user + system) is what the statement costs whatever else the machine runs;
+# elapsed time is what it takes, on a machine that may be shared.
 measure() {
   local url=$1 format=$2 day=$3
-  /usr/bin/time -f '%e %M' -o "$WORK/time" \
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" \
     env -i PATH="$PATH" DATABASE_URL="$url" "$BIN" statement --from "$day" --to "$day" \
     --format "$format" > "$WORK/out.$format"
-  cat "$WORK/time"
+  awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$WORK/time"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
@@ -86,10 +88,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 {
   echo "# Statement over $PAYMENTS payments ($(date -u +%FT%TZ))"
   echo
-  echo "cpus: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); medians of $RUNS runs"
+  echo "cpus: $(nproc) ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); load average before: $(cut -d' ' -f1-3 /proc/loadavg); medians of $RUNS runs"
   echo
-  echo "| backend | format | time (s) | peak RSS (MiB) | idle RSS (MiB) | above idle (MiB) | lines |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| backend | format | elapsed (s) | CPU (s) | peak RSS (MiB) | idle RSS (MiB) | above idle (MiB) | lines |"
+  echo "|---|---|---|---|---|---|---|---|"
 } > "$OUT/summary.md"
 
 for backend in sqlite postgres; do
@@ -110,11 +112,14 @@ for backend in sqlite postgres; do
     for _ in $(seq "$RUNS"); do measure "$url" "$format" "$DAY" >> "$WORK/runs"; done
     secs=$(cut -d' ' -f1 "$WORK/runs" | median)
     rss=$(cut -d' ' -f2 "$WORK/runs" | median)
+    cpu=$(cut -d' ' -f3 "$WORK/runs" | median)
     lines=$(wc -l < "$WORK/out.$format")
-    awk -v b="$backend" -v f="$format" -v s="$secs" -v r="$rss" -v i="$idle" -v l="$lines" \
-      'BEGIN { printf "| %s | %s | %.2f | %.1f | %.1f | %.1f | %d |\n", b, f, s, r/1024, i/1024, (r-i)/1024, l }' \
+    awk -v b="$backend" -v f="$format" -v s="$secs" -v c="$cpu" -v r="$rss" -v i="$idle" -v l="$lines" \
+      'BEGIN { printf "| %s | %s | %.2f | %.2f | %.1f | %.1f | %.1f | %d |\n", b, f, s, c, r/1024, i/1024, (r-i)/1024, l }' \
       >> "$OUT/summary.md"
   done
   if [ "$backend" = postgres ]; then psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_DB"; fi
 done
+echo >> "$OUT/summary.md"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/summary.md"
 cat "$OUT/summary.md"

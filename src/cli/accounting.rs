@@ -127,8 +127,7 @@ pub async fn statement(ledger: &Ledger, args: StatementArgs) -> anyhow::Result<(
             statement::write_json(ledger, &period, &connect.fee, out).await?;
         }
         Format::Table => {
-            let totals =
-                statement::write_csv(ledger, &period, &connect.fee, std::io::sink()).await?;
+            let totals = statement::totals(ledger, &period, &connect.fee).await?;
             print_totals(&period, &totals);
         }
     }

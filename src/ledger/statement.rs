@@ -47,7 +47,8 @@ pub struct StatementRow {
 
 /// The query: one pass over the period's payments, each joined to its transactions on the
 /// account its charge settled on (a direct charge's connected account, else the platform)
-/// through their index, so that its cost follows the period, not the whole ledger.
+/// through their index, so that its cost follows the period, not the whole ledger. Grouped in
+/// the order it is listed in, so that one sort serves both.
 static STATEMENT: LazyLock<String> = LazyLock::new(|| {
     let sum = |expr: &str| format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)");
     let when =
@@ -81,7 +82,7 @@ static STATEMENT: LazyLock<String> = LazyLock::new(|| {
                 ON t.payment_intent_id = p.id AND t.account = COALESCE(p.stripe_account, '')
          LEFT JOIN payouts po ON po.id = t.payout_id
          WHERE p.status = 'succeeded' AND p.created >= $1 AND p.created < $2
-         GROUP BY p.id
+         GROUP BY p.created, p.id
          ORDER BY p.created, p.id",
         counted = list(RefundStatus::COUNTED),
         charges = sum(&when(charge, "1")),

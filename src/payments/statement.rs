@@ -278,6 +278,20 @@ pub fn csv_record(line: &Line) -> [String; 14] {
     ]
 }
 
+/// The statement's totals alone (no line is written anywhere).
+pub async fn totals(
+    ledger: &Ledger,
+    period: &Period,
+    fee: &FeePolicy,
+) -> anyhow::Result<Vec<Totals>> {
+    let mut statement = Statement::new(period, fee);
+    statement
+        .run(ledger, |_| Ok::<(), std::convert::Infallible>(()))
+        .await?
+        .ok();
+    Ok(statement.totals())
+}
+
 /// Writes the statement's CSV to `out` as it is read (bounded memory), and answers its totals.
 pub async fn write_csv<W: std::io::Write>(
     ledger: &Ledger,

@@ -100,7 +100,7 @@ pub async fn statements(
         Err(refusal) => return *refusal,
     };
     let period = asked.period();
-    let totals = match statement::write_csv(&web.ledger, &period, &web.fee, std::io::sink()).await {
+    let totals = match statement::totals(&web.ledger, &period, &web.fee).await {
         Ok(t) => t,
         Err(e) => return unavailable(&web, LedgerError::Unavailable(format!("{e:#}"))),
     };
