@@ -6,7 +6,7 @@ use futures_util::TryStreamExt;
 use std::sync::LazyLock;
 
 use super::sql::list;
-use super::{Ledger, LedgerError};
+use super::{Backend, Ledger, LedgerError};
 use crate::stripe::types::RefundStatus;
 
 /// One payment and its figures. Those of Stripe are in the settlement currency, and `None`
@@ -114,15 +114,29 @@ impl Ledger {
         to: i64,
         mut each: impl FnMut(StatementRow) -> Result<(), E>,
     ) -> Result<Result<(), E>, LedgerError> {
-        let mut rows = sqlx::query_as::<_, StatementRow>(&STATEMENT)
-            .bind(from)
-            .bind(to)
-            .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            if let Err(e) = each(row) {
-                return Ok(Err(e));
-            }
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // PostgreSQL's JIT compiles this one-off aggregate for longer than it then runs
+            // (0.6 s of 1.4 over 100,000 payments).
+            sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
         }
-        Ok(Ok(()))
+        let read = {
+            let mut rows = sqlx::query_as::<_, StatementRow>(&STATEMENT)
+                .bind(from)
+                .bind(to)
+                .fetch(&mut *tx);
+            loop {
+                match rows.try_next().await? {
+                    None => break Ok(()),
+                    Some(row) => {
+                        if let Err(e) = each(row) {
+                            break Err(e);
+                        }
+                    }
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(read)
     }
 }
