@@ -234,3 +234,81 @@ async fn three_postgres_instances_itemise_a_payout_once_and_the_statement_agrees
         (Some(3 * 1912), Some(0))
     );
 }
+
+#[tokio::test]
+async fn a_payout_only_moves_forward_whatever_order_its_events_arrive_in() {
+    let app = spawn_app().await;
+    let payout = |status: &str, reconciliation: &str| {
+        json!({"id": "po_order1", "object": "payout", "amount": 1200, "currency": "usd",
+               "arrival_date": now(), "status": status, "automatic": true,
+               "reconciliation_status": reconciliation, "created": now()})
+    };
+    let at = now();
+    // Stripe's order: created, updated, paid, reconciliation completed; delivered backwards,
+    // all within one second, and the first twice.
+    app.delivered(
+        "evt_po_4",
+        "payout.reconciliation_completed",
+        payout("paid", "completed"),
+        at,
+    )
+    .await;
+    app.delivered("evt_po_3", "payout.paid", payout("paid", "in_progress"), at)
+        .await;
+    app.delivered(
+        "evt_po_2",
+        "payout.updated",
+        payout("in_transit", "in_progress"),
+        at,
+    )
+    .await;
+    app.delivered(
+        "evt_po_1",
+        "payout.created",
+        payout("pending", "in_progress"),
+        at,
+    )
+    .await;
+    app.delivered(
+        "evt_po_4",
+        "payout.reconciliation_completed",
+        payout("paid", "completed"),
+        at,
+    )
+    .await;
+    let ledger = app.ledger().await;
+    let row = ledger.payout("po_order1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.reconciliation_status.as_str()),
+        ("paid", "completed")
+    );
+    assert_eq!(row.amount, 1200);
+    // Stripe may report a paid payout failed later; that sticks too.
+    let mut failed = payout("failed", "completed");
+    failed["failure_code"] = json!("account_closed");
+    app.delivered("evt_po_5", "payout.failed", failed, at + 1)
+        .await;
+    app.delivered(
+        "evt_po_6",
+        "payout.paid",
+        payout("paid", "completed"),
+        at + 2,
+    )
+    .await;
+    let row = ledger.payout("po_order1").await.unwrap().unwrap();
+    assert_eq!(row.status, "failed");
+    assert_eq!(row.failure_code.as_deref(), Some("account_closed"));
+    let events = ledger.list_events(100).await.unwrap();
+    let outcome = |id: &str| {
+        let e = events.iter().find(|e| e.id == id).unwrap();
+        e.outcome.to_string()
+    };
+    assert_eq!(outcome("evt_po_4"), "applied");
+    assert_eq!(outcome("evt_po_1"), "ignored", "older news");
+    assert_eq!(
+        outcome("evt_po_6"),
+        "ignored",
+        "a failed payout stays failed"
+    );
+    assert_eq!(events.iter().filter(|e| e.id == "evt_po_4").count(), 1);
+}
