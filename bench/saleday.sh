@@ -81,7 +81,7 @@ start_instance() { # db_url standin_port max_rps -> "pid port"
   read -r pid _ < <(
     STRIPE_SECRET_KEY=sk_test_saleday STRIPE_WEBHOOK_SECRET=$SECRET \
     STRIPE_API_BASE="http://127.0.0.1:$2" DATABASE_URL="$1" STRIPE_MAX_RPS="$3" \
-    BIND=127.0.0.1 PORT=$port RUST_LOG=$LOG_LEVEL RECONCILE_INTERVAL_SECS=0 \
+    BIND=127.0.0.1 PORT=$port RUST_LOG=$LOG_LEVEL RECONCILE_INTERVAL_SECS=0 SETTLEMENT_INTERVAL_SECS=0 \
     CONNECT_CHARGE_TYPE="$CONNECT" PLATFORM_FEE_PERCENT=5 \
     tools start "$port" "$BIN")
   echo "$pid $port"

@@ -36,6 +36,7 @@ struct Workers {
     context: workers::Context,
     fulfilment: Option<Fulfilment>,
     reconcile_interval: Option<std::time::Duration>,
+    settlement_interval: Option<std::time::Duration>,
     /// Whether Connect is on (its worker runs).
     connect: bool,
 }
@@ -71,6 +72,17 @@ impl Workers {
                 move || {
                     let ctx = ctx.clone();
                     async move { workers::reconcile::round(&ctx, interval).await }
+                },
+            )));
+        }
+        if let Some(interval) = self.settlement_interval {
+            let ctx = self.context.clone();
+            tasks.push(tokio::spawn(workers::every(
+                "settlement",
+                interval,
+                move || {
+                    let ctx = ctx.clone();
+                    async move { workers::settlement::round(&ctx, interval).await }
                 },
             )));
         }
@@ -176,6 +188,7 @@ impl Application {
             },
             fulfilment: config.fulfilment.clone(),
             reconcile_interval: config.reconcile_interval,
+            settlement_interval: config.settlement_interval,
             connect: config.connect.charge_type.is_some(),
         };
         let state = AppState {
@@ -200,7 +213,7 @@ impl Application {
             &config.access.tokens,
             access.clone(),
             sandbox.is_some(),
-            config.connect.charge_type,
+            (config.connect.charge_type, config.connect.fee.clone()),
         );
         paths.extend(page_paths);
         router = router.merge(

@@ -192,6 +192,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value = "300",
           value_parser = reconcile_interval)]
     pub reconcile_interval_secs: Duration,
+    /// Seconds between settlement rounds (Stripe's balance transactions and payouts read into
+    /// the ledger); 0 turns them off.
+    #[arg(long, env = "SETTLEMENT_INTERVAL_SECS", default_value = "3600",
+          value_parser = seconds(..=86_400))]
+    pub settlement_interval_secs: Duration,
     #[command(flatten)]
     pub connect: ConnectArgs,
     #[command(flatten)]
@@ -274,6 +279,8 @@ pub struct Config {
     pub late_payment_policy: LatePolicy,
     /// `None`: reconciliation is off.
     pub reconcile_interval: Option<Duration>,
+    /// `None`: the settlement round is off.
+    pub settlement_interval: Option<Duration>,
     /// Organisers paid through Stripe Connect; off by default.
     pub connect: Connect,
     /// OXXO, bank transfers and SEPA Debit.
@@ -447,6 +454,8 @@ impl Config {
             fulfilment,
             late_payment_policy: args.late_payment_policy,
             reconcile_interval: (!reconcile.is_zero()).then_some(reconcile),
+            settlement_interval: (!args.settlement_interval_secs.is_zero())
+                .then_some(args.settlement_interval_secs),
             access: AccessSettings {
                 tokens: args.api_tokens.clone(),
                 create_rate_limit: args.create_rate_limit,

@@ -2,6 +2,7 @@
 //! (`inspect`: payments, events, refunds, disputes, notifications) and operations that call
 //! Stripe (`operate`: a bulk refund, a reconciliation round), and a webhook signer.
 
+mod accounting;
 mod inspect;
 mod operate;
 mod organizers;
@@ -78,6 +79,19 @@ enum Command {
         #[command(subcommand)]
         command: CustomersCommand,
     },
+    /// Stripe's balance transactions and payouts: `settlement sync` runs one round by hand.
+    Settlement {
+        #[command(subcommand)]
+        command: SettlementCommand,
+    },
+    /// A period's payments after refunds, disputes and fees, per settlement currency, as a
+    /// table, CSV (one line per payment) or JSON.
+    Statement(Box<accounting::StatementArgs>),
+    /// Inspect payouts, and whether each one's items add up.
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
     /// Webhook helpers for testing an endpoint by hand.
     Webhook {
         #[command(subcommand)]
@@ -148,6 +162,24 @@ enum OrganizersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum SettlementCommand {
+    /// List Stripe's balance transactions into the ledger from each account's cursor, and
+    /// itemise the payouts Stripe has reconciled.
+    Sync(accounting::SyncArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PayoutsCommand {
+    /// Payouts, newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum NotificationsCommand {
     /// Notifications, newest first.
     #[command(mut_arg("status", |status| status.help("pending, delivered or failed")))]
@@ -209,6 +241,9 @@ const COMMANDS: &[&str] = &[
     "organizers",
     "reconcile",
     "customers",
+    "settlement",
+    "statement",
+    "payouts",
     "webhook",
     "help",
 ];
@@ -360,6 +395,20 @@ pub fn main() -> ExitCode {
             telemetry::init_quiet(format);
             return runtime.block_on(operate::return_funds(&database_url, args));
         }
+        Command::Settlement {
+            command: SettlementCommand::Sync(args),
+        } => {
+            telemetry::init_quiet(format);
+            return runtime.block_on(accounting::sync(&database_url, args));
+        }
+        Command::Statement(args) => runtime.block_on(reading(&database_url, async |ledger| {
+            accounting::statement(ledger, *args).await
+        })),
+        Command::Payouts {
+            command: PayoutsCommand::List { limit, json },
+        } => runtime.block_on(reading(&database_url, async |ledger| {
+            accounting::payouts(ledger, limit, json).await
+        })),
         Command::Webhook {
             command: WebhookCommand::Sign { secret, timestamp },
         } => {

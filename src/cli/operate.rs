@@ -102,19 +102,19 @@ pub struct ReconcileArgs {
 }
 
 /// A configuration mistake: one line, exit status 2.
-fn refuse(e: impl std::fmt::Display) -> ExitCode {
+pub(super) fn refuse(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("{e}");
     ExitCode::from(2)
 }
 
-fn failed(e: impl std::fmt::Display) -> ExitCode {
+pub(super) fn failed(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::FAILURE
 }
 
 /// The service's use cases over the ledger at `database_url` (opened to write to it when
 /// `writes`), calling Stripe as `stripe` says.
-async fn payments(
+pub(super) async fn payments(
     database_url: &str,
     writes: bool,
     stripe: &StripeArgs,
@@ -282,7 +282,7 @@ pub async fn bulk(database_url: &str, args: BulkArgs) -> ExitCode {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> ExitCode {
+pub(super) fn print_json<T: serde::Serialize>(value: &T) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
             println!("{text}");
@@ -339,7 +339,7 @@ fn print_report(report: &Report) {
 }
 
 /// `90m`, `72h`, `7d`, `3600s` as seconds.
-fn parse_span(text: &str) -> Option<i64> {
+pub(super) fn parse_span(text: &str) -> Option<i64> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = number.parse().ok()?;

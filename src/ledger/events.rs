@@ -10,11 +10,13 @@ use super::connect::{note_from_charge, note_from_payment_event};
 use super::customers::{apply_cash_transaction, apply_funds_available};
 use super::organizers::{apply_account, deauthorize};
 use super::payments::apply_to_payment;
+use super::payouts::apply_payout;
 use super::refunds::{apply_charge, apply_movement, keep_listed_charges};
 use super::rows::{Chronology, Listed, OfPayment};
 use super::sql::Source;
 use super::stored::{EventSource, Outbox, Outcome};
 use super::{now_iso, Ledger, LedgerError};
+use crate::stripe::balance::Payout;
 use crate::stripe::connect::Account;
 use crate::stripe::customers::{CashBalance, CashBalanceTransaction};
 use crate::stripe::types::{
@@ -43,6 +45,8 @@ pub enum Effect {
     CashTransaction(Box<CashBalanceTransaction>),
     /// A customer's cash balance holds money no payment took.
     FundsAvailable(Box<CashBalance>),
+    /// A payout created or moved (`payout.*`).
+    Payout(Box<Payout>),
     /// Recorded only.
     None,
 }
@@ -103,6 +107,9 @@ impl IncomingEvent {
             }
             EventObjectKind::CashBalance => CashBalanceTransaction::from_value(object)
                 .map(|t| Effect::CashTransaction(Box::new(t))),
+            EventObjectKind::Payout => {
+                Payout::from_value(object).map(|p| Effect::Payout(Box::new(p)))
+            }
             EventObjectKind::PaymentIntent | EventObjectKind::Unknown => Some(Effect::None),
         }
         .unwrap_or_else(|| {
@@ -288,6 +295,9 @@ async fn record_and_apply(
         Effect::FundsAvailable(balance) => {
             let account = event.account.as_deref();
             apply_funds_available(tx, outbox, balance, account, source).await?
+        }
+        Effect::Payout(payout) => {
+            apply_payout(tx, payout, event.account.as_deref(), source).await?
         }
     };
     if outcome != likely {

@@ -14,6 +14,8 @@
 //! - [`payments`]: payment rows, brought up to date by reads and by events;
 //! - [`refunds`]: refunds, disputes and the Charge objects, and refund reservations;
 //! - [`connect`]: what a payment made for an organiser (Stripe Connect) keeps besides;
+//! - [`payouts`]: payouts, moved by their events and itemised by the settlement round;
+//! - [`settlement`]: Stripe's balance transactions, and where each account's listing stands;
 //! - [`holds`]: seat holds, and what a payment's change means for its hold;
 //! - [`notifications`]: the fulfilment outbox, written in the transaction of the change it
 //!   announces, and its delivery leases;
@@ -26,7 +28,7 @@
 //!
 //! Beside them: [`actions`] (the Stripe calls dispute events call for, made by the Connect
 //! worker), [`idempotency`] (the callers' Idempotency-Keys), [`jobs`] (bulk refund jobs),
-//! [`dashboard`] (the pages' reads), [`leases`] (which instance does a periodic job) and
+//! [`dashboard`] (the pages' reads), [`statement`] (the statements' read), [`leases`] (which instance does a periodic job) and
 //! [`writer`] (group commit of concurrent webhook events).
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,9 +51,12 @@ mod leases;
 mod notifications;
 mod organizers;
 mod payments;
+mod payouts;
 mod refunds;
 mod rows;
+mod settlement;
 mod sql;
+mod statement;
 mod stored;
 #[cfg(test)]
 mod testing;
@@ -69,10 +74,13 @@ pub use jobs::{Job, JobItem};
 pub use notifications::{Delivery, Leased, NotificationRow};
 pub use organizers::{OrganizerRow, OrganizerTotal};
 pub use payments::PaymentRow;
+pub use payouts::{itemise, Flag, Itemised, PayoutRow};
 pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
     Standing, RESERVATION_KEY,
 };
+pub use settlement::{BalanceRow, Cursor, Progress, UnderWay, PLATFORM};
+pub use statement::StatementRow;
 pub use stored::{
     ActionKind, ActionState, ChargeType, EventSource, HoldState, ItemState, Kind, LatePolicy,
     NotificationStatus, Outbox, Outcome, Unknown,

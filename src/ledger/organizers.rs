@@ -285,6 +285,15 @@ impl Ledger {
         .await?)
     }
 
+    /// The connected accounts that direct charges were made on.
+    pub async fn direct_charge_accounts(&self) -> Result<Vec<String>, LedgerError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT stripe_account FROM payments WHERE stripe_account IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Per currency (alphabetical): the organiser's payments, what the succeeded ones charged,
     /// what was refunded, the platform's fees and what of them and of the transfers went back.
     pub async fn organizer_totals(&self, id: &str) -> Result<Vec<OrganizerTotal>, LedgerError> {

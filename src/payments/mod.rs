@@ -16,6 +16,8 @@ mod read;
 pub mod reconcile;
 mod refunds;
 pub mod request;
+pub mod settlement;
+pub mod statement;
 mod webhook;
 
 use secrecy::SecretString;

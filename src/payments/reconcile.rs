@@ -235,7 +235,7 @@ async fn adopt_for_organizer(
 }
 
 /// Where a listing goes on after `page`: its last object's id, when Stripe has more.
-fn next_after(page: &List<Value>) -> Option<String> {
+pub(super) fn next_after(page: &List<Value>) -> Option<String> {
     if !page.has_more {
         return None;
     }

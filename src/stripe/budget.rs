@@ -27,6 +27,10 @@ const PACE_MARGIN: f64 = 1.02;
 /// 429s that arrive together (calls that were already in flight) are one signal, not several:
 /// the rate is cut at most once per this.
 const CUT_SPACING: Duration = Duration::from_secs(1);
+/// Background work (the settlement round) has at most one start in this many of the budget's.
+const BACKGROUND_SHARE: f64 = 5.0;
+/// How often a background call that gave way to buyers' calls looks again.
+const YIELD_POLL: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy)]
 pub struct BudgetSettings {
@@ -67,6 +71,8 @@ struct Pace {
     /// When the rate last changed (a cut or a recovery step).
     changed_at: Instant,
     last_cut: Option<Instant>,
+    /// The last start of a background call.
+    last_background: Option<Instant>,
 }
 
 impl Pace {
@@ -107,6 +113,7 @@ impl Budget {
                     last_start: None,
                     changed_at: now,
                     last_cut: None,
+                    last_background: None,
                 }),
                 waiting: AtomicUsize::new(0),
                 entered: AtomicU64::new(0),
@@ -195,6 +202,38 @@ impl Budget {
         metrics::histogram!("tmt_stripe_queue_wait_seconds")
             .record(arrived.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Waits for a background call's turn (docs/contract.md §17): never while a buyer's call is
+    /// waiting for its own, and at most a fifth of the current rate, so that the starts it takes
+    /// are a share of the budget, never more. It does not queue with buyers' calls and has no
+    /// deadline: background work can wait.
+    pub async fn admit_background(&self) {
+        let Some(max) = self.inner.max_rps else {
+            return;
+        };
+        loop {
+            let now = Instant::now();
+            let wait = {
+                let mut pace = self.pace();
+                pace.recover(max, now);
+                if self.queue_length() > 0 {
+                    YIELD_POLL
+                } else {
+                    let share = Duration::from_secs_f64(PACE_MARGIN * BACKGROUND_SHARE / pace.rate);
+                    let own = pace.last_background.map_or(now, |last| last + share);
+                    let start = pace.next_start(now).max(own);
+                    if start <= now {
+                        pace.last_start = Some(now);
+                        pace.last_background = Some(now);
+                        break;
+                    }
+                    start.saturating_duration_since(now).min(YIELD_POLL)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+        metrics::counter!("tmt_stripe_background_calls_total").increment(1);
     }
 
     /// A call asking now would be refused: for a use case to shed a request before doing any
@@ -392,6 +431,50 @@ mod tests {
         assert!(b.admit(far()).await.is_err());
         tokio::time::advance(Duration::from_millis(1100)).await;
         b.admit(far()).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_calls_take_a_fifth_of_the_rate() {
+        let b = budget(10, 60);
+        let mut starts = Vec::new();
+        for _ in 0..8 {
+            b.admit_background().await;
+            starts.push(Instant::now());
+        }
+        assert_eq!(busiest_second(&starts), 2, "a fifth of 10/s");
+        // The buyers' share is untouched: 8 of them fit in the next second beside the work.
+        let before = Instant::now();
+        for _ in 0..8 {
+            b.admit(far()).await.unwrap();
+        }
+        assert!(Instant::now() - before < Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_calls_wait_while_a_buyer_waits() {
+        let b = budget(1, 60);
+        b.admit(far()).await.unwrap();
+        // A buyer waits about a second for the pace; background work arrives after it and
+        // must start after it, although it asked while the buyer was still waiting.
+        let buyer = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.admit(far()).await.unwrap();
+                Instant::now()
+            })
+        };
+        while b.entered() < 2 {
+            tokio::task::yield_now().await;
+        }
+        let background = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.admit_background().await;
+                Instant::now()
+            })
+        };
+        let (buyer, background) = (buyer.await.unwrap(), background.await.unwrap());
+        assert!(background > buyer, "the buyer went first");
     }
 
     #[tokio::test(start_paused = true)]

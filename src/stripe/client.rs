@@ -139,6 +139,8 @@ pub struct StripeClient {
     budget: Budget,
     /// The connected account every call acts for (`Stripe-Account`), if any.
     account: Option<String>,
+    /// Background work: its calls take the budget's background turns.
+    background: bool,
 }
 
 impl StripeClient {
@@ -154,6 +156,7 @@ impl StripeClient {
             settings,
             budget,
             account: None,
+            background: false,
         })
     }
 
@@ -162,6 +165,15 @@ impl StripeClient {
     pub fn on_account(&self, account: Option<&str>) -> StripeClient {
         StripeClient {
             account: account.map(str::to_string),
+            ..self.clone()
+        }
+    }
+
+    /// The same client for background work (the settlement round): each call waits for a
+    /// background turn in the shared budget, which gives way to buyers' calls.
+    pub fn in_background(&self) -> StripeClient {
+        StripeClient {
+            background: true,
             ..self.clone()
         }
     }
@@ -235,8 +247,14 @@ impl StripeClient {
         starting_after: Option<&str>,
     ) -> Result<List<Value>, StripeError> {
         let types: Vec<_> = types.iter().map(|t| ("types[]", t.as_str())).collect();
-        self.page("list_events", "/v1/events", since, &types, starting_after)
-            .await
+        self.page(
+            "list_events",
+            "/v1/events",
+            Some(since),
+            &types,
+            starting_after,
+        )
+        .await
     }
 
     /// `GET /v1/payment_intents`: one page of PaymentIntents created at or after `since`.
@@ -248,7 +266,7 @@ impl StripeClient {
         self.page(
             "list_payment_intents",
             "/v1/payment_intents",
-            since,
+            Some(since),
             &[],
             starting_after,
         )
@@ -293,19 +311,20 @@ impl StripeClient {
     }
 
     /// One page of a list endpoint, newest first: the objects created at or after `since`
-    /// (Unix seconds) that match `filters`, after `starting_after` when given.
-    async fn page(
+    /// (Unix seconds, when given) that match `filters`, after `starting_after` when given.
+    pub(super) async fn page(
         &self,
         operation: &'static str,
         path: &str,
-        since: i64,
+        since: Option<i64>,
         filters: &[(&str, &str)],
         starting_after: Option<&str>,
     ) -> Result<List<Value>, StripeError> {
         let mut query = Form::new();
-        query
-            .push("limit", "100")
-            .push("created[gte]", since.to_string());
+        query.push("limit", "100");
+        if let Some(since) = since {
+            query.push("created[gte]", since.to_string());
+        }
         for (key, value) in filters {
             query.push(*key, *value);
         }
@@ -484,6 +503,10 @@ impl StripeClient {
         deadline: Instant,
         maybe_reached: bool,
     ) -> Result<(), StripeError> {
+        if self.background {
+            self.budget.admit_background().await;
+            return Ok(());
+        }
         self.budget.admit(deadline).await.map_err(|busy| {
             tracing::warn!(
                 operation,

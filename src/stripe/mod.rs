@@ -1,5 +1,6 @@
 //! The thin Stripe client: four calls, lenient reads, Stripe's retry rules.
 
+pub mod balance;
 pub mod budget;
 pub mod client;
 pub mod connect;

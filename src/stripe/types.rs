@@ -194,6 +194,12 @@ lenient_enum! {
         CashBalanceTransactionCreated = "customer_cash_balance_transaction.created",
         /// A customer's cash balance holds money no payment took.
         CashBalanceFundsAvailable = "cash_balance.funds_available",
+        PayoutCreated = "payout.created",
+        PayoutUpdated = "payout.updated",
+        PayoutPaid = "payout.paid",
+        PayoutFailed = "payout.failed",
+        PayoutCanceled = "payout.canceled",
+        PayoutReconciliationCompleted = "payout.reconciliation_completed",
     }
 }
 
@@ -244,6 +250,7 @@ pub enum EventObjectKind {
     Account,
     /// A customer's cash balance, or one of its transactions.
     CashBalance,
+    Payout,
     Unknown,
 }
 
@@ -274,6 +281,12 @@ impl EventType {
             CashBalanceTransactionCreated | CashBalanceFundsAvailable => {
                 EventObjectKind::CashBalance
             }
+            PayoutCreated
+            | PayoutUpdated
+            | PayoutPaid
+            | PayoutFailed
+            | PayoutCanceled
+            | PayoutReconciliationCompleted => EventObjectKind::Payout,
             Other(_) => EventObjectKind::Unknown,
         }
     }

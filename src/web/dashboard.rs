@@ -14,7 +14,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
-use super::{awaiting, chart, connect, format, Web};
+use super::{awaiting, chart, connect, format, settled, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -56,6 +56,8 @@ pub(super) fn layout(
                     nav {
                         a href="/dashboard" { "Payments" }
                         a href="/dashboard/organizers" { "Organisers" }
+                        a href="/dashboard/statements" { "Statements" }
+                        a href="/dashboard/payouts" { "Payouts" }
                         @if web.sandbox { a href="/demo" { "Checkout demo" } }
                         @if signed_in && web.auth.required() {
                             form.inline method="post" action="/dashboard/logout" {
@@ -423,7 +425,8 @@ pub async fn list(
                     table.grid #totals {
                         thead { tr {
                             th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
-                            th.num { "Amount succeeded" } th.num { "Refunded" } th.num { "Net" }
+                            th.num { "Amount succeeded" } th.num { "Refunded" }
+                            th.num { "After refunds" }
                         } }
                         tbody {
                             @for t in &totals {
@@ -437,13 +440,17 @@ pub async fn list(
                                     td.num data-label="Refunded" {
                                         (format::money(t.refunded_amount, &t.currency))
                                     }
-                                    td.num data-label="Net" {
+                                    td.num data-label="After refunds" {
                                         (format::money(t.succeeded_amount - t.refunded_amount, &t.currency))
                                     }
                                 }
                             }
                         }
                     }
+                }
+                p.muted {
+                    "Net after Stripe's fees, where they are known: "
+                    a href="/dashboard/statements" { "Statements" } "."
                 }
             }
             (awaiting::section(&awaiting))
@@ -548,9 +555,13 @@ impl Entry {
 }
 
 pub async fn payment(_: SignedIn, State(web): State<Arc<Web>>, Path(id): Path<String>) -> Response {
-    let detail = match web.ledger.payment_detail(&id).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return not_found(&web, "payment", &id, ("/dashboard", "All payments")),
+    let read = async {
+        let detail = web.ledger.payment_detail(&id).await?;
+        Ok::<_, LedgerError>((detail, web.ledger.balance_transactions_of(&id).await?))
+    };
+    let (detail, settled) = match read.await {
+        Ok((Some(found), settled)) => (found, settled),
+        Ok((None, _)) => return not_found(&web, "payment", &id, ("/dashboard", "All payments")),
         Err(e) => return unavailable(&web, e),
     };
     let p = &detail.payment;
@@ -636,6 +647,7 @@ pub async fn payment(_: SignedIn, State(web): State<Arc<Web>>, Path(id): Path<St
                     }
                 }
                 (connect::payment_facts(&detail))
+                (settled::payment_facts(&settled))
                 dt { "Metadata" } dd { (metadata_chips(&p.metadata)) }
             }
             (connect::payment_movements(&detail))

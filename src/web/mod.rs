@@ -2,6 +2,7 @@
 //! of a front end, and the operators' dashboard (`GET /dashboard`), which reads the ledger.
 //! Their static files are compiled into the binary and served under `/assets/`.
 
+mod accounts;
 pub mod auth;
 mod awaiting;
 mod chart;
@@ -10,6 +11,7 @@ mod dashboard;
 mod demo;
 mod format;
 mod organizers;
+mod settled;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ use crate::http::access::Access;
 use crate::http::error::ApiError;
 use crate::http::Routes;
 use crate::ledger::{ChargeType, Ledger};
+use crate::payments::connect::FeePolicy;
 use auth::DashboardAuth;
 
 pub struct Web {
@@ -36,6 +39,8 @@ pub struct Web {
     sandbox: bool,
     /// How payments are made for organisers (Stripe Connect); `None`: Connect is off.
     connect: Option<ChargeType>,
+    /// The platform's fee policy: what statements say is owed to organisers without Connect.
+    fee: FeePolicy,
 }
 
 /// A login form is a token and a path; nothing more needs room.
@@ -48,20 +53,23 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// The pages' routes, and their paths; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is
-/// emulated here, `connect` how payments are made for organisers (Stripe Connect), if they are.
+/// emulated here, `connect` how payments are made for organisers (Stripe Connect), if they are,
+/// and `fee` the platform's fee policy.
 pub fn routes(
     ledger: Ledger,
     tokens: &[SecretString],
     access: Arc<Access>,
     sandbox: bool,
-    connect: Option<ChargeType>,
+    connect: (Option<ChargeType>, FeePolicy),
 ) -> (Router, Vec<String>) {
+    let (connect, fee) = connect;
     let web = Arc::new(Web {
         ledger,
         auth: DashboardAuth::new(tokens),
         access,
         sandbox,
         connect,
+        fee,
     });
     let same_site = || middleware::from_fn(same_site_only);
     let only_get = || async { ApiError::MethodNotAllowed("GET") };
@@ -78,6 +86,18 @@ pub fn routes(
         .route(
             "/dashboard/organizers/{id}",
             get(organizers::page).fallback(only_get),
+        )
+        .route(
+            "/dashboard/statements",
+            get(accounts::statements).fallback(only_get),
+        )
+        .route(
+            "/dashboard/statements.csv",
+            get(accounts::statement_csv).fallback(only_get),
+        )
+        .route(
+            "/dashboard/payouts",
+            get(accounts::payouts).fallback(only_get),
         )
         .route(
             "/dashboard/login",

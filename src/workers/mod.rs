@@ -1,5 +1,5 @@
-//! Background work of an instance: fulfilment notifications, seat-hold expiry, reconciliation
-//! and the Stripe calls Connect's dispute events call for. One pattern for all: a lease row (or, for notifications, a lease per
+//! Background work of an instance: fulfilment notifications, seat-hold expiry, reconciliation,
+//! the settlement round and the Stripe calls Connect's dispute events call for. One pattern for all: a lease row (or, for notifications, a lease per
 //! row) decides which instance works, every step is idempotent so that a dead instance's work
 //! is simply picked up again, and no Stripe call is made while a transaction is open.
 
@@ -7,6 +7,7 @@ pub mod connect;
 pub mod holds;
 pub mod notifier;
 pub mod reconcile;
+pub mod settlement;
 
 use std::sync::Arc;
 use std::time::Duration;

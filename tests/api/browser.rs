@@ -80,6 +80,7 @@ async fn checkout_and_dashboard_in_chromium() {
         &[
             ("FULFILMENT_URL", receiver.as_str()),
             ("FULFILMENT_SECRET", "whsec_browser_test_fulfilment"),
+            ("SETTLEMENT_INTERVAL_SECS", "1"),
         ],
         Some(&open_log),
     )

@@ -408,6 +408,7 @@ async fn commands_whose_output_is_closed_early_end_quietly() {
         "--dry-run",
     ];
     let bulk = ["refunds", "bulk", "--metadata", "event_id=none"];
+    let statement = ["statement", "--from", "2000-01-01", "--to", "2100-01-01"];
     let runs: Vec<Vec<&str>> = vec![
         vec!["migrate"],
         vec!["payments", "list"],
@@ -435,6 +436,13 @@ async fn commands_whose_output_is_closed_early_end_quietly() {
         vec!["reconcile", "--since", "1h", "--json"],
         vec!["customers", "return-funds", "nobody@example.com"],
         vec!["customers", "return-funds", "nobody@example.com", "--json"],
+        vec!["settlement", "sync"],
+        vec!["settlement", "sync", "--json"],
+        [&statement[..], &["--format", "table"]].concat(),
+        [&statement[..], &["--format", "csv"]].concat(),
+        [&statement[..], &["--format", "json"]].concat(),
+        vec!["payouts", "list"],
+        vec!["payouts", "list", "--json"],
         vec!["webhook", "sign"],
         vec![
             "sandbox",

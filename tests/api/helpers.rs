@@ -366,6 +366,7 @@ pub fn base_config(db_url: &str, stripe_base: &str) -> Config {
         fulfilment: None,
         late_payment_policy: tmt_payments::ledger::LatePolicy::Notify,
         reconcile_interval: None,
+        settlement_interval: None,
         connect: Default::default(),
         delayed: Default::default(),
     }
@@ -1077,8 +1078,11 @@ impl Server {
     pub async fn start_logging(db_url: &str, envs: &[(&str, &str)], log: Option<&Path>) -> Server {
         let port = free_port();
         let mut c = command(db_url);
+        // No settlement rounds unless a test asks for them: a round's Stripe calls are not
+        // what other tests count.
         c.env("PORT", port.to_string())
             .env("BIND", "127.0.0.1")
+            .env("SETTLEMENT_INTERVAL_SECS", "0")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(match log {
@@ -1155,4 +1159,14 @@ pub async fn exited(child: &mut Child, within: Duration) -> Option<i32> {
         async move { status.map(|s| s.code()) }
     })
     .await
+}
+
+/// The value of one Prometheus sample (a line that starts with `series`), 0 when absent.
+pub fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }

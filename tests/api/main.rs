@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod accounting;
 mod after_the_fact;
 mod browser;
 mod cli;

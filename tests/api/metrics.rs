@@ -6,16 +6,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-/// The value of one Prometheus sample (a line that starts with `series`), 0 when absent.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[tokio::test]
 async fn metrics_count_requests_stripe_calls_and_webhooks() {
     let app = spawn_binary().await;

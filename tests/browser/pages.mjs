@@ -12,6 +12,7 @@
 // the first failure stops the run with a screenshot of the page as it was.
 
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -585,6 +586,36 @@ const steps = [
     equal((await answer.json()).code, 'forbidden_origin', 'its code');
     const cookies = await page.context().cookies();
     check(!cookies.some((c) => c.name === 'tmt_dashboard'), 'no session cookie');
+  }],
+
+  ['the statement shows Stripe’s fees once a settlement round has read them; its CSV downloads', async () => {
+    const page = pages.dashboard;
+    const day = new Date().toISOString().slice(0, 10);
+    const url = `${OPEN}/dashboard/statements?from=${day}&to=${day}`;
+    // The round runs every second here (SETTLEMENT_INTERVAL_SECS=1): until it has read every
+    // payment, the page counts and names those whose fees are not known.
+    for (let tries = 0; ; tries++) {
+      await page.goto(url);
+      const unknown = await page.locator('#statement-totals [data-unknown]')
+        .evaluateAll((cells) => cells.map((c) => Number(c.dataset.unknown)));
+      if (unknown.length && unknown.every((n) => n === 0)) break;
+      if (tries > 150) throw new Error(`fees still not known: ${unknown}`);
+      await page.waitForTimeout(200);
+    }
+    check(await page.locator('#statement-totals td[data-label="Stripe fees"]').count() > 0,
+      'a Stripe fees column');
+    await shot(page, 'dashboard-statements.png');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('#csv-download'),
+    ]);
+    const file = await readFile(await download.path(), 'utf8');
+    check(file.startsWith('payment_intent_id,created,status,organizer_id,'), 'the CSV header');
+    check(file.includes(paid.success), 'the paid payment is a line of the CSV');
+    await page.goto(`${OPEN}/dashboard/payments/${paid.success}`);
+    check(/USD/.test(await text(page, '#stripe-fee')), 'the payment page shows Stripe’s fee (in USD, the platform’s)');
+    await page.goto(`${OPEN}/dashboard/payouts`);
+    equal(await text(page, 'h1'), 'Payouts', 'the payouts page');
   }],
 
   ['with API_TOKENS the checkout still pays, and the payment shows after login', async () => {

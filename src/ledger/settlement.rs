@@ -1,0 +1,252 @@
+//! Stripe's balance transactions (docs/contract.md §17), as the settlement round lists them:
+//! each kept once by its id, tied to its payment where its source says which, and the listing's
+//! place per account saved in the same transaction as the page it read, so that a round killed
+//! anywhere goes on from the last page it saved.
+
+use serde::Serialize;
+
+use super::{now_iso, Ledger, LedgerError};
+use crate::stripe::balance::{BalanceTransaction, Link};
+
+/// The ledger's name for the platform's own account.
+pub const PLATFORM: &str = "";
+
+/// Where an account's listing stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cursor {
+    /// Unix seconds the next listing starts from.
+    pub created_gte: i64,
+    /// A listing under way: the `created[gte]` it uses, the id its last saved page ended
+    /// with, and when it began.
+    pub under_way: Option<UnderWay>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnderWay {
+    pub from: i64,
+    pub after: String,
+    pub started: i64,
+}
+
+/// What saving a page does to the account's cursor.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// More pages follow: the listing goes on after `after`.
+    Page(UnderWay),
+    /// The listing is done: the next one starts from `created_gte`.
+    Done { created_gte: i64 },
+    /// The cursor stays as it is (a payout's items).
+    None,
+}
+
+/// `created_gte, listing_from, after, started`.
+type CursorColumns = (i64, Option<i64>, Option<String>, Option<i64>);
+
+impl Ledger {
+    /// The account's cursor (`""` the platform), if it was ever listed.
+    pub async fn settlement_cursor(&self, account: &str) -> Result<Option<Cursor>, LedgerError> {
+        let row: Option<CursorColumns> = sqlx::query_as(
+            "SELECT created_gte, listing_from, after, started FROM settlement_cursors
+             WHERE account = $1",
+        )
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(created_gte, from, after, started)| Cursor {
+            created_gte,
+            under_way: match (from, after, started) {
+                (Some(from), Some(after), Some(started)) => Some(UnderWay {
+                    from,
+                    after,
+                    started,
+                }),
+                _ => None,
+            },
+        }))
+    }
+
+    /// Keeps `txns` of `account` (`""` the platform), paid out by `payout` when given, and
+    /// moves the account's cursor as `progress` says, in one transaction. A transaction seen
+    /// before keeps the payment and payout it was tied to unless this says more.
+    pub async fn record_balance_transactions(
+        &self,
+        account: &str,
+        txns: &[BalanceTransaction],
+        payout: Option<&str>,
+        progress: &Progress,
+    ) -> Result<(), LedgerError> {
+        let result = async {
+            let now = now_iso();
+            let mut tx = self.pool.begin().await?;
+            for txn in txns {
+                let payment = payment_of(&mut tx, txn.link.as_ref()).await?;
+                upsert(&mut tx, account, txn, payment.as_deref(), payout, &now).await?;
+            }
+            save_progress(&mut tx, account, progress, &now).await?;
+            tx.commit().await?;
+            Ok(())
+        };
+        self.watch(result.await)
+    }
+
+    /// How many balance transactions the ledger keeps (of every account).
+    pub async fn balance_transaction_count(&self) -> Result<i64, LedgerError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM balance_transactions")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// What the payout `payout` settled (its own transaction left out), oldest first.
+    pub async fn payout_items(&self, payout: &str) -> Result<Vec<BalanceRow>, LedgerError> {
+        let sql = format!(
+            "{} WHERE payout_id = $1 AND NOT (type = 'payout' AND source = $1)
+             ORDER BY created, id",
+            BalanceRow::SELECT
+        );
+        self.fetch_all(sqlx::query(&sql).bind(payout)).await
+    }
+
+    /// A payment's balance transactions, oldest first.
+    pub async fn balance_transactions_of(
+        &self,
+        payment_intent_id: &str,
+    ) -> Result<Vec<BalanceRow>, LedgerError> {
+        let sql = format!(
+            "{} WHERE payment_intent_id = $1 ORDER BY created, id",
+            BalanceRow::SELECT
+        );
+        self.fetch_all(sqlx::query(&sql).bind(payment_intent_id))
+            .await
+    }
+}
+
+/// A balance transaction as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct BalanceRow {
+    pub id: String,
+    pub account: String,
+    pub source: Option<String>,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub reporting_category: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub stripe_fee: i64,
+    pub application_fee: i64,
+    pub tax: i64,
+    pub net: i64,
+    pub currency: String,
+    pub exchange_rate: Option<String>,
+    pub available_on: i64,
+    pub created: i64,
+    pub payment_intent_id: Option<String>,
+    pub payout_id: Option<String>,
+}
+
+impl BalanceRow {
+    pub(super) const SELECT: &'static str =
+        "SELECT id, account, source, type, reporting_category, amount, fee, stripe_fee,
+                application_fee, tax, net, currency, exchange_rate, available_on, created,
+                payment_intent_id, payout_id
+         FROM balance_transactions";
+}
+
+/// The payment a transaction belongs to, from what its source named.
+async fn payment_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    link: Option<&Link>,
+) -> Result<Option<String>, sqlx::Error> {
+    let (sql, id) = match link {
+        None => return Ok(None),
+        Some(Link::PaymentIntent(id)) => return Ok(Some(id.clone())),
+        Some(Link::Charge(id)) => ("SELECT payment_intent_id FROM charges WHERE id = $1", id),
+        Some(Link::ApplicationFee(id)) => {
+            ("SELECT id FROM payments WHERE application_fee_id = $1", id)
+        }
+        Some(Link::Transfer(id)) => ("SELECT id FROM payments WHERE transfer_id = $1", id),
+    };
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+async fn upsert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    txn: &BalanceTransaction,
+    payment: Option<&str>,
+    payout: Option<&str>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO balance_transactions (id, account, source, type, reporting_category, amount,
+             fee, stripe_fee, application_fee, tax, net, currency, exchange_rate, available_on,
+             created, payment_intent_id, payout_id, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+         ON CONFLICT (id) DO UPDATE SET
+             fee = excluded.fee, stripe_fee = excluded.stripe_fee,
+             application_fee = excluded.application_fee, tax = excluded.tax, net = excluded.net,
+             available_on = excluded.available_on,
+             payment_intent_id = COALESCE(excluded.payment_intent_id,
+                                          balance_transactions.payment_intent_id),
+             payout_id = COALESCE(excluded.payout_id, balance_transactions.payout_id),
+             updated_at = excluded.updated_at",
+    )
+    .bind(&txn.id)
+    .bind(account)
+    .bind(&txn.source)
+    .bind(&txn.kind)
+    .bind(&txn.reporting_category)
+    .bind(txn.amount)
+    .bind(txn.fee)
+    .bind(txn.stripe_fee)
+    .bind(txn.application_fee)
+    .bind(txn.tax)
+    .bind(txn.net)
+    .bind(&txn.currency)
+    .bind(&txn.exchange_rate)
+    .bind(txn.available_on)
+    .bind(txn.created)
+    .bind(payment)
+    .bind(payout)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn save_progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    progress: &Progress,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let (created_gte, under_way) = match progress {
+        Progress::None => return Ok(()),
+        Progress::Done { created_gte } => (Some(*created_gte), None),
+        Progress::Page(under_way) => (None, Some(under_way)),
+    };
+    // A listing under way leaves the next start as it was (the listing's own start, for an
+    // account listed for the first time).
+    sqlx::query(
+        "INSERT INTO settlement_cursors (account, created_gte, listing_from, after, started,
+                                         updated_at)
+         VALUES ($1, COALESCE($2, $3), $3, $4, $5, $6)
+         ON CONFLICT (account) DO UPDATE SET
+             created_gte = COALESCE($2, settlement_cursors.created_gte),
+             listing_from = $3, after = $4, started = $5, updated_at = $6",
+    )
+    .bind(account)
+    .bind(created_gte)
+    .bind(under_way.map(|u| u.from))
+    .bind(under_way.map(|u| u.after.clone()))
+    .bind(under_way.map(|u| u.started))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
