@@ -114,12 +114,7 @@ enum PaymentsCommand {
 #[derive(Debug, Subcommand)]
 enum EventsCommand {
     /// Webhook events, newest first.
-    List {
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(Newest),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,12 +142,7 @@ enum CustomersCommand {
 #[derive(Debug, Subcommand)]
 enum OrganizersCommand {
     /// Organisers, newest first.
-    List {
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(Newest),
     /// One organiser: its account's status and its own fee policy.
     Show {
         id: String,
@@ -171,12 +161,7 @@ enum SettlementCommand {
 #[derive(Debug, Subcommand)]
 enum PayoutsCommand {
     /// Payouts, newest first.
-    List {
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        #[arg(long)]
-        json: bool,
-    },
+    List(Newest),
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +198,15 @@ impl ListArgs {
     fn limit(&self) -> i64 {
         self.limit.max(0)
     }
+}
+
+/// A listing of the newest rows of one kind.
+#[derive(Debug, clap::Args)]
+struct Newest {
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,7 +337,7 @@ pub fn main() -> ExitCode {
             }))
         }
         Command::Events {
-            command: EventsCommand::List { limit, json },
+            command: EventsCommand::List(Newest { limit, json }),
         } => runtime.block_on(reading(&database_url, async |ledger| {
             inspect::events(ledger, limit, json).await
         })),
@@ -364,7 +358,7 @@ pub fn main() -> ExitCode {
         })),
         Command::Organizers { command } => {
             runtime.block_on(reading(&database_url, async |ledger| match command {
-                OrganizersCommand::List { limit, json } => {
+                OrganizersCommand::List(Newest { limit, json }) => {
                     organizers::list(ledger, limit, json).await
                 }
                 OrganizersCommand::Show { id, json } => organizers::show(ledger, &id, json).await,
@@ -405,7 +399,7 @@ pub fn main() -> ExitCode {
             accounting::statement(ledger, *args).await
         })),
         Command::Payouts {
-            command: PayoutsCommand::List { limit, json },
+            command: PayoutsCommand::List(Newest { limit, json }),
         } => runtime.block_on(reading(&database_url, async |ledger| {
             accounting::payouts(ledger, limit, json).await
         })),
