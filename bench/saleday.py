@@ -15,7 +15,28 @@ from tools import fixture, free_port, nginx_literal, stripe_signature  # noqa: E
 
 
 # ---------------------------------------------------------------- the stand-in
-def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
+def balance_page():
+    """SYNC=1: one page of the account's balance transactions (Stripe's list object, 100
+    transactions, each a charge's with its `source` expanded, as the settlement round asks) with
+    `has_more: true`, the same page every time: the round never reaches the end, so it wants a
+    call for as long as it runs (the worst case for buyers)."""
+    txns = []
+    for n in range(100):
+        charge = fixture("charge")
+        charge.update(id=f"ch_3SyncBench{n:03d}", payment_intent=f"pi_3SyncBench{n:03d}",
+                      amount=2550, currency="eur", balance_transaction=f"txn_3SyncBench{n:03d}")
+        txns.append({
+            "id": f"txn_3SyncBench{n:03d}", "object": "balance_transaction", "amount": 2550,
+            "available_on": 1700172800, "created": 1700000000 - n, "currency": "eur",
+            "description": "Compra de tickets", "exchange_rate": None, "fee": 104,
+            "fee_details": [{"amount": 104, "application": None, "currency": "eur",
+                             "description": "Stripe processing fees", "type": "stripe_fee"}],
+            "net": 2446, "reporting_category": "charge", "source": charge, "status": "pending",
+            "type": "charge"})
+    return {"object": "list", "data": txns, "has_more": True, "url": "/v1/balance_transactions"}
+
+
+def nginx_conf(out_dir, ports, balancer_port=None, upstreams=(), sync=False):
     """Stripe's fixed answers (as bench/run.sh serves them) behind Stripe's limits: 25
     requests/s per endpoint and 100/s per account, then 429 with Stripe's error body. Each
     service instance talks to its own port, so the access log tells instances apart; the
@@ -48,6 +69,17 @@ def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
     create_body = nginx_literal(created, "pi_${request_id}")
     retrieve_body = nginx_literal(succeeded, "${pi}")
     charges_body = nginx_literal(charges, "${arg_payment_intent}")
+    balance = ""
+    if sync:
+        # Too long for an nginx string (4 KiB): served from a file.
+        page = os.path.join(out_dir, "balance_transactions.json")
+        with open(page, "w") as f:
+            json.dump(balance_page(), f, separators=(",", ":"))
+        # nginx's workers read it as their own user: the directory (mktemp's, 0700) must let them.
+        os.chmod(page, 0o644)
+        os.chmod(out_dir, os.stat(out_dir).st_mode | 0o011)
+        balance = f"""
+        location = /v1/balance_transactions {{ alias {page}; }}"""
     # `return` runs before limit_req would, so the limits sit in front servers (one port per
     # service instance) that pass what they let through to the server of fixed answers.
     back = f"""
@@ -59,7 +91,7 @@ def nginx_conf(out_dir, ports, balancer_port=None, upstreams=()):
         location ~ ^/v1/payment_intents/(?<pi>pi_[A-Za-z0-9]+)$ {{ return 200 {retrieve_body}; }}
         location = /v1/charges {{ return 200 {charges_body}; }}
         location = /v1/accounts {{ return 200 {nginx_literal(account)}; }}
-        location = /v1/account_links {{ return 200 {nginx_literal(link)}; }}
+        location = /v1/account_links {{ return 200 {nginx_literal(link)}; }}{balance}
     }}"""
     servers = back + "\n".join(f"""
     server {{
@@ -355,6 +387,13 @@ def analyse(access_log, rush_json, ports, max_rps, rss, label, out_json):
         name = "create" if l[2] == "POST" and l[3] == "/v1/payment_intents" else \
             "retrieve" if l[3].startswith("/v1/payment_intents/") else l[3]
         by_endpoint[name] = by_endpoint.get(name, 0) + 1
+    # The settlement round's listings (SYNC=1), apart from the buyers' calls: all of them, and
+    # those between the first and the last buyer's call (during the rush).
+    listing = [l for l in ours if l[2] == "GET" and l[3] == "/v1/balance_transactions"]
+    buyers_calls = [l for l in ours if not (l[2] == "GET" and l[3] == "/v1/balance_transactions")]
+    rush_from = buyers_calls[0][0] if buyers_calls else 0.0
+    rush_to = buyers_calls[-1][0] if buyers_calls else 0.0
+    during = [l for l in listing if rush_from <= l[0] <= rush_to]
     summary = {
         "label": label,
         "instances": len(ports),
@@ -379,6 +418,17 @@ def analyse(access_log, rush_json, ports, max_rps, rss, label, out_json):
         "time_to_pi_max_s": round(max(tt), 2) if tt else None,
         "peak_rss_mib": rss,
     }
+    if listing:
+        summary.update(
+            balance_transaction_listings=len(listing),
+            balance_transaction_listings_during_rush=len(during),
+            balance_transaction_listings_during_rush_per_instance={
+                str(p): sum(1 for l in during if l[1] == p) for p in ports},
+            balance_transaction_listings_429=sum(1 for l in listing if l[4] == 429),
+            rush_span_s=round(rush_to - rush_from, 1),
+            buyers_stripe_calls=len(buyers_calls),
+            buyers_calls_per_purchase=round(len(buyers_calls) / max(1, len(served)), 3),
+        )
     with open(out_json, "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps(summary, indent=1))
@@ -402,6 +452,19 @@ def summarise(out_dir):
             f"{', '.join(str(v) for v in r['busiest_second_per_instance'].values())} ({r['stripe_max_rps']}) | "
             f"{r['time_to_pi_p50_s']:.1f} s / {r['time_to_pi_p99_s']:.1f} s | "
             f"{', '.join(str(v) for v in r['peak_rss_mib'])} MiB | {r['wall_s']:.0f} s |")
+    if any("balance_transaction_listings" in r for r in runs):
+        lines += ["", "| scenario (settlement round, SYNC=1) | balance-transaction listings during the rush "
+                  "(per instance) | 429s to listings (all) | listings in all | rush span | buyers' Stripe calls / purchase |",
+                  "|---|---|---|---|---|---|"]
+        for r in runs:
+            if "balance_transaction_listings" not in r:
+                continue
+            per = r["balance_transaction_listings_during_rush_per_instance"]
+            lines.append(
+                f"| {r['label']} | {r['balance_transaction_listings_during_rush']:,} "
+                f"({', '.join(str(v) for v in per.values())}) | {r['balance_transaction_listings_429']} | "
+                f"{r['balance_transaction_listings']:,} | {r['rush_span_s']:.0f} s | "
+                f"{r['buyers_calls_per_purchase']:.3f} |")
     wh = os.path.join(out_dir, "webhooks.json")
     if os.path.exists(wh):
         with open(wh) as f:
@@ -425,7 +488,8 @@ if __name__ == "__main__":
         # nginx-conf DIR PORTS [BALANCER_PORT UPSTREAM_PORTS]
         nginx_conf(args[0], [int(p) for p in args[1].split(",")],
                    int(args[2]) if len(args) > 2 else None,
-                   [int(p) for p in args[3].split(",")] if len(args) > 3 else ())
+                   [int(p) for p in args[3].split(",")] if len(args) > 3 else (),
+                   sync=os.environ.get("SYNC") == "1")
     elif cmd == "rush":
         # rush SERVICE_PORTS BUYERS WINDOW_S SECRET OUT POOL [CONNECT]
         asyncio.run(rush([int(p) for p in args[0].split(",")], int(args[1]), float(args[2]),

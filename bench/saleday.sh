@@ -17,6 +17,13 @@
 # and delivered), the stand-in's log starts after that, and every buyer's create names the
 # organiser: what it shows is that a purchase still costs Stripe one call. Webhook ingest,
 # which Connect does not change, is left out then.
+#   SYNC=1 bench/saleday.sh                # the same rush with the settlement round running
+# With SYNC=1, each instance runs with SETTLEMENT_INTERVAL_SECS=1 and the stand-in answers
+# GET /v1/balance_transactions with a page of 100 balance transactions and has_more: true, the
+# same page every time, so the round keeps paging through the whole rush (the worst case: it
+# always wants a call; its share is a fifth of the budget, behind buyers' calls). The summary
+# adds the listings the stand-in logged between the first and the last buyer's call, per
+# instance. Results: bench/results/saleday-sync-<time>/; webhook ingest is left out then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +33,10 @@ POOL=${POOL:-1000}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_DB=${PG_DB:-tmt_saleday_bench}
 CONNECT=${CONNECT:-}
+SYNC=${SYNC:-}
+[ "$SYNC" = 1 ] || SYNC=
+export SYNC
+SETTLEMENT_INTERVAL=${SYNC:+1}
 WEBHOOK_RUNS=${WEBHOOK_RUNS:-3}
 WEBHOOK_DURATION=${WEBHOOK_DURATION:-10}
 WEBHOOK_CONNECTIONS=${WEBHOOK_CONNECTIONS:-120}
@@ -43,7 +54,7 @@ need psql postgresql-client
 
 cargo build --release --quiet
 BIN=target/release/tmt-payments
-OUT=bench/results/saleday${CONNECT:+-connect-$CONNECT}-$(date -u +%Y%m%dT%H%M%SZ)
+OUT=bench/results/saleday${SYNC:+-sync}${CONNECT:+-connect-$CONNECT}-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 py() { python3 bench/saleday.py "$@"; }
@@ -63,6 +74,8 @@ pg_url() { python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]
   echo "stand-in: nginx limit_req 25 r/s per endpoint (burst 2) and 100 r/s per account (burst 5), nodelay, 429 beyond"
   echo "service: RUST_LOG=$LOG_LEVEL; service, stand-in, PostgreSQL and load generator share the machine"
   [ -n "$CONNECT" ] && echo "connect: CONNECT_CHARGE_TYPE=$CONNECT, PLATFORM_FEE_PERCENT=5, one organiser"
+  [ -n "$SYNC" ] && echo "settlement: SETTLEMENT_INTERVAL_SECS=1, the stand-in's balance-transaction list always has_more"
+  true
 } | tee "$OUT/machine.txt"
 
 PIDS=()
@@ -81,7 +94,7 @@ start_instance() { # db_url standin_port max_rps -> "pid port"
   read -r pid _ < <(
     STRIPE_SECRET_KEY=sk_test_saleday STRIPE_WEBHOOK_SECRET=$SECRET \
     STRIPE_API_BASE="http://127.0.0.1:$2" DATABASE_URL="$1" STRIPE_MAX_RPS="$3" \
-    BIND=127.0.0.1 PORT=$port RUST_LOG=$LOG_LEVEL RECONCILE_INTERVAL_SECS=0 SETTLEMENT_INTERVAL_SECS=0 \
+    BIND=127.0.0.1 PORT=$port RUST_LOG=$LOG_LEVEL RECONCILE_INTERVAL_SECS=0 SETTLEMENT_INTERVAL_SECS=${SETTLEMENT_INTERVAL:-0} \
     CONNECT_CHARGE_TYPE="$CONNECT" PLATFORM_FEE_PERCENT=5 \
     tools start "$port" "$BIN")
   echo "$pid $port"
@@ -133,7 +146,7 @@ scenario "1-instance-sqlite$suffix" 1 25 sqlite
 # Stripe's limit is per account: three instances share it, 8/s each.
 scenario "3-instances-postgres$suffix" 3 8 postgres
 
-if [ -n "$CONNECT" ]; then
+if [ -n "$CONNECT" ] || [ -n "$SYNC" ]; then
   psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
   echo
   py summarise "$OUT"
