@@ -157,17 +157,7 @@ pub(super) async fn apply_account(
         )
     });
     let moved = write_status(&mut **tx, &UPDATE, account, source.at, source.event_id, &[]).await?;
-    if moved > 0 {
-        return Ok(Outcome::Applied);
-    }
-    let known = sqlx::query("SELECT 1 FROM organizers WHERE account_id = $1")
-        .bind(&account.id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(match known {
-        Some(_) => Outcome::Ignored,
-        None => Outcome::Foreign,
-    })
+    moved_or_not(tx, moved, &account.id).await
 }
 
 /// `account.application.deauthorized`, inside the event's transaction: the organiser of the
@@ -188,6 +178,17 @@ pub(super) async fn deauthorize(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    moved_or_not(tx, moved, account_id).await
+}
+
+/// What an account's event did to the ledger: `Applied` when it moved the organiser's row
+/// (`moved` rows), else `Ignored` for an account the ledger knows and `Foreign` for one it does
+/// not.
+async fn moved_or_not(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    moved: u64,
+    account_id: &str,
+) -> Result<Outcome, sqlx::Error> {
     if moved > 0 {
         return Ok(Outcome::Applied);
     }
