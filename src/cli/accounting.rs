@@ -156,12 +156,12 @@ fn print_totals(period: &Period, totals: &[Totals]) {
             t.payments
         );
         let mut rows = vec![
-            ("gross sales", m(t.gross)),
-            ("refunds", m(t.refunds)),
-            ("disputes lost", m(t.disputes)),
-            ("dispute fees", m(t.dispute_fees)),
-            ("Stripe fees", m(t.stripe_fees)),
-            ("application fees", m(t.application_fees)),
+            ("gross sales", m(t.figures.gross)),
+            ("refunds", m(t.figures.refunds)),
+            ("disputes lost", m(t.figures.disputes)),
+            ("dispute fees", m(t.figures.dispute_fees)),
+            ("Stripe fees", m(t.figures.stripe_fees)),
+            ("application fees", m(t.figures.application_fees)),
             ("net", m(t.net)),
             ("paid out", m(t.paid_out)),
             ("not yet paid out", m(t.not_paid_out)),

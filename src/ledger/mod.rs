@@ -80,7 +80,7 @@ pub use refunds::{
     Standing, RESERVATION_KEY,
 };
 pub use settlement::{BalanceRow, Cursor, Progress, UnderWay, PLATFORM};
-pub use statement::StatementRow;
+pub use statement::{Figures, StatementRow};
 pub use stored::{
     ActionKind, ActionState, ChargeType, EventSource, HoldState, ItemState, Kind, LatePolicy,
     NotificationStatus, Outbox, Outcome, Unknown,

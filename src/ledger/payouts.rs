@@ -216,9 +216,9 @@ impl Ledger {
 pub fn itemise(payout: &PayoutRow, txns: &[BalanceTransaction]) -> Itemised {
     let items: Vec<&BalanceTransaction> = txns
         .iter()
-        .filter(|t| !(t.kind == "payout" && t.source.as_deref() == Some(payout.id.as_str())))
+        .filter(|t| !(t.entry.kind == "payout" && t.source.as_deref() == Some(payout.id.as_str())))
         .collect();
-    let items_sum = items.iter().map(|t| t.net).sum();
+    let items_sum = items.iter().map(|t| t.entry.net).sum();
     Itemised {
         items: items.len() as i64,
         items_sum,

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{now_iso, Ledger, LedgerError};
-use crate::stripe::balance::{BalanceTransaction, Link};
+use crate::stripe::balance::{BalanceTransaction, Entry, Link};
 
 /// The ledger's name for the platform's own account.
 pub const PLATFORM: &str = "";
@@ -128,20 +128,9 @@ pub struct BalanceRow {
     pub id: String,
     pub account: String,
     pub source: Option<String>,
-    #[serde(rename = "type")]
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub reporting_category: String,
-    pub amount: i64,
-    pub fee: i64,
-    pub stripe_fee: i64,
-    pub application_fee: i64,
-    pub tax: i64,
-    pub net: i64,
-    pub currency: String,
-    pub exchange_rate: Option<String>,
-    pub available_on: i64,
-    pub created: i64,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub entry: Entry,
     pub payment_intent_id: Option<String>,
     pub payout_id: Option<String>,
 }
@@ -182,6 +171,7 @@ async fn upsert(
     payout: Option<&str>,
     now: &str,
 ) -> Result<(), sqlx::Error> {
+    let entry = &txn.entry;
     sqlx::query(
         "INSERT INTO balance_transactions (id, account, source, type, reporting_category, amount,
              fee, stripe_fee, application_fee, tax, net, currency, exchange_rate, available_on,
@@ -199,18 +189,18 @@ async fn upsert(
     .bind(&txn.id)
     .bind(account)
     .bind(&txn.source)
-    .bind(&txn.kind)
-    .bind(&txn.reporting_category)
-    .bind(txn.amount)
-    .bind(txn.fee)
-    .bind(txn.stripe_fee)
-    .bind(txn.application_fee)
-    .bind(txn.tax)
-    .bind(txn.net)
-    .bind(&txn.currency)
-    .bind(&txn.exchange_rate)
-    .bind(txn.available_on)
-    .bind(txn.created)
+    .bind(&entry.kind)
+    .bind(&entry.reporting_category)
+    .bind(entry.amount)
+    .bind(entry.fee)
+    .bind(entry.stripe_fee)
+    .bind(entry.application_fee)
+    .bind(entry.tax)
+    .bind(entry.net)
+    .bind(&entry.currency)
+    .bind(&entry.exchange_rate)
+    .bind(entry.available_on)
+    .bind(entry.created)
     .bind(payment)
     .bind(payout)
     .bind(now)

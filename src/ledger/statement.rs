@@ -3,6 +3,7 @@
 //! over any number of payments is read in bounded memory.
 
 use futures_util::TryStreamExt;
+use serde::Serialize;
 use std::sync::LazyLock;
 
 use super::sql::list;
@@ -30,12 +31,8 @@ pub struct StatementRow {
     pub exchange_rate: Option<String>,
     pub payout_id: Option<String>,
     pub payout_arrival_date: Option<i64>,
-    pub gross: i64,
-    pub refunds: i64,
-    pub disputes: i64,
-    pub dispute_fees: i64,
-    pub stripe_fees: i64,
-    pub application_fees: i64,
+    #[sqlx(flatten)]
+    pub figures: Figures,
     /// Every net of its transactions on the account the charge settled on.
     pub net_all: i64,
     /// What reached the organiser of a destination charge: the transfer, less what was
@@ -43,6 +40,29 @@ pub struct StatementRow {
     pub net_destination: i64,
     /// The nets already in a payout that was paid.
     pub paid_out: i64,
+}
+
+/// What a payment's balance transactions on its charge's account come to, by kind, in the
+/// settlement currency; a statement adds payments' figures up into its totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Figures {
+    pub gross: i64,
+    pub refunds: i64,
+    pub disputes: i64,
+    pub dispute_fees: i64,
+    pub stripe_fees: i64,
+    pub application_fees: i64,
+}
+
+impl std::ops::AddAssign for Figures {
+    fn add_assign(&mut self, other: Figures) {
+        self.gross += other.gross;
+        self.refunds += other.refunds;
+        self.disputes += other.disputes;
+        self.dispute_fees += other.dispute_fees;
+        self.stripe_fees += other.stripe_fees;
+        self.application_fees += other.application_fees;
+    }
 }
 
 /// The query: one pass over the period's payments, each joined to its transactions on the

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::connect::FeePolicy;
-use crate::ledger::{Ledger, LedgerError, StatementRow};
+use crate::ledger::{Figures, Ledger, LedgerError, StatementRow};
 use crate::money::{Currency, Major};
 
 /// The metadata key that names a payment's organiser when Connect is off.
@@ -57,12 +57,8 @@ pub struct Line {
 pub struct Totals {
     pub currency: String,
     pub payments: i64,
-    pub gross: i64,
-    pub refunds: i64,
-    pub disputes: i64,
-    pub dispute_fees: i64,
-    pub stripe_fees: i64,
-    pub application_fees: i64,
+    #[serde(flatten)]
+    pub figures: Figures,
     pub net: i64,
     pub paid_out: i64,
     pub not_paid_out: i64,
@@ -148,8 +144,8 @@ impl<'a> Statement<'a> {
             currency: row.currency.clone(),
             amount: row.amount,
             amount_refunded: row.amount_refunded,
-            stripe_fee: known.then_some(row.stripe_fees),
-            application_fee: known.then_some(row.application_fees),
+            stripe_fee: known.then_some(row.figures.stripe_fees),
+            application_fee: known.then_some(row.figures.application_fees),
             net: known.then_some(net),
             settlement_currency: row.settlement_currency.clone().filter(|_| known),
             exchange_rate: row.exchange_rate.clone(),
@@ -178,12 +174,7 @@ impl<'a> Statement<'a> {
             totals.unknown_payments.push(row.id);
             return Some(line);
         }
-        totals.gross += row.gross;
-        totals.refunds += row.refunds;
-        totals.disputes += row.disputes;
-        totals.dispute_fees += row.dispute_fees;
-        totals.stripe_fees += row.stripe_fees;
-        totals.application_fees += row.application_fees;
+        totals.figures += row.figures;
         totals.net += net;
         // A destination charge's organiser is paid out on its own account, which the platform's
         // payouts do not itemise: what reached it counts as not paid out here.

@@ -3,16 +3,29 @@
 //! can be tied to its payment, and payouts as their events carry them. Read leniently, as every
 //! object is (`types`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::{StripeClient, StripeError};
 use super::types::{null_as_default, HasId, List};
 
-/// One balance transaction, as the ledger keeps it.
+/// One balance transaction, as Stripe listed it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BalanceTransaction {
     pub id: String,
+    pub entry: Entry,
+    /// The id of what caused it (`ch_…`, `re_…`, `dp_…`, `fee_…`, `tr_…`, `po_…`).
+    pub source: Option<String>,
+    /// How to find its payment, as far as its expanded source says.
+    pub link: Option<Link>,
+}
+
+/// What a balance transaction moved, of which kind and when: the part of it that reads the same
+/// from Stripe and from the ledger's row of it (`ledger::BalanceRow`), which reads it by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Entry {
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub reporting_category: String,
     pub amount: i64,
@@ -27,10 +40,6 @@ pub struct BalanceTransaction {
     pub exchange_rate: Option<String>,
     pub available_on: i64,
     pub created: i64,
-    /// The id of what caused it (`ch_…`, `re_…`, `dp_…`, `fee_…`, `tr_…`, `po_…`).
-    pub source: Option<String>,
-    /// How to find its payment, as far as its expanded source says.
-    pub link: Option<Link>,
 }
 
 /// What ties a balance transaction to a payment: the PaymentIntent itself, or an object the
@@ -92,26 +101,24 @@ impl BalanceTransaction {
                 .map(|d| d.amount)
                 .sum()
         };
-        let source = match &raw.source {
-            Value::String(id) => Some(id.clone()),
-            Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_string),
-            _ => None,
-        };
+        let source = id_in(Some(&raw.source));
         Some(BalanceTransaction {
-            stripe_fee: by_type("stripe_fee"),
-            application_fee: by_type("application_fee"),
-            tax: by_type("tax"),
+            entry: Entry {
+                stripe_fee: by_type("stripe_fee"),
+                application_fee: by_type("application_fee"),
+                tax: by_type("tax"),
+                kind: raw.kind,
+                reporting_category: raw.reporting_category,
+                amount: raw.amount,
+                fee: raw.fee,
+                net: raw.net,
+                currency: raw.currency.to_ascii_lowercase(),
+                exchange_rate: raw.exchange_rate.map(|r| r.to_string()),
+                available_on: raw.available_on,
+                created: raw.created,
+            },
             link: link(&raw.source),
             id: raw.id,
-            kind: raw.kind,
-            reporting_category: raw.reporting_category,
-            amount: raw.amount,
-            fee: raw.fee,
-            net: raw.net,
-            currency: raw.currency.to_ascii_lowercase(),
-            exchange_rate: raw.exchange_rate.map(|r| r.to_string()),
-            available_on: raw.available_on,
-            created: raw.created,
             source,
         })
     }
@@ -249,11 +256,15 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            (txn.stripe_fee, txn.tax, txn.application_fee),
+            (
+                txn.entry.stripe_fee,
+                txn.entry.tax,
+                txn.entry.application_fee
+            ),
             (660, 106, 0)
         );
-        assert_eq!(txn.currency, "mxn");
-        assert_eq!(txn.exchange_rate.as_deref(), Some("0.05"));
+        assert_eq!(txn.entry.currency, "mxn");
+        assert_eq!(txn.entry.exchange_rate.as_deref(), Some("0.05"));
         assert_eq!(txn.source.as_deref(), Some("ch_1"));
         assert_eq!(txn.link, Some(Link::PaymentIntent("pi_1".into())));
 

@@ -136,12 +136,12 @@ fn totals_table(totals: &[Totals]) -> Markup {
                     tr data-currency=(t.currency) {
                         td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
                         td.num data-label="Payments" { (t.payments) }
-                        td.num data-label="Gross" { (m(t.gross)) }
-                        td.num data-label="Refunds" { (m(t.refunds)) }
-                        td.num data-label="Disputes lost" { (m(t.disputes)) }
-                        td.num data-label="Dispute fees" { (m(t.dispute_fees)) }
-                        td.num data-label="Stripe fees" { (m(t.stripe_fees)) }
-                        td.num data-label="Application fees" { (m(t.application_fees)) }
+                        td.num data-label="Gross" { (m(t.figures.gross)) }
+                        td.num data-label="Refunds" { (m(t.figures.refunds)) }
+                        td.num data-label="Disputes lost" { (m(t.figures.disputes)) }
+                        td.num data-label="Dispute fees" { (m(t.figures.dispute_fees)) }
+                        td.num data-label="Stripe fees" { (m(t.figures.stripe_fees)) }
+                        td.num data-label="Application fees" { (m(t.figures.application_fees)) }
                         td.num data-label="Net" data-minor=(t.net) { (m(t.net)) }
                         td.num data-label="Paid out" { (m(t.paid_out)) }
                         td.num data-label="Not yet paid out" { (m(t.not_paid_out)) }
@@ -234,7 +234,7 @@ fn payout_section(p: &PayoutRow, items: &[BalanceRow]) -> Markup {
     };
     let payments: BTreeMap<&str, i64> = items.iter().fold(BTreeMap::new(), |mut acc, t| {
         if let Some(pi) = t.payment_intent_id.as_deref() {
-            *acc.entry(pi).or_insert(0) += t.net;
+            *acc.entry(pi).or_insert(0) += t.entry.net;
         }
         acc
     });

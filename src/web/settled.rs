@@ -11,7 +11,7 @@ use crate::ledger::BalanceRow;
 pub fn payment_facts(txns: &[BalanceRow]) -> Markup {
     let Some(charge) = txns
         .iter()
-        .find(|t| t.kind == "charge" || t.kind == "payment")
+        .find(|t| matches!(t.entry.kind.as_str(), "charge" | "payment"))
     else {
         return html! {
             dt { "Stripe fee" } dd.muted #stripe-fee { "not known yet" }
@@ -21,15 +21,15 @@ pub fn payment_facts(txns: &[BalanceRow]) -> Markup {
         .iter()
         .filter(|t| t.account == charge.account)
         .collect();
-    let net: i64 = same_account.iter().map(|t| t.net).sum();
-    let m = |minor: i64| format::money(minor, &charge.currency);
+    let net: i64 = same_account.iter().map(|t| t.entry.net).sum();
+    let m = |minor: i64| format::money(minor, &charge.entry.currency);
     html! {
         dt { "Stripe fee" }
-        dd #stripe-fee { (m(charge.stripe_fee + charge.tax)) }
+        dd #stripe-fee { (m(charge.entry.stripe_fee + charge.entry.tax)) }
         dt { "Net" }
         dd #net {
             (m(net))
-            @if let Some(rate) = &charge.exchange_rate { " · exchange rate " (rate) }
+            @if let Some(rate) = &charge.entry.exchange_rate { " · exchange rate " (rate) }
         }
         dt { "Payout" }
         dd #payout {

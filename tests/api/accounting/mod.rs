@@ -155,14 +155,20 @@ async fn fees_and_nets_per_payment_after_a_sync() {
     let charge = &kept[0];
     let at_stripe = &stripe_txns(&m, None).await[&charge.id];
     // The sandbox's schedule for a US platform: 2.9% + 0.30 USD.
-    assert_eq!((charge.kind.as_str(), charge.amount), ("charge", 2000));
-    assert_eq!((charge.stripe_fee, charge.tax, charge.fee), (88, 0, 88));
-    assert_eq!(charge.net, 1912);
-    assert_eq!(charge.fee, at_stripe["fee"].as_i64().unwrap());
-    assert_eq!(charge.net, at_stripe["net"].as_i64().unwrap());
-    assert_eq!(charge.stripe_fee, fee_lines(at_stripe, "stripe_fee"));
     assert_eq!(
-        charge.available_on,
+        (charge.entry.kind.as_str(), charge.entry.amount),
+        ("charge", 2000)
+    );
+    assert_eq!(
+        (charge.entry.stripe_fee, charge.entry.tax, charge.entry.fee),
+        (88, 0, 88)
+    );
+    assert_eq!(charge.entry.net, 1912);
+    assert_eq!(charge.entry.fee, at_stripe["fee"].as_i64().unwrap());
+    assert_eq!(charge.entry.net, at_stripe["net"].as_i64().unwrap());
+    assert_eq!(charge.entry.stripe_fee, fee_lines(at_stripe, "stripe_fee"));
+    assert_eq!(
+        charge.entry.available_on,
         at_stripe["available_on"].as_i64().unwrap()
     );
 

@@ -150,16 +150,16 @@ async fn a_payout_in_another_settlement_currency_carries_the_exchange_rate() {
     assert_eq!(payout.mismatch, Some(0));
 
     let kept = m.ledger().await.balance_transactions_of(&pi).await.unwrap();
-    let charge = kept.iter().find(|t| t.kind == "charge").unwrap();
+    let charge = kept.iter().find(|t| t.entry.kind == "charge").unwrap();
     let at_stripe = &stripe_txns(&m, None).await[&charge.id];
-    assert_eq!(charge.currency, "mxn");
-    assert_eq!(charge.amount, 40_000, "20.00 USD at 20 MXN");
+    assert_eq!(charge.entry.currency, "mxn");
+    assert_eq!(charge.entry.amount, 40_000, "20.00 USD at 20 MXN");
     assert_eq!(
-        charge.exchange_rate.as_deref(),
+        charge.entry.exchange_rate.as_deref(),
         Some(at_stripe["exchange_rate"].to_string().as_str())
     );
-    assert_eq!(charge.tax, fee_lines(at_stripe, "tax"));
-    assert!(charge.tax > 0, "IVA on a Mexican account's fee");
+    assert_eq!(charge.entry.tax, fee_lines(at_stripe, "tax"));
+    assert!(charge.entry.tax > 0, "IVA on a Mexican account's fee");
 
     let s = statement_json(&m, &[]);
     let line = line_of(&s, &pi);

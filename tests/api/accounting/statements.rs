@@ -108,7 +108,7 @@ async fn the_csv_and_the_json_agree_with_each_other_and_with_stripe() {
             .map(|t| at_stripe[&t.id]["net"].as_i64().unwrap())
             .sum();
         assert_eq!(line["net"], net, "{pi}");
-        let charge = kept.iter().find(|t| t.kind == "charge").unwrap();
+        let charge = kept.iter().find(|t| t.entry.kind == "charge").unwrap();
         assert_eq!(line["stripe_fee"], at_stripe[&charge.id]["fee"], "{pi}");
     }
     let record_of = |pi: &str| records.iter().find(|r| r[0] == pi).unwrap().clone();
