@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 
-use super::rows::{json_column, Chronology, FromLedgerRow, Listed};
+use super::rows::{json_column, Chronology, FromLedgerRow, Listed, Statement};
 use super::sql::{list, literal, Source};
 use super::stored::Outcome;
 use super::{column, now_iso, Ledger, LedgerError};
@@ -111,19 +111,15 @@ const STATUS_FROM_ACCOUNT: &str = "charges_enabled = CASE WHEN status_at <= $8 T
     status_at = CASE WHEN status_at <= $8 THEN $8 ELSE status_at END,
     updated_at = $7";
 
-/// An account's status onto its organiser's row by `sql` (whose `$10`… are `extra`); how
-/// many rows it changed.
-async fn write_status<'e, E>(
-    executor: E,
-    sql: &str,
-    account: &Account,
+/// The statement `sql` that writes an account's status onto its organiser's row, with `extra`
+/// bound as its `$10`….
+fn status_statement<'q>(
+    sql: &'q str,
+    account: &'q Account,
     at: i64,
-    event_id: Option<&str>,
-    extra: &[Option<&str>],
-) -> Result<u64, sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
+    event_id: Option<&'q str>,
+    extra: &[Option<&'q str>],
+) -> Statement<'q> {
     let due = Value::from(account.requirements.currently_due.clone()).to_string();
     let query = sqlx::query(sql)
         .bind(&account.id)
@@ -135,12 +131,7 @@ where
         .bind(now_iso())
         .bind(at)
         .bind(event_id);
-    extra
-        .iter()
-        .fold(query, |query, value| query.bind(*value))
-        .execute(executor)
-        .await
-        .map(|done| done.rows_affected())
+    extra.iter().fold(query, |query, value| query.bind(*value))
 }
 
 /// `account.updated`, inside the event's transaction: the organiser of the account takes its
@@ -156,7 +147,10 @@ pub(super) async fn apply_account(
              WHERE account_id = $1 AND status_at <= $8"
         )
     });
-    let moved = write_status(&mut **tx, &UPDATE, account, source.at, source.event_id, &[]).await?;
+    let moved = status_statement(&UPDATE, account, source.at, source.event_id, &[])
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     moved_or_not(tx, moved, &account.id).await
 }
 
@@ -263,8 +257,14 @@ impl Ledger {
                                      OR account_id = $11)"
             )
         });
-        let set = write_status(&self.pool, &SET, account, at, None, &[Some(id), previous]).await;
-        self.watch(set.map_err(LedgerError::from))?;
+        self.write(status_statement(
+            &SET,
+            account,
+            at,
+            None,
+            &[Some(id), previous],
+        ))
+        .await?;
         self.organizer(id)
             .await?
             .ok_or_else(|| LedgerError::Corrupt(format!("organiser {id} vanished once claimed")))
