@@ -16,6 +16,7 @@ mod read;
 pub mod reconcile;
 mod refunds;
 pub mod request;
+mod round;
 pub mod settlement;
 pub mod statement;
 mod webhook;

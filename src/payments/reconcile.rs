@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::request::ORGANIZER_KEY;
-use super::{count_dispute_opened, Error, Payments};
+use super::{count_dispute_opened, round, Error, Payments};
 use crate::ledger::{ChargeType, ConnectNote, EventSource, IncomingEvent, Ledger, Outcome};
 use crate::stripe::types::{Event, EventType, List, PaymentIntent, PaymentIntentId};
 use crate::stripe::StripeClient;
@@ -64,15 +64,7 @@ impl Payments {
             };
             match listed.await {
                 Ok(()) => report.accounts_listed += 1,
-                // An account that left the platform (its deauthorisation not heard of yet) or that
-                // Stripe no longer has must not stop the round for every other organiser. Being
-                // told to slow down (429) or a fault on Stripe's side ends it: the next round
-                // starts over.
-                Err(Error::StripeRefused(refused))
-                    if (400..500).contains(&refused.status) && refused.status != 429 =>
-                {
-                    tracing::warn!(account_id = %account, status = refused.status, "a connected account cannot be read; left out of the round");
-                }
+                Err(e) if round::leaves_account_out(&account, &e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -84,16 +76,10 @@ impl Payments {
         ] {
             metrics::counter!("tmt_reconcile_repaired_total", "kind" => kind).increment(n as u64);
         }
-        metrics::gauge!("tmt_reconcile_last_success_timestamp_seconds")
-            .set(chrono::Utc::now().timestamp() as f64);
-        tracing::info!(
-            since,
-            listed = report.events_listed,
-            recorded = report.events_recorded,
-            applied = report.events_applied,
-            orphans = report.orphans_adopted,
-            refreshed = report.payments_refreshed,
-            "reconciliation round"
+        round::succeeded(
+            "reconciliation",
+            "tmt_reconcile_last_success_timestamp_seconds",
+            &report,
         );
         Ok(report)
     }

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::reconcile::next_after;
-use super::{Error, Payments};
+use super::{round, Error, Payments};
 use crate::ledger::{itemise, ChargeType, Cursor, Progress, UnderWay, PLATFORM};
 use crate::stripe::balance::BalanceTransaction;
 use crate::stripe::StripeClient;
@@ -55,22 +55,18 @@ impl Payments {
             let on_account = stripe.on_account(account.as_deref());
             match self.list_account(&on_account, since, &mut report).await {
                 Ok(()) => report.accounts += 1,
-                Err(Error::StripeRefused(refused)) if refused.status == 403 => {
-                    tracing::warn!(account_id = ?account, "a connected account cannot be read; left out of the round");
-                }
+                Err(e)
+                    if account
+                        .as_deref()
+                        .is_some_and(|a| round::leaves_account_out(a, &e)) => {}
                 Err(e) => return Err(e),
             }
         }
         self.itemise_payouts(&stripe, &mut report).await?;
-        metrics::gauge!("tmt_settlement_last_success_timestamp_seconds")
-            .set(chrono::Utc::now().timestamp() as f64);
-        tracing::info!(
-            accounts = report.accounts,
-            pages = report.pages,
-            transactions = report.transactions,
-            itemised = report.payouts_itemised,
-            mismatched = report.payouts_mismatched,
-            "settlement round"
+        round::succeeded(
+            "settlement",
+            "tmt_settlement_last_success_timestamp_seconds",
+            &report,
         );
         Ok(report)
     }

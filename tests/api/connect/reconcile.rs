@@ -2,7 +2,8 @@
 //! (docs/contract.md §15, "Reconciliation"): each organiser's account is listed, one at a time,
 //! with `Stripe-Account`, so that a direct charge's lost events, a PaymentIntent of ours on an
 //! account the ledger lacks and an organiser's lost `account.updated` are all found; an
-//! expired hold's cancel goes to the account.
+//! expired hold's cancel goes to the account. An account Stripe no longer lets the platform read
+//! is left out of a round, reconciliation's or settlement's (§17), and the round goes on.
 
 use serde_json::json;
 use tmt_payments::ledger::{ChargeType, EventRow};
@@ -166,4 +167,50 @@ async fn an_account_stripe_no_longer_lets_the_platform_read_is_left_out_and_the_
         "succeeded",
         "{report}"
     );
+}
+
+#[tokio::test]
+async fn the_settlement_round_leaves_out_an_account_it_cannot_read_and_lists_the_others() {
+    let market = Market::start("direct", &[("PLATFORM_FEE_PERCENT", "10")]).await;
+    let mut paid = Vec::new();
+    for organizer in ["org_gone", "org_here"] {
+        let account = market.ready_organizer(organizer, json!({})).await;
+        let created = market
+            .create(json!({"amount": 20, "currency": "usd", "organizerId": organizer}))
+            .await;
+        let pi = created["paymentIntentId"].as_str().unwrap().to_string();
+        let (status, _, body) = market.pay(&pi, "pm_card_visa", Some(&account)).await;
+        assert_eq!(status, 200, "{body}");
+        market.reaches(&pi, "succeeded").await;
+        paid.push((account, pi));
+    }
+    // The first took a direct charge, so the round lists its account; Stripe now refuses it.
+    let (status, _, body) = market
+        .stripe(
+            reqwest::Method::POST,
+            &format!("/_sandbox/accounts/{}/deauthorize", paid[0].0),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let report = printed_json(&market.cli(&["settlement", "sync", "--json"], &[]), 0);
+    assert_eq!(
+        report["accounts"], 2,
+        "the platform's and org_here's: {report}"
+    );
+    let ledger = market.ledger().await;
+    // What the ledger keeps of each payment's transactions on its organiser's own account (the
+    // platform's listing has its application fee either way).
+    let mut on_account = Vec::new();
+    for (account, pi) in &paid {
+        let kept = ledger.balance_transactions_of(pi).await.unwrap();
+        on_account.push(kept.iter().filter(|t| &t.account == account).count());
+    }
+    assert_eq!(
+        on_account[0], 0,
+        "org_gone's account was left out: {report}"
+    );
+    assert!(on_account[1] > 0, "org_here's charge was listed: {report}");
 }
