@@ -59,7 +59,7 @@ mod sql;
 mod statement;
 mod stored;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod writer;
 
 pub use actions::{action_id, ActionRow};

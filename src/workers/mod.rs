@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod holds;
+mod lease;
 pub mod notifier;
 pub mod reconcile;
 pub mod settlement;
