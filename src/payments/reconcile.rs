@@ -20,6 +20,8 @@ pub const STALE_SECS: i64 = 600;
 const STALE_BATCH: i64 = 100;
 /// How many events share one commit.
 const CHUNK: usize = 100;
+/// The round's name in logs and metrics.
+const ROUND: &str = "reconciliation";
 /// Stripe's limit on `types[]` in one events listing.
 const MAX_TYPES_PER_LISTING: usize = 20;
 
@@ -39,6 +41,9 @@ pub struct Report {
     /// Organisers' connected accounts whose events and PaymentIntents were listed too
     /// (Stripe Connect).
     pub accounts_listed: usize,
+    /// Organisers' connected accounts Stripe refused to list for good (a 4xx other than 429):
+    /// left out of the round, which went on with the others.
+    pub accounts_left_out: usize,
     /// Stale payments read again whose status changed.
     pub payments_refreshed: usize,
 }
@@ -64,7 +69,9 @@ impl Payments {
             };
             match listed.await {
                 Ok(()) => report.accounts_listed += 1,
-                Err(e) if round::leaves_account_out(&account, &e) => {}
+                Err(e) if round::leaves_account_out(ROUND, &account, &e) => {
+                    report.accounts_left_out += 1;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -77,7 +84,7 @@ impl Payments {
             metrics::counter!("tmt_reconcile_repaired_total", "kind" => kind).increment(n as u64);
         }
         round::succeeded(
-            "reconciliation",
+            ROUND,
             "tmt_reconcile_last_success_timestamp_seconds",
             &report,
         );
@@ -142,7 +149,9 @@ impl Payments {
         Ok(())
     }
 
-    /// Adopts the PaymentIntents of ours on the account `stripe` acts for that the ledger lacks.
+    /// Adopts the PaymentIntents of ours on the account `stripe` acts for that the ledger lacks,
+    /// and finishes an adoption a stopped round left half done (the payment written, what it
+    /// keeps for its organiser not yet).
     async fn adopt_orphans(
         &self,
         stripe: &StripeClient,
@@ -157,11 +166,20 @@ impl Payments {
                 let Some(pi) = PaymentIntent::from_value(value) else {
                     continue;
                 };
-                if pi.is_ours() && self.ledger.payment(&pi.id).await?.is_none() {
-                    self.ledger.record_from_api(&pi, read_at).await?;
-                    adopt_for_organizer(&self.ledger, &pi, stripe.account()).await?;
-                    report.orphans_adopted += 1;
-                    tracing::warn!(payment_intent_id = %pi.id, status = %pi.status, "adopted a PaymentIntent the ledger lacked");
+                if !pi.is_ours() {
+                    continue;
+                }
+                match self.ledger.connect_of(&pi.id).await? {
+                    None => {
+                        self.ledger.record_from_api(&pi, read_at).await?;
+                        adopt_for_organizer(&self.ledger, &pi, stripe.account()).await?;
+                        report.orphans_adopted += 1;
+                        tracing::warn!(payment_intent_id = %pi.id, status = %pi.status, "adopted a PaymentIntent the ledger lacked");
+                    }
+                    Some(kept) if kept.organizer_id.is_none() => {
+                        adopt_for_organizer(&self.ledger, &pi, stripe.account()).await?;
+                    }
+                    Some(_) => {}
                 }
             }
             after = next_after(&page);

@@ -18,12 +18,17 @@ pub const OVERLAP_SECS: i64 = 600;
 pub const FIRST_LOOKBACK_SECS: i64 = 90 * 86_400;
 /// The most payouts one round itemises.
 const ITEMISE_BATCH: i64 = 50;
+/// The round's name in logs and metrics.
+const ROUND: &str = "settlement";
 
 /// What a round did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct SyncReport {
     /// Accounts listed (the platform's first).
     pub accounts: usize,
+    /// Connected accounts Stripe refused to list for good (a 4xx other than 429), or to
+    /// itemise a payout of: left out of the round, which went on with the others.
+    pub accounts_left_out: usize,
     /// Listings that went on from where a stopped round left them.
     pub resumed: usize,
     /// Pages read (one Stripe call each).
@@ -58,13 +63,16 @@ impl Payments {
                 Err(e)
                     if account
                         .as_deref()
-                        .is_some_and(|a| round::leaves_account_out(a, &e)) => {}
+                        .is_some_and(|a| round::leaves_account_out(ROUND, a, &e)) =>
+                {
+                    report.accounts_left_out += 1;
+                }
                 Err(e) => return Err(e),
             }
         }
         self.itemise_payouts(&stripe, &mut report).await?;
         round::succeeded(
-            "settlement",
+            ROUND,
             "tmt_settlement_last_success_timestamp_seconds",
             &report,
         );
@@ -138,19 +146,31 @@ impl Payments {
         for payout in self.ledger.payouts_to_itemise(ITEMISE_BATCH).await? {
             let account = (!payout.account.is_empty()).then_some(payout.account.as_str());
             let on_account = stripe.on_account(account);
-            let mut txns = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = on_account
-                    .list_payout_items(&payout.id, after.as_deref())
-                    .await?;
-                report.pages += 1;
-                txns.extend(page.data.iter().filter_map(BalanceTransaction::from_value));
-                after = next_after(&page);
-                if after.is_none() {
-                    break;
+            let listed = async {
+                let mut txns = Vec::new();
+                let mut after: Option<String> = None;
+                loop {
+                    let page = on_account
+                        .list_payout_items(&payout.id, after.as_deref())
+                        .await?;
+                    report.pages += 1;
+                    txns.extend(page.data.iter().filter_map(BalanceTransaction::from_value));
+                    after = next_after(&page);
+                    if after.is_none() {
+                        return Ok::<_, Error>(txns);
+                    }
                 }
-            }
+            };
+            // A payout of an account Stripe no longer lets the platform read waits, unitemised,
+            // for a round that can read it; the others are itemised.
+            let txns = match listed.await {
+                Ok(txns) => txns,
+                Err(e) if round::leaves_account_out(ROUND, &payout.account, &e) => {
+                    report.accounts_left_out += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let itemised = itemise(&payout, &txns);
             self.ledger
                 .record_itemisation(&payout, &txns, itemised)

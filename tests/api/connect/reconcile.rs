@@ -106,6 +106,23 @@ async fn reconciliation_lists_each_connected_account_and_heals_what_their_lost_e
         (200, Some("requires_payment_method")),
         "{read}"
     );
+
+    // A round stopped between an adoption's two writes (its lease lost, its instance gone) left
+    // the payment without what it keeps for its organiser: the next round finishes it.
+    sqlx::query(
+        "UPDATE payments SET organizer_id = NULL, charge_type = NULL, stripe_account = NULL,
+                application_fee = NULL WHERE id = $1",
+    )
+    .bind(adopted)
+    .execute(ledger.pool())
+    .await
+    .unwrap();
+    let report = printed_json(
+        &market.cli(&["reconcile", "--since", "1h", "--json"], &[]),
+        0,
+    );
+    assert_eq!(report["orphans_adopted"], 0, "{report}");
+    assert_eq!(ledger.connect_of(adopted).await.unwrap().unwrap(), kept);
 }
 
 #[tokio::test]
