@@ -3,15 +3,16 @@
 //! overlapped by another instance's.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ledger::Ledger;
 
 /// Runs `round` under the lease `name` of `owner`, `ttl_ms` long; `None` when another instance
 /// holds it (nothing ran). While `round` runs the lease is renewed every quarter of `ttl_ms`. If
-/// another instance has taken it meanwhile (this one could not renew it in time), `round` is
-/// stopped where it stands, as a round that died would be: the rounds keep their place in the
-/// ledger, so the new holder goes on from there.
+/// another instance has taken it meanwhile, or the ledger could not renew it before it ran out,
+/// `round` is stopped where it stands, as the round of an instance that died would be: every
+/// step of a round is idempotent, so the next holder picks the work up again (the settlement
+/// round from the last page it saved, reconciliation from the cursor of its last whole round).
 pub async fn held<T>(
     ledger: &Ledger,
     name: &str,
@@ -22,21 +23,29 @@ pub async fn held<T>(
     if !ledger.try_lease(name, owner, ttl_ms).await? {
         return Ok(None);
     }
-    let every = Duration::from_millis((ttl_ms / 4).max(1) as u64);
+    let ttl = Duration::from_millis(ttl_ms.max(1) as u64);
+    let every = (ttl / 4).max(Duration::from_millis(1));
+    // When the lease runs out unless renewed: counted from before each try, so never late.
+    let mut held_until = Instant::now() + ttl;
     let renew = async {
         loop {
             tokio::time::sleep(every).await;
+            let asked = Instant::now();
             match ledger.try_lease(name, owner, ttl_ms).await {
-                Ok(true) => {}
+                Ok(true) => held_until = asked + ttl,
                 Ok(false) => {
                     return anyhow::anyhow!(
                         "the lease {name} was taken by another instance: the round stopped"
                     )
                 }
-                // The ledger could not be reached: the lease has three quarters of its time left
-                // to be renewed at the next try.
+                Err(e) if Instant::now() + every >= held_until => {
+                    return anyhow::anyhow!(
+                        "the lease {name} could not be renewed before it ran out ({e}): the round \
+                         stopped"
+                    )
+                }
                 Err(e) => {
-                    tracing::warn!(lease = name, error = %e, "a lease could not be renewed")
+                    tracing::warn!(lease = name, error = %e, "a lease could not be renewed; trying again")
                 }
             }
         }
@@ -102,6 +111,25 @@ mod tests {
         let error = ran.expect_err("the round stops once its lease is lost");
         assert!(
             error.to_string().contains("taken by another instance"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_round_whose_lease_cannot_be_renewed_is_stopped_before_it_runs_out() {
+        let ledger = ledger().await;
+        let round = async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        };
+        let lose_the_ledger = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ledger.pool().close().await;
+        };
+        let (ran, ()) = tokio::join!(held(&ledger, "job", "me", TTL_MS, round), lose_the_ledger);
+        let error = ran.expect_err("the round stops once its lease would run out");
+        assert!(
+            error.to_string().contains("could not be renewed"),
             "{error}"
         );
     }
