@@ -2,9 +2,11 @@
 //! the guessing defence on the dashboard's login (per-client rate limits, the client taken from
 //! `X-Forwarded-For` only behind trusted proxies).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::ConnectInfo;
 use axum::http::{Extensions, HeaderMap};
@@ -94,7 +96,8 @@ pub struct AccessSettings {
     pub trusted_proxies: Vec<Network>,
 }
 
-/// Sign-ins to the dashboard a client may try per minute: a token cannot be guessed faster.
+/// Failed sign-ins to the dashboard a client may make per minute: a token cannot be guessed
+/// faster.
 pub const LOGIN_RATE_LIMIT: RateLimit = RateLimit {
     count: NonZeroU32::new(10).expect("not zero"),
     per: Duration::from_secs(60),
@@ -114,13 +117,9 @@ impl ClientLimit {
 
     /// Counts one request of `client`; refuses with the seconds to wait when over the limit.
     fn check(&self, client: IpAddr) -> Result<(), ApiError> {
-        self.0.check_key(&rate_key(client)).map_err(|not_until| {
-            metrics::counter!("tmt_rate_limited_total").increment(1);
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+        self.0
+            .check_key(&rate_key(client))
+            .map_err(|not_until| refused(not_until.wait_time_from(DefaultClock::default().now())))
     }
 
     fn forget_idle_clients(&self) {
@@ -129,10 +128,82 @@ impl ClientLimit {
     }
 }
 
+/// A request over its limit, to be tried again after `wait` (whole seconds, rounded up).
+fn refused(wait: Duration) -> ApiError {
+    metrics::counter!("tmt_rate_limited_total").increment(1);
+    ApiError::RateLimited {
+        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+/// A [`RateLimit`] per client on failures: every try takes one of the client's turns before it
+/// is judged (so that tries sent at once cannot all pass, and a client out of turns is refused
+/// whatever it sends), and a try that succeeds gives its turn back.
+struct FailureLimit {
+    /// One turn comes back every `every`; a client holds `burst` at most.
+    every: Duration,
+    burst: u32,
+    /// By client key: when all its turns are back (the cell rate algorithm's theoretical arrival
+    /// time). A client whose turns are all back is not kept.
+    clients: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl FailureLimit {
+    fn new(limit: RateLimit) -> Self {
+        FailureLimit {
+            every: (limit.per / limit.count.get()).max(Duration::from_nanos(1)),
+            burst: limit.count.get(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes one of `client`'s turns; refuses with the seconds to wait when it has none left.
+    fn take(&self, client: IpAddr) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut clients = self.clients();
+        let all_back = clients.entry(rate_key(client)).or_insert(now);
+        let after = (*all_back).max(now) + self.every;
+        let latest = now + self.every * self.burst;
+        if after > latest {
+            return Err(refused(after - latest));
+        }
+        *all_back = after;
+        Ok(())
+    }
+
+    /// Gives back the turn a try of `client` that succeeded took.
+    fn give_back(&self, client: IpAddr) {
+        let now = Instant::now();
+        let mut clients = self.clients();
+        let key = rate_key(client);
+        if let Some(all_back) = clients.get_mut(&key) {
+            match all_back.checked_sub(self.every) {
+                Some(earlier) if earlier > now => *all_back = earlier,
+                _ => {
+                    clients.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn forget_idle_clients(&self) {
+        let now = Instant::now();
+        let mut clients = self.clients();
+        clients.retain(|_, all_back| *all_back > now);
+        clients.shrink_to_fit();
+    }
+}
+
 pub struct Access {
     tokens: Tokens,
     creates: Option<ClientLimit>,
-    logins: ClientLimit,
+    logins: FailureLimit,
     trusted_proxies: Vec<Network>,
 }
 
@@ -141,7 +212,7 @@ impl Access {
         Access {
             tokens: Tokens::new(&settings.tokens),
             creates: settings.create_rate_limit.map(ClientLimit::new),
-            logins: ClientLimit::new(LOGIN_RATE_LIMIT),
+            logins: FailureLimit::new(LOGIN_RATE_LIMIT),
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
@@ -201,10 +272,16 @@ impl Access {
         self.creates.as_ref().map_or(Ok(()), |l| l.check(client))
     }
 
-    /// Counts one sign-in attempt of `client` against [`LOGIN_RATE_LIMIT`]; refuses with the
-    /// seconds to wait when over it.
+    /// Counts one sign-in attempt of `client` against [`LOGIN_RATE_LIMIT`], before its token is
+    /// looked at; refuses with the seconds to wait when the client has no turn left.
     pub fn check_login(&self, client: IpAddr) -> Result<(), ApiError> {
-        self.logins.check(client)
+        self.logins.take(client)
+    }
+
+    /// A sign-in of `client` succeeded: it gives back the turn it took, so that only failures
+    /// count.
+    pub fn signed_in(&self, client: IpAddr) {
+        self.logins.give_back(client);
     }
 
     /// Forgets clients that are back under their limits (bounded memory).
@@ -337,6 +414,40 @@ mod tests {
         assert!(
             access.check_rate("192.0.2.2".parse().unwrap()).is_ok(),
             "per client"
+        );
+    }
+
+    #[test]
+    fn only_failed_sign_ins_use_up_a_clients_turns() {
+        // Ten a minute (LOGIN_RATE_LIMIT), whatever CREATE_RATE_LIMIT says.
+        let access = limited("3/min");
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..30 {
+            assert!(
+                access.check_login(ip).is_ok(),
+                "a sign-in that succeeds costs nothing"
+            );
+            access.signed_in(ip);
+        }
+        for _ in 0..10 {
+            assert!(access.check_login(ip).is_ok(), "a failure costs a turn");
+        }
+        for n in 11..=15 {
+            match access.check_login(ip) {
+                Err(ApiError::RateLimited { retry_after_secs }) => {
+                    assert!((1..=6).contains(&retry_after_secs), "{retry_after_secs}")
+                }
+                other => panic!("try {n} after 10 failures: {other:?}"),
+            }
+        }
+        assert!(
+            access.check_login("192.0.2.2".parse().unwrap()).is_ok(),
+            "per client"
+        );
+        access.forget_idle_clients();
+        assert!(
+            access.check_login(ip).is_err(),
+            "a client out of turns is kept"
         );
     }
 

@@ -222,8 +222,7 @@ pub async fn login_form(
 /// `token` and `next`, form-encoded. The token is never logged, echoed or put in a URL. Each
 /// try takes one of the client's turns ([`crate::http::access::LOGIN_RATE_LIMIT`]) before the
 /// token is looked at, so that a client out of turns learns nothing, whatever it sends; other
-/// clients keep theirs. (The rate limiter cannot look without counting, so a sign-in that
-/// succeeds takes a turn too.)
+/// clients keep theirs. A sign-in that succeeds gives its turn back: only failures count.
 pub async fn login(
     State(web): State<Arc<Web>>,
     extensions: Extensions,
@@ -252,6 +251,7 @@ pub async fn login(
         metrics::counter!("tmt_unauthorized_total").increment(1);
         return login_page(&web, StatusCode::UNAUTHORIZED, &next, true);
     };
+    web.access.signed_in(client);
     let secure = secure_cookie(requested_host(&headers, &uri).as_ref());
     (
         [(header::SET_COOKIE, set_cookie(&session, secure))],

@@ -445,6 +445,35 @@ async fn failed_sign_ins_are_limited_per_client_and_others_still_sign_in() {
 }
 
 #[tokio::test]
+async fn sign_ins_that_succeed_are_never_limited_and_hide_no_failure() {
+    let app = locked_behind_a_proxy().await;
+    let http = no_redirects();
+    let sign_in = |token: &'static str| {
+        let request = http
+            .post(app.url("/dashboard/login"))
+            .header("x-forwarded-for", "198.51.100.4")
+            .form(&[("token", token), ("next", "/dashboard")]);
+        async move { read(request.send().await.unwrap()).await.0 }
+    };
+    const WRONG: &str = "not-the-token-at-all-0002";
+    for n in 1..=25 {
+        assert_eq!(sign_in(TOKEN).await, 303, "right sign-in {n} in a minute");
+    }
+    // Failures between successes still count: ten of them, and the client is out of turns.
+    for n in 1..=9 {
+        assert_eq!(sign_in(WRONG).await, 401, "failed sign-in {n}");
+        assert_eq!(sign_in(TOKEN).await, 303, "a right one after failure {n}");
+    }
+    assert_eq!(sign_in(WRONG).await, 401, "failed sign-in 10");
+    assert_eq!(sign_in(WRONG).await, 429, "an eleventh failure is refused");
+    assert_eq!(
+        sign_in(TOKEN).await,
+        429,
+        "and so is the right token, once out of turns"
+    );
+}
+
+#[tokio::test]
 async fn sign_ins_and_sign_outs_from_another_site_are_refused() {
     let app = spawn_app_with(|c| c.access.tokens = vec![TOKEN.to_string().into()]).await;
     let http = no_redirects();
