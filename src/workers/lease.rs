@@ -20,34 +20,41 @@ pub async fn held<T>(
     ttl_ms: i64,
     round: impl Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<Option<T>> {
+    let ttl = Duration::from_millis(ttl_ms.max(1) as u64);
+    let every = (ttl / 4).max(Duration::from_millis(1));
+    // When the lease runs out unless renewed: counted from before each try that took or renewed
+    // it, so never later than the ledger's own reckoning.
+    let asked = Instant::now();
     if !ledger.try_lease(name, owner, ttl_ms).await? {
         return Ok(None);
     }
-    let ttl = Duration::from_millis(ttl_ms.max(1) as u64);
-    let every = (ttl / 4).max(Duration::from_millis(1));
-    // When the lease runs out unless renewed: counted from before each try, so never late.
-    let mut held_until = Instant::now() + ttl;
+    let mut held_until = asked + ttl;
     let renew = async {
         loop {
             tokio::time::sleep(every).await;
             let asked = Instant::now();
-            match ledger.try_lease(name, owner, ttl_ms).await {
-                Ok(true) => held_until = asked + ttl,
-                Ok(false) => {
+            let deadline = tokio::time::Instant::from_std(held_until);
+            let renewed = tokio::time::timeout_at(deadline, ledger.try_lease(name, owner, ttl_ms));
+            let error = match renewed.await {
+                Ok(Ok(true)) => {
+                    held_until = asked + ttl;
+                    continue;
+                }
+                Ok(Ok(false)) => {
                     return anyhow::anyhow!(
                         "the lease {name} was taken by another instance: the round stopped"
                     )
                 }
-                Err(e) if Instant::now() + every >= held_until => {
-                    return anyhow::anyhow!(
-                        "the lease {name} could not be renewed before it ran out ({e}): the round \
-                         stopped"
-                    )
-                }
-                Err(e) => {
-                    tracing::warn!(lease = name, error = %e, "a lease could not be renewed; trying again")
-                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer from the ledger".to_string(),
+            };
+            if Instant::now() + every >= held_until {
+                return anyhow::anyhow!(
+                    "the lease {name} could not be renewed before it ran out ({error}): the round \
+                     stopped"
+                );
             }
+            tracing::warn!(lease = name, %error, "a lease could not be renewed; trying again");
         }
     };
     tokio::select! {
