@@ -9,6 +9,10 @@
 //! - `tmt_webhook_commit_batch_size` (events per group-committed transaction)
 //! - `tmt_payment_status_updates_total{status,source}` (source `webhook` or `api`)
 //! - `tmt_rate_limited_total`, `tmt_unauthorized_total`
+//! - the background rounds: `tmt_reconcile_repaired_total{kind}`,
+//!   `tmt_reconcile_last_success_timestamp_seconds`,
+//!   `tmt_settlement_last_success_timestamp_seconds`, `tmt_accounts_left_out_total{round}`,
+//!   `tmt_payout_mismatches_total`
 //! - the Stripe budget: `tmt_stripe_budget_rps` (gauge), `tmt_stripe_queue_length` (gauge),
 //!   `tmt_stripe_queue_wait_seconds`, `tmt_stripe_rate_limited_total` (429s received),
 //!   `tmt_stripe_busy_total` (503 `stripe_busy` given); `tmt_reads_from_ledger_total{operation}`
@@ -99,7 +103,16 @@ fn describe() {
     );
     describe_counter!(
         "tmt_rate_limited_total",
-        "Creates refused by the per-client rate limit"
+        "Creates and dashboard sign-ins refused by the per-client rate limits"
+    );
+    describe_counter!(
+        "tmt_accounts_left_out_total",
+        "Connected accounts left out of a background round (round: reconciliation, settlement) \
+         because Stripe refused to let the platform read them"
+    );
+    metrics::describe_gauge!(
+        "tmt_settlement_last_success_timestamp_seconds",
+        "When the settlement round last succeeded (Unix seconds)"
     );
     describe_counter!(
         "tmt_unauthorized_total",

@@ -84,10 +84,11 @@ pub async fn sync(database_url: &str, args: SyncArgs) -> ExitCode {
         Ok(report) if args.json => print_json(&report),
         Ok(r) => {
             println!(
-                "listed {} account(s) ({} resumed): {} page(s), {} balance transaction(s); {} \
-                 payout(s) itemised, {} of them not adding up",
+                "listed {} account(s) ({} resumed, {} left out: Stripe refused them): {} page(s), \
+                 {} balance transaction(s); {} payout(s) itemised, {} of them not adding up",
                 r.accounts,
                 r.resumed,
+                r.accounts_left_out,
                 r.pages,
                 r.transactions,
                 r.payouts_itemised,

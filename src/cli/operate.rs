@@ -377,7 +377,7 @@ pub async fn reconcile(database_url: &str, args: ReconcileArgs) -> ExitCode {
             println!(
                 "listed {} event(s) since {}; {} new to the ledger, {} repaired it; {} \
                  PaymentIntent(s) adopted; {} stale payment(s) brought up to date; {} \
-                 organisers' account(s) listed too",
+                 organisers' account(s) listed too, {} left out (Stripe refused them)",
                 r.events_listed,
                 chrono::DateTime::from_timestamp(r.since, 0)
                     .map(|t| t.to_rfc3339())
@@ -386,7 +386,8 @@ pub async fn reconcile(database_url: &str, args: ReconcileArgs) -> ExitCode {
                 r.events_applied,
                 r.orphans_adopted,
                 r.payments_refreshed,
-                r.accounts_listed
+                r.accounts_listed,
+                r.accounts_left_out
             );
             ExitCode::SUCCESS
         }

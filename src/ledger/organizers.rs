@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 
 use super::rows::{json_column, Chronology, FromLedgerRow, Listed, Statement};
-use super::sql::{list, literal, Source};
+use super::sql::{list, literal, Source, DISCONNECTED};
 use super::stored::Outcome;
 use super::{column, now_iso, Ledger, LedgerError};
 use crate::stripe::connect::Account;
@@ -286,11 +286,13 @@ impl Ledger {
         .await?)
     }
 
-    /// The connected accounts that direct charges were made on.
+    /// The connected accounts that direct charges were made on, but those the ledger knows
+    /// were disconnected (deauthorised: the platform can no longer read them).
     pub async fn direct_charge_accounts(&self) -> Result<Vec<String>, LedgerError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT stripe_account FROM payments WHERE stripe_account IS NOT NULL",
-        )
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT DISTINCT stripe_account FROM payments
+             WHERE stripe_account IS NOT NULL AND stripe_account NOT IN {DISCONNECTED}"
+        ))
         .fetch_all(&self.pool)
         .await?)
     }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use super::settlement::Progress;
-use super::sql::Source;
+use super::sql::{Source, DISCONNECTED};
 use super::stored::Outcome;
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::balance::{BalanceTransaction, Payout};
@@ -169,13 +169,23 @@ impl Ledger {
     }
 
     /// Automatic payouts whose reconciliation is complete and that are not itemised yet.
-    pub async fn payouts_to_itemise(&self, limit: i64) -> Result<Vec<PayoutRow>, LedgerError> {
-        let sql = format!(
-            "{} WHERE automatic = 1 AND reconciliation_status = 'completed' AND items IS NULL
-             ORDER BY created, id LIMIT $1",
-            PayoutRow::SELECT
-        );
-        self.fetch_all(sqlx::query(&sql).bind(limit)).await
+    pub async fn payouts_to_itemise(
+        &self,
+        after: Option<&PayoutRow>,
+        limit: i64,
+    ) -> Result<Vec<PayoutRow>, LedgerError> {
+        static DUE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "{} WHERE automatic = 1 AND reconciliation_status = 'completed' AND items IS NULL
+                   AND account NOT IN {DISCONNECTED}
+                   AND (created > $2 OR (created = $2 AND id > $3))
+                 ORDER BY created, id LIMIT $1",
+                PayoutRow::SELECT
+            )
+        });
+        let (created, id) = after.map_or((i64::MIN, ""), |p| (p.created, p.id.as_str()));
+        self.fetch_all(sqlx::query(&DUE).bind(limit).bind(created).bind(id))
+            .await
     }
 
     /// Keeps what Stripe listed for the payout `payout` (its items and its own transaction),

@@ -100,6 +100,11 @@ impl Ledger {
     }
 }
 
+/// The accounts of organisers the ledger knows were disconnected (deauthorised: the platform can
+/// no longer read them), as an SQL list.
+pub(super) const DISCONNECTED: &str =
+    "(SELECT account_id FROM organizers WHERE account_id IS NOT NULL AND connected = 0)";
+
 #[cfg(test)]
 mod tests {
     use super::*;

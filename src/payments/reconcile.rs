@@ -177,7 +177,9 @@ impl Payments {
                         tracing::warn!(payment_intent_id = %pi.id, status = %pi.status, "adopted a PaymentIntent the ledger lacked");
                     }
                     Some(kept) if kept.organizer_id.is_none() => {
-                        adopt_for_organizer(&self.ledger, &pi, stripe.account()).await?;
+                        if adopt_for_organizer(&self.ledger, &pi, stripe.account()).await? {
+                            tracing::warn!(payment_intent_id = %pi.id, "finished the adoption of a PaymentIntent a stopped round left half done");
+                        }
                     }
                     Some(_) => {}
                 }
@@ -214,19 +216,20 @@ impl Payments {
 }
 
 /// What an adopted PaymentIntent made for an organiser keeps besides: its organiser, its fee,
-/// and how its money went (the account it was listed for: a direct charge's).
+/// and how its money went (the account it was listed for: a direct charge's). Whether it was
+/// made for one (and so written).
 async fn adopt_for_organizer(
     ledger: &Ledger,
     pi: &PaymentIntent,
     account: Option<&str>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let Some(organizer_id) = pi.metadata.get(ORGANIZER_KEY).and_then(Value::as_str) else {
-        return Ok(());
+        return Ok(false);
     };
     let charge_type = match (account, pi.destination()) {
         (Some(_), _) => ChargeType::Direct,
         (None, Some(_)) => ChargeType::Destination,
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(false),
     };
     let note = ConnectNote {
         organizer_id,
@@ -235,7 +238,7 @@ async fn adopt_for_organizer(
         application_fee: pi.application_fee_amount.unwrap_or(0),
     };
     ledger.note_connect(&pi.id, &note).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Where a listing goes on after `page`: its last object's id, when Stripe has more.

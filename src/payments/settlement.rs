@@ -4,11 +4,13 @@
 //! reconciliation Stripe has completed itemised and checked. Every call is a background call:
 //! at most a fifth of the budget, and never ahead of a buyer's.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 
 use super::reconcile::next_after;
 use super::{round, Error, Payments};
-use crate::ledger::{itemise, ChargeType, Cursor, Progress, UnderWay, PLATFORM};
+use crate::ledger::{itemise, ChargeType, Cursor, PayoutRow, Progress, UnderWay, PLATFORM};
 use crate::stripe::balance::BalanceTransaction;
 use crate::stripe::StripeClient;
 
@@ -26,8 +28,9 @@ const ROUND: &str = "settlement";
 pub struct SyncReport {
     /// Accounts listed (the platform's first).
     pub accounts: usize,
-    /// Connected accounts Stripe refused to list for good (a 4xx other than 429), or to
-    /// itemise a payout of: left out of the round, which went on with the others.
+    /// Connected accounts Stripe refused for good (a 4xx other than 429), to list or to itemise
+    /// a payout of: left out of the round, which went on with the others. Accounts of
+    /// organisers the ledger knows were disconnected are not asked for at all.
     pub accounts_left_out: usize,
     /// Listings that went on from where a stopped round left them.
     pub resumed: usize,
@@ -56,6 +59,8 @@ impl Payments {
         connected.sort();
         connected.dedup();
         let accounts = std::iter::once(None).chain(connected.into_iter().map(Some));
+        // The connected accounts Stripe refused this round: each is left out once.
+        let mut left_out = BTreeSet::new();
         for account in accounts {
             let on_account = stripe.on_account(account.as_deref());
             match self.list_account(&on_account, since, &mut report).await {
@@ -65,12 +70,14 @@ impl Payments {
                         .as_deref()
                         .is_some_and(|a| round::leaves_account_out(ROUND, a, &e)) =>
                 {
-                    report.accounts_left_out += 1;
+                    left_out.extend(account);
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.itemise_payouts(&stripe, &mut report).await?;
+        self.itemise_payouts(&stripe, &mut left_out, &mut report)
+            .await?;
+        report.accounts_left_out = left_out.len();
         round::succeeded(
             ROUND,
             "tmt_settlement_last_success_timestamp_seconds",
@@ -137,58 +144,90 @@ impl Payments {
         }
     }
 
-    /// Itemises the automatic payouts Stripe has finished reconciling, and checks each.
+    /// Itemises up to [`ITEMISE_BATCH`] of the automatic payouts Stripe has finished
+    /// reconciling, oldest first, and checks each. A payout of an account left out of the round
+    /// (`left_out`, which grows with any refusal met here) waits, unitemised, for a round that
+    /// can read it, and the round goes on past it.
     async fn itemise_payouts(
         &self,
         stripe: &StripeClient,
+        left_out: &mut BTreeSet<String>,
         report: &mut SyncReport,
     ) -> Result<(), Error> {
-        for payout in self.ledger.payouts_to_itemise(ITEMISE_BATCH).await? {
-            let account = (!payout.account.is_empty()).then_some(payout.account.as_str());
-            let on_account = stripe.on_account(account);
-            let listed = async {
-                let mut txns = Vec::new();
-                let mut after: Option<String> = None;
-                loop {
-                    let page = on_account
-                        .list_payout_items(&payout.id, after.as_deref())
-                        .await?;
-                    report.pages += 1;
-                    txns.extend(page.data.iter().filter_map(BalanceTransaction::from_value));
-                    after = next_after(&page);
-                    if after.is_none() {
-                        return Ok::<_, Error>(txns);
-                    }
-                }
-            };
-            // A payout of an account Stripe no longer lets the platform read waits, unitemised,
-            // for a round that can read it; the others are itemised.
-            let txns = match listed.await {
-                Ok(txns) => txns,
-                Err(e) if round::leaves_account_out(ROUND, &payout.account, &e) => {
-                    report.accounts_left_out += 1;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let itemised = itemise(&payout, &txns);
-            self.ledger
-                .record_itemisation(&payout, &txns, itemised)
+        let mut last: Option<PayoutRow> = None;
+        loop {
+            let due = self
+                .ledger
+                .payouts_to_itemise(last.as_ref(), ITEMISE_BATCH)
                 .await?;
-            report.payouts_itemised += 1;
-            if itemised.mismatch != 0 {
-                report.payouts_mismatched += 1;
-                metrics::counter!("tmt_payout_mismatches_total").increment(1);
-                tracing::error!(
-                    payout_id = %payout.id,
-                    account_id = %payout.account,
-                    amount = payout.amount,
-                    items_sum = itemised.items_sum,
-                    mismatch = itemised.mismatch,
-                    currency = %payout.currency,
-                    "a payout's items do not add up to its amount"
-                );
+            let Some(end) = due.last().cloned() else {
+                return Ok(());
+            };
+            for payout in due {
+                if report.payouts_itemised >= ITEMISE_BATCH as usize {
+                    return Ok(());
+                }
+                if !left_out.contains(&payout.account) {
+                    self.itemise_payout(stripe, &payout, left_out, report)
+                        .await?;
+                }
             }
+            last = Some(end);
+        }
+    }
+
+    /// Itemises `payout` and checks it; an account Stripe refuses for good joins `left_out`.
+    async fn itemise_payout(
+        &self,
+        stripe: &StripeClient,
+        payout: &PayoutRow,
+        left_out: &mut BTreeSet<String>,
+        report: &mut SyncReport,
+    ) -> Result<(), Error> {
+        let account = (!payout.account.is_empty()).then_some(payout.account.as_str());
+        let on_account = stripe.on_account(account);
+        let listed = async {
+            let mut txns = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = on_account
+                    .list_payout_items(&payout.id, after.as_deref())
+                    .await?;
+                report.pages += 1;
+                txns.extend(page.data.iter().filter_map(BalanceTransaction::from_value));
+                after = next_after(&page);
+                if after.is_none() {
+                    return Ok::<_, Error>(txns);
+                }
+            }
+        };
+        // A payout of an account Stripe no longer lets the platform read waits, unitemised,
+        // for a round that can read it; the others are itemised.
+        let txns = match listed.await {
+            Ok(txns) => txns,
+            Err(e) if round::leaves_account_out(ROUND, &payout.account, &e) => {
+                left_out.insert(payout.account.clone());
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let itemised = itemise(payout, &txns);
+        self.ledger
+            .record_itemisation(payout, &txns, itemised)
+            .await?;
+        report.payouts_itemised += 1;
+        if itemised.mismatch != 0 {
+            report.payouts_mismatched += 1;
+            metrics::counter!("tmt_payout_mismatches_total").increment(1);
+            tracing::error!(
+                payout_id = %payout.id,
+                account_id = %payout.account,
+                amount = payout.amount,
+                items_sum = itemised.items_sum,
+                mismatch = itemised.mismatch,
+                currency = %payout.currency,
+                "a payout's items do not add up to its amount"
+            );
         }
         Ok(())
     }

@@ -178,6 +178,7 @@ async fn an_account_stripe_no_longer_lets_the_platform_read_is_left_out_and_the_
         0,
     );
     assert_eq!(report["accounts_listed"], 1, "{report}");
+    assert_eq!(report["accounts_left_out"], 1, "{report}");
     let ledger = market.ledger().await;
     assert_eq!(
         ledger.payment(&pi).await.unwrap().unwrap().status,
@@ -201,7 +202,30 @@ async fn the_settlement_round_leaves_out_an_account_it_cannot_read_and_lists_the
         market.reaches(&pi, "succeeded").await;
         paid.push((account, pi));
     }
-    // The first took a direct charge, so the round lists its account; Stripe now refuses it.
+    // A payout of org_gone's account and one of the platform's (its fees), both reconciled by
+    // Stripe and told to the ledger: due to be itemised.
+    let mut payouts = Vec::new();
+    for form in [vec![("account", paid[0].0.as_str())], vec![]] {
+        let (status, _, made) = market
+            .stripe(reqwest::Method::POST, "/_sandbox/payouts", &form, None)
+            .await;
+        assert_eq!(status, 200, "{made}");
+        payouts.push(made["data"][0]["id"].as_str().unwrap().to_string());
+    }
+    let ledger = market.ledger().await;
+    for id in &payouts {
+        eventually(&format!("{id} is due"), PATIENCE, || async {
+            ledger
+                .payout(id)
+                .await
+                .unwrap()
+                .filter(|p| p.reconciliation_status == "completed")
+        })
+        .await;
+    }
+    // org_gone's account took a direct charge, so the round lists it; Stripe now refuses it,
+    // and the ledger has not heard (its deauthorisation event is lost).
+    market.drop_webhooks().await;
     let (status, _, body) = market
         .stripe(
             reqwest::Method::POST,
@@ -217,7 +241,18 @@ async fn the_settlement_round_leaves_out_an_account_it_cannot_read_and_lists_the
         report["accounts"], 2,
         "the platform's and org_here's: {report}"
     );
-    let ledger = market.ledger().await;
+    assert_eq!(report["accounts_left_out"], 1, "org_gone's, once: {report}");
+    assert_eq!(report["payouts_itemised"], 1, "the platform's: {report}");
+    let payout = |id: &str| {
+        let (ledger, id) = (&ledger, id.to_string());
+        async move { ledger.payout(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(
+        payout(&payouts[0]).await.items,
+        None,
+        "org_gone's payout waits"
+    );
+    assert!(payout(&payouts[1]).await.items.is_some(), "{report}");
     // What the ledger keeps of each payment's transactions on its organiser's own account (the
     // platform's listing has its application fee either way).
     let mut on_account = Vec::new();
@@ -230,4 +265,18 @@ async fn the_settlement_round_leaves_out_an_account_it_cannot_read_and_lists_the
         "org_gone's account was left out: {report}"
     );
     assert!(on_account[1] > 0, "org_here's charge was listed: {report}");
+
+    // Once the ledger knows org_gone is disconnected (as its lost event, delivered late, would
+    // say), its account and payout are not asked for at all.
+    sqlx::query("UPDATE organizers SET connected = 0 WHERE id = 'org_gone'")
+        .execute(ledger.pool())
+        .await
+        .unwrap();
+    let report = printed_json(&market.cli(&["settlement", "sync", "--json"], &[]), 0);
+    assert_eq!(
+        (&report["accounts"], &report["accounts_left_out"]),
+        (&json!(2), &json!(0)),
+        "{report}"
+    );
+    assert_eq!(payout(&payouts[0]).await.items, None);
 }
