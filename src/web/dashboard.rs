@@ -14,7 +14,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
-use super::{awaiting, chart, connect, format, settled, Web};
+use super::{awaiting, chart, connect, format, grid::grid, settled, Web};
 use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
@@ -419,35 +419,31 @@ pub async fn list(
         div #live {
             section.totals {
                 h2 { "Totals per currency" }
-                @if totals.is_empty() {
-                    p.muted { "No payments." }
-                } @else {
-                    table.grid #totals {
-                        thead { tr {
-                            th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
-                            th.num { "Amount succeeded" } th.num { "Refunded" }
-                            th.num { "After refunds" }
-                        } }
-                        tbody {
-                            @for t in &totals {
-                                tr data-currency=(t.currency) {
-                                    td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
-                                    td.num data-label="Payments" { (t.payments) }
-                                    td.num data-label="Succeeded" { (t.succeeded) }
-                                    td.num data-label="Amount succeeded" {
-                                        (format::money(t.succeeded_amount, &t.currency))
-                                    }
-                                    td.num data-label="Refunded" {
-                                        (format::money(t.refunded_amount, &t.currency))
-                                    }
-                                    td.num data-label="After refunds" {
-                                        (format::money(t.succeeded_amount - t.refunded_amount, &t.currency))
-                                    }
-                                }
+                (grid(
+                    "totals",
+                    "No payments.",
+                    html! {
+                        th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
+                        th.num { "Amount succeeded" } th.num { "Refunded" }
+                        th.num { "After refunds" }
+                    },
+                    totals.iter().map(|t| html! {
+                        tr data-currency=(t.currency) {
+                            td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
+                            td.num data-label="Payments" { (t.payments) }
+                            td.num data-label="Succeeded" { (t.succeeded) }
+                            td.num data-label="Amount succeeded" {
+                                (format::money(t.succeeded_amount, &t.currency))
+                            }
+                            td.num data-label="Refunded" {
+                                (format::money(t.refunded_amount, &t.currency))
+                            }
+                            td.num data-label="After refunds" {
+                                (format::money(t.succeeded_amount - t.refunded_amount, &t.currency))
                             }
                         }
-                    }
-                }
+                    }),
+                ))
                 p.muted {
                     "Net after Stripe's fees, where they are known: "
                     a href="/dashboard/statements" { "Statements" } "."
@@ -464,17 +460,7 @@ pub async fn list(
             section {
                 h2 { "Latest payments" }
                 p.muted #count { "Showing " (payments.len()) " of " (count) "." }
-                @if !payments.is_empty() {
-                    table.grid.payments #payments {
-                        thead { tr {
-                            th { "Created" } th { "Payment" } th { "Status" }
-                            th.num { "Amount" } th { "Metadata" }
-                        } }
-                        tbody {
-                            @for p in &payments { (payment_line(p)) }
-                        }
-                    }
-                }
+                (payments_table(&payments))
                 @if (payments.len() as i64) < count && q.limit < MAX_LIMIT {
                     p { a href=(more) { "Show more" } }
                 }
@@ -498,7 +484,24 @@ fn charged(p: &PaymentRow) -> Markup {
     }
 }
 
-pub(super) fn payment_line(p: &PaymentRow) -> Markup {
+/// A list of payments, as the dashboard and an organiser's page show it: nothing when empty.
+pub(super) fn payments_table(payments: &[PaymentRow]) -> Markup {
+    html! {
+        @if !payments.is_empty() {
+            table.grid.payments #payments {
+                thead { tr {
+                    th { "Created" } th { "Payment" } th { "Status" }
+                    th.num { "Amount" } th { "Metadata" }
+                } }
+                tbody {
+                    @for p in payments { (payment_line(p)) }
+                }
+            }
+        }
+    }
+}
+
+fn payment_line(p: &PaymentRow) -> Markup {
     html! {
         tr data-id=(p.id) {
             td data-label="Created" { (format::unix(p.created)) }

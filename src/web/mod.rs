@@ -10,6 +10,7 @@ mod connect;
 mod dashboard;
 mod demo;
 mod format;
+mod grid;
 mod organizers;
 mod settled;
 

@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::dashboard::{html_response, layout, not_found, payment_line, unavailable, SignedIn};
+use super::dashboard::{html_response, layout, not_found, payments_table, unavailable, SignedIn};
+use super::grid::grid;
 use super::{format, Web};
 use crate::ledger::{LedgerError, OrganizerRow, PaymentFilter};
 
@@ -29,30 +30,26 @@ pub async fn list(_: SignedIn, State(web): State<Arc<Web>>) -> Response {
     };
     let content = html! {
         h1 { "Organisers" }
-        @if organizers.is_empty() {
-            p.muted { "No organiser has been onboarded (POST /stripe_onboard_organizer)." }
-        } @else {
-            table.grid #organizers {
-                thead { tr {
-                    th { "Organiser" } th { "Account" } th { "Charges" } th { "Payouts" }
-                    th { "Connected" } th { "Still due" }
-                } }
-                tbody {
-                    @for o in &organizers {
-                        tr data-id=(o.id) {
-                            td data-label="Organiser" {
-                                a href={ "/dashboard/organizers/" (o.id) } { (o.id) }
-                            }
-                            td.mono data-label="Account" { (o.account_id.as_deref().unwrap_or("—")) }
-                            td data-label="Charges" { (yes_no(o.charges_enabled)) }
-                            td data-label="Payouts" { (yes_no(o.payouts_enabled)) }
-                            td data-label="Connected" { (yes_no(o.connected)) }
-                            td data-label="Still due" { (o.requirements_due.join(", ")) }
-                        }
+        (grid(
+            "organizers",
+            "No organiser has been onboarded (POST /stripe_onboard_organizer).",
+            html! {
+                th { "Organiser" } th { "Account" } th { "Charges" } th { "Payouts" }
+                th { "Connected" } th { "Still due" }
+            },
+            organizers.iter().map(|o| html! {
+                tr data-id=(o.id) {
+                    td data-label="Organiser" {
+                        a href={ "/dashboard/organizers/" (o.id) } { (o.id) }
                     }
+                    td.mono data-label="Account" { (o.account_id.as_deref().unwrap_or("—")) }
+                    td data-label="Charges" { (yes_no(o.charges_enabled)) }
+                    td data-label="Payouts" { (yes_no(o.payouts_enabled)) }
+                    td data-label="Connected" { (yes_no(o.connected)) }
+                    td data-label="Still due" { (o.requirements_due.join(", ")) }
                 }
-            }
-        }
+            }),
+        ))
     };
     html_response(
         StatusCode::OK,
@@ -93,45 +90,33 @@ pub async fn page(_: SignedIn, State(web): State<Arc<Web>>, Path(id): Path<Strin
         h1 { "Organiser " (o.id) }
         (facts(&o))
         h2 { "Totals per currency" }
-        @if totals.is_empty() {
-            p.muted { "No payments yet." }
-        } @else {
-            table.grid #organizer-totals {
-                thead { tr {
-                    th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
-                    th.num { "Amount succeeded" } th.num { "Refunded" } th.num { "Platform fees" }
-                    th.num { "Fees refunded" } th.num { "Transfers reversed" }
-                } }
-                tbody {
-                    @for t in &totals {
-                        tr data-currency=(t.currency) {
-                            td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
-                            td.num data-label="Payments" { (t.payments) }
-                            td.num data-label="Succeeded" { (t.succeeded) }
-                            td.num data-label="Amount succeeded" { (format::money(t.succeeded_amount, &t.currency)) }
-                            td.num data-label="Refunded" { (format::money(t.refunded_amount, &t.currency)) }
-                            td.num data-label="Platform fees" { (format::money(t.application_fees, &t.currency)) }
-                            td.num data-label="Fees refunded" { (format::money(t.application_fees_refunded, &t.currency)) }
-                            td.num data-label="Transfers reversed" { (format::money(t.transfers_reversed, &t.currency)) }
-                        }
-                    }
+        (grid(
+            "organizer-totals",
+            "No payments yet.",
+            html! {
+                th { "Currency" } th.num { "Payments" } th.num { "Succeeded" }
+                th.num { "Amount succeeded" } th.num { "Refunded" } th.num { "Platform fees" }
+                th.num { "Fees refunded" } th.num { "Transfers reversed" }
+            },
+            totals.iter().map(|t| html! {
+                tr data-currency=(t.currency) {
+                    td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
+                    td.num data-label="Payments" { (t.payments) }
+                    td.num data-label="Succeeded" { (t.succeeded) }
+                    td.num data-label="Amount succeeded" { (format::money(t.succeeded_amount, &t.currency)) }
+                    td.num data-label="Refunded" { (format::money(t.refunded_amount, &t.currency)) }
+                    td.num data-label="Platform fees" { (format::money(t.application_fees, &t.currency)) }
+                    td.num data-label="Fees refunded" { (format::money(t.application_fees_refunded, &t.currency)) }
+                    td.num data-label="Transfers reversed" { (format::money(t.transfers_reversed, &t.currency)) }
                 }
-            }
-        }
+            }),
+        ))
         h2 { "Payments" }
         p.muted #count {
             "Showing " (payments.len()) " of " (count) ". "
             a href={ "/dashboard?organizer=" (o.id) } { "Filter the payments by this organiser" }
         }
-        @if !payments.is_empty() {
-            table.grid.payments #payments {
-                thead { tr {
-                    th { "Created" } th { "Payment" } th { "Status" }
-                    th.num { "Amount" } th { "Metadata" }
-                } }
-                tbody { @for p in &payments { (payment_line(p)) } }
-            }
-        }
+        (payments_table(&payments))
     };
     html_response(
         StatusCode::OK,
