@@ -55,8 +55,8 @@ pub struct StatementArgs {
 }
 
 fn day(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("'{}' is not a day as YYYY-MM-DD", text.trim()))
+    statement::parse_day(text)
+        .ok_or_else(|| format!("'{}' is not a day as YYYY-MM-DD", text.trim()))
 }
 
 fn pair(text: &str) -> Result<(String, String), String> {
@@ -108,16 +108,7 @@ pub async fn statement(ledger: &Ledger, args: StatementArgs) -> anyhow::Result<(
                 variable: variable.into(),
                 problem,
             })?;
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
-    let (Some(from), Some(to)) = (midnight(args.from), midnight(args.to)) else {
-        anyhow::bail!("--from and --to must be days");
-    };
-    let period = Period {
-        from,
-        to: to + 86_400,
-        organizer: args.organizer,
-        metadata: args.metadata,
-    };
+    let period = Period::days(args.from, args.to, args.organizer, args.metadata);
     match args.format {
         Format::Csv => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -196,7 +187,7 @@ struct PayoutView {
 
 pub async fn payouts(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Result<()> {
     let rows: Vec<PayoutView> = ledger
-        .payouts(limit.max(0))
+        .list::<PayoutRow>(None, limit.max(0))
         .await?
         .into_iter()
         .map(|row| PayoutView {

@@ -79,7 +79,7 @@ pub use refunds::{
     DisputeColumns, DisputeRow, MovementRow, RefundColumns, RefundRow, Refusal, Reservation,
     Standing, RESERVATION_KEY,
 };
-pub use settlement::{BalanceRow, Cursor, Progress, UnderWay, PLATFORM};
+pub use settlement::{BalanceRow, Cursor, PayoutNet, Progress, UnderWay, PLATFORM};
 pub use statement::{Figures, StatementRow};
 pub use stored::{
     ActionKind, ActionState, ChargeType, EventSource, HoldState, ItemState, Kind, LatePolicy,

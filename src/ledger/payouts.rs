@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
+use super::rows::{ByStatus, Chronology, Listed};
 use super::settlement::Progress;
 use super::sql::{Source, DISCONNECTED};
 use super::stored::Outcome;
@@ -57,13 +58,17 @@ impl From<i64> for Flag {
     }
 }
 
-impl PayoutRow {
+impl Listed for PayoutRow {
     const SELECT: &'static str =
         "SELECT id, account, amount, currency, arrival_date, status, automatic,
                 reconciliation_status, failure_code, failure_message, items, items_sum, mismatch,
                 created
          FROM payouts";
+    const ORDER: Chronology = Chronology::Created;
+}
+impl ByStatus for PayoutRow {}
 
+impl PayoutRow {
     /// Whether its items can be known: Stripe itemises automatic payouts only.
     pub fn itemisable(&self) -> bool {
         self.automatic.0
@@ -154,15 +159,6 @@ pub(super) async fn apply_payout(
 }
 
 impl Ledger {
-    /// Payouts, newest first.
-    pub async fn payouts(&self, limit: i64) -> Result<Vec<PayoutRow>, LedgerError> {
-        let sql = format!(
-            "{} ORDER BY created DESC, id DESC LIMIT $1",
-            PayoutRow::SELECT
-        );
-        self.fetch_all(sqlx::query(&sql).bind(limit)).await
-    }
-
     pub async fn payout(&self, id: &str) -> Result<Option<PayoutRow>, LedgerError> {
         let sql = format!("{} WHERE id = $1", PayoutRow::SELECT);
         self.fetch_optional(sqlx::query(&sql).bind(id)).await
@@ -209,15 +205,6 @@ impl Ledger {
         .bind(now_iso());
         self.write(save).await?;
         Ok(())
-    }
-
-    /// How many payouts' items do not add up to their amounts.
-    pub async fn mismatched_payouts(&self) -> Result<i64, LedgerError> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM payouts WHERE mismatch <> 0")
-                .fetch_one(&self.pool)
-                .await?,
-        )
     }
 }
 

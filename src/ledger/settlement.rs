@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::rows::{Chronology, Listed, OfPayment};
 use super::{now_iso, Ledger, LedgerError};
 use crate::stripe::balance::{BalanceTransaction, Entry, Link};
 
@@ -98,28 +99,26 @@ impl Ledger {
         )
     }
 
-    /// What the payout `payout` settled (its own transaction left out), oldest first.
-    pub async fn payout_items(&self, payout: &str) -> Result<Vec<BalanceRow>, LedgerError> {
-        let sql = format!(
-            "{} WHERE payout_id = $1 AND NOT (type = 'payout' AND source = $1)
-             ORDER BY created, id",
-            BalanceRow::SELECT
-        );
-        self.fetch_all(sqlx::query(&sql).bind(payout)).await
+    /// What each of the newest `limit` payouts settled of each payment (its items' nets, its own
+    /// transaction left out), in one read.
+    pub async fn payout_nets(&self, limit: i64) -> Result<Vec<PayoutNet>, LedgerError> {
+        let sql = "SELECT payout_id, payment_intent_id, CAST(SUM(net) AS BIGINT) AS net
+                   FROM balance_transactions
+                   WHERE payout_id IN (SELECT id FROM payouts
+                                       ORDER BY created DESC, id DESC LIMIT $1)
+                     AND payment_intent_id IS NOT NULL
+                     AND NOT (type = 'payout' AND source = payout_id)
+                   GROUP BY payout_id, payment_intent_id";
+        self.fetch_all(sqlx::query(sql).bind(limit)).await
     }
+}
 
-    /// A payment's balance transactions, oldest first.
-    pub async fn balance_transactions_of(
-        &self,
-        payment_intent_id: &str,
-    ) -> Result<Vec<BalanceRow>, LedgerError> {
-        let sql = format!(
-            "{} WHERE payment_intent_id = $1 ORDER BY created, id",
-            BalanceRow::SELECT
-        );
-        self.fetch_all(sqlx::query(&sql).bind(payment_intent_id))
-            .await
-    }
+/// What a payout settled of one payment: the nets of the payment's items in it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PayoutNet {
+    pub payout_id: String,
+    pub payment_intent_id: String,
+    pub net: i64,
 }
 
 /// A balance transaction as the ledger keeps it.
@@ -135,13 +134,15 @@ pub struct BalanceRow {
     pub payout_id: Option<String>,
 }
 
-impl BalanceRow {
-    pub(super) const SELECT: &'static str =
+impl Listed for BalanceRow {
+    const SELECT: &'static str =
         "SELECT id, account, source, type, reporting_category, amount, fee, stripe_fee,
                 application_fee, tax, net, currency, exchange_rate, available_on, created,
                 payment_intent_id, payout_id
          FROM balance_transactions";
+    const ORDER: Chronology = Chronology::Created;
 }
+impl OfPayment for BalanceRow {}
 
 /// The payment a transaction belongs to, from what its source named.
 async fn payment_of(

@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::connect::FeePolicy;
+use super::request::TICKETS_KEY;
 use crate::ledger::{Figures, Ledger, LedgerError, StatementRow};
 use crate::money::{Currency, Major};
 
@@ -29,6 +31,29 @@ pub struct Period {
     pub organizer: Option<String>,
     /// KEY=VALUE pairs the payment's metadata must all have.
     pub metadata: Vec<(String, String)>,
+}
+
+impl Period {
+    /// The days `from` to `to`, both included (UTC), with the selectors.
+    pub fn days(
+        from: NaiveDate,
+        to: NaiveDate,
+        organizer: Option<String>,
+        metadata: Vec<(String, String)>,
+    ) -> Period {
+        let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        Period {
+            from: midnight(from),
+            to: midnight(to) + 86_400,
+            organizer,
+            metadata,
+        }
+    }
+}
+
+/// A day as YYYY-MM-DD.
+pub fn parse_day(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
 }
 
 /// One payment's line. Stripe's figures are in the settlement currency; `None` while unknown.
@@ -152,7 +177,7 @@ impl<'a> Statement<'a> {
             payout_id: row.payout_id.clone(),
             payout_arrival_date: row.payout_arrival_date,
         };
-        let tickets = field("tickets")
+        let tickets = field(TICKETS_KEY)
             .and_then(|t| t.parse::<i64>().ok())
             .unwrap_or(1);
         let owed =

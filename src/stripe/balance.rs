@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{StripeClient, StripeError};
+use super::client::{safe_id, StripeClient, StripeError};
 use super::types::{null_as_default, HasId, List};
 
 /// One balance transaction, as Stripe listed it.
@@ -188,11 +188,6 @@ impl Payout {
     }
 }
 
-/// Whether `id` may go into a query: Stripe's `prefix_…` of letters, digits and `_`.
-fn query_safe(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 impl StripeClient {
     /// `GET /v1/balance_transactions`: one page (100) of the account's transactions created at
     /// or after `since`, newest first, after `starting_after`, their sources expanded.
@@ -219,12 +214,7 @@ impl StripeClient {
         payout: &str,
         starting_after: Option<&str>,
     ) -> Result<List<Value>, StripeError> {
-        if !query_safe(payout) {
-            return Err(StripeError::Unreadable {
-                status: 0,
-                request_id: Some(format!("not a payout id: {payout}")),
-            });
-        }
+        safe_id(payout)?;
         let filters = [("payout", payout), ("expand[]", "data.source")];
         self.page(
             "list_payout_items",

@@ -143,6 +143,21 @@ pub struct StripeClient {
     background: bool,
 }
 
+/// `Ok` when `id` may go into a URL's path or query: Stripe's `prefix_…` of letters, digits and
+/// `_`; otherwise the call is refused before it is made.
+pub(super) fn safe_id(id: &str) -> Result<(), StripeError> {
+    let safe = !id.is_empty()
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if safe {
+        return Ok(());
+    }
+    Err(StripeError::Unreadable {
+        status: 0,
+        request_id: Some(format!("not an id: {id}")),
+    })
+}
+
 impl StripeClient {
     pub fn new(settings: ClientSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::client::{Readable, StripeClient, StripeError};
+use super::client::{safe_id, Readable, StripeClient, StripeError};
 use super::form::Form;
 use super::types::{
     lenient_expandable, lenient_map, null_as_default, Expandable, HasId, List, ObjectRef,
@@ -162,25 +162,11 @@ fn expanded<T: for<'de> Deserialize<'de> + HasId>(field: &Value) -> Option<T> {
     }
 }
 
-/// Whether `id` may go into a URL path: Stripe's `prefix_…` of letters, digits and `_`.
-fn path_safe(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn unsafe_id(id: &str) -> StripeError {
-    StripeError::Unreadable {
-        status: 0,
-        request_id: Some(format!("not an id: {id}")),
-    }
-}
-
 impl StripeClient {
     /// The fee and transfer of the charge `charge` (`GET /v1/charges/{id}` with both expanded):
     /// a destination charge's, which are the platform's.
     pub async fn charge_money(&self, charge: &str) -> Result<ConnectMoney, StripeError> {
-        if !path_safe(charge) {
-            return Err(unsafe_id(charge));
-        }
+        safe_id(charge)?;
         let path = format!("/v1/charges/{charge}?expand[]=application_fee&expand[]=transfer");
         let charge: ChargeMoney = self.get("retrieve_charge", &path).await?;
         let mut transfer: Option<Transfer> = expanded(&charge.transfer);
@@ -196,9 +182,7 @@ impl StripeClient {
     /// The platform's fee on the charge `charge` of a connected account (a direct charge's),
     /// if it has one (`GET /v1/application_fees?charge=`).
     pub async fn fee_of_charge(&self, charge: &str) -> Result<Option<ApplicationFee>, StripeError> {
-        if !path_safe(charge) {
-            return Err(unsafe_id(charge));
-        }
+        safe_id(charge)?;
         let path = format!("/v1/application_fees?charge={charge}&limit=1");
         let list: List<ApplicationFee> = self.get("list_application_fees", &path).await?;
         Ok(list.data.into_iter().next())
@@ -206,9 +190,7 @@ impl StripeClient {
 
     /// `GET /v1/transfers/{id}`.
     pub async fn retrieve_transfer(&self, id: &str) -> Result<Transfer, StripeError> {
-        if !path_safe(id) {
-            return Err(unsafe_id(id));
-        }
+        safe_id(id)?;
         let mut transfer: Transfer = self
             .get("retrieve_transfer", &format!("/v1/transfers/{id}"))
             .await?;
@@ -220,9 +202,7 @@ impl StripeClient {
 
     /// `GET /v1/application_fees/{id}`.
     pub async fn retrieve_application_fee(&self, id: &str) -> Result<ApplicationFee, StripeError> {
-        if !path_safe(id) {
-            return Err(unsafe_id(id));
-        }
+        safe_id(id)?;
         self.get(
             "retrieve_application_fee",
             &format!("/v1/application_fees/{id}"),
@@ -243,9 +223,7 @@ impl StripeClient {
         form: &Form,
         key: &str,
     ) -> Result<TransferReversal, StripeError> {
-        if !path_safe(transfer) {
-            return Err(unsafe_id(transfer));
-        }
+        safe_id(transfer)?;
         let path = format!("/v1/transfers/{transfer}/reversals");
         self.post("create_transfer_reversal", &path, form, key)
             .await

@@ -14,8 +14,8 @@ use chrono::NaiveDate;
 use maud::{html, Markup};
 
 use super::dashboard::{html_response, layout, status_badge, unavailable, SignedIn};
-use super::{format, Web};
-use crate::ledger::{BalanceRow, LedgerError, PayoutRow};
+use super::{format, grid::grid, Web};
+use crate::ledger::{LedgerError, PayoutRow};
 use crate::payments::statement::{self, Period, Totals};
 
 /// How many payouts the page lists.
@@ -35,7 +35,7 @@ impl Asked {
         let mut error = None;
         let mut day = |name: &str| match query.get(name).map(|s| s.trim()) {
             None | Some("") => today,
-            Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_else(|_| {
+            Some(text) => statement::parse_day(text).unwrap_or_else(|| {
                 error = Some(format!("{name}: '{text}' is not a day as YYYY-MM-DD"));
                 today
             }),
@@ -54,13 +54,8 @@ impl Asked {
     }
 
     fn period(&self) -> Period {
-        let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
-        Period {
-            from: midnight(self.from),
-            to: midnight(self.to) + 86_400,
-            organizer: (!self.organizer.is_empty()).then(|| self.organizer.clone()),
-            metadata: Vec::new(),
-        }
+        let organizer = (!self.organizer.is_empty()).then(|| self.organizer.clone());
+        Period::days(self.from, self.to, organizer, Vec::new())
     }
 
     /// The query string that asks for the same again.
@@ -116,23 +111,22 @@ pub async fn statements(
 /// The totals per settlement currency; "net" is after Stripe's fees, and payments whose fees
 /// are not known yet are counted apart and named.
 fn totals_table(totals: &[Totals]) -> Markup {
-    if totals.is_empty() {
-        return html! { p.muted { "No succeeded payments in this period." } };
-    }
     let owed = totals.iter().any(|t| t.owed.is_some());
     html! {
-        table.grid #statement-totals {
-            thead { tr {
+        (grid(
+            "statement-totals",
+            "No succeeded payments in this period.",
+            html! {
                 th { "Currency" } th.num { "Payments" } th.num { "Gross" } th.num { "Refunds" }
                 th.num { "Disputes lost" } th.num { "Dispute fees" } th.num { "Stripe fees" }
                 th.num { "Application fees" } th.num { "Net" } th.num { "Paid out" }
                 th.num { "Not yet paid out" }
                 @if owed { th.num { "Owed to organisers" } }
                 th.num { "Not yet known" }
-            } }
-            tbody {
-                @for t in totals {
-                    @let m = |minor: i64| format::money(minor, &t.currency);
+            },
+            totals.iter().map(|t| {
+                let m = |minor: i64| format::money(minor, &t.currency);
+                html! {
                     tr data-currency=(t.currency) {
                         td data-label="Currency" { (t.currency.to_ascii_uppercase()) }
                         td.num data-label="Payments" { (t.payments) }
@@ -153,8 +147,8 @@ fn totals_table(totals: &[Totals]) -> Markup {
                         td.num data-label="Not yet known" data-unknown=(t.unknown) { (t.unknown) }
                     }
                 }
-            }
-        }
+            }),
+        ))
         @for t in totals.iter().filter(|t| t.unknown > 0) {
             p.muted.unknown {
                 (t.unknown) " payment(s) in " (t.currency.to_ascii_uppercase())
@@ -197,14 +191,17 @@ pub async fn statement_csv(
 
 pub async fn payouts(_: SignedIn, State(web): State<Arc<Web>>) -> Response {
     let read = async {
-        let payouts = web.ledger.payouts(PAYOUTS_SHOWN).await?;
-        let mut items = BTreeMap::new();
-        for p in &payouts {
-            items.insert(p.id.clone(), web.ledger.payout_items(&p.id).await?);
+        let payouts = web.ledger.list::<PayoutRow>(None, PAYOUTS_SHOWN).await?;
+        // Per payout, what it settled of each payment.
+        let mut nets: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for n in web.ledger.payout_nets(PAYOUTS_SHOWN).await? {
+            nets.entry(n.payout_id)
+                .or_default()
+                .insert(n.payment_intent_id, n.net);
         }
-        Ok::<_, LedgerError>((payouts, items))
+        Ok::<_, LedgerError>((payouts, nets))
     };
-    let (payouts, items) = match read.await {
+    let (payouts, nets) = match read.await {
         Ok(r) => r,
         Err(e) => return unavailable(&web, e),
     };
@@ -214,13 +211,13 @@ pub async fn payouts(_: SignedIn, State(web): State<Arc<Web>>) -> Response {
             p.muted { "No payout yet: Stripe's payout.* events put them here." }
         }
         @for p in &payouts {
-            (payout_section(p, items.get(&p.id).map(Vec::as_slice).unwrap_or_default()))
+            (payout_section(p, nets.get(&p.id).unwrap_or(&BTreeMap::new())))
         }
     };
     html_response(StatusCode::OK, layout(&web, "Payouts", None, true, content))
 }
 
-fn payout_section(p: &PayoutRow, items: &[BalanceRow]) -> Markup {
+fn payout_section(p: &PayoutRow, payments: &BTreeMap<String, i64>) -> Markup {
     let m = |minor: i64| format::money(minor, &p.currency);
     let check = match (p.itemisable(), p.adds_up()) {
         (false, _) => html! { span.badge.wait { "manual: Stripe cannot itemise it" } },
@@ -232,12 +229,6 @@ fn payout_section(p: &PayoutRow, items: &[BalanceRow]) -> Markup {
             }
         },
     };
-    let payments: BTreeMap<&str, i64> = items.iter().fold(BTreeMap::new(), |mut acc, t| {
-        if let Some(pi) = t.payment_intent_id.as_deref() {
-            *acc.entry(pi).or_insert(0) += t.entry.net;
-        }
-        acc
-    });
     html! {
         section.payout data-id=(p.id) {
             h2 { span.mono { (p.id) } " · " (m(p.amount)) " " (status_badge(&p.status)) }
@@ -250,7 +241,7 @@ fn payout_section(p: &PayoutRow, items: &[BalanceRow]) -> Markup {
                 table.grid.payout-payments {
                     thead { tr { th { "Payment" } th.num { "Net in this payout" } } }
                     tbody {
-                        @for (pi, net) in &payments {
+                        @for (pi, net) in payments {
                             tr data-payment=(pi) {
                                 td data-label="Payment" {
                                     a.mono href={ "/dashboard/payments/" (pi) } { (pi) }

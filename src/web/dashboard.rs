@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::auth::{clear_cookie, requested_host, secure_cookie, set_cookie};
 use super::{awaiting, chart, connect, format, grid::grid, settled, Web};
-use crate::ledger::{LedgerError, PaymentFilter, PaymentRow};
+use crate::ledger::{BalanceRow, LedgerError, PaymentFilter, PaymentRow};
 use crate::stripe::types::PaymentIntentStatus;
 
 /// How many payments the list shows unless asked for more, and the most it shows.
@@ -560,7 +560,7 @@ impl Entry {
 pub async fn payment(_: SignedIn, State(web): State<Arc<Web>>, Path(id): Path<String>) -> Response {
     let read = async {
         let detail = web.ledger.payment_detail(&id).await?;
-        Ok::<_, LedgerError>((detail, web.ledger.balance_transactions_of(&id).await?))
+        Ok::<_, LedgerError>((detail, web.ledger.of_payment::<BalanceRow>(&id).await?))
     };
     let (detail, settled) = match read.await {
         Ok((Some(found), settled)) => (found, settled),

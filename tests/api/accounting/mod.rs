@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::connect::{Market, StripeSide, REFUND};
 use crate::helpers::*;
+use tmt_payments::ledger::BalanceRow;
 
 /// The platform's books without Connect, with `envs` besides (SQLite: the embedded sandbox
 /// keeps Stripe's side in the process; [`payouts`] has the PostgreSQL cluster's test).
@@ -150,7 +151,12 @@ async fn fees_and_nets_per_payment_after_a_sync() {
     let report = sync(&m, &[]);
     assert_eq!(report["accounts"], 1, "{report}");
     assert!(report["transactions"].as_i64().unwrap() >= 1, "{report}");
-    let kept = m.ledger().await.balance_transactions_of(&pi).await.unwrap();
+    let kept = m
+        .ledger()
+        .await
+        .of_payment::<BalanceRow>(&pi)
+        .await
+        .unwrap();
     assert_eq!(kept.len(), 1, "{kept:?}");
     let charge = &kept[0];
     let at_stripe = &stripe_txns(&m, None).await[&charge.id];
@@ -232,7 +238,7 @@ async fn a_refund_and_a_dispute_come_off_the_net() {
     // Every net in the statement is what the sandbox's transactions of the payment add up to.
     let at_stripe = stripe_txns(&m, None).await;
     for pi in [&refunded, &disputed] {
-        let kept = ledger.balance_transactions_of(pi).await.unwrap();
+        let kept = ledger.of_payment::<BalanceRow>(pi).await.unwrap();
         let stripe_net: i64 = kept
             .iter()
             .map(|t| at_stripe[&t.id]["net"].as_i64().unwrap())

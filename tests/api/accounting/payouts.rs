@@ -47,7 +47,7 @@ async fn a_payouts_items_add_up_and_a_payout_that_lies_is_caught() {
     assert_eq!((payout.items_sum, payout.mismatch), (Some(2853), Some(0)));
     let ledger = m.ledger().await;
     for pi in [&first, &second] {
-        let kept = ledger.balance_transactions_of(pi).await.unwrap();
+        let kept = ledger.of_payment::<BalanceRow>(pi).await.unwrap();
         assert!(
             kept.iter().all(|t| t.payout_id.as_deref() == Some(id)),
             "{kept:?}"
@@ -149,7 +149,12 @@ async fn a_payout_in_another_settlement_currency_carries_the_exchange_rate() {
     let payout = itemised(&m, made[0]["id"].as_str().unwrap()).await;
     assert_eq!(payout.mismatch, Some(0));
 
-    let kept = m.ledger().await.balance_transactions_of(&pi).await.unwrap();
+    let kept = m
+        .ledger()
+        .await
+        .of_payment::<BalanceRow>(&pi)
+        .await
+        .unwrap();
     let charge = kept.iter().find(|t| t.entry.kind == "charge").unwrap();
     let at_stripe = &stripe_txns(&m, None).await[&charge.id];
     assert_eq!(charge.entry.currency, "mxn");

@@ -102,7 +102,7 @@ async fn the_csv_and_the_json_agree_with_each_other_and_with_stripe() {
         }
         // The net is what the sandbox's transactions of the payment add up to; the fee is
         // its charge's.
-        let kept = ledger.balance_transactions_of(pi).await.unwrap();
+        let kept = ledger.of_payment::<BalanceRow>(pi).await.unwrap();
         let net: i64 = kept
             .iter()
             .map(|t| at_stripe[&t.id]["net"].as_i64().unwrap())

@@ -6,7 +6,7 @@
 //! is left out of a round, reconciliation's or settlement's (§17), and the round goes on.
 
 use serde_json::json;
-use tmt_payments::ledger::{ChargeType, EventRow};
+use tmt_payments::ledger::{BalanceRow, ChargeType, EventRow};
 
 use super::*;
 
@@ -257,7 +257,7 @@ async fn the_settlement_round_leaves_out_an_account_it_cannot_read_and_lists_the
     // platform's listing has its application fee either way).
     let mut on_account = Vec::new();
     for (account, pi) in &paid {
-        let kept = ledger.balance_transactions_of(pi).await.unwrap();
+        let kept = ledger.of_payment::<BalanceRow>(pi).await.unwrap();
         on_account.push(kept.iter().filter(|t| &t.account == account).count());
     }
     assert_eq!(
