@@ -11,10 +11,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::column;
 use super::notifications::announce;
 use super::sql::payment_columns;
 use super::stored::{HoldState, Kind, Outbox};
+use super::{column, iso_ms};
 use crate::money::Major;
 use crate::stripe::next_action::NextAction;
 use crate::stripe::types::{PaymentIntent, PaymentIntentStatus};
@@ -36,11 +36,6 @@ pub(super) fn metadata_ms(pi: &PaymentIntent, key: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.timestamp_millis())
-}
-
-fn iso_ms(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// The method whose money comes later that `pi` is being paid with, as far as it says.
@@ -160,7 +155,8 @@ pub(super) async fn after_delayed_change(
         .payment_method_types
         .iter()
         .any(|t| DELAYED_TYPES.contains(&t.as_str()));
-    if method_of(pi).is_none() && !possible {
+    let said = method_of(pi);
+    if said.is_none() && !possible {
         return Ok(());
     }
     let Some(row) = payment_columns(tx, &pi.id, columns).await? else {
@@ -170,13 +166,14 @@ pub(super) async fn after_delayed_change(
         return Ok(());
     }
     let known: Option<String> = column(&row, "method")?;
-    let method = method_of(pi).map(str::to_string).or(known.clone());
+    let method = said.map(str::to_string).or(known.clone());
     if method.is_none() {
         return Ok(());
     }
     let hold: Option<i64> = column(&row, "hold_expires_ms")?;
     let state: Option<HoldState> = column(&row, "hold_state")?;
     let open = HoldState::is_open(state);
+    let shown: Option<String> = column(&row, "next_action")?;
     let update = |sql: &'static str| sqlx::query(sql).bind(&pi.id);
     if known.is_none() {
         update("UPDATE payments SET method = $2 WHERE id = $1")
@@ -197,9 +194,10 @@ pub(super) async fn after_delayed_change(
                 (Some(_), None) | (None, None) => true,
                 (None, Some(_)) => false,
             };
-            let shown: Option<String> = column(&row, "next_action")?;
-            if lower || shown.is_none() {
-                let next = serde_json::to_string(&next).unwrap_or_default();
+            let next = serde_json::to_string(&next).unwrap_or_default();
+            // A read that says what the row already says writes nothing.
+            let unchanged = shown.as_deref() == Some(next.as_str()) && before == owed;
+            if (lower || shown.is_none()) && !unchanged {
                 update("UPDATE payments SET next_action = $2, amount_remaining = $3 WHERE id = $1")
                     .bind(next)
                     .bind(owed)
@@ -225,9 +223,11 @@ pub(super) async fn after_delayed_change(
             }
         }
         PaymentIntentStatus::RequiresPaymentMethod => {
-            update("UPDATE payments SET next_action = NULL WHERE id = $1")
-                .execute(&mut **tx)
-                .await?;
+            if shown.is_some() {
+                update("UPDATE payments SET next_action = NULL WHERE id = $1")
+                    .execute(&mut **tx)
+                    .await?;
+            }
             let expired = pi
                 .last_payment_error
                 .as_ref()
@@ -261,10 +261,13 @@ pub(super) async fn after_delayed_change(
                 _ => {}
             }
         }
+        // The instructions end with the wait for money.
         _ => {
-            update("UPDATE payments SET next_action = NULL WHERE id = $1")
-                .execute(&mut **tx)
-                .await?;
+            if shown.is_some() {
+                update("UPDATE payments SET next_action = NULL WHERE id = $1")
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
     }
     Ok(())

@@ -220,6 +220,12 @@ pub fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// `ms` (Unix milliseconds) as [`now_iso`] writes times; `None` out of chrono's range.
+pub fn iso_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// The migrations of a backend: one definition, for migrating and for checking.
 fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
     static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -83,8 +83,9 @@ pub(super) async fn announce(
         return Ok(());
     }
     // The amount is what the payment charged (after a partial capture, what was captured).
-    static COLUMNS: LazyLock<String> =
-        LazyLock::new(|| format!("status, {CHARGED} AS amount, currency, metadata, late"));
+    static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+        format!("status, {CHARGED} AS amount, currency, metadata, late, next_action")
+    });
     let Some(payment) = payment_columns(tx, payment_intent_id, &COLUMNS).await? else {
         return Ok(());
     };
@@ -129,12 +130,8 @@ pub(super) async fn announce(
             }
         }
         (Kind::AwaitingPayment | Kind::PartiallyFunded, _) => {
-            let next: Option<String> =
-                sqlx::query_scalar("SELECT next_action FROM payments WHERE id = $1")
-                    .bind(payment_intent_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-            let next = next.and_then(|text| serde_json::from_str::<Value>(&text).ok());
+            let next = column::<Option<String>>(&payment, "next_action")?
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok());
             data["nextAction"] = next.unwrap_or(Value::Null);
         }
         _ => {}

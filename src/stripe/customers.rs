@@ -13,7 +13,6 @@ use super::types::{null_as_default, HasId, Refund};
 #[serde(default)]
 pub struct Customer {
     pub id: String,
-    pub email: Option<String>,
 }
 
 impl HasId for Customer {
@@ -36,8 +35,6 @@ pub struct CashBalanceTransaction {
     #[serde(deserialize_with = "null_as_default")]
     pub currency: String,
     pub customer: Option<String>,
-    /// Minor units the balance holds in this currency after the transaction.
-    pub ending_balance: Option<i64>,
 }
 
 impl HasId for CashBalanceTransaction {

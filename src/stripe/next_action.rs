@@ -32,7 +32,6 @@ pub struct OxxoDetails {
 pub struct BankTransferInstructions {
     /// Minor units still owed.
     pub amount_remaining: Option<i64>,
-    pub currency: Option<String>,
     pub reference: Option<String>,
     pub hosted_instructions_url: Option<String>,
     pub financial_addresses: Option<Vec<FinancialAddress>>,
@@ -50,7 +49,6 @@ pub struct FinancialAddress {
 #[serde(default)]
 pub struct Spei {
     pub clabe: Option<String>,
-    pub bank_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -58,7 +56,6 @@ pub struct Spei {
 pub struct Iban {
     pub iban: Option<String>,
     pub bic: Option<String>,
-    pub account_holder_name: Option<String>,
 }
 
 impl BankTransferInstructions {

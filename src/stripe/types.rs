@@ -500,8 +500,6 @@ pub struct PaymentIntent {
     pub next_action: Option<NextAction>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub payment_method_types: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_expandable")]
-    pub customer: Option<Expandable<ObjectRef>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub last_payment_error: Option<PaymentError>,
 }
@@ -518,7 +516,7 @@ pub struct TransferData {
 pub const OWNER_KEY: &str = "platform";
 pub const OWNER_TAG: &str = "TMT";
 
-stripe_object!(PaymentIntent, customer_id: customer);
+stripe_object!(PaymentIntent);
 
 impl PaymentIntent {
     pub fn is_final(&self) -> bool {

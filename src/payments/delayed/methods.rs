@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::Delayed;
-use crate::ledger::{HOLD_CAP_KEY, PAY_BY_KEY};
+use crate::ledger::{iso_ms, HOLD_CAP_KEY, PAY_BY_KEY};
 use crate::money::Money;
 use crate::payments::email::email;
 use crate::payments::Error;
@@ -94,13 +94,11 @@ pub fn parse(
     }
     let customer_email = match chosen.contains(&MethodType::CustomerBalance) {
         false => None,
-        true => {
-            let given = customer_email.filter(|v| !v.is_null());
-            let Some(address) = email(given)? else {
-                return Err(Error::CustomerEmailRequired);
-            };
-            Some(address.trim().to_lowercase())
-        }
+        true => Some(
+            email(customer_email)?
+                .ok_or(Error::CustomerEmailRequired)?
+                .to_lowercase(),
+        ),
     };
     Ok(Some(MethodChoice {
         types: chosen,
@@ -161,12 +159,12 @@ impl MethodChoice {
             };
             let pay_by = deadlines.first_use
                 + i64::try_from(settings.bank_transfer_expires_after.as_millis()).unwrap_or(0);
-            form.nested("metadata", PAY_BY_KEY, iso(pay_by));
+            form.nested("metadata", PAY_BY_KEY, iso_ms(pay_by).unwrap_or_default());
         }
         if deadlines.held && self.delayed() {
             let cap =
                 deadlines.first_use + i64::try_from(settings.hold_max.as_millis()).unwrap_or(0);
-            form.nested("metadata", HOLD_CAP_KEY, iso(cap));
+            form.nested("metadata", HOLD_CAP_KEY, iso_ms(cap).unwrap_or_default());
         }
         if let Some(customer) = customer {
             form.push("customer", customer);
@@ -179,12 +177,6 @@ impl MethodChoice {
 }
 
 /// Unix milliseconds as ISO 8601 UTC, as the metadata keeps times.
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
