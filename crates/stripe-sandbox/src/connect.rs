@@ -515,9 +515,11 @@ pub(crate) fn refund_fee(
 
 /// What taking money back from a transfer or an application fee changes: the object given back
 /// (`child`, naming its parent in `link`), the parent's total and flag (see [`take_back`]), the
-/// parent's embedded `list` of them, and the event that announces the parent.
+/// parent's embedded `list` of them (listed at `/v1/{path}/{parent}/{list}`), and the event that
+/// announces the parent.
 struct GivenBack {
     parent: Kind,
+    path: &'static str,
     child: Kind,
     link: &'static str,
     taken: &'static str,
@@ -528,6 +530,7 @@ struct GivenBack {
 
 const REVERSAL: GivenBack = GivenBack {
     parent: Kind::Transfer,
+    path: "transfers",
     child: Kind::TransferReversal,
     link: "transfer",
     taken: "amount_reversed",
@@ -538,6 +541,7 @@ const REVERSAL: GivenBack = GivenBack {
 
 const FEE_REFUND: GivenBack = GivenBack {
     parent: Kind::ApplicationFee,
+    path: "application_fees",
     child: Kind::FeeRefund,
     link: "fee",
     taken: "amount_refunded",
@@ -551,20 +555,17 @@ fn give_back(ctx: &mut Ctx<'_>, how: &GivenBack, parent: &mut Value, child: &Val
     ctx.put(how.child, child.clone());
     take_back(parent, how.taken, how.all, amount);
     let id = parent["id"].as_str().unwrap_or_default().to_string();
-    parent[how.list] = embedded(ctx, how.child, how.link, &id);
+    // Every child of the parent, newest first.
+    let mut items: Vec<Value> = ctx
+        .all(how.child)
+        .filter(|o| o[how.link] == id)
+        .cloned()
+        .collect();
+    items.reverse();
+    let url = format!("/v1/{}/{id}/{}", how.path, how.list);
+    parent[how.list] = shapes::embedded_list(url, items);
     ctx.put(how.parent, parent.clone());
     ctx.emit(how.event, parent.clone());
-}
-
-/// The list an object embeds of the objects of `kind` whose `field` names it (newest first).
-fn embedded(ctx: &Ctx<'_>, kind: Kind, field: &str, id: &str) -> Value {
-    let mut items: Vec<Value> = ctx.all(kind).filter(|o| o[field] == id).cloned().collect();
-    items.reverse();
-    let url = match kind {
-        Kind::FeeRefund => format!("/v1/application_fees/{id}/refunds"),
-        _ => format!("/v1/transfers/{id}/reversals"),
-    };
-    shapes::embedded_list(url, items)
 }
 
 #[cfg(test)]
