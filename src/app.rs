@@ -164,13 +164,14 @@ impl Application {
         };
         let stripe = StripeClient::new(config.stripe.client(api_base.clone(), secret_key.clone()))?;
         let budget = stripe.budget().clone();
+        let connect = Arc::new(config.connect.clone());
         let payments = Payments {
             stripe,
             events: EventWriter::start(ledger.clone()),
             ledger: ledger.clone(),
             webhook,
             idempotency_stale: config.idempotency_stale,
-            connect: Arc::new(config.connect.clone()),
+            connect: connect.clone(),
             delayed: Arc::new(config.delayed.clone()),
         };
         let access = Arc::new(Access::new(&config.access));
@@ -213,7 +214,7 @@ impl Application {
             &config.access.tokens,
             access.clone(),
             sandbox.is_some(),
-            (config.connect.charge_type, config.connect.fee.clone()),
+            connect,
         );
         paths.extend(page_paths);
         router = router.merge(

@@ -187,7 +187,7 @@ struct PayoutView {
 
 pub async fn payouts(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Result<()> {
     let rows: Vec<PayoutView> = ledger
-        .list::<PayoutRow>(None, limit.max(0))
+        .list::<PayoutRow>(None, limit)
         .await?
         .into_iter()
         .map(|row| PayoutView {

@@ -253,7 +253,7 @@ pub async fn payment(ledger: &Ledger, id: &str, as_json: bool) -> anyhow::Result
 }
 
 pub async fn events(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Result<()> {
-    let rows = ledger.list_events(limit.max(0)).await?;
+    let rows = ledger.list_events(limit).await?;
     let headers = [
         "ID",
         "TYPE",

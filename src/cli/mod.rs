@@ -209,6 +209,13 @@ struct Newest {
     json: bool,
 }
 
+impl Newest {
+    /// How many rows at most; a negative limit lists none.
+    fn limit(&self) -> i64 {
+        self.limit.max(0)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum WebhookCommand {
     /// Print the Stripe-Signature header for the payload read from standard input.
@@ -337,9 +344,9 @@ pub fn main() -> ExitCode {
             }))
         }
         Command::Events {
-            command: EventsCommand::List(Newest { limit, json }),
+            command: EventsCommand::List(newest),
         } => runtime.block_on(reading(&database_url, async |ledger| {
-            inspect::events(ledger, limit, json).await
+            inspect::events(ledger, newest.limit(), newest.json).await
         })),
         Command::Refunds {
             command: RefundsCommand::List(list),
@@ -358,8 +365,8 @@ pub fn main() -> ExitCode {
         })),
         Command::Organizers { command } => {
             runtime.block_on(reading(&database_url, async |ledger| match command {
-                OrganizersCommand::List(Newest { limit, json }) => {
-                    organizers::list(ledger, limit, json).await
+                OrganizersCommand::List(newest) => {
+                    organizers::list(ledger, newest.limit(), newest.json).await
                 }
                 OrganizersCommand::Show { id, json } => organizers::show(ledger, &id, json).await,
             }))
@@ -399,9 +406,9 @@ pub fn main() -> ExitCode {
             accounting::statement(ledger, *args).await
         })),
         Command::Payouts {
-            command: PayoutsCommand::List(Newest { limit, json }),
+            command: PayoutsCommand::List(newest),
         } => runtime.block_on(reading(&database_url, async |ledger| {
-            accounting::payouts(ledger, limit, json).await
+            accounting::payouts(ledger, newest.limit(), newest.json).await
         })),
         Command::Webhook {
             command: WebhookCommand::Sign { secret, timestamp },

@@ -5,7 +5,7 @@ use super::inspect::{field, json, listing};
 use crate::ledger::Ledger;
 
 pub async fn list(ledger: &Ledger, limit: i64, as_json: bool) -> anyhow::Result<()> {
-    let rows = ledger.organizers(limit.max(0)).await?;
+    let rows = ledger.organizers(limit).await?;
     let headers = ["ID", "ACCOUNT", "CHARGES", "PAYOUTS", "CONNECTED", "DUE"];
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
     listing(&rows, as_json, &headers, |o| {

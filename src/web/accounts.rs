@@ -77,7 +77,7 @@ pub async fn statements(
 ) -> Response {
     let asked = Asked::read(&query);
     let period = asked.period();
-    let totals = match statement::totals(&web.ledger, &period, &web.fee).await {
+    let totals = match statement::totals(&web.ledger, &period, &web.connect.fee).await {
         Ok(t) => t,
         Err(e) => return unavailable(&web, LedgerError::Unavailable(format!("{e:#}"))),
     };
@@ -171,7 +171,9 @@ pub async fn statement_csv(
 ) -> Response {
     let asked = Asked::read(&query);
     let mut file = Vec::new();
-    if let Err(e) = statement::write_csv(&web.ledger, &asked.period(), &web.fee, &mut file).await {
+    if let Err(e) =
+        statement::write_csv(&web.ledger, &asked.period(), &web.connect.fee, &mut file).await
+    {
         return unavailable(&web, LedgerError::Unavailable(format!("{e:#}")));
     }
     let name = format!("statement-{}-{}.csv", asked.from, asked.to);

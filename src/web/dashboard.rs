@@ -169,7 +169,6 @@ pub(super) fn here(path: &str, query: &HashMap<String, String>) -> String {
     format!("{path}?{}", q.finish())
 }
 
-/// The login form in place of the page (401) when the request carries no session or token.
 /// The 404 page of a dashboard page whose `what` (`payment`, `organiser`) the ledger has no
 /// row `id` of, with a link `back` (href, label) to the list.
 pub(super) fn not_found(web: &Web, what: &str, id: &str, back: (&str, &str)) -> Response {

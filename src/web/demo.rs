@@ -13,7 +13,7 @@ use super::Web;
 /// `GET /demo/organizers`: `{"connect": "destination" | "direct" | null, "organizers": [{"id",
 /// "accountId", "ready"}]}`, newest first.
 pub async fn organizers(State(web): State<Arc<Web>>) -> Response {
-    let Some(charge_type) = web.connect else {
+    let Some(charge_type) = web.connect.charge_type else {
         return axum::Json(json!({"connect": null, "organizers": []})).into_response();
     };
     match web.ledger.organizers(100).await {

@@ -27,8 +27,8 @@ use secrecy::SecretString;
 use crate::http::access::Access;
 use crate::http::error::ApiError;
 use crate::http::Routes;
-use crate::ledger::{ChargeType, Ledger};
-use crate::payments::connect::FeePolicy;
+use crate::ledger::Ledger;
+use crate::payments::connect::Connect;
 use auth::DashboardAuth;
 
 pub struct Web {
@@ -38,10 +38,9 @@ pub struct Web {
     access: Arc<Access>,
     /// Whether the embedded sandbox runs: the checkout demo exists only then.
     sandbox: bool,
-    /// How payments are made for organisers (Stripe Connect); `None`: Connect is off.
-    connect: Option<ChargeType>,
-    /// The platform's fee policy: what statements say is owed to organisers without Connect.
-    fee: FeePolicy,
+    /// How payments are made for organisers (Stripe Connect), and the platform's fee policy
+    /// (what statements say is owed to organisers without Connect).
+    connect: Arc<Connect>,
 }
 
 /// A login form is a token and a path; nothing more needs room.
@@ -54,23 +53,21 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// The pages' routes, and their paths; `tokens` are `API_TOKENS`, `sandbox` whether Stripe is
-/// emulated here, `connect` how payments are made for organisers (Stripe Connect), if they are,
-/// and `fee` the platform's fee policy.
+/// emulated here, `connect` the Connect settings (how payments are made for organisers, if they
+/// are, and the platform's fee policy).
 pub fn routes(
     ledger: Ledger,
     tokens: &[SecretString],
     access: Arc<Access>,
     sandbox: bool,
-    connect: (Option<ChargeType>, FeePolicy),
+    connect: Arc<Connect>,
 ) -> (Router, Vec<String>) {
-    let (connect, fee) = connect;
     let web = Arc::new(Web {
         ledger,
         auth: DashboardAuth::new(tokens),
         access,
         sandbox,
         connect,
-        fee,
     });
     let same_site = || middleware::from_fn(same_site_only);
     let only_get = || async { ApiError::MethodNotAllowed("GET") };

@@ -167,15 +167,9 @@ fn a_template_fits_its_messages_only() {
 /// difference is a line; none means they agree.
 fn differences(table: &[(&str, u16)], contract: &str) -> Vec<String> {
     use std::collections::{BTreeMap, BTreeSet};
-    let section = contract
-        .split("\n## ")
-        .find(|s| s.lines().next().is_some_and(|h| h.contains("Error codes")))
-        .expect("docs/contract.md has an \"Error codes\" section");
     let mut documented: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
-    let rows = section.lines().filter(|l| l.trim_start().starts_with('|'));
-    // The header, then the separator.
-    for row in rows.skip(2) {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    for cells in error_rows(contract) {
+        let row = cells.join(" | ");
         let code = cells
             .get(1)
             .and_then(|c| c.split('`').nth(1))
