@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use super::rows::{ByStatus, Chronology, Listed};
-use super::settlement::Progress;
+use super::settlement::keep;
 use super::sql::{Source, DISCONNECTED};
 use super::stored::Outcome;
 use super::{now_iso, Ledger, LedgerError};
@@ -192,19 +192,24 @@ impl Ledger {
         txns: &[BalanceTransaction],
         itemised: Itemised,
     ) -> Result<(), LedgerError> {
-        self.record_balance_transactions(&payout.account, txns, Some(&payout.id), &Progress::None)
+        let result = async {
+            let now = now_iso();
+            let mut tx = self.pool.begin().await?;
+            keep(&mut tx, &payout.account, txns, Some(&payout.id), &now).await?;
+            sqlx::query(
+                "UPDATE payouts SET items = $2, items_sum = $3, mismatch = $4, updated_at = $5
+                 WHERE id = $1",
+            )
+            .bind(&payout.id)
+            .bind(itemised.items)
+            .bind(itemised.items_sum)
+            .bind(itemised.mismatch)
+            .bind(&now)
+            .execute(&mut *tx)
             .await?;
-        let save = sqlx::query(
-            "UPDATE payouts SET items = $2, items_sum = $3, mismatch = $4, updated_at = $5
-             WHERE id = $1",
-        )
-        .bind(&payout.id)
-        .bind(itemised.items)
-        .bind(itemised.items_sum)
-        .bind(itemised.mismatch)
-        .bind(now_iso());
-        self.write(save).await?;
-        Ok(())
+            tx.commit().await
+        };
+        self.watch(result.await.map_err(LedgerError::from))
     }
 }
 

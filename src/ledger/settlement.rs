@@ -36,8 +36,6 @@ pub enum Progress {
     Page(UnderWay),
     /// The listing is done: the next one starts from `created_gte`.
     Done { created_gte: i64 },
-    /// The cursor stays as it is (a payout's items).
-    None,
 }
 
 /// `created_gte, listing_from, after, started`.
@@ -66,23 +64,18 @@ impl Ledger {
         }))
     }
 
-    /// Keeps `txns` of `account` (`""` the platform), paid out by `payout` when given, and
-    /// moves the account's cursor as `progress` says, in one transaction. A transaction seen
-    /// before keeps the payment and payout it was tied to unless this says more.
+    /// Keeps `txns` of `account` (`""` the platform) and moves the account's cursor as
+    /// `progress` says, in one transaction.
     pub async fn record_balance_transactions(
         &self,
         account: &str,
         txns: &[BalanceTransaction],
-        payout: Option<&str>,
         progress: &Progress,
     ) -> Result<(), LedgerError> {
         let result = async {
             let now = now_iso();
             let mut tx = self.pool.begin().await?;
-            for txn in txns {
-                let payment = payment_of(&mut tx, txn.link.as_ref()).await?;
-                upsert(&mut tx, account, txn, payment.as_deref(), payout, &now).await?;
-            }
+            keep(&mut tx, account, txns, None, &now).await?;
             save_progress(&mut tx, account, progress, &now).await?;
             tx.commit().await?;
             Ok(())
@@ -164,6 +157,23 @@ async fn payment_of(
         .await
 }
 
+/// Inside `tx`: keeps `txns` of `account`, paid out by `payout` when given, each tied to the
+/// payment its source names. A transaction seen before keeps the payment and payout it was tied
+/// to unless this says more.
+pub(super) async fn keep(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+    txns: &[BalanceTransaction],
+    payout: Option<&str>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    for txn in txns {
+        let payment = payment_of(tx, txn.link.as_ref()).await?;
+        upsert(tx, account, txn, payment.as_deref(), payout, now).await?;
+    }
+    Ok(())
+}
+
 async fn upsert(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     account: &str,
@@ -217,7 +227,6 @@ async fn save_progress(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     let (created_gte, under_way) = match progress {
-        Progress::None => return Ok(()),
         Progress::Done { created_gte } => (Some(*created_gte), None),
         Progress::Page(under_way) => (None, Some(under_way)),
     };

@@ -136,7 +136,7 @@ impl Payments {
                 },
             };
             self.ledger
-                .record_balance_transactions(account, &txns, None, &progress)
+                .record_balance_transactions(account, &txns, &progress)
                 .await?;
             if matches!(progress, Progress::Done { .. }) {
                 return Ok(());
