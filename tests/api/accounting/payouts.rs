@@ -7,13 +7,17 @@ use tmt_payments::ledger::PayoutRow;
 
 use super::*;
 
+/// `POST` of `form` to the sandbox's control `path`, which must answer 200; its answer.
+async fn control(m: &Market, path: &str, form: &[(&str, &str)]) -> Value {
+    let (status, _, body) = m.stripe(Method::POST, path, form, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
 /// The sandbox's payout schedule runs now (`POST /_sandbox/payouts` with `form`); the payouts
 /// it made.
 async fn pay_out(m: &Market, form: &[(&str, &str)]) -> Vec<Value> {
-    let (status, _, body) = m
-        .stripe(Method::POST, "/_sandbox/payouts", form, None)
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = control(m, "/_sandbox/payouts", form).await;
     body["data"].as_array().unwrap().clone()
 }
 
@@ -65,15 +69,7 @@ async fn a_payouts_items_add_up_and_a_payout_that_lies_is_caught() {
 
     // A manual payout cannot be itemised: it is shown as such, never checked.
     paid(&m, "50.00", "usd", json!({}), "pm_card_visa").await;
-    let (status, _, _) = m
-        .stripe(
-            Method::POST,
-            "/_sandbox/clock",
-            &[("advance", "259200")],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    control(&m, "/_sandbox/clock", &[("advance", "259200")]).await;
     let (status, _, manual) = m
         .stripe(
             Method::POST,
@@ -134,15 +130,7 @@ async fn a_payouts_items_add_up_and_a_payout_that_lies_is_caught() {
 async fn a_payout_in_another_settlement_currency_carries_the_exchange_rate() {
     let m = shop(&[("SETTLEMENT_INTERVAL_SECS", "1")]).await;
     // The platform is Mexican and settles in MXN; the buyer pays in USD.
-    let (status, _, body) = m
-        .stripe(
-            Method::POST,
-            "/_sandbox/platform",
-            &[("country", "MX")],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    control(&m, "/_sandbox/platform", &[("country", "MX")]).await;
     let pi = paid(&m, "20.00", "usd", json!({}), "pm_card_visa").await;
     let made = pay_out(&m, &[]).await;
     assert_eq!(made[0]["currency"], "mxn", "{made:?}");
