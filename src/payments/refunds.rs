@@ -113,129 +113,121 @@ pub(super) async fn refund_at_stripe(
     request: &RefundRequest,
     stripe_key: &str,
 ) -> Result<Refunded, Error> {
-    reserve_and_refund(stripe, ledger, connect, request, stripe_key)
-        .await
-        .map_err(Error::on_platform_function)
-}
-
-async fn reserve_and_refund(
-    stripe: &StripeClient,
-    ledger: &Ledger,
-    connect: &Connect,
-    request: &RefundRequest,
-    stripe_key: &str,
-) -> Result<Refunded, Error> {
-    let id = &request.payment_intent_id;
-    let stripe = &client_for(stripe, ledger, id.as_str()).await?;
-    let row = match ledger.payment(id.as_str()).await? {
-        Some(row) if row.status == PaymentIntentStatus::Succeeded => row,
-        _ => {
-            // The ledger may lag behind Stripe (the succeeded webhook is on its way).
-            let read_at = chrono::Utc::now().timestamp();
-            let pi = stripe.retrieve_payment_intent(id).await?;
-            ledger.record_from_api(&pi, read_at).await?;
-            if pi.status != PaymentIntentStatus::Succeeded {
-                return Err(Error::PaymentNotRefundable(pi.status));
-            }
-            match ledger.payment(id.as_str()).await? {
-                Some(row) => row,
-                // Not ours: another application's payment.
-                None => return Err(Error::PaymentNotRefundable(pi.status)),
-            }
-        }
-    };
-    // Stripe's rule: OXXO payments cannot be refunded. Said before anything is reserved.
-    if row.method.as_deref() == Some("oxxo") {
-        return Err(Error::RefundNotSupported);
-    }
-    let wanted = request.minor_amount(&row.currency)?;
-    let exceeds = |remaining: i64, currency: &str| Error::RefundExceedsRemaining {
-        remaining: Major::of(remaining, currency).to_string(),
-        currency: currency.to_ascii_uppercase(),
-    };
-    let reservation_id = reservation_id(stripe_key);
-    let reservation = match ledger
-        .reserve_refund(&reservation_id, id.as_str(), wanted, RESERVATION_TTL)
-        .await?
-    {
-        Ok(reservation) => reservation,
-        Err(Refusal::Unknown) => return Err(Error::PaymentNotRefundable(row.status)),
-        Err(Refusal::NotRefundable(status)) => return Err(Error::PaymentNotRefundable(status)),
-        Err(Refusal::ExceedsRemaining {
-            remaining,
-            currency,
-        }) => {
-            metrics::counter!("tmt_refunds_total", "outcome" => "exceeds_remaining").increment(1);
-            return Err(exceeds(remaining, &currency));
-        }
-    };
-    let mut form = request.to_form(reservation.amount, &reservation.id);
-    let terms = RefundTerms::of(ledger, id.as_str(), request, connect).await?;
-    if let Some(terms) = &terms {
-        terms.add_to(&mut form);
-    }
-    let read_at = chrono::Utc::now().timestamp();
-    let refund = match stripe.create_refund(&form, stripe_key).await {
-        Ok(refund) => refund,
-        Err(e) => {
-            // Stripe answered: nothing was refunded, the reservation ends. No answer: the refund
-            // may exist; the reservation stands until its webhook or its expiry.
-            if matches!(e, StripeError::Api(_)) || e.never_reached_stripe() {
-                ledger.release_reservation(&reservation.id).await?;
-            }
-            let outcome = if is_over_refund(&e) {
-                "exceeds_remaining"
-            } else if matches!(e, StripeError::Api(_)) {
-                "refused"
-            } else {
-                "unanswered"
-            };
-            metrics::counter!("tmt_refunds_total", "outcome" => outcome).increment(1);
-            if is_over_refund(&e) {
-                // The ledger thought there was room: a refund made elsewhere (the Dashboard)
-                // has not reached it yet. Stripe's own list says what was really refunded (if
-                // it cannot be read, the refusal stands with what the ledger knows).
+    let refund = async {
+        let id = &request.payment_intent_id;
+        let stripe = &client_for(stripe, ledger, id.as_str()).await?;
+        let row = match ledger.payment(id.as_str()).await? {
+            Some(row) if row.status == PaymentIntentStatus::Succeeded => row,
+            _ => {
+                // The ledger may lag behind Stripe (the succeeded webhook is on its way).
                 let read_at = chrono::Utc::now().timestamp();
-                match stripe.list_refunds(id).await {
-                    Ok(refunds) => {
-                        for refund in refunds {
-                            ledger.record_refund(&refund, read_at).await?;
+                let pi = stripe.retrieve_payment_intent(id).await?;
+                ledger.record_from_api(&pi, read_at).await?;
+                if pi.status != PaymentIntentStatus::Succeeded {
+                    return Err(Error::PaymentNotRefundable(pi.status));
+                }
+                match ledger.payment(id.as_str()).await? {
+                    Some(row) => row,
+                    // Not ours: another application's payment.
+                    None => return Err(Error::PaymentNotRefundable(pi.status)),
+                }
+            }
+        };
+        // Stripe's rule: OXXO payments cannot be refunded. Said before anything is reserved.
+        if row.method.as_deref() == Some("oxxo") {
+            return Err(Error::RefundNotSupported);
+        }
+        let wanted = request.minor_amount(&row.currency)?;
+        let exceeds = |remaining: i64, currency: &str| Error::RefundExceedsRemaining {
+            remaining: Major::of(remaining, currency).to_string(),
+            currency: currency.to_ascii_uppercase(),
+        };
+        let reservation_id = reservation_id(stripe_key);
+        let reservation = match ledger
+            .reserve_refund(&reservation_id, id.as_str(), wanted, RESERVATION_TTL)
+            .await?
+        {
+            Ok(reservation) => reservation,
+            Err(Refusal::Unknown) => return Err(Error::PaymentNotRefundable(row.status)),
+            Err(Refusal::NotRefundable(status)) => return Err(Error::PaymentNotRefundable(status)),
+            Err(Refusal::ExceedsRemaining {
+                remaining,
+                currency,
+            }) => {
+                metrics::counter!("tmt_refunds_total", "outcome" => "exceeds_remaining")
+                    .increment(1);
+                return Err(exceeds(remaining, &currency));
+            }
+        };
+        let mut form = request.to_form(reservation.amount, &reservation.id);
+        let terms = RefundTerms::of(ledger, id.as_str(), request, connect).await?;
+        if let Some(terms) = &terms {
+            terms.add_to(&mut form);
+        }
+        let read_at = chrono::Utc::now().timestamp();
+        let refund = match stripe.create_refund(&form, stripe_key).await {
+            Ok(refund) => refund,
+            Err(e) => {
+                // Stripe answered: nothing was refunded, the reservation ends. No answer: the refund
+                // may exist; the reservation stands until its webhook or its expiry.
+                if matches!(e, StripeError::Api(_)) || e.never_reached_stripe() {
+                    ledger.release_reservation(&reservation.id).await?;
+                }
+                let outcome = if is_over_refund(&e) {
+                    "exceeds_remaining"
+                } else if matches!(e, StripeError::Api(_)) {
+                    "refused"
+                } else {
+                    "unanswered"
+                };
+                metrics::counter!("tmt_refunds_total", "outcome" => outcome).increment(1);
+                if is_over_refund(&e) {
+                    // The ledger thought there was room: a refund made elsewhere (the Dashboard)
+                    // has not reached it yet. Stripe's own list says what was really refunded (if
+                    // it cannot be read, the refusal stands with what the ledger knows).
+                    let read_at = chrono::Utc::now().timestamp();
+                    match stripe.list_refunds(id).await {
+                        Ok(refunds) => {
+                            for refund in refunds {
+                                ledger.record_refund(&refund, read_at).await?;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(payment_intent_id = %id, error = %e, "could not list the refunds of an over-refunded payment")
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(payment_intent_id = %id, error = %e, "could not list the refunds of an over-refunded payment")
-                    }
+                    let remaining = ledger.refundable(id.as_str()).await?;
+                    return Err(exceeds(remaining, &row.currency));
                 }
-                let remaining = ledger.refundable(id.as_str()).await?;
-                return Err(exceeds(remaining, &row.currency));
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
+        };
+        ledger.record_refund(&refund, read_at).await?;
+        let refunded = ledger.amount_refunded(id.as_str()).await?;
+        let application_fee_refunded = match &terms {
+            Some(terms) => Some(
+                terms
+                    .settle(stripe, ledger, id.as_str(), refund.charge_id())
+                    .await?,
+            ),
+            None => None,
+        };
+        metrics::counter!("tmt_refunds_total", "outcome" => refund.status.to_string()).increment(1);
+        tracing::info!(
+            payment_intent_id = %id,
+            refund_id = %refund.id,
+            amount = refund.amount,
+            status = %refund.status,
+            "refund created"
+        );
+        Ok(Refunded {
+            refund,
+            payment_intent_id: id.to_string(),
+            payment_amount: row.charged(),
+            currency: row.currency,
+            refunded,
+            application_fee_refunded,
+        })
     };
-    ledger.record_refund(&refund, read_at).await?;
-    let refunded = ledger.amount_refunded(id.as_str()).await?;
-    let application_fee_refunded = match &terms {
-        Some(terms) => Some(
-            terms
-                .settle(stripe, ledger, id.as_str(), refund.charge_id())
-                .await?,
-        ),
-        None => None,
-    };
-    metrics::counter!("tmt_refunds_total", "outcome" => refund.status.to_string()).increment(1);
-    tracing::info!(
-        payment_intent_id = %id,
-        refund_id = %refund.id,
-        amount = refund.amount,
-        status = %refund.status,
-        "refund created"
-    );
-    Ok(Refunded {
-        refund,
-        payment_intent_id: id.to_string(),
-        payment_amount: row.charged(),
-        currency: row.currency,
-        refunded,
-        application_fee_refunded,
-    })
+    refund.await.map_err(Error::on_platform_function)
 }

@@ -123,6 +123,11 @@ async fn stripe_txns(m: &Market, account: Option<&str>) -> BTreeMap<String, Valu
     }
 }
 
+/// The balance transactions the ledger keeps of the payment `pi`, oldest first.
+async fn kept(m: &Market, pi: &str) -> Vec<BalanceRow> {
+    m.ledger().await.of_payment(pi).await.unwrap()
+}
+
 /// What Stripe's fee lines of `txn` of a type add up to.
 fn fee_lines(txn: &Value, kind: &str) -> i64 {
     txn["fee_details"]
@@ -151,12 +156,7 @@ async fn fees_and_nets_per_payment_after_a_sync() {
     let report = sync(&m, &[]);
     assert_eq!(report["accounts"], 1, "{report}");
     assert!(report["transactions"].as_i64().unwrap() >= 1, "{report}");
-    let kept = m
-        .ledger()
-        .await
-        .of_payment::<BalanceRow>(&pi)
-        .await
-        .unwrap();
+    let kept = kept(&m, &pi).await;
     assert_eq!(kept.len(), 1, "{kept:?}");
     let charge = &kept[0];
     let at_stripe = &stripe_txns(&m, None).await[&charge.id];

@@ -137,12 +137,7 @@ async fn a_payout_in_another_settlement_currency_carries_the_exchange_rate() {
     let payout = itemised(&m, made[0]["id"].as_str().unwrap()).await;
     assert_eq!(payout.mismatch, Some(0));
 
-    let kept = m
-        .ledger()
-        .await
-        .of_payment::<BalanceRow>(&pi)
-        .await
-        .unwrap();
+    let kept = kept(&m, &pi).await;
     let charge = kept.iter().find(|t| t.entry.kind == "charge").unwrap();
     let at_stripe = &stripe_txns(&m, None).await[&charge.id];
     assert_eq!(charge.entry.currency, "mxn");
@@ -239,36 +234,26 @@ async fn a_payout_only_moves_forward_whatever_order_its_events_arrive_in() {
     let at = now();
     // Stripe's order: created, updated, paid, reconciliation completed; delivered backwards,
     // all within one second, and the first twice.
-    app.delivered(
-        "evt_po_4",
-        "payout.reconciliation_completed",
-        payout("paid", "completed"),
-        at,
-    )
-    .await;
-    app.delivered("evt_po_3", "payout.paid", payout("paid", "in_progress"), at)
-        .await;
-    app.delivered(
-        "evt_po_2",
-        "payout.updated",
-        payout("in_transit", "in_progress"),
-        at,
-    )
-    .await;
-    app.delivered(
-        "evt_po_1",
-        "payout.created",
-        payout("pending", "in_progress"),
-        at,
-    )
-    .await;
-    app.delivered(
-        "evt_po_4",
-        "payout.reconciliation_completed",
-        payout("paid", "completed"),
-        at,
-    )
-    .await;
+    for (id, kind, status, reconciliation) in [
+        (
+            "evt_po_4",
+            "payout.reconciliation_completed",
+            "paid",
+            "completed",
+        ),
+        ("evt_po_3", "payout.paid", "paid", "in_progress"),
+        ("evt_po_2", "payout.updated", "in_transit", "in_progress"),
+        ("evt_po_1", "payout.created", "pending", "in_progress"),
+        (
+            "evt_po_4",
+            "payout.reconciliation_completed",
+            "paid",
+            "completed",
+        ),
+    ] {
+        app.delivered(id, kind, payout(status, reconciliation), at)
+            .await;
+    }
     let ledger = app.ledger().await;
     let row = ledger.payout("po_order1").await.unwrap().unwrap();
     assert_eq!(
